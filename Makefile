@@ -1,0 +1,64 @@
+# k8snet: `sudo make demo` runs the main job, `sudo make test` the whole suite.
+# Both run `setup` first; it is idempotent and quick when nothing is missing.
+
+VENV    ?= /opt/k8snet/venv
+PY      := $(VENV)/bin/python
+BIN     ?= /usr/local/bin
+DEB_PKGS := mininet openvswitch-switch containernetworking-plugins \
+	etcd-server etcd-client iperf3 iputils-ping ethtool iptables nftables \
+	tcpdump busybox-static iproute2 python3-venv procps psmisc
+
+.PHONY: setup deps venv ovs demo test lint unit component integration bench clean
+
+setup: deps venv ovs
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Debian's Mininet lives in Debian's Python, so the venv is made from
+# /usr/bin/python3 with --system-site-packages.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m k8snet.cri.build
+	ln -sf $(VENV)/bin/k8snet $(BIN)/k8snet
+	touch $@
+
+ovs:
+	@ovs-vsctl --timeout=5 show >/dev/null 2>&1 || \
+	  /usr/share/openvswitch/scripts/ovs-ctl start >/dev/null 2>&1 || true
+	@ovs-vsctl --timeout=5 show >/dev/null || (echo "Open vSwitch did not start" && exit 1)
+
+demo: setup
+	$(BIN)/k8snet demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+unit: setup
+	$(PY) -m pytest -q tests/unit
+
+component: setup
+	$(PY) -m pytest -q tests/component
+
+integration: setup
+	$(PY) -m pytest -q tests/integration
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/component tests/integration
+
+bench: setup
+	$(PY) -m benchmarks
+
+clean:
+	-$(BIN)/k8snet clean

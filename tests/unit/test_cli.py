@@ -1,0 +1,20 @@
+"""The `k8snet` command's dispatch: unknown commands and missing modules."""
+
+from k8snet import cli
+
+
+def test_unknown_command_is_a_usage_error(capsys):
+    assert cli.main(["frobnicate"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'frobnicate'" in err
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_every_command_has_a_module_path():
+    for name, (module, help_text) in cli.COMMANDS.items():
+        assert module.startswith("k8snet."), name
+        assert help_text
