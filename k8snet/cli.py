@@ -28,7 +28,7 @@ COMMANDS = {
     "apiserver": ("k8snet.apiserver.main", "run the API server"),
     "scheduler": ("k8snet.scheduler.main", "run the scheduler"),
     "controller-manager": ("k8snet.kcm.main", "run the controller-manager"),
-    "control-plane": ("k8snet.controlplane", "apiserver, scheduler and controller-manager on loopback"),
+    "control-plane": ("k8snet.controlplane", "control plane on loopback"),
     "runtime": ("k8snet.cri.main", "run the CRI container runtime"),
     "kubelet": ("k8snet.kubelet.main", "run a kubelet"),
     "proxy": ("k8snet.proxy.main", "run kube-proxy"),
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name, (_module, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 

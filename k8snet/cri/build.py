@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional
 
 
-def build(package_dir: Path = Path(__file__).resolve().parent) -> int:
+def build(package_dir: Optional[Path] = None) -> int:
+    package_dir = package_dir or Path(__file__).resolve().parent
     protos = sorted(package_dir.glob("*.proto"))
     if not protos:
         return 0
