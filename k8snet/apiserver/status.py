@@ -1,0 +1,93 @@
+"""Errors as Kubernetes ``Status`` objects."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    409: "Conflict",
+    410: "Expired",
+    413: "RequestEntityTooLarge",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
+
+
+class ApiStatusError(Exception):
+    """An error the server answers with a Status object and an HTTP code."""
+
+    def __init__(self, code: int, message: str, reason: Optional[str] = None,
+                 details: Optional[dict] = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason or REASONS.get(code, "Unknown")
+        self.details = details
+
+    def status(self) -> dict:
+        """The Status object for this error."""
+        return status_object(self.code, self.message, self.reason, self.details)
+
+
+def status_object(code: int, message: str, reason: str = "",
+                  details: Optional[dict] = None, success: bool = False) -> dict:
+    """A ``v1 Status`` dict."""
+    obj: dict[str, Any] = {
+        "kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Success" if success else "Failure",
+        "code": code,
+    }
+    if message:
+        obj["message"] = message
+    if reason:
+        obj["reason"] = reason
+    if details:
+        obj["details"] = details
+    return obj
+
+
+def not_found(resource: str, name: str, group: str = "") -> ApiStatusError:
+    """404 in the apiserver's wording: pods "x" not found."""
+    qual = f"{resource}.{group}" if group else resource
+    return ApiStatusError(404, f'{qual} "{name}" not found', "NotFound",
+                          {"name": name, "group": group, "kind": resource})
+
+
+def already_exists(resource: str, name: str, group: str = "") -> ApiStatusError:
+    """409 AlreadyExists."""
+    qual = f"{resource}.{group}" if group else resource
+    return ApiStatusError(409, f'{qual} "{name}" already exists', "AlreadyExists",
+                          {"name": name, "group": group, "kind": resource})
+
+
+def conflict(resource: str, name: str, why: str, group: str = "") -> ApiStatusError:
+    """409 Conflict (stale resourceVersion and the like)."""
+    qual = f"{resource}.{group}" if group else resource
+    return ApiStatusError(409, f'Operation cannot be fulfilled on {qual} "{name}": {why}',
+                          "Conflict", {"name": name, "group": group, "kind": resource})
+
+
+def invalid(kind: str, name: str, causes: list, group: str = "") -> ApiStatusError:
+    """422 Invalid with causes, as kubectl prints them."""
+    causes = [{"type": c.get("reason", "FieldValueInvalid"), "message": c.get("message", ""),
+               "field": c.get("field", "")} for c in causes]
+    parts = "; ".join(f"{c['field']}: {c['message']}" if c["field"] else c["message"]
+                      for c in causes)
+    msg = f'{kind} "{name}" is invalid: {parts}' if len(causes) == 1 else \
+        f'{kind} "{name}" is invalid: [{parts}]'
+    return ApiStatusError(422, msg, "Invalid",
+                          {"name": name, "group": group, "kind": kind, "causes": causes})
+
+
+def bad_request(message: str) -> ApiStatusError:
+    """400 BadRequest."""
+    return ApiStatusError(400, message, "BadRequest")
