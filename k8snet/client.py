@@ -1,0 +1,457 @@
+"""A thin Kubernetes REST client over the standard library.
+
+Objects are plain dicts in Kubernetes JSON shapes. HTTP errors become
+`ApiError` subclasses built from the server's `Status` object; an unreachable
+server is `Unreachable` (an `ApiError` with code 0), so one ``except ApiError``
+covers every failure a control loop should retry.
+
+    client = ApiClient.from_kubeconfig("/run/k8snet/c1/kubeconfig")
+    pod = client.get("pods", "web-0", namespace="default")
+    for kind, obj in client.watch("pods", resource_version="123"):
+        ...
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import socket
+import ssl
+import threading
+import urllib.parse
+from typing import Any, Optional
+
+import yaml
+
+from k8snet.errors import K8snetError
+
+# plural -> (group, version, namespaced, kind); group "" is the core API.
+RESOURCES: dict[str, tuple[str, str, bool, str]] = {
+    "pods": ("", "v1", True, "Pod"),
+    "nodes": ("", "v1", False, "Node"),
+    "services": ("", "v1", True, "Service"),
+    "endpoints": ("", "v1", True, "Endpoints"),
+    "namespaces": ("", "v1", False, "Namespace"),
+    "events": ("", "v1", True, "Event"),
+    "deployments": ("apps", "v1", True, "Deployment"),
+    "replicasets": ("apps", "v1", True, "ReplicaSet"),
+    "leases": ("coordination.k8s.io", "v1", True, "Lease"),
+}
+
+PATCH_CONTENT_TYPES = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+USER_AGENT = "k8snet/0.1"
+
+
+class ApiError(K8snetError):
+    """The apiserver answered with an error Status (or could not be reached)."""
+
+    def __init__(self, code: int, reason: str, message: str, status: Optional[dict] = None):
+        super().__init__(f"{message} (HTTP {code} {reason})" if code else message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.status = status or {}
+
+
+class NotFound(ApiError):
+    """404."""
+
+
+class Conflict(ApiError):
+    """409: a stale resourceVersion on update, or a name already taken."""
+
+
+class AlreadyExists(Conflict):
+    """409 with reason AlreadyExists."""
+
+
+class Gone(ApiError):
+    """410: the requested resourceVersion is too old; re-list."""
+
+
+class Unreachable(ApiError):
+    """No HTTP answer at all: connection refused, reset, timed out."""
+
+
+def error_from_status(code: int, body: bytes) -> ApiError:
+    """Build the right ApiError subclass from an HTTP code and response body."""
+    status: dict = {}
+    try:
+        parsed = json.loads(body.decode("utf-8", "replace")) if body else {}
+        if isinstance(parsed, dict):
+            status = parsed
+    except ValueError:
+        pass
+    reason = str(status.get("reason") or http.client.responses.get(code, "Error"))
+    message = str(status.get("message") or body.decode("utf-8", "replace")[:200] or reason)
+    return status_error(code, reason, message, status)
+
+
+def status_error(code: int, reason: str, message: str, status: dict) -> ApiError:
+    """Map a code (and reason) to its ApiError subclass."""
+    if code == 404:
+        cls: type[ApiError] = NotFound
+    elif code == 409:
+        cls = AlreadyExists if reason == "AlreadyExists" else Conflict
+    elif code == 410 or reason in ("Expired", "Gone"):
+        cls = Gone
+    else:
+        cls = ApiError
+    return cls(code, reason, message, status)
+
+
+def resource_path(resource: str, namespace: Optional[str] = None, name: Optional[str] = None,
+                  subresource: Optional[str] = None) -> str:
+    """The URL path of a collection or object, e.g. /apis/apps/v1/namespaces/d/deployments/x."""
+    try:
+        group, version, namespaced, _kind = RESOURCES[resource]
+    except KeyError:
+        raise K8snetError(f"unknown resource '{resource}'; known: {', '.join(RESOURCES)}") \
+            from None
+    parts = ["/api/" + version if not group else f"/apis/{group}/{version}"]
+    if namespaced and namespace:
+        parts.append("namespaces/" + urllib.parse.quote(namespace, safe=""))
+    elif namespaced and name:
+        raise K8snetError(f"{resource} are namespaced: give a namespace for '{name}'")
+    parts.append(resource)
+    if name:
+        parts.append(urllib.parse.quote(name, safe=""))
+    if subresource:
+        parts.append(subresource)
+    return "/".join(parts)
+
+
+def query_string(params: dict[str, Any]) -> str:
+    """'?a=1&b=2' from the params that are not None ('' when none)."""
+    items = [(k, str(v).lower() if isinstance(v, bool) else str(v))
+             for k, v in params.items() if v is not None]
+    return "?" + urllib.parse.urlencode(items) if items else ""
+
+
+class WatchStream:
+    """An iterator of (type, object) from one watch request.
+
+    `close()` may be called from another thread: it shuts the socket down, so
+    a blocked read ends and the iteration stops.
+    """
+
+    def __init__(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse):
+        self._conn = conn
+        self._response = response
+        self._closed = threading.Event()
+
+    def __iter__(self) -> WatchStream:
+        return self
+
+    def __next__(self) -> tuple[str, dict]:
+        while True:
+            if self._closed.is_set():
+                raise StopIteration
+            try:
+                line = self._response.readline()
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                if self._closed.is_set():  # close() from another thread
+                    raise StopIteration from None
+                self.close()
+                raise Unreachable(0, "WatchBroken", f"watch stream broke: {exc}") from None
+            if not line:
+                self.close()
+                raise StopIteration
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                self.close()
+                raise ApiError(0, "BadWatchEvent", f"watch sent non-JSON: {line[:120]!r}") \
+                    from None
+            kind = event.get("type", "")
+            obj = event.get("object") or {}
+            if kind == "ERROR":
+                self.close()
+                code = int(obj.get("code") or 500)
+                raise status_error(code, str(obj.get("reason", "")),
+                                   str(obj.get("message", "watch error")), obj)
+            return kind, obj
+
+    def close(self) -> None:
+        """Stop the stream (safe from any thread, idempotent)."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        sock = getattr(self._conn, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._conn.close()
+
+    def __enter__(self) -> WatchStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ApiClient:
+    """Kubernetes REST verbs against one apiserver."""
+
+    def __init__(self, server: str, token: Optional[str] = None, ca_file: Optional[str] = None,
+                 insecure: bool = False, timeout: float = 10.0, ca_data: Optional[str] = None):
+        url = urllib.parse.urlsplit(server)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise K8snetError(f"bad apiserver URL '{server}': expected https://HOST:PORT")
+        self.server = server.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self._scheme = url.scheme
+        self._host = url.hostname
+        self._port = url.port or (443 if url.scheme == "https" else 80)
+        self._prefix = url.path.rstrip("/")
+        self._ca_file = ca_file
+        self._ca_data = ca_data
+        self._insecure = insecure
+        self._local = threading.local()
+        self._ssl_lock = threading.Lock()
+        self._ssl_context: Optional[ssl.SSLContext] = None
+
+    # -- construction -------------------------------------------------------
+
+    @classmethod
+    def from_kubeconfig(cls, path: str, timeout: float = 10.0) -> ApiClient:
+        """A client for the current context of a kubeconfig file."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                config = yaml.safe_load(fh) or {}
+        except OSError as exc:
+            raise K8snetError(f"cannot read kubeconfig {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise K8snetError(f"kubeconfig {path} is not valid YAML: {exc}") from None
+        return cls(**kubeconfig_settings(config, path), timeout=timeout)
+
+    # -- verbs --------------------------------------------------------------
+
+    def get(self, resource: str, name: str, namespace: Optional[str] = None) -> dict:
+        """GET one object."""
+        return self._json("GET", resource_path(resource, namespace, name))
+
+    def list(self, resource: str, namespace: Optional[str] = None,
+             label_selector: Optional[str] = None, field_selector: Optional[str] = None,
+             limit: Optional[int] = None, continue_token: Optional[str] = None) -> dict:
+        """GET a collection (all namespaces when a namespaced resource gets none)."""
+        query = query_string({"labelSelector": label_selector, "fieldSelector": field_selector,
+                              "limit": limit, "continue": continue_token})
+        return self._json("GET", resource_path(resource, namespace) + query)
+
+    def create(self, resource: str, obj: dict, namespace: Optional[str] = None) -> dict:
+        """POST a new object (namespace defaults to the object's own)."""
+        ns = namespace or obj.get("metadata", {}).get("namespace")
+        return self._json("POST", resource_path(resource, ns), obj)
+
+    def update(self, resource: str, obj: dict, namespace: Optional[str] = None,
+               subresource: Optional[str] = None) -> dict:
+        """PUT an object; a stale metadata.resourceVersion raises Conflict."""
+        meta = obj.get("metadata", {})
+        ns = namespace or meta.get("namespace")
+        return self._json("PUT", resource_path(resource, ns, meta.get("name"), subresource), obj)
+
+    def patch(self, resource: str, name: str, body: Any, namespace: Optional[str] = None,
+              subresource: Optional[str] = None, patch_type: str = "merge",
+              field_manager: Optional[str] = None, force: Optional[bool] = None) -> dict:
+        """PATCH with a merge, strategic, JSON (RFC 6902) or server-side apply body."""
+        if patch_type not in PATCH_CONTENT_TYPES:
+            raise K8snetError(f"unknown patch type '{patch_type}': use one of "
+                              f"{', '.join(PATCH_CONTENT_TYPES)}")
+        if patch_type == "apply" and not field_manager:
+            field_manager = "k8snet"
+        query = query_string({"fieldManager": field_manager, "force": force})
+        path = resource_path(resource, namespace, name, subresource) + query
+        return self._json("PATCH", path, body, content_type=PATCH_CONTENT_TYPES[patch_type])
+
+    def delete(self, resource: str, name: str, namespace: Optional[str] = None,
+               grace_period_seconds: Optional[int] = None,
+               propagation_policy: Optional[str] = None) -> Optional[dict]:
+        """DELETE an object; returns what the server answered (the object or a Status)."""
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if propagation_policy is not None:
+            options["propagationPolicy"] = propagation_policy
+        body = options if len(options) > 2 else None
+        result = self._json("DELETE", resource_path(resource, namespace, name), body)
+        return result or None
+
+    def watch(self, resource: str, namespace: Optional[str] = None,
+              resource_version: Optional[str] = None, label_selector: Optional[str] = None,
+              field_selector: Optional[str] = None, timeout_seconds: Optional[int] = None,
+              allow_bookmarks: bool = False) -> WatchStream:
+        """Watch a collection; iterate for (type, object). A 410 ERROR event raises Gone."""
+        query = query_string({
+            "watch": "true", "resourceVersion": resource_version,
+            "labelSelector": label_selector, "fieldSelector": field_selector,
+            "timeoutSeconds": timeout_seconds,
+            "allowWatchBookmarks": "true" if allow_bookmarks else None,
+        })
+        path = resource_path(resource, namespace) + query
+        # A watch may be quiet for a long time: no read timeout unless the server has one.
+        read_timeout = None if timeout_seconds is None else timeout_seconds + self.timeout
+        conn = self._new_connection(read_timeout)
+        try:
+            conn.request("GET", self._prefix + path, headers=self._headers())
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise self._unreachable(exc) from None
+        if response.status != 200:
+            body = response.read()
+            conn.close()
+            raise error_from_status(response.status, body)
+        return WatchStream(conn, response)
+
+    def bind(self, namespace: str, pod_name: str, node_name: str) -> None:
+        """Bind a Pod to a Node through the pods/binding subresource."""
+        binding = {
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": pod_name, "namespace": namespace},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node_name},
+        }
+        self._json("POST", resource_path("pods", namespace, pod_name, "binding"), binding)
+
+    def pod_log(self, namespace: str, name: str, container: Optional[str] = None) -> str:
+        """The log text of a Pod's container."""
+        path = resource_path("pods", namespace, name, "log") + query_string(
+            {"container": container})
+        status, body = self._request("GET", path)
+        if status >= 400:
+            raise error_from_status(status, body)
+        return body.decode("utf-8", "replace")
+
+    def raw(self, method: str, path: str, body: Any = None) -> Any:
+        """Any request by path (e.g. '/version'); JSON in, JSON out."""
+        return self._json(method, path, body)
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _json(self, method: str, path: str, body: Any = None,
+              content_type: str = "application/json") -> Any:
+        payload = None
+        if body is not None:
+            if content_type.endswith("yaml") and isinstance(body, str):
+                payload = body.encode()
+            else:
+                payload = json.dumps(body).encode()
+        status, data = self._request(method, path, payload, content_type)
+        if status >= 400:
+            raise error_from_status(status, data)
+        if not data:
+            return {}
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise ApiError(status, "BadResponse",
+                           f"{method} {path}: server sent non-JSON: {data[:120]!r}") from None
+
+    def _request(self, method: str, path: str, payload: Optional[bytes] = None,
+                 content_type: str = "application/json") -> tuple[int, bytes]:
+        headers = self._headers()
+        if payload is not None:
+            headers["Content-Type"] = content_type
+        for attempt in (0, 1):
+            conn, reused = self._connection()
+            try:
+                conn.request(method, self._prefix + path, body=payload, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                if response.will_close:
+                    self._drop_connection()
+                return response.status, data
+            except (http.client.RemoteDisconnected, BrokenPipeError,
+                    ConnectionResetError) as exc:
+                self._drop_connection()
+                # A kept-alive connection the server had closed: try once on a fresh one.
+                if reused and attempt == 0:
+                    continue
+                raise self._unreachable(exc) from None
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop_connection()
+                raise self._unreachable(exc) from None
+        raise AssertionError("unreachable")
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        return headers
+
+    def _unreachable(self, exc: BaseException) -> Unreachable:
+        return Unreachable(0, "Unreachable", f"cannot reach apiserver {self.server}: {exc}")
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn, True
+        conn = self._new_connection(self.timeout)
+        self._local.conn = conn
+        return conn, False
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def _new_connection(self, timeout: Optional[float]) -> http.client.HTTPConnection:
+        if self._scheme == "http":
+            return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+        return http.client.HTTPSConnection(self._host, self._port, timeout=timeout,
+                                           context=self._context())
+
+    def _context(self) -> ssl.SSLContext:
+        with self._ssl_lock:
+            if self._ssl_context is None:
+                ctx = ssl.create_default_context(cafile=self._ca_file, cadata=self._ca_data)
+                if self._insecure:
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                self._ssl_context = ctx
+            return self._ssl_context
+
+
+def kubeconfig_settings(config: dict, path: str = "kubeconfig") -> dict[str, Any]:
+    """ApiClient keyword arguments from a parsed kubeconfig (its current context)."""
+    def named(section: str, name: Optional[str]) -> dict:
+        for entry in config.get(section) or []:
+            if entry.get("name") == name:
+                return entry.get(section[:-1]) or {}
+        if name is None and len(config.get(section) or []) == 1:
+            return config[section][0].get(section[:-1]) or {}
+        raise K8snetError(f"kubeconfig {path}: no {section[:-1]} named '{name}'")
+
+    current = config.get("current-context")
+    context = named("contexts", current) if current or config.get("contexts") else {}
+    cluster = named("clusters", context.get("cluster"))
+    user = named("users", context.get("user")) if context.get("user") or config.get("users") \
+        else {}
+    server = cluster.get("server")
+    if not server:
+        raise K8snetError(f"kubeconfig {path}: the cluster has no server URL")
+    token = user.get("token")
+    if not token and user.get("tokenFile"):
+        with open(user["tokenFile"], encoding="utf-8") as fh:
+            token = fh.read().strip()
+    ca_data = None
+    if cluster.get("certificate-authority-data"):
+        ca_data = base64.b64decode(cluster["certificate-authority-data"]).decode()
+    return {
+        "server": server, "token": token, "ca_file": cluster.get("certificate-authority"),
+        "ca_data": ca_data, "insecure": bool(cluster.get("insecure-skip-tls-verify")),
+    }

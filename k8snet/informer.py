@@ -1,0 +1,159 @@
+"""List-then-watch caches of one resource, for level-triggered control loops.
+
+An `Informer` lists a collection, then watches from the list's
+resourceVersion, applying each event to an in-memory copy; on 410 Gone, on
+any error (after a short pause) and every `resync_seconds` it lists again.
+After every change it calls `on_change(items)` with the full current set
+(key "namespace/name", or "name" for cluster-scoped objects), so a reconciler
+never has to reason about single events.
+
+    stop = threading.Event()
+    pods = Informer(client, "pods", on_change=lambda items: kick.set())
+    pods.start(stop)
+    pods.wait_synced(10)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, Optional
+
+from k8snet.client import ApiClient, ApiError, Gone, WatchStream
+
+OnChange = Callable[[dict[str, dict]], None]
+
+
+def object_key(obj: dict) -> str:
+    """'namespace/name' for namespaced objects, 'name' otherwise."""
+    meta = obj.get("metadata", {})
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+
+
+class Informer:
+    """A cache of one resource kept current by list and watch."""
+
+    def __init__(self, client: ApiClient, resource: str, namespace: Optional[str] = None,
+                 label_selector: Optional[str] = None, field_selector: Optional[str] = None,
+                 on_change: Optional[OnChange] = None, resync_seconds: float = 300.0,
+                 watch_timeout: int = 60, retry_seconds: float = 1.0,
+                 log: Optional[logging.Logger] = None):
+        self.client = client
+        self.resource = resource
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.on_change = on_change
+        self.resync_seconds = resync_seconds
+        self.watch_timeout = watch_timeout
+        self.retry_seconds = retry_seconds
+        self.log = log or logging.getLogger("k8snet.informer")
+        self._lock = threading.Lock()
+        self._items: dict[str, dict] = {}
+        self._synced = threading.Event()
+        self._stream: Optional[WatchStream] = None
+        self.resource_version: Optional[str] = None
+
+    def snapshot(self) -> dict[str, dict]:
+        """A copy of the current key -> object map (treat the objects as read-only)."""
+        with self._lock:
+            return dict(self._items)
+
+    def get(self, key: str) -> Optional[dict]:
+        """One cached object by key."""
+        with self._lock:
+            return self._items.get(key)
+
+    def wait_synced(self, timeout: float) -> bool:
+        """True once the first list has been loaded (False after `timeout` seconds)."""
+        return self._synced.wait(timeout)
+
+    @property
+    def synced(self) -> bool:
+        """Whether the first list has been loaded."""
+        return self._synced.is_set()
+
+    def start(self, stop: threading.Event) -> threading.Thread:
+        """Run in a daemon thread until `stop` is set."""
+        thread = threading.Thread(target=self.run, args=(stop,), daemon=True,
+                                  name=f"informer-{self.resource}")
+        thread.start()
+        closer = threading.Thread(target=self._close_on, args=(stop,), daemon=True,
+                                  name=f"informer-{self.resource}-closer")
+        closer.start()
+        return thread
+
+    def run(self, stop: threading.Event) -> None:
+        """List and watch until `stop` is set; errors are logged and retried."""
+        while not stop.is_set():
+            try:
+                self._list()
+                listed_at = time.monotonic()
+                while not stop.is_set() and time.monotonic() - listed_at < self.resync_seconds:
+                    self._watch_once(stop)
+            except Gone:
+                self.log.info("%s: watch expired, re-listing", self.resource)
+            except ApiError as exc:
+                if stop.is_set():
+                    break
+                self.log.warning("%s: %s; retrying in %.1fs", self.resource, exc,
+                                 self.retry_seconds)
+                stop.wait(self.retry_seconds)
+
+    def _list(self) -> None:
+        result = self.client.list(self.resource, self.namespace, self.label_selector,
+                                  self.field_selector)
+        items = {}
+        for obj in result.get("items") or []:
+            items[object_key(obj)] = obj
+        with self._lock:
+            self._items = items
+            self.resource_version = (result.get("metadata") or {}).get("resourceVersion")
+        self._synced.set()
+        self._notify()
+
+    def _watch_once(self, stop: threading.Event) -> None:
+        stream = self.client.watch(
+            self.resource, self.namespace, resource_version=self.resource_version,
+            label_selector=self.label_selector, field_selector=self.field_selector,
+            timeout_seconds=self.watch_timeout, allow_bookmarks=True)
+        self._stream = stream
+        try:
+            if stop.is_set():
+                return
+            for kind, obj in stream:
+                self._apply(kind, obj)
+        finally:
+            self._stream = None
+            stream.close()
+
+    def _apply(self, kind: str, obj: dict) -> None:
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        with self._lock:
+            if rv:
+                self.resource_version = rv
+            if kind == "BOOKMARK":
+                return
+            if kind == "DELETED":
+                self._items.pop(object_key(obj), None)
+            elif kind in ("ADDED", "MODIFIED"):
+                self._items[object_key(obj)] = obj
+            else:
+                return
+        self._notify()
+
+    def _notify(self) -> None:
+        if self.on_change is None:
+            return
+        try:
+            self.on_change(self.snapshot())
+        except Exception:  # a broken callback must not kill the cache
+            self.log.exception("%s: on_change callback failed", self.resource)
+
+    def _close_on(self, stop: threading.Event) -> None:
+        stop.wait()
+        stream = self._stream
+        if stream is not None:
+            stream.close()
