@@ -1,0 +1,6 @@
+"""kube-proxy for k8snet: Services and Endpoints to iptables or nftables rules.
+
+Layout: `model` turns API objects into plain records; `render_iptables` and
+`render_nft` are pure renderers of those records; `apply` runs
+iptables-restore / nft; `loop` watches the apiserver; `main` is the command.
+"""

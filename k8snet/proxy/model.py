@@ -1,0 +1,189 @@
+"""Plain records kube-proxy renders from, built from Service and Endpoints dicts.
+
+Everything here is pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+DEFAULT_AFFINITY_TIMEOUT = 10800  # seconds, the Kubernetes default for ClientIP
+MASQ_MARK = 0x4000
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What kube-proxy knows about its node.
+
+    ``nodeport_addresses`` are CIDRs: NodePorts answer only on the node IPs
+    inside them. Empty means every local address (kube-proxy's default).
+    ``cluster_cidr`` tells Pod sources (never masqueraded for ClusterIP
+    traffic) from everything else.
+    """
+
+    name: str
+    ips: tuple[str, ...] = ()
+    cluster_cidr: Optional[str] = None
+    masquerade_all: bool = False
+    nodeport_addresses: tuple[str, ...] = ()
+
+    def nodeport_ips(self) -> Optional[tuple[str, ...]]:
+        """Node IPs NodePorts listen on; None means every local address."""
+        if not self.nodeport_addresses:
+            return None
+        nets = [ipaddress.ip_network(c, strict=False) for c in self.nodeport_addresses]
+        return tuple(ip for ip in self.ips
+                     if any(ipaddress.ip_address(ip) in n for n in nets))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One backend of a Service port."""
+
+    ip: str
+    port: int
+    node_name: Optional[str] = None
+
+    @property
+    def addr(self) -> str:
+        """``ip:port``, as kube-proxy hashes it."""
+        return f"{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """One port of one Service, with its Ready endpoints."""
+
+    namespace: str
+    name: str
+    port_name: str
+    protocol: str
+    cluster_ip: str
+    port: int
+    node_port: Optional[int] = None
+    affinity_timeout: Optional[int] = None  # seconds when sessionAffinity is ClientIP
+    external_local: bool = False  # externalTrafficPolicy: Local
+    external_ips: tuple[str, ...] = ()
+    endpoints: tuple[Endpoint, ...] = field(default_factory=tuple)
+
+    @property
+    def key(self) -> str:
+        """``ns/name:port`` (``ns/name`` for an unnamed port), kube-proxy's ServicePortName."""
+        suffix = f":{self.port_name}" if self.port_name else ""
+        return f"{self.namespace}/{self.name}{suffix}"
+
+    @property
+    def proto(self) -> str:
+        """Lower-case protocol, as iptables and nft spell it."""
+        return self.protocol.lower()
+
+    def local_endpoints(self, node_name: str) -> tuple[Endpoint, ...]:
+        """Endpoints running on ``node_name``."""
+        return tuple(ep for ep in self.endpoints if ep.node_name == node_name)
+
+
+def short_hash(text: str, length: int = 16) -> str:
+    """kube-proxy's chain hash: base32 of sha256, first ``length`` characters."""
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:length]
+
+
+def _endpoints_for(port: dict, endpoints: Optional[dict]) -> tuple[Endpoint, ...]:
+    """Ready endpoints of one Service port from an Endpoints object."""
+    if not endpoints:
+        return ()
+    found: set[Endpoint] = set()
+    want_name = port.get("name") or ""
+    want_proto = port.get("protocol") or "TCP"
+    for subset in endpoints.get("subsets") or ():
+        target = None
+        for ep_port in subset.get("ports") or ():
+            if (ep_port.get("name") or "") == want_name and \
+                    (ep_port.get("protocol") or "TCP") == want_proto:
+                target = ep_port.get("port")
+                break
+        if not target:
+            continue
+        for address in subset.get("addresses") or ():
+            if address.get("ip"):
+                found.add(Endpoint(address["ip"], int(target), address.get("nodeName")))
+    return tuple(sorted(found, key=lambda e: (ipaddress.ip_address(e.ip), e.port)))
+
+
+def service_ports(services: Iterable[dict], endpoints: Iterable[dict]) -> list[ServicePort]:
+    """Every renderable Service port, sorted, with its Ready endpoints.
+
+    Skipped: headless Services (clusterIP None), ExternalName Services,
+    non-IPv4 cluster IPs, protocols other than TCP/UDP/SCTP.
+    """
+    by_name = {(e.get("metadata", {}).get("namespace", "default"),
+                e.get("metadata", {}).get("name")): e for e in endpoints}
+    result = []
+    for svc in services:
+        meta, spec = svc.get("metadata", {}), svc.get("spec", {})
+        ns, name = meta.get("namespace", "default"), meta.get("name", "")
+        cluster_ip = spec.get("clusterIP") or ""
+        if spec.get("type") == "ExternalName" or not _is_ipv4(cluster_ip):
+            continue
+        timeout = None
+        if spec.get("sessionAffinity") == "ClientIP":
+            cfg = (spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}
+            timeout = int(cfg.get("timeoutSeconds") or DEFAULT_AFFINITY_TIMEOUT)
+        svc_type = spec.get("type") or "ClusterIP"
+        local = spec.get("externalTrafficPolicy") == "Local" and \
+            svc_type in ("NodePort", "LoadBalancer")
+        external_ips = tuple(ip for ip in spec.get("externalIPs") or () if _is_ipv4(ip))
+        for port in spec.get("ports") or ():
+            protocol = port.get("protocol") or "TCP"
+            if protocol not in PROTOCOLS or not port.get("port"):
+                continue
+            node_port = port.get("nodePort") if svc_type in ("NodePort", "LoadBalancer") \
+                else None
+            result.append(ServicePort(
+                namespace=ns, name=name, port_name=port.get("name") or "",
+                protocol=protocol, cluster_ip=cluster_ip, port=int(port["port"]),
+                node_port=int(node_port) if node_port else None,
+                affinity_timeout=timeout, external_local=local, external_ips=external_ips,
+                endpoints=_endpoints_for(port, by_name.get((ns, name)))))
+    result.sort(key=lambda sp: (sp.key, sp.protocol))
+    return result
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 4
+    except ValueError:
+        return False
+
+
+def conntrack_flushes(old: Iterable[ServicePort], new: Iterable[ServicePort]) -> list[list[str]]:
+    """``conntrack`` argument lists that drop stale UDP flows after a change.
+
+    UDP has no connection end, so a flow DNATed to a removed endpoint would
+    keep going there; and a flow that hit a Service while it had no endpoints
+    must be forgotten once it has some. TCP flows end by themselves.
+    """
+    new_by_id = {(sp.key, sp.protocol): sp for sp in new}
+    commands: list[list[str]] = []
+    for sp in old:
+        if sp.protocol != "UDP":
+            continue
+        now = new_by_id.get((sp.key, sp.protocol))
+        kept = {ep.ip for ep in now.endpoints} if now else set()
+        for ep_ip in sorted({ep.ip for ep in sp.endpoints} - kept):
+            commands.append(["-D", "-p", "udp", "--orig-dst", sp.cluster_ip,
+                             "--dst-nat", ep_ip])
+            if sp.node_port:
+                commands.append(["-D", "-p", "udp", "--dport", str(sp.node_port),
+                                 "--dst-nat", ep_ip])
+    old_ids = {(sp.key, sp.protocol): sp for sp in old}
+    for ident, sp in new_by_id.items():
+        before = old_ids.get(ident)
+        if sp.protocol == "UDP" and sp.endpoints and before is not None \
+                and not before.endpoints:
+            commands.append(["-D", "-p", "udp", "--orig-dst", sp.cluster_ip])
+    return commands
