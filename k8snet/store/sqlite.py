@@ -1,0 +1,419 @@
+"""The embedded default backend: one SQLite file in WAL mode.
+
+Durability: ``synchronous=FULL`` makes every acknowledged commit survive
+``kill -9`` and power loss (the WAL is fsynced on commit).
+
+Layout: ``kv`` holds the current value of every key; ``history`` holds one
+row per revision (the event, with the previous value) so that watches resume
+from a revision and lists can be served at a past revision (by undoing the
+events after it). ``meta`` holds the current and the compacted revision.
+History older than both ``history_revisions`` revisions and
+``history_seconds`` seconds is compacted automatically; a watch or list
+asking for a compacted revision gets ``Compacted``.
+
+Concurrency: a small pool of connections, one per operation in flight, so
+the apiserver's threads read in parallel; writes in this process are
+serialised by a lock (SQLite's busy timeout serialises them against other
+processes sharing the file). Watchers in this process are woken by a
+condition when a write commits and poll every ``poll_interval`` seconds for
+writes from other processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+
+from k8snet.store.base import (
+    Compacted,
+    FutureRevision,
+    Item,
+    KeyExists,
+    KeyNotFound,
+    RevisionMismatch,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    WatchEvent,
+    prefix_end,
+)
+
+T = TypeVar("T")
+
+PUT, DELETE = 0, 1
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB NOT NULL,"
+    " create_revision INTEGER NOT NULL, mod_revision INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS history (revision INTEGER PRIMARY KEY, key BLOB NOT NULL,"
+    " type INTEGER NOT NULL, value BLOB, prev_value BLOB, prev_revision INTEGER,"
+    " created INTEGER NOT NULL, at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS history_key ON history (key, revision)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compact_revision', 0)",
+)
+_WATCH_BATCH = 256
+_POOL_IDLE_MAX = 8
+
+
+def _range_sql(prefix: str, start_after: Optional[str]) -> Tuple[str, list]:
+    """WHERE clause (on column ``key``) and parameters for a prefix range."""
+    lo = prefix.encode()
+    hi = prefix_end(lo)
+    clauses, params = ["key >= ?"], [lo]
+    if hi is not None:
+        clauses.append("key < ?")
+        params.append(hi)
+    if start_after is not None:
+        clauses.append("key > ?")
+        params.append(start_after.encode())
+    return " AND ".join(clauses), params
+
+
+def _event(row: tuple) -> WatchEvent:
+    revision, key, kind, value, prev_value, created = row
+    return WatchEvent(
+        type="DELETE" if kind == DELETE else "PUT",
+        key=key.decode(),
+        value=None if kind == DELETE else bytes(value),
+        prev_value=None if prev_value is None else bytes(prev_value),
+        revision=revision,
+        created=bool(created),
+    )
+
+
+class SqliteStore(Store):
+    """Store in one SQLite file (created on first use)."""
+
+    def __init__(
+        self,
+        path: str,
+        history_revisions: int = 10000,
+        history_seconds: float = 600.0,
+        poll_interval: float = 0.2,
+        busy_timeout: float = 30.0,
+        compact_every: int = 500,
+    ) -> None:
+        self.path = path
+        self.history_revisions = history_revisions
+        self.history_seconds = history_seconds
+        self.poll_interval = poll_interval
+        self.busy_timeout = busy_timeout
+        self.compact_every = compact_every
+        self._pool: List[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._schema_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._seq = 0  # bumped (under _cond) after every commit in this process
+        self._writes = 0
+        self._schema_ready = False
+        self._closed = False
+
+    # -- connections ---------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            if not self._schema_ready:
+                with self._schema_lock:
+                    conn.execute("BEGIN IMMEDIATE")
+                    for statement in _SCHEMA:
+                        conn.execute(statement)
+                    conn.execute("COMMIT")
+                    self._schema_ready = True
+        except sqlite3.Error as err:
+            raise StoreUnavailable(f"cannot open SQLite store {self.path}: {err}") from err
+        return conn
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        if self._closed:
+            raise StoreError("store is closed")
+        with self._pool_lock:
+            conn = self._pool.pop() if self._pool else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            with self._pool_lock:
+                keep = not self._closed and len(self._pool) < _POOL_IDLE_MAX
+                if keep:
+                    self._pool.append(conn)
+            if not keep:
+                conn.close()
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one read transaction (a consistent snapshot)."""
+        with self._connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+
+    def _write(self, fn: Callable[[sqlite3.Connection, int], T]) -> T:
+        """Run ``fn(conn, next_revision)`` in one write transaction."""
+        with self._write_lock, self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                revision = _meta(conn, "revision") + 1
+                result = fn(conn, revision)
+                conn.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._writes += 1
+            due = self.compact_every > 0 and self._writes % self.compact_every == 0
+        with self._cond:
+            self._seq += 1
+            self._cond.notify_all()
+        if due:
+            self.auto_compact()
+        return result
+
+    # -- reads ---------------------------------------------------------------
+
+    def get(self, key: str) -> Optional[Tuple[bytes, int]]:
+        def read(conn: sqlite3.Connection) -> Optional[Tuple[bytes, int]]:
+            row = conn.execute(
+                "SELECT value, mod_revision FROM kv WHERE key = ?", (key.encode(),)
+            ).fetchone()
+            return None if row is None else (bytes(row[0]), row[1])
+
+        return self._read(read)
+
+    def current_revision(self) -> int:
+        return self._read(lambda conn: _meta(conn, "revision"))
+
+    def compact_revision(self) -> int:
+        """The oldest revision a list or watch may still start from."""
+        return self._read(lambda conn: _meta(conn, "compact_revision"))
+
+    def list(
+        self,
+        prefix: str,
+        revision: Optional[int] = None,
+        limit: Optional[int] = None,
+        start_after: Optional[str] = None,
+    ) -> Tuple[List[Item], int]:
+        where, params = _range_sql(prefix, start_after)
+
+        def read(conn: sqlite3.Connection) -> Tuple[List[Item], int]:
+            current = _meta(conn, "revision")
+            if revision is None or revision == current:
+                sql = f"SELECT key, value, mod_revision FROM kv WHERE {where} ORDER BY key"
+                args = list(params)
+                if limit:
+                    sql += " LIMIT ?"
+                    args.append(limit)
+                rows = conn.execute(sql, args).fetchall()
+                return [(k.decode(), bytes(v), r) for k, v, r in rows], current
+            if revision > current:
+                raise FutureRevision(revision, current)
+            compacted = _meta(conn, "compact_revision")
+            if revision < compacted:
+                raise Compacted(revision, compacted)
+            return _list_at(conn, where, params, revision, limit), revision
+
+        return self._read(read)
+
+    # -- writes --------------------------------------------------------------
+
+    def create(self, key: str, value: bytes) -> int:
+        raw = key.encode()
+
+        def write(conn: sqlite3.Connection, revision: int) -> int:
+            if conn.execute("SELECT 1 FROM kv WHERE key = ?", (raw,)).fetchone():
+                raise KeyExists(key)
+            conn.execute("INSERT INTO kv VALUES (?, ?, ?, ?)", (raw, value, revision, revision))
+            _record(conn, revision, raw, PUT, value, None, None, True)
+            return revision
+
+        return self._write(write)
+
+    def update(self, key: str, value: bytes, expected_revision: int) -> int:
+        raw = key.encode()
+
+        def write(conn: sqlite3.Connection, revision: int) -> int:
+            old, old_revision = _current(conn, key, raw, expected_revision)
+            conn.execute(
+                "UPDATE kv SET value = ?, mod_revision = ? WHERE key = ?", (value, revision, raw)
+            )
+            _record(conn, revision, raw, PUT, value, old, old_revision, False)
+            return revision
+
+        return self._write(write)
+
+    def delete(self, key: str, expected_revision: Optional[int] = None) -> Tuple[int, bytes]:
+        raw = key.encode()
+
+        def write(conn: sqlite3.Connection, revision: int) -> Tuple[int, bytes]:
+            old, old_revision = _current(conn, key, raw, expected_revision)
+            conn.execute("DELETE FROM kv WHERE key = ?", (raw,))
+            _record(conn, revision, raw, DELETE, None, old, old_revision, False)
+            return revision, old
+
+        return self._write(write)
+
+    # -- history -------------------------------------------------------------
+
+    def compact(self, keep_revisions: int) -> None:
+        def write(conn: sqlite3.Connection, _revision: int) -> None:
+            _compact_to(conn, _meta(conn, "revision") - max(keep_revisions, 0))
+
+        self._maintain(write)
+
+    def auto_compact(self, now: Optional[float] = None) -> None:
+        """Compact what is older than both history_revisions and history_seconds."""
+        cutoff = (time.time() if now is None else now) - self.history_seconds
+
+        def write(conn: sqlite3.Connection, _revision: int) -> None:
+            by_count = _meta(conn, "revision") - self.history_revisions
+            row = conn.execute(
+                "SELECT MAX(revision) FROM history WHERE at <= ?", (cutoff,)
+            ).fetchone()
+            by_age = row[0] or 0
+            _compact_to(conn, min(by_count, by_age))
+
+        self._maintain(write)
+
+    def _maintain(self, fn: Callable[[sqlite3.Connection, int], None]) -> None:
+        """A write transaction that does not take a revision."""
+        with self._write_lock, self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                fn(conn, 0)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def watch(
+        self, prefix: str, from_revision: int, stop: threading.Event
+    ) -> Iterator[WatchEvent]:
+        compacted = self.compact_revision()
+        if from_revision < compacted:
+            raise Compacted(from_revision, compacted)
+        return self._watch(prefix, from_revision, stop)
+
+    def _watch(
+        self, prefix: str, from_revision: int, stop: threading.Event
+    ) -> Iterator[WatchEvent]:
+        where, params = _range_sql(prefix, None)
+        sql = (
+            "SELECT revision, key, type, value, prev_value, created FROM history"
+            f" WHERE revision > ? AND {where} ORDER BY revision LIMIT {_WATCH_BATCH}"
+        )
+        seen = from_revision
+
+        def read(conn: sqlite3.Connection) -> Tuple[list, int]:
+            compacted = _meta(conn, "compact_revision")
+            if seen < compacted:
+                raise Compacted(seen, compacted)
+            return conn.execute(sql, [seen, *params]).fetchall(), _meta(conn, "revision")
+
+        while not stop.is_set() and not self._closed:
+            with self._cond:
+                seq = self._seq
+            rows, current = self._read(read)
+            for row in rows:
+                if stop.is_set():
+                    return
+                seen = row[0]
+                yield _event(row)
+            if len(rows) == _WATCH_BATCH:
+                continue
+            seen = max(seen, current)
+            with self._cond:
+                if self._seq == seq and not stop.is_set() and not self._closed:
+                    self._cond.wait(self.poll_interval)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        with self._pool_lock:
+            pool, self._pool = self._pool, []
+        for conn in pool:
+            conn.close()
+
+
+# -- helpers on a connection inside a transaction ---------------------------
+
+
+def _meta(conn: sqlite3.Connection, name: str) -> int:
+    return conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()[0]
+
+
+def _current(
+    conn: sqlite3.Connection, key: str, raw: bytes, expected: Optional[int]
+) -> Tuple[bytes, int]:
+    """The key's (value, mod_revision), checked against ``expected``."""
+    row = conn.execute("SELECT value, mod_revision FROM kv WHERE key = ?", (raw,)).fetchone()
+    if row is None:
+        raise KeyNotFound(key)
+    if expected is not None and row[1] != expected:
+        raise RevisionMismatch(key, expected, row[1])
+    return bytes(row[0]), row[1]
+
+
+def _record(
+    conn: sqlite3.Connection,
+    revision: int,
+    raw: bytes,
+    kind: int,
+    value: Optional[bytes],
+    prev_value: Optional[bytes],
+    prev_revision: Optional[int],
+    created: bool,
+) -> None:
+    conn.execute(
+        "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (revision, raw, kind, value, prev_value, prev_revision, int(created), time.time()),
+    )
+
+
+def _compact_to(conn: sqlite3.Connection, target: int) -> None:
+    if target > _meta(conn, "compact_revision"):
+        conn.execute("DELETE FROM history WHERE revision <= ?", (target,))
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'compact_revision'", (target,))
+
+
+def _list_at(
+    conn: sqlite3.Connection, where: str, params: list, revision: int, limit: Optional[int]
+) -> List[Item]:
+    """The range as it was at ``revision``: current rows with the events after
+    ``revision`` undone (the first later event of a key holds its old state)."""
+    state: Dict[bytes, Optional[Tuple[bytes, int]]] = {
+        k: (bytes(v), r)
+        for k, v, r in conn.execute(
+            f"SELECT key, value, mod_revision FROM kv WHERE {where}", params
+        )
+    }
+    undone = set()
+    for key, prev_value, prev_revision, created in conn.execute(
+        "SELECT key, prev_value, prev_revision, created FROM history"
+        f" WHERE revision > ? AND {where} ORDER BY revision",
+        [revision, *params],
+    ):
+        if key in undone:
+            continue
+        undone.add(key)
+        state[key] = None if created else (bytes(prev_value), prev_revision)
+    items = sorted((k, v[0], v[1]) for k, v in state.items() if v is not None)
+    if limit:
+        items = items[:limit]
+    return [(k.decode(), v, r) for k, v, r in items]
