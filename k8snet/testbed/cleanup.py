@@ -1,0 +1,184 @@
+"""`k8snet clean` and `k8snet down`: remove what k8snet made, nothing else.
+
+What to remove is decided by ``plan_clean`` from listings (bridges, network
+namespaces, links, recorded processes, processes living in k8snet's
+namespaces); the functions below it only gather listings and apply the plan.
+Names are matched against ``k8snet.naming``'s patterns, never by a loose
+substring, and processes are found by recorded PID and start time or by the
+network namespace they live in, never by command-line pattern.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional
+
+from k8snet import naming
+from k8snet.testbed import state as st
+
+SWITCH_PORT_RE = re.compile(r"^kn([a-z][a-z0-9]{0,5})-[slx]\d{1,3}p\d{1,3}$")
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+@dataclass
+class CleanPlan:
+    records: List[Dict] = field(default_factory=list)   # recorded processes
+    pids: List[int] = field(default_factory=list)       # processes inside k8snet netns
+    bridges: List[str] = field(default_factory=list)
+    netns: List[str] = field(default_factory=list)
+    links: List[str] = field(default_factory=list)
+    dirs: List[str] = field(default_factory=list)
+    cluster: Optional[str] = None                       # None: every cluster
+
+    def empty(self) -> bool:
+        return not (self.records or self.pids or self.bridges or self.netns or self.links
+                    or self.dirs)
+
+
+def _wanted(cluster: Optional[str], only: Optional[str]) -> bool:
+    return cluster is not None and (only is None or cluster == only)
+
+
+def plan_clean(states: Iterable[Dict], bridges: Iterable[str], netns: Iterable[str],
+               links: Iterable[str], netns_pids: Dict[str, List[int]],
+               only: Optional[str] = None, own_pid: int = 0) -> CleanPlan:
+    """Decide what to remove. ``netns_pids`` maps a namespace name to the PIDs
+    living in it; ``only`` limits the plan to one cluster."""
+    plan = CleanPlan(cluster=only)
+    for state in states:
+        if _wanted(state.get("name"), only):
+            plan.records.extend(r for r in st.iter_records(state) if r.get("pid") != own_pid)
+            plan.dirs.append(state.get("dir") or naming.state_dir(state["name"]))
+    for bridge in bridges:
+        parsed = naming.parse_bridge_name(bridge)
+        if parsed and _wanted(parsed[0], only):
+            plan.bridges.append(bridge)
+    for name in netns:
+        if _wanted(naming.cluster_of_netns(name), only):
+            plan.netns.append(name)
+            plan.pids.extend(p for p in netns_pids.get(name, []) if p != own_pid)
+    for link in links:
+        match = SWITCH_PORT_RE.match(link)
+        if match and _wanted(match.group(1), only):
+            plan.links.append(link)
+    plan.pids = sorted(set(plan.pids))
+    return plan
+
+
+# -- listings (effects) ---------------------------------------------------
+
+def _run(cmd: List[str], timeout: float = 15) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def list_bridges() -> List[str]:
+    out = _run(["ovs-vsctl", "--timeout=5", "list-br"])
+    return out.stdout.split() if out.returncode == 0 else []
+
+
+def list_netns() -> List[str]:
+    return [line.split()[0] for line in _run(["ip", "netns", "list"]).stdout.splitlines()
+            if line.strip()]
+
+
+def list_links() -> List[str]:
+    out = _run(["ip", "-o", "link", "show"]).stdout
+    return [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
+
+
+def netns_members(names: Iterable[str]) -> Dict[str, List[int]]:
+    """PIDs whose network namespace is one of the named ones."""
+    inodes = {}
+    for name in names:
+        try:
+            inodes[os.stat(f"/run/netns/{name}").st_ino] = name
+        except OSError:
+            continue
+    members: Dict[str, List[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ino = os.stat(f"/proc/{entry}/ns/net").st_ino
+        except OSError:
+            continue
+        if ino in inodes:
+            members.setdefault(inodes[ino], []).append(int(entry))
+    return members
+
+
+def gather(only: Optional[str] = None, root: str = naming.STATE_ROOT) -> CleanPlan:
+    states = []
+    for name in st.cluster_names(root):
+        state = st.read_state(name, root) or {"name": name, "dir": naming.state_dir(name, root)}
+        states.append(state)
+    netns = list_netns()
+    k8s_netns = [n for n in netns if naming.cluster_of_netns(n)]
+    return plan_clean(states, list_bridges(), netns, list_links(), netns_members(k8s_netns),
+                      only=only, own_pid=os.getpid())
+
+
+# -- applying (effects) -----------------------------------------------------
+
+def apply(plan: CleanPlan, grace: float = 3.0) -> List[str]:
+    """Carry out a plan; return one line per thing removed."""
+    done: List[str] = []
+    for record in plan.records:
+        if st.is_alive(record):
+            st.stop_process(record, grace)
+            done.append(f"stopped {record.get('name', 'process')} (pid {record['pid']})")
+    for pid in plan.pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            done.append(f"killed pid {pid} (inside a k8snet namespace)")
+        except ProcessLookupError:
+            pass
+    if plan.pids:
+        time.sleep(0.2)
+    for bridge in plan.bridges:
+        if _run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", bridge]).returncode == 0:
+            done.append(f"deleted OVS bridge {bridge}")
+    for name in plan.netns:
+        if _run(["ip", "netns", "delete", name]).returncode == 0:
+            done.append(f"deleted network namespace {name}")
+    remaining = set(list_links())
+    for link in plan.links:
+        if link in remaining and _run(["ip", "link", "delete", link]).returncode == 0:
+            done.append(f"deleted link {link}")
+    for path in plan.dirs:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+            done.append(f"removed {path}")
+    done.extend(remove_cgroups(plan.cluster))
+    return done
+
+
+def remove_cgroups(cluster: Optional[str] = None) -> List[str]:
+    """Remove k8snet's (now empty) cgroups, deepest first."""
+    removed = []
+    if not os.path.isdir(CGROUP_ROOT):
+        return removed
+    for controller in sorted(os.listdir(CGROUP_ROOT)):
+        top = os.path.join(CGROUP_ROOT, controller, "k8snet")
+        if cluster:
+            top = os.path.join(top, cluster)
+        if not os.path.isdir(top):
+            continue
+        for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(dirpath)
+                if dirpath == top:
+                    removed.append(f"removed cgroup {dirpath}")
+            except OSError:
+                pass
+    return removed
+
+
+def remove_state_dir(cluster: str, root: str = naming.STATE_ROOT) -> None:
+    shutil.rmtree(naming.state_dir(cluster, root), ignore_errors=True)

@@ -1,0 +1,188 @@
+"""Bringing a cluster up and taking it down, with a deadline for each wait.
+
+``Cluster.up()`` builds the network, names each node's namespace for
+``ip netns``, starts the os-ken controller and the switches, and waits until
+every node reaches every other node. Anything that fails on the way tears
+down what was already made: no half-built network is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Callable, Dict
+
+from mininet.log import setLogLevel
+
+from k8snet import naming
+from k8snet.errors import K8snetError
+from k8snet.testbed import network, reach
+from k8snet.testbed import state as st
+from k8snet.testbed.spec import ClusterSpec, load_topology
+
+Progress = Callable[[str], None]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Cluster:
+    """One running cluster; owns its Mininet network and its processes."""
+
+    def __init__(self, spec: ClusterSpec, progress: Progress = print,
+                 root: str = naming.STATE_ROOT):
+        self.spec = spec
+        self.progress = progress
+        self.root = root
+        self.dir = naming.state_dir(spec.name, root)
+        self.net = None
+        self.topo = None
+        self.state: Dict = {}
+
+    # -- bring-up --------------------------------------------------------
+
+    def up(self) -> Dict:
+        """Build and start everything; return the state. Tears down on failure."""
+        setLogLevel("error")
+        deadline = time.monotonic() + self.spec.timeout
+        try:
+            self._build()
+            self._start_controller()
+            self._start_switches(deadline)
+            self._wait_reachable(deadline)
+            self.state["status"] = "ready"
+            self._save()
+            return self.state
+        except BaseException:
+            self.down()
+            raise
+
+    def _build(self) -> None:
+        topo_cls = load_topology(self.spec.topology)
+        self.topo = topo_cls(cluster=self.spec.name, **self.spec.topo_params())
+        if not self.topo.hosts():
+            raise K8snetError(f"topology {self.spec.topology} has no nodes")
+        os.makedirs(self.dir, exist_ok=True)
+        ofp_port = free_port()
+        self.net = network.make_network(self.topo, ofp_port)
+        self.state = {
+            "name": self.spec.name, "spec": self.spec.to_dict(), "status": "building",
+            "created": time.time(), "datapath": network.datapath(), "dir": self.dir,
+            "supervisor": st.record_process(os.getpid(), "supervisor"),
+            "nodes": [], "switches": [], "processes": [], "controller": None,
+            "netns": [], "bridges": [],
+        }
+        self._save()
+        self.progress(f"building {self.spec.topology} fabric "
+                      f"({network.datapath()} datapath)")
+        self.state["bridges"] = [name for name in self.topo.switches()]
+        self._save()
+        self.net.build()
+        for host in self.net.hosts:
+            netns = naming.node_netns(self.spec.name, host.name)
+            network.attach_netns(netns, host.pid)
+            self.state["netns"].append(netns)
+            info = self.topo.nodeInfo(host.name)
+            self.state["nodes"].append({
+                "name": host.name, "role": info["role"], "ip": info["ip"].split("/")[0],
+                "mac": info["mac"], "netns": netns, "pid": host.pid,
+                "labels": info.get("labels", {}), "cpu": info.get("cpu"),
+                "memory": info.get("memory"), "pods": info.get("pods"),
+            })
+        self.state["switches"] = [
+            {"name": s.name, "dpid": s.dpid, "role": self.topo.nodeInfo(s.name).get("role")}
+            for s in self.net.switches]
+        network.disable_tx_offload(self.net)
+        self._save()
+
+    def _start_controller(self) -> None:
+        facts = network.network_facts(self.net, self.topo)
+        facts_path = os.path.join(self.dir, "fabric.json")
+        with open(facts_path, "w") as fh:
+            json.dump(facts, fh, indent=2)
+        log_path = os.path.join(self.dir, "controller.log")
+        port = self.net.controllers[0].port
+        cmd = [sys.executable, "-m", "controllers.launcher", "--facts", facts_path,
+               "--ofp-port", str(port), "--log", log_path]
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        self.state["controller"] = st.record_process(
+            proc.pid, "controller", port=port, log=log_path, facts=facts_path)
+        self._save()
+        self.progress(f"os-ken controller started on 127.0.0.1:{port} (log {log_path})")
+
+    def _start_switches(self, deadline: float) -> None:
+        self.net.start()
+        want = {s.name for s in self.net.switches}
+        while True:
+            if not st.is_alive(self.state["controller"]):
+                raise K8snetError("the fabric controller exited; see "
+                                  f"{self.state['controller']['log']}")
+            connected = set(network.connected_switches(self.net))
+            if connected == want:
+                break
+            if time.monotonic() > deadline:
+                raise K8snetError(f"switches not connected to the controller in time: "
+                                  f"{', '.join(sorted(want - connected))}")
+            time.sleep(0.2)
+        self.progress(f"{len(want)} switch(es) connected to the controller")
+
+    def _wait_reachable(self, deadline: float) -> None:
+        hosts = {h.name: h for h in self.net.hosts}
+        ips = {n["name"]: n["ip"] for n in self.state["nodes"]}
+        missing = reach.all_pairs(ips)
+        total = len(missing)
+        last = None
+        while missing:
+            for src, dsts in reach.by_source(missing).items():
+                out = hosts[src].cmd(reach.ping_script(ips[d] for d in dsts))
+                answered = reach.parse_ping_output(out)
+                missing -= {(src, d) for d in dsts if ips[d] in answered}
+            text = reach.summary(missing, total)
+            if text != last:
+                self.progress(text)
+                last = text
+            if missing and time.monotonic() > deadline:
+                raise K8snetError(f"gave up waiting for reachability: {text}")
+
+    # -- running ---------------------------------------------------------
+
+    def _save(self) -> None:
+        st.write_state(self.state, self.root)
+
+    def node(self, name: str):
+        return self.net.get(name)
+
+    # -- tear-down -------------------------------------------------------
+
+    def down(self) -> None:
+        """Stop everything this cluster made; safe to call more than once."""
+        if self.state:
+            self.state["status"] = "stopping"
+            try:
+                self._save()
+            except OSError:
+                pass
+            for record in self.state.get("processes", []):
+                st.stop_process(record)
+            if self.state.get("controller"):
+                st.stop_process(self.state["controller"])
+        if self.net is not None:
+            try:
+                self.net.stop()
+            finally:
+                self.net = None
+        for netns in self.state.get("netns", []):
+            network.detach_netns(netns)
+        from k8snet.testbed.cleanup import remove_state_dir
+
+        remove_state_dir(self.spec.name, self.root)
+        self.state = {}

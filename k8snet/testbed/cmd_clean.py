@@ -1,0 +1,38 @@
+"""`k8snet clean`: remove every k8snet leftover, touching nothing else."""
+
+from __future__ import annotations
+
+import argparse
+from typing import List
+
+from k8snet.testbed import cleanup, preflight
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="show what would be removed")
+
+
+def run(args: argparse.Namespace) -> int:
+    preflight.require_root("clean")
+    plan = cleanup.gather()
+    if plan.empty():
+        print("nothing of k8snet's is left on this machine")
+        return 0
+    if args.dry_run:
+        for line in describe(plan):
+            print(f"would remove {line}")
+        return 0
+    for line in cleanup.apply(plan):
+        print(line)
+    return 0
+
+
+def describe(plan: cleanup.CleanPlan) -> List[str]:
+    """One line per thing a plan would remove."""
+    lines = [f"process {r.get('name', '?')} (pid {r['pid']})" for r in plan.records]
+    lines += [f"process pid {pid} (inside a k8snet namespace)" for pid in plan.pids]
+    lines += [f"OVS bridge {b}" for b in plan.bridges]
+    lines += [f"network namespace {n}" for n in plan.netns]
+    lines += [f"link {link}" for link in plan.links]
+    lines += [f"directory {d}" for d in plan.dirs]
+    return lines

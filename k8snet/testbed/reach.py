@@ -1,0 +1,42 @@
+"""All-pairs reachability: which pairs to try and what the answers mean."""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Set, Tuple
+
+Pair = Tuple[str, str]
+
+
+def all_pairs(nodes: Dict[str, str]) -> Set[Pair]:
+    """Every ordered (source, destination) pair of distinct nodes."""
+    return {(a, b) for a in nodes for b in nodes if a != b}
+
+
+def ping_script(addresses: Iterable[str], timeout_s: int = 1) -> str:
+    """A shell snippet that pings each address once, in parallel, and prints
+    ``ok <ip>`` or ``fail <ip>`` per address."""
+    parts = [f"(ping -c1 -W{timeout_s} -q {ip} >/dev/null 2>&1 && echo ok {ip} || echo fail {ip}) &"
+             for ip in addresses]
+    return " ".join(parts) + " wait"
+
+
+def parse_ping_output(output: str) -> Set[str]:
+    """Addresses that answered, from ``ping_script`` output."""
+    return {line.split()[1] for line in output.splitlines()
+            if line.startswith("ok ") and len(line.split()) == 2}
+
+
+def summary(missing: Set[Pair], total: int) -> str:
+    done = total - len(missing)
+    text = f"{done}/{total} node pairs reach each other"
+    if missing:
+        sample = ", ".join(f"{a}->{b}" for a, b in sorted(missing)[:4])
+        text += f" (not yet: {sample}{', ...' if len(missing) > 4 else ''})"
+    return text
+
+
+def by_source(pairs: Iterable[Pair]) -> Dict[str, List[str]]:
+    grouped: Dict[str, List[str]] = {}
+    for src, dst in sorted(pairs):
+        grouped.setdefault(src, []).append(dst)
+    return grouped

@@ -1,0 +1,106 @@
+"""What the user asked for, checked before anything is built.
+
+Pure: turns command-line options into a `ClusterSpec` or a `UsageError`
+that says what was wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Dict, Optional, Tuple, Type
+
+from k8snet import naming
+from k8snet.errors import UsageError
+
+BUILTIN_TOPOLOGIES = ("single", "leaf-spine")
+MODES = ("routed", "overlay")
+STORES = ("sqlite", "etcd")
+
+
+@dataclass
+class ClusterSpec:
+    """A cluster to build: plain data, written into the cluster's state."""
+
+    name: str = naming.DEFAULT_CLUSTER
+    topology: str = "single"
+    workers: Optional[int] = None
+    masters: int = 1
+    spines: Optional[int] = None
+    leaves: Optional[int] = None
+    mode: str = "routed"
+    store: str = "sqlite"
+    components: bool = True
+    timeout: float = 120.0
+    extra: Dict[str, object] = field(default_factory=dict)
+
+    def topo_params(self) -> Dict[str, object]:
+        """Keyword arguments for the topology's ``build``; unset ones keep its defaults."""
+        params = {"masters": self.masters, **self.extra}
+        for key in ("workers", "spines", "leaves"):
+            value = getattr(self, key)
+            if value is not None:
+                params[key] = value
+        return params
+
+    def to_dict(self) -> Dict[str, object]:
+        return asdict(self)
+
+
+def check_spec(spec: ClusterSpec) -> ClusterSpec:
+    """Raise UsageError for anything that cannot be built."""
+    naming.check_cluster_name(spec.name)
+    for key, least in (("workers", 1), ("masters", 1), ("spines", 1), ("leaves", 1)):
+        value = getattr(spec, key)
+        if value is not None and value < least:
+            raise UsageError(f"--{key} must be at least {least}, not {value}")
+    if spec.workers is not None and spec.workers > 500:
+        raise UsageError(f"--workers {spec.workers} is more than this testbed handles (500)")
+    if spec.mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {spec.mode!r}")
+    if spec.store not in STORES:
+        raise UsageError(f"--store must be one of {', '.join(STORES)}, not {spec.store!r}")
+    if spec.topology not in BUILTIN_TOPOLOGIES and not spec.topology.endswith(".py"):
+        raise UsageError(
+            f"unknown topology {spec.topology!r}: use one of {', '.join(BUILTIN_TOPOLOGIES)} "
+            "or the path of a .py file that defines TOPOS")
+    if spec.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    return spec
+
+
+def split_topology(topology: str) -> Tuple[str, Optional[str]]:
+    """``path.py:Name`` -> (path, Name); ``path.py`` -> (path, None)."""
+    if ".py:" in topology:
+        path, _, name = topology.rpartition(":")
+        return path, name
+    return topology, None
+
+
+def load_topology(topology: str) -> Type:
+    """The Topo class for a built-in name or a user's ``PATH.py[:NAME]``."""
+    if topology in BUILTIN_TOPOLOGIES:
+        from topologies import TOPOS
+
+        return TOPOS[topology]
+    path, wanted = split_topology(topology)
+    if not os.path.isfile(path):
+        raise UsageError(f"topology file {path} does not exist")
+    module_spec = importlib.util.spec_from_file_location("k8snet_user_topology", path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # a user's file: any error is theirs to fix
+        raise UsageError(f"topology file {path} failed to load: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    topos = getattr(module, "TOPOS", None)
+    if not isinstance(topos, dict) or not topos:
+        raise UsageError(f"topology file {path} has no TOPOS dict; add one mapping a name "
+                         "to your Topo class, e.g. TOPOS = {'mine': MyTopo}")
+    if wanted is None:
+        return next(iter(topos.values()))
+    if wanted not in topos:
+        raise UsageError(f"topology file {path} has no {wanted!r} in TOPOS "
+                         f"(it has: {', '.join(topos)})")
+    return topos[wanted]
