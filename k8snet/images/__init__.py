@@ -1,0 +1,1 @@
+"""Image catalogue and the k8snet implementations of the images it names."""
