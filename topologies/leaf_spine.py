@@ -35,14 +35,14 @@ class LeafSpineTopo(ClusterTopo):
             for spine in spine_switches:
                 self.addLink(leaf, spine)
         for _ in range(masters):
-            self.addLink(self.addNode("master", labels={"topology.kubernetes.io/zone": "zone-1"}),
-                         leaf_switches[0])
+            master = self.addK8sNode("master", labels={"topology.kubernetes.io/zone": "zone-1"})
+            self.addLink(master, leaf_switches[0])
         for i in range(workers):
             zone = f"zone-{i % leaves + 1}"
-            worker = self.addNode("worker", labels={"topology.kubernetes.io/zone": zone})
+            worker = self.addK8sNode("worker", labels={"topology.kubernetes.io/zone": zone})
             self.addLink(worker, leaf_switches[i % leaves])
         for _ in range(externals):
-            self.addLink(self.addNode("external"), leaf_switches[-1])
+            self.addLink(self.addK8sNode("external"), leaf_switches[-1])
 
 
 TOPOS = {"leaf-spine": LeafSpineTopo}

@@ -26,11 +26,11 @@ class SingleSwitchTopo(ClusterTopo):
     def build(self, workers: int = 3, masters: int = 1, externals: int = 1, **_opts):
         switch = self.addFabricSwitch("single", 1)
         for _ in range(masters):
-            self.addLink(self.addNode("master"), switch)
+            self.addLink(self.addK8sNode("master"), switch)
         for _ in range(workers):
-            self.addLink(self.addNode("worker"), switch)
+            self.addLink(self.addK8sNode("worker"), switch)
         for _ in range(externals):
-            self.addLink(self.addNode("external"), switch)
+            self.addLink(self.addK8sNode("external"), switch)
 
 
 TOPOS = {"single": SingleSwitchTopo}

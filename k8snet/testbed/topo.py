@@ -2,7 +2,7 @@
 
 A topology is plain data, as in Mininet: ``build()`` records nodes, switches
 and links with their Kubernetes facts as options; nothing touches the kernel.
-Subclasses implement ``build(self, ..., **_opts)`` with ``addNode`` and
+Subclasses implement ``build(self, ..., **_opts)`` with ``addK8sNode`` and
 ``addFabricSwitch``; topology files export them in a ``TOPOS`` dict.
 
 Node options the testbed reads: ``role`` (master, worker, external), ``ip``
@@ -34,7 +34,7 @@ class ClusterTopo(Topo):
         self._node_number = 0
         super().__init__(*args, **params)
 
-    def addNode(self, role: str, labels: Optional[Dict[str, str]] = None,
+    def addK8sNode(self, role: str, labels: Optional[Dict[str, str]] = None,
                 cpu: str = "2", memory: str = "4Gi", pods: int = 110, **opts) -> str:
         """Add the next node of ``role``; name and address follow the plan."""
         if role not in ROLES:

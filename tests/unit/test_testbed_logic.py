@@ -1,0 +1,100 @@
+"""Pure decisions of the testbed: reachability, clean plans, doctor verdicts."""
+
+from k8snet.testbed import cleanup, doctor, reach
+from k8snet.testbed.facts import describe_link
+
+
+def test_all_pairs_and_summary():
+    pairs = reach.all_pairs({"m1": "10.0.0.1", "w1": "10.0.0.2", "w2": "10.0.0.3"})
+    assert len(pairs) == 6
+    assert reach.summary(set(), 6) == "6/6 node pairs reach each other"
+    assert "not yet: m1->w1" in reach.summary({("m1", "w1")}, 6)
+
+
+def test_ping_output_parsing_only_counts_answers():
+    out = "ok 10.0.0.2\nfail 10.0.0.3\nok 10.0.0.4\ngarbage\n"
+    assert reach.parse_ping_output(out) == {"10.0.0.2", "10.0.0.4"}
+
+
+def test_ping_script_pings_every_address_in_parallel():
+    script = reach.ping_script(["10.0.0.2", "10.0.0.3"])
+    assert script.count("ping -c1") == 2 and script.endswith("wait")
+
+
+def test_clean_plan_takes_only_k8snet_things():
+    plan = cleanup.plan_clean(
+        states=[{"name": "k8s", "dir": "/run/k8snet/k8s",
+                 "supervisor": {"pid": 10, "start_time": 1, "name": "supervisor"},
+                 "controller": {"pid": 11, "start_time": 2, "name": "controller"}}],
+        bridges=["br0", "knk8s-s1", "knk8s-l1", "s1", "knlab-x1"],
+        netns=["k8snet-k8s-w1", "k8snet-lab-m1", "cni-123", "myns"],
+        links=["eth0", "knk8s-l1p3", "s1-eth1", "veth123", "knlab-x1p2", "knowing"],
+        netns_pids={"k8snet-k8s-w1": [100, 101], "myns": [200]},
+    )
+    assert plan.bridges == ["knk8s-s1", "knk8s-l1", "knlab-x1"]
+    assert plan.netns == ["k8snet-k8s-w1", "k8snet-lab-m1"]
+    assert plan.links == ["knk8s-l1p3", "knlab-x1p2"]
+    assert plan.pids == [100, 101]
+    assert [r["pid"] for r in plan.records] == [11, 10]
+
+
+def test_clean_plan_for_one_cluster_spares_the_others():
+    plan = cleanup.plan_clean(
+        states=[{"name": "k8s"}, {"name": "lab"}],
+        bridges=["knk8s-s1", "knlab-x1"], netns=["k8snet-k8s-w1", "k8snet-lab-m1"],
+        links=["knk8s-s1p1", "knlab-x1p2"], netns_pids={"k8snet-lab-m1": [5]}, only="k8s")
+    assert plan.bridges == ["knk8s-s1"] and plan.netns == ["k8snet-k8s-w1"]
+    assert plan.links == ["knk8s-s1p1"] and plan.pids == []
+    assert plan.dirs == ["/run/k8snet/k8s"]
+
+
+def test_clean_plan_never_targets_itself():
+    plan = cleanup.plan_clean([], [], ["k8snet-k8s-w1"], [], {"k8snet-k8s-w1": [42, 43]},
+                              own_pid=42)
+    assert plan.pids == [43]
+
+
+def machine(**over):
+    which = {t: f"/usr/bin/{t}" for t in ("ovs-vsctl", "mnexec", "ip", "iptables", "nft",
+                                          "ethtool", "etcd", "tc", "kubectl", "iperf3",
+                                          "tcpdump", "busybox")}
+    seen = {"root": True, "which": which, "ovs_running": True, "ovs_kernel": False,
+            "mininet": True, "os_ken": True, "scapy": True,
+            "cni_plugins": ["bridge", "host-local", "loopback", "ptp"], "netem": False}
+    seen.update(over)
+    return seen
+
+
+def test_doctor_ready_machine_with_notes():
+    checks = doctor.evaluate(machine())
+    assert doctor.ready(checks)
+    text = doctor.render(checks)
+    assert "userspace datapath" in text and "note netem" in text
+
+
+def test_doctor_stopped_ovs_says_how_to_start_it():
+    checks = doctor.evaluate(machine(ovs_running=False))
+    assert not doctor.ready(checks)
+    assert "ovs-ctl start" in doctor.render(checks)
+
+
+def test_doctor_missing_cni_plugin_names_it():
+    checks = doctor.evaluate(machine(cni_plugins=["bridge"]))
+    assert not doctor.ready(checks)
+    assert "missing host-local, loopback, ptp" in doctor.render(checks)
+
+
+def test_doctor_missing_etcd_is_only_a_note():
+    seen = machine()
+    seen["which"]["etcd"] = None
+    checks = doctor.evaluate(seen)
+    assert doctor.ready(checks)
+
+
+def test_links_are_classified():
+    sw = {"node": "knk8s-l1", "kind": "switch", "port": 3}
+    sp = {"node": "knk8s-s1", "kind": "switch", "port": 1}
+    host = {"node": "w1", "kind": "host", "port": 0}
+    assert describe_link(sw, sp)[0] == "link"
+    assert describe_link(sw, host) == ("host", {"name": "w1", "switch": "knk8s-l1", "port": 3})
+    assert describe_link(host, sw)[0] == "host"
