@@ -1,0 +1,50 @@
+"""CRI log parsing, selection and query parsing."""
+
+import pytest
+
+from k8snet.kubelet import logs
+
+LINES = [
+    "2026-01-01T00:00:00.100000000Z stdout F first\n",
+    "2026-01-01T00:00:01.000000000Z stderr P half \n",
+    "2026-01-01T00:00:01.500000000Z stdout F second\n",
+    "2026-01-01T00:00:02.000000000Z stderr F and half\n",
+    "garbage\n",
+    "2026-01-01T00:00:03Z stdout F \n",
+]
+
+
+def test_parse_joins_partials_and_skips_garbage():
+    entries = list(logs.parse(LINES))
+    assert [e.content for e in entries] == ["first", "second", "half and half", ""]
+    assert entries[2].stream == "stderr" and entries[2].time.startswith("2026-01-01T00:00:01.")
+
+
+def test_tail_since_and_timestamps():
+    entries = list(logs.parse(LINES))
+    t0 = entries[0].ts
+    q = logs.LogQuery(tail_lines=2)
+    assert [e.content for e in logs.select(entries, q)] == ["half and half", ""]
+    q = logs.LogQuery(since_time=t0 + 1.2)
+    assert [e.content for e in logs.select(entries, q)] == ["second", ""]
+    assert logs.select(entries, logs.LogQuery(tail_lines=0)) == []
+    assert logs.render(entries[0], True) == "2026-01-01T00:00:00.100000000Z first\n"
+    assert logs.render(entries[0], False) == "first\n"
+
+
+def test_query_parameters():
+    q = logs.parse_query({"tailLines": "5", "timestamps": "true", "sinceSeconds": "10",
+                          "follow": "1"}, now=100.0)
+    assert (q.tail_lines, q.timestamps, q.since_time, q.follow) == (5, True, 90.0, True)
+    with pytest.raises(ValueError, match="tailLines must be an integer"):
+        logs.parse_query({"tailLines": "x"}, 0)
+    with pytest.raises(ValueError, match="negative"):
+        logs.parse_query({"sinceSeconds": "-1"}, 0)
+
+
+def test_pick_log_file():
+    files = ["0.log", "2.log", "1.log", "junk"]
+    assert logs.pick_log_file("/d", files, previous=False) == "/d/2.log"
+    assert logs.pick_log_file("/d", files, previous=True) == "/d/1.log"
+    assert logs.pick_log_file("/d", ["0.log"], previous=True) is None
+    assert logs.pod_log_dir("/r", "ns", "p", "u") == "/r/pods/ns_p_u"
