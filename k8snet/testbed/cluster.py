@@ -33,6 +33,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def last_line(path: str) -> str:
+    """The last non-empty line of a log, to quote in an error."""
+    try:
+        with open(path, errors="replace") as fh:
+            lines = [line.strip() for line in fh if line.strip()]
+    except OSError:
+        return "(no log)"
+    return lines[-1] if lines else "(empty log)"
+
+
 class Cluster:
     """One running cluster; owns its Mininet network and its processes."""
 
@@ -124,8 +134,8 @@ class Cluster:
         want = {s.name for s in self.net.switches}
         while True:
             if not st.is_alive(self.state["controller"]):
-                raise K8snetError("the fabric controller exited; see "
-                                  f"{self.state['controller']['log']}")
+                raise K8snetError("the fabric controller exited: "
+                                  + last_line(self.state["controller"]["log"]))
             connected = set(network.connected_switches(self.net))
             if connected == want:
                 break
