@@ -22,6 +22,10 @@ setup(
         # etcd v3 through its JSON gateway: pure Python, no gRPC stubs to
         # generate for etcd, and maintained by OpenStack.
         "etcd3gw>=2.3",
+        # etcd3gw and os-ken import eventlet, which imports OpenSSL: Debian's
+        # python3-openssl 23 (seen through --system-site-packages) fails with
+        # the venv's newer cryptography, so the venv needs its own pyOpenSSL.
+        "pyopenssl>=25",
         # The CRI service is gRPC, as the real runtime.v1 API is.
         "grpcio>=1.60",
         "grpcio-tools>=1.60",
