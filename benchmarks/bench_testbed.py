@@ -1,0 +1,101 @@
+"""Testbed figures: time to bring clusters up, and the fabric's data plane
+next to a bare veth pair measured in the same run.
+
+    sudo python -m benchmarks.bench_testbed [--big-workers 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+
+def k8snet(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "k8snet.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, check=True)
+
+
+def timed_up(name, *args):
+    start = time.monotonic()
+    k8snet("up", "--detach", "--name", name, "--timeout", "600", *args)
+    return time.monotonic() - start
+
+
+def iperf_and_ping(server_ns, client_ns, server_ip):
+    """(Gbit/s, RTT ms) from client to server, both namespaces by name."""
+    srv = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            out = subprocess.run(["ip", "netns", "exec", client_ns, "iperf3", "-c", server_ip,
+                                  "-t", "3", "-J"], capture_output=True, text=True)
+            if out.returncode == 0:
+                break
+            time.sleep(0.2)
+        gbps = json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
+    finally:
+        srv.kill()
+        srv.wait()
+    ping = subprocess.run(["ip", "netns", "exec", client_ns, "ping", "-c", "20", "-i", "0.05",
+                           "-q", server_ip], capture_output=True, text=True).stdout
+    rtt = float(ping.rsplit("=", 1)[1].split("/")[1])
+    return gbps, rtt
+
+
+def veth_baseline():
+    """Two namespaces joined by a bare veth pair."""
+    a, b = "k8snet-bench-a", "k8snet-bench-b"
+    cmds = [["ip", "netns", "add", a], ["ip", "netns", "add", b],
+            ["ip", "link", "add", "knbench-a", "netns", a, "type", "veth", "peer", "name",
+             "knbench-b", "netns", b],
+            ["ip", "-n", a, "addr", "add", "192.168.250.1/24", "dev", "knbench-a"],
+            ["ip", "-n", b, "addr", "add", "192.168.250.2/24", "dev", "knbench-b"],
+            ["ip", "-n", a, "link", "set", "knbench-a", "up"],
+            ["ip", "-n", b, "link", "set", "knbench-b", "up"]]
+    try:
+        for cmd in cmds:
+            subprocess.run(cmd, check=True)
+        return iperf_and_ping(a, b, "192.168.250.1")
+    finally:
+        subprocess.run(["ip", "netns", "delete", a], check=False)
+        subprocess.run(["ip", "netns", "delete", b], check=False)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--big-workers", type=int, default=50)
+    args = parser.parse_args(argv)
+    rows = []
+    try:
+        t_ls = timed_up("bls", "--topology", "leaf-spine", "--spines", "2", "--leaves", "4",
+                        "--workers", "8")
+        rows.append(("up --detach leaf-spine 2x4, 8 workers", f"{t_ls:.1f} s"))
+        state = json.loads(k8snet("status", "--json", "--name", "bls").stdout)["clusters"][0]
+        nodes = {n["name"]: n for n in state["nodes"]}
+        fabric = iperf_and_ping(nodes["w1"]["netns"], nodes["w4"]["netns"], nodes["w1"]["ip"])
+        same_leaf = iperf_and_ping(nodes["w1"]["netns"], nodes["w5"]["netns"],
+                                   nodes["w1"]["ip"])
+    finally:
+        k8snet("down", "--name", "bls")
+    veth = veth_baseline()
+    rows.append(("bare veth pair", f"{veth[0]:.2f} Gbit/s, RTT {veth[1]:.3f} ms (baseline)"))
+    for label, (gbps, rtt) in (("node-node, same leaf", same_leaf),
+                               ("node-node, across a spine", fabric)):
+        rows.append((label, f"{gbps:.2f} Gbit/s ({gbps / veth[0]:.3f} x veth), "
+                            f"RTT {rtt:.3f} ms ({rtt / veth[1]:.1f} x veth)"))
+    try:
+        t_big = timed_up("bbig", "--topology", "single", "--workers", str(args.big_workers))
+        rows.append((f"up --detach single switch, {args.big_workers} workers", f"{t_big:.1f} s"))
+    finally:
+        k8snet("down", "--name", "bbig")
+    width = max(len(r[0]) for r in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
