@@ -1,0 +1,1 @@
+"""The scheduler: pure filters, scores and decision; a watch loop that binds."""
