@@ -128,8 +128,12 @@ class EtcdStore(Store):
                 result = client.post(client.get_url(path), json=payload)
                 self._current = index % len(self.endpoints)
                 return result
-            except (ConnectionFailedError, ConnectionTimeoutError) as err:
-                last = err
+            except ConnectionFailedError as err:
+                last = err  # nothing reached this member: safe to try the next
+            except ConnectionTimeoutError as err:
+                # The request may have been applied: retrying a compare-and-swap
+                # elsewhere could report a conflict for a write that succeeded.
+                raise StoreUnavailable(f"etcd at {client.host}:{client.port}: {err}") from err
             except Etcd3Exception as err:
                 raise _translate(err) from err
         raise StoreUnavailable(f"no etcd endpoint answered ({self._where()}): {last}")
@@ -274,11 +278,13 @@ class EtcdStore(Store):
         with self._lock:
             self._watch_stops.append(stop)
         seen = from_revision
+        failing_since: Optional[float] = None
         try:
             while not stop.is_set():
                 stream = _WatchStream(self._open_stream(prefix, seen, stop))
                 try:
                     for result in stream.results(stop):
+                        failing_since = None
                         if result.get("canceled"):
                             compact = _int(result.get("compact_revision"))
                             if compact:
@@ -292,7 +298,17 @@ class EtcdStore(Store):
                             yield event
                 finally:
                     stream.close()
-                # The stream ended without a stop: reconnect from the last event.
+                # The stream ended (member gone, "transport is closing"): reconnect
+                # from the last event, to any member, for up to `timeout` seconds.
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > self.timeout and not stop.is_set():
+                    raise StoreUnavailable(
+                        f"etcd watch on {self._where()} keeps failing: {stream.error}"
+                    )
+                if not stop.is_set():
+                    self._current += 1  # try the next member first
+                    time.sleep(0.1)
         finally:
             with self._lock:
                 if stop in self._watch_stops:
@@ -342,6 +358,7 @@ class _WatchStream:
     def __init__(self, resp: requests.Response) -> None:
         self.resp = resp
         self.queue: queue.Queue = queue.Queue()
+        self.error: object = "stream ended"
         self.thread = threading.Thread(target=self._read, name="k8snet-etcd-watch", daemon=True)
         self.thread.start()
 
@@ -365,7 +382,8 @@ class _WatchStream:
             if item is _END:
                 return
             if "error" in item:
-                raise StoreError(f"etcd watch error: {item['error']}")
+                self.error = item["error"]
+                return
             yield item.get("result", {})
 
     def close(self) -> None:
