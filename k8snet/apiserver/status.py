@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from k8snet.api.fielderrors import invalid_message
+
 REASONS = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -78,12 +80,9 @@ def conflict(resource: str, name: str, why: str, group: str = "") -> ApiStatusEr
 
 def invalid(kind: str, name: str, causes: list, group: str = "") -> ApiStatusError:
     """422 Invalid with causes, as kubectl prints them."""
-    causes = [{"type": c.get("reason", "FieldValueInvalid"), "message": c.get("message", ""),
-               "field": c.get("field", "")} for c in causes]
-    parts = "; ".join(f"{c['field']}: {c['message']}" if c["field"] else c["message"]
-                      for c in causes)
-    msg = f'{kind} "{name}" is invalid: {parts}' if len(causes) == 1 else \
-        f'{kind} "{name}" is invalid: [{parts}]'
+    causes = [{"reason": c.get("reason") or c.get("type") or "FieldValueInvalid",
+               "message": c.get("message", ""), "field": c.get("field", "")} for c in causes]
+    msg = invalid_message(kind, name, causes)
     return ApiStatusError(422, msg, "Invalid",
                           {"name": name, "group": group, "kind": kind, "causes": causes})
 

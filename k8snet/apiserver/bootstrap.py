@@ -1,0 +1,71 @@
+"""What exists from the start: system namespaces, the `kubernetes` Service and Endpoints;
+and the background namespace finalizer."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+
+from k8snet.api import kinds
+from k8snet.apiserver import alloc
+from k8snet.apiserver.context import Ctx
+from k8snet.apiserver.registry import SYSTEM_NAMESPACES, Registry
+from k8snet.apiserver.status import ApiStatusError
+
+
+def kubernetes_service(cluster_ip: str, port: int) -> dict:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": cluster_ip,
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                "targetPort": port}]}}
+
+
+def kubernetes_endpoints(ip: str, port: int) -> dict:
+    return {"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": ip}],
+                         "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}
+
+
+def bootstrap(reg: Registry, advertise_ip: str, port: int) -> None:
+    """Idempotent start-up: repair address reservations, then ensure the defaults."""
+    svc_info = kinds.RESOURCES["services"]
+    items, _ = reg.store.list("/registry/services/")
+    reg.ipam.repair([json.loads(v) for _, v, _ in items])
+    ns_info = kinds.RESOURCES["namespaces"]
+    for ns in SYSTEM_NAMESPACES:
+        if reg.read(ns_info, None, ns) is None:
+            try:
+                reg.create(ns_info, None, {"metadata": {"name": ns}}, Ctx())
+            except ApiStatusError as e:
+                if e.code != 409:
+                    raise
+    if reg.read(svc_info, "default", "kubernetes") is None:
+        try:
+            reg.create(svc_info, "default",
+                       kubernetes_service(alloc.reserved_cluster_ip(reg.ipam.cidr), port), Ctx())
+        except ApiStatusError as e:
+            if e.code != 409:
+                raise
+    ep_info = kinds.RESOURCES["endpoints"]
+    want = kubernetes_endpoints(advertise_ip, port)
+    cur = reg.read(ep_info, "default", "kubernetes")
+    if cur is None or cur.get("subsets") != want["subsets"]:
+        reg.update(ep_info, "default", "kubernetes", want, Ctx())
+
+
+def namespace_finalizer(reg: Registry, stop: threading.Event, period: float = 1.0) -> None:
+    """Loop: remove the contents of terminating namespaces, then the namespaces."""
+    while not stop.wait(period):
+        try:
+            items, _ = reg.store.list("/registry/namespaces/")
+            for _k, v, _r in items:
+                meta = json.loads(v).get("metadata") or {}
+                if meta.get("deletionTimestamp"):
+                    reg.finalize_namespace(meta["name"])
+        except Exception as e:  # noqa: BLE001 - keep the loop alive, say what failed
+            print(f"k8snet apiserver: namespace finalizer: {e}", file=sys.stderr)

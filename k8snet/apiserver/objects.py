@@ -1,0 +1,78 @@
+"""Object encoding, keys, names and timestamps shared by the registry (pure)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import random
+from typing import Optional
+
+from k8snet.api.kinds import KindInfo
+from k8snet.apiserver.status import ApiStatusError, invalid
+
+NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def rfc3339(t: float) -> str:
+    """Epoch seconds -> '2026-01-02T03:04:05Z'."""
+    return datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+def key(info: KindInfo, namespace: Optional[str], name: str) -> str:
+    """/registry/<plural>/<ns>/<name> (cluster-scoped: /registry/<plural>/<name>)."""
+    if not name or "/" in name or name in (".", "..") or "\x00" in name:
+        raise invalid(info.kind, str(name), [{"field": "metadata.name",
+                                              "reason": "FieldValueInvalid",
+                                              "message": "Invalid value: a valid name is "
+                                              "required"}], info.group)
+    if info.namespaced:
+        return f"/registry/{info.plural}/{namespace}/{name}"
+    return f"/registry/{info.plural}/{name}"
+
+
+def prefix(info: KindInfo, namespace: Optional[str]) -> str:
+    """The key prefix of a collection (trailing slash: 'default' never matches 'default2')."""
+    if info.namespaced and namespace:
+        return f"/registry/{info.plural}/{namespace}/"
+    return f"/registry/{info.plural}/"
+
+
+def encode(obj: dict) -> bytes:
+    """JSON for the store; resourceVersion is not stored (it is the mod revision)."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "resourceVersion" in meta:
+        obj = dict(obj, metadata={k: v for k, v in meta.items() if k != "resourceVersion"})
+    return json.dumps(obj, separators=(",", ":"), sort_keys=False).encode()
+
+
+def decode(info: KindInfo, value: bytes, revision: int) -> dict:
+    """A stored value -> the object as served, with kind, apiVersion and resourceVersion."""
+    obj = json.loads(value)
+    obj["kind"] = info.kind
+    obj["apiVersion"] = info.api_version
+    obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+    return {"apiVersion": obj.pop("apiVersion"), "kind": obj.pop("kind"), **obj}
+
+
+def generate_name(base: str, rng: random.Random) -> str:
+    """generateName + 5 random characters, as Kubernetes does (base cut to fit 63)."""
+    return base[:58] + "".join(rng.choice(NAME_CHARS) for _ in range(5))
+
+
+def parse_rv(text: Optional[str], what: str = "resourceVersion") -> Optional[int]:
+    """'123' -> 123; '' / None -> None; garbage -> 400."""
+    if text in (None, ""):
+        return None
+    try:
+        v = int(str(text))
+    except ValueError:
+        raise ApiStatusError(400, f"invalid {what}: {text!r}", "BadRequest") from None
+    if v < 0:
+        raise ApiStatusError(400, f"invalid {what}: {text!r}", "BadRequest")
+    return v
+
+
+def spec_changed(old: dict, new: dict) -> bool:
+    """Does the spec differ (generation bumps only then)?"""
+    return old.get("spec") != new.get("spec")

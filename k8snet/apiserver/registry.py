@@ -1,0 +1,559 @@
+"""The verbs (get, list, create, update, patch, delete) over the store.
+
+Objects are stored as JSON without resourceVersion; the store's mod revision
+is the resourceVersion. Per-kind rules (status subresources, Pod graceful
+deletion, Service address allocation, Namespace termination, cascading
+deletion of owned objects) live here; pure helpers come from k8snet.api.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import random
+import time
+import uuid
+from typing import Callable, Optional
+
+from k8snet.api import defaults, kinds, selectors, validation
+from k8snet.api.kinds import KindInfo
+from k8snet.apiserver import objects as o
+from k8snet.apiserver.context import Ctx
+from k8snet.apiserver.ipam import ServiceIPAM
+from k8snet.apiserver.status import (
+    ApiStatusError,
+    already_exists,
+    bad_request,
+    conflict,
+    invalid,
+    not_found,
+    status_object,
+)
+from k8snet.store.base import (
+    Compacted,
+    FutureRevision,
+    KeyExists,
+    KeyNotFound,
+    RevisionMismatch,
+    Store,
+)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+CREATE_ON_UPDATE = ("endpoints", "events", "leases")
+STATUS_RESET = {"Pod", "Service", "Deployment", "ReplicaSet"}
+MAX_RETRIES = 16
+
+Mutate = Callable[[Optional[dict]], Optional[dict]]
+
+
+def _meta(obj: dict) -> dict:
+    meta = obj.get("metadata")
+    if meta is None:
+        meta = obj["metadata"] = {}
+    if not isinstance(meta, dict):
+        raise bad_request("metadata must be an object")
+    return meta
+
+
+class Registry:
+    """Kubernetes REST semantics over a Store."""
+
+    def __init__(self, store: Store, ipam: ServiceIPAM,
+                 clock: Callable[[], float] = time.time,
+                 rng: Optional[random.Random] = None) -> None:
+        self.store = store
+        self.ipam = ipam
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    # -- reading ---------------------------------------------------------------
+    def read(self, info: KindInfo, ns: Optional[str], name: str) -> Optional[dict]:
+        """The object or None."""
+        got = self.store.get(o.key(info, ns, name))
+        return None if got is None else o.decode(info, got[0], got[1])
+
+    def get(self, info: KindInfo, ns: Optional[str], name: str) -> dict:
+        obj = self.read(info, ns, name)
+        if obj is None:
+            raise not_found(info.plural, name, info.group)
+        return obj
+
+    def list(self, info: KindInfo, ns: Optional[str], ctx: Ctx) -> tuple[list[dict], str, str]:
+        """(items, resourceVersion, continue token) honouring selectors and limit/continue."""
+        label_sel, field_sel = self.selectors(info, ctx)
+        limit = o.parse_rv(ctx.get("limit"), "limit") or 0
+        start_after: Optional[str] = None
+        revision: Optional[int] = None
+        token = ctx.get("continue")
+        if token:
+            try:
+                data = json.loads(base64.urlsafe_b64decode(token.encode() + b"==="))
+                revision, start_after = int(data["rv"]), str(data["start"])
+            except (ValueError, KeyError, TypeError):
+                raise bad_request("continue key is not valid: incorrect encoded start "
+                                  "resourceVersion") from None
+        pref = o.prefix(info, ns)
+        if start_after is not None and not start_after.startswith(pref):
+            raise bad_request("continue key is not valid: it belongs to another collection")
+        out: list[dict] = []
+        last_key = ""
+        more = False
+        chunk = max(limit, 100) if limit else None
+        while True:
+            try:
+                items, rev = self.store.list(pref, revision=revision, limit=chunk,
+                                             start_after=start_after)
+            except Compacted:
+                raise ApiStatusError(410, "The provided continue parameter is too old to "
+                                     "display a consistent list result. You can start a new "
+                                     "list without the continue parameter.", "Expired") from None
+            except FutureRevision as e:
+                raise ApiStatusError(504, f"Too large resource version: {e.requested}, "
+                                     f"current resource version: {e.current}",
+                                     "Timeout") from None
+            revision = rev
+            for _i, (k, v, r) in enumerate(items):
+                obj = o.decode(info, v, r)
+                if not (label_sel.matches(_meta(obj).get("labels") or {})
+                        and field_sel.matches(obj)):
+                    continue
+                if limit and len(out) == limit:
+                    more = True
+                    break
+                out.append(obj)
+                last_key = k
+            if more or chunk is None or len(items) < chunk:
+                break
+            start_after = items[-1][0]
+        cont = ""
+        if more:
+            cont = base64.urlsafe_b64encode(json.dumps(
+                {"rv": revision, "start": last_key}).encode()).decode().rstrip("=")
+        return out, str(revision), cont
+
+    def selectors(self, info: KindInfo, ctx: Ctx):
+        try:
+            label_sel = selectors.parse_label_selector(ctx.get("labelSelector"))
+            field_sel = selectors.parse_field_selector(ctx.get("fieldSelector"), info.kind)
+        except ValueError as e:
+            raise bad_request(str(e)) from None
+        return label_sel, field_sel
+
+    # -- writing: helpers ----------------------------------------------------
+    def _check_body(self, info: KindInfo, obj: object, sub_kind: Optional[str] = None) -> dict:
+        want_kind = sub_kind or info.kind
+        if not isinstance(obj, dict):
+            raise bad_request(f"the body of the request must be a {want_kind} object")
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        if kind not in (None, "") and kind != want_kind:
+            raise bad_request(f"the kind in the data ({kind}) does not match the expected "
+                              f"kind ({want_kind})")
+        want_av = info.api_version if sub_kind is None else None
+        if want_av and api_version not in (None, "") and api_version != want_av:
+            raise bad_request(f"the API version in the data ({api_version}) does not match "
+                              f"the expected API version ({want_av})")
+        _meta(obj)
+        return obj
+
+    def _strict(self, info: KindInfo, obj: dict, ctx: Ctx) -> None:
+        mode = ctx.strict
+        if mode == "Ignore":
+            return
+        unknown = validation.unknown_fields(info.kind, obj)
+        if not unknown:
+            return
+        text = ", ".join(f'unknown field "{f}"' for f in unknown)
+        if mode == "Strict":
+            raise bad_request(f"strict decoding error: {text}")
+        ctx.warnings.extend(f'unknown field "{f}"' for f in unknown)
+
+    def _validate(self, info: KindInfo, obj: dict, old: Optional[dict]) -> None:
+        try:
+            causes = validation.validate(info.kind, obj, old)
+        except (TypeError, AttributeError, ValueError, KeyError) as e:
+            causes = [{"field": "", "reason": "FieldValueInvalid",
+                       "message": f"malformed object: {e}"}]
+        if causes:
+            raise invalid(info.kind, str(_meta(obj).get("name") or ""), causes, info.group)
+
+    def _namespace_ok(self, info: KindInfo, ns: Optional[str]) -> None:
+        if not info.namespaced:
+            return
+        nsobj = self.read(kinds.KINDS["Namespace"], None, str(ns))
+        if nsobj is None:
+            raise not_found("namespaces", str(ns))
+        if (nsobj.get("metadata") or {}).get("deletionTimestamp"):
+            raise ApiStatusError(403, f"{info.plural} is forbidden: unable to create new "
+                                 f"content in namespace {ns} because it is being terminated",
+                                 "Forbidden", {"kind": info.plural})
+
+    # -- create --------------------------------------------------------------------
+    def create(self, info: KindInfo, ns: Optional[str], obj: object, ctx: Ctx) -> dict:
+        """POST a new object; 201 body."""
+        obj = copy.deepcopy(self._check_body(info, obj))
+        self._strict(info, obj, ctx)
+        meta = _meta(obj)
+        if info.namespaced:
+            if meta.get("namespace") not in (None, "", ns):
+                raise bad_request("the namespace of the provided object does not match the "
+                                  "namespace sent on the request")
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name") and isinstance(meta.get("generateName"), str) \
+                and meta["generateName"]:
+            meta["name"] = o.generate_name(meta["generateName"], self.rng)
+        self._namespace_ok(info, ns)
+        return self._create_prepared(info, ns, obj, ctx)
+
+    def _create_prepared(self, info: KindInfo, ns: Optional[str], obj: dict,
+                         ctx: Ctx) -> dict:
+        meta = _meta(obj)
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                  "selfLink"):
+            meta.pop(k, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = o.rfc3339(self.clock())
+        meta["generation"] = 1
+        if info.kind in STATUS_RESET:
+            obj["status"] = {}
+        if info.kind == "Namespace":
+            obj["status"] = {"phase": "Active"}
+        obj["apiVersion"], obj["kind"] = info.api_version, info.kind
+        obj = defaults.apply_defaults(info.kind, obj)
+        self._validate(info, obj, None)
+        name = str(_meta(obj)["name"])
+        k = o.key(info, ns, name)
+        new_ips: list = []
+        new_ports: list = []
+        if info.kind == "Service":
+            new_ips, new_ports, _, _ = self.ipam.allocate(obj, None, ctx.dry_run)
+        if ctx.dry_run:
+            if self.store.get(k) is not None:
+                raise already_exists(info.plural, name, info.group)
+            return obj
+        try:
+            rev = self.store.create(k, o.encode(obj))
+        except KeyExists:
+            self.ipam.release(new_ips, new_ports)
+            raise already_exists(info.plural, name, info.group) from None
+        except Exception:
+            self.ipam.release(new_ips, new_ports)
+            raise
+        _meta(obj)["resourceVersion"] = str(rev)
+        return obj
+
+    # -- update -------------------------------------------------------------------
+    def guaranteed_update(self, info: KindInfo, ns: Optional[str], name: str,
+                          mutate: Mutate, ctx: Ctx, precondition_rv: Optional[int] = None,
+                          subresource: Optional[str] = None,
+                          create_ok: bool = False) -> tuple[dict, bool]:
+        """Read-modify-CAS loop. `mutate(current or None)` returns the wanted object.
+
+        Returns (stored object, created). 409 on a stale precondition.
+        """
+        k = o.key(info, ns, name)
+        for _ in range(MAX_RETRIES):
+            got = self.store.get(k)
+            if got is None:
+                if not create_ok:
+                    raise not_found(info.plural, name, info.group)
+                wanted = mutate(None)
+                if wanted is None:
+                    raise not_found(info.plural, name, info.group)
+                self._namespace_ok(info, ns)
+                try:
+                    return self._create_prepared(info, ns, wanted, ctx), True
+                except ApiStatusError as e:
+                    if e.reason == "AlreadyExists":
+                        continue
+                    raise
+            cur = o.decode(info, got[0], got[1])
+            if precondition_rv is not None and precondition_rv != got[1]:
+                raise conflict(info.plural, name, "the object has been modified; please apply "
+                               "your changes to the latest version and try again", info.group)
+            wanted = mutate(copy.deepcopy(cur))
+            if wanted is None:
+                return cur, False
+            new = self._prepare_update(info, cur, wanted, subresource)
+            new_ips: list = []
+            new_ports: list = []
+            old_ips: list = []
+            old_ports: list = []
+            if info.kind == "Service" and subresource is None:
+                new_ips, new_ports, old_ips, old_ports = self.ipam.allocate(new, cur,
+                                                                            ctx.dry_run)
+            if ctx.dry_run:
+                return new, False
+            if new == cur:
+                return cur, False
+            try:
+                rev = self.store.update(k, o.encode(new), got[1])
+            except (RevisionMismatch, KeyNotFound):
+                self.ipam.release(new_ips, new_ports)
+                if precondition_rv is not None:
+                    raise conflict(info.plural, name, "the object has been modified; please "
+                                   "apply your changes to the latest version and try again",
+                                   info.group) from None
+                continue
+            except Exception:
+                self.ipam.release(new_ips, new_ports)
+                raise
+            self.ipam.release(old_ips, old_ports)
+            _meta(new)["resourceVersion"] = str(rev)
+            self._after_update(info, ns, new)
+            return new, False
+        raise conflict(info.plural, name, "too many concurrent writers; try again", info.group)
+
+    def _prepare_update(self, info: KindInfo, cur: dict, wanted: object,
+                        subresource: Optional[str]) -> dict:
+        wanted = self._check_body(info, wanted)
+        wmeta = _meta(wanted)
+        cmeta = cur["metadata"]
+        if wmeta.get("name") not in (None, "", cmeta.get("name")):
+            raise bad_request(f"the name of the object ({wmeta.get('name')}) does not match "
+                              f"the name on the URL ({cmeta.get('name')})")
+        if info.namespaced and wmeta.get("namespace") not in (None, "", cmeta.get("namespace")):
+            raise bad_request("the namespace of the provided object does not match the "
+                              "namespace sent on the request")
+        if subresource == "binding":
+            new = copy.deepcopy(wanted)
+        elif subresource == "status":
+            new = copy.deepcopy(cur)
+            new["status"] = wanted.get("status")
+            # kubelets also patch labels/annotations through status in practice
+            for k in ("labels", "annotations"):
+                if k in wmeta:
+                    new["metadata"][k] = wmeta[k]
+        else:
+            new = copy.deepcopy(wanted)
+            if info.subresource("status") is not None and "status" in cur:
+                new["status"] = copy.deepcopy(cur.get("status"))
+            elif info.subresource("status") is not None:
+                new.pop("status", None)
+        meta = _meta(new)
+        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                  "namespace", "name", "generateName"):
+            if k in cmeta:
+                meta[k] = cmeta[k]
+            else:
+                meta.pop(k, None)
+        meta.pop("resourceVersion", None)
+        meta["generation"] = int(cmeta.get("generation") or 1) + (
+            1 if subresource is None and o.spec_changed(cur, new) else 0)
+        new["apiVersion"], new["kind"] = info.api_version, info.kind
+        if info.kind == "Service" and isinstance(new.get("spec"), dict):
+            old_spec = cur.get("spec") or {}
+            if not new["spec"].get("clusterIP") and old_spec.get("clusterIP"):
+                new["spec"]["clusterIP"] = old_spec["clusterIP"]
+                new["spec"]["clusterIPs"] = old_spec.get("clusterIPs") or [old_spec["clusterIP"]]
+        new = defaults.apply_defaults(info.kind, new)
+        self._validate(info, new, cur)
+        cur_cmp = dict(cur, metadata={k: v for k, v in cmeta.items() if k != "resourceVersion"})
+        if new == cur_cmp:
+            return cur
+        return new
+
+    def _after_update(self, info: KindInfo, ns: Optional[str], obj: dict) -> None:
+        """Finalizers removed from an object being deleted: it goes now."""
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and \
+                info.kind not in ("Pod", "Namespace"):
+            try:
+                self._remove(info, ns, meta["name"], int(meta["resourceVersion"]))
+            except ApiStatusError:
+                pass
+
+    def update(self, info: KindInfo, ns: Optional[str], name: str, body: object,
+               ctx: Ctx, subresource: Optional[str] = None) -> tuple[dict, bool]:
+        """PUT."""
+        body = copy.deepcopy(self._check_body(info, body))
+        self._strict(info, body, ctx)
+        meta = _meta(body)
+        if info.namespaced and meta.get("namespace") not in (None, "", ns):
+            raise bad_request("the namespace of the provided object does not match the "
+                              "namespace sent on the request")
+        if meta.get("name") not in (None, "", name):
+            raise bad_request(f"the name of the object ({meta.get('name')}) does not match "
+                              f"the name on the URL ({name})")
+        rv = o.parse_rv(meta.get("resourceVersion"))
+        create_ok = info.plural in CREATE_ON_UPDATE and subresource is None
+
+        def mutate(cur: Optional[dict]) -> dict:
+            new = copy.deepcopy(body)
+            _meta(new)["name"] = name
+            if info.namespaced:
+                _meta(new)["namespace"] = ns
+            return new
+        return self.guaranteed_update(info, ns, name, mutate, ctx, rv, subresource, create_ok)
+
+    # -- delete -----------------------------------------------------------------
+    def _remove(self, info: KindInfo, ns: Optional[str], name: str,
+                expected: Optional[int]) -> dict:
+        try:
+            rev, old = self.store.delete(o.key(info, ns, name), expected)
+        except KeyNotFound:
+            raise not_found(info.plural, name, info.group) from None
+        obj = o.decode(info, old, rev)
+        if info.kind == "Service":
+            from k8snet.apiserver import alloc
+            ips, ports = alloc.service_allocations(obj)
+            self.ipam.release(ips, ports)
+        return obj
+
+    def delete(self, info: KindInfo, ns: Optional[str], name: str, options: dict,
+               ctx: Ctx) -> tuple[dict, int]:
+        """DELETE one object: (reply body, HTTP code)."""
+        if info.kind == "Namespace" and name in SYSTEM_NAMESPACES:
+            raise ApiStatusError(403, f'namespaces "{name}" is forbidden: this namespace may '
+                                 "not be deleted", "Forbidden",
+                                 {"name": name, "kind": "namespaces"})
+        grace = options.get("gracePeriodSeconds")
+        if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+            raise bad_request("gracePeriodSeconds must be an integer")
+        pre = options.get("preconditions") or {}
+        if not isinstance(pre, dict):
+            raise bad_request("preconditions must be an object")
+        policy = options.get("propagationPolicy")
+        if policy not in (None, "Orphan", "Background", "Foreground"):
+            raise bad_request(f"unsupported propagationPolicy {policy!r}")
+        if options.get("orphanDependents") is True:
+            policy = "Orphan"
+        for _ in range(MAX_RETRIES):
+            got = self.store.get(o.key(info, ns, name))
+            if got is None:
+                raise not_found(info.plural, name, info.group)
+            cur = o.decode(info, got[0], got[1])
+            meta = cur["metadata"]
+            if pre.get("uid") and pre["uid"] != meta.get("uid"):
+                raise conflict(info.plural, name, "Precondition failed: UID in precondition: "
+                               f"{pre['uid']}, UID in object meta: {meta.get('uid')}",
+                               info.group)
+            if pre.get("resourceVersion") and str(pre["resourceVersion"]) != str(got[1]):
+                raise conflict(info.plural, name, "Precondition failed: ResourceVersion in "
+                               f"precondition: {pre['resourceVersion']}, ResourceVersion in "
+                               f"object meta: {got[1]}", info.group)
+            graceful = self._graceful_marking(info, cur, grace)
+            if ctx.dry_run:
+                return (graceful or cur), 200
+            try:
+                if graceful is not None:
+                    if graceful == cur:
+                        return cur, 200
+                    rev = self.store.update(o.key(info, ns, name), o.encode(graceful), got[1])
+                    graceful["metadata"]["resourceVersion"] = str(rev)
+                    return graceful, 200
+                obj = self._remove(info, ns, name, got[1])
+            except (RevisionMismatch, KeyNotFound):
+                continue
+            if policy != "Orphan":
+                self.cascade(info, ns, meta.get("uid"))
+            return obj, 200
+        raise conflict(info.plural, name, "too many concurrent writers; try again", info.group)
+
+    def _graceful_marking(self, info: KindInfo, cur: dict, grace: Optional[int]) \
+            -> Optional[dict]:
+        """The object marked for deletion, or None to remove it now."""
+        meta = cur["metadata"]
+        now = self.clock()
+        if info.kind == "Pod":
+            spec, status = cur.get("spec") or {}, cur.get("status") or {}
+            if grace is None:
+                grace = spec.get("terminationGracePeriodSeconds")
+                grace = 30 if not isinstance(grace, int) else grace
+            if grace <= 0 or not spec.get("nodeName") or \
+                    status.get("phase") in ("Succeeded", "Failed"):
+                return None
+            old_grace = meta.get("deletionGracePeriodSeconds")
+            if meta.get("deletionTimestamp") and old_grace is not None and old_grace <= grace:
+                return cur
+            new = copy.deepcopy(cur)
+            new["metadata"]["deletionTimestamp"] = o.rfc3339(now + grace)
+            new["metadata"]["deletionGracePeriodSeconds"] = grace
+            new["metadata"].pop("resourceVersion", None)
+            return new
+        if info.kind == "Namespace":
+            if meta.get("deletionTimestamp"):
+                return cur
+            new = copy.deepcopy(cur)
+            new["metadata"]["deletionTimestamp"] = o.rfc3339(now)
+            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            new["metadata"].pop("resourceVersion", None)
+            new.setdefault("status", {})["phase"] = "Terminating"
+            return new
+        if meta.get("finalizers"):
+            if meta.get("deletionTimestamp"):
+                return cur
+            new = copy.deepcopy(cur)
+            new["metadata"]["deletionTimestamp"] = o.rfc3339(now)
+            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            new["metadata"].pop("resourceVersion", None)
+            return new
+        return None
+
+    def cascade(self, info: KindInfo, ns: Optional[str], uid: Optional[str]) -> None:
+        """Delete objects whose ownerReferences name `uid` (a small garbage collector)."""
+        if not uid or not ns:
+            return
+        for dep in ("replicasets", "pods"):
+            dinfo = kinds.RESOURCES[dep]
+            items, _ = self.store.list(o.prefix(dinfo, ns))
+            for _k, v, r in items:
+                obj = o.decode(dinfo, v, r)
+                refs = obj["metadata"].get("ownerReferences") or []
+                if any(isinstance(x, dict) and x.get("uid") == uid for x in refs):
+                    try:
+                        self.delete(dinfo, ns, obj["metadata"]["name"],
+                                    {"propagationPolicy": "Background"}, Ctx())
+                    except ApiStatusError:
+                        pass
+
+    def delete_collection(self, info: KindInfo, ns: Optional[str], options: dict,
+                          ctx: Ctx) -> dict:
+        """DELETE on a collection (selectors honoured): the deleted items as a list."""
+        items, rv, _ = self.list(info, ns, Ctx(params={
+            k: v for k, v in ctx.params.items() if k in ("labelSelector", "fieldSelector")}))
+        out = []
+        for item in items:
+            meta = item["metadata"]
+            if info.kind == "Namespace" and meta["name"] in SYSTEM_NAMESPACES:
+                continue
+            try:
+                obj, _ = self.delete(info, meta.get("namespace"), meta["name"], options, ctx)
+                out.append(obj)
+            except ApiStatusError as e:
+                if e.code != 404:
+                    raise
+        return {"kind": info.list_kind, "apiVersion": info.api_version,
+                "metadata": {"resourceVersion": rv}, "items": out}
+
+    # -- namespaces ---------------------------------------------------------------
+    def finalize_namespace(self, name: str) -> bool:
+        """One pass over a terminating namespace: delete its contents; when nothing is left,
+        remove it. True when the namespace is gone."""
+        for info in kinds.STORED.values():
+            if not info.namespaced:
+                continue
+            items, _ = self.store.list(o.prefix(info, name))
+            for _k, v, r in items:
+                obj = o.decode(info, v, r)
+                if obj["metadata"].get("deletionTimestamp") and info.kind == "Pod":
+                    continue
+                try:
+                    self.delete(info, name, obj["metadata"]["name"],
+                                {"propagationPolicy": "Background"}, Ctx())
+                except ApiStatusError:
+                    pass
+        for info in kinds.STORED.values():
+            if info.namespaced and self.store.list(o.prefix(info, name), limit=1)[0]:
+                return False
+        try:
+            self._remove(kinds.KINDS["Namespace"], None, name, None)
+        except ApiStatusError:
+            pass
+        return True
+
+    def success(self, info: KindInfo, name: str) -> dict:
+        return status_object(200, "", details={"name": name, "group": info.group,
+                                               "kind": info.plural}, success=True)

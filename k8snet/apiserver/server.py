@@ -1,0 +1,574 @@
+"""The HTTP(S) layer: one thread per connection (watches are long-lived), keep-alive,
+chunked streaming for watches and followed logs."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import select
+import socket
+import ssl
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional
+from urllib.parse import parse_qsl, urlsplit
+
+import yaml
+
+from k8snet.api import kinds
+from k8snet.apiserver import objects as o
+from k8snet.apiserver import openapi, patching, podlog, tables
+from k8snet.apiserver.context import Ctx
+from k8snet.apiserver.registry import Registry
+from k8snet.apiserver.routes import Route, parse_path
+from k8snet.apiserver.status import ApiStatusError, bad_request, status_object
+from k8snet.apiserver.watch import END, WatchPump, initial_events, translate
+from k8snet.store.base import Compacted
+
+MAX_BODY = 3 * 1024 * 1024
+AGGREGATED_CT = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-k8snet",
+           "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+           "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
+           "compiler": "gc", "platform": "linux/amd64"}
+PUBLIC = ("version", "health")
+
+
+@dataclass
+class ServerOptions:
+    """What the handler needs besides the registry."""
+
+    token: Optional[str]
+    bookmark_interval: float = 15.0
+    default_watch_timeout: float = 1800.0
+    server_address: str = ""
+
+
+class ApiHTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer carrying the registry; TLS handshakes happen in handler threads."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr: tuple[str, int], registry: Registry, options: ServerOptions,
+                 tls: Optional[ssl.SSLContext]) -> None:
+        self.registry = registry
+        self.options = options
+        self.tls = tls
+        self.stopping = threading.Event()
+        super().__init__(addr, Handler)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address) -> None:  # noqa: D401
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, ssl.SSLError, socket.timeout, TimeoutError)):
+            return
+        traceback.print_exc()
+
+
+def _accepts_table(accept: str) -> bool:
+    return "as=Table" in accept.replace(" ", "")
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One request at a time on a keep-alive connection."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "k8snet-apiserver"
+    timeout = 300
+    server: ApiHTTPServer
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - base signature
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        conn = self.connection
+        if isinstance(conn, ssl.SSLSocket):
+            try:
+                conn.settimeout(30)
+                conn.do_handshake()
+                conn.settimeout(self.timeout)
+            except (OSError, ssl.SSLError):
+                self.close_connection = True
+                raise ConnectionResetError("TLS handshake failed") from None
+
+    # every method goes through one dispatcher
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch("OPTIONS")
+
+    # -- plumbing ------------------------------------------------------------------
+    def _read_body(self) -> bytes:
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            out = bytearray()
+            while True:
+                line = self.rfile.readline(1024)
+                try:
+                    size = int(line.split(b";")[0].strip() or b"x", 16)
+                except ValueError:
+                    self.close_connection = True
+                    raise bad_request("malformed chunked body") from None
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                if len(out) + size > MAX_BODY:
+                    self.close_connection = True
+                    raise ApiStatusError(413, "the request body is too large",
+                                         "RequestEntityTooLarge")
+                out += self.rfile.read(size)
+                self.rfile.readline(1024)
+        length_text = self.headers.get("Content-Length") or "0"
+        try:
+            length = int(length_text)
+        except ValueError:
+            self.close_connection = True
+            raise bad_request("bad Content-Length") from None
+        if length < 0:
+            self.close_connection = True
+            raise bad_request("bad Content-Length")
+        if length > MAX_BODY:
+            self.close_connection = True
+            raise ApiStatusError(413, "the request body is too large", "RequestEntityTooLarge")
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, code: int, body: bytes, ctype: str = "application/json",
+              extra: Optional[list] = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache, private")
+        for k, v in extra or []:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, code: int, obj: object, ctx: Optional[Ctx] = None,
+              ctype: str = "application/json") -> None:
+        extra = []
+        for w in (ctx.warnings if ctx else [])[:20]:
+            text = str(w).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+            extra.append(("Warning", f'299 - "{text}"'))
+        self._send(code, json.dumps(obj, separators=(",", ":")).encode() + b"\n", ctype, extra)
+
+    def _status(self, e: ApiStatusError) -> None:
+        self._json(e.code, e.status())
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _start_stream(self, ctype: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+
+    def _end_stream(self) -> None:
+        try:
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            self.close_connection = True
+
+    def _client_gone(self) -> bool:
+        """Has the client closed the connection (checked while a stream is idle)?"""
+        conn = self.connection
+        try:
+            if isinstance(conn, ssl.SSLSocket) and conn.pending():
+                return True
+            readable, _, _ = select.select([conn], [], [], 0)
+            if not readable:
+                return False
+            conn.settimeout(0.2)
+            try:
+                data = conn.recv(1)
+            finally:
+                conn.settimeout(self.timeout)
+            return True if not data else True
+        except ssl.SSLWantReadError:
+            return False
+        except (OSError, ValueError, socket.timeout):
+            return True
+
+    def _authorized(self, route: Route) -> bool:
+        token = self.server.options.token
+        if token is None or route.what in PUBLIC:
+            return True
+        auth = self.headers.get("Authorization") or ""
+        if not auth.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(auth[7:].strip().encode(), token.encode())
+
+    def _dispatch(self, method: str) -> None:
+        try:
+            try:
+                body = self._read_body()
+            except ApiStatusError as e:
+                self._status(e)
+                return
+            url = urlsplit(self.path)
+            params = dict(parse_qsl(url.query, keep_blank_values=True))
+            route = parse_path(url.path) if self._authorized_path(url.path) else None
+            if route is None:
+                raise ApiStatusError(401, "Unauthorized", "Unauthorized")
+            self._route(method, route, Ctx(params=params), body)
+        except ApiStatusError as e:
+            self._safe_status(e)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout,
+                TimeoutError):
+            self.close_connection = True
+        except Exception as e:  # noqa: BLE001 - a request must never drop the connection
+            traceback.print_exc()
+            self._safe_status(ApiStatusError(500, f"Internal error occurred: "
+                                             f"{type(e).__name__}: {e}", "InternalError"))
+
+    def _authorized_path(self, path: str) -> bool:
+        try:
+            route = parse_path(path)
+        except ApiStatusError:
+            route = Route("unknown")
+        return self._authorized(route)
+
+    def _safe_status(self, e: ApiStatusError) -> None:
+        try:
+            self._status(e)
+        except OSError:
+            self.close_connection = True
+
+    # -- routing -----------------------------------------------------------------------
+    def _route(self, method: str, route: Route, ctx: Ctx, body: bytes) -> None:
+        if route.what == "resource":
+            self._resource(method, route, ctx, body)
+            return
+        if method not in ("GET", "HEAD"):
+            raise ApiStatusError(405, f"the server does not allow this method on the requested "
+                                 f"resource ({method} {urlsplit(self.path).path})",
+                                 "MethodNotAllowed")
+        accept = self.headers.get("Accept") or ""
+        if route.what == "version":
+            self._json(200, VERSION)
+        elif route.what == "health":
+            try:
+                self.server.registry.store.current_revision()
+            except Exception as e:  # noqa: BLE001 - health reports the failure
+                self._send(500, f"[-]etcd failed: {e}\nhealthz check failed\n".encode(),
+                           "text/plain; charset=utf-8")
+                return
+            self._send(200, b"ok", "text/plain; charset=utf-8")
+        elif route.what == "root":
+            self._json(200, {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez",
+                                       "/openapi/v3", "/readyz", "/version"] +
+                             [f"/apis/{g}/{v}" for g, v in kinds.group_versions() if g]})
+        elif route.what in ("api", "apis"):
+            core = route.what == "api"
+            if "g=apidiscovery.k8s.io" in accept.replace(" ", ""):
+                self._json(200, kinds.aggregated_discovery(core), ctype=AGGREGATED_CT)
+            elif core:
+                self._json(200, {"kind": "APIVersions", "versions": ["v1"],
+                                 "serverAddressByClientCIDRs": [{
+                                     "clientCIDR": "0.0.0.0/0",
+                                     "serverAddress": self.server.options.server_address}]})
+            else:
+                self._json(200, kinds.api_group_list())
+        elif route.what == "group":
+            g = next(x for x in kinds.api_group_list()["groups"] if x["name"] == route.group)
+            self._json(200, dict(g, kind="APIGroup", apiVersion="v1"))
+        elif route.what == "resourcelist":
+            self._json(200, kinds.legacy_resource_list(route.group, route.version))
+        elif route.what == "openapi":
+            rel = route.extra
+            if not rel.startswith("v3"):
+                raise ApiStatusError(404, "the server could not find the requested resource "
+                                     "(OpenAPI v2 is not served; use /openapi/v3)", "NotFound")
+            doc = openapi.document(rel[2:].lstrip("/"))
+            if doc is None:
+                raise ApiStatusError(404, "the server could not find the requested resource",
+                                     "NotFound")
+            self._json(200, doc)
+        else:
+            raise ApiStatusError(404, "the server could not find the requested resource",
+                                 "NotFound")
+
+    def _decode(self, body: bytes) -> object:
+        ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        if "protobuf" in ctype:
+            raise ApiStatusError(415, "the body of the request was in an unknown format - "
+                                 "accepted media types include: application/json, "
+                                 "application/yaml", "UnsupportedMediaType")
+        if not body.strip():
+            raise bad_request("the request body is empty; send a JSON object")
+        try:
+            text = body.decode("utf-8")
+            if "yaml" in ctype:
+                return yaml.safe_load(text)
+            return json.loads(text)
+        except (UnicodeDecodeError, ValueError, yaml.YAMLError) as e:
+            raise bad_request(f"the body of the request could not be decoded: "
+                              f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
+                              ) from None
+
+    def _resource(self, method: str, route: Route, ctx: Ctx, body: bytes) -> None:
+        reg = self.server.registry
+        info = route.info
+        assert info is not None
+        ns, name, sub = route.namespace, route.name, route.subresource
+        if info.namespaced and ns is None and (name is not None or method == "POST"):
+            raise ApiStatusError(404, "the server could not find the requested resource",
+                                 "NotFound")
+        if ctx.get("dryRun") not in (None, "All"):
+            raise bad_request(f"unsupported dryRun value {ctx.get('dryRun')!r}; use All")
+        accept = self.headers.get("Accept") or ""
+        if info.plural == "bindings":
+            if method != "POST" or name is not None:
+                raise self._not_allowed(method)
+            obj = self._decode(body)
+            bname = ((obj.get("metadata") or {}).get("name")
+                     if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict) else None)
+            if not bname:
+                raise bad_request("Binding must carry metadata.name (the Pod's name)")
+            self._json(201, patching.bind(reg, kinds.RESOURCES["pods"], str(ns), bname, obj,
+                                          ctx))
+            return
+        if name is None:
+            self._collection(method, route, ctx, body, accept)
+            return
+        if method in ("GET", "HEAD") and route.watch_path:
+            self._watch(route, Ctx(params=dict(ctx.params, fieldSelector=",".join(
+                x for x in (ctx.get("fieldSelector"), f"metadata.name={name}") if x))), accept)
+            return
+        if sub == "log":
+            if method != "GET":
+                raise self._not_allowed(method)
+            self._pod_log(route, ctx)
+            return
+        if sub == "binding":
+            if method != "POST":
+                raise self._not_allowed(method)
+            self._json(201, patching.bind(reg, info, str(ns), name, self._decode(body), ctx))
+            return
+        if sub == "scale":
+            if method == "GET":
+                self._json(200, patching.to_scale(reg.get(info, ns, name)))
+            elif method == "PUT":
+                self._json(200, patching.scale_update(reg, info, str(ns), name, ctx,
+                                                      put_body=self._decode(body)))
+            elif method == "PATCH":
+                kind, pbody = patching.parse_patch_body(
+                    self.headers.get("Content-Type") or "", body)
+                self._json(200, patching.scale_update(reg, info, str(ns), name, ctx,
+                                                      patch_kind=kind, patch_body=pbody))
+            else:
+                raise self._not_allowed(method)
+            return
+        if method in ("GET", "HEAD"):
+            obj = reg.get(info, ns, name)
+            if _accepts_table(accept) and sub is None:
+                obj = tables.table(info.plural, [obj], time.time(),
+                                   obj["metadata"]["resourceVersion"],
+                                   include=ctx.get("includeObject") or "Metadata")
+            self._json(200, obj)
+        elif method == "PUT":
+            obj, created = reg.update(info, ns, name, self._decode(body), ctx, sub)
+            self._json(201 if created else 200, obj, ctx)
+        elif method == "PATCH":
+            kind, pbody = patching.parse_patch_body(self.headers.get("Content-Type") or "",
+                                                    body)
+            obj, created = patching.patch(reg, info, ns, name, kind, pbody, ctx, sub)
+            self._json(201 if created else 200, obj, ctx)
+        elif method == "DELETE" and sub is None:
+            obj, code = reg.delete(info, ns, name, self._delete_options(body, ctx), ctx)
+            self._json(code, obj)
+        else:
+            raise self._not_allowed(method)
+
+    def _not_allowed(self, method: str) -> ApiStatusError:
+        return ApiStatusError(405, f"the server does not allow this method on the requested "
+                              f"resource ({method} {urlsplit(self.path).path})",
+                              "MethodNotAllowed")
+
+    def _delete_options(self, body: bytes, ctx: Ctx) -> dict:
+        opts: dict = {}
+        if body.strip():
+            obj = self._decode(body)
+            if not isinstance(obj, dict):
+                raise bad_request("DeleteOptions must be an object")
+            opts.update(obj)
+        if ctx.get("gracePeriodSeconds") not in (None, ""):
+            opts["gracePeriodSeconds"] = o.parse_rv(ctx.get("gracePeriodSeconds"),
+                                                    "gracePeriodSeconds")
+        if ctx.get("propagationPolicy"):
+            opts["propagationPolicy"] = ctx.get("propagationPolicy")
+        if isinstance(opts.get("dryRun"), list) and opts["dryRun"]:
+            ctx.params["dryRun"] = "All"
+        return opts
+
+    def _collection(self, method: str, route: Route, ctx: Ctx, body: bytes,
+                    accept: str) -> None:
+        reg = self.server.registry
+        info = route.info
+        assert info is not None
+        if method in ("GET", "HEAD"):
+            if route.watch_path or ctx.get("watch") in ("true", "1", "True"):
+                self._watch(route, ctx, accept)
+                return
+            items, rv, cont = reg.list(info, route.namespace, ctx)
+            if _accepts_table(accept):
+                self._json(200, tables.table(info.plural, items, time.time(), rv, cont,
+                                             include=ctx.get("includeObject") or "Metadata"))
+                return
+            meta: dict = {"resourceVersion": rv}
+            if cont:
+                meta["continue"] = cont
+            self._json(200, {"kind": info.list_kind, "apiVersion": info.api_version,
+                             "metadata": meta, "items": items})
+        elif method == "POST":
+            if "create" not in info.verbs:
+                raise self._not_allowed(method)
+            obj = reg.create(info, route.namespace, self._decode(body), ctx)
+            self._json(201, obj, ctx)
+        elif method == "DELETE":
+            if "deletecollection" not in info.verbs:
+                raise self._not_allowed(method)
+            self._json(200, reg.delete_collection(info, route.namespace,
+                                                  self._delete_options(body, ctx), ctx))
+        else:
+            raise self._not_allowed(method)
+
+    # -- watch --------------------------------------------------------------------------
+    def _watch(self, route: Route, ctx: Ctx, accept: str) -> None:
+        reg = self.server.registry
+        opts = self.server.options
+        info = route.info
+        assert info is not None
+        label_sel, field_sel = reg.selectors(info, ctx)
+
+        def matches(obj: dict) -> bool:
+            return label_sel.matches((obj.get("metadata") or {}).get("labels") or {}) and \
+                field_sel.matches(obj)
+        as_table = _accepts_table(accept)
+        include = ctx.get("includeObject") or "Metadata"
+        rv_text = ctx.get("resourceVersion") or ""
+        try:
+            timeout = float(ctx.get("timeoutSeconds") or opts.default_watch_timeout)
+        except ValueError:
+            raise bad_request("timeoutSeconds must be a number") from None
+        bookmarks = ctx.get("allowWatchBookmarks") in ("true", "1")
+        initial: list[dict] = []
+        if rv_text in ("", "0") or ctx.get("sendInitialEvents") == "true":
+            items, rv, _ = reg.list(info, route.namespace,
+                                    Ctx(params={k: v for k, v in ctx.params.items()
+                                                if k in ("labelSelector", "fieldSelector")}))
+            initial = items
+            from_rev = int(rv)
+        else:
+            from_rev = o.parse_rv(rv_text) or 0
+        pump = WatchPump(reg.store, o.prefix(info, route.namespace), from_rev).start()
+        deadline = time.monotonic() + max(timeout, 0)
+        last_rev = from_rev
+        last_sent = time.monotonic()
+        first = [True]
+        self._start_stream("application/json")
+        self.close_connection = False
+
+        def send(etype: str, obj: dict) -> None:
+            if as_table and etype not in ("ERROR", "BOOKMARK"):
+                obj = tables.table(info.plural, [obj], time.time(),
+                                   obj["metadata"].get("resourceVersion", ""),
+                                   include=include, with_columns=True)
+                first[0] = False
+            self._chunk(json.dumps({"type": etype, "object": obj},
+                                   separators=(",", ":")).encode() + b"\n")
+        try:
+            for etype, obj in initial_events(initial):
+                send(etype, obj)
+            if ctx.get("sendInitialEvents") == "true" and bookmarks:
+                send("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
+                                  "metadata": {"resourceVersion": str(from_rev), "annotations": {
+                                      "k8s.io/initial-events-end": "true"}}})
+            while not self.server.stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                item = pump.get(min(1.0, left))
+                if item is None:
+                    if self._client_gone():
+                        self.close_connection = True
+                        return
+                    if bookmarks and time.monotonic() - last_sent >= opts.bookmark_interval:
+                        send("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
+                                          "metadata": {"resourceVersion": str(last_rev)}})
+                        last_sent = time.monotonic()
+                    continue
+                if item is END:
+                    break
+                if isinstance(item, Compacted):
+                    send("ERROR", status_object(
+                        410, f"too old resource version: {item.requested} "
+                        f"({item.compact_revision})", "Expired"))
+                    break
+                if isinstance(item, Exception):
+                    send("ERROR", status_object(500, f"watch failed: {item}", "InternalError"))
+                    break
+                last_rev = item.revision
+                out = translate(info, item, matches)
+                if out is not None:
+                    send(*out)
+                    last_sent = time.monotonic()
+            self._end_stream()
+        except (OSError, ssl.SSLError):
+            self.close_connection = True
+        finally:
+            pump.close()
+
+    # -- logs --------------------------------------------------------------------------
+    def _pod_log(self, route: Route, ctx: Ctx) -> None:
+        reg = self.server.registry
+        pod = reg.get(route.info, route.namespace, str(route.name))
+        container = podlog.pick_container(pod, ctx.get("container"))
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        node = reg.read(kinds.KINDS["Node"], None, node_name) if node_name else None
+        url = podlog.kubelet_url(pod, node, container, ctx.params)
+        resp = podlog.open_kubelet(url)
+        try:
+            if ctx.get("follow") in ("true", "1"):
+                self._start_stream("text/plain")
+                while True:
+                    data = resp.read1(65536) if hasattr(resp, "read1") else resp.read(4096)
+                    if not data:
+                        break
+                    self._chunk(data)
+                self._end_stream()
+            else:
+                self._send(200, resp.read(), "text/plain")
+        finally:
+            resp.close()
