@@ -1,0 +1,66 @@
+"""What the scheduler and controller-manager commands share: logging, signals,
+and running under leader election."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from typing import Callable
+
+from k8snet.client import ApiClient
+from k8snet.leaderelection import LeaderElector
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """--kubeconfig, leader election and logging flags."""
+    parser.add_argument("--kubeconfig", required=True, metavar="PATH",
+                        help="kubeconfig with the apiserver URL, CA and token")
+    parser.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
+                        help="hold a Lease in kube-system so only one replica acts "
+                             "(default: on)")
+    parser.add_argument("--leader-elect-lease-duration", type=int, default=15, metavar="S",
+                        help="seconds a leader's Lease lasts without renewal (default 15)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+
+
+def setup_logging(level: str, name: str) -> logging.Logger:
+    """Log lines to stderr with a timestamp and the component name."""
+    logging.basicConfig(level=getattr(logging, level.upper()),
+                        format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    return logging.getLogger(f"k8snet.{name}")
+
+
+def stop_on_signals() -> threading.Event:
+    """An Event set by SIGTERM or SIGINT."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def run_component(args: argparse.Namespace, lease_name: str, log: logging.Logger,
+                  work: Callable[[ApiClient, threading.Event], None]) -> int:
+    """Run `work(client, stop)` until a signal, under leader election when asked."""
+    client = ApiClient.from_kubeconfig(args.kubeconfig)
+    stop = stop_on_signals()
+    if not args.leader_elect:
+        work(client, stop)
+        return 0
+    identity = f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    elector = LeaderElector(client, "kube-system", lease_name, identity,
+                            lease_duration=args.leader_elect_lease_duration,
+                            renew_period=max(1.0, args.leader_elect_lease_duration / 3),
+                            log=log)
+    log.info("%s: waiting to lead kube-system/%s", identity, lease_name)
+    elector.run(stop, lambda lead_stop: work(client, lead_stop))
+    return 0

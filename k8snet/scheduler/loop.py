@@ -1,0 +1,187 @@
+"""The scheduler's effects: watch Pods and Nodes, decide, bind, report failures."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, Optional
+
+from k8snet.client import ApiClient, ApiError, Conflict, NotFound
+from k8snet.events import record_event
+from k8snet.informer import Informer
+from k8snet.leaderelection import format_time, utcnow
+from k8snet.scheduler.decide import schedule
+from k8snet.scheduler.nodeinfo import NodeInfo, build_node_infos, find
+from k8snet.scheduler.queue import (
+    Attempt,
+    bound_fingerprint,
+    is_due,
+    next_attempt,
+    pending_pods,
+    pod_key,
+    should_emit_event,
+)
+
+ASSUME_SECONDS = 30.0
+
+
+class Scheduler:
+    """Binds Pods that ask for `name` to nodes, one decision at a time."""
+
+    def __init__(self, client: ApiClient, name: str = "default-scheduler",
+                 clock: Callable[[], float] = time.monotonic, periodic: float = 30.0,
+                 backoff_initial: float = 1.0, backoff_max: float = 10.0,
+                 log: Optional[logging.Logger] = None):
+        self.client = client
+        self.name = name
+        self.clock = clock
+        self.periodic = periodic
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.log = log or logging.getLogger("k8snet.scheduler")
+        self.kick = threading.Event()
+        self.generation = 0
+        self.attempts: dict[str, Attempt] = {}
+        self.assumed: dict[str, tuple[float, dict]] = {}
+        self.bound_count = 0
+        self._fingerprint: frozenset = frozenset()
+        self.pods: Optional[Informer] = None
+        self.nodes: Optional[Informer] = None
+
+    # -- informer callbacks ---------------------------------------------------
+
+    def _on_pods(self, items: dict[str, dict]) -> None:
+        fingerprint = bound_fingerprint(items.values())
+        if fingerprint != self._fingerprint:
+            self._fingerprint = fingerprint
+            self.generation += 1
+        self.kick.set()
+
+    def _on_nodes(self, items: dict[str, dict]) -> None:
+        self.generation += 1
+        self.kick.set()
+
+    # -- main loop -----------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Watch and schedule until `stop` is set."""
+        self.pods = Informer(self.client, "pods", on_change=self._on_pods, log=self.log)
+        self.nodes = Informer(self.client, "nodes", on_change=self._on_nodes, log=self.log)
+        self.pods.start(stop)
+        self.nodes.start(stop)
+        while not stop.is_set():
+            self.kick.wait(1.0)
+            self.kick.clear()
+            if stop.is_set() or not (self.pods.synced and self.nodes.synced):
+                continue
+            try:
+                self.schedule_pending()
+            except ApiError as exc:
+                self.log.warning("scheduling pass failed: %s", exc)
+
+    def cluster(self) -> tuple[list[dict], list[NodeInfo]]:
+        """Pending Pods and NodeInfos, counting Pods this scheduler bound but has not yet seen."""
+        assert self.pods is not None and self.nodes is not None
+        pods = self.pods.snapshot()
+        now = self.clock()
+        for key, (at, pod) in list(self.assumed.items()):
+            seen = pods.get(key)
+            if seen is None or (seen.get("spec") or {}).get("nodeName") or \
+                    now - at > ASSUME_SECONDS:
+                del self.assumed[key]
+            else:
+                pods[key] = pod
+        for key in list(self.attempts):
+            if key not in pods:
+                del self.attempts[key]
+        infos = build_node_infos(self.nodes.snapshot().values(), pods.values())
+        return pending_pods(pods.values(), self.name), infos
+
+    def schedule_pending(self) -> None:
+        """Try every due pending Pod once."""
+        pending, infos = self.cluster()
+        for pod in pending:
+            key = pod_key(pod)
+            now = self.clock()
+            if not is_due(self.attempts.get(key), now, self.generation, self.periodic):
+                continue
+            decision = schedule(pod, infos)
+            if decision.node is not None:
+                if self._bind(pod, decision.node):
+                    bound = dict(pod, spec=dict(pod.get("spec") or {}, nodeName=decision.node))
+                    self.assumed[key] = (now, bound)
+                    info = find(infos, decision.node)
+                    if info is not None:
+                        info.pods.append(bound)
+                continue
+            self._unschedulable(pod, decision.message, now)
+
+    def _bind(self, pod: dict, node: str) -> bool:
+        meta = pod["metadata"]
+        key = pod_key(pod)
+        try:
+            self.client.bind(meta.get("namespace", "default"), meta["name"], node)
+        except (Conflict, NotFound) as exc:
+            self.log.info("%s: not bound (%s)", key, exc.reason)
+            return False
+        except ApiError as exc:
+            self.log.warning("%s: bind to %s failed: %s", key, node, exc)
+            self.attempts[key] = next_attempt(self.attempts.get(key), self.clock(),
+                                              self.generation, str(exc),
+                                              self.backoff_initial, self.backoff_max)
+            return False
+        self.attempts.pop(key, None)
+        self.bound_count += 1
+        self.log.info("bound %s to %s", key, node)
+        record_event(self.client, _with_kind(pod), "Scheduled",
+                     f"Successfully assigned {key} to {node}", "Normal", self.name,
+                     log=self.log, action="Binding")
+        return True
+
+    def _unschedulable(self, pod: dict, message: str, now: float) -> None:
+        key = pod_key(pod)
+        previous = self.attempts.get(key)
+        attempt = next_attempt(previous, now, self.generation, message,
+                               self.backoff_initial, self.backoff_max)
+        self.attempts[key] = attempt
+        self.log.info("%s: %s", key, message)
+        self._set_condition(pod, message)
+        if should_emit_event(attempt, now, previous.message if previous else ""):
+            attempt.event_at = now
+            record_event(self.client, _with_kind(pod), "FailedScheduling", message, "Warning",
+                         self.name, log=self.log, action="Scheduling")
+
+    def _set_condition(self, pod: dict, message: str) -> None:
+        """PodScheduled=False, reason Unschedulable, through pods/status (skip if already so)."""
+        meta = pod["metadata"]
+        for _ in range(3):
+            conditions = [c for c in (pod.get("status") or {}).get("conditions") or []]
+            current = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
+            if current and current.get("status") == "False" and \
+                    current.get("reason") == "Unschedulable" and current.get("message") == message:
+                return
+            condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                         "message": message, "lastProbeTime": None,
+                         "lastTransitionTime": format_time(utcnow())}
+            conditions = [c for c in conditions if c.get("type") != "PodScheduled"] + [condition]
+            status = dict(pod.get("status") or {}, conditions=conditions)
+            status.setdefault("phase", "Pending")
+            try:
+                self.client.update("pods", dict(_with_kind(pod), status=status),
+                                   meta.get("namespace"), subresource="status")
+                return
+            except Conflict:
+                try:
+                    pod = self.client.get("pods", meta["name"], meta.get("namespace"))
+                except ApiError:
+                    return
+                if (pod.get("spec") or {}).get("nodeName"):
+                    return
+            except ApiError as exc:
+                self.log.warning("%s: status update failed: %s", pod_key(pod), exc)
+                return
+
+
+def _with_kind(pod: dict) -> dict:
+    return dict(pod, kind="Pod", apiVersion="v1")
