@@ -1,0 +1,287 @@
+"""The kubelet's main loop: register, heartbeat, configure CNI, sync Pods.
+
+Threads: the Pod informer (list+watch, fieldSelector spec.nodeName=<node>),
+a heartbeat (Lease every `lease_renew` seconds, Node status every
+`status_period`), a pool of pod workers (at most one sync per Pod at a
+time), and this loop, which every `sync_period` (or when a Pod changes)
+takes one snapshot of the runtime and hands each Pod its part.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Callable, Dict, List, Optional, Tuple
+
+from k8snet.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
+from k8snet.errors import K8snetError
+from k8snet.informer import Informer
+from k8snet.kubelet import node as nodes
+from k8snet.kubelet.cri_effects import CriRuntime, container_snapshot
+from k8snet.kubelet.model import BackoffPolicy, ContainerInfo, PodActual, PodMemory, SandboxInfo
+from k8snet.kubelet.podworker import PodSyncer
+from k8snet.kubelet.recorder import Recorder
+
+CNI_FILE = "10-k8snet.conflist"
+
+
+@dataclass
+class KubeletConfig:
+    node: nodes.NodeConfig
+    root_dir: str
+    cni_conf_dir: str
+    cni_data_dir: str
+    mode: str = "routed"
+    uplink_mtu: int = 1500
+    cluster_cidr: str = "10.244.0.0/16"
+    sync_period: float = 1.0
+    lease_duration: int = 40
+    lease_renew: float = 5.0
+    status_period: float = 10.0
+    pod_cidr_timeout: float = 300.0
+    runtime_timeout: float = 60.0
+    workers: int = 8
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+
+
+class Kubelet:
+    """One node's kubelet; `run(stop)` until `stop` is set."""
+
+    def __init__(self, cfg: KubeletConfig, api: ApiClient, runtime: CriRuntime,
+                 clock: Callable[[], float] = time.time, log: Optional[logging.Logger] = None):
+        self.cfg, self.api, self.runtime, self.clock = cfg, api, runtime, clock
+        self.log = log or logging.getLogger("k8snet.kubelet")
+        self.node_uid: Optional[str] = None
+        self.network_ready = threading.Event()
+        self.kick = threading.Event()
+        self._lock = threading.Lock()
+        self._snap_lock = threading.Lock()
+        self._mem: Dict[str, PodMemory] = {}
+        self._busy: Dict[str, bool] = {}
+        self._done_at: Dict[str, float] = {}
+        self._cache: Dict[str, ContainerInfo] = {}
+        self._sb_net: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
+        self._node_status: Optional[dict] = None
+        self.pods: Optional[Informer] = None
+
+    # -- node ---------------------------------------------------------------
+
+    def register(self) -> None:
+        """Create the Node, or bring an existing one's labels up to date."""
+        try:
+            created = self.api.create("nodes", nodes.build_node(
+                self.cfg.node, self.clock(), "container runtime network not ready"))
+            self.node_uid = created["metadata"].get("uid")
+            self._node_status = created.get("status")
+            self.log.info("registered node %s", self.cfg.node.name)
+            return
+        except AlreadyExists:
+            pass
+        existing = self.api.get("nodes", self.cfg.node.name)
+        self.node_uid = existing["metadata"].get("uid")
+        patch = nodes.merge_registration(existing, self.cfg.node)
+        if patch:
+            self.api.patch("nodes", self.cfg.node.name, patch)
+        self._node_status = existing.get("status")
+        self.post_node_status()
+        self.log.info("node %s was registered already; updated it", self.cfg.node.name)
+
+    def post_node_status(self) -> None:
+        ready = self.network_ready.is_set()
+        st = nodes.node_status(self.cfg.node, self._node_status, self.clock(), ready,
+                               "container runtime network not ready: NetworkReady=false "
+                               "reason:NetworkPluginNotReady (waiting for spec.podCIDR)")
+        self.api.patch("nodes", self.cfg.node.name, {"status": st}, subresource="status")
+        self._node_status = st
+
+    def renew_lease(self) -> None:
+        name, dur = self.cfg.node.name, self.cfg.lease_duration
+        try:
+            lease = self.api.get("leases", name, nodes.LEASE_NAMESPACE)
+        except NotFound:
+            body = nodes.build_lease(name, self.node_uid, dur, self.clock())
+            try:
+                self.api.create("leases", body, nodes.LEASE_NAMESPACE)
+            except NotFound:  # the namespace itself is missing
+                self.api.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                               "metadata": {"name": nodes.LEASE_NAMESPACE}})
+                self.api.create("leases", body, nodes.LEASE_NAMESPACE)
+            return
+        try:
+            self.api.update("leases", nodes.renew_lease(lease, name, dur, self.clock()),
+                            nodes.LEASE_NAMESPACE)
+        except Conflict:
+            pass  # someone else wrote it; the next renewal reads it again
+
+    def heartbeat(self, stop: threading.Event) -> None:
+        """Renew the Lease and post Node status until stopped; errors are logged."""
+        last_status = self.clock()
+        while not stop.is_set():
+            try:
+                self.renew_lease()
+                if self.clock() - last_status >= self.cfg.status_period:
+                    self.post_node_status()
+                    last_status = self.clock()
+            except ApiError as exc:
+                self.log.warning("heartbeat: %s", exc)
+            stop.wait(self.cfg.lease_renew)
+
+    def wait_pod_cidr(self, stop: threading.Event) -> Optional[str]:
+        """Poll the Node until node IPAM gives it spec.podCIDR (deadline from the config)."""
+        start = last_note = time.monotonic()
+        while not stop.is_set():
+            try:
+                cidr = nodes.pod_cidr(self.api.get("nodes", self.cfg.node.name))
+                if cidr:
+                    return cidr
+            except ApiError as exc:
+                self.log.warning("reading node %s: %s", self.cfg.node.name, exc)
+            waited = time.monotonic() - start
+            if waited > self.cfg.pod_cidr_timeout:
+                raise K8snetError(
+                    f"node {self.cfg.node.name} got no spec.podCIDR within "
+                    f"{self.cfg.pod_cidr_timeout:.0f}s: is the controller-manager (node IPAM) "
+                    "running? (--pod-cidr-timeout to wait longer)")
+            if time.monotonic() - last_note > 30:
+                self.log.info("still waiting for spec.podCIDR on node %s (%.0fs)",
+                              self.cfg.node.name, waited)
+                last_note = time.monotonic()
+            stop.wait(0.5)
+        return None
+
+    def write_cni(self, pod_cidr: str) -> str:
+        """Render the node's CNI conflist into the runtime's conf dir (atomically)."""
+        from k8snet import cni
+
+        conf = cni.render_conflist(self.cfg.mode, pod_cidr, self.cfg.uplink_mtu,
+                                   self.cfg.node.name, self.cfg.cni_data_dir)
+        os.makedirs(self.cfg.cni_conf_dir, exist_ok=True)
+        os.makedirs(self.cfg.cni_data_dir, exist_ok=True)
+        path = os.path.join(self.cfg.cni_conf_dir, CNI_FILE)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(conf, fh, indent=2)
+        os.replace(tmp, path)
+        return path
+
+    # -- pods ---------------------------------------------------------------
+
+    def snapshot(self) -> Dict[str, PodActual]:
+        """The runtime's sandboxes and containers, grouped by Pod uid."""
+        with self._snap_lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> Dict[str, PodActual]:
+        sandboxes: Dict[str, List[SandboxInfo]] = {}
+        owner: Dict[str, str] = {}
+        listed = self.runtime.list_sandboxes()
+        for uid, sb in listed:
+            if sb.ready:
+                net = self._sb_net.get(sb.id)
+                if net is None or not net[0]:
+                    try:
+                        net = self._sb_net[sb.id] = self.runtime.sandbox_network(sb.id)
+                    except K8snetError:
+                        net = ("", ())
+                sb = SandboxInfo(sb.id, sb.attempt, sb.ready, sb.created_at, net[0], net[1])
+            sandboxes.setdefault(uid, []).append(sb)
+            owner[sb.id] = uid
+        ids = {sb.id for _uid, sb in listed}
+        for sid in [k for k in self._sb_net if k not in ids]:
+            self._sb_net.pop(sid, None)
+        infos = container_snapshot(self.runtime, self.runtime.list_containers(), self._cache)
+        for cid in [k for k in self._cache if k not in infos]:
+            self._cache.pop(cid, None)
+        self._cache.update(infos)
+        containers: Dict[str, List[ContainerInfo]] = {}
+        for info in infos.values():
+            uid = owner.get(info.sandbox_id)
+            if uid is not None:
+                containers.setdefault(uid, []).append(info)
+        return {uid: PodActual.of(sbs, containers.get(uid, []))
+                for uid, sbs in sandboxes.items()}
+
+    def observe(self, uid: str) -> PodActual:
+        return self.snapshot().get(uid, PodActual())
+
+    def _worker(self, syncer: PodSyncer, uid: str, pod: Optional[dict],
+                actual: PodActual) -> None:
+        try:
+            mem = self._mem.setdefault(uid, PodMemory())
+            if syncer.sync(pod, uid, actual, mem):
+                self._mem.pop(uid, None)
+        except Exception:  # one Pod's failure must not stop the others
+            self.log.exception("sync of pod %s failed", uid)
+        finally:
+            with self._lock:
+                self._busy.pop(uid, None)
+                self._done_at[uid] = time.monotonic()
+
+    def sync_round(self, pool: ThreadPoolExecutor, syncer: PodSyncer) -> int:
+        """Hand every Pod (in the apiserver or in the runtime) to a worker; returns count."""
+        assert self.pods is not None
+        taken = time.monotonic()
+        by_uid: Dict[str, dict] = {p["metadata"]["uid"]: p for p in self.pods.snapshot().values()
+                                   if p.get("spec", {}).get("nodeName") == self.cfg.node.name}
+        actual = self.snapshot()
+        submitted = 0
+        for uid in set(by_uid) | set(actual):
+            with self._lock:
+                if self._busy.get(uid) or self._done_at.get(uid, -1.0) > taken:
+                    continue
+                self._busy[uid] = True
+            pool.submit(self._worker, syncer, uid, by_uid.get(uid),
+                        actual.get(uid, PodActual()))
+            submitted += 1
+        with self._lock:
+            for uid in [u for u in self._done_at if u not in by_uid and u not in actual]:
+                self._done_at.pop(uid, None)
+        return submitted
+
+    def run(self, stop: threading.Event, on_ready: Optional[Callable[[], None]] = None) -> None:
+        """Everything, until `stop` is set."""
+        name, version = self.runtime.wait_ready(self.cfg.runtime_timeout, time.sleep)
+        self.log.info("runtime %s %s on %s", name, version, self.runtime.socket_path)
+        self.cfg.node = replace(self.cfg.node, runtime_version=f"k8snet://{version}")
+        self.register()
+        threading.Thread(target=self.heartbeat, args=(stop,), daemon=True,
+                         name="heartbeat").start()
+        cidr = self.wait_pod_cidr(stop)
+        if cidr is None:
+            return
+        if not ipaddress.ip_network(cidr).subnet_of(ipaddress.ip_network(self.cfg.cluster_cidr)):
+            self.log.warning("podCIDR %s is outside --cluster-cidr %s", cidr,
+                             self.cfg.cluster_cidr)
+        path = self.write_cni(cidr)
+        self.log.info("podCIDR %s; wrote %s (%s mode)", cidr, path, self.cfg.mode)
+        self.network_ready.set()
+        try:
+            self.post_node_status()
+        except ApiError as exc:
+            self.log.warning("node status: %s", exc)
+        self.pods = Informer(self.api, "pods", field_selector=f"spec.nodeName={self.cfg.node.name}",
+                             on_change=lambda _items: self.kick.set(), log=self.log)
+        self.pods.start(stop)
+        if not self.pods.wait_synced(60):
+            raise K8snetError(f"could not list the Pods of node {self.cfg.node.name} within 60s")
+        recorder = Recorder(self.api, self.cfg.node.name, self.clock, self.log)
+        syncer = PodSyncer(self.api, self.runtime, recorder, self.cfg.node.ip, self.cfg.root_dir,
+                           self.observe, self.cfg.backoff, self.clock, self.log)
+        if on_ready is not None:
+            on_ready()
+        with ThreadPoolExecutor(self.cfg.workers, thread_name_prefix="pod") as pool:
+            while not stop.is_set():
+                self.kick.clear()
+                try:
+                    self.sync_round(pool, syncer)
+                except K8snetError as exc:
+                    self.log.warning("sync round: %s", exc)
+                self.kick.wait(self.cfg.sync_period)
+                stop.wait(0.05)  # a burst of changes becomes one round
+

@@ -1,0 +1,119 @@
+"""`k8snet kubelet`: register a Node and run the Pods bound to it through CRI."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import ipaddress
+import logging
+import os
+import platform
+import signal
+import threading
+
+from k8snet.errors import UsageError
+
+ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    a = parser.add_argument
+    a("--kubeconfig", required=True, help="kubeconfig of the apiserver to register with")
+    a("--node-name", required=True, help="this Node's name")
+    a("--node-ip", required=True, help="this node's InternalIP (also where logs are served)")
+    a("--runtime-socket", required=True, help="unix socket of the CRI runtime")
+    a("--root-dir", required=True, help="kubelet state directory (Pod logs under pods/)")
+    a("--cpu", default="2", help="CPU capacity (default 2)")
+    a("--memory", default="4Gi", help="memory capacity (default 4Gi)")
+    a("--max-pods", type=int, default=110, help="Pod capacity (default 110)")
+    a("--node-labels", default="", help="extra labels, k=v,k2=v2 (e.g. disk=ssd)")
+    a("--mode", choices=("routed", "overlay"), default="routed", help="Pod network mode")
+    a("--uplink-mtu", type=int, default=1500, help="node uplink MTU (overlay Pods get -50)")
+    a("--cluster-cidr", default="10.244.0.0/16", help="the cluster's Pod network")
+    a("--cni-conf-dir", help="where the runtime reads CNI config (default ROOT/cni/net.d)")
+    a("--cni-data-dir", help="host-local IPAM directory (default ROOT/cni/networks)")
+    a("--port", type=int, default=10250, help="log server port on --node-ip (default 10250)")
+    a("--sync-period", type=float, default=1.0, help="seconds between Pod sync rounds")
+    a("--lease-duration", type=int, default=40, help="Lease leaseDurationSeconds")
+    a("--lease-renew", type=float, default=5.0, help="seconds between Lease renewals")
+    a("--status-period", type=float, default=10.0, help="seconds between Node status posts")
+    a("--backoff-base", type=float, default=10.0, help="first restart back-off (seconds)")
+    a("--backoff-cap", type=float, default=300.0, help="restart back-off cap (seconds)")
+    a("--pod-cidr-timeout", type=float, default=300.0,
+      help="give up if node IPAM gives no podCIDR within this many seconds")
+    a("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def node_config(args: argparse.Namespace):
+    """NodeConfig from the flags (UsageError for bad values)."""
+    from k8snet.kubelet.node import NodeConfig, parse_node_labels, parse_quantity
+
+    try:
+        ipaddress.ip_address(args.node_ip)
+    except ValueError:
+        raise UsageError(f"--node-ip {args.node_ip!r} is not an IP address") from None
+    parse_quantity(args.cpu)
+    parse_quantity(args.memory)
+    if args.max_pods < 1:
+        raise UsageError("--max-pods must be at least 1")
+    machine = hashlib.sha256((_read("/etc/machine-id") + args.node_name).encode()).hexdigest()
+    return NodeConfig(
+        name=args.node_name, ip=args.node_ip, cpu=args.cpu, memory=args.memory,
+        max_pods=args.max_pods, labels=parse_node_labels(args.node_labels),
+        kubelet_port=args.port, arch=ARCH.get(platform.machine(), platform.machine()),
+        kernel=os.uname().release, boot_id=_read("/proc/sys/kernel/random/boot_id"),
+        machine_id=machine[:32], os_image="k8snet emulated node")
+
+
+def run(args: argparse.Namespace) -> int:
+    from k8snet.client import ApiClient
+    from k8snet.kubelet.cri_effects import CriRuntime
+    from k8snet.kubelet.logserver import LogServer
+    from k8snet.kubelet.loop import Kubelet, KubeletConfig
+    from k8snet.kubelet.model import BackoffPolicy
+
+    logging.basicConfig(level=args.log_level,
+                        format=f"%(asctime)s kubelet[{args.node_name}] %(levelname)s %(message)s")
+    try:
+        ipaddress.ip_network(args.cluster_cidr)
+    except ValueError:
+        raise UsageError(f"--cluster-cidr {args.cluster_cidr!r} is not a CIDR") from None
+    if args.backoff_base <= 0 or args.backoff_cap < args.backoff_base:
+        raise UsageError("--backoff-base must be > 0 and --backoff-cap >= --backoff-base")
+    cfg = KubeletConfig(
+        node=node_config(args), root_dir=args.root_dir,
+        cni_conf_dir=args.cni_conf_dir or os.path.join(args.root_dir, "cni", "net.d"),
+        cni_data_dir=args.cni_data_dir or os.path.join(args.root_dir, "cni", "networks"),
+        mode=args.mode, uplink_mtu=args.uplink_mtu, sync_period=args.sync_period,
+        lease_duration=args.lease_duration, lease_renew=args.lease_renew,
+        status_period=args.status_period, pod_cidr_timeout=args.pod_cidr_timeout,
+        cluster_cidr=args.cluster_cidr,
+        backoff=BackoffPolicy(args.backoff_base, args.backoff_cap))
+    os.makedirs(os.path.join(args.root_dir, "pods"), exist_ok=True)
+    api = ApiClient.from_kubeconfig(args.kubeconfig)
+    runtime = CriRuntime(args.runtime_socket)
+    try:
+        server = LogServer(args.node_ip, args.port, args.root_dir)
+    except OSError as exc:
+        raise UsageError(f"cannot serve logs on {args.node_ip}:{args.port}: {exc.strerror}; "
+                         "is another kubelet running there? (--port to choose another)") from None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    logging.getLogger("k8snet.kubelet").info("serving container logs on http://%s:%d",
+                                             args.node_ip, server.port)
+    try:
+        Kubelet(cfg, api, runtime).run(stop)
+    finally:
+        server.stop()
+        runtime.close()
+    return 0

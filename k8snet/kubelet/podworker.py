@@ -1,0 +1,295 @@
+"""One sync of one Pod: decide, act through CRI, probe, report status.
+
+`PodSyncer.sync` is what a pod worker runs: it asks `sync.decide` what to do,
+applies the plan action by action (events as Kubernetes records them), runs
+the probes that are due, and patches pods/status when the status changed.
+The decisions are elsewhere; this module only applies them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from k8snet.client import ApiClient, ApiError, NotFound
+from k8snet.kubelet import crispec, probes, status, sync
+from k8snet.kubelet.cri_effects import CriError, CriRuntime, default_pull_policy, ensure_image
+from k8snet.kubelet.events import NORMAL, WARNING
+from k8snet.kubelet.logs import pod_log_dir
+from k8snet.kubelet.model import (
+    RUNNING,
+    BackoffPolicy,
+    PodActual,
+    PodMemory,
+    next_backoff,
+)
+from k8snet.kubelet.prober import run_probe
+from k8snet.kubelet.recorder import Recorder
+
+
+@dataclass
+class SyncContext:
+    """What one plan's actions share: the sandbox they act in."""
+
+    sandbox_id: Optional[str]
+    sandbox_config: Dict[str, Any]
+    pod_ip: str
+
+
+class PodSyncer:
+    """Applies sync plans for the Pods of one node."""
+
+    def __init__(self, api: ApiClient, runtime: CriRuntime, recorder: Recorder, node_ip: str,
+                 root_dir: str, observe: Callable[[str], PodActual],
+                 backoff: BackoffPolicy, clock: Callable[[], float] = time.time,
+                 log: Optional[logging.Logger] = None):
+        self.api, self.runtime, self.recorder = api, runtime, recorder
+        self.node_ip, self.root_dir, self.observe = node_ip, root_dir, observe
+        self.backoff, self.clock = backoff, clock
+        self.log = log or logging.getLogger("k8snet.kubelet")
+
+    # -- one sync -------------------------------------------------------------
+
+    def sync(self, pod: Optional[Mapping[str, Any]], uid: str, actual: PodActual,
+             mem: PodMemory) -> bool:
+        """Sync one Pod; returns True when the kubelet is done with it (forget it)."""
+        if pod is None:
+            return self._orphan(uid, actual)
+        now = self.clock()
+        if mem.start_time is None:
+            mem.start_time = now
+        terminal = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        verdicts = self._verdicts(pod, actual, mem)
+        plan = sync.decide(pod, actual, mem, verdicts, now, self.backoff)
+        if terminal and not pod["metadata"].get("deletionTimestamp"):
+            plan.actions = [a for a in plan.actions
+                            if isinstance(a, (sync.StopSandbox, sync.KillContainer))]
+        self._note_waiting(pod, mem, plan.waiting)
+        mem.backoffs.update(plan.backoffs)
+        if plan.actions:
+            confirmed = self._apply(pod, actual, mem, plan.actions)
+            if confirmed:
+                return True
+            actual = self.observe(uid)
+        self._probe(pod, actual, mem)
+        if not terminal:
+            self._report(pod, actual, mem)
+        return False
+
+    def _orphan(self, uid: str, actual: PodActual) -> bool:
+        """A Pod the apiserver no longer has: kill and remove what is left of it."""
+        if actual.is_empty():
+            return True
+        self.log.info("removing pod %s: gone from the apiserver", uid)
+        for action in sync._teardown(actual, 2, "orphaned"):
+            try:
+                self._act_simple(action)
+            except CriError as exc:
+                self.log.warning("cleaning orphan pod %s: %s", uid, exc)
+        self.recorder.forget_pod(uid)
+        return True
+
+    # -- actions --------------------------------------------------------------
+
+    def _apply(self, pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
+               actions: List[sync.Action]) -> bool:
+        meta = pod["metadata"]
+        sb = actual.sandbox
+        log_dir = pod_log_dir(self.root_dir, meta["namespace"], meta["name"], meta["uid"])
+        ctx = SyncContext(sb.id if sb and sb.ready else None,
+                          crispec.sandbox_config(pod, sb.attempt if sb else 0, log_dir),
+                          sb.ip if sb and sb.ready else "")
+        for action in actions:
+            try:
+                if isinstance(action, sync.RunSandbox):
+                    if not self._run_sandbox(pod, action, ctx, log_dir):
+                        return False
+                elif isinstance(action, sync.StartContainer):
+                    self._start(pod, action, ctx, mem)
+                elif isinstance(action, sync.KillContainer):
+                    self._kill(pod, action, mem)
+                elif isinstance(action, sync.ConfirmDeletion):
+                    return self._confirm(pod)
+                else:
+                    self._act_simple(action)
+            except CriError as exc:
+                self.log.warning("pod %s/%s: %s failed: %s", meta["namespace"], meta["name"],
+                                 type(action).__name__, exc)
+                return False
+        return False
+
+    def _act_simple(self, action: sync.Action) -> None:
+        try:
+            if isinstance(action, sync.StopSandbox):
+                self.runtime.stop_sandbox(action.sandbox_id)
+            elif isinstance(action, sync.RemoveSandbox):
+                self.runtime.remove_sandbox(action.sandbox_id)
+            elif isinstance(action, sync.RemoveContainer):
+                self.runtime.remove_container(action.container_id)
+            elif isinstance(action, sync.KillContainer):
+                self.runtime.stop_container(action.container_id, action.grace)
+        except CriError as exc:
+            if exc.code != "NOT_FOUND":
+                raise
+
+    def _run_sandbox(self, pod: Mapping[str, Any], action: sync.RunSandbox, ctx: SyncContext,
+                     log_dir: str) -> bool:
+        ctx.sandbox_config = crispec.sandbox_config(pod, action.attempt, log_dir)
+        try:
+            ctx.sandbox_id = self.runtime.run_sandbox(ctx.sandbox_config)
+            ctx.pod_ip = self.runtime.sandbox_network(ctx.sandbox_id)[0]
+        except CriError as exc:
+            self.recorder.event(pod, WARNING, "FailedCreatePodSandBox",
+                                f"Failed to create pod sandbox: {exc.message}")
+            return False
+        return True
+
+    def _start(self, pod: Mapping[str, Any], action: sync.StartContainer, ctx: SyncContext,
+               mem: PodMemory) -> None:
+        key = "initContainers" if action.init else "containers"
+        spec = next(c for c in pod["spec"].get(key) or [] if c["name"] == action.name)
+        name, image = action.name, spec.get("image", "")
+        if ctx.sandbox_id is None:
+            return
+        policy = spec.get("imagePullPolicy") or default_pull_policy(image)
+        started = self.clock()
+        try:
+            _ref, pulled = ensure_image(self.runtime, image, policy, ctx.sandbox_config)
+        except CriError as exc:
+            mem.pull_backoffs[name] = next_backoff(mem.pull_backoffs.get(name), self.clock(),
+                                                   self.backoff)
+            mem.pull_errors[name] = exc.message
+            mem.waiting[name] = ("ErrImagePull", exc.message)
+            self.recorder.event(pod, WARNING, "Failed",
+                                f'Failed to pull image "{image}": {exc.message}', name,
+                                action.init)
+            self.recorder.event(pod, WARNING, "Failed", "Error: ErrImagePull", name, action.init)
+            return
+        mem.pull_backoffs.pop(name, None)
+        mem.pull_errors.pop(name, None)
+        if pulled:
+            ms = int((self.clock() - started) * 1000)
+            msg = f'Successfully pulled image "{image}" in {ms}ms'
+        else:
+            msg = f'Container image "{image}" already present on machine'
+        self.recorder.event(pod, NORMAL, "Pulled", msg, name, action.init)
+        config = crispec.container_config(pod, spec, action.attempt, ctx.pod_ip, self.node_ip,
+                                          image_ref=None)
+        try:
+            cid = self.runtime.create_container(ctx.sandbox_id, config, ctx.sandbox_config)
+        except CriError as exc:
+            mem.waiting[name] = ("CreateContainerError", exc.message)
+            self.recorder.event(pod, WARNING, "Failed", f"Error: {exc.message}", name,
+                                action.init)
+            return
+        self.recorder.event(pod, NORMAL, "Created", f"Created container {name}", name,
+                            action.init)
+        try:
+            self.runtime.start_container(cid)
+        except CriError as exc:
+            mem.waiting[name] = ("RunContainerError", exc.message)
+            self.recorder.event(pod, WARNING, "Failed", f"Error: {exc.message}", name,
+                                action.init)
+            return
+        mem.waiting.pop(name, None)
+        self.recorder.event(pod, NORMAL, "Started", f"Started container {name}", name,
+                            action.init)
+
+    def _kill(self, pod: Mapping[str, Any], action: sync.KillContainer, mem: PodMemory) -> None:
+        message = action.reason if "probe" in action.reason else \
+            f"Stopping container {action.name}"
+        self.recorder.event(pod, NORMAL, "Killing", message, action.name)
+        self._act_simple(action)
+        mem.probes.pop(action.container_id, None)
+
+    def _confirm(self, pod: Mapping[str, Any]) -> bool:
+        meta = pod["metadata"]
+        try:
+            self.api.delete("pods", meta["name"], meta["namespace"], grace_period_seconds=0)
+        except NotFound:
+            pass
+        except ApiError as exc:
+            self.log.warning("confirming deletion of %s/%s: %s", meta["namespace"],
+                             meta["name"], exc)
+            return False
+        self.recorder.forget_pod(meta["uid"])
+        return True
+
+    # -- probes and status ----------------------------------------------------
+
+    def _specs(self, pod: Mapping[str, Any]) -> Dict[str, Dict[str, probes.ProbeSpec]]:
+        out = {}
+        for c in pod.get("spec", {}).get("containers") or []:
+            try:
+                out[c["name"]] = probes.specs_for(c)
+            except ValueError as exc:
+                self.log.warning("pod %s: %s", pod["metadata"]["name"], exc)
+        return out
+
+    def _verdicts(self, pod: Mapping[str, Any], actual: PodActual,
+                  mem: PodMemory) -> Dict[str, probes.Verdict]:
+        specs = self._specs(pod)
+        out = {}
+        for c in actual.containers:
+            if c.state == RUNNING and c.name in specs:
+                states = mem.probes.get(c.id) or probes.initial_states(specs[c.name])
+                out[c.id] = probes.verdict(specs[c.name], states)
+        return out
+
+    def _probe(self, pod: Mapping[str, Any], actual: PodActual, mem: PodMemory) -> None:
+        specs = self._specs(pod)
+        sb = actual.sandbox
+        live = {c.id for c in actual.containers}
+        for cid in [k for k in mem.probes if k not in live]:
+            del mem.probes[cid]
+        if sb is None or not sb.ready:
+            return
+        cspecs = {c["name"]: c for c in pod["spec"].get("containers") or []}
+        for c in [c for c in actual.containers if c.sandbox_id == sb.id]:
+            if c.state != RUNNING or not specs.get(c.name):
+                continue
+            states = mem.probes.setdefault(c.id, probes.initial_states(specs[c.name]))
+            now = self.clock()
+            for kind in probes.due_probes(specs[c.name], states, c.started_at or now, now):
+                spec = specs[c.name][kind]
+                ok, msg = run_probe(self.runtime, spec, cspecs[c.name], c.id, sb.ip)
+                states[kind] = probes.record(spec, states[kind], ok, self.clock(), msg)
+                if not ok:
+                    self.recorder.event(pod, WARNING, "Unhealthy",
+                                        f"{kind.capitalize()} probe failed: {msg}", c.name)
+
+    def _note_waiting(self, pod: Mapping[str, Any], mem: PodMemory,
+                      waiting: Mapping[str, tuple]) -> None:
+        for name, (reason, _msg) in waiting.items():
+            if mem.waiting.get(name, ("",))[0] != reason and reason == sync.CRASH_LOOP:
+                self.recorder.event(pod, WARNING, "BackOff",
+                                    f"Back-off restarting failed container {name} in pod "
+                                    f"{sync.pod_name(pod)}", name)
+            if reason == sync.PULL_BACKOFF and mem.waiting.get(name, ("",))[0] != reason:
+                image = next((c.get("image", "") for c in pod["spec"].get("containers") or []
+                              if c["name"] == name), "")
+                self.recorder.event(pod, NORMAL, "BackOff", f'Back-off pulling image "{image}"',
+                                    name)
+        mem.waiting = dict(waiting)
+
+    def _report(self, pod: Mapping[str, Any], actual: PodActual, mem: PodMemory) -> None:
+        verdicts = self._verdicts(pod, actual, mem)
+        new = status.pod_status(pod, actual, mem, verdicts, self.node_ip, self.clock())
+        if mem.last_status is not None and status.status_patch(mem.last_status, new) is None:
+            return
+        body = status.status_patch(pod.get("status") or {}, new)
+        if body is None:
+            mem.last_status = new
+            return
+        meta = pod["metadata"]
+        try:
+            self.api.patch("pods", meta["name"], body, namespace=meta["namespace"],
+                           subresource="status")
+            mem.last_status = new
+        except NotFound:
+            pass
+        except ApiError as exc:
+            self.log.warning("pod %s/%s: status update failed: %s", meta["namespace"],
+                             meta["name"], exc)
