@@ -122,7 +122,7 @@ class Store(abc.ABC):
     ) -> Tuple[List[Item], int]:
         """Keys under ``prefix`` sorted by key, and the revision the list reflects.
 
-        ``revision`` lists the state as it was then (Compacted when too old,
+        ``revision`` (None or 0: now) lists the state as it was then (Compacted when too old,
         FutureRevision when not reached); ``limit`` caps the items;
         ``start_after`` skips keys up to and including it. To page, pass the
         returned revision and the last key back.
@@ -153,6 +153,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def current_revision(self) -> int:
         """The revision of the latest write."""
+
+    @abc.abstractmethod
+    def compact_revision(self) -> int:
+        """The oldest revision a list or watch may still start from."""
 
     @abc.abstractmethod
     def compact(self, keep_revisions: int) -> None:

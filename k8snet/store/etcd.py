@@ -177,7 +177,7 @@ class EtcdStore(Store):
         except FutureRevision:
             raise FutureRevision(revision or 0, self.current_revision()) from None
         except Compacted:
-            raise Compacted(revision or 0, self._compact_revision()) from None
+            raise Compacted(revision or 0, self.compact_revision()) from None
         items = [
             (_unb64(kv["key"]).decode(), _unb64(kv.get("value")), _int(kv.get("mod_revision")))
             for kv in result.get("kvs") or []
@@ -185,21 +185,26 @@ class EtcdStore(Store):
         at = revision if revision else _int(result["header"].get("revision"))
         return items, at
 
-    def _compact_revision(self) -> int:
-        """etcd reports its compacted revision only when a watch starts too early:
-        start one from revision 1 and read the cancellation (0 when unknown)."""
+    def compact_revision(self) -> int:
+        """The oldest revision a list or watch may start from (0 when unknown).
+
+        etcd reports its compacted revision only when a watch starts too early:
+        start one over every key from revision 1 and read the first answer after
+        "created": a cancellation carries the compacted revision, an event means
+        nothing was compacted."""
+        if self.current_revision() <= 1:
+            return 0
         client = self._client(self._current)
-        request = {"create_request": {"key": _b64(b"\0"), "start_revision": 1}}
+        request = {"create_request": {"key": _b64(b"\0"), "range_end": _b64(b"\0"),
+                                      "start_revision": 1}}
         try:
             with requests.post(
-                client.get_url("/watch"), json=request, stream=True, timeout=2.0
+                client.get_url("/watch"), json=request, stream=True, timeout=self.timeout
             ) as resp:
                 for line in resp.iter_lines():
                     result = json.loads(line).get("result", {})
-                    if "compact_revision" in result or result.get("canceled"):
-                        return _int(result.get("compact_revision"))
                     if not result.get("created"):
-                        return 0
+                        return _int(result.get("compact_revision"))
         except (requests.RequestException, ValueError):
             return 0
         return 0
@@ -267,7 +272,7 @@ class EtcdStore(Store):
                 self._post("/kv/range", {"key": _b64(b"\0"), "count_only": True,
                                          "revision": from_revision})
             except Compacted:
-                raise Compacted(from_revision, self._compact_revision()) from None
+                raise Compacted(from_revision, self.compact_revision()) from None
             except FutureRevision:
                 pass  # watching the future is fine: events arrive when written
         return self._watch(prefix, from_revision, stop)

@@ -213,7 +213,7 @@ class SqliteStore(Store):
 
         def read(conn: sqlite3.Connection) -> Tuple[List[Item], int]:
             current = _meta(conn, "revision")
-            if revision is None or revision == current:
+            if not revision or revision == current:  # None or 0: now
                 sql = f"SELECT key, value, mod_revision FROM kv WHERE {where} ORDER BY key"
                 args = list(params)
                 if limit:

@@ -247,6 +247,7 @@ def test_compacted(store):
     for i in range(5):
         rev = st.update(key, b"%d" % (i + 1), rev)
     st.compact(keep_revisions=1)
+    assert st.compact_revision() == rev - 1
     with pytest.raises(Compacted):
         st.watch(root + "pods/", old, threading.Event())
     with pytest.raises(Compacted):

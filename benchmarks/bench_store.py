@@ -1,0 +1,156 @@
+"""Store figures for both backends: sequential and concurrent writes per
+second, get and list latency, and watch latency (write returned -> event seen).
+
+    python -m benchmarks.bench_store [--writes 500] [--threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import tempfile
+import threading
+import time
+from typing import Callable, Dict, List
+
+from k8snet.store import Store, open_store
+from k8snet.store.etcd_process import (
+    ETCD_BIN,
+    EtcdMember,
+    render_etcd_command,
+    start_etcd,
+    stop_etcd,
+    store_url,
+    wait_healthy,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pct(samples: List[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def timed(fn: Callable[[], object], n: int) -> List[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def run(store: Store, writes: int, threads: int) -> Dict[str, str]:
+    root = f"/bench{os.getpid()}-{time.time_ns()}/registry/pods/ns/"
+    figures: Dict[str, str] = {}
+    counter = iter(range(10**9))
+    lat = timed(lambda: store.create(f"{root}p{next(counter):06d}", b"x" * 1000), writes)
+    figures["create"] = f"{len(lat) / sum(lat):7.0f}/s  P50 {pct(lat, 50)*1e3:.2f} ms"
+
+    key = root + "p000000"
+    rev = [store.get(key)[1]]
+
+    def cas() -> None:
+        rev[0] = store.update(key, b"y" * 1000, rev[0])
+
+    lat = timed(cas, writes)
+    figures["CAS update"] = f"{len(lat) / sum(lat):7.0f}/s  P50 {pct(lat, 50)*1e3:.2f} ms"
+
+    done = []
+    start = time.perf_counter()
+
+    def worker(t: int) -> None:
+        for i in range(writes // threads):
+            store.create(f"{root}t{t}-{i:06d}", b"x" * 1000)
+        done.append(t)
+
+    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    figures[f"create ({threads} threads)"] = f"{(writes // threads) * threads / elapsed:7.0f}/s"
+
+    lat = timed(lambda: store.get(key), writes)
+    figures["get"] = f"P50 {pct(lat, 50)*1e3:.2f} ms  P99 {pct(lat, 99)*1e3:.2f} ms"
+    lat = timed(lambda: store.list(root, limit=200), 50)
+    figures["list 200 of many"] = f"P50 {pct(lat, 50)*1e3:.2f} ms  P99 {pct(lat, 99)*1e3:.2f} ms"
+
+    # Watch latency: a watcher thread timestamps each event; the writer
+    # timestamps just before each write.
+    wroot = root + "w/"
+    sent: Dict[int, float] = {}
+    got: Dict[int, float] = {}
+    stop = threading.Event()
+    events = store.watch(wroot, store.current_revision(), stop)
+    n = 100
+
+    def watcher() -> None:
+        for event in events:
+            got[event.revision] = time.perf_counter()
+            if len(got) == n:
+                return
+
+    reader = threading.Thread(target=watcher)
+    reader.start()
+    time.sleep(0.3)
+    for i in range(n):
+        before = time.perf_counter()
+        sent[store.create(f"{wroot}{i}", b"x")] = before
+        time.sleep(0.01)
+    reader.join(30)
+    stop.set()
+    lat = [got[r] - sent[r] for r in sent if r in got]
+    figures["watch latency"] = (
+        f"P50 {pct(lat, 50)*1e3:.2f} ms  P99 {pct(lat, 99)*1e3:.2f} ms ({len(lat)}/{n} seen)"
+    )
+    return figures
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--writes", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--dir", default=None,
+                        help="where the SQLite file and etcd data go (default: a temp dir; "
+                        "on tmpfs, fsync costs nothing)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="k8snet-bench-", dir=args.dir) as tmp:
+        store = open_store(f"sqlite://{tmp}/store.db")
+        try:
+            report("sqlite", run(store, args.writes, args.threads))
+        finally:
+            store.close()
+        if not os.access(ETCD_BIN, os.X_OK):
+            print(f"etcd: skipped ({ETCD_BIN} missing)")
+            return 0
+        member = EtcdMember("bench", "127.0.0.1", free_port(), free_port())
+        log = os.path.join(tmp, "etcd.log")
+        proc = start_etcd(render_etcd_command(member, [member], os.path.join(tmp, "etcd")), log)
+        try:
+            wait_healthy(member.client_url, time.monotonic() + 30, proc, log)
+            store = open_store(store_url([member]))
+            try:
+                report("etcd", run(store, args.writes, args.threads))
+            finally:
+                store.close()
+        finally:
+            stop_etcd(proc)
+    return 0
+
+
+def report(name: str, figures: Dict[str, str]) -> None:
+    print(f"{name}:")
+    for label, value in figures.items():
+        print(f"  {label:24s} {value}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
