@@ -349,7 +349,8 @@ class Registry:
                 new["spec"]["clusterIP"] = old_spec["clusterIP"]
                 new["spec"]["clusterIPs"] = old_spec.get("clusterIPs") or [old_spec["clusterIP"]]
         new = defaults.apply_defaults(info.kind, new)
-        self._validate(info, new, cur)
+        # a binding is the apiserver's own change: Pod spec immutability does not apply
+        self._validate(info, new, None if subresource == "binding" else cur)
         cur_cmp = dict(cur, metadata={k: v for k, v in cmeta.items() if k != "resourceVersion"})
         if new == cur_cmp:
             return cur
