@@ -95,6 +95,9 @@ class ProxyLoop:
 
     def run(self, stop: threading.Event) -> None:
         """Sync until ``stop`` is set: on changes, and every ``sync_period`` seconds."""
+        waker = threading.Thread(target=lambda: (stop.wait(), self._dirty.set()), daemon=True,
+                                 name="proxy-stop-waker")
+        waker.start()
         last_full: Optional[float] = None
         while not stop.is_set():
             due = None if last_full is None else last_full + self.sync_period

@@ -19,9 +19,9 @@ import uuid
 
 import pytest
 
-from k8snet.proxy.apply import IptablesApplier, NftApplier, applier_for
+from k8snet.proxy.apply import Conntrack, IptablesApplier, NftApplier, applier_for
 from k8snet.proxy.loop import ProxyLoop
-from k8snet.proxy.model import NodeFacts, service_ports
+from k8snet.proxy.model import NodeFacts, conntrack_flushes, service_ports
 
 pytestmark = [
     pytest.mark.root,
@@ -54,6 +54,7 @@ while True:
 CLIENT = r"""
 import json, socket, sys
 proto, ip, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+sport = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 out = []
 for _ in range(n):
     try:
@@ -62,6 +63,7 @@ for _ in range(n):
             data = s.recv(2048)
         else:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("", sport))
             s.sendto(b"hi", (ip, port)); data = s.recvfrom(2048)[0]
         s.close(); out.append(data.decode())
     except OSError as e:
@@ -84,6 +86,7 @@ class Topo:
         self.ns = {name: f"{self.prefix}-{name}" for name in PODS}
         self.made: list[str] = []
         self.servers: list[subprocess.Popen] = []
+        self.applied: list = []
 
     def build(self) -> Topo:
         for ns in (self.node, self.ext, *self.ns.values()):
@@ -126,9 +129,10 @@ class Topo:
         if not ready or "ready" not in ready[0]:
             raise AssertionError(f"server in {name} did not say ready within 15 s")
 
-    def probe(self, ns: str, proto: str, ip: str, port: int, n: int) -> list[str]:
+    def probe(self, ns: str, proto: str, ip: str, port: int, n: int,
+              sport: int = 0) -> list[str]:
         out = subprocess.run(["ip", "netns", "exec", ns, PY, "-c", CLIENT, proto, ip,
-                              str(port), str(n)], capture_output=True, text=True,
+                              str(port), str(n), str(sport)], capture_output=True, text=True,
                              timeout=30 + 3 * n, check=True).stdout
         return json.loads(out)
 
@@ -172,7 +176,11 @@ NODE = NodeFacts(name="node", ips=(NODE_IP,), cluster_cidr="10.244.0.0/16")
 
 
 def apply(topo: Topo, mode: str, svc: dict, eps: dict) -> None:
-    applier_for(mode, netns=topo.node).sync(service_ports([svc], [eps]), NODE)
+    """What one proxy sync does: rules, then stale UDP flows dropped."""
+    ports = service_ports([svc], [eps])
+    applier_for(mode, netns=topo.node).sync(ports, NODE)
+    Conntrack(netns=topo.node).flush(conntrack_flushes(topo.applied, ports))
+    topo.applied = ports
 
 
 def names(replies: list[str]) -> set[str]:
@@ -192,6 +200,20 @@ def test_clusterip_balances_without_snat_and_drops_removed_endpoint(topo, mode):
     for proto, port in (("tcp", 80), ("udp", 53)):
         replies = topo.probe(client, proto, CLUSTER_IP, port, 20)
         assert names(replies) == {"pod-a"}, (proto, replies)
+
+
+@pytest.mark.skipif(not shutil.which("conntrack"), reason="needs the conntrack tool")
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_udp_flow_to_removed_endpoint_moves(topo, mode):
+    """A UDP flow (same source port) pinned by conntrack follows an endpoint removal."""
+    apply(topo, mode, service(), endpoints())
+    first = topo.probe(topo.ns["client"], "udp", CLUSTER_IP, 53, 3, sport=40053)
+    assert len(names(first)) == 1 and not first[0].startswith("ERR"), first
+    gone = first[0].split()[0]
+    keep = "pod-b" if gone == "pod-a" else "pod-a"
+    apply(topo, mode, service(), endpoints((keep,)))
+    after = topo.probe(topo.ns["client"], "udp", CLUSTER_IP, 53, 3, sport=40053)
+    assert names(after) == {keep}, (first, after)
 
 
 @pytest.mark.parametrize("mode", ["iptables", "nftables"])
