@@ -1,0 +1,163 @@
+"""The os-ken fabric app: a shim between OpenFlow events and k8snet.fabric.Planner.
+
+Configuration comes from the environment, set by ``controllers.launcher``:
+``K8SNET_FABRIC_FACTS`` (facts file, required) and ``K8SNET_FABRIC_ROUTES``
+(optional routes file, polled for changes every second).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Iterable, Optional
+
+from os_ken.base import app_manager
+from os_ken.controller import event, ofp_event
+from os_ken.controller.handler import (
+    CONFIG_DISPATCHER,
+    DEAD_DISPATCHER,
+    MAIN_DISPATCHER,
+    set_ev_cls,
+)
+from os_ken.lib import hub
+from os_ken.ofproto import ofproto_v1_3
+
+from controllers.messages import build_messages, packet_out, port_is_up
+from k8snet.errors import K8snetError
+from k8snet.fabric.facts import Route, load_facts, load_routes
+from k8snet.fabric.planner import Planner
+from k8snet.fabric.specs import SwitchChanges
+
+ENV_FACTS = "K8SNET_FABRIC_FACTS"
+ENV_ROUTES = "K8SNET_FABRIC_ROUTES"
+ROUTES_POLL_SECONDS = 1.0
+
+
+class EventRoutes(event.EventBase):
+    """New routes to install, queued so only the app's event thread touches the planner."""
+
+    def __init__(self, routes: tuple[Route, ...], why: str) -> None:
+        super().__init__()
+        self.routes = routes
+        self.why = why
+
+
+class FabricApp(app_manager.OSKenApp):
+    """Proactive shortest-path/ECMP fabric with controller-answered ARP."""
+
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.planner = Planner(load_facts(os.environ[ENV_FACTS]))
+        self.routes_file: Optional[str] = os.environ.get(ENV_ROUTES) or None
+        self.datapaths: dict[int, Any] = {}
+        self.pending: dict[tuple[int, int], tuple[str, float]] = {}  # barrier -> (why, t0)
+        self.logger.info("fabric: %d switches, %d links, %d hosts, %d gateways",
+                         len(self.planner.facts.switches), len(self.planner.facts.links),
+                         len(self.planner.facts.hosts), len(self.planner.facts.gateways))
+
+    def start(self) -> Any:
+        """Start the event loop, and the routes-file watcher when one is configured."""
+        thread = super().start()
+        if self.routes_file:
+            self.threads.append(hub.spawn(self._watch_routes))
+        return thread
+
+    # --- the one place that sends --------------------------------------------------
+    def send(self, changes: Iterable[SwitchChanges], why: str, t0: float) -> None:
+        """Send planned changes to the connected switches, timing them to the last barrier."""
+        for c in changes:
+            dp = self.datapaths.get(c.dpid)
+            if dp is None:
+                continue  # gets everything on (re)connect
+            msgs = build_messages(dp, c)
+            for m in msgs:
+                dp.send_msg(m)
+            self.pending[(c.dpid, msgs[-1].xid)] = (why, t0)
+            self.logger.info("%s: %d changes sent to %s", why, len(c),
+                             self.planner.name_of(c.dpid))
+
+    def post_routes(self, routes: Iterable[Route], why: str = "routes") -> None:
+        """Replace the routed prefixes at run time; safe from any thread (issue #5 feeds
+        Node podCIDRs here). Validate first with ``k8snet.fabric.facts.parse_routes``."""
+        self.send_event(self.name, EventRoutes(tuple(routes), why))
+
+    @set_ev_cls(EventRoutes)
+    def on_routes(self, ev: EventRoutes) -> None:
+        self.send(self.planner.set_routes(ev.routes), ev.why, time.monotonic())
+
+    # --- handlers (all run on the app's one event thread) -----------------------------
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def on_features(self, ev: Any) -> None:
+        dp = ev.msg.datapath
+        if not self.planner.knows(dp.id):
+            self.logger.warning("ignoring switch with unknown dpid %#x", dp.id)
+            return
+        self.datapaths[dp.id] = dp
+        self.send([self.planner.switch_connected(dp.id)], "connect", time.monotonic())
+        dp.send_msg(dp.ofproto_parser.OFPPortDescStatsRequest(dp, 0))
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def on_port_desc(self, ev: Any) -> None:
+        dp, t0 = ev.msg.datapath, time.monotonic()
+        if self.planner.knows(dp.id):
+            live = [p.port_no for p in ev.msg.body if port_is_up(dp.ofproto, p)]
+            self.send(self.planner.ports_reported(dp.id, live), "port-desc", t0)
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def on_port_status(self, ev: Any) -> None:
+        msg, t0 = ev.msg, time.monotonic()
+        dp, desc = msg.datapath, msg.desc
+        up = msg.reason != dp.ofproto.OFPPR_DELETE and port_is_up(dp.ofproto, desc)
+        if self.planner.knows(dp.id):
+            why = f"port {self.planner.name_of(dp.id)}:{desc.port_no} {'up' if up else 'down'}"
+            changes = self.planner.port_changed(dp.id, desc.port_no, up)
+            self.logger.info("%s: %d switches to change", why, len(changes))
+            self.send(changes, why, t0)
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def on_packet_in(self, ev: Any) -> None:
+        msg = ev.msg
+        reply = self.planner.arp_reply(msg.data)
+        if reply is not None:
+            msg.datapath.send_msg(packet_out(msg.datapath, msg.match["in_port"], reply))
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def on_barrier(self, ev: Any) -> None:
+        done = self.pending.pop((ev.msg.datapath.id, ev.msg.xid), None)
+        if done is not None:
+            why, t0 = done
+            self.logger.info("%s: installed on %s after %.1f ms", why,
+                             self.planner.name_of(ev.msg.datapath.id),
+                             (time.monotonic() - t0) * 1000)
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def on_error(self, ev: Any) -> None:
+        msg = ev.msg
+        self.logger.error("switch %#x error type=%d code=%d", msg.datapath.id, msg.type, msg.code)
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
+    def on_disconnect(self, ev: Any) -> None:
+        dp = ev.datapath
+        if dp.id is not None and self.datapaths.get(dp.id) is dp:
+            del self.datapaths[dp.id]
+            self.logger.info("switch %#x disconnected", dp.id)
+
+    # --- routes file ---------------------------------------------------------------
+    def _watch_routes(self) -> None:
+        seen: Optional[tuple[float, int]] = None
+        while self.is_active:
+            try:
+                st = os.stat(self.routes_file)
+                stamp = (st.st_mtime, st.st_size)
+            except OSError:
+                stamp = None
+            if stamp is not None and stamp != seen:
+                seen = stamp
+                try:
+                    self.post_routes(load_routes(self.routes_file, self.planner.facts),
+                                     f"routes file {self.routes_file}")
+                except K8snetError as exc:
+                    self.logger.error("%s (keeping the current routes)", exc)
+            hub.sleep(ROUTES_POLL_SECONDS)
