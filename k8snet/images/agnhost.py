@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -100,6 +102,26 @@ def dial(query: dict, dial_fn: Callable[..., str] = dial_once) -> dict:
 
 
 # ---------------------------------------------------------------- netexec
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """An HTTP server that does not resolve its own name at bind time.
+
+    http.server's server_bind calls getfqdn(), a DNS lookup that stalls for
+    seconds in a Pod network namespace with no reachable resolver.
+    """
+
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "localhost", self.server_address[1]
+
+
+def exit_on_sigterm() -> None:
+    """Like the Go binary: SIGTERM ends the process (even as PID 1 of a namespace)."""
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
 
 
 class NetexecHandler(BaseHTTPRequestHandler):
@@ -199,9 +221,7 @@ def netexec(argv: Sequence[str]) -> int:
         print(f"Started UDP server on port {values['udp_port']}", flush=True)
     if values["sctp_port"] > 0:
         print("netexec: SCTP is not served by k8snet's agnhost", file=sys.stderr, flush=True)
-    ThreadingHTTPServer.allow_reuse_address = True
-    server = ThreadingHTTPServer(("", values["http_port"]), NetexecHandler)
-    server.daemon_threads = True
+    server = QuietHTTPServer(("", values["http_port"]), NetexecHandler)
     print(f"Started HTTP server on port {values['http_port']}", flush=True)
     server.serve_forever()
     server.server_close()
@@ -239,9 +259,7 @@ def serve_hostname(argv: Sequence[str]) -> int:
         threading.Thread(target=_serve_tcp_hostname, args=(port, hostname), daemon=True).start()
         print(f"Serving on port {port}/tcp", flush=True)
     if values["http"]:
-        ThreadingHTTPServer.allow_reuse_address = True
-        server = ThreadingHTTPServer(("", port), HostnameHandler)
-        server.daemon_threads = True
+        server = QuietHTTPServer(("", port), HostnameHandler)
         print(f"Serving on port {port}/http", flush=True)
         server.serve_forever()
         return 0
@@ -266,6 +284,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(USAGE)
         return 0
     sub, rest = args[0], args[1:]
+    exit_on_sigterm()
     if sub == "netexec":
         return netexec(rest)
     if sub == "serve-hostname":

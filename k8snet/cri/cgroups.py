@@ -1,0 +1,185 @@
+"""Container CPU and memory limits through cgroups (v1 here, v2 where present).
+
+Pure: `parse_cpu_millis`, `parse_memory_bytes`, `linux_resources` (the
+kubelet's own formulas: shares from requests.cpu, CFS quota from
+limits.cpu over a 100 ms period, memory limit from limits.memory) and
+`cgroup_files` (what to write for a cgroup version). Effects: `Cgroups`.
+
+Container cgroups go under the runtime's own cgroup of each controller
+(read from /proc/self/cgroup), then ``--cgroup-parent``, then the container
+ID: on a plain machine /sys/fs/cgroup/<controller>/k8snet/<cluster>/<node>/<id>;
+when the runtime itself runs inside a cgroup it stays inside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Optional
+
+LOG = logging.getLogger(__name__)
+CPU_PERIOD_US = 100_000
+MIN_SHARES = 2
+MAX_SHARES = 262_144
+MIN_QUOTA_US = 1_000
+V1_CONTROLLERS = ("cpu", "memory", "pids")
+_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+           "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
+           "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+_QUANTITY = re.compile(
+    r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+
+
+def parse_quantity(text) -> Decimal:
+    """A Kubernetes resource quantity ("500m", "64Mi", "1.5", "1e3") as a Decimal."""
+    match = _QUANTITY.match(str(text).strip())
+    if not match:
+        raise ValueError(f"invalid resource quantity {text!r}")
+    try:
+        number = Decimal(match.group(1))
+    except InvalidOperation as exc:
+        raise ValueError(f"invalid resource quantity {text!r}") from exc
+    return number * Decimal(_SUFFIX[match.group(2) or ""])
+
+
+def parse_cpu_millis(text) -> int:
+    """CPU quantity in millicores, rounded up as the kubelet does."""
+    value = parse_quantity(text) * 1000
+    return int(value.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def parse_memory_bytes(text) -> int:
+    value = parse_quantity(text)
+    return int(value.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def linux_resources(resources: Optional[dict]) -> dict:
+    """A Pod container's ``resources`` -> CRI LinuxContainerResources fields."""
+    resources = resources or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    cpu_req = requests.get("cpu", limits.get("cpu"))
+    shares = MIN_SHARES
+    if cpu_req is not None:
+        shares = min(MAX_SHARES, max(MIN_SHARES, parse_cpu_millis(cpu_req) * 1024 // 1000))
+    quota = 0
+    if limits.get("cpu") is not None:
+        milli = parse_cpu_millis(limits["cpu"])
+        quota = max(MIN_QUOTA_US, milli * CPU_PERIOD_US // 1000) if milli else 0
+    memory = parse_memory_bytes(limits["memory"]) if limits.get("memory") is not None else 0
+    return {"cpu_period": CPU_PERIOD_US, "cpu_quota": quota, "cpu_shares": shares,
+            "memory_limit_in_bytes": memory}
+
+
+def cgroup_files(version: int, res: dict) -> dict:
+    """{(controller, file): value} to write for LinuxContainerResources values.
+
+    controller is "" for cgroup v2 (one unified directory).
+    """
+    shares, quota = int(res.get("cpu_shares") or 0), int(res.get("cpu_quota") or 0)
+    period = int(res.get("cpu_period") or CPU_PERIOD_US)
+    memory = int(res.get("memory_limit_in_bytes") or 0)
+    out: dict = {}
+    if version == 1:
+        if shares:
+            out[("cpu", "cpu.shares")] = str(shares)
+        out[("cpu", "cpu.cfs_period_us")] = str(period)
+        out[("cpu", "cpu.cfs_quota_us")] = str(quota if quota > 0 else -1)
+        if memory > 0:
+            out[("memory", "memory.limit_in_bytes")] = str(memory)
+        return out
+    if shares:
+        out[("", "cpu.weight")] = str(1 + ((shares - 2) * 9999) // 262142)
+    out[("", "cpu.max")] = f"{quota if quota > 0 else 'max'} {period}"
+    if memory > 0:
+        out[("", "memory.max")] = str(memory)
+    return out
+
+
+def own_cgroups(text: str) -> dict:
+    """{controller: path} from /proc/self/cgroup text ("" is the v2 hierarchy)."""
+    out: dict = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        for ctrl in parts[1].split(",") if parts[1] else [""]:
+            out[ctrl] = parts[2]
+    return out
+
+
+@dataclass(frozen=True)
+class Cgroups:
+    """Creates, fills and removes container cgroups (the effect layer)."""
+
+    parent: str                      # e.g. k8snet/<cluster>/<node>
+    root: str = "/sys/fs/cgroup"
+
+    def version(self) -> int:
+        return 2 if os.path.exists(os.path.join(self.root, "cgroup.controllers")) else 1
+
+    def _dirs(self, name: str) -> dict:
+        try:
+            with open("/proc/self/cgroup", encoding="utf-8") as fh:
+                mine = own_cgroups(fh.read())
+        except OSError:
+            mine = {}
+        if self.version() == 2:
+            return {"": os.path.join(self.root, mine.get("", "/").lstrip("/"), self.parent, name)}
+        return {c: os.path.join(self.root, c, mine.get(c, "/").lstrip("/"), self.parent, name)
+                for c in V1_CONTROLLERS if os.path.isdir(os.path.join(self.root, c))}
+
+    def create(self, name: str, res: dict) -> tuple[list[str], list[str]]:
+        """Make the container's cgroups and write its limits.
+
+        Returns (cgroup.procs files to join, notes on what could not be set).
+        """
+        dirs, notes = self._dirs(name), []
+        procs = []
+        for ctrl, path in dirs.items():
+            try:
+                os.makedirs(path, exist_ok=True)
+                procs.append(os.path.join(path, "cgroup.procs"))
+            except OSError as exc:
+                notes.append(f"cgroup {ctrl or 'v2'} not created: {exc}")
+        for (ctrl, fname), value in cgroup_files(self.version(), res).items():
+            if ctrl not in dirs:
+                notes.append(f"no {ctrl} controller for {fname}")
+                continue
+            try:
+                with open(os.path.join(dirs[ctrl], fname), "w", encoding="ascii") as fh:
+                    fh.write(value)
+            except OSError as exc:
+                notes.append(f"cannot set {fname}={value}: {exc}")
+        for note in notes:
+            LOG.warning("container %s: %s", name[:12], note)
+        return procs, notes
+
+    def oom_killed(self, name: str) -> bool:
+        """Whether the kernel's OOM killer acted in the container's memory cgroup."""
+        dirs = self._dirs(name)
+        path = dirs.get("memory") or dirs.get("")
+        if not path:
+            return False
+        for fname, key in (("memory.oom_control", "oom_kill"), ("memory.events", "oom_kill")):
+            try:
+                with open(os.path.join(path, fname), encoding="ascii") as fh:
+                    for line in fh:
+                        k, _, v = line.partition(" ")
+                        if k == key and int(v or 0) > 0:
+                            return True
+            except (OSError, ValueError):
+                continue
+        return False
+
+    def remove(self, name: str) -> None:
+        """Remove the container's cgroups (they must hold no process)."""
+        for path in self._dirs(name).values():
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                LOG.warning("cannot remove cgroup %s: %s", path, exc)

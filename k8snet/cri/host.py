@@ -1,0 +1,116 @@
+"""Effects on the machine the runtime needs: netns, offloads, processes, files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from typing import Optional, Sequence
+
+from k8snet.errors import K8snetError
+
+LOG = logging.getLogger(__name__)
+NETNS_DIR = "/run/netns"
+CMD_TIMEOUT = 20.0
+
+
+def run(argv: Sequence[str], timeout: float = CMD_TIMEOUT, check: bool = True
+        ) -> subprocess.CompletedProcess:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise K8snetError(f"{' '.join(argv)}: no answer within {timeout:g}s") from exc
+    if check and proc.returncode != 0:
+        raise K8snetError(f"{' '.join(argv)} failed: "
+                          f"{proc.stderr.decode(errors='replace').strip()}")
+    return proc
+
+
+def netns_path(name: str) -> str:
+    return os.path.join(NETNS_DIR, name)
+
+
+def netns_exists(name: str) -> bool:
+    return os.path.exists(netns_path(name))
+
+
+def netns_add(name: str) -> None:
+    """A fresh named network namespace with its loopback up."""
+    run(["ip", "netns", "add", name])
+    run(["ip", "-n", name, "link", "set", "lo", "up"])
+
+
+def netns_delete(name: str) -> None:
+    if netns_exists(name):
+        run(["ip", "netns", "delete", name])
+
+
+def tx_offload_off(ifname: str, netns: Optional[str] = None) -> None:
+    """Turn off transmit checksum offload (a userspace OVS datapath needs it)."""
+    argv = ["ethtool", "-K", ifname, "tx", "off"]
+    if netns:
+        argv = ["nsenter", f"--net={netns_path(netns)}", *argv]
+    proc = run(argv, check=False)
+    if proc.returncode != 0:
+        LOG.warning("ethtool -K %s tx off%s failed: %s", ifname, f" in {netns}" if netns else "",
+                    proc.stderr.decode(errors="replace").strip())
+
+
+def read_json(path: str) -> Optional[dict]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def write_json(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def same_process(pid: int, starttime: int) -> bool:
+    """Whether PID still names the process that had this start time (not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] != "Z" and int(fields[19]) == starttime
+
+
+def signal_process(pid: int, sig: int, group: bool = False) -> None:
+    try:
+        if group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def busybox_applets(busybox: str) -> list[str]:
+    proc = run([busybox, "--list"], check=False)
+    return proc.stdout.decode().split() if proc.returncode == 0 else []
+
+
+def ensure_applet_dir(path: str, busybox: str, applets: Sequence[str]) -> None:
+    """A directory of links named after applets (what busybox images put on PATH)."""
+    os.makedirs(path, exist_ok=True)
+    for name in applets:
+        link = os.path.join(path, name)
+        if not os.path.lexists(link):
+            os.symlink(busybox, link)
+
+
+def which_busybox() -> str:
+    return shutil.which("busybox") or "/bin/busybox"
+
+
+def kill_tree(pid: int) -> None:
+    signal_process(pid, signal.SIGKILL, group=True)

@@ -1,0 +1,253 @@
+"""The per-container shim: `python -m k8snet.cri.shim CONTAINER_DIR`.
+
+Like containerd's shim or CRI-O's conmon, one small process per running
+container, detached from the runtime so that a runtime restart neither
+kills containers nor loses their output or exit status. It:
+
+1. joins the sandbox's network namespace and unshares a PID namespace;
+2. forks the container's first process (PID 1 of the new PID namespace),
+   moves it into the container's cgroups; that process unshares mount and
+   UTS namespaces, mounts its own /proc, sets the Pod's hostname and execs
+   the command (a namespace the kernel refuses is recorded, not fatal);
+3. writes ``started.json`` ({pid, starttime, started_at, isolation} or
+   {error}), copies stdout/stderr into the CRI log file, and on exit writes
+   ``exit.json`` ({exit_code, signal, finished_at}).
+
+It imports only the standard library and k8snet.cri.logs, to stay small.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import signal
+import sys
+import time
+
+from k8snet.cri.logs import MAX_RECORD, format_records, split_lines
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MS_REC, MS_PRIVATE = 16384, 1 << 18
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def write_json(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def proc_starttime(pid: int) -> int:
+    """Field 22 of /proc/PID/stat: tells a process apart from a later one with its PID."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[19])
+
+
+def join_netns_and_pidns(libc: ctypes.CDLL, spec: dict) -> tuple[list[str], list[str]]:
+    """In the shim: join the sandbox netns; unshare a PID namespace for the child."""
+    got, notes = [], []
+    fd = os.open(spec["netns_path"], os.O_RDONLY)
+    try:
+        _check(libc.setns(fd, CLONE_NEWNET), f"setns {spec['netns_path']}")
+    finally:
+        os.close(fd)
+    got.append("net")
+    if not spec.get("isolate", True):
+        return got, ["isolation turned off"]
+    if libc.unshare(CLONE_NEWPID) == 0:
+        got.append("pid")
+    else:
+        notes.append(f"pid namespace not available: {os.strerror(ctypes.get_errno())}")
+    return got, notes
+
+
+def child_namespaces(libc: ctypes.CDLL, spec: dict, pidns: bool) -> list[str]:
+    """In the first process: private mount namespace with its own /proc, own hostname.
+
+    Returns notes on what was not possible.
+    """
+    notes = []
+    if not spec.get("isolate", True):
+        return notes
+    if libc.unshare(CLONE_NEWNS) == 0:
+        _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+        if pidns:
+            _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                              None), "mount /proc")
+    else:
+        notes.append(f"mnt namespace not available: {os.strerror(ctypes.get_errno())}")
+    if libc.unshare(CLONE_NEWUTS) == 0:
+        host = (spec.get("hostname") or "").encode()
+        if host:
+            _check(libc.sethostname(host, len(host)), "sethostname")
+    else:
+        notes.append(f"uts namespace not available: {os.strerror(ctypes.get_errno())}")
+    return notes
+
+
+def child(libc: ctypes.CDLL, spec: dict, got: list[str], sync_r: int, err_w: int,
+          out_w: int, errw: int) -> None:
+    """In the forked first process: wait for the cgroup move, isolate, then exec.
+
+    Reports on err_w (close-on-exec): "N<note>" lines, or "E<error>" on failure.
+    """
+    try:
+        os.setsid()
+        os.read(sync_r, 1)
+        for note in child_namespaces(libc, spec, "pid" in got):
+            os.write(err_w, f"N{note}\n".encode())
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(out_w, 1)
+        os.dup2(errw, 2)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        if spec.get("cwd"):
+            os.chdir(spec["cwd"])
+        os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
+    except BaseException as exc:  # noqa: BLE001 - everything must reach the parent
+        os.write(err_w, f"E{type(exc).__name__}: {exc}".encode()[:4000])
+    finally:
+        os._exit(127)
+
+
+class LogWriter:
+    """Turns a stream's bytes into CRI log records (see k8snet.cri.logs)."""
+
+    def __init__(self, fh, stream: str):
+        self.fh, self.stream, self.pending = fh, stream, b""
+
+    def feed(self, data: bytes) -> None:
+        lines, self.pending = split_lines(self.pending + data)
+        for line in lines:
+            self.fh.write(format_records(time.time_ns(), self.stream, line))
+        while len(self.pending) >= MAX_RECORD:
+            piece, self.pending = self.pending[:MAX_RECORD], self.pending[MAX_RECORD:]
+            self.fh.write(format_records(time.time_ns(), self.stream, piece, complete=False))
+        self.fh.flush()
+
+    def close(self) -> None:
+        if self.pending:
+            self.fh.write(format_records(time.time_ns(), self.stream, self.pending))
+            self.pending = b""
+            self.fh.flush()
+
+
+def run(cdir: str) -> int:
+    if os.fork() > 0:  # detach: the runtime must not have to reap the shim
+        os._exit(0)
+    os.setsid()
+    with open(os.path.join(cdir, "spec.json"), encoding="utf-8") as fh:
+        spec = json.load(fh)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    libc = _libc()
+    started_path, exit_path = os.path.join(cdir, "started.json"), os.path.join(cdir, "exit.json")
+    try:
+        got, notes = join_netns_and_pidns(libc, spec)
+        os.makedirs(os.path.dirname(spec["log_path"]) or ".", exist_ok=True)
+        log = open(spec["log_path"], "ab")  # noqa: SIM115 - lives as long as the shim
+    except OSError as exc:
+        write_json(started_path, {"error": str(exc)})
+        return 1
+    sync_r, sync_w = os.pipe()
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    out_r, out_w = os.pipe()
+    errp_r, errp_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(sync_w)
+        os.close(err_r)
+        child(libc, spec, got, sync_r, err_w, out_w, errp_w)
+    for fd in (sync_r, err_w, out_w, errp_w):
+        os.close(fd)
+    starttime = proc_starttime(pid)
+    for procs in spec.get("cgroup_procs", []):
+        try:
+            with open(procs, "w", encoding="ascii") as fh:
+                fh.write(str(pid))
+        except OSError as exc:
+            notes.append(f"not placed in {procs}: {exc}")
+    os.write(sync_w, b"x")
+    os.close(sync_w)
+    report = b""
+    while True:
+        chunk = os.read(err_r, 4096)
+        if not chunk:
+            break
+        report += chunk
+    os.close(err_r)
+    text = report.decode("utf-8", "replace")
+    failure = text[text.find("E", text.rfind("\n") + 1) + 1:] if report and not \
+        report.endswith(b"\n") else ""
+    notes += [line[1:] for line in text.splitlines() if line.startswith("N")]
+    if "mnt namespace" not in " ".join(notes) and spec.get("isolate", True):
+        got += ["mnt", "uts"]
+    if failure:
+        write_json(started_path, {"error": failure, "pid": pid})
+    else:
+        write_json(started_path, {"pid": pid, "starttime": starttime,
+                                  "shim_pid": os.getpid(),
+                                  "shim_starttime": proc_starttime(os.getpid()), "started_at": time.time_ns(),
+                                  "namespaces": got, "notes": notes})
+    status = pump(pid, log, out_r, errp_r)
+    log.close()
+    code = os.waitstatus_to_exitcode(status)
+    write_json(exit_path, {"exit_code": code if code >= 0 else 128 - code,
+                           "signal": -code if code < 0 else 0,
+                           "finished_at": time.time_ns(), "start_failed": bool(failure)})
+    return 0
+
+
+def pump(pid: int, log, out_r: int, err_r: int) -> int:
+    """Copy output into the log until the first process exits; its wait status."""
+    writers = {out_r: LogWriter(log, "stdout"), err_r: LogWriter(log, "stderr")}
+    open_fds = set(writers)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    status = None
+    drain_until = None
+    while True:
+        if status is None:
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status, drain_until = st, time.monotonic() + 1.0
+        if not open_fds or (drain_until is not None and time.monotonic() > drain_until):
+            break
+        timeout = 0.2 if drain_until is not None else 5.0
+        ready, _, _ = select.select([*open_fds, wake_r], [], [], timeout)
+        for fd in ready:
+            if fd == wake_r:
+                os.read(wake_r, 512)
+                continue
+            data = os.read(fd, 65536)
+            if data:
+                writers[fd].feed(data)
+            else:
+                open_fds.discard(fd)
+    for w in writers.values():
+        w.close()
+    if status is None:
+        _, status = os.waitpid(pid, 0)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1]))
