@@ -204,7 +204,8 @@ def run(cdir: str) -> int:
     else:
         write_json(started_path, {"pid": pid, "starttime": starttime,
                                   "shim_pid": os.getpid(),
-                                  "shim_starttime": proc_starttime(os.getpid()), "started_at": time.time_ns(),
+                                  "shim_starttime": proc_starttime(os.getpid()),
+                                  "started_at": time.time_ns(),
                                   "namespaces": got, "notes": notes})
     status = pump(pid, log, out_r, errp_r)
     log.close()
