@@ -144,11 +144,18 @@ class SqliteStore(Store):
             conn = self._pool.pop() if self._pool else None
         if conn is None:
             conn = self._connect()
+        healthy = False
         try:
             yield conn
+            healthy = True
+        except sqlite3.Error as err:
+            raise StoreError(f"SQLite store {self.path}: {err}") from err
+        except StoreError:
+            healthy = True  # a refused write (KeyExists, ...) leaves the connection clean
+            raise
         finally:
             with self._pool_lock:
-                keep = not self._closed and len(self._pool) < _POOL_IDLE_MAX
+                keep = healthy and not self._closed and len(self._pool) < _POOL_IDLE_MAX
                 if keep:
                     self._pool.append(conn)
             if not keep:

@@ -126,3 +126,17 @@ def test_etcd_command_rejects_inconsistent_members():
         render_etcd_command(EtcdMember("z", "10.0.0.9"), [a], "/d")
     with pytest.raises(ValueError, match="unique"):
         render_etcd_command(a, [a, b], "/d")
+
+
+def test_etcd_down_is_reported_as_unavailable():
+    import socket
+
+    from k8snet.store import StoreUnavailable
+
+    with socket.socket() as sock:  # a port nobody listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        store = open_store(f"etcd://127.0.0.1:{port}?timeout=2")
+        with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{port}"):
+            store.get("/registry/pods/ns/a")
+        store.close()
