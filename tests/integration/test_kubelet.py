@@ -1,0 +1,139 @@
+"""The kubelet with the real runtime and apiserver in a scratch netns (root).
+
+One node: the kubelet registers it, gets a podCIDR (set here, as node IPAM
+would), runs an agnhost Pod to Running/Ready with an IP in the podCIDR,
+restarts a killed container, restarts on a failing liveness probe, serves
+`kubectl logs`, reports ErrImagePull, and on delete removes the Pod's
+netns, veth and processes before confirming.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import tempfile
+
+import pytest
+
+from tests.integration.kubelet_stack import NODE, NODE_IP, POD_CIDR, NodeStack, wait_for
+
+pytestmark = pytest.mark.timeout(400)
+
+AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.53"
+
+if shutil.which("kubectl") is None:
+    pytest.skip("kubectl is not installed (make setup)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    tmp = tempfile.mkdtemp(prefix="k8snet-test-kubelet-")
+    node = NodeStack(tmp, kubelet_flags=("--backoff-base", "2", "--backoff-cap", "8"))
+    try:
+        node.start()
+        wait_for("node w1 registered", lambda: node.get("node", NODE), deadline=60)
+        cidr = json.dumps({"spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]}})
+        node.kubectl("patch", "node", NODE, "--type", "merge", "-p", cidr)
+        yield node
+    finally:
+        node.close()
+
+
+def pod(name: str, **container) -> dict:
+    spec = {"name": "app", "image": AGNHOST, "args": ["netexec", "--http-port=8080"]}
+    spec.update(container)
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
+            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 5,
+                     "containers": [spec]}}
+
+
+def ready(node: NodeStack, name: str):
+    p = node.get("pod", name)
+    if not p:
+        return None
+    conds = {c["type"]: c["status"] for c in p["status"].get("conditions") or []}
+    return p if conds.get("Ready") == "True" else None
+
+
+def cstatus(node: NodeStack, name: str) -> dict:
+    p = node.get("pod", name) or {}
+    return ((p.get("status") or {}).get("containerStatuses") or [{}])[0]
+
+
+def test_node_registered_ready_with_labels(stack):
+    n = wait_for("node Ready", lambda: (lambda o: o if o and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in o["status"]["conditions"])
+        else None)(stack.get("node", NODE)), deadline=60)
+    labels = n["metadata"]["labels"]
+    assert labels["kubernetes.io/hostname"] == NODE and labels["disk"] == "ssd"
+    assert {"type": "InternalIP", "address": NODE_IP} in n["status"]["addresses"]
+    assert n["status"]["nodeInfo"]["kubeletVersion"] == "v1.32.0-k8snet"
+    assert n["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("k8snet://")
+    lease = stack.get("lease", NODE, "-n", "kube-node-lease")
+    assert lease and lease["spec"]["holderIdentity"] == NODE
+    assert os.listdir(stack.conf_dir), "the kubelet wrote no CNI configuration"
+
+
+def test_pod_runs_ready_restarts_and_is_deleted(stack):
+    stack.apply(pod("web", readinessProbe={"httpGet": {"path": "/healthz", "port": 8080},
+                                           "periodSeconds": 1}))
+    p = wait_for("pod web Ready", lambda: ready(stack, "web"), deadline=90)
+    st = p["status"]
+    assert st["phase"] == "Running" and st["hostIP"] == NODE_IP
+    assert ipaddress.ip_address(st["podIP"]) in ipaddress.ip_network(POD_CIDR)
+    assert st["podIPs"] == [{"ip": st["podIP"]}]
+    cs = st["containerStatuses"][0]
+    assert cs["containerID"].startswith("k8snet://") and cs["restartCount"] == 0
+    assert cs["ready"] and cs["started"] and "running" in cs["state"]
+
+    # kubectl logs goes apiserver -> kubelet log server -> CRI log file
+    wait_for("netexec's log line", lambda: stack.kubectl("logs", "web", check=False).stdout)
+
+    # kill the container's process: the kubelet restarts it (restartCount 1)
+    pid = stack.container_pid(cs["containerID"][len("k8snet://"):])
+    assert pid > 0
+    os.kill(pid, signal.SIGKILL)
+    wait_for("restartCount 1", lambda: cstatus(stack, "web").get("restartCount") == 1,
+             deadline=60)
+    wait_for("pod web Ready again", lambda: ready(stack, "web"), deadline=60)
+    last = cstatus(stack, "web")["lastState"]["terminated"]
+    assert last["exitCode"] == 137 and last["reason"] == "Error"
+
+    netns_before = stack.pod_netns()
+    assert netns_before and stack.veths()
+    pid = stack.container_pid(cstatus(stack, "web")["containerID"][len("k8snet://"):])
+    stack.kubectl("delete", "pod", "web", "--wait=true", "--timeout=60s")
+    assert stack.get("pod", "web") is None
+    wait_for("pod netns removed", lambda: not stack.pod_netns(), deadline=30)
+    assert not stack.veths()
+    assert not os.path.exists(f"/proc/{pid}"), "the container process survived deletion"
+
+
+def test_failing_liveness_probe_restarts(stack):
+    stack.apply(pod("sick", livenessProbe={"tcpSocket": {"port": 9999}, "periodSeconds": 1,
+                                           "failureThreshold": 2}))
+    wait_for("restart after liveness failures",
+             lambda: cstatus(stack, "sick").get("restartCount", 0) >= 1, deadline=90)
+    events = stack.kubectl("get", "events", "--field-selector", "involvedObject.name=sick",
+                           "-o", "jsonpath={.items[*].reason}").stdout.split()
+    assert "Unhealthy" in events and "Killing" in events
+    stack.kubectl("delete", "pod", "sick", "--wait=true", "--timeout=60s")
+
+
+def test_unknown_image_reports_err_image_pull(stack):
+    stack.apply(pod("nope", image="registry.example/nosuch:1", args=[]))
+    reason = wait_for("ErrImagePull or ImagePullBackOff", lambda: (
+        cstatus(stack, "nope").get("state", {}).get("waiting", {}).get("reason")
+        in ("ErrImagePull", "ImagePullBackOff")) and cstatus(stack, "nope"), deadline=60)
+    assert reason["state"]["waiting"].get("message")
+    assert (stack.get("pod", "nope") or {})["status"]["phase"] == "Pending"
+    wait_for("ImagePullBackOff", lambda: cstatus(stack, "nope").get("state", {}).get(
+        "waiting", {}).get("reason") == "ImagePullBackOff", deadline=30)
+    events = stack.kubectl("get", "events", "--field-selector", "involvedObject.name=nope",
+                           "-o", "jsonpath={.items[*].reason}").stdout.split()
+    assert "Failed" in events
+    stack.kubectl("delete", "pod", "nope", "--wait=true", "--timeout=60s")
