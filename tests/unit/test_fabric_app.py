@@ -1,0 +1,134 @@
+"""The os-ken shim and its launcher, driven with a fake datapath (no switch, no root)."""
+
+import json
+import types
+
+import pytest
+from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
+
+from controllers import launcher
+from controllers.messages import build_messages
+from k8snet.fabric.arp import ARP_REPLY, ARP_REQUEST, Arp, build_arp, parse_arp
+from k8snet.fabric.facts import facts_from_dict
+from k8snet.fabric.planner import Planner
+from k8snet.fabric.sample import leaf_spine_facts
+
+
+class FakeDatapath:
+    """Records what the app sends; numbers messages like a real datapath."""
+
+    ofproto = ofproto_v1_3
+    ofproto_parser = ofproto_v1_3_parser
+
+    def __init__(self, dpid):
+        self.id = dpid
+        self.sent = []
+        self.xid = 0
+
+    def send_msg(self, msg):
+        self.xid += 1
+        msg.xid = self.xid
+        msg.serialize()  # proves the message is well-formed OpenFlow 1.3
+        self.sent.append(msg)
+
+
+def kinds(msgs):
+    return [type(m).__name__ for m in msgs]
+
+
+@pytest.fixture
+def facts_path(tmp_path):
+    doc = leaf_spine_facts(2, 2, 2)
+    doc["routes"] = [{"prefix": "10.244.3.0/24", "via": "h3"}]
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.fixture
+def app(facts_path, monkeypatch):
+    from controllers.fabric_app import ENV_FACTS, FabricApp
+
+    monkeypatch.setenv(ENV_FACTS, str(facts_path))
+    return FabricApp()
+
+
+def test_full_install_serialises_in_safe_order(facts_path):
+    planner = Planner(facts_from_dict(json.loads(facts_path.read_text())))
+    dp = FakeDatapath(0x201)
+    for m in build_messages(dp, planner.switch_connected(0x201)):
+        dp.send_msg(m)
+    names = kinds(dp.sent)
+    assert names[:3] == ["OFPFlowMod", "OFPGroupMod", "OFPBarrierRequest"]  # wipe first
+    assert dp.sent[0].command == ofproto_v1_3.OFPFC_DELETE
+    assert dp.sent[0].table_id == ofproto_v1_3.OFPTT_ALL
+    assert names.index("OFPGroupMod", 2) < names.index("OFPFlowMod", 2)  # groups before flows
+    assert names[-1] == "OFPBarrierRequest"
+    group = next(m for m in dp.sent[3:] if type(m).__name__ == "OFPGroupMod")
+    assert group.type == ofproto_v1_3.OFPGT_SELECT
+    assert sorted(b.watch_port for b in group.buckets) == [3, 4]
+    route = next(m for m in dp.sent if getattr(m, "table_id", None) == 1
+                 and m.priority == 124)
+    assert route.match["ipv4_dst"] == ("10.244.3.0", "255.255.255.0")
+    applied = route.instructions[0].actions
+    assert [type(a).__name__ for a in applied] == [
+        "OFPActionSetField", "OFPActionSetField", "OFPActionDecNwTtl"]
+    assert route.instructions[1].table_id == 2
+
+
+def test_features_installs_plan_and_asks_for_ports(app):
+    dp = FakeDatapath(0x101)
+    app.on_features(types.SimpleNamespace(msg=types.SimpleNamespace(datapath=dp)))
+    assert app.datapaths == {0x101: dp}
+    assert kinds(dp.sent)[-1] == "OFPPortDescStatsRequest"
+    assert (0x101, dp.sent[-2].xid) in app.pending  # barrier awaited for timing
+    stranger = FakeDatapath(0x999)
+    app.on_features(types.SimpleNamespace(msg=types.SimpleNamespace(datapath=stranger)))
+    assert stranger.sent == [] and 0x999 not in app.datapaths
+
+
+def test_port_status_sends_only_group_changes(app):
+    dps = {d: FakeDatapath(d) for d in (0x101, 0x102, 0x201, 0x202)}
+    for dp in dps.values():
+        app.on_features(types.SimpleNamespace(msg=types.SimpleNamespace(datapath=dp)))
+        dp.sent.clear()
+    ofp = ofproto_v1_3
+    desc = types.SimpleNamespace(port_no=3, config=0, state=ofp.OFPPS_LINK_DOWN)
+    msg = types.SimpleNamespace(datapath=dps[0x201], desc=desc, reason=ofp.OFPPR_MODIFY)
+    app.on_port_status(types.SimpleNamespace(msg=msg))
+    sent = [m for dp in dps.values() for m in dp.sent]
+    assert sent and set(kinds(sent)) == {"OFPGroupMod", "OFPBarrierRequest"}
+    assert all(m.command == ofp.OFPGC_MODIFY for m in sent if type(m).__name__ == "OFPGroupMod")
+
+
+def test_packet_in_arp_gets_a_packet_out_reply(app):
+    dp = FakeDatapath(0x201)
+    req = Arp(ARP_REQUEST, "02:4b:00:00:00:01", "10.0.0.1", "00:00:00:00:00:00", "10.0.255.254",
+              "02:4b:00:00:00:01", "ff:ff:ff:ff:ff:ff")
+    msg = types.SimpleNamespace(datapath=dp, data=build_arp(req), match={"in_port": 1})
+    app.on_packet_in(types.SimpleNamespace(msg=msg))
+    (out,) = dp.sent
+    assert out.actions[0].port == 1
+    reply = parse_arp(out.data)
+    assert reply.op == ARP_REPLY and reply.sender_mac == "02:4b:ff:00:00:01"
+    msg.data = build_arp(Arp(ARP_REQUEST, "02:4b:00:00:00:01", "10.0.0.1",
+                             "00:00:00:00:00:00", "10.0.0.200"))
+    app.on_packet_in(types.SimpleNamespace(msg=msg))
+    assert len(dp.sent) == 1  # unknown target: silence, never a flood
+
+
+def test_launcher_arguments(tmp_path, facts_path, capsys):
+    args = launcher.build_parser().parse_args(
+        ["--facts", str(facts_path), "--ofp-port", "6653", "--log", str(tmp_path / "c.log"),
+         "--routes-file", str(tmp_path / "routes.json")])
+    assert (args.ofp_port, args.ofp_host) == (6653, "127.0.0.1")
+    launcher.check_args(args)  # a routes file that does not exist yet is fine
+    bad = [
+        ["--facts", str(tmp_path / "nope.json"), "--ofp-port", "6653", "--log", "x.log"],
+        ["--facts", str(facts_path), "--ofp-port", "70000", "--log", "x.log"],
+        ["--facts", str(facts_path), "--ofp-port", "6653", "--log", "/no/such/dir/c.log"],
+    ]
+    for argv in bad:
+        assert launcher.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1
