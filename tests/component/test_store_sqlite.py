@@ -174,3 +174,40 @@ def test_compaction_overtaking_a_slow_watcher(tmp_path):
         stop.set()
     finally:
         store.close()
+
+
+INCREMENTER = """
+import sys
+from k8snet.store import RevisionMismatch, open_store
+store = open_store("sqlite://" + sys.argv[1])
+done = conflicts = 0
+while done < int(sys.argv[2]):
+    value, rev = store.get("/registry/counter")
+    try:
+        store.update("/registry/counter", str(int(value) + 1).encode(), rev)
+        done += 1
+    except RevisionMismatch:
+        conflicts += 1
+print(conflicts)
+"""
+
+
+def test_processes_sharing_the_file_never_lose_an_update(tmp_path):
+    path = str(tmp_path / "store.db")
+    store = SqliteStore(path)
+    try:
+        store.create("/registry/counter", b"0")
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=repo)
+        procs = [
+            subprocess.Popen([sys.executable, "-c", INCREMENTER, path, "100"],
+                             stdout=subprocess.PIPE, text=True, env=env)
+            for _ in range(3)
+        ]
+        for proc in procs:
+            out, _ = proc.communicate(timeout=90)
+            assert proc.returncode == 0, out
+        assert store.get("/registry/counter")[0] == b"300"
+        assert store.current_revision() == 301
+    finally:
+        store.close()
