@@ -293,12 +293,20 @@ def server_side_apply(live: Optional[dict], applied: dict, manager: str, force: 
     if conflicts and not force:
         raise ApplyConflict(conflicts)
 
-    result = _merge_applied(base, clean, kind)
+    to_merge = dict(clean)
+    if kind in _STATUS_KINDS:
+        to_merge.pop("status", None)
+    if isinstance(to_merge.get("metadata"), dict):
+        to_merge["metadata"] = {k: v for k, v in to_merge["metadata"].items()
+                                if k != "managedFields"}
+    result = _merge_applied(base, to_merge, kind)
     still_owned = set().union(*(owned for _, owned in others)) if others else set()
-    for path in sorted(old_set - new_set, key=len, reverse=True):
-        if any(p[:len(path)] == path for p in still_owned | new_set):
-            continue
-        _delete(result, path)
+    kept = still_owned | new_set
+    removable = {path for path in old_set - new_set
+                 if not any(p[:len(path)] == path for p in kept)}
+    for path in removable:
+        if not any(path[:n] in removable for n in range(1, len(path))):
+            _delete(result, path)
 
     new_entries = []
     for n, (entry, owned) in enumerate(others):
