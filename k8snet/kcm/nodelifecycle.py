@@ -1,0 +1,124 @@
+"""Node lifecycle decisions: a Lease not renewed for the grace period makes the Node
+Ready=Unknown with the unreachable NoExecute taint; its Pods are evicted after the
+eviction timeout unless they tolerate the taint; a renewed Lease lifts the taint.
+
+Health is judged by when *this controller* saw the Lease's renewTime change (on
+its own clock), as Kubernetes does, so clock skew between nodes does not matter.
+
+`--pod-eviction-timeout` also caps a toleration's tolerationSeconds: Pod admission
+gives every Pod a 300 s toleration of unreachable/not-ready, which would make an
+emulated node failure take five minutes to show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Optional
+
+from k8snet.kcm.objects import is_active_pod, meta
+from k8snet.leaderelection import format_time, parse_time
+from k8snet.scheduler.matching import toleration_matches
+
+UNREACHABLE = "node.kubernetes.io/unreachable"
+NOT_READY = "node.kubernetes.io/not-ready"
+
+
+@dataclass(frozen=True)
+class NodeHealth:
+    """What the controller remembers of a Node's heartbeat."""
+
+    renew_time: Optional[str]
+    observed_at: dt.datetime
+
+
+@dataclass
+class NodePlan:
+    """Changes for one Node and the Pods on it."""
+
+    ready_unknown: bool = False
+    add_taints: list[dict] = field(default_factory=list)
+    remove_taints: list[str] = field(default_factory=list)
+    evict: list[str] = field(default_factory=list)   # "namespace/name"
+
+
+def observe(previous: Optional[NodeHealth], lease: Optional[dict],
+            now: dt.datetime) -> NodeHealth:
+    """Update the memory: a changed renewTime counts as a heartbeat seen now."""
+    renew = ((lease or {}).get("spec") or {}).get("renewTime")
+    if previous is None or renew != previous.renew_time:
+        return NodeHealth(renew, now)
+    return previous
+
+
+def ready_status(node: dict) -> Optional[str]:
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status")
+    return None
+
+
+def _taint(key: str, now: dt.datetime) -> dict:
+    return {"key": key, "effect": "NoExecute", "timeAdded": format_time(now)}
+
+
+def eviction_delay(pod: dict, taint: dict, timeout: float) -> Optional[float]:
+    """Seconds after the taint's timeAdded that the Pod goes (None: it stays)."""
+    matching = [t for t in (pod.get("spec") or {}).get("tolerations") or []
+                if toleration_matches(t, taint)]
+    if not matching:
+        return timeout
+    limits = [t.get("tolerationSeconds") for t in matching]
+    if any(limit is None for limit in limits):
+        return None
+    return min(timeout, max(0.0, float(min(limits))))
+
+
+def decide_node(node: dict, health: NodeHealth, pods: list[dict], now: dt.datetime,
+                grace: float, eviction_timeout: float) -> NodePlan:
+    """What to do for `node` at `now`, given its heartbeat memory and the Pods bound to it."""
+    plan = NodePlan()
+    taints = (node.get("spec") or {}).get("taints") or []
+    have = {t.get("key") for t in taints if t.get("effect") == "NoExecute"}
+    stale = (now - health.observed_at).total_seconds() > grace
+    ready = ready_status(node)
+    if stale:
+        plan.ready_unknown = ready != "Unknown"
+        if UNREACHABLE not in have:
+            plan.add_taints.append(_taint(UNREACHABLE, now))
+    elif UNREACHABLE in have:
+        plan.remove_taints.append(UNREACHABLE)
+    if not stale and ready == "False" and NOT_READY not in have:
+        plan.add_taints.append(_taint(NOT_READY, now))
+    if NOT_READY in have and (stale or ready == "True"):
+        plan.remove_taints.append(NOT_READY)
+    active = [t for t in taints if t.get("effect") == "NoExecute"
+              and t.get("key") not in plan.remove_taints]
+    for pod in pods:
+        if not is_active_pod(pod):
+            continue
+        for taint in active:
+            delay = eviction_delay(pod, taint, eviction_timeout)
+            added = parse_time(taint.get("timeAdded")) or health.observed_at
+            if delay is not None and now >= added + dt.timedelta(seconds=delay):
+                plan.evict.append(f"{meta(pod).get('namespace')}/{meta(pod).get('name')}")
+                break
+    return plan
+
+
+def unknown_conditions(node: dict, now: dt.datetime) -> list[dict]:
+    """The Node's conditions with Ready (and pressure conditions) set to Unknown."""
+    stamp = format_time(now)
+    result = []
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        cond = dict(cond)
+        if cond.get("status") != "Unknown":
+            cond.update(status="Unknown", reason="NodeStatusUnknown",
+                        message="Kubelet stopped posting node status.",
+                        lastTransitionTime=stamp)
+        result.append(cond)
+    if not any(c.get("type") == "Ready" for c in result):
+        result.append({"type": "Ready", "status": "Unknown", "reason": "NodeStatusNeverUpdated",
+                       "message": "Kubelet never posted node status.",
+                       "lastTransitionTime": stamp, "lastHeartbeatTime": stamp})
+    return result
