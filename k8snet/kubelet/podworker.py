@@ -9,6 +9,7 @@ The decisions are elsewhere; this module only applies them.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
@@ -101,9 +102,11 @@ class PodSyncer:
         ctx = SyncContext(sb.id if sb and sb.ready else None,
                           crispec.sandbox_config(pod, sb.attempt if sb else 0, log_dir),
                           sb.ip if sb and sb.ready else "")
-        for action in actions:
+        for action in _batched(actions):
             try:
-                if isinstance(action, sync.RunSandbox):
+                if isinstance(action, list):
+                    self._kill_all(pod, action, mem)
+                elif isinstance(action, sync.RunSandbox):
                     if not self._run_sandbox(pod, action, ctx, log_dir):
                         return False
                 elif isinstance(action, sync.StartContainer):
@@ -204,6 +207,28 @@ class PodSyncer:
         self._act_simple(action)
         mem.probes.pop(action.container_id, None)
 
+    def _kill_all(self, pod: Mapping[str, Any], kills: List[sync.KillContainer],
+                  mem: PodMemory) -> None:
+        """Stop several containers at once, as the kubelet does (grace periods overlap)."""
+        if len(kills) == 1:
+            self._kill(pod, kills[0], mem)
+            return
+        errors: List[CriError] = []
+
+        def one(k: sync.KillContainer) -> None:
+            try:
+                self._kill(pod, k, mem)
+            except CriError as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one, args=(k,), daemon=True) for k in kills]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+
     def _confirm(self, pod: Mapping[str, Any]) -> bool:
         meta = pod["metadata"]
         try:
@@ -293,3 +318,17 @@ class PodSyncer:
         except ApiError as exc:
             self.log.warning("pod %s/%s: status update failed: %s", meta["namespace"],
                              meta["name"], exc)
+
+
+def _batched(actions: List[sync.Action]) -> List[Any]:
+    """Actions in order, runs of KillContainer grouped into one list each."""
+    out: List[Any] = []
+    for action in actions:
+        if isinstance(action, sync.KillContainer):
+            if out and isinstance(out[-1], list):
+                out[-1].append(action)
+            else:
+                out.append([action])
+        else:
+            out.append(action)
+    return out

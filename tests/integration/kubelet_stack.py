@@ -89,12 +89,20 @@ class NodeStack:
         wait_for("the apiserver's kubeconfig", lambda: os.path.exists(self.kubeconfig)
                  and self.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
                  deadline=60)
+        return self.start_kubelet()
+
+    def start_kubelet(self) -> NodeStack:
         self.spawn("kubelet", "kubelet", "--kubeconfig", self.kubeconfig, "--node-name", NODE,
                    "--node-ip", NODE_IP, "--runtime-socket", self.socket, "--root-dir",
                    self.kubelet_root, "--cni-conf-dir", self.conf_dir, "--cni-data-dir",
                    os.path.join(self.tmp, "ipam"), "--node-labels", "disk=ssd",
                    "--sync-period", "0.5", *self.kubelet_flags)
         return self
+
+    def stop_kubelet(self) -> None:
+        proc = self.procs.pop("kubelet")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
 
     def kubectl(self, *args: str, check: bool = True, stdin: Optional[str] = None
                 ) -> subprocess.CompletedProcess:

@@ -137,3 +137,23 @@ def test_unknown_image_reports_err_image_pull(stack):
                            "-o", "jsonpath={.items[*].reason}").stdout.split()
     assert "Failed" in events
     stack.kubectl("delete", "pod", "nope", "--wait=true", "--timeout=60s")
+
+
+def test_kubelet_restart_keeps_pods_and_collects_orphans(stack):
+    stack.apply(pod("keep"))
+    stack.apply(pod("gone"))
+    for name in ("keep", "gone"):
+        wait_for(f"pod {name} Ready", lambda n=name: ready(stack, n), deadline=90)
+    keep_id = cstatus(stack, "keep")["containerID"]
+    stack.stop_kubelet()
+    # removed from the apiserver while the kubelet is down: nobody confirms, nobody cleans
+    stack.kubectl("delete", "pod", "gone", "--grace-period=0", "--force")
+    assert f"{stack.ns}-default-gone" in stack.pod_netns()
+    stack.start_kubelet()
+    wait_for("the orphan's sandbox removed",
+             lambda: f"{stack.ns}-default-gone" not in stack.pod_netns(), deadline=60)
+    wait_for("pod keep Ready after the restart", lambda: ready(stack, "keep"), deadline=60)
+    cs = cstatus(stack, "keep")
+    assert cs["containerID"] == keep_id and cs["restartCount"] == 0
+    stack.kubectl("delete", "pod", "keep", "--wait=true", "--timeout=60s")
+    wait_for("no Pod netns left", lambda: not stack.pod_netns(), deadline=30)
