@@ -12,6 +12,8 @@ class Ctx:
 
     params: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    user_agent: str = ""
+    applying: bool = False
 
     def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
         return self.params.get(name, default)
@@ -23,6 +25,11 @@ class Ctx:
     @property
     def field_manager(self) -> str:
         return self.params.get("fieldManager") or ""
+
+    @property
+    def manager(self) -> str:
+        """The field manager of an Update: fieldManager, else the client program's name."""
+        return self.field_manager or (self.user_agent.split("/")[0].strip() or "unknown")
 
     @property
     def strict(self) -> str:

@@ -76,6 +76,7 @@ def patch(reg: Registry, info: KindInfo, ns: Optional[str], name: str, kind: str
           ctx: Ctx, subresource: Optional[str] = None) -> tuple[dict, bool]:
     """PATCH an object (or its status); apply creates when absent. (object, created)."""
     if kind == "apply":
+        ctx.applying = True
         if not ctx.field_manager:
             raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager "
                               "parameter to be set")

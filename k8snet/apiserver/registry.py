@@ -17,6 +17,7 @@ import uuid
 from typing import Callable, Optional
 
 from k8snet.api import defaults, kinds, selectors, validation
+from k8snet.api.apply import track_update
 from k8snet.api.kinds import KindInfo
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
@@ -223,6 +224,8 @@ class Registry:
         obj["apiVersion"], obj["kind"] = info.api_version, info.kind
         obj = defaults.apply_defaults(info.kind, obj)
         self._validate(info, obj, None)
+        if not ctx.applying:
+            obj = track_update(None, obj, ctx.manager, meta["creationTimestamp"], info.kind)
         name = str(_meta(obj)["name"])
         k = o.key(info, ns, name)
         new_ips: list = []
@@ -277,6 +280,9 @@ class Registry:
             if wanted is None:
                 return cur, False
             new = self._prepare_update(info, cur, wanted, subresource)
+            if new is not cur and not ctx.applying:
+                new = track_update(cur, new, ctx.manager, o.rfc3339(self.clock()), info.kind,
+                                   subresource)
             new_ips: list = []
             new_ports: list = []
             old_ips: list = []

@@ -241,7 +241,9 @@ class Handler(BaseHTTPRequestHandler):
             route = parse_path(url.path) if self._authorized_path(url.path) else None
             if route is None:
                 raise ApiStatusError(401, "Unauthorized", "Unauthorized")
-            self._route(method, route, Ctx(params=params), body)
+            self._route(method, route, Ctx(params=params,
+                                           user_agent=self.headers.get("User-Agent") or ""),
+                        body)
         except ApiStatusError as e:
             self._safe_status(e)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout,
