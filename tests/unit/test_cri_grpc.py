@@ -1,0 +1,129 @@
+"""The CRI service over a unix socket, spoken to by a generic gRPC client.
+
+No root: only calls that touch files (Version, Status, the ImageService).
+The client uses bare method paths (/runtime.v1.ImageService/PullImage ...),
+as any other CRI client would, not k8snet's stubs.
+"""
+
+from concurrent import futures
+
+import grpc
+import pytest
+
+from k8snet.cri.client import CriError, RuntimeClient
+from k8snet.cri.proto import load
+from k8snet.cri.runtime import Runtime, RuntimeConfig
+from k8snet.cri.servicer import add_to_server
+
+pb, pb_grpc = load()
+
+
+@pytest.fixture()
+def server(tmp_path):
+    rt = Runtime(RuntimeConfig(root_dir=str(tmp_path / "root"), netns_prefix="k8snet-t-w1",
+                               cni_conf_dir=str(tmp_path / "cni")))
+    rt.prepare()
+    srv = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    add_to_server(srv, rt)
+    sock = str(tmp_path / "cri.sock")
+    assert srv.add_insecure_port(f"unix://{sock}")
+    srv.start()
+    try:
+        yield sock, tmp_path
+    finally:
+        srv.stop(0).wait(5)
+
+
+def call(sock, path, request, response_cls):
+    with grpc.insecure_channel(f"unix://{sock}") as channel:
+        method = channel.unary_unary(path, request_serializer=request.SerializeToString,
+                                     response_deserializer=response_cls.FromString)
+        return method(request, timeout=10)
+
+
+def test_proto_has_published_package_services_and_method_names():
+    services = pb.DESCRIPTOR.services_by_name
+    assert pb.DESCRIPTOR.package == "runtime.v1"
+    runtime_methods = {m.name for m in services["RuntimeService"].methods}
+    assert {"Version", "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox",
+            "PodSandboxStatus", "ListPodSandbox", "CreateContainer", "StartContainer",
+            "StopContainer", "RemoveContainer", "ListContainers", "ContainerStatus",
+            "ExecSync"} <= runtime_methods
+    assert {m.name for m in services["ImageService"].methods} == \
+        {"ListImages", "ImageStatus", "PullImage", "RemoveImage"}
+    # a few published field numbers
+    fields = pb.ContainerStatus.DESCRIPTOR.fields_by_name
+    assert fields["exit_code"].number == 7 and fields["reason"].number == 10
+    assert fields["log_path"].number == 15 and fields["image_id"].number == 17
+    assert pb.ContainerConfig.DESCRIPTOR.fields_by_name["log_path"].number == 11
+    assert pb.PodSandboxConfig.DESCRIPTOR.fields_by_name["log_directory"].number == 3
+    assert pb.ExecSyncRequest.DESCRIPTOR.fields_by_name["timeout"].number == 3
+    assert pb.ImageSpec.DESCRIPTOR.fields_by_name["user_specified_image"].number == 18
+
+
+def test_version_through_a_generic_client(server):
+    sock, _ = server
+    resp = call(sock, "/runtime.v1.RuntimeService/Version", pb.VersionRequest(version="v1"),
+                pb.VersionResponse)
+    assert resp.runtime_name == "k8snet" and resp.runtime_api_version == "v1"
+
+
+def test_status_says_network_not_ready_without_cni_config(server):
+    sock, tmp_path = server
+    client = RuntimeClient(sock)
+    try:
+        conds = client.status()
+        assert conds["RuntimeReady"][0] is True
+        assert conds["NetworkReady"][0] is False
+        assert conds["NetworkReady"][1] == "NetworkPluginNotReady"
+        (tmp_path / "cni").mkdir()
+        (tmp_path / "cni" / "10-k8snet.conflist").write_text('{"name":"k8snet","plugins":[]}')
+        assert client.status()["NetworkReady"][0] is True
+    finally:
+        client.close()
+
+
+def test_image_service_pull_status_list_remove(server):
+    sock, _ = server
+    ref = "registry.k8s.io/e2e-test-images/agnhost:2.53"
+    pulled = call(sock, "/runtime.v1.ImageService/PullImage",
+                  pb.PullImageRequest(image=pb.ImageSpec(image=ref)), pb.PullImageResponse)
+    assert pulled.image_ref.startswith("sha256:")
+    status = call(sock, "/runtime.v1.ImageService/ImageStatus",
+                  pb.ImageStatusRequest(image=pb.ImageSpec(image=ref)), pb.ImageStatusResponse)
+    assert status.image.id == pulled.image_ref and ref in status.image.repo_tags
+    listed = call(sock, "/runtime.v1.ImageService/ListImages", pb.ListImagesRequest(),
+                  pb.ListImagesResponse)
+    assert [i.id for i in listed.images] == [pulled.image_ref]
+    call(sock, "/runtime.v1.ImageService/RemoveImage",
+         pb.RemoveImageRequest(image=pb.ImageSpec(image=ref)), pb.RemoveImageResponse)
+    status = call(sock, "/runtime.v1.ImageService/ImageStatus",
+                  pb.ImageStatusRequest(image=pb.ImageSpec(image=ref)), pb.ImageStatusResponse)
+    assert not status.HasField("image")
+
+
+def test_unknown_image_pull_fails_with_a_clear_message(server):
+    sock, _ = server
+    client = RuntimeClient(sock)
+    try:
+        with pytest.raises(CriError) as info:
+            client.pull_image("quay.io/nobody/nothing:1")
+        assert info.value.code == "NOT_FOUND"
+        assert 'failed to pull and unpack image "quay.io/nobody/nothing:1"' in info.value.message
+        assert "k8snet catalogue" in info.value.message
+        assert client.list_images() == []
+    finally:
+        client.close()
+
+
+def test_unknown_sandbox_is_not_found(server):
+    sock, _ = server
+    with pytest.raises(grpc.RpcError) as info:
+        call(sock, "/runtime.v1.RuntimeService/PodSandboxStatus",
+             pb.PodSandboxStatusRequest(pod_sandbox_id="nope"), pb.PodSandboxStatusResponse)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    # stop/remove of an unknown sandbox are idempotent successes
+    call(sock, "/runtime.v1.RuntimeService/StopPodSandbox",
+         pb.StopPodSandboxRequest(pod_sandbox_id="nope"), pb.StopPodSandboxResponse)
+    call(sock, "/runtime.v1.RuntimeService/RemovePodSandbox",
+         pb.RemovePodSandboxRequest(pod_sandbox_id="nope"), pb.RemovePodSandboxResponse)

@@ -1,0 +1,136 @@
+"""Pure parts of the runtime: names, log format, cgroup values, container state."""
+
+import pytest
+
+from k8snet.cri import cgroups, logs, names, status
+
+
+def test_netns_name_is_prefix_namespace_pod():
+    assert names.sandbox_netns_name("k8snet-c1-w1", "default", "web") == "k8snet-c1-w1-default-web"
+    assert names.sandbox_netns_name("k8snet-c1-w1", "default", "web", attempt=2) == \
+        "k8snet-c1-w1-default-web-2"
+
+
+def test_long_netns_names_are_shortened_with_a_hash_and_stay_distinct():
+    long_a = "a" * 60 + "x"
+    long_b = "a" * 60 + "y"
+    na = names.sandbox_netns_name("k8snet-c1-w1", "default", long_a)
+    nb = names.sandbox_netns_name("k8snet-c1-w1", "default", long_b)
+    assert len(na) <= names.MAX_NETNS and len(nb) <= names.MAX_NETNS
+    assert na != nb
+    assert na.startswith("k8snet-c1-w1-default-")
+
+
+def test_netns_name_avoids_taken_names():
+    first = names.sandbox_netns_name("k8snet-c-w", "ns", "p")
+    second = names.sandbox_netns_name("k8snet-c-w", "ns", "p", taken={first})
+    assert second != first and second.startswith("k8snet-c-w-ns-p-")
+
+
+def test_ids_are_64_hex():
+    ident = names.new_id()
+    assert len(ident) == 64 and int(ident, 16) >= 0 and ident != names.new_id()
+
+
+def test_rfc3339nano_trims_trailing_zeros_like_go():
+    assert logs.rfc3339nano(1_600_000_000_123_456_789) == "2020-09-13T12:26:40.123456789Z"
+    assert logs.rfc3339nano(1_600_000_000_120_000_000) == "2020-09-13T12:26:40.12Z"
+    assert logs.rfc3339nano(1_600_000_000_000_000_000) == "2020-09-13T12:26:40Z"
+
+
+def test_log_records_and_partial_lines():
+    rec = logs.format_records(1_600_000_000_000_000_000, "stdout", b"hello")
+    assert rec == b"2020-09-13T12:26:40Z stdout F hello\n"
+    long = b"x" * (logs.MAX_RECORD + 10)
+    lines = logs.format_records(0, "stderr", long).splitlines()
+    assert [ln.split(b" ")[2] for ln in lines] == [b"P", b"F"]
+    assert logs.split_lines(b"a\nb\nc") == ([b"a", b"b"], b"c")
+
+
+def test_log_file_reads_back_as_the_printed_text(tmp_path):
+    path = tmp_path / "0.log"
+    long = b"y" * (logs.MAX_RECORD + 3)
+    path.write_bytes(logs.format_records(1, "stdout", b"one") +
+                     logs.format_records(2, "stderr", long) + b"garbage line\n")
+    assert logs.read_log_text(str(path)) == "one\n" + long.decode() + "\n"
+    assert logs.read_log_text(str(path), tail=1) == long.decode() + "\n"
+    rec = logs.parse_record("2020-09-13T12:26:40Z stdout F hi there")
+    assert rec == logs.LogRecord("2020-09-13T12:26:40Z", "stdout", False, "hi there")
+    assert logs.parse_record("nonsense") is None
+
+
+@pytest.mark.parametrize("text,millis", [("500m", 500), ("1", 1000), ("0.25", 250),
+                                         ("2.5", 2500), ("1m", 1), ("100u", 1)])
+def test_cpu_quantities(text, millis):
+    assert cgroups.parse_cpu_millis(text) == millis
+
+
+@pytest.mark.parametrize("text,nbytes", [("64Mi", 64 << 20), ("1Gi", 1 << 30), ("1G", 10**9),
+                                         ("128974848", 128974848), ("129e6", 129000000),
+                                         ("1.5Ki", 1536), ("100k", 100000)])
+def test_memory_quantities(text, nbytes):
+    assert cgroups.parse_memory_bytes(text) == nbytes
+
+
+def test_bad_quantity():
+    with pytest.raises(ValueError, match="invalid resource quantity"):
+        cgroups.parse_quantity("12 apples")
+
+
+def test_linux_resources_use_the_kubelets_formulas():
+    res = cgroups.linux_resources({"requests": {"cpu": "250m"},
+                                   "limits": {"cpu": "500m", "memory": "128Mi"}})
+    assert res == {"cpu_period": 100000, "cpu_quota": 50000, "cpu_shares": 256,
+                   "memory_limit_in_bytes": 128 << 20}
+    # no requests: requests default to limits; nothing at all: minimum shares, no limits
+    assert cgroups.linux_resources({"limits": {"cpu": "1"}})["cpu_shares"] == 1024
+    assert cgroups.linux_resources(None) == {"cpu_period": 100000, "cpu_quota": 0,
+                                             "cpu_shares": 2, "memory_limit_in_bytes": 0}
+    assert cgroups.linux_resources({"limits": {"cpu": "1m"}})["cpu_quota"] == 1000
+
+
+def test_cgroup_files_v1_and_v2():
+    res = cgroups.linux_resources({"requests": {"cpu": "1"}, "limits": {"cpu": "2",
+                                                                        "memory": "64Mi"}})
+    v1 = cgroups.cgroup_files(1, res)
+    assert v1[("cpu", "cpu.cfs_quota_us")] == "200000"
+    assert v1[("cpu", "cpu.shares")] == "1024"
+    assert v1[("memory", "memory.limit_in_bytes")] == str(64 << 20)
+    v2 = cgroups.cgroup_files(2, res)
+    assert v2[("", "cpu.max")] == "200000 100000"
+    assert v2[("", "memory.max")] == str(64 << 20)
+    assert v2[("", "cpu.weight")] == "39"
+    unlimited = cgroups.cgroup_files(1, cgroups.linux_resources(None))
+    assert unlimited[("cpu", "cpu.cfs_quota_us")] == "-1"
+    assert ("memory", "memory.limit_in_bytes") not in unlimited
+
+
+def test_own_cgroups_parses_proc_self_cgroup():
+    text = "4:memory:/process_api/abc\n1:cpu,cpuacct:/\n0::/user.slice\n"
+    assert cgroups.own_cgroups(text) == {"memory": "/process_api/abc", "cpu": "/",
+                                         "cpuacct": "/", "": "/user.slice"}
+
+
+def test_container_phase():
+    started = {"pid": 5, "started_at": 10}
+    assert status.container_phase(None, None, False).state == status.CREATED
+    assert status.container_phase(started, None, True).state == status.RUNNING
+    done = status.container_phase(started, {"exit_code": 0, "finished_at": 20}, False)
+    assert (done.state, done.exit_code, done.reason, done.finished_at) == \
+        (status.EXITED, 0, "Completed", 20)
+    err = status.container_phase(started, {"exit_code": 3, "finished_at": 20}, False)
+    assert err.reason == "Error" and err.exit_code == 3
+    oom = status.container_phase(started, {"exit_code": 137, "signal": 9}, False, oom_killed=True)
+    assert oom.reason == "OOMKilled"
+    killed = status.container_phase(started, {"exit_code": 137, "signal": 9}, False)
+    assert killed.reason == "Error"
+    bad = status.container_phase({"error": "exec: nope"}, None, False)
+    assert bad.state == status.EXITED and bad.reason == "StartError" and "nope" in bad.message
+    gone = status.container_phase(started, None, False)
+    assert gone.state == status.EXITED and gone.reason == "Unknown"
+
+
+def test_label_selector():
+    assert status.labels_match({"a": "1", "b": "2"}, {"a": "1"})
+    assert not status.labels_match({"a": "1"}, {"a": "2"})
+    assert status.labels_match({}, {})
