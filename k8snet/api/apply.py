@@ -259,6 +259,16 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
+def _conflict_message(entry: dict) -> str:
+    """Kubernetes' wording: conflict with "kubectl" with subresource "scale" using apps/v1"""
+    text = f'conflict with "{entry.get("manager", "")}"'
+    if entry.get("subresource"):
+        text += f' with subresource "{entry["subresource"]}"'
+    if entry.get("apiVersion"):
+        text += f' using {entry["apiVersion"]}'
+    return text
+
+
 def server_side_apply(live: Optional[dict], applied: dict, manager: str, force: bool,
                       kind: str, now: str) -> dict:
     """Apply `applied` as `manager`; see the module docstring."""
@@ -287,9 +297,7 @@ def server_side_apply(live: Optional[dict], applied: dict, manager: str, force: 
                 continue
             taken.setdefault(n, set()).add(path)
             conflicts.append({"field": path_string(path), "manager": entry.get("manager", ""),
-                              "message": f'conflict with "{entry.get("manager", "")}"'
-                                         + (f' using {entry["apiVersion"]}'
-                                            if entry.get("apiVersion") else "")})
+                              "message": _conflict_message(entry)})
     if conflicts and not force:
         raise ApplyConflict(conflicts)
 

@@ -175,3 +175,15 @@ def test_reapply_by_one_manager_converges_to_config(first, second):
     live = server_side_apply(None, cfg(first), "m", False, "Service", "t1")
     out = server_side_apply(live, cfg(second), "m", False, "Service", "t2")
     assert (out["metadata"].get("labels") or {}) == second
+
+
+def test_conflict_message_names_the_subresource():
+    live = server_side_apply(None, _deployment(), "kubectl", False, "Deployment", "t1")
+    scaled = copy.deepcopy(live)
+    scaled["spec"]["replicas"] = 7
+    scaled = track_update(live, scaled, "kubectl", "t2", "Deployment", "scale")
+    with pytest.raises(ApplyConflict) as exc:
+        server_side_apply(scaled, _deployment(replicas=3), "kubectl", False, "Deployment",
+                          "t3")
+    assert str(exc.value) == ('Apply failed with 1 conflict: conflict with "kubectl" with '
+                              'subresource "scale" using apps/v1: .spec.replicas')
