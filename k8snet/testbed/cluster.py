@@ -20,7 +20,7 @@ from mininet.log import setLogLevel
 
 from k8snet import naming
 from k8snet.errors import K8snetError
-from k8snet.testbed import network, reach
+from k8snet.testbed import components, network, reach
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, load_topology
 
@@ -67,6 +67,8 @@ class Cluster:
             self._start_controller()
             self._start_switches(deadline)
             self._wait_reachable(deadline)
+            if self.spec.components:
+                self._start_components(deadline)
             self.state["status"] = "ready"
             self._save()
             return self.state
@@ -162,6 +164,113 @@ class Cluster:
                 last = text
             if missing and time.monotonic() > deadline:
                 raise K8snetError(f"gave up waiting for reachability: {text}")
+
+    # -- Kubernetes components ---------------------------------------------
+
+    def _start_components(self, deadline: float) -> None:
+        plan = components.plan_components(self.state["nodes"], self.spec.to_dict(), self.dir,
+                                          [sys.executable, "-m", "k8snet.cli"])
+        apiserver_started = False
+        for comp in plan:
+            if comp.name in ("controller-manager", "runtime") and not apiserver_started:
+                self._wait_apiserver(deadline)
+                apiserver_started = True
+            self._start(comp)
+            if comp.ready_file:
+                self._wait_file(comp, deadline)
+        if not apiserver_started:
+            self._wait_apiserver(deadline)
+        self._wait_nodes_ready(deadline)
+
+    def _start(self, comp: components.Component) -> None:
+        os.makedirs(os.path.dirname(comp.log), exist_ok=True)
+        with open(comp.log, "ab") as log:
+            proc = self.net.get(comp.node).popen(
+                comp.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **comp.env})
+        self.state["processes"].append(st.record_process(
+            proc.pid, f"{comp.name}@{comp.node}", node=comp.node, log=comp.log))
+        self._save()
+
+    def _record_for(self, comp: components.Component) -> Dict:
+        name = f"{comp.name}@{comp.node}"
+        return next(r for r in self.state["processes"] if r["name"] == name)
+
+    def _wait_file(self, comp: components.Component, deadline: float) -> None:
+        record = self._record_for(comp)
+        while not os.path.exists(comp.ready_file):
+            if not st.is_alive(record):
+                raise K8snetError(f"{comp.name} on {comp.node} exited: "
+                                  + last_line(comp.log))
+            if time.monotonic() > deadline:
+                raise K8snetError(f"{comp.name} on {comp.node} did not get ready in time "
+                                  f"(no {comp.ready_file}); see {comp.log}")
+            time.sleep(0.1)
+
+    def _wait_apiserver(self, deadline: float) -> None:
+        """Forward a loopback port to the first master's apiserver, write the
+        user's kubeconfig, and wait until the apiserver answers through it."""
+        from k8snet.client import ApiClient, ApiError
+
+        master = next(n for n in self.state["nodes"] if n["role"] == "master")
+        port = free_port()
+        log = os.path.join(self.dir, "portforward.log")
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "k8snet.testbed.portforward", "--listen",
+                 f"127.0.0.1:{port}", "--netns", master["netns"], "--to",
+                 f"{master['ip']}:{components.APISERVER_PORT}"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.state["processes"].append(st.record_process(proc.pid, "portforward", log=log))
+        incluster = os.path.join(self.dir, "kubeconfig.incluster")
+        kubeconfig = os.path.join(self.dir, "kubeconfig")
+        with open(incluster) as fh:
+            text = components.user_kubeconfig(fh.read(), port)
+        with open(kubeconfig, "w") as fh:
+            fh.write(text)
+        os.chmod(kubeconfig, 0o600)
+        self.state["kubeconfig"] = kubeconfig
+        self.state["apiserver"] = f"https://127.0.0.1:{port}"
+        self._save()
+        client = ApiClient.from_kubeconfig(kubeconfig, timeout=5)
+        while True:
+            try:
+                client.raw("GET", "/readyz")
+                break
+            except ApiError as exc:
+                if time.monotonic() > deadline:
+                    raise K8snetError(f"the apiserver did not answer in time: {exc}") from None
+                time.sleep(0.2)
+        self.progress(f"apiserver ready on {master['name']}; kubeconfig {kubeconfig}")
+
+    def _wait_nodes_ready(self, deadline: float) -> None:
+        from k8snet.client import ApiClient, ApiError
+
+        client = ApiClient.from_kubeconfig(self.state["kubeconfig"], timeout=5)
+        want = {n["name"] for n in self.state["nodes"] if n["role"] == "worker"}
+        last = None
+        while True:
+            try:
+                items = client.list("nodes")["items"]
+            except ApiError:
+                items = []
+            ready = {n["metadata"]["name"] for n in items if any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in n.get("status", {}).get("conditions", []))}
+            text = f"{len(ready & want)}/{len(want)} worker nodes Ready"
+            if text != last:
+                self.progress(text)
+                last = text
+            if want <= ready:
+                return
+            for record in self.state["processes"]:
+                if not st.is_alive(record):
+                    raise K8snetError(f"{record['name']} exited: "
+                                      + last_line(record.get("log", "")))
+            if time.monotonic() > deadline:
+                raise K8snetError(f"gave up waiting for nodes: {text}; "
+                                  f"not Ready: {', '.join(sorted(want - ready))}")
+            time.sleep(0.5)
 
     # -- running ---------------------------------------------------------
 

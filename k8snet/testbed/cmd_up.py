@@ -13,6 +13,7 @@ import time
 from k8snet import naming
 from k8snet.errors import K8snetError, UsageError
 from k8snet.testbed import preflight
+from k8snet.testbed.components import check_masters
 from k8snet.testbed.spec import ClusterSpec, check_spec, load_topology
 
 
@@ -34,13 +35,16 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=naming.DEFAULT_CLUSTER, help="cluster name")
     parser.add_argument("--timeout", type=float, default=180.0,
                         help="seconds to wait for the cluster to come up")
+    parser.add_argument("--network-only", action="store_true",
+                        help="build the fabric and nodes only, no Kubernetes components")
 
 
 def spec_from_args(args: argparse.Namespace) -> ClusterSpec:
     spec = check_spec(ClusterSpec(
         name=args.name, topology=args.topology, workers=args.workers, masters=args.masters,
         spines=args.spines, leaves=args.leaves, mode=args.mode, store=args.store,
-        timeout=args.timeout))
+        timeout=args.timeout, components=not args.network_only))
+    check_masters(spec.masters, spec.store)
     topo_cls = load_topology(spec.topology)
     try:  # a topology is plain data: building it here catches bad options early
         topo = topo_cls(cluster=spec.name, **spec.topo_params())

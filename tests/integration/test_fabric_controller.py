@@ -93,6 +93,24 @@ def all_pairs_reach(net, names) -> list[tuple[str, str]]:
     return bad
 
 
+def start_launcher(facts, port, log, routes):
+    """The controller, as the testbed starts it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "controllers.launcher", "--facts", str(facts), "--ofp-port",
+         str(port), "--log", str(log), "--routes-file", str(routes)], cwd=REPO)
+
+
+def stop_launcher(proc) -> int:
+    """SIGTERM our launcher (by its Popen handle only); its exit status."""
+    proc.terminate()
+    try:
+        return proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 @pytest.fixture
 def fabric(tmp_path):
     setLogLevel("warning")
@@ -103,10 +121,13 @@ def fabric(tmp_path):
     routes = tmp_path / "routes.json"
     routes.write_text(json.dumps({"routes": []}))
     log = tmp_path / "controller.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "controllers.launcher", "--facts", str(facts), "--ofp-port",
-         str(port), "--log", str(log), "--routes-file", str(routes)], cwd=REPO)
+    state = {"proc": start_launcher(facts, port, log, routes)}
     net = None
+
+    def restart():
+        assert stop_launcher(state["proc"]) == 0, "launcher did not exit 0 on SIGTERM"
+        state["proc"] = start_launcher(facts, port, log, routes)
+
     try:
         net = build_net(doc, port)
         net.start()
@@ -122,17 +143,11 @@ def fabric(tmp_path):
         names = [h["name"] for h in doc["hosts"]]
         wait_for("h1 to reach h4 through the fabric",
                  lambda: ping(net.get("h1"), net.get("h4").IP()), 60)
-        yield {"net": net, "names": names, "routes": routes, "log": log, "proc": proc}
+        yield {"net": net, "names": names, "routes": routes, "log": log, "restart": restart}
     finally:
         if net is not None:
             net.stop()
-        proc.terminate()
-        try:
-            assert proc.wait(timeout=15) == 0, "launcher did not exit 0 on SIGTERM"
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
+        assert stop_launcher(state["proc"]) == 0, "launcher did not exit 0 on SIGTERM"
 
 
 def tcp_exchange(server, client, deadline: float = 10.0) -> str:
@@ -233,3 +248,41 @@ def test_spine_link_down_is_survived(fabric):
     wait_for("all pairs after the link came back", lambda: not all_pairs_reach(net, names), 60)
     print("\n".join(ln for ln in fabric["log"].read_text().splitlines()
                     if " down: " in ln or " up: " in ln))
+
+
+def spine_rx(spine: str) -> int:
+    """Packets a spine received from the leaves (its veth counters)."""
+    total = 0
+    for port in (1, 2):
+        with open(f"/sys/class/net/{spine}-eth{port}/statistics/rx_packets") as fh:
+            total += int(fh.read())
+    return total
+
+
+def test_ecmp_spreads_flows_over_both_spines(fabric):
+    net = fabric["net"]
+    before = {s: spine_rx(s) for s in ("kntst-s1", "kntst-s2")}
+    h3 = net.get("h3").IP()
+    net.get("h1").cmd(
+        f"{sys.executable} -c \"import socket\n"
+        f"for p in range(20000, 20064):\n"
+        f"    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('', p))\n"
+        f"    s.sendto(b'k8snet', ('{h3}', 9)); s.close()\"")
+    time.sleep(0.5)
+    carried = {s: spine_rx(s) - before[s] for s in before}
+    print(f"\n64 UDP flows h1->h3: packets per spine {carried}")
+    assert sum(carried.values()) >= 64
+    assert all(n >= 5 for n in carried.values()), carried
+
+
+def test_controller_restart_relearns_a_down_link(fabric):
+    net, names = fabric["net"], fabric["names"]
+    net.configLinkStatus("kntst-l2", "kntst-s2", "down")
+    fabric["restart"]()  # the new controller must learn the down link from port descriptions
+    wait_for("the restarted controller to install every switch",
+             lambda: fabric["log"].read_text().count("connect: installed on") >= 8, 30)
+    took = wait_for("all pairs after the controller restart",
+                    lambda: not all_pairs_reach(net, names), 60)
+    print(f"\nall pairs reachable {took:.2f}s after the restarted controller installed")
+    net.configLinkStatus("kntst-l2", "kntst-s2", "up")
+    wait_for("all pairs with the link back", lambda: not all_pairs_reach(net, names), 60)

@@ -36,7 +36,7 @@ def tcp_works(cluster, server, client, server_ip):
 
 
 def test_single_switch_cluster_lifecycle(cluster_factory):
-    status = cluster_factory("ts1", "--topology", "single", "--workers", "3")
+    status = cluster_factory("ts1", "--network-only", "--topology", "single", "--workers", "3")
     nodes = {n["name"]: n for n in status["nodes"]}
     assert sorted(nodes) == ["ext1", "m1", "w1", "w2", "w3"]
     assert nodes["w1"]["role"] == "worker" and nodes["m1"]["role"] == "master"
@@ -73,7 +73,7 @@ def spine_port_of(status, leaf):
 
 
 def test_leaf_spine_all_to_all_and_a_spine_link_failure(cluster_factory):
-    status = cluster_factory("tls", "--topology", "leaf-spine", "--spines", "2",
+    status = cluster_factory("tls", "--network-only", "--topology", "leaf-spine", "--spines", "2",
                              "--leaves", "4", "--workers", "8")
     nodes = {n["name"]: n for n in status["nodes"]}
     assert len([n for n in nodes.values() if n["role"] == "worker"]) == 8
@@ -101,7 +101,7 @@ def test_leaf_spine_all_to_all_and_a_spine_link_failure(cluster_factory):
 
 
 def test_clean_after_the_supervisor_is_killed(cluster_factory):
-    status = cluster_factory("tkill", "--workers", "2")
+    status = cluster_factory("tkill", "--network-only", "--workers", "2")
     os.kill(status["supervisor_pid"], signal.SIGKILL)
     time.sleep(0.5)
     assert nothing_left("tkill") != {}
@@ -154,8 +154,8 @@ def test_ovs_not_running_is_refused(tmp_path):
 
 
 def test_a_name_in_use_is_refused(cluster_factory):
-    cluster_factory("tdup", "--workers", "1")
-    out = k8snet("up", "--detach", "--name", "tdup", check=False)
+    cluster_factory("tdup", "--network-only", "--workers", "1")
+    out = k8snet("up", "--detach", "--network-only", "--name", "tdup", check=False)
     assert out.returncode == 2 and "already running" in out.stderr
     # ... and the running cluster is untouched.
     status = json.loads(k8snet("status", "--json", "--name", "tdup").stdout)

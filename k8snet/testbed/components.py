@@ -1,0 +1,119 @@
+"""Which Kubernetes components run in which node, and with which flags.
+
+``plan_components`` is pure: from the cluster's nodes and spec it returns,
+in start order, one `Component` per process (etcd, apiserver,
+controller-manager and scheduler on masters; runtime, kubelet and kube-proxy
+on workers). ``cluster.py`` starts them inside the nodes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from k8snet.errors import UsageError
+from k8snet.testbed import addressing
+
+APISERVER_PORT = 6443
+KUBELET_PORT = 10250
+
+
+@dataclass
+class Component:
+    node: str
+    name: str
+    argv: List[str]
+    log: str
+    ready_file: Optional[str] = None   # exists once the component is ready
+    env: Dict[str, str] = field(default_factory=dict)
+
+
+def node_dir(cluster_dir: str, node: str) -> str:
+    return os.path.join(cluster_dir, node)
+
+
+def check_masters(masters: int, store: str) -> None:
+    if masters > 1 and store != "etcd":
+        raise UsageError(f"--masters {masters} needs '--store etcd': the SQLite store is one "
+                         "file on one master, etcd replicates across masters")
+
+
+def plan_components(nodes: List[Dict], spec: Dict, cluster_dir: str,
+                    k8snet: List[str]) -> List[Component]:
+    """The processes of a cluster, in start order. ``k8snet`` is the argv
+    prefix that runs the k8snet command (e.g. [python, -m, k8snet.cli])."""
+    masters = [n for n in nodes if n["role"] == "master"]
+    workers = [n for n in nodes if n["role"] == "worker"]
+    check_masters(len(masters), spec.get("store", "sqlite"))
+    kubeconfig = os.path.join(cluster_dir, "kubeconfig.incluster")
+    plan: List[Component] = []
+    store_url = None
+    if spec.get("store") == "etcd":
+        from k8snet.store.etcd_process import EtcdMember, render_etcd_command
+        from k8snet.store.etcd_process import store_url as url
+
+        members = [EtcdMember(m["name"], m["ip"]) for m in masters]
+        store_url = url(members)
+        for member, node in zip(members, masters):
+            plan.append(Component(node["name"], "etcd", render_etcd_command(
+                member, members, os.path.join(node_dir(cluster_dir, node["name"]), "etcd")),
+                log=os.path.join(node_dir(cluster_dir, node["name"]), "etcd.log")))
+    for index, node in enumerate(masters):
+        ndir = node_dir(cluster_dir, node["name"])
+        data = os.path.join(ndir, "apiserver")
+        argv = [*k8snet, "apiserver", "--data-dir", data, "--bind-address", node["ip"],
+                "--port", str(APISERVER_PORT), "--advertise-address", node["ip"],
+                "--service-cidr", str(addressing.SERVICE_NET)]
+        if index == 0:
+            argv += ["--kubeconfig-out", kubeconfig]
+        if store_url:
+            argv += ["--store", store_url]
+        plan.append(Component(node["name"], "apiserver", argv,
+                              log=os.path.join(ndir, "apiserver.log"),
+                              ready_file=kubeconfig if index == 0 else None))
+    for node in masters:
+        ndir = node_dir(cluster_dir, node["name"])
+        plan.append(Component(node["name"], "controller-manager", [
+            *k8snet, "controller-manager", "--kubeconfig", kubeconfig,
+            "--cluster-cidr", str(addressing.POD_NET), "--node-cidr-mask-size", "24"],
+            log=os.path.join(ndir, "controller-manager.log")))
+        plan.append(Component(node["name"], "scheduler", [
+            *k8snet, "scheduler", "--kubeconfig", kubeconfig],
+            log=os.path.join(ndir, "scheduler.log")))
+    for node in workers:
+        ndir = node_dir(cluster_dir, node["name"])
+        socket = os.path.join(ndir, "runtime.sock")
+        cni_conf = os.path.join(ndir, "cni", "net.d")
+        plan.append(Component(node["name"], "runtime", [
+            *k8snet, "runtime", "--socket", socket, "--root-dir", os.path.join(ndir, "runtime"),
+            "--netns-prefix", f"k8snet-{spec['name']}-{node['name']}",
+            "--cni-conf-dir", cni_conf, "--cni-bin-dir", "/usr/lib/cni",
+            "--cgroup-parent", f"k8snet/{spec['name']}/{node['name']}"],
+            log=os.path.join(ndir, "runtime.log"), ready_file=socket))
+        labels = ",".join(f"{k}={v}" for k, v in sorted(node.get("labels", {}).items()))
+        plan.append(Component(node["name"], "kubelet", [
+            *k8snet, "kubelet", "--kubeconfig", kubeconfig, "--node-name", node["name"],
+            "--node-ip", node["ip"], "--runtime-socket", socket, "--root-dir",
+            os.path.join(ndir, "kubelet"), "--cni-conf-dir", cni_conf,
+            "--cpu", str(node.get("cpu") or "2"), "--memory", str(node.get("memory") or "4Gi"),
+            "--max-pods", str(node.get("pods") or 110), "--node-labels", labels,
+            "--mode", spec.get("mode", "routed"), "--cluster-cidr", str(addressing.POD_NET)],
+            log=os.path.join(ndir, "kubelet.log")))
+        plan.append(Component(node["name"], "kube-proxy", [
+            *k8snet, "proxy", "--kubeconfig", kubeconfig, "--node-name", node["name"],
+            "--node-ip", node["ip"], "--mode", spec.get("proxy_mode", "iptables"),
+            "--cluster-cidr", str(addressing.POD_NET)],
+            log=os.path.join(ndir, "kube-proxy.log")))
+    return plan
+
+
+def user_kubeconfig(incluster_text: str, local_port: int) -> str:
+    """The kubeconfig for kubectl on this machine: same CA and token, server
+    on the loopback port forwarded into the master."""
+    import yaml
+
+    doc = yaml.safe_load(incluster_text)
+    for cluster in doc.get("clusters", []):
+        cluster["cluster"]["server"] = f"https://127.0.0.1:{local_port}"
+    return yaml.safe_dump(doc, sort_keys=False)
