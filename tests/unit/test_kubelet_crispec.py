@@ -1,0 +1,55 @@
+"""CRI request bodies built from a Pod: labels, env, $(VAR), resources, log paths."""
+
+from google.protobuf import json_format
+
+from k8snet.cri import proto
+from k8snet.kubelet import crispec
+
+POD = {
+    "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "labels": {"app": "web"}},
+    "spec": {"nodeName": "w1", "containers": [{
+        "name": "app", "image": "busybox:1.36",
+        "command": ["sh", "-c"], "args": ["echo $(GREETING) $(MISSING) $$(ESCAPED)"],
+        "ports": [{"containerPort": 80, "hostPort": 8080}],
+        "env": [{"name": "NAME", "value": "x"},
+                {"name": "GREETING", "value": "hi-$(NAME)"},
+                {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                {"name": "APP", "valueFrom": {"fieldRef": {
+                    "fieldPath": "metadata.labels['app']"}}},
+                {"name": "MEM", "valueFrom": {"resourceFieldRef": {
+                    "resource": "limits.memory", "divisor": "1Mi"}}}],
+        "resources": {"requests": {"cpu": "250m"}, "limits": {"cpu": "500m", "memory": "64Mi"}},
+    }]},
+}
+
+
+def test_sandbox_config_parses_as_runtime_v1():
+    pb, _ = proto.load()
+    cfg = crispec.sandbox_config(POD, 2, "/r/pods/shop_web_u-1")
+    msg = json_format.ParseDict(cfg, pb.PodSandboxConfig())
+    assert (msg.metadata.name, msg.metadata.namespace, msg.metadata.uid, msg.metadata.attempt) \
+        == ("web", "shop", "u-1", 2)
+    assert msg.log_directory == "/r/pods/shop_web_u-1" and msg.hostname == "web"
+    assert msg.labels[crispec.POD_UID] == "u-1" and msg.labels["app"] == "web"
+    assert msg.port_mappings[0].host_port == 8080
+
+
+def test_container_config_env_expansion_and_resources():
+    pb, _ = proto.load()
+    cfg = crispec.container_config(POD, POD["spec"]["containers"][0], 3, "10.244.1.9", "10.0.0.2")
+    msg = json_format.ParseDict(cfg, pb.ContainerConfig())
+    env = {kv.key: kv.value for kv in msg.envs}
+    assert env == {"NAME": "x", "GREETING": "hi-x", "POD_IP": "10.244.1.9", "NS": "shop",
+                   "APP": "web", "MEM": "64"}
+    assert list(msg.args) == ["echo hi-x $(MISSING) $(ESCAPED)"]
+    assert msg.log_path == "app/3.log" and msg.metadata.attempt == 3
+    res = msg.linux.resources
+    assert (res.cpu_shares, res.cpu_quota, res.cpu_period) == (256, 50_000, 100_000)
+    assert res.memory_limit_in_bytes == 64 * 2**20
+    assert msg.labels[crispec.CONTAINER_NAME] == "app"
+
+
+def test_no_resources_means_no_linux_section():
+    cfg = crispec.container_config(POD, {"name": "c", "image": "busybox"}, 0)
+    assert "linux" not in cfg and cfg["command"] == [] and cfg["envs"] == []

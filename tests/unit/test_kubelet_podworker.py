@@ -1,0 +1,190 @@
+"""The pod worker's effects against a fake runtime and a fake apiserver (no root)."""
+
+import itertools
+
+from k8snet.kubelet.cri_effects import CriError
+from k8snet.kubelet.model import (
+    BackoffPolicy,
+    ContainerInfo,
+    PodActual,
+    PodMemory,
+    SandboxInfo,
+)
+from k8snet.kubelet.podworker import PodSyncer
+from k8snet.kubelet.recorder import Recorder
+
+
+class FakeRuntime:
+    def __init__(self, images=("busybox:1",), exec_code=0):
+        self.images, self.exec_code = set(images), exec_code
+        self.sandboxes, self.containers, self.calls = {}, {}, []
+        self.ids = itertools.count(1)
+
+    def run_sandbox(self, cfg):
+        sid = f"sb{next(self.ids)}"
+        self.sandboxes[sid] = SandboxInfo(sid, cfg["metadata"]["attempt"], True, 1.0,
+                                          "10.244.1.5", ("10.244.1.5",))
+        self.calls.append(("run_sandbox", cfg["metadata"]["name"], cfg["log_directory"]))
+        return sid
+
+    def sandbox_network(self, sid):
+        return self.sandboxes[sid].ip, self.sandboxes[sid].ips
+
+    def image_ref(self, image):
+        return "sha256:1" if image in self.images else None
+
+    def pull_image(self, image, _cfg):
+        self.calls.append(("pull", image))
+        raise CriError("PullImage", "UNKNOWN", f'image "{image}" is not in the catalogue')
+
+    def create_container(self, sid, cfg, _sb):
+        cid = f"c{next(self.ids)}"
+        self.containers[cid] = ContainerInfo(cid, cfg["metadata"]["name"],
+                                             cfg["metadata"]["attempt"], "created", sid)
+        return cid
+
+    def start_container(self, cid):
+        c = self.containers[cid]
+        self.containers[cid] = ContainerInfo(c.id, c.name, c.attempt, "running", c.sandbox_id,
+                                             started_at=1.0, image_ref="sha256:1")
+        self.calls.append(("start", c.name))
+
+    def stop_container(self, cid, grace):
+        c = self.containers[cid]
+        self.containers[cid] = ContainerInfo(c.id, c.name, c.attempt, "exited", c.sandbox_id,
+                                             finished_at=2.0, exit_code=137)
+        self.calls.append(("stop", c.name, grace))
+
+    def remove_container(self, cid):
+        self.containers.pop(cid, None)
+
+    def stop_sandbox(self, sid):
+        sb = self.sandboxes[sid]
+        self.sandboxes[sid] = SandboxInfo(sid, sb.attempt, False, sb.created_at)
+        self.calls.append(("stop_sandbox", sid))
+
+    def remove_sandbox(self, sid):
+        self.sandboxes.pop(sid, None)
+        self.calls.append(("remove_sandbox", sid))
+
+    def exec_sync(self, cid, cmd, timeout):
+        self.calls.append(("exec", cmd))
+        return self.exec_code, b"", b"nope" if self.exec_code else b""
+
+    def actual(self, _uid=None):
+        return PodActual.of(list(self.sandboxes.values()), list(self.containers.values()))
+
+
+class FakeApi:
+    def __init__(self):
+        self.patches, self.created, self.deleted = [], [], []
+
+    def patch(self, resource, name, body, namespace=None, subresource=None, **_kw):
+        self.patches.append((resource, name, subresource, body))
+        return {}
+
+    def create(self, resource, obj, namespace=None):
+        self.created.append((resource, obj))
+        return obj
+
+    def delete(self, resource, name, namespace=None, grace_period_seconds=None):
+        self.deleted.append((resource, name, grace_period_seconds))
+
+
+def make(runtime, now=lambda: 1000.0):
+    api = FakeApi()
+    syncer = PodSyncer(api, runtime, Recorder(api, "w1", now), "10.0.0.2", "/r",
+                       runtime.actual, BackoffPolicy(10, 40), clock=now)
+    return api, syncer
+
+
+def pod(image="busybox:1", **extra):
+    c = {"name": "app", "image": image, **extra}
+    return {"metadata": {"name": "web", "namespace": "default", "uid": "u1"},
+            "spec": {"nodeName": "w1", "restartPolicy": "Always",
+                     "terminationGracePeriodSeconds": 30, "containers": [c]},
+            "status": {}}
+
+
+def reasons(api):
+    return [obj["reason"] for res, obj in api.created if res == "events"]
+
+
+def last_status(api):
+    return [b for r, _n, sub, b in api.patches if sub == "status"][-1]["status"]
+
+
+def test_new_pod_runs_and_reports_running():
+    rt = FakeRuntime()
+    api, syncer = make(rt)
+    assert syncer.sync(pod(), "u1", PodActual(), PodMemory()) is False
+    assert rt.calls[0] == ("run_sandbox", "web", "/r/pods/default_web_u1")
+    assert ("start", "app") in rt.calls
+    assert reasons(api) == ["Pulled", "Created", "Started"]
+    st = last_status(api)
+    assert st["phase"] == "Running" and st["podIP"] == "10.244.1.5"
+    assert st["containerStatuses"][0]["ready"] is True
+
+
+def test_status_is_not_patched_again_when_unchanged():
+    rt = FakeRuntime()
+    api, syncer = make(rt)
+    mem = PodMemory()
+    syncer.sync(pod(), "u1", PodActual(), mem)
+    n = len(api.patches)
+    syncer.sync(pod(), "u1", rt.actual(), mem)
+    assert len(api.patches) == n
+
+
+def test_pull_failure_err_image_pull_then_backoff():
+    rt = FakeRuntime()
+    api, syncer = make(rt)
+    mem = PodMemory()
+    p = pod(image="nosuch:1")
+    syncer.sync(p, "u1", PodActual(), mem)
+    st = last_status(api)["containerStatuses"][0]["state"]["waiting"]
+    assert st == {"reason": "ErrImagePull", "message": 'image "nosuch:1" is not in the catalogue'}
+    assert "Failed" in reasons(api)
+    pulls = [c for c in rt.calls if c[0] == "pull"]
+    syncer.sync(p, "u1", rt.actual(), mem)
+    assert [c for c in rt.calls if c[0] == "pull"] == pulls  # held back, not retried
+    st = last_status(api)["containerStatuses"][0]["state"]["waiting"]
+    assert st["reason"] == "ImagePullBackOff" and "not in the catalogue" in st["message"]
+    assert last_status(api)["phase"] == "Pending"
+
+
+def test_graceful_deletion_stops_with_grace_then_confirms():
+    rt = FakeRuntime()
+    api, syncer = make(rt)
+    mem = PodMemory()
+    syncer.sync(pod(), "u1", PodActual(), mem)
+    p = pod()
+    p["metadata"].update(deletionTimestamp="2026-01-01T00:00:00Z", deletionGracePeriodSeconds=7)
+    assert syncer.sync(p, "u1", rt.actual(), mem) is True
+    assert ("stop", "app", 7) in rt.calls
+    assert not rt.sandboxes and not rt.containers
+    assert api.deleted == [("pods", "web", 0)]
+    assert "Killing" in reasons(api)
+
+
+def test_orphan_is_torn_down():
+    rt = FakeRuntime()
+    _api, syncer = make(rt)
+    syncer.sync(pod(), "u1", PodActual(), PodMemory())
+    assert syncer.sync(None, "u1", rt.actual(), PodMemory()) is True
+    assert not rt.sandboxes and not rt.containers
+
+
+def test_failing_exec_liveness_kills_after_threshold():
+    rt = FakeRuntime(exec_code=1)
+    clock = iter(range(1000, 2000, 5))
+    api, syncer = make(rt, now=lambda: float(next(clock)))
+    mem = PodMemory()
+    p = pod(livenessProbe={"exec": {"command": ["cat", "/ok"]}, "periodSeconds": 1,
+                           "failureThreshold": 2})
+    syncer.sync(p, "u1", PodActual(), mem)
+    for _ in range(3):
+        syncer.sync(p, "u1", rt.actual(), mem)
+    assert any(c[0] == "stop" for c in rt.calls)
+    assert "Unhealthy" in reasons(api) and "Killing" in reasons(api)
+    assert any("Liveness probe failed" in o.get("message", "") for _r, o in api.created)
