@@ -58,8 +58,10 @@ def ready_status(node: dict) -> Optional[str]:
     return None
 
 
-def _taint(key: str, now: dt.datetime) -> dict:
-    return {"key": key, "effect": "NoExecute", "timeAdded": format_time(now)}
+def _taints(key: str, now: dt.datetime) -> list[dict]:
+    """The NoSchedule taint (keeps new Pods away) and the NoExecute one (evicts)."""
+    return [{"key": key, "effect": "NoSchedule"},
+            {"key": key, "effect": "NoExecute", "timeAdded": format_time(now)}]
 
 
 def eviction_delay(pod: dict, taint: dict, timeout: float) -> Optional[float]:
@@ -85,11 +87,11 @@ def decide_node(node: dict, health: NodeHealth, pods: list[dict], now: dt.dateti
     if stale:
         plan.ready_unknown = ready != "Unknown"
         if UNREACHABLE not in have:
-            plan.add_taints.append(_taint(UNREACHABLE, now))
+            plan.add_taints.extend(_taints(UNREACHABLE, now))
     elif UNREACHABLE in have:
         plan.remove_taints.append(UNREACHABLE)
     if not stale and ready == "False" and NOT_READY not in have:
-        plan.add_taints.append(_taint(NOT_READY, now))
+        plan.add_taints.extend(_taints(NOT_READY, now))
     if NOT_READY in have and (stale or ready == "True"):
         plan.remove_taints.append(NOT_READY)
     active = [t for t in taints if t.get("effect") == "NoExecute"

@@ -59,8 +59,8 @@ def ready_taints(node: dict) -> list[dict]:
 def taint_toleration(pod: dict, info: NodeInfo, cluster: list[NodeInfo]) -> list[str]:
     """NoSchedule and NoExecute taints (and a not-Ready node) must be tolerated."""
     taints = list((info.node.get("spec") or {}).get("taints") or [])
-    keys = {t.get("key") for t in taints}
-    taints += [t for t in ready_taints(info.node) if t["key"] not in keys]
+    have = {(t.get("key"), t.get("effect")) for t in taints}
+    taints += [t for t in ready_taints(info.node) if (t["key"], t["effect"]) not in have]
     for taint in taints:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerated(pod, taint):
             return [untolerated_taint_reason(taint)]

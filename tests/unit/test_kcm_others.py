@@ -145,7 +145,8 @@ def test_stale_lease_marks_unknown_and_taints():
     assert nl.decide_node(node(), h, [], at(19), 20, 30) == nl.NodePlan()
     plan = nl.decide_node(node(), h, [], at(21), 20, 30)
     assert plan.ready_unknown
-    assert plan.add_taints == [{"key": nl.UNREACHABLE, "effect": "NoExecute",
+    assert plan.add_taints == [{"key": nl.UNREACHABLE, "effect": "NoSchedule"},
+                               {"key": nl.UNREACHABLE, "effect": "NoExecute",
                                 "timeAdded": "2024-05-01T12:00:21Z"}]
 
 
@@ -178,7 +179,8 @@ def test_eviction_after_timeout_unless_tolerated():
 
 def test_not_ready_node_gets_not_ready_taint():
     plan = nl.decide_node(node("False"), nl.NodeHealth("r", at(0)), [], at(1), 20, 30)
-    assert [t["key"] for t in plan.add_taints] == [nl.NOT_READY]
+    assert [(t["key"], t["effect"]) for t in plan.add_taints] == \
+        [(nl.NOT_READY, "NoSchedule"), (nl.NOT_READY, "NoExecute")]
     back = node("True", [{"key": nl.NOT_READY, "effect": "NoExecute"}])
     assert nl.decide_node(back, nl.NodeHealth("r", at(0)), [], at(1), 20, 30).remove_taints \
         == [nl.NOT_READY]

@@ -165,6 +165,18 @@ def test_not_ready_node_is_excluded_unless_tolerated():
     assert check(f.taint_toleration, default, [n]) != []
 
 
+def test_unreachable_node_rejects_pods_with_default_tolerations():
+    # The node lifecycle controller's NoExecute taint is tolerated for 300 s by every Pod
+    # (admission default), but an Unknown node still takes no new Pods.
+    n = node("n1", ready="Unknown", taints=[{"key": "node.kubernetes.io/unreachable",
+                                             "effect": "NoExecute"}])
+    default = pod("a", tolerations=[{"key": "node.kubernetes.io/unreachable",
+                                     "operator": "Exists", "effect": "NoExecute",
+                                     "tolerationSeconds": 300}])
+    assert check(f.taint_toleration, default, [n]) == \
+        ["node(s) had untolerated taint {node.kubernetes.io/unreachable: }"]
+
+
 def test_node_without_conditions_is_not_ready():
     n = node("n1")
     n["status"]["conditions"] = []

@@ -1,0 +1,57 @@
+"""Runs the controller loops over one shared set of informers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Optional
+
+from k8snet.client import ApiClient
+from k8snet.informer import Informer
+from k8snet.kcm.base import Clock, Context, Loop
+from k8snet.kcm.loops import LOOPS, Options
+from k8snet.leaderelection import utcnow
+
+INFORMERS = {"pods": None, "nodes": None, "services": None, "endpoints": None,
+             "deployments": None, "replicasets": None, "leases": "kube-node-lease"}
+
+
+class ControllerManager:
+    """Start the informers, then every loop in its own thread, until `stop`."""
+
+    def __init__(self, client: ApiClient, options: Options, clock: Clock = utcnow,
+                 log: Optional[logging.Logger] = None):
+        self.client = client
+        self.options = options
+        self.clock = clock
+        self.log = log or logging.getLogger("k8snet.controller-manager")
+
+    def run(self, stop: threading.Event) -> None:
+        informers = {
+            resource: Informer(self.client, resource, namespace=namespace, log=self.log)
+            for resource, namespace in INFORMERS.items()
+        }
+        ctx = Context(self.client, informers, self.clock, self.log, self.options)
+        loops: list[Loop] = [cls(ctx) for cls in LOOPS
+                             if cls.name != "nodeipam" or self.options.allocate_node_cidrs]
+        for resource, informer in informers.items():
+            interested = [lp.kick for lp in loops if resource in lp.watches]
+            informer.on_change = _kicker(interested)
+            informer.start(stop)
+        threads = []
+        for lp in loops:
+            t = threading.Thread(target=lp.run, args=(stop,), daemon=True,
+                                 name=f"kcm-{lp.name}")
+            t.start()
+            threads.append(t)
+        self.log.info("controllers running: %s", ", ".join(lp.name for lp in loops))
+        stop.wait()
+        for t in threads:
+            t.join(timeout=5)
+
+
+def _kicker(events: list[threading.Event]):
+    def kick(_items: dict) -> None:
+        for e in events:
+            e.set()
+    return kick
