@@ -87,8 +87,12 @@ def make_network(topo, ofp_port: int) -> K8sMininet:
 
 def network_facts(net: K8sMininet, topo) -> Dict:
     """The controller's facts, read off a built network."""
+    # The controller knows leaves, spines and edge switches; a lone switch is an edge.
+    roles = {"single": "edge"}
     switches = [{"name": s.name, "dpid": int(s.dpid, 16),
-                 "role": topo.nodeInfo(s.name).get("role", "leaf")} for s in net.switches]
+                 "role": roles.get(topo.nodeInfo(s.name).get("role"),
+                                   topo.nodeInfo(s.name).get("role", "edge"))}
+                for s in net.switches]
     links, attachments = [], {}
     for link in net.links:
         ends = [{"node": intf.node.name, "port": intf.node.ports[intf],

@@ -110,7 +110,8 @@ class NodeStack:
         proc = subprocess.run(["ip", "netns", "exec", self.ns, "kubectl", *args],
                               capture_output=True, text=True, env=env, input=stdin, timeout=60)
         if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr}\n"
+            raise AssertionError(f"kubectl {' '.join(args)} exited {proc.returncode}: "
+                                 f"{proc.stdout}{proc.stderr}\n"
                                  f"kubelet log:\n{self.log('kubelet')}")
         return proc
 

@@ -108,7 +108,15 @@ def test_clean_after_the_supervisor_is_killed(cluster_factory):
     out = k8snet("clean")
     assert "deleted OVS bridge kntkill-x1" in out.stdout
     assert nothing_left("tkill") == {}
-    assert "nothing of k8snet's is left" in k8snet("clean").stdout
+    assert "tkill" not in k8snet("clean").stdout
+
+
+def test_down_after_the_supervisor_is_killed(cluster_factory):
+    status = cluster_factory("tkil2", "--network-only", "--workers", "2")
+    os.kill(status["supervisor_pid"], signal.SIGKILL)
+    out = k8snet("down", "--name", "tkil2")
+    assert "deleted OVS bridge kntkil2-x1" in out.stdout
+    assert nothing_left("tkil2") == {}
 
 
 BAD_USES = [
