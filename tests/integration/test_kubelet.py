@@ -36,7 +36,8 @@ def stack():
         node.start()
         wait_for("node w1 registered", lambda: node.get("node", NODE), deadline=60)
         cidr = json.dumps({"spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]}})
-        node.kubectl("patch", "node", NODE, "--type", "merge", "-p", cidr)
+        wait_for("podCIDR set", lambda: node.kubectl("patch", "node", NODE, "--type", "merge",
+                                                     "-p", cidr, check=False).returncode == 0)
         yield node
     finally:
         node.close()
