@@ -142,6 +142,7 @@ class FabricApp(app_manager.OSKenApp):
         dp = ev.datapath
         if dp.id is not None and self.datapaths.get(dp.id) is dp:
             del self.datapaths[dp.id]
+            self.pending = {k: v for k, v in self.pending.items() if k[0] != dp.id}
             self.logger.info("switch %#x disconnected", dp.id)
 
     # --- routes file ---------------------------------------------------------------

@@ -100,6 +100,11 @@ def start_launcher(facts, port, log, routes):
          str(port), "--log", str(log), "--routes-file", str(routes)], cwd=REPO)
 
 
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def stop_launcher(proc) -> int:
     """SIGTERM our launcher (by its Popen handle only); its exit status."""
     proc.terminate()
@@ -129,6 +134,7 @@ def fabric(tmp_path):
         state["proc"] = start_launcher(facts, port, log, routes)
 
     try:
+        wait_for(f"the launcher to listen on 127.0.0.1:{port}", lambda: listening(port), 30)
         net = build_net(doc, port)
         net.start()
         for h in net.hosts:
