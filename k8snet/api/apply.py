@@ -276,6 +276,8 @@ def server_side_apply(live: Optional[dict], applied: dict, manager: str, force: 
         raise ValueError("apply configuration must be an object")
     if not manager:
         raise ValueError("fieldManager is required for apply")
+    if not isinstance(applied.get("metadata", {}), dict):
+        raise ValueError("metadata must be an object")
     base: dict = copy.deepcopy(live) if isinstance(live, dict) else {}
     entries = _entries(base)
     me = (manager, "Apply", "")
@@ -328,6 +330,8 @@ def server_side_apply(live: Optional[dict], applied: dict, manager: str, force: 
     new_entries.insert(min(insert_at, len(new_entries)),
                        _entry(manager, "Apply", api_version, now, new_set, None))
     meta = result.setdefault("metadata", {})
+    if not isinstance(meta, dict):
+        raise ValueError("metadata must be an object")
     meta["managedFields"] = new_entries
     for field in ("apiVersion", "kind"):
         if field in applied:
@@ -372,5 +376,7 @@ def track_update(old: Optional[dict], new: dict, manager: str, now: str, kind: s
         api_version = str(new.get("apiVersion") or "v1")
         result_entries.append(_entry(manager, "Update", api_version, now, mine, subresource))
     out = copy.deepcopy(new)
-    out.setdefault("metadata", {})["managedFields"] = result_entries
+    meta = out.setdefault("metadata", {})
+    if isinstance(meta, dict):
+        meta["managedFields"] = result_entries
     return out

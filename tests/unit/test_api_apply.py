@@ -3,7 +3,7 @@
 import copy
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from k8snet.api.apply import field_set, fields_v1, parse_fields_v1, path_string
@@ -157,13 +157,13 @@ def test_path_string():
 steps = st.sampled_from(["f:a", "f:b", "f:spec", 'k:{"name":"x"}', 'v:"fin"', "f:c"])
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.sets(st.lists(steps, min_size=1, max_size=4).map(tuple), max_size=8))
 def test_fields_v1_roundtrip(paths):
     assert parse_fields_v1(fields_v1(paths)) == paths
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.sampled_from(["1", "2"]),
                        max_size=4),
        st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.sampled_from(["1", "2"]),
@@ -187,3 +187,22 @@ def test_conflict_message_names_the_subresource():
                           "t3")
     assert str(exc.value) == ('Apply failed with 1 conflict: conflict with "kubectl" with '
                               'subresource "scale" using apps/v1: .spec.replicas')
+
+
+json_doc = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=4),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(
+        st.sampled_from(["metadata", "spec", "status", "containers", "name", "image",
+                         "conditions", "type", "managedFields", "fieldsV1", "x"]), c,
+        max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(json_doc, json_doc, st.sampled_from([None, "status", "scale"]))
+def test_track_update_never_raises(old, new, subresource):
+    base = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}
+    old_obj = {**base, **old} if isinstance(old, dict) else None
+    new_obj = {**base, **new} if isinstance(new, dict) else base
+    out = track_update(old_obj, new_obj, "m", "t", "Pod", subresource)
+    assert isinstance(out, dict)

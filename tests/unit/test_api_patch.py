@@ -3,7 +3,7 @@
 import copy
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from k8snet.api.patch import (
@@ -52,14 +52,14 @@ null_free = st.recursive(
     max_leaves=15)
 
 
-@settings(max_examples=300)
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.dictionaries(st.text(max_size=3), json_doc, max_size=5),
        st.dictionaries(st.text(max_size=3), null_free, max_size=5))
 def test_merge_patch_of_diff_reproduces_target(original, target):
     assert json_merge_patch(original, create_merge_patch(original, target)) == target
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.dictionaries(st.text(max_size=3), json_doc, max_size=5),
        st.dictionaries(st.text(max_size=3), null_free, max_size=5))
 def test_strategic_patch_without_lists_agrees_with_merge_patch(original, patch):
@@ -233,7 +233,7 @@ def test_strategic_errors(patch):
 names = st.sampled_from(["a", "b", "c", "d", "e"])
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(names, unique=True, max_size=5), st.lists(names, unique=True, max_size=5),
        st.sampled_from(["1", "2"]))
 def test_kubectl_style_container_patch_property(live_names, wanted_names, image):
@@ -250,3 +250,35 @@ def test_kubectl_style_container_patch_property(live_names, wanted_names, image)
     for c in out["spec"]["containers"]:
         assert c["image"] == image
         assert ("extra" in c) == (c["name"] in live_names)
+
+
+patch_keys = st.sampled_from(["spec", "template", "containers", "name", "image", "ports",
+                              "containerPort", "$patch", "$retainKeys", "metadata",
+                              "finalizers", "$setElementOrder/containers",
+                              "$deleteFromPrimitiveList/finalizers", "x"])
+patch_doc = st.recursive(
+    json_leaf | st.sampled_from(["replace", "delete", "merge"]),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(patch_keys, c, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.dictionaries(patch_keys, patch_doc, max_size=4))
+def test_strategic_patch_fuzz_only_value_errors(patch):
+    try:
+        out = strategic_merge_patch(LIVE_DEPLOYMENT, patch, "Deployment")
+    except ValueError:
+        return
+    assert isinstance(out, dict)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.dictionaries(patch_keys, patch_doc, max_size=4), st.booleans())
+def test_server_side_apply_fuzz_only_value_errors_or_conflicts(applied, force):
+    from k8snet.api.patch import ApplyConflict, server_side_apply
+    live = server_side_apply(None, LIVE_DEPLOYMENT, "first", False, "Deployment", "t0")
+    try:
+        out = server_side_apply(live, applied, "second", force, "Deployment", "t1")
+    except (ValueError, ApplyConflict):
+        return
+    assert isinstance(out["metadata"]["managedFields"], list)

@@ -1,7 +1,7 @@
 """Tests for k8snet.api.selectors: label and field selector syntax and matching."""
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from k8snet.api.selectors import (
@@ -89,6 +89,7 @@ def test_label_selector_string_is_canonical():
 label_text = st.from_regex(r"[a-z0-9]([a-z0-9.-]{0,8}[a-z0-9])?", fullmatch=True)
 
 
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.dictionaries(label_text, label_text, max_size=4),
        st.dictionaries(label_text, label_text, max_size=6))
 def test_match_labels_roundtrip_property(selector, labels):

@@ -399,7 +399,7 @@ json_values = st.recursive(
     max_leaves=20)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.sampled_from(["Pod", "Deployment", "ReplicaSet", "Service", "Node", "Namespace",
                         "Endpoints", "Event", "Lease", "Binding", "Scale"]),
        json_values, json_values)
@@ -412,7 +412,7 @@ def test_any_json_gives_causes_not_exceptions(kind, obj, old):
     assert isinstance(causes, list)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.sampled_from(["Pod", "Deployment", "Service"]), json_values)
 def test_arbitrary_spec_shapes_do_not_raise(kind, spec):
     base = {"Pod": PROBE_POD, "Deployment": NGINX_DEPLOYMENT, "Service": NODEPORT_SERVICE}
