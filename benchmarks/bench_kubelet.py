@@ -33,6 +33,13 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def tree_rss_kib(pid: int) -> int:
     """RSS of a process and all its descendants."""
     total, todo = 0, [pid]
@@ -125,6 +132,10 @@ def main(argv=None) -> int:
         result = json.loads(out.stdout)
         time.sleep(5)
         busy = {n: rss_kib(stack.procs[n].pid) for n in ("kubelet", "runtime")}
+        cpu0 = {n: cpu_seconds(stack.procs[n].pid) for n in ("kubelet", "runtime")}
+        time.sleep(10)
+        cpu = {n: round((cpu_seconds(stack.procs[n].pid) - cpu0[n]) * 10, 1)
+               for n in ("kubelet", "runtime")}
         for n in ("kubelet", "runtime"):
             if stack.procs[n].poll() is not None:
                 print(f"bench_kubelet: the {n} exited during the run:\n{stack.log(n)}")
@@ -139,6 +150,8 @@ def main(argv=None) -> int:
             "kubelet_rss_mib_with_pods": round(busy["kubelet"] / 1024, 1),
             "runtime_rss_mib_idle": round(idle["runtime"] / 1024, 1),
             "runtime_rss_mib_with_pods": round(busy["runtime"] / 1024, 1),
+            "kubelet_cpu_pct_steady": cpu["kubelet"],
+            "runtime_cpu_pct_steady": cpu["runtime"],
             "rss_mib_per_idle_pod": round(sum(pod_rss) / max(1, len(pod_rss)) / 1024, 1),
         })
         print("kubelet, one node, agnhost netexec Pods created at once")
