@@ -158,3 +158,16 @@ def test_kubelet_restart_keeps_pods_and_collects_orphans(stack):
     assert cs["containerID"] == keep_id and cs["restartCount"] == 0
     stack.kubectl("delete", "pod", "keep", "--wait=true", "--timeout=60s")
     wait_for("no Pod netns left", lambda: not stack.pod_netns(), deadline=30)
+
+
+def test_pod_bound_later_through_binding_is_picked_up(stack):
+    unbound = pod("late")
+    del unbound["spec"]["nodeName"]
+    stack.apply(unbound)
+    binding = {"apiVersion": "v1", "kind": "Binding",
+               "metadata": {"name": "late", "namespace": "default"},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": NODE}}
+    stack.kubectl("create", "--raw", "/api/v1/namespaces/default/pods/late/binding", "-f", "-",
+                  stdin=json.dumps(binding))
+    wait_for("pod late Ready", lambda: ready(stack, "late"), deadline=90)
+    stack.kubectl("delete", "pod", "late", "--wait=true", "--timeout=60s")
