@@ -156,7 +156,8 @@ class WatchStream:
                 raise StopIteration
             try:
                 line = self._response.readline()
-            except (OSError, http.client.HTTPException, ValueError) as exc:
+            except (OSError, http.client.HTTPException, ValueError, AttributeError) as exc:
+                # (AttributeError: http.client's reader racing a close() from another thread)
                 if self._closed.is_set():  # close() from another thread
                     raise StopIteration from None
                 self.close()
