@@ -49,4 +49,17 @@ Forwarding model (three tables):
   group at once, before the controller recomputes).
 
 No action ever rewrites an IP address or an L4 port.
+
+Running it: ``python -m controllers.launcher --facts FILE --ofp-port PORT --log FILE
+[--routes-file FILE]`` (see ``controllers/launcher.py``). Changing routes at run
+time: rewrite the routes file (picked up within a second), or from inside the
+app call ``FabricApp.post_routes(routes)`` (thread-safe; validate with
+:func:`k8snet.fabric.facts.parse_routes`). On a port event only what changed is
+sent (:mod:`k8snet.fabric.diff`); a switch that (re)connects is wiped and gets
+its whole plan.
+
+Modules: ``facts`` (format, validation), ``topology`` (graph, equal-cost next
+hops), ``plan`` (flows and groups per switch), ``diff``, ``arp``, ``planner``
+(state + events), ``specs`` (dataclasses), ``fakenet`` (a fake multi-switch
+flow table that follows packets, for tests), ``sample`` (leaf-spine example).
 """
