@@ -72,7 +72,8 @@ class NodeStack:
         except OSError:
             return ""
 
-    def start(self) -> NodeStack:
+    def start(self, controller_manager: bool = False) -> NodeStack:
+        """Start everything; with `controller_manager`, node IPAM gives the podCIDR."""
         self.sh("ip", "netns", "add", self.ns)
         self.sh("ip", "-n", self.ns, "link", "set", "lo", "up")
         # no dummy module on every kernel: a veth pair with both ends in the netns
@@ -89,6 +90,9 @@ class NodeStack:
         wait_for("the apiserver's kubeconfig", lambda: os.path.exists(self.kubeconfig)
                  and self.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
                  deadline=60)
+        if controller_manager:
+            self.spawn("controller-manager", "controller-manager", "--kubeconfig",
+                       self.kubeconfig)
         return self.start_kubelet()
 
     def start_kubelet(self) -> NodeStack:
@@ -149,7 +153,7 @@ class NodeStack:
     # -- cleanup --------------------------------------------------------------
 
     def close(self) -> None:
-        for name in ("kubelet", "runtime", "apiserver"):
+        for name in ("kubelet", "controller-manager", "runtime", "apiserver"):
             proc = self.procs.get(name)
             if proc is None or proc.poll() is not None:
                 continue
