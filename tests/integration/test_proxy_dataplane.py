@@ -213,7 +213,11 @@ def test_udp_flow_to_removed_endpoint_moves(topo, mode):
     keep = "pod-b" if gone == "pod-a" else "pod-a"
     apply(topo, mode, service(), endpoints((keep,)))
     after = topo.probe(topo.ns["client"], "udp", CLUSTER_IP, 53, 3, sport=40053)
-    assert names(after) == {keep}, (first, after)
+    if names(after) != {keep}:
+        flows = subprocess.run(["ip", "netns", "exec", topo.node, "conntrack", "-L", "-p",
+                                "udp"], capture_output=True, text=True, timeout=30)
+        raise AssertionError(f"before {first}, after {after}; node's UDP flows: "
+                             f"{flows.stdout} {flows.stderr}")
 
 
 @pytest.mark.parametrize("mode", ["iptables", "nftables"])
