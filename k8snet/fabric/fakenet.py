@@ -19,6 +19,7 @@ from k8snet.fabric.specs import (
     DecTtl,
     FlowSpec,
     GroupSpec,
+    PORT_IN,
     Output,
     SetField,
     SwitchPlan,
@@ -143,9 +144,11 @@ class FakeNet:
 
     def _output(self, sw: str, in_port: int, port: int, pkt: dict, hops: list, decs: int,
                 choose: str) -> list[Trace]:
+        if port == PORT_IN:
+            port = in_port
+        elif port == in_port:
+            return [Trace("dropped", sw, dict(pkt), hops + [(sw, in_port, port)], decs)]
         hops = hops + [(sw, in_port, port)]
-        if port == in_port:
-            return [Trace("dropped", sw, dict(pkt), hops, decs)]
         if (sw, port) in self.down or (sw, port) not in self.wires:
             return [Trace("lost", sw, dict(pkt), hops, decs)]
         kind, peer = self.wires[(sw, port)]

@@ -15,6 +15,7 @@ from k8snet.fabric.specs import (
     COOKIE_PREFIX_ROUTE,
     ETH_TYPE_ARP,
     ETH_TYPE_IPV4,
+    PORT_IN,
     TABLE_CLASSIFY,
     TABLE_FORWARD,
     TABLE_ROUTE,
@@ -37,6 +38,7 @@ PRIO_TO_ROUTER = 200
 PRIO_BRIDGED = 100
 PRIO_ROUTE_BASE = 100  # + prefix length: longest prefix wins
 PRIO_HOST = 100
+PRIO_HAIRPIN = 110  # a routed packet for a prefix behind its own sender goes back out
 
 
 def group_id(facts: Facts, switch: str) -> int:
@@ -119,6 +121,8 @@ def build_plan(facts: Facts, down: AbstractSet[Port] = frozenset(),
             match = {"eth_type": ETH_TYPE_IPV4, "eth_dst": host.mac}
             if host.switch == sw.name:
                 action = Output(host.port)
+                flows.append(flow(TABLE_FORWARD, PRIO_HAIRPIN, dict(match, in_port=host.port),
+                                  (Output(PORT_IN),), cookie=COOKIE_FORWARD))
             else:
                 hops = next_hops.get((sw.name, host.switch))
                 if not hops:

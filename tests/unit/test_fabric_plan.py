@@ -259,3 +259,16 @@ def test_ring_takes_shortest_ways_only_and_splits_on_ties(n):
         assert traces and all(t.fate == "delivered" and len(t.switches) == hops for t in traces)
         tie = (i - j) % n == (j - i) % n
         assert len(traces) == (2 if tie else 1)
+
+
+def test_routed_back_to_its_sender_hairpins_and_bridged_never_does():
+    doc = leaf_spine_facts(2, 2, 2)
+    doc["routes"] = [{"prefix": "10.244.1.0/24", "via": "h1"}]
+    facts, net = net_for(doc)
+    h1 = facts.host("h1")
+    pkt = {"eth_src": h1.mac, "eth_dst": GW_MAC, "eth_type": 0x0800, "ipv4_src": h1.ip,
+           "ipv4_dst": "10.244.1.9", "ttl": 64}
+    (t,) = net.send_from("h1", pkt)
+    assert (t.fate, t.at, t.packet["ttl"]) == ("delivered", "h1", 63)
+    (t,) = net.send_from("h1", dict(pkt, eth_dst=h1.mac, ipv4_dst=h1.ip))
+    assert t.at == "h1" and t.packet["ttl"] == 64  # a frame to itself comes back unrouted
