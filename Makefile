@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 BIN     ?= /usr/local/bin
 DEB_PKGS := mininet openvswitch-switch containernetworking-plugins \
 	etcd-server etcd-client iperf3 iputils-ping ethtool iptables nftables \
-	tcpdump busybox-static iproute2 python3-venv procps psmisc
+	tcpdump busybox-static iproute2 python3-venv procps psmisc conntrack curl
 
 .PHONY: setup deps venv ovs demo test lint unit component integration bench clean
 

@@ -235,7 +235,7 @@ class Cluster:
         client = ApiClient.from_kubeconfig(kubeconfig, timeout=5)
         while True:
             try:
-                client.raw("GET", "/readyz")
+                client.get("namespaces", "default")
                 break
             except ApiError as exc:
                 if time.monotonic() > deadline:

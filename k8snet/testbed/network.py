@@ -16,7 +16,6 @@ from mininet.net import Mininet
 from mininet.node import Host, OVSSwitch, RemoteController, Switch
 
 from k8snet import naming
-from k8snet.testbed import addressing
 from k8snet.testbed.facts import describe_link, fabric_facts
 
 
@@ -39,12 +38,12 @@ class K8sNode(Host):
 
     def config(self, gateway=None, role=None, **params):
         result = super().config(**params)
-        if gateway and role == "external":
+        if gateway:
+            # Everything off the node's subnet goes to the fabric's gateway, which
+            # the SDN controller answers and routes (or drops): the outside
+            # subnet, other nodes' Pod CIDRs in routed mode, Service addresses
+            # without endpoints (so kube-proxy's REJECT answers them).
             self.cmd(f"ip route replace default via {gateway}")
-        elif gateway:
-            # Nodes reach the outside subnet through the fabric's gateway; the
-            # Pod network is added per mode by the cluster bring-up.
-            self.cmd(f"ip route replace {addressing.EXTERNAL_NET} via {gateway}")
         return result
 
 

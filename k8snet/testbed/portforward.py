@@ -11,6 +11,7 @@ were created in; nothing is routed, nothing is translated.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import socket
@@ -18,6 +19,15 @@ import sys
 import threading
 
 CLONE_NEWNET = 0x40000000
+
+
+def join_netns(path: str) -> None:
+    """setns(2) into a network namespace (os.setns exists only from 3.12)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open(path) as ns:
+        if libc.setns(ns.fileno(), CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns {path}: {os.strerror(err)}")
 
 
 def pipe(src: socket.socket, dst: socket.socket) -> None:
@@ -65,8 +75,7 @@ def main(argv=None) -> int:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(split_hostport(args.listen))
     listener.listen(64)
-    with open(f"/run/netns/{args.netns}") as ns:
-        os.setns(ns.fileno(), CLONE_NEWNET)
+    join_netns(f"/run/netns/{args.netns}")
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     print(f"forwarding {args.listen} -> {args.to} in {args.netns}", flush=True)
     serve(listener, split_hostport(args.to))
