@@ -46,7 +46,8 @@ class KubeletConfig:
     status_period: float = 10.0
     pod_cidr_timeout: float = 300.0
     runtime_timeout: float = 60.0
-    workers: int = 8
+    workers: int = 16
+    api_timeout: float = 120.0
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
 
@@ -91,6 +92,21 @@ class Kubelet:
         self._node_status = existing.get("status")
         self.post_node_status()
         self.log.info("node %s was registered already; updated it", self.cfg.node.name)
+
+    def register_with_retry(self, stop: threading.Event) -> None:
+        """register(), retried while the apiserver is unreachable (up to `api_timeout`)."""
+        end = time.monotonic() + self.cfg.api_timeout
+        while True:
+            try:
+                self.register()
+                return
+            except ApiError as exc:
+                if time.monotonic() > end or stop.is_set() or exc.code not in (0, 429, 500,
+                                                                                  503, 504):
+                    raise K8snetError(f"cannot register node {self.cfg.node.name}: {exc}") \
+                        from None
+                self.log.warning("registering node %s: %s; retrying", self.cfg.node.name, exc)
+                stop.wait(1.0)
 
     def post_node_status(self) -> None:
         ready = self.network_ready.is_set()
@@ -249,7 +265,7 @@ class Kubelet:
         name, version = self.runtime.wait_ready(self.cfg.runtime_timeout, time.sleep)
         self.log.info("runtime %s %s on %s", name, version, self.runtime.socket_path)
         self.cfg.node = replace(self.cfg.node, runtime_version=f"k8snet://{version}")
-        self.register()
+        self.register_with_retry(stop)
         threading.Thread(target=self.heartbeat, args=(stop,), daemon=True,
                          name="heartbeat").start()
         cidr = self.wait_pod_cidr(stop)

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--backoff-cap", type=float, default=300.0, help="restart back-off cap (seconds)")
     a("--pod-cidr-timeout", type=float, default=300.0,
       help="give up if node IPAM gives no podCIDR within this many seconds")
+    a("--workers", type=int, default=16, help="Pods synced in parallel (default 16)")
+    a("--api-timeout", type=float, default=120.0,
+      help="keep retrying registration this long while the apiserver is unreachable")
     a("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
 
@@ -86,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         ipaddress.ip_network(args.cluster_cidr)
     except ValueError:
         raise UsageError(f"--cluster-cidr {args.cluster_cidr!r} is not a CIDR") from None
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
     if args.backoff_base <= 0 or args.backoff_cap < args.backoff_base:
         raise UsageError("--backoff-base must be > 0 and --backoff-cap >= --backoff-base")
     cfg = KubeletConfig(
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode, uplink_mtu=args.uplink_mtu, sync_period=args.sync_period,
         lease_duration=args.lease_duration, lease_renew=args.lease_renew,
         status_period=args.status_period, pod_cidr_timeout=args.pod_cidr_timeout,
-        cluster_cidr=args.cluster_cidr,
+        cluster_cidr=args.cluster_cidr, workers=args.workers, api_timeout=args.api_timeout,
         backoff=BackoffPolicy(args.backoff_base, args.backoff_cap))
     os.makedirs(os.path.join(args.root_dir, "pods"), exist_ok=True)
     api = ApiClient.from_kubeconfig(args.kubeconfig)

@@ -109,3 +109,4 @@ class PodMemory:
     waiting: Dict[str, Tuple[str, str]] = field(default_factory=dict)   # name -> (reason, msg)
     probes: Dict[str, Dict[str, ProbeState]] = field(default_factory=dict)  # container id
     last_status: Optional[dict] = None
+    last_sent_at: float = 0.0

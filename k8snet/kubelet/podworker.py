@@ -29,6 +29,9 @@ from k8snet.kubelet.model import (
 from k8snet.kubelet.prober import run_probe
 from k8snet.kubelet.recorder import Recorder
 
+# seconds after which the status is compared with the apiserver's copy again
+STATUS_RESYNC = 10.0
+
 
 @dataclass
 class SyncContext:
@@ -302,9 +305,12 @@ class PodSyncer:
     def _report(self, pod: Mapping[str, Any], actual: PodActual, mem: PodMemory) -> None:
         verdicts = self._verdicts(pod, actual, mem)
         new = status.pod_status(pod, actual, mem, verdicts, self.node_ip, self.clock())
-        if mem.last_status is not None and status.status_patch(mem.last_status, new) is None:
+        now = self.clock()
+        if mem.last_status is not None and status.status_patch(mem.last_status, new) is None \
+                and now - mem.last_sent_at < STATUS_RESYNC:
             return
         body = status.status_patch(pod.get("status") or {}, new)
+        mem.last_sent_at = now
         if body is None:
             mem.last_status = new
             return

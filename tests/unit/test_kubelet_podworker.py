@@ -188,3 +188,15 @@ def test_failing_exec_liveness_kills_after_threshold():
     assert any(c[0] == "stop" for c in rt.calls)
     assert "Unhealthy" in reasons(api) and "Killing" in reasons(api)
     assert any("Liveness probe failed" in o.get("message", "") for _r, o in api.created)
+
+
+def test_status_resent_when_apiserver_copy_differs_after_resync_period():
+    rt = FakeRuntime()
+    t = [1000.0]
+    api, syncer = make(rt, now=lambda: t[0])
+    mem = PodMemory()
+    syncer.sync(pod(), "u1", PodActual(), mem)
+    n = len(api.patches)
+    t[0] += 11  # someone else overwrote the status meanwhile (pod() has an empty one)
+    syncer.sync(pod(), "u1", rt.actual(), mem)
+    assert len(api.patches) == n + 1
