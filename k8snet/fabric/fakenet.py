@@ -16,10 +16,10 @@ from typing import AbstractSet, Any, Optional
 
 from k8snet.fabric.facts import Facts
 from k8snet.fabric.specs import (
+    PORT_IN,
     DecTtl,
     FlowSpec,
     GroupSpec,
-    PORT_IN,
     Output,
     SetField,
     SwitchPlan,
