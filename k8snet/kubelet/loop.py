@@ -144,6 +144,13 @@ class Kubelet:
                 if self.clock() - last_status >= self.cfg.status_period:
                     self.post_node_status()
                     last_status = self.clock()
+            except NotFound:
+                self.log.warning("node %s is gone from the apiserver; registering it again",
+                                 self.cfg.node.name)
+                try:
+                    self.register()
+                except ApiError as exc:
+                    self.log.warning("re-registering: %s", exc)
             except ApiError as exc:
                 self.log.warning("heartbeat: %s", exc)
             stop.wait(self.cfg.lease_renew)
