@@ -17,6 +17,7 @@ from k8snet.testbed import addressing
 
 APISERVER_PORT = 6443
 KUBELET_PORT = 10250
+MODE_LABEL = "k8snet.io/network-mode"
 
 
 @dataclass
@@ -91,7 +92,9 @@ def plan_components(nodes: List[Dict], spec: Dict, cluster_dir: str,
             "--cni-conf-dir", cni_conf, "--cni-bin-dir", "/usr/lib/cni",
             "--cgroup-parent", f"k8snet/{spec['name']}/{node['name']}"],
             log=os.path.join(ndir, "runtime.log"), ready_file=socket))
-        labels = ",".join(f"{k}={v}" for k, v in sorted(node.get("labels", {}).items()))
+        # The Pod network mode shows on every Node: kubectl get nodes -L k8snet.io/network-mode
+        node_labels = {**node.get("labels", {}), MODE_LABEL: spec.get("mode", "routed")}
+        labels = ",".join(f"{k}={v}" for k, v in sorted(node_labels.items()))
         plan.append(Component(node["name"], "kubelet", [
             *k8snet, "kubelet", "--kubeconfig", kubeconfig, "--node-name", node["name"],
             "--node-ip", node["ip"], "--runtime-socket", socket, "--root-dir",
