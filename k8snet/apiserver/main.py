@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import ipaddress
 import os
 import signal
@@ -108,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             httpd.stopping.set()
             threading.Thread(target=httpd.shutdown, daemon=True).start()
         signal.signal(signal.SIGTERM, on_term)
+        faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` dumps every thread's stack
         print(f"k8snet apiserver: serving {url} (store {store_url})", flush=True)
         try:
             httpd.serve_forever(poll_interval=0.5)

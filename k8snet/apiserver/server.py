@@ -80,6 +80,13 @@ def _accepts_table(accept: str) -> bool:
     return "as=Table" in accept.replace(" ", "")
 
 
+def warning_header(text: str) -> str:
+    """A `Warning: 299 - "..."` value: quoted, one line, ASCII (headers are latin-1)."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    text = "".join(c if " " <= c <= "~" else f"\\u{ord(c):04x}" for c in text)
+    return f'299 - "{text[:1000]}"'
+
+
 class Handler(BaseHTTPRequestHandler):
     """One request at a time on a keep-alive connection."""
 
@@ -177,8 +184,7 @@ class Handler(BaseHTTPRequestHandler):
               ctype: str = "application/json") -> None:
         extra = []
         for w in (ctx.warnings if ctx else [])[:20]:
-            text = str(w).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
-            extra.append(("Warning", f'299 - "{text}"'))
+            extra.append(("Warning", warning_header(str(w))))
         self._send(code, json.dumps(obj, separators=(",", ":")).encode() + b"\n", ctype, extra)
 
     def _status(self, e: ApiStatusError) -> None:
@@ -230,6 +236,7 @@ class Handler(BaseHTTPRequestHandler):
         return hmac.compare_digest(auth[7:].strip().encode(), token.encode())
 
     def _dispatch(self, method: str) -> None:
+        self._responded = False
         try:
             try:
                 body = self._read_body()
@@ -261,7 +268,15 @@ class Handler(BaseHTTPRequestHandler):
             route = Route("unknown")
         return self._authorized(route)
 
+    def end_headers(self) -> None:
+        self._responded = True
+        super().end_headers()
+
     def _safe_status(self, e: ApiStatusError) -> None:
+        if getattr(self, "_responded", False):
+            self.close_connection = True  # a response is already on the wire: just close
+            return
+        self._headers_buffer = []  # drop a half-built response
         try:
             self._status(e)
         except OSError:

@@ -1,0 +1,130 @@
+"""Fuzz request bodies and paths against a live apiserver: every answer is a response
+(never a dropped connection), never a 5xx, and every error is a Status object."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from k8snet.api import kinds
+from tests.component.apiserver_proc import ApiServerProc
+
+FUZZ = settings(max_examples=120, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**63) | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                max_size=5),
+    max_leaves=25)
+
+COLLECTIONS = [
+    (f"/api/v1{'/namespaces/default' if k.namespaced else ''}/{k.plural}" if not k.group else
+     f"/apis/{k.group}/{k.version}/namespaces/default/{k.plural}")
+    for k in kinds.RESOURCES.values()]
+
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fz", "labels": {"a": "b"}},
+       "spec": {"containers": [{"name": "c", "image": "busybox",
+                                "ports": [{"containerPort": 80}]}]}}
+PATHS = [("metadata",), ("metadata", "name"), ("metadata", "labels"), ("spec",),
+         ("spec", "containers"), ("spec", "containers", 0), ("spec", "containers", 0, "ports"),
+         ("spec", "containers", 0, "image"), ("spec", "nodeName"), ("status",), ("kind",),
+         ("apiVersion",), ("spec", "containers", 0, "ports", 0, "containerPort")]
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    proc = ApiServerProc(str(tmp_path_factory.mktemp("fuzz")))
+    try:
+        yield proc.start()
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def s(srv):
+    sess = requests.Session()
+    sess.trust_env = False
+    sess.verify = srv.ca_file
+    sess.headers["Authorization"] = f"Bearer {srv.token}"
+    r = sess.post(srv.url + "/api/v1/namespaces/default/pods", data=json.dumps(POD),
+                  headers={"Content-Type": "application/json"}, timeout=10)
+    assert r.status_code == 201
+    yield sess
+    sess.close()
+
+
+def check(r: requests.Response) -> None:
+    assert r.status_code < 500, (r.status_code, r.text[:500])
+    if r.status_code >= 400:
+        body = r.json()
+        assert body["kind"] == "Status" and body["apiVersion"] == "v1", body
+        assert body["code"] == r.status_code and body["reason"], body
+
+
+def _set(obj, path, value):
+    cur = obj
+    for p in path[:-1]:
+        cur = cur[p]
+    cur[path[-1]] = value
+
+
+@FUZZ
+@given(path=st.sampled_from(COLLECTIONS), body=json_values)
+def test_random_json_bodies_on_create(srv, s, path, body):
+    check(s.post(srv.url + path, data=json.dumps(body), timeout=30,
+                 headers={"Content-Type": "application/json"}))
+
+
+@FUZZ
+@given(where=st.sampled_from(PATHS), value=json_values, strict=st.booleans())
+def test_mutated_pods(srv, s, where, value, strict):
+    obj = json.loads(json.dumps(POD))
+    obj["metadata"]["name"] = "fzm"
+    _set(obj, where, value)
+    q = "?fieldValidation=Strict" if strict else ""
+    r = s.post(srv.url + "/api/v1/namespaces/default/pods" + q, data=json.dumps(obj),
+               timeout=30, headers={"Content-Type": "application/json"})
+    check(r)
+    if r.status_code == 201:
+        check(s.delete(srv.url + "/api/v1/namespaces/default/pods/fzm", timeout=30))
+
+
+@FUZZ
+@given(ctype=st.sampled_from(["application/json-patch+json", "application/merge-patch+json",
+                              "application/strategic-merge-patch+json",
+                              "application/apply-patch+yaml", "text/plain"]),
+       body=json_values | st.binary(max_size=40).map(lambda b: b.hex()),
+       sub=st.sampled_from(["", "/status"]),
+       method=st.sampled_from(["PATCH", "PUT"]))
+def test_patches_and_updates(srv, s, ctype, body, sub, method):
+    url = srv.url + "/api/v1/namespaces/default/pods/fz" + sub + "?fieldManager=fuzz"
+    check(s.request(method, url, data=json.dumps(body), timeout=30,
+                    headers={"Content-Type": ctype}))
+
+
+@FUZZ
+@given(segments=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1,
+                                 max_size=10), min_size=1, max_size=7),
+       method=st.sampled_from(["GET", "DELETE", "POST", "PUT", "PATCH"]),
+       query=st.dictionaries(st.sampled_from(["watch", "limit", "continue", "labelSelector",
+                                              "fieldSelector", "resourceVersion",
+                                              "timeoutSeconds", "gracePeriodSeconds",
+                                              "dryRun"]),
+                             st.text(max_size=10), max_size=3))
+def test_random_paths_and_queries(srv, s, segments, method, query):
+    prefix = ["api", "v1", "namespaces", "default"]
+    path = "/" + "/".join(requests.utils.quote(x, safe="") for x in prefix[:len(segments) % 5]
+                          + segments)
+    q = dict(query)
+    if q.get("watch"):
+        q["timeoutSeconds"] = "1"
+    check(s.request(method, srv.url + path, params=q, timeout=30,
+                    data=b"{}" if method in ("POST", "PUT", "PATCH") else None,
+                    headers={"Content-Type": "application/merge-patch+json"}))
