@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-port-range", default="30000-32767")
     parser.add_argument("--insecure-http", action="store_true",
                         help="plain HTTP without authentication (debugging; loopback only)")
+    parser.add_argument("--compaction-interval", type=float, default=300.0,
+                        help="seconds between store compactions (0: never; like "
+                             "kube-apiserver's --etcd-compaction-interval)")
+    parser.add_argument("--compaction-keep", type=int, default=10000,
+                        help="revisions of history kept at each compaction (watch resume "
+                             "window)")
     parser.add_argument("--bookmark-interval", type=float, default=15.0,
                         help="seconds between watch BOOKMARK events (when asked for)")
 
@@ -64,6 +70,15 @@ def _check(args: argparse.Namespace) -> tuple[tuple[int, int], str]:
     advertise = args.advertise_address or (
         "127.0.0.1" if args.bind_address in ("0.0.0.0", "::") else args.bind_address)
     return port_range, str(net) and advertise
+
+
+def compactor(store, stop: threading.Event, interval: float, keep: int) -> None:
+    """Compact the store's history every `interval` seconds, keeping `keep` revisions."""
+    while not stop.wait(interval):
+        try:
+            store.compact(max(keep, 0))
+        except Exception as e:  # noqa: BLE001 - say it and retry next period
+            print(f"k8snet apiserver: compaction failed: {e}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
         stop = threading.Event()
         threading.Thread(target=namespace_finalizer, args=(registry, stop), daemon=True,
                          name="ns-finalizer").start()
+        if args.compaction_interval > 0:
+            threading.Thread(target=compactor, daemon=True, name="compactor",
+                             args=(store, stop, args.compaction_interval,
+                                   args.compaction_keep)).start()
 
         def on_term(_sig: int, _frm: object) -> None:
             stop.set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 
 import requests
 
@@ -100,5 +101,45 @@ def test_kill9_and_restart_lose_nothing_and_watch_resumes(tmp_path):
         srv.start()
         s = session(srv)
         assert len(s.get(srv.url + base, timeout=10).json()["items"]) == 31
+    finally:
+        srv.stop()
+
+
+def test_watch_and_continue_from_compacted_revision_get_410(tmp_path):
+    srv = ApiServerProc(str(tmp_path), extra=("--compaction-interval", "0.5",
+                                              "--compaction-keep", "3"))
+    try:
+        srv.start()
+        s = session(srv)
+        base = "/api/v1/namespaces/default/pods"
+        first = None
+        for i in range(8):
+            code, obj = post(s, srv, base, cm_pod(f"c{i}"))
+            assert code == 201
+            first = first or obj["metadata"]["resourceVersion"]
+        page = s.get(srv.url + base + "?limit=2", timeout=10).json()
+        cont = page["metadata"]["continue"]
+        for i in range(8, 16):
+            assert post(s, srv, base, cm_pod(f"c{i}"))[0] == 201
+        deadline = time.monotonic() + 20
+        while True:
+            r = s.get(srv.url + f"{base}?watch=true&resourceVersion={first}&timeoutSeconds=2",
+                      timeout=30)
+            evs = [json.loads(x) for x in r.text.splitlines() if x.strip()]
+            if evs and evs[0]["type"] == "ERROR":
+                break
+            assert time.monotonic() < deadline, "history never compacted"
+            time.sleep(0.3)
+        assert len(evs) == 1
+        st = evs[0]["object"]
+        assert st["kind"] == "Status" and st["code"] == 410 and st["reason"] == "Expired"
+        assert "too old resource version" in st["message"]
+        while True:  # compaction runs every 0.5 s: wait until it passed the list's revision
+            r = s.get(srv.url + f"{base}?limit=2&continue={cont}", timeout=10)
+            if r.status_code != 200:
+                break
+            assert time.monotonic() < deadline, "continue token never expired"
+            time.sleep(0.3)
+        assert r.status_code == 410 and r.json()["reason"] == "Expired"
     finally:
         srv.stop()
