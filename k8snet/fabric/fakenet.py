@@ -137,9 +137,14 @@ class FakeNet:
             live = [live[zlib.crc32(key) % len(live)]]
         out: list[Trace] = []
         for bucket in live:
+            copy = dict(pkt)
             for action in bucket.actions:
-                assert isinstance(action, Output), action
-                out += self._output(sw, in_port, action.port, dict(pkt), hops, decs, choose)
+                if isinstance(action, SetField):
+                    copy[action.name] = action.value
+                else:
+                    assert isinstance(action, Output), action
+                    out += self._output(sw, in_port, action.port, dict(copy), hops, decs,
+                                        choose)
         return out
 
     def _output(self, sw: str, in_port: int, port: int, pkt: dict, hops: list, decs: int,

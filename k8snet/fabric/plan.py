@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import AbstractSet, Iterable, Optional
 
-from k8snet.fabric.facts import Facts, Gateway, Host, Route
+from k8snet.fabric.facts import Facts, Host, Route
 from k8snet.fabric.specs import (
     COOKIE_ARP,
     COOKIE_CLASSIFY,
@@ -39,60 +39,97 @@ PRIO_BRIDGED = 100
 PRIO_ROUTE_BASE = 100  # + prefix length: longest prefix wins
 PRIO_HOST = 100
 PRIO_HAIRPIN = 110  # a routed packet for a prefix behind its own sender goes back out
+ROUTE_GROUP_BASE = 0x10000  # routed ECMP groups: ROUTE_GROUP_BASE + switch index
+ROUTER_MAC_PREFIX = "02:4b:fe"  # reserved: router MACs are 02:4b:fe:<24-bit switch index>
 
 
-def group_id(facts: Facts, switch: str) -> int:
-    """Stable SELECT group id for 'towards switch ``switch``' (its 1-based index)."""
+def switch_index(facts: Facts, switch: str) -> int:
+    """The 1-based position of ``switch`` in the facts (stable across events)."""
     return 1 + [s.name for s in facts.switches].index(switch)
 
 
-def gateway_for(facts: Facts, ip: str) -> Optional[Gateway]:
-    """The gateway of the subnet holding ``ip`` (first gateway if none holds it)."""
-    addr = ipaddress.IPv4Address(ip)
-    for gw in facts.gateways:
-        if addr in gw.network:
-            return gw
-    return facts.gateways[0] if facts.gateways else None
+def group_id(facts: Facts, switch: str) -> int:
+    """Stable SELECT group id for 'bridged, towards switch ``switch``'."""
+    return switch_index(facts, switch)
 
 
-def _common_flows(facts: Facts) -> list[FlowSpec]:
+def route_group_id(facts: Facts, switch: str) -> int:
+    """Stable SELECT group id for 'routed, towards switch ``switch``' (buckets set
+    ``eth_dst`` to the next switch's router MAC)."""
+    return ROUTE_GROUP_BASE + switch_index(facts, switch)
+
+
+def router_mac(facts: Facts, switch: str) -> str:
+    """The MAC a switch uses as a router: source of what it routes, destination of
+    what the previous routed hop sends it."""
+    i = switch_index(facts, switch)
+    return f"{ROUTER_MAC_PREFIX}:{i >> 16 & 0xFF:02x}:{i >> 8 & 0xFF:02x}:{i & 0xFF:02x}"
+
+
+def _common_flows(facts: Facts, switch: str) -> list[FlowSpec]:
     flows = [flow(t, PRIO_MISS, {}, cookie=COOKIE_MISS)
              for t in (TABLE_CLASSIFY, TABLE_ROUTE, TABLE_FORWARD)]
     flows.append(flow(TABLE_CLASSIFY, PRIO_ARP, {"eth_type": ETH_TYPE_ARP},
                       (ToController(),), cookie=COOKIE_ARP))
     flows.append(flow(TABLE_CLASSIFY, PRIO_BRIDGED, {"eth_type": ETH_TYPE_IPV4},
                       goto=TABLE_FORWARD, cookie=COOKIE_CLASSIFY))
-    for gw in facts.gateways:
+    if not facts.gateways:
+        return flows
+    for mac in [gw.mac for gw in facts.gateways] + [router_mac(facts, switch)]:
         flows.append(flow(TABLE_CLASSIFY, PRIO_TO_ROUTER,
-                          {"eth_type": ETH_TYPE_IPV4, "eth_dst": gw.mac},
+                          {"eth_type": ETH_TYPE_IPV4, "eth_dst": mac},
                           goto=TABLE_ROUTE, cookie=COOKIE_CLASSIFY))
     return flows
 
 
-def _route_flow(facts: Facts, prefix: ipaddress.IPv4Network, via: Host, cookie: int) -> FlowSpec:
-    gw = gateway_for(facts, via.ip)
-    assert gw is not None
-    dst = str(prefix.network_address) if prefix.prefixlen == 32 else (
-        str(prefix.network_address), str(prefix.netmask))
-    return flow(TABLE_ROUTE, PRIO_ROUTE_BASE + prefix.prefixlen,
-                {"eth_type": ETH_TYPE_IPV4, "ipv4_dst": dst},
-                (SetField("eth_src", gw.mac), SetField("eth_dst", via.mac), DecTtl()),
-                goto=TABLE_FORWARD, cookie=cookie)
-
-
-def _routing_flows(facts: Facts, live: dict[str, Host], routes: Iterable[Route]) -> list[FlowSpec]:
-    if not facts.gateways:
-        return []
-    flows = {}
+def _destinations(live: dict[str, Host],
+                  routes: Iterable[Route]) -> dict[ipaddress.IPv4Network, tuple[Host, int]]:
+    """Routed prefix -> (host behind it, cookie). Host /32s win over a route for the
+    same /32; routes via hosts that are not attached are left out."""
+    out: dict[ipaddress.IPv4Network, tuple[Host, int]] = {}
     for route in routes:
         via = live.get(route.via)
         if via is not None:
-            f = _route_flow(facts, ipaddress.IPv4Network(route.prefix), via, COOKIE_PREFIX_ROUTE)
-            flows[f.key] = f
-    for host in live.values():  # host /32s last: they win over a route for the same /32
-        f = _route_flow(facts, ipaddress.IPv4Network(host.ip), host, COOKIE_HOST_ROUTE)
-        flows[f.key] = f
-    return list(flows.values())
+            out[ipaddress.IPv4Network(route.prefix)] = (via, COOKIE_PREFIX_ROUTE)
+    for host in live.values():
+        out[ipaddress.IPv4Network(host.ip)] = (host, COOKIE_HOST_ROUTE)
+    return out
+
+
+def _route_match(prefix: ipaddress.IPv4Network) -> dict:
+    dst = str(prefix.network_address) if prefix.prefixlen == 32 else (
+        str(prefix.network_address), str(prefix.netmask))
+    return {"eth_type": ETH_TYPE_IPV4, "ipv4_dst": dst}
+
+
+def _routing(facts: Facts, switch: str, dests: dict, next_hops: dict,
+             groups: dict[int, GroupSpec]) -> list[FlowSpec]:
+    """Table 1 of one switch: every switch is a routed hop (Calico on an L3 fabric).
+
+    Last hop (the prefix's host is on this switch): rewrite MACs, decrement the
+    TTL, hand to table 2, which outputs to the host (or hairpins). Any other
+    hop: source MAC and TTL here, then a routed SELECT group whose buckets set
+    the next switch's router MAC and output on an equal-cost port. Adds the
+    groups it uses to ``groups``."""
+    me = router_mac(facts, switch)
+    flows = []
+    for prefix, (via, cookie) in dests.items():
+        prio = PRIO_ROUTE_BASE + prefix.prefixlen
+        if via.switch == switch:
+            flows.append(flow(TABLE_ROUTE, prio, _route_match(prefix),
+                              (SetField("eth_src", me), SetField("eth_dst", via.mac), DecTtl()),
+                              goto=TABLE_FORWARD, cookie=cookie))
+            continue
+        hops = next_hops.get((switch, via.switch))
+        if not hops:
+            continue  # cut off from that switch: drop here rather than into a dead end
+        gid = route_group_id(facts, via.switch)
+        groups[gid] = GroupSpec(gid, tuple(
+            Bucket(h.port, (SetField("eth_dst", router_mac(facts, h.peer)), Output(h.port)))
+            for h in hops))
+        flows.append(flow(TABLE_ROUTE, prio, _route_match(prefix),
+                          (SetField("eth_src", me), DecTtl(), ToGroup(gid)), cookie=cookie))
+    return flows
 
 
 def _buckets(hops: tuple[Hop, ...]) -> tuple[Bucket, ...]:
@@ -110,13 +147,13 @@ def build_plan(facts: Facts, down: AbstractSet[Port] = frozenset(),
     topo = Topology(facts, down)
     next_hops = topo.next_hops()
     live = {h.name: h for h in topo.live_hosts()}
-    common = _common_flows(facts)
-    routing = _routing_flows(facts, live, facts.routes if routes is None else routes)
-    with_hosts = {h.switch for h in facts.hosts}  # only these can see a frame to a gateway
+    dests = _destinations(live, facts.routes if routes is None else routes)
     plans = {}
     for sw in facts.switches:
-        flows = list(common) + (routing if sw.name in with_hosts else [])
+        flows = _common_flows(facts, sw.name)
         groups: dict[int, GroupSpec] = {}
+        if facts.gateways:
+            flows += _routing(facts, sw.name, dests, next_hops, groups)
         for host in live.values():
             match = {"eth_type": ETH_TYPE_IPV4, "eth_dst": host.mac}
             if host.switch == sw.name:

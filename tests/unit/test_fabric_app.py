@@ -70,10 +70,21 @@ def test_full_install_serialises_in_safe_order(facts_path):
     route = next(m for m in dp.sent if getattr(m, "table_id", None) == 1
                  and m.priority == 124)
     assert route.match["ipv4_dst"] == ("10.244.3.0", "255.255.255.0")
-    applied = route.instructions[0].actions
+    applied = route.instructions[0].actions  # h3 is under the other leaf: routed onwards
     assert [type(a).__name__ for a in applied] == [
+        "OFPActionSetField", "OFPActionDecNwTtl", "OFPActionGroup"]
+    routed_group = next(m for m in dp.sent if type(m).__name__ == "OFPGroupMod"
+                        and m.group_id == applied[2].group_id)
+    assert [type(a).__name__ for a in routed_group.buckets[0].actions] == [
+        "OFPActionSetField", "OFPActionOutput"]
+    dp2 = FakeDatapath(0x202)  # h3's own leaf: last hop, MACs then table 2
+    for m in build_messages(dp2, planner.switch_connected(0x202)):
+        dp2.send_msg(m)
+    last = next(m for m in dp2.sent if getattr(m, "table_id", None) == 1
+                and m.priority == 124)
+    assert [type(a).__name__ for a in last.instructions[0].actions] == [
         "OFPActionSetField", "OFPActionSetField", "OFPActionDecNwTtl"]
-    assert route.instructions[1].table_id == 2
+    assert last.instructions[1].table_id == 2
 
 
 def test_features_installs_plan_and_asks_for_ports(app):

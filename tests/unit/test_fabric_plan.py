@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from k8snet.fabric.facts import Route, facts_from_dict
 from k8snet.fabric.fakenet import FakeNet
-from k8snet.fabric.plan import build_plan
+from k8snet.fabric.plan import build_plan, group_id, route_group_id, router_mac
 from k8snet.fabric.planner import Planner
 from k8snet.fabric.sample import leaf_spine_facts
 from k8snet.fabric.specs import SetField, ToGroup
@@ -56,8 +56,13 @@ def test_every_spine_carries_some_host_pair_with_hashing():
 def test_leaves_use_select_groups_with_watch_ports():
     facts = facts_from_dict(leaf_spine_facts(2, 2, 1))
     plan = build_plan(facts)["kntst-l1"]
-    (group,) = plan.groups.values()
+    group = plan.groups[group_id(facts, "kntst-l2")]  # bridged; the routed one is separate
     assert [b.watch_port for b in group.buckets] == [2, 3]
+    routed = plan.groups[route_group_id(facts, "kntst-l2")]
+    assert [b.watch_port for b in routed.buckets] == [2, 3]
+    assert [b.actions[0] for b in routed.buckets] == [
+        SetField("eth_dst", router_mac(facts, "kntst-s1")),
+        SetField("eth_dst", router_mac(facts, "kntst-s2"))]
     to_h2 = [f for f in plan.flows.values() if dict(f.match).get("eth_dst") == "02:4b:00:00:00:02"]
     assert to_h2[0].actions == (ToGroup(group.group_id),)
 
@@ -133,7 +138,7 @@ def test_no_action_rewrites_ip_addresses_or_ports():
         assert {a.name for a in actions if isinstance(a, SetField)} <= {"eth_src", "eth_dst"}
 
 
-def test_routed_between_subnets_ttl_once_ips_untouched():
+def test_routed_between_subnets_ttl_per_hop_ips_untouched():
     doc = leaf_spine_facts(2, 2, 2)
     doc["hosts"].append({"name": "ext", "ip": "10.1.0.1", "prefixlen": 24,
                          "mac": "02:4b:01:00:00:01", "switch": "kntst-l2", "port": 9})
@@ -146,10 +151,13 @@ def test_routed_between_subnets_ttl_once_ips_untouched():
         for t in traces:
             assert (t.packet["ipv4_src"], t.packet["ipv4_dst"]) == (h1.ip, ext.ip)
             assert (t.packet["l4_src"], t.packet["l4_dst"]) == (40000, 80)
-            assert t.packet["eth_src"] == "02:4b:ff:00:00:02" and t.packet["eth_dst"] == ext.mac
-            assert t.packet["ttl"] == 63 and t.ttl_decrements == 1
+            # every switch on the way is a routed hop: leaf, spine, leaf
+            assert t.packet["eth_src"] == router_mac(facts, "kntst-l2")
+            assert t.packet["eth_dst"] == ext.mac
+            assert t.packet["ttl"] == 61 and t.ttl_decrements == 3
     back = net.send_from("ext", ip_packet(ext, h1, eth_dst="02:4b:ff:00:00:02"))
-    assert back[0].fate == "delivered" and back[0].packet["eth_src"] == GW_MAC
+    assert back[0].fate == "delivered" and back[0].packet["eth_src"] == router_mac(
+        facts, "kntst-l1")
 
 
 def test_ttl_of_one_is_not_routed():
@@ -170,13 +178,13 @@ def test_pod_cidr_routes_cross_fabric_and_are_replaceable():
            "ipv4_dst": "10.244.3.7", "ip_proto": 17, "l4_src": 5000, "l4_dst": 53, "ttl": 64}
     traces = FakeNet(facts, planner.plans).send_from("h1", pod, choose="all")
     assert len(traces) == 2 and all(t.at == "h3" for t in traces)
-    assert all(t.packet["ipv4_src"] == "10.244.1.5" and t.packet["ttl"] == 63 for t in traces)
+    assert all(t.packet["ipv4_src"] == "10.244.1.5" and t.packet["ttl"] == 61 for t in traces)
     assert {t.switches[1] for t in traces} == {"kntst-s1", "kntst-s2"}
-    # Node h3 leaves, h4 takes its block: only route flows change.
+    # Node h3 leaves, h4 (same leaf) takes its block: only the last hop's entry changes;
+    # the first leaf and the spines still route it towards leaf 2.
     changes = planner.set_routes([Route("10.244.3.0/24", "h4")])
     assert changes and all(not c.add_groups and not c.delete_flows for c in changes)
-    assert {c.dpid for c in changes} == {facts.switch("kntst-l1").dpid,
-                                         facts.switch("kntst-l2").dpid}  # spines untouched
+    assert {c.dpid for c in changes} == {facts.switch("kntst-l2").dpid}
     (t,) = FakeNet(facts, planner.plans).send_from("h1", pod)
     assert t.at == "h4" and t.packet["eth_dst"] == h4.mac
     planner.set_routes([])
@@ -213,11 +221,14 @@ def test_arp_goes_to_controller_and_unknown_traffic_is_dropped():
     assert t.fate == "dropped"
 
 
-def test_group_ids_stable_and_spines_hold_no_routes():
+def test_group_ids_stable_and_spines_route_too():
     facts = facts_from_dict(leaf_spine_facts(2, 3, 1))
     plans = build_plan(facts)
-    assert set(plans["kntst-l1"].groups) == {4, 5}  # towards l2 and l3 (indexes 4, 5)
-    assert not any(f.table == 1 and f.priority > 0 for f in plans["kntst-s1"].flows.values())
+    # towards l2 and l3 (indexes 4, 5), bridged and routed
+    assert set(plans["kntst-l1"].groups) == {4, 5, 0x10004, 0x10005}
+    # a spine is a routed hop too: one table-1 entry per host /32 (no routes here)
+    routes = [f for f in plans["kntst-s1"].flows.values() if f.table == 1 and f.priority > 0]
+    assert len(routes) == len(facts.hosts)
 
 
 @settings(max_examples=40, deadline=None)
