@@ -424,3 +424,35 @@ def test_errors_never_drop_the_connection(s):
     code, err = call(s, "PUT", "/api/v1/namespaces/default/pods", pod("x"))
     assert code == 405
     assert call(s, "GET", "/api/v1/namespaces/default/pods/lp0/nope")[0] == 404
+
+
+def test_cascading_delete_and_deletecollection(s):
+    apps = "/apis/apps/v1/namespaces/default"
+    tmpl = {"metadata": {"labels": {"app": "cas"}},
+            "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    _, dep = call(s, "POST", f"{apps}/deployments", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "cas"},
+        "spec": {"selector": {"matchLabels": {"app": "cas"}}, "template": tmpl}})
+    owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "cas",
+             "uid": dep["metadata"]["uid"], "controller": True}
+    code, rs = call(s, "POST", f"{apps}/replicasets", {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "cas-1", "ownerReferences": [owner]},
+        "spec": {"selector": {"matchLabels": {"app": "cas"}}, "template": tmpl}})
+    assert code == 201
+    p = pod("cas-1-a", {"app": "cas"})
+    p["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                         "name": "cas-1", "uid": rs["metadata"]["uid"],
+                                         "controller": True}]
+    assert call(s, "POST", "/api/v1/namespaces/default/pods", p)[0] == 201
+    assert call(s, "DELETE", f"{apps}/deployments/cas",
+                {"propagationPolicy": "Background"})[0] == 200
+    assert call(s, "GET", f"{apps}/replicasets/cas-1")[0] == 404
+    assert call(s, "GET", "/api/v1/namespaces/default/pods/cas-1-a")[0] == 404
+    for i in range(3):
+        assert call(s, "POST", "/api/v1/namespaces/default/pods", pod(f"dc{i}", {"dc": "1"}))[
+            0] == 201
+    code, lst = call(s, "DELETE", "/api/v1/namespaces/default/pods?labelSelector=dc%3D1")
+    assert code == 200 and len(lst["items"]) == 3 and lst["kind"] == "PodList"
+    assert call(s, "GET", "/api/v1/namespaces/default/pods?labelSelector=dc%3D1")[1][
+        "items"] == []
