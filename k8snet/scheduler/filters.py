@@ -131,13 +131,16 @@ def inter_pod_affinity(pod: dict, info: NodeInfo, cluster: list[NodeInfo]) -> li
     """Required Pod affinity, Pod anti-affinity, and existing Pods' anti-affinity."""
     # Existing Pods whose required anti-affinity selects this Pod keep it out of their domain.
     for other_info in cluster:
-        for other in other_info.pods:
+        for other in other_info.anti_affinity_pods:
             for term in pod_affinity_terms(other, "podAntiAffinity"):
                 if term_matches_pod(term, other, pod) and \
                         _same_domain(other_info, info, term.get("topologyKey", "")):
                     return [EXISTING_ANTI_AFFINITY]
-    others = [(oi, o) for oi in cluster for o in oi.pods if not _same_pod(o, pod)]
     affinity = pod_affinity_terms(pod, "podAffinity")
+    anti = pod_affinity_terms(pod, "podAntiAffinity")
+    if not affinity and not anti:
+        return []
+    others = [(oi, o) for oi in cluster for o in oi.pods if not _same_pod(o, pod)]
     if affinity:
         any_match = any(term_matches_pod(t, pod, o) for t in affinity for _, o in others)
         self_match = all(term_matches_pod(t, pod, pod) for t in affinity)
@@ -148,7 +151,7 @@ def inter_pod_affinity(pod: dict, info: NodeInfo, cluster: list[NodeInfo]) -> li
                             for oi, o in others)
             if not satisfied and not (first_of_group and _topology(info, key) is not None):
                 return [POD_AFFINITY]
-    for term in pod_affinity_terms(pod, "podAntiAffinity"):
+    for term in anti:
         key = term.get("topologyKey", "")
         if any(term_matches_pod(term, pod, o) and _same_domain(oi, info, key)
                for oi, o in others):

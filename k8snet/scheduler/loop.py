@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 from k8snet.client import ApiClient, ApiError, Conflict, NotFound
@@ -24,6 +25,7 @@ from k8snet.scheduler.queue import (
 )
 
 ASSUME_SECONDS = 30.0
+BIND_WORKERS = 4
 
 
 class Scheduler:
@@ -45,6 +47,7 @@ class Scheduler:
         self.attempts: dict[str, Attempt] = {}
         self.assumed: dict[str, tuple[float, dict]] = {}
         self.bound_count = 0
+        self.lock = threading.Lock()
         self._fingerprint: frozenset = frozenset()
         self.pods: Optional[Informer] = None
         self.nodes: Optional[Informer] = None
@@ -70,52 +73,67 @@ class Scheduler:
         self.nodes = Informer(self.client, "nodes", on_change=self._on_nodes, log=self.log)
         self.pods.start(stop)
         self.nodes.start(stop)
-        while not stop.is_set():
-            self.kick.wait(1.0)
-            self.kick.clear()
-            if stop.is_set() or not (self.pods.synced and self.nodes.synced):
-                continue
-            try:
-                self.schedule_pending()
-            except ApiError as exc:
-                self.log.warning("scheduling pass failed: %s", exc)
+        # Binding (and its Event) happens in workers, as Kubernetes' binding cycle does:
+        # the next decision counts the Pod as placed ("assumed") meanwhile.
+        with ThreadPoolExecutor(BIND_WORKERS, thread_name_prefix="bind") as binder:
+            while not stop.is_set():
+                self.kick.wait(1.0)
+                self.kick.clear()
+                if stop.is_set() or not (self.pods.synced and self.nodes.synced):
+                    continue
+                try:
+                    self.schedule_pending(binder)
+                except ApiError as exc:
+                    self.log.warning("scheduling pass failed: %s", exc)
 
     def cluster(self) -> tuple[list[dict], list[NodeInfo]]:
         """Pending Pods and NodeInfos, counting Pods this scheduler bound but has not yet seen."""
         assert self.pods is not None and self.nodes is not None
         pods = self.pods.snapshot()
         now = self.clock()
-        for key, (at, pod) in list(self.assumed.items()):
-            seen = pods.get(key)
-            if seen is None or (seen.get("spec") or {}).get("nodeName") or \
-                    now - at > ASSUME_SECONDS:
-                del self.assumed[key]
-            else:
-                pods[key] = pod
-        for key in list(self.attempts):
-            if key not in pods:
-                del self.attempts[key]
+        with self.lock:
+            for key, (at, pod) in list(self.assumed.items()):
+                seen = pods.get(key)
+                if seen is None or (seen.get("spec") or {}).get("nodeName") or \
+                        now - at > ASSUME_SECONDS:
+                    del self.assumed[key]
+                else:
+                    pods[key] = pod
+            for key in list(self.attempts):
+                if key not in pods:
+                    del self.attempts[key]
         infos = build_node_infos(self.nodes.snapshot().values(), pods.values())
         return pending_pods(pods.values(), self.name), infos
 
-    def schedule_pending(self) -> None:
-        """Try every due pending Pod once."""
+    def schedule_pending(self, binder: Optional[ThreadPoolExecutor] = None) -> None:
+        """Try every due pending Pod once (binding inline when no `binder` is given)."""
         pending, infos = self.cluster()
         for pod in pending:
             key = pod_key(pod)
             now = self.clock()
-            if not is_due(self.attempts.get(key), now, self.generation, self.periodic):
+            with self.lock:
+                attempt = self.attempts.get(key)
+            if not is_due(attempt, now, self.generation, self.periodic):
                 continue
             decision = schedule(pod, infos)
-            if decision.node is not None:
-                if self._bind(pod, decision.node):
-                    bound = dict(pod, spec=dict(pod.get("spec") or {}, nodeName=decision.node))
-                    self.assumed[key] = (now, bound)
-                    info = find(infos, decision.node)
-                    if info is not None:
-                        info.pods.append(bound)
+            if decision.node is None:
+                self._unschedulable(pod, decision.message, now)
                 continue
-            self._unschedulable(pod, decision.message, now)
+            bound = dict(pod, spec=dict(pod.get("spec") or {}, nodeName=decision.node))
+            with self.lock:
+                self.assumed[key] = (now, bound)
+            info = find(infos, decision.node)
+            if info is not None:
+                info.add_pod(bound)
+            if binder is None:
+                self._bind(pod, decision.node)
+            else:
+                binder.submit(self._bind, pod, decision.node)
+
+    def _forget(self, key: str) -> None:
+        with self.lock:
+            self.assumed.pop(key, None)
+        self.kick.set()
 
     def _bind(self, pod: dict, node: str) -> bool:
         meta = pod["metadata"]
@@ -124,15 +142,19 @@ class Scheduler:
             self.client.bind(meta.get("namespace", "default"), meta["name"], node)
         except (Conflict, NotFound) as exc:
             self.log.info("%s: not bound (%s)", key, exc.reason)
+            self._forget(key)
             return False
         except ApiError as exc:
             self.log.warning("%s: bind to %s failed: %s", key, node, exc)
-            self.attempts[key] = next_attempt(self.attempts.get(key), self.clock(),
-                                              self.generation, str(exc),
-                                              self.backoff_initial, self.backoff_max)
+            with self.lock:
+                self.attempts[key] = next_attempt(self.attempts.get(key), self.clock(),
+                                                  self.generation, str(exc),
+                                                  self.backoff_initial, self.backoff_max)
+            self._forget(key)
             return False
-        self.attempts.pop(key, None)
-        self.bound_count += 1
+        with self.lock:
+            self.attempts.pop(key, None)
+            self.bound_count += 1
         self.log.info("bound %s to %s", key, node)
         record_event(self.client, _with_kind(pod), "Scheduled",
                      f"Successfully assigned {key} to {node}", "Normal", self.name,
@@ -141,10 +163,11 @@ class Scheduler:
 
     def _unschedulable(self, pod: dict, message: str, now: float) -> None:
         key = pod_key(pod)
-        previous = self.attempts.get(key)
-        attempt = next_attempt(previous, now, self.generation, message,
-                               self.backoff_initial, self.backoff_max)
-        self.attempts[key] = attempt
+        with self.lock:
+            previous = self.attempts.get(key)
+            attempt = next_attempt(previous, now, self.generation, message,
+                                   self.backoff_initial, self.backoff_max)
+            self.attempts[key] = attempt
         self.log.info("%s: %s", key, message)
         self._set_condition(pod, message)
         if should_emit_event(attempt, now, previous.message if previous else ""):

@@ -5,7 +5,7 @@ Everything here is plain data built from API dicts; nothing talks to a server.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from k8snet.api.quantities import int_value, milli_value
@@ -83,12 +83,30 @@ def is_terminal(pod: dict) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
-@dataclass
 class NodeInfo:
-    """One Node with the non-terminal Pods bound (or assumed bound) to it."""
+    """One Node with the non-terminal Pods bound (or assumed bound) to it.
 
-    node: dict
-    pods: list[dict] = field(default_factory=list)
+    Request totals and the Pods with required anti-affinity are kept as Pods are
+    added, so filters and scores do not re-read every Pod for every decision.
+    """
+
+    def __init__(self, node: dict, pods: Iterable[dict] = ()):
+        self.node = node
+        self.pods: list[dict] = []
+        self.anti_affinity_pods: list[dict] = []
+        self._requested = Resources()
+        self._requested_non_zero = Resources()
+        self.allocatable = node_allocatable(node)
+        for p in pods:
+            self.add_pod(p)
+
+    def add_pod(self, pod: dict) -> None:
+        self.pods.append(pod)
+        self._requested = self._requested + pod_requests(pod)
+        self._requested_non_zero = self._requested_non_zero + pod_requests(pod, True)
+        anti = ((pod.get("spec") or {}).get("affinity") or {}).get("podAntiAffinity") or {}
+        if anti.get("requiredDuringSchedulingIgnoredDuringExecution"):
+            self.anti_affinity_pods.append(pod)
 
     @property
     def name(self) -> str:
@@ -99,14 +117,7 @@ class NodeInfo:
         return self.node.get("metadata", {}).get("labels") or {}
 
     def requested(self, non_zero: bool = False) -> Resources:
-        total = Resources()
-        for p in self.pods:
-            total = total + pod_requests(p, non_zero)
-        return total
-
-    @property
-    def allocatable(self) -> Resources:
-        return node_allocatable(self.node)
+        return self._requested_non_zero if non_zero else self._requested
 
 
 def build_node_infos(nodes: Iterable[dict], pods: Iterable[dict]) -> list[NodeInfo]:
@@ -115,7 +126,7 @@ def build_node_infos(nodes: Iterable[dict], pods: Iterable[dict]) -> list[NodeIn
     for p in pods:
         node_name = (p.get("spec") or {}).get("nodeName")
         if node_name in infos and not is_terminal(p):
-            infos[node_name].pods.append(p)
+            infos[node_name].add_pod(p)
     return [infos[k] for k in sorted(infos)]
 
 

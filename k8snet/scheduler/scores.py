@@ -92,20 +92,26 @@ def preferred_pod_affinity(pod: dict, nodes: list[NodeInfo],
     weighted += [(t, -1) for t in pod_affinity_terms(pod, "podAntiAffinity", required=False)]
     if not weighted:
         return [0.0] * len(nodes)
+    # Per term, matching Pods per topology value: one pass over the cluster.
+    counts: list[tuple[str, float, dict]] = []
+    for wterm, sign in weighted:
+        term = wterm.get("podAffinityTerm") or {}
+        key = term.get("topologyKey", "")
+        per_value: dict = {}
+        for other_info in cluster:
+            value = other_info.labels.get(key)
+            if value is None:
+                continue
+            matches = sum(1 for o in other_info.pods if term_matches_pod(term, pod, o))
+            per_value[value] = per_value.get(value, 0) + matches
+        counts.append((key, sign * wterm.get("weight", 0), per_value))
     raw = []
     for info in nodes:
         total = 0.0
-        for wterm, sign in weighted:
-            term = wterm.get("podAffinityTerm") or {}
-            key = term.get("topologyKey", "")
+        for key, weight, per_value in counts:
             value = info.labels.get(key)
-            if value is None:
-                continue
-            for other_info in cluster:
-                if other_info.labels.get(key) != value:
-                    continue
-                matches = sum(1 for o in other_info.pods if term_matches_pod(term, pod, o))
-                total += sign * wterm.get("weight", 0) * matches
+            if value is not None:
+                total += weight * per_value.get(value, 0)
         raw.append(total)
     low, high = min(raw), max(raw)
     if high == low:
