@@ -1,13 +1,19 @@
 """The os-ken fabric app: a shim between OpenFlow events and k8snet.fabric.Planner.
 
 Configuration comes from the environment, set by ``controllers.launcher``:
-``K8SNET_FABRIC_FACTS`` (facts file, required) and ``K8SNET_FABRIC_ROUTES``
-(optional routes file, polled for changes every second).
+``K8SNET_FABRIC_FACTS`` (facts file, required), ``K8SNET_FABRIC_ROUTES``
+(optional routes file, polled for changes every second), ``K8SNET_FABRIC_MODE``
+(``routed``, the default, or ``overlay``) and ``K8SNET_FABRIC_KUBECONFIG``
+(routed mode: watch Nodes there and route each podCIDR to its node).
+
+Routes have two sources, kept apart and merged on the event thread: the
+routes file and the Node watch (the file wins on the same prefix).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any, Iterable, Optional
 
@@ -23,23 +29,34 @@ from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3
 
 from controllers.messages import build_messages, packet_out, port_is_up
+from controllers.nodewatch import NodeWatcher
 from k8snet.errors import K8snetError
 from k8snet.fabric.facts import Route, load_facts, load_routes
+from k8snet.fabric.nodes import merge_routes
 from k8snet.fabric.planner import Planner
 from k8snet.fabric.specs import SwitchChanges
 
 ENV_FACTS = "K8SNET_FABRIC_FACTS"
 ENV_ROUTES = "K8SNET_FABRIC_ROUTES"
+ENV_MODE = "K8SNET_FABRIC_MODE"
+ENV_KUBECONFIG = "K8SNET_FABRIC_KUBECONFIG"
+MODES = ("routed", "overlay")
 ROUTES_POLL_SECONDS = 1.0
+SOURCE_FILE = "file"
+SOURCE_NODES = "nodes"
 
 
 class EventRoutes(event.EventBase):
-    """New routes to install, queued so only the app's event thread touches the planner."""
+    """New routes from one source (``file`` or ``nodes``), queued so only the app's
+    event thread touches the planner; ``seen`` is when the source saw them (monotonic)."""
 
-    def __init__(self, routes: tuple[Route, ...], why: str) -> None:
+    def __init__(self, routes: tuple[Route, ...], why: str, source: str = SOURCE_FILE,
+                 seen: Optional[float] = None) -> None:
         super().__init__()
         self.routes = routes
         self.why = why
+        self.source = source
+        self.seen = time.monotonic() if seen is None else seen
 
 
 class FabricApp(app_manager.OSKenApp):
@@ -51,8 +68,14 @@ class FabricApp(app_manager.OSKenApp):
         super().__init__(*args, **kwargs)
         self.planner = Planner(load_facts(os.environ[ENV_FACTS]))
         self.routes_file: Optional[str] = os.environ.get(ENV_ROUTES) or None
+        self.mode = os.environ.get(ENV_MODE) or "routed"
+        self.kubeconfig: Optional[str] = os.environ.get(ENV_KUBECONFIG) or None
         self.datapaths: dict[int, Any] = {}
         self.pending: dict[tuple[int, int], tuple[str, float]] = {}  # barrier -> (why, t0)
+        self.batches: list[tuple[str, float, set]] = []  # (why, t0, barriers outstanding)
+        self.sources: dict[str, tuple[Route, ...]] = {
+            SOURCE_FILE: self.planner.facts.routes, SOURCE_NODES: ()}
+        self.node_stop = threading.Event()
         self.logger.info("fabric: %d switches, %d links, %d hosts, %d gateways",
                          len(self.planner.facts.switches), len(self.planner.facts.links),
                          len(self.planner.facts.hosts), len(self.planner.facts.gateways))
@@ -62,11 +85,24 @@ class FabricApp(app_manager.OSKenApp):
         thread = super().start()
         if self.routes_file:
             self.threads.append(hub.spawn(self._watch_routes))
+        if self.mode == "routed" and self.kubeconfig:
+            NodeWatcher(self.kubeconfig, self.planner.facts.hosts, self.post_node_routes,
+                        self.logger).start(self.node_stop)
+        else:
+            self.logger.info("mode %s: Pod CIDRs are not routed by the fabric%s", self.mode,
+                             "" if self.mode == "overlay" else " (no kubeconfig given)")
         return thread
+
+    def stop(self) -> None:
+        """Stop the Node watch too."""
+        self.node_stop.set()
+        super().stop()
 
     # --- the one place that sends --------------------------------------------------
     def send(self, changes: Iterable[SwitchChanges], why: str, t0: float) -> None:
-        """Send planned changes to the connected switches, timing them to the last barrier."""
+        """Send planned changes to the connected switches, timing them to the last barrier
+        (per switch, and once for the whole batch when it spans several switches)."""
+        batch: set[tuple[int, int]] = set()
         for c in changes:
             dp = self.datapaths.get(c.dpid)
             if dp is None:
@@ -75,17 +111,27 @@ class FabricApp(app_manager.OSKenApp):
             for m in msgs:
                 dp.send_msg(m)
             self.pending[(c.dpid, msgs[-1].xid)] = (why, t0)
+            batch.add((c.dpid, msgs[-1].xid))
             self.logger.info("%s: %d changes sent to %s", why, len(c),
                              self.planner.name_of(c.dpid))
+        if len(batch) > 1:
+            self.batches.append((why, t0, batch))
 
-    def post_routes(self, routes: Iterable[Route], why: str = "routes") -> None:
-        """Replace the routed prefixes at run time; safe from any thread (issue #5 feeds
-        Node podCIDRs here). Validate first with ``k8snet.fabric.facts.parse_routes``."""
-        self.send_event(self.name, EventRoutes(tuple(routes), why))
+    def post_routes(self, routes: Iterable[Route], why: str = "routes",
+                    source: str = SOURCE_FILE, seen: Optional[float] = None) -> None:
+        """Replace the routes of one source at run time; safe from any thread.
+        Validate first with ``k8snet.fabric.facts.parse_routes``."""
+        self.send_event(self.name, EventRoutes(tuple(routes), why, source, seen))
+
+    def post_node_routes(self, routes: tuple[Route, ...], why: str, seen: float) -> None:
+        """The Node watch's callback: its routes replace the previous Node routes."""
+        self.post_routes(routes, why, SOURCE_NODES, seen)
 
     @set_ev_cls(EventRoutes)
     def on_routes(self, ev: EventRoutes) -> None:
-        self.send(self.planner.set_routes(ev.routes), ev.why, time.monotonic())
+        self.sources[ev.source] = ev.routes
+        merged = merge_routes(self.sources[SOURCE_FILE], self.sources[SOURCE_NODES])
+        self.send(self.planner.set_routes(merged), ev.why, ev.seen)
 
     # --- handlers (all run on the app's one event thread) -----------------------------
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
@@ -125,12 +171,25 @@ class FabricApp(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def on_barrier(self, ev: Any) -> None:
-        done = self.pending.pop((ev.msg.datapath.id, ev.msg.xid), None)
+        key = (ev.msg.datapath.id, ev.msg.xid)
+        done = self.pending.pop(key, None)
         if done is not None:
             why, t0 = done
             self.logger.info("%s: installed on %s after %.1f ms", why,
                              self.planner.name_of(ev.msg.datapath.id),
                              (time.monotonic() - t0) * 1000)
+        self._batch_done(key)
+
+    def _batch_done(self, key: tuple[int, int]) -> None:
+        still = []
+        for why, t0, outstanding in self.batches:
+            outstanding.discard(key)
+            if outstanding:
+                still.append((why, t0, outstanding))
+            else:
+                self.logger.info("%s: installed on every switch %.1f ms after it was seen",
+                                 why, (time.monotonic() - t0) * 1000)
+        self.batches = still
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def on_error(self, ev: Any) -> None:
@@ -143,6 +202,9 @@ class FabricApp(app_manager.OSKenApp):
         if dp.id is not None and self.datapaths.get(dp.id) is dp:
             del self.datapaths[dp.id]
             self.pending = {k: v for k, v in self.pending.items() if k[0] != dp.id}
+            self.batches = [(why, t0, {k for k in keys if k[0] != dp.id})
+                            for why, t0, keys in self.batches]
+            self.batches = [b for b in self.batches if b[2]]  # (not all installed: no figure)
             self.logger.info("switch %#x disconnected", dp.id)
 
     # --- routes file ---------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""Start the fabric app: ``python -m controllers.launcher --facts FILE --ofp-port PORT --log FILE``.
+"""Start the fabric app: ``python -m controllers.launcher --facts FILE --ofp-port PORT --log FILE
+[--routes-file FILE] [--mode routed|overlay] [--kubeconfig FILE]``.
+
+``--mode routed`` (default) with ``--kubeconfig`` watches Nodes and routes each
+podCIDR to its node, hop by hop; the kubeconfig may appear later (the app waits
+for it). ``--mode overlay`` never routes Pod CIDRs: the fabric carries node
+addresses only (VXLAN between nodes).
 
 os-ken 4.x has no ``osken-manager``; this sets the OpenFlow listen address
 through ``os_ken.cfg.CONF`` and runs the app with ``AppManager.run_apps``.
@@ -30,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ofp-host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--log", required=True, help="log file (appended)")
     p.add_argument("--routes-file", help="routes JSON, reloaded when it changes")
+    p.add_argument("--mode", choices=("routed", "overlay"), default="routed",
+                   help="Pod networking mode: routed (the fabric routes Pod CIDRs learned "
+                        "from Nodes) or overlay (it does not); default routed")
+    p.add_argument("--kubeconfig", help="routed mode: apiserver to watch Nodes on (may "
+                                        "appear after the controller starts)")
     p.add_argument("--verbose", action="store_true", help="log os-ken debug messages too")
     return p
 
@@ -44,6 +55,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--log {args.log}: directory {log_dir} does not exist")
     if args.routes_file and os.path.exists(args.routes_file):
         load_routes(args.routes_file, facts)
+    if args.kubeconfig and not os.path.isdir(os.path.dirname(os.path.abspath(args.kubeconfig))):
+        raise UsageError(f"--kubeconfig {args.kubeconfig}: its directory does not exist")
 
 
 def _stop(signum: int, _frame: Any) -> None:
@@ -67,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
     os.environ["K8SNET_FABRIC_FACTS"] = os.path.abspath(args.facts)
     if args.routes_file:
         os.environ["K8SNET_FABRIC_ROUTES"] = os.path.abspath(args.routes_file)
+    os.environ["K8SNET_FABRIC_MODE"] = args.mode
+    if args.kubeconfig:
+        os.environ["K8SNET_FABRIC_KUBECONFIG"] = os.path.abspath(args.kubeconfig)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     logging.getLogger("k8snet.fabric").info("listening on %s:%d, pid %d",
