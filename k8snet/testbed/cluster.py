@@ -122,7 +122,11 @@ class Cluster:
         log_path = os.path.join(self.dir, "controller.log")
         port = self.net.controllers[0].port
         cmd = [sys.executable, "-m", "controllers.launcher", "--facts", facts_path,
-               "--ofp-port", str(port), "--log", log_path]
+               "--ofp-port", str(port), "--log", log_path, "--mode", self.spec.mode]
+        if self.spec.components:
+            # Routed mode: the controller watches Nodes through the user kubeconfig,
+            # which appears once the apiserver is up (the controller waits for it).
+            cmd += ["--kubeconfig", os.path.join(self.dir, "kubeconfig")]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
