@@ -32,6 +32,7 @@ COMMANDS = {
     "runtime": ("k8snet.cri.main", "run the CRI container runtime"),
     "kubelet": ("k8snet.kubelet.main", "run a kubelet"),
     "proxy": ("k8snet.proxy.main", "run kube-proxy"),
+    "overlay-agent": ("k8snet.overlay.main", "run the VXLAN overlay agent"),
 }
 
 

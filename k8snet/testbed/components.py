@@ -3,7 +3,8 @@
 ``plan_components`` is pure: from the cluster's nodes and spec it returns,
 in start order, one `Component` per process (etcd, apiserver,
 controller-manager and scheduler on masters; runtime, kubelet and kube-proxy
-on workers). ``cluster.py`` starts them inside the nodes.
+on workers; in overlay mode the overlay agent on every node, after the
+kubelet). ``cluster.py`` starts them inside the nodes.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ def plan_components(nodes: List[Dict], spec: Dict, cluster_dir: str,
         plan.append(Component(node["name"], "scheduler", [
             *k8snet, "scheduler", "--kubeconfig", kubeconfig],
             log=os.path.join(ndir, "scheduler.log")))
+        if spec.get("mode") == "overlay":
+            # No Node for a master: its agent only routes to the Pods of others.
+            plan.append(overlay_agent(k8snet, node, kubeconfig, ndir))
     for node in workers:
         ndir = node_dir(cluster_dir, node["name"])
         socket = os.path.join(ndir, "runtime.sock")
@@ -104,12 +108,23 @@ def plan_components(nodes: List[Dict], spec: Dict, cluster_dir: str,
             "--max-pods", str(node.get("pods") or 110), "--node-labels", labels,
             "--mode", spec.get("mode", "routed"), "--cluster-cidr", str(addressing.POD_NET)],
             log=os.path.join(ndir, "kubelet.log")))
+        if spec.get("mode") == "overlay":
+            plan.append(overlay_agent(k8snet, node, kubeconfig, ndir))
         plan.append(Component(node["name"], "kube-proxy", [
             *k8snet, "proxy", "--kubeconfig", kubeconfig, "--node-name", node["name"],
             "--node-ip", node["ip"], "--mode", spec.get("proxy_mode", "iptables"),
             "--cluster-cidr", str(addressing.POD_NET)],
             log=os.path.join(ndir, "kube-proxy.log")))
     return plan
+
+
+def overlay_agent(k8snet: List[str], node: Dict, kubeconfig: str, ndir: str) -> Component:
+    """The VXLAN overlay agent of one node (overlay mode; see k8snet.overlay)."""
+    return Component(node["name"], "overlay-agent", [
+        *k8snet, "overlay-agent", "--kubeconfig", kubeconfig, "--node-name", node["name"],
+        "--node-ip", node["ip"], "--ready-file", os.path.join(ndir, "overlay.ready")],
+        log=os.path.join(ndir, "overlay-agent.log"),
+        ready_file=os.path.join(ndir, "overlay.ready"))
 
 
 def user_kubeconfig(incluster_text: str, local_port: int) -> str:

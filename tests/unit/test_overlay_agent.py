@@ -1,0 +1,85 @@
+"""The overlay agent's round against a fake kernel and a fake apiserver."""
+
+
+from k8snet.client import Conflict
+from k8snet.overlay.agent import OverlayAgent, overlay_facts
+from k8snet.overlay.diff import Op
+from k8snet.overlay.model import IP_ANNOTATION, MAC_ANNOTATION, Observed
+from k8snet.overlay.plan import vtep_mac
+from k8snet.testbed.components import plan_components
+
+
+class FakeApi:
+    def __init__(self, fail=False):
+        self.patches = []
+        self.fail = fail
+
+    def patch(self, resource, name, body, **_kw):
+        if self.fail:
+            raise Conflict(409, "Conflict", "try again")
+        self.patches.append((resource, name, body))
+        return {}
+
+
+def node(name, index, published=True):
+    ip = f"10.0.0.{index + 1}"
+    notes = {MAC_ANNOTATION: vtep_mac(ip), IP_ANNOTATION: ip} if published else {}
+    return {"metadata": {"name": name, "annotations": notes},
+            "spec": {"podCIDR": f"10.244.{index}.0/24"}}
+
+
+def agent(api, done, fail=()):
+    def act(op: Op):
+        done.append(op)
+        return "boom" if op.argv[:2] in fail else None
+    return OverlayAgent(api, "w1", "10.0.0.2", 1500, read=lambda _dev: Observed(), act=act)
+
+
+def test_round_programs_peers_and_publishes_own_vtep():
+    api, done = FakeApi(), []
+    result = agent(api, done).round([node("w1", 1, published=False), node("w2", 2)])
+    assert result.errors == []
+    assert any(op.argv[:3] == ("ip", "route", "replace") and "10.244.2.0/24" in op.argv
+               for op in done)
+    assert api.patches == [("nodes", "w1", {"metadata": {"annotations": {
+        MAC_ANNOTATION: vtep_mac("10.0.0.2"), IP_ANNOTATION: "10.0.0.2"}}})]
+
+
+def test_failed_operations_are_reported_and_the_rest_still_runs():
+    api, done = FakeApi(fail=True), []
+    result = agent(api, done, fail={("ethtool", "-K")}).round([node("w1", 1), node("w2", 2)])
+    assert len(result.errors) == 1 and "boom" in result.errors[0]
+    assert done[-1].argv[:3] == ("ip", "route", "replace")
+    assert result.published == {}
+
+
+def test_only_overlay_facts_wake_the_loop():
+    a = agent(FakeApi(), [])
+    items = {"w2": node("w2", 2)}
+    a.on_nodes(items)
+    assert a.kick.is_set()
+    a.kick.clear()
+    status_only = {"w2": {**node("w2", 2), "status": {"conditions": [{"type": "Ready"}]}}}
+    a.on_nodes(status_only)
+    assert not a.kick.is_set()
+    a.on_nodes({})
+    assert a.kick.is_set()
+    assert overlay_facts([node("w2", 2)]) != overlay_facts([node("w2", 2, published=False)])
+
+
+NODES = [{"name": "m1", "role": "master", "ip": "10.0.0.1"},
+         {"name": "w1", "role": "worker", "ip": "10.0.0.2"}]
+
+
+def test_overlay_agent_runs_on_every_node_only_in_overlay_mode():
+    plan = plan_components(NODES, {"name": "c", "mode": "overlay"}, "/run/k8snet/c", ["k8snet"])
+    names = [(c.node, c.name) for c in plan]
+    assert ("m1", "overlay-agent") in names and ("w1", "overlay-agent") in names
+    assert names.index(("w1", "overlay-agent")) == names.index(("w1", "kubelet")) + 1
+    agent_w1 = next(c for c in plan if c.node == "w1" and c.name == "overlay-agent")
+    assert agent_w1.argv[1:] == ["overlay-agent", "--kubeconfig",
+                                 "/run/k8snet/c/kubeconfig.incluster", "--node-name", "w1",
+                                 "--node-ip", "10.0.0.2", "--ready-file",
+                                 "/run/k8snet/c/w1/overlay.ready"]
+    routed = plan_components(NODES, {"name": "c", "mode": "routed"}, "/run/k8snet/c", ["k"])
+    assert not [c for c in routed if c.name == "overlay-agent"]
