@@ -288,7 +288,7 @@ class NodeLifecycleLoop(Loop):
             del self.health[name]
         for node in nodes:
             name = name_of(node)
-            self.health[name] = nl.observe(self.health.get(name), leases.get(name), now)
+            self.health[name] = nl.observe(self.health.get(name), leases.get(name), now, node)
             plan = nl.decide_node(node, self.health[name], pods_by_node.get(name, []), now,
                                   opts.node_monitor_grace_period, opts.pod_eviction_timeout)
             try:

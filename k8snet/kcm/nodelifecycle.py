@@ -26,9 +26,10 @@ NOT_READY = "node.kubernetes.io/not-ready"
 
 @dataclass(frozen=True)
 class NodeHealth:
-    """What the controller remembers of a Node's heartbeat."""
+    """What the controller remembers of a Node's heartbeat: the Lease's renewTime and
+    the Ready condition's lastHeartbeatTime (the kubelet posting status counts too)."""
 
-    renew_time: Optional[str]
+    renew_time: Optional[tuple]
     observed_at: dt.datetime
 
 
@@ -43,11 +44,16 @@ class NodePlan:
 
 
 def observe(previous: Optional[NodeHealth], lease: Optional[dict],
-            now: dt.datetime) -> NodeHealth:
-    """Update the memory: a changed renewTime counts as a heartbeat seen now."""
+            now: dt.datetime, node: Optional[dict] = None) -> NodeHealth:
+    """Update the memory: a changed renewTime (or status heartbeat) is a heartbeat seen now."""
     renew = ((lease or {}).get("spec") or {}).get("renewTime")
-    if previous is None or renew != previous.renew_time:
-        return NodeHealth(renew, now)
+    posted = None
+    for cond in ((node or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready" and cond.get("reason") != "NodeStatusUnknown":
+            posted = cond.get("lastHeartbeatTime")
+    signal = (renew, posted)
+    if previous is None or signal != previous.renew_time:
+        return NodeHealth(signal, now)
     return previous
 
 

@@ -68,10 +68,10 @@ class FakeKubelet:
                     {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}, **labels)},
                 "spec": {}}
         try:
-            created = self.client.create("nodes", node)
+            self.client.create("nodes", node)
         except Conflict:
-            created = self.client.get("nodes", name)
-        created["status"] = {
+            pass
+        status = {
             "capacity": resources, "allocatable": resources,
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                             "message": "fake kubelet is posting ready status",
@@ -80,14 +80,24 @@ class FakeKubelet:
                           {"type": "Hostname", "address": name}],
             "nodeInfo": {"kubeletVersion": "v1.32.0-fake"},
         }
-        self.client.update("nodes", created, subresource="status")
+        for _ in range(10):  # the controller-manager may write the Node meanwhile (podCIDR)
+            current = self.client.get("nodes", name)
+            current["status"] = dict(current.get("status") or {}, **status)
+            try:
+                self.client.update("nodes", current, subresource="status")
+                return
+            except Conflict:
+                continue
+        raise AssertionError(f"could not post the status of node {name}: conflicts")
 
     def _heartbeat(self) -> None:
         while not self.stop_event.is_set():
-            for name in self.nodes:
+            for name, labels in self.nodes.items():
                 if name not in self.failed:
                     try:
                         self._renew(name)
+                        if not _node_ready(self.client.get("nodes", name)):
+                            self._register(name, labels)  # as a kubelet re-posts its status
                     except ApiError:
                         pass
             self.stop_event.wait(self.lease_period)
@@ -159,3 +169,8 @@ def _is_running_ready(pod: dict) -> bool:
     return status.get("phase") == "Running" and any(
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in status.get("conditions") or [])
+
+
+def _node_ready(node: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or [])

@@ -140,8 +140,17 @@ def test_observe_tracks_renewals_on_own_clock():
     assert nl.observe(h, lease("r2"), at(10)).observed_at == at(10)
 
 
+def test_status_heartbeat_counts_too():
+    n = node()
+    n["status"]["conditions"][0]["lastHeartbeatTime"] = "2024-05-01T12:00:00Z"
+    h = nl.observe(None, None, at(0), n)
+    assert nl.observe(h, None, at(5), n) is h
+    n["status"]["conditions"][0]["lastHeartbeatTime"] = "2024-05-01T12:00:05Z"
+    assert nl.observe(h, None, at(6), n).observed_at == at(6)
+
+
 def test_stale_lease_marks_unknown_and_taints():
-    h = nl.NodeHealth("r1", at(0))
+    h = nl.NodeHealth(("r1", None), at(0))
     assert nl.decide_node(node(), h, [], at(19), 20, 30) == nl.NodePlan()
     plan = nl.decide_node(node(), h, [], at(21), 20, 30)
     assert plan.ready_unknown
@@ -153,14 +162,14 @@ def test_stale_lease_marks_unknown_and_taints():
 def test_renewed_lease_removes_taint():
     tainted = node("Unknown", [{"key": nl.UNREACHABLE, "effect": "NoExecute",
                                 "timeAdded": "2024-05-01T12:00:21Z"}])
-    plan = nl.decide_node(tainted, nl.NodeHealth("r2", at(25)), [], at(26), 20, 30)
+    plan = nl.decide_node(tainted, nl.NodeHealth(("r2", None), at(25)), [], at(26), 20, 30)
     assert plan.remove_taints == [nl.UNREACHABLE] and not plan.ready_unknown
 
 
 def test_eviction_after_timeout_unless_tolerated():
     taint = {"key": nl.UNREACHABLE, "effect": "NoExecute", "timeAdded": "2024-05-01T12:00:21Z"}
     tainted = node("Unknown", [taint])
-    h = nl.NodeHealth("r1", at(0))
+    h = nl.NodeHealth(("r1", None), at(0))
     plain = rs_pod("plain")
     default = rs_pod("default")
     default["spec"]["tolerations"] = [{"key": nl.UNREACHABLE, "operator": "Exists",
@@ -178,12 +187,12 @@ def test_eviction_after_timeout_unless_tolerated():
 
 
 def test_not_ready_node_gets_not_ready_taint():
-    plan = nl.decide_node(node("False"), nl.NodeHealth("r", at(0)), [], at(1), 20, 30)
+    plan = nl.decide_node(node("False"), nl.NodeHealth(("r", None), at(0)), [], at(1), 20, 30)
     assert [(t["key"], t["effect"]) for t in plan.add_taints] == \
         [(nl.NOT_READY, "NoSchedule"), (nl.NOT_READY, "NoExecute")]
     back = node("True", [{"key": nl.NOT_READY, "effect": "NoExecute"}])
-    assert nl.decide_node(back, nl.NodeHealth("r", at(0)), [], at(1), 20, 30).remove_taints \
-        == [nl.NOT_READY]
+    health = nl.NodeHealth(("r", None), at(0))
+    assert nl.decide_node(back, health, [], at(1), 20, 30).remove_taints == [nl.NOT_READY]
 
 
 def test_unknown_conditions():
