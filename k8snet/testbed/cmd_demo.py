@@ -1,20 +1,32 @@
 """`k8snet demo`: the main job, end to end, leaving the machine as it was.
 
-Brings up the default cluster, shows it, proves node-to-node reachability
-(ICMP from every node, TCP throughput across the fabric), then tears it all
-down. Later stages (Pods, Services, probes, traces) join as they land.
+1. bring up a leaf-spine cluster (control plane on m1, workers under two
+   leaves, an external host);
+2. show it (`k8snet status`, `kubectl get nodes`);
+3. prove node-to-node reachability (ICMP from every node, TCP across a spine);
+4. deploy a sample app with kubectl (agnhost netexec behind a NodePort) and
+   show where its Pods landed;
+5. reach the app: Pod to Pod across leaves (the server reports the client's
+   Pod IP: no NAT), the ClusterIP from a node, the NodePort from outside;
+6. tear everything down (unless --keep).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
+import tempfile
 import time
+from typing import Dict, List
 
 from k8snet import naming
 from k8snet.testbed import cmd_status, cmd_up, preflight
 from k8snet.testbed import state as st
+
+APP = os.path.join(os.path.dirname(__file__), "demo_app.yaml")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,58 +35,147 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true", help="leave the cluster running")
 
 
-def in_node(state, node: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def in_node(state: Dict, node: str, *cmd: str, timeout: float = 60):
     netns = naming.node_netns(state["name"], node)
     return subprocess.run(["ip", "netns", "exec", netns, *cmd], capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 
-def tcp_throughput(state, server: dict, client: dict) -> str:
+def tcp_throughput(state: Dict, server: Dict, client: Dict) -> str:
     srv = subprocess.Popen(["ip", "netns", "exec", server["netns"], "iperf3", "-s", "-1"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 15
+        out = None
         while time.monotonic() < deadline:
             out = in_node(state, client["name"], "iperf3", "-c", server["ip"], "-t", "2", "-J")
             if out.returncode == 0:
                 result = json.loads(out.stdout)["end"]["sum_received"]
                 return f"{result['bits_per_second'] / 1e9:.2f} Gbit/s"
             time.sleep(0.3)
-        return "failed: " + (out.stderr.strip() or out.stdout.strip())[:200]
+        return "failed: " + ((out.stderr or out.stdout).strip()[:200] if out else "no answer")
     finally:
         srv.kill()
         srv.wait()
 
 
+class Kubectl:
+    """The real kubectl against the demo cluster, with a private cache."""
+
+    def __init__(self, kubeconfig: str):
+        self.home = tempfile.mkdtemp(prefix="k8snet-demo-")
+        self.env = {**os.environ, "KUBECONFIG": kubeconfig, "HOME": self.home}
+
+    def __call__(self, *args: str, show: bool = True) -> subprocess.CompletedProcess:
+        if show:
+            print(f"$ kubectl {' '.join(args)}", flush=True)
+        out = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=self.env,
+                             timeout=120, check=False)
+        if show:
+            print((out.stdout + out.stderr).rstrip(), flush=True)
+        return out
+
+    def close(self) -> None:
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def wait_ready(kubectl: Kubectl, selector: str, count: int, timeout: float = 180) -> List[Dict]:
+    deadline = time.monotonic() + timeout
+    pods: List[Dict] = []
+    while time.monotonic() < deadline:
+        out = kubectl("get", "pods", "-l", selector, "-o", "json", show=False)
+        if out.returncode == 0:
+            pods = json.loads(out.stdout)["items"]
+            ready = [p for p in pods if any(c.get("type") == "Ready" and c["status"] == "True"
+                                            for c in p.get("status", {}).get("conditions", []))]
+            if len(ready) >= count:
+                return ready
+        time.sleep(1)
+    raise TimeoutError(f"only {len(pods)} of {count} Pods Ready after {timeout:.0f}s")
+
+
+def check(label: str, ok: bool, detail: str, failures: List[str]) -> None:
+    print(f"  [{'ok' if ok else 'FAIL'}] {label}: {detail}", flush=True)
+    if not ok:
+        failures.append(label)
+
+
+def show_app(state: Dict, kubectl: Kubectl, failures: List[str]) -> None:
+    print("\n== 4. a sample app, deployed with kubectl", flush=True)
+    kubectl("apply", "-f", APP)
+    pods = wait_ready(kubectl, "app=web", 4)
+    kubectl("get", "pods", "-o", "wide")
+    kubectl("get", "service", "web")
+    svc = json.loads(kubectl("get", "service", "web", "-o", "json", show=False).stdout)
+    print("\n== 5. reaching the app", flush=True)
+    nodes = {n["name"]: n for n in state["nodes"]}
+    by_node: Dict[str, Dict] = {}
+    for pod in pods:
+        by_node.setdefault(pod["spec"]["nodeName"], pod)
+    client, server = list(by_node.values())[0], list(by_node.values())[-1]
+    url = (f"http://{client['status']['podIP']}:8080/dial?request=clientip&protocol=http"
+           f"&host={server['status']['podIP']}&port=8080&tries=1")
+    out = in_node(state, client["spec"]["nodeName"], "curl", "-s", "-m", "10", url)
+    try:
+        seen = json.loads(out.stdout)["responses"][0].rsplit(":", 1)[0]
+    except (ValueError, KeyError, IndexError):
+        seen = out.stdout.strip() or "no answer"
+    check(f"Pod {client['metadata']['name']} ({client['spec']['nodeName']}) -> Pod "
+          f"{server['metadata']['name']} ({server['spec']['nodeName']})",
+          seen == client["status"]["podIP"],
+          f"server saw source {seen}, client Pod IP {client['status']['podIP']}", failures)
+    cluster_ip = svc["spec"]["clusterIP"]
+    answers = {in_node(state, "w1", "curl", "-s", "-m", "3",
+                       f"http://{cluster_ip}/hostname").stdout.strip() for _ in range(12)}
+    answers.discard("")
+    check(f"ClusterIP {cluster_ip}:80 from node w1", bool(answers),
+          f"{len(answers)} distinct Pods answered: {', '.join(sorted(answers))}", failures)
+    node_port = svc["spec"]["ports"][0]["nodePort"]
+    for name in sorted(n for n in nodes if nodes[n]["role"] == "worker"):
+        out = in_node(state, "ext1", "curl", "-s", "-m", "3",
+                      f"http://{nodes[name]['ip']}:{node_port}/hostname")
+        check(f"NodePort {nodes[name]['ip']}:{node_port} from ext1 (outside the cluster)",
+              out.returncode == 0 and bool(out.stdout.strip()),
+              f"answered by {out.stdout.strip() or 'nobody'}", failures)
+
+
 def run(args: argparse.Namespace) -> int:
     spec = cmd_up.spec_from_args(args)
     cmd_up.preflight_up(spec)
-    print(f"== k8snet demo: a {spec.topology} cluster named {spec.name!r}")
+    print(f"== 1. k8snet up: a {spec.topology} cluster named {spec.name!r}", flush=True)
     lock = preflight.take_cluster_lock(spec.name)
     cmd_up.clean_leftovers(spec.name)
     cmd_up.start_detached(spec, lock)
+    failures: List[str] = []
+    kubectl = None
     try:
         state = st.read_state(spec.name)
-        print("\n== k8snet status")
-        print(cmd_status.render([cmd_status.summarize(state, True)]))
+        print("\n== 2. k8snet status", flush=True)
+        print(cmd_status.render([cmd_status.summarize(state, True)]), flush=True)
         nodes = state["nodes"]
-        print("\n== ICMP from each node to every other node")
-        failures = 0
+        print("\n== 3. node-to-node reachability through the fabric", flush=True)
         for src in nodes:
             answered = [dst["name"] for dst in nodes if dst is not src and in_node(
                 state, src["name"], "ping", "-c1", "-W2", dst["ip"]).returncode == 0]
-            failures += len(nodes) - 1 - len(answered)
-            print(f"  {src['name']:<5} reaches {len(answered)}/{len(nodes) - 1}")
+            check(f"ICMP from {src['name']}", len(answered) == len(nodes) - 1,
+                  f"reaches {len(answered)}/{len(nodes) - 1} nodes", failures)
         workers = [n for n in nodes if n["role"] == "worker"]
         if len(workers) >= 2:
-            a, b = workers[0], workers[-1]
-            print(f"\n== TCP {b['name']} -> {a['name']} across the fabric (iperf3, 2 s): "
-                  f"{tcp_throughput(state, a, b)}")
-        print(f"\n== {'all nodes reach each other' if not failures else f'{failures} failures'}")
+            a, b = workers[0], workers[1]
+            rate = tcp_throughput(state, a, b)
+            check(f"TCP {b['name']} -> {a['name']} across a spine (iperf3, 2 s)",
+                  not rate.startswith("failed"), rate, failures)
+        if state.get("kubeconfig") and shutil.which("kubectl"):
+            kubectl = Kubectl(state["kubeconfig"])
+            kubectl("get", "nodes", "-o", "wide", "-L", "k8snet.io/network-mode")
+            show_app(state, kubectl, failures)
+        print(f"\n== {'every check passed' if not failures else 'FAILED: ' + '; '.join(failures)}")
         return 0 if not failures else 1
     finally:
+        if kubectl:
+            kubectl.close()
         if not args.keep:
-            print(f"\n== k8snet down --name {spec.name}")
+            print(f"\n== 6. k8snet down --name {spec.name}", flush=True)
             from k8snet.testbed import cmd_down
 
             cmd_down.run(argparse.Namespace(name=spec.name, timeout=60.0))
