@@ -305,7 +305,10 @@ class Cluster:
                 self.net = None
         for netns in self.state.get("netns", []):
             network.detach_netns(netns)
-        from k8snet.testbed.cleanup import remove_state_dir
+        # What the components made inside the nodes (Pod namespaces, cgroups)
+        # and the state directory go the same way `k8snet clean` removes them.
+        from k8snet.testbed import cleanup
 
-        remove_state_dir(self.spec.name, self.root)
+        cleanup.apply(cleanup.gather(only=self.spec.name, root=self.root))
+        cleanup.remove_state_dir(self.spec.name, self.root)
         self.state = {}
