@@ -2,7 +2,8 @@
 scheduler and the controller-manager as child processes on loopback.
 
 Stops them all on Ctrl-C or SIGTERM; if one of them dies, stops the others and says
-which one and why (the end of its log).
+which one and why (the end of its log). With `--simulated-nodes N` it also runs N
+simulated kubelets (k8snet.simnodes) so Pods get scheduled and look Running.
 """
 
 from __future__ import annotations
@@ -41,6 +42,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster-cidr", default="10.244.0.0/16")
     parser.add_argument("--node-monitor-grace-period", type=float, default=20.0, metavar="S")
     parser.add_argument("--pod-eviction-timeout", type=float, default=30.0, metavar="S")
+    parser.add_argument("--simulated-nodes", type=int, default=0, metavar="N",
+                        help="also register N simulated nodes (sim-1..N; zones a/b "
+                             "alternate, odd ones labelled disk=ssd): Pods are scheduled "
+                             "and reported Running, but nothing runs")
+
+
+def simulated_nodes(count: int) -> dict[str, dict]:
+    """Names and labels of the simulated nodes (pure)."""
+    nodes = {}
+    for i in range(1, count + 1):
+        labels = {"topology.kubernetes.io/zone": "a" if i % 2 else "b",
+                  "k8snet.io/simulated": "true"}
+        if i % 2:
+            labels["disk"] = "ssd"
+        nodes[f"sim-{i}"] = labels
+    return nodes
 
 
 def plan_children(args: argparse.Namespace) -> list[Child]:
@@ -133,6 +150,8 @@ def wait_for_apiserver(kubeconfig: str, sup: Supervisor, deadline: float) -> Api
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is out of range 0-65535")
+    if not 0 <= args.simulated_nodes <= 500:
+        raise UsageError(f"--simulated-nodes {args.simulated_nodes}: give 0 to 500")
     data_dir = os.path.abspath(args.data_dir)
     os.makedirs(data_dir, exist_ok=True)
     children = plan_children(args)
@@ -147,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sup = Supervisor(data_dir)
+    sims = None
     try:
         sup.start(children[0])
         client = wait_for_apiserver(kubeconfig, sup, READY_DEADLINE)
@@ -156,8 +176,17 @@ def run(args: argparse.Namespace) -> int:
               f"controller-manager running (logs in {sup.log_dir})", flush=True)
         print(f"kubeconfig: {kubeconfig}", flush=True)
         print(f"try: kubectl --kubeconfig {kubeconfig} get namespaces", flush=True)
-        print("(no nodes run here: Pods stay Pending until kubelets register, e.g. "
-              "with 'k8snet up'; Ctrl-C stops everything)", flush=True)
+        if args.simulated_nodes:
+            from k8snet.simnodes import SimulatedNodes
+
+            sims = SimulatedNodes(client, simulated_nodes(args.simulated_nodes)).start()
+            print(f"{args.simulated_nodes} simulated nodes (sim-1..): Pods are scheduled and "
+                  "reported Running, but no container runs; Ctrl-C stops everything",
+                  flush=True)
+        else:
+            print("(no nodes run here: Pods stay Pending until kubelets register, e.g. "
+                  "with 'k8snet up' or --simulated-nodes N; Ctrl-C stops everything)",
+                  flush=True)
         while not stop.wait(0.5):
             gone = sup.dead()
             if gone:
@@ -167,4 +196,6 @@ def run(args: argparse.Namespace) -> int:
         print("k8snet control-plane: stopping", file=sys.stderr, flush=True)
         return 0
     finally:
+        if sims is not None:
+            sims.stop()
         sup.stop_all()

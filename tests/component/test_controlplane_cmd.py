@@ -107,3 +107,42 @@ def test_components_need_a_readable_kubeconfig(tmp_path, flag):
                              cwd=REPO, timeout=30)
         assert got.returncode == 1, got.stderr
         assert "cannot read kubeconfig" in got.stderr and "Traceback" not in got.stderr
+
+
+def test_control_plane_with_simulated_nodes_runs_a_deployment(tmp_path):
+    data = tmp_path / "cp"
+    out = open(tmp_path / "out.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "k8snet.cli", "control-plane", "--data-dir",
+                             str(data), "--port", "0", "--simulated-nodes", "3"],
+                            stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and "simulated nodes" not in \
+                (tmp_path / "out.log").read_text():
+            assert proc.poll() is None, (tmp_path / "out.log").read_text()
+            time.sleep(0.2)
+        client = ApiClient.from_kubeconfig(str(data / "kubeconfig"))
+        client.create("deployments", {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"nodeSelector": {"disk": "ssd"},
+                                           "containers": [{"name": "c", "image": "nginx"}]}}}},
+            "default")
+        end = time.monotonic() + 60
+        status: dict = {}
+        while time.monotonic() < end and status.get("availableReplicas") != 3:
+            time.sleep(0.3)
+            status = client.get("deployments", "web", "default").get("status") or {}
+        assert status.get("availableReplicas") == 3, status
+        nodes = {p["spec"]["nodeName"] for p in
+                 client.list("pods", "default", label_selector="app=web")["items"]}
+        assert nodes <= {"sim-1", "sim-3"}, nodes
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        out.close()

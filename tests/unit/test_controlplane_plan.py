@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from k8snet.controlplane import add_arguments, plan_children
+from k8snet.controlplane import add_arguments, plan_children, simulated_nodes
 
 
 def parse(*argv):
@@ -32,3 +32,11 @@ def test_store_and_timeouts_pass_through(tmp_path):
     assert "etcd://127.0.0.1:2379" in kids[0].argv
     kcm = kids[2].argv
     assert kcm[kcm.index("--pod-eviction-timeout") + 1] == "7.0"
+
+
+def test_simulated_nodes():
+    nodes = simulated_nodes(3)
+    assert list(nodes) == ["sim-1", "sim-2", "sim-3"]
+    assert nodes["sim-1"]["disk"] == "ssd" and "disk" not in nodes["sim-2"]
+    assert {n["topology.kubernetes.io/zone"] for n in nodes.values()} == {"a", "b"}
+    assert simulated_nodes(0) == {}
