@@ -100,7 +100,7 @@ class Registry:
         out: list[dict] = []
         last_key = ""
         more = False
-        chunk = max(limit, 100) if limit else None
+        chunk = limit + 1 if limit else None
         while True:
             try:
                 items, rev = self.store.list(pref, revision=revision, limit=chunk,
