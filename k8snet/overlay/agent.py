@@ -140,6 +140,9 @@ class OverlayAgent:
             except K8snetError as exc:
                 self.log.warning("round failed: %s", exc)
                 result = None
+            except Exception:  # a bug in one round must not leave the node unsynced for good
+                self.log.exception("round failed")
+                result = None
             if result is not None and not result.errors and not synced:
                 synced = True
                 if on_synced is not None:

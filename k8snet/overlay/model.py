@@ -41,19 +41,19 @@ class Device:
     learning: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Route:
     dst: str           # a podCIDR
     gateway: str       # the peer's VTEP address, reached onlink through the device
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Neighbour:
     ip: str
     mac: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Fdb:
     mac: str
     dst: str           # the peer's node address

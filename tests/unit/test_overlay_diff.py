@@ -105,12 +105,16 @@ def test_parse_link_and_entries_from_ip_json():
     assert dev.vni == -1 and not up
     assert parse_link("") == (None, False)
     assert parse_routes(json.dumps([
+        {"dst": "10.244.4.0/24", "gateway": "10.244.4.0", "flags": ["onlink"]},
         {"dst": "10.244.3.0/24", "gateway": "10.244.3.0", "flags": ["onlink"]},
-        {"dst": "10.244.9.0/24", "protocol": "kernel", "scope": "link"}])) == (R3,)
+        {"dst": "10.244.9.0/24", "protocol": "kernel", "scope": "link"}])) == (R3, R4)
+    assert parse_fdb(json.dumps([{"mac": F4.mac, "dst": F4.dst}, {"mac": F3.mac, "dst": F3.dst}]
+                                )) == (F3, F4)
     assert parse_neighbours(json.dumps([
+        {"dst": "10.244.4.0", "lladdr": "0e:00:00:00:00:04", "state": ["PERMANENT"]},
         {"dst": "10.244.3.0", "lladdr": "0e:00:00:00:00:03", "state": ["PERMANENT"]},
         {"dst": "10.244.5.0", "state": ["FAILED"]},
-        {"dst": "10.244.6.0", "lladdr": "0e:00:00:00:00:06", "state": ["STALE"]}])) == (N3,)
+        {"dst": "10.244.6.0", "lladdr": "0e:00:00:00:00:06", "state": ["STALE"]}])) == (N3, N4)
     assert parse_fdb(json.dumps([{"mac": "0e:00:00:00:00:03", "dst": "10.0.0.3",
                                   "flags": ["self"], "state": "permanent"}])) == (F3,)
     assert parse_addresses(json.dumps([{"addr_info": [
