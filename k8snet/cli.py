@@ -32,6 +32,8 @@ COMMANDS = {
     "runtime": ("k8snet.cri.main", "run the CRI container runtime"),
     "kubelet": ("k8snet.kubelet.main", "run a kubelet"),
     "proxy": ("k8snet.proxy.main", "run kube-proxy"),
+    "probe": ("k8snet.probe.main", "prove each Kubernetes networking requirement with packets"),
+    "trace": ("k8snet.trace.main", "hop-by-hop path of one packet"),
     "overlay-agent": ("k8snet.overlay.main", "run the VXLAN overlay agent"),
 }
 

@@ -58,15 +58,15 @@ class Agent:
         if not first.get("ready"):
             raise K8snetError(f"probe agent in {self.label} did not start: {first}")
 
-    def call(self, op: str, timeout: float = 30.0, **kwargs) -> Dict:
-        """Send one request and return its answer."""
+    def call(self, op: str, deadline: float = 60.0, **kwargs) -> Dict:
+        """Send one request and return its answer (waiting ``deadline`` seconds)."""
         if self.proc is None or self.proc.poll() is not None:
             raise K8snetError(f"probe agent in {self.label} is not running")
         self.next_id += 1
         self.proc.stdin.write(json.dumps({"op": op, "id": self.next_id, **kwargs}) + "\n")
         self.proc.stdin.flush()
         while True:
-            answer = self._read(timeout, f"to answer {op}")
+            answer = self._read(deadline, f"to answer {op}")
             if answer.get("id") == self.next_id:
                 return answer
 

@@ -1,0 +1,45 @@
+"""`k8snet probe [--name C] [--json] [--only CHECK ...] [--keep]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from k8snet.errors import UsageError
+from k8snet.probe import report
+from k8snet.probe.model import CHECKS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", help="cluster (needed when several run)")
+    parser.add_argument("--json", action="store_true", help="print the stable JSON report")
+    parser.add_argument("--only", nargs="+", metavar="CHECK", default=[],
+                        help="run only these checks: " + ", ".join(CHECKS))
+    parser.add_argument("--keep", action="store_true", help="leave the probe Pods running")
+    parser.add_argument("--brief", action="store_true", help="no evidence lines in the table")
+
+
+def check_only(only) -> None:
+    unknown = [c for c in only if c not in CHECKS]
+    if unknown:
+        raise UsageError(f"unknown check(s) {', '.join(unknown)}; choose from "
+                         + ", ".join(CHECKS))
+
+
+def run(args: argparse.Namespace) -> int:
+    from k8snet.probe import cluster
+    from k8snet.probe.run import run_probes
+    from k8snet.testbed import preflight
+
+    check_only(args.only)
+    preflight.require_root("probe")
+    state = cluster.load_state(args.name)
+    progress = (lambda text: print(f"-- {text}", file=sys.stderr)) if args.json else \
+        (lambda text: print(f"-- {text}", flush=True))
+    rows, ok = run_probes(state["name"], args.only, args.keep, progress)
+    if args.json:
+        mode = state.get("spec", {}).get("mode", "routed")
+        print(report.dumps(report.to_json(state["name"], mode, rows)))
+    else:
+        print(report.render(rows, evidence=not args.brief))
+    return 0 if ok else 1
