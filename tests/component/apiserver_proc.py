@@ -115,3 +115,32 @@ class ApiServerProc:
 
     def kill9(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+class EtcdForTest:
+    """A single-member etcd on free loopback ports (skips when etcd is not installed)."""
+
+    def __init__(self, tmp: str) -> None:
+        from k8snet.store.etcd_process import EtcdMember
+        self.tmp = tmp
+        self.member = EtcdMember("apitest", "127.0.0.1", free_port(), free_port())
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self) -> str:
+        """Start it; the store URL."""
+        from k8snet.store.etcd_process import (
+            render_etcd_command,
+            start_etcd,
+            store_url,
+            wait_healthy,
+        )
+        log = os.path.join(self.tmp, "etcd.log")
+        self.proc = start_etcd(render_etcd_command(self.member, [self.member],
+                                                   os.path.join(self.tmp, "etcd")), log)
+        wait_healthy(self.member.client_url, time.monotonic() + 30, self.proc, log)
+        return store_url([self.member])
+
+    def stop(self) -> None:
+        from k8snet.store.etcd_process import stop_etcd
+        if self.proc is not None:
+            stop_etcd(self.proc)

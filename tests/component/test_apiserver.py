@@ -4,6 +4,7 @@ allocation, graceful deletion, namespaces, watch, logs, error shapes."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,17 +12,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from tests.component.apiserver_proc import ApiServerProc
+from tests.component.apiserver_proc import ApiServerProc, EtcdForTest
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    srv = ApiServerProc(str(tmp_path_factory.mktemp("apiserver")),
-                        extra=("--bookmark-interval", "1"))
+@pytest.fixture(scope="module", params=["sqlite", "etcd"])
+def api(request, tmp_path_factory):
+    """The apiserver on each store (etcd when Debian's etcd-server is installed)."""
+    tmp = str(tmp_path_factory.mktemp(f"apiserver-{request.param}"))
+    extra: tuple = ("--bookmark-interval", "1")
+    etcd = None
+    if request.param == "etcd":
+        from k8snet.store.etcd_process import ETCD_BIN
+        if not os.access(ETCD_BIN, os.X_OK):
+            pytest.skip(f"{ETCD_BIN} missing")
+        etcd = EtcdForTest(tmp)
+    srv = ApiServerProc(tmp, extra=extra)
     try:
+        if etcd is not None:
+            srv.extra += ["--store", etcd.start()]
         yield srv.start()
     finally:
         srv.stop()
+        if etcd is not None:
+            etcd.stop()
 
 
 @pytest.fixture()
