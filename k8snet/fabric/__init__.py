@@ -32,34 +32,59 @@ Facts file (JSON)::
   (:meth:`Planner.set_routes`; the launcher's ``--routes-file`` takes a file
   ``{"routes": [...]}`` or a bare list and reloads it when it changes).
 
-Forwarding model (three tables):
+Forwarding model (three tables). The fabric is an L3 fabric for routed traffic,
+Calico-on-a-routed-fabric style: every switch a routed packet crosses is a
+router hop. Each switch has a router MAC, ``02:4b:fe:<24-bit switch index>``
+(:func:`k8snet.fabric.plan.router_mac`; that range is reserved).
 
 - table 0 (classify): ARP to the controller (answered there, never flooded);
-  IPv4 whose Ethernet destination is a gateway MAC goes to table 1 (routed);
+  IPv4 whose Ethernet destination is a gateway MAC (from a host) or this
+  switch's router MAC (from the previous routed hop) goes to table 1 (routed);
   other IPv4 to table 2 (bridged within a subnet). Everything else is dropped.
-- table 1 (route): longest-prefix match on ``ipv4_dst`` (each host /32, each
-  route prefix) sets ``eth_src`` to the gateway MAC of the next hop's subnet,
-  ``eth_dst`` to the next-hop host's MAC and decrements the TTL, then table 2.
-  This happens at the ingress switch only: the fabric is one router, so a
-  routed packet loses exactly one TTL; transit switches see an ordinary
-  bridged frame to a host MAC.
-- table 2 (forward): ``eth_dst`` = host MAC to the host's port on its own
-  switch, else to a SELECT group per destination switch whose buckets are the
-  equal-cost next-hop ports (``watch_port`` set, so a dead port leaves its
-  group at once, before the controller recomputes).
+- table 1 (route): longest-prefix match on ``ipv4_dst``: one aggregated entry per
+  route prefix (a node's Pod CIDR: tables grow with nodes, not Pods) and one per
+  host /32. On the switch of the prefix's host (last hop): ``eth_src`` = this
+  router MAC, ``eth_dst`` = the host's MAC, TTL -1, then table 2. On any other
+  switch: ``eth_src`` = this router MAC, TTL -1, then a routed SELECT group
+  towards the host's switch (id ``0x10000 + switch index``) whose buckets each
+  set ``eth_dst`` to the next switch's router MAC and output on one equal-cost
+  port (``watch_port`` set). So a Pod packet from a node under leaf 1 to a node
+  under leaf 2 loses 3 TTL on the fabric (leaf, spine, leaf), one on a single
+  switch, plus one on each node that routes it. Switches cut off from the
+  host's switch hold no entry for it (dropped there, not sent into a dead end).
+- table 2 (forward, bridged): ``eth_dst`` = host MAC to the host's port on its
+  own switch (a routed packet for a prefix behind its own sender hairpins out
+  of the ingress port), else to a bridged SELECT group per destination switch
+  (id = switch index) whose buckets are the equal-cost ports, output only.
 
-No action ever rewrites an IP address or an L4 port.
+Node-to-node traffic inside one subnet stays bridged (TTL and MACs untouched);
+only traffic sent to a gateway is routed hop by hop.
+
+No action ever rewrites an IP address or an L4 port: only ``eth_src``,
+``eth_dst`` and the TTL change.
+
+Routed vs overlay mode (issue #5): in routed mode (the default) the app
+watches Nodes on the apiserver (``controllers/nodewatch.py``; mapping in
+:mod:`k8snet.fabric.nodes`, pure) and routes each Node's ``spec.podCIDR`` to
+the fabric host whose address is the Node's InternalIP; a Node that goes away
+takes its route with it. Routes from the routes file and from Nodes are merged
+(the file wins on the same prefix). In overlay mode the app never routes Pod
+CIDRs: the fabric carries node addresses only (VXLAN between nodes).
 
 Running it: ``python -m controllers.launcher --facts FILE --ofp-port PORT --log FILE
-[--routes-file FILE]`` (see ``controllers/launcher.py``). Changing routes at run
-time: rewrite the routes file (picked up within a second), or from inside the
-app call ``FabricApp.post_routes(routes)`` (thread-safe; validate with
+[--routes-file FILE] [--mode routed|overlay] [--kubeconfig FILE]`` (see
+``controllers/launcher.py``; the testbed passes ``--mode`` and, when it runs
+Kubernetes, ``--kubeconfig /run/k8snet/<cluster>/kubeconfig``, which the app waits
+for). Changing routes at run time: rewrite the routes file (picked up within a
+second), or from inside the app call ``FabricApp.post_routes(routes)``
+(thread-safe, replaces the file's set; validate with
 :func:`k8snet.fabric.facts.parse_routes`). On a port event only what changed is
 sent (:mod:`k8snet.fabric.diff`); a switch that (re)connects is wiped and gets
 its whole plan.
 
 Modules: ``facts`` (format, validation), ``topology`` (graph, equal-cost next
-hops), ``plan`` (flows and groups per switch), ``diff``, ``arp``, ``planner``
+hops), ``plan`` (flows and groups per switch), ``nodes`` (Nodes -> Pod CIDR
+routes), ``diff``, ``arp``, ``planner``
 (state + events), ``specs`` (dataclasses), ``fakenet`` (a fake multi-switch
 flow table that follows packets, for tests), ``sample`` (leaf-spine example).
 """
