@@ -252,12 +252,16 @@ def check_clusterip(ctx: Context) -> Verdict:
     removed_at = time.monotonic()
     stopped = None
     try:
-        streak = 0
+        streak, streak_start = 0, 0.0
         while time.monotonic() - removed_at < REMOVAL_DEADLINE:
+            now = time.monotonic()
             got, _ = service_hits(ctx, ip, port, 1)
-            streak = 0 if victim.name in [g.strip() for g in got] else streak + 1
-            if streak >= 10:   # ten answers in a row from the others
-                stopped = time.monotonic() - removed_at
+            if victim.name in [g.strip() for g in got] or not got:
+                streak = 0
+                continue
+            streak, streak_start = streak + 1, streak_start if streak else now
+            if streak >= 20:   # twenty answers in a row from the others
+                stopped = streak_start - removed_at
                 break
     finally:
         deploy.set_serving(ctx.client, victim.name, True)

@@ -1,0 +1,144 @@
+"""`k8snet probe` on a running cluster: every check passes, and breaking one
+requirement on purpose fails exactly the checks that depend on it.
+
+One cluster for the module (single switch, two workers); the probe Pods are
+kept between tests (--keep) and removed at the end.
+"""
+
+import json
+import subprocess
+
+import pytest
+
+from tests.integration.conftest import k8snet
+
+NAME = "tprb"
+ALL = {"unique-pod-ip", "intra-pod-localhost", "pod-to-pod-same-node", "pod-to-pod-cross-node",
+       "no-nat", "node-to-pod", "pod-to-node", "service-nodeport-external",
+       "service-clusterip", "pod-mtu"}
+
+
+def probe(*extra):
+    proc = k8snet("probe", "--name", NAME, "--json", "--keep", *extra, check=False, timeout=600)
+    assert proc.returncode in (0, 1), proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["version"] == 1 and doc["cluster"] == NAME
+    assert (proc.returncode == 0) == doc["ok"]
+    return doc
+
+
+def failing(doc):
+    return {c["name"] for c in doc["checks"] if c["verdict"] != "pass"}
+
+
+def sh(netns, *cmd):
+    return subprocess.run(["ip", "netns", "exec", netns, *cmd], capture_output=True, text=True,
+                          check=True, timeout=30).stdout
+
+
+def pod_netns_path(node_pid, pod):
+    """A probe Pod's netns path, read off the runtime's naming (kubelet's node mount ns)."""
+    return f"/proc/{node_pid}/root/run/netns/k8snet-{NAME}-{{}}-default-{pod}"
+
+
+def nsenter(path, *cmd):
+    return subprocess.run(["nsenter", f"--net={path}", *cmd], capture_output=True, text=True,
+                          check=True, timeout=30).stdout
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    try:
+        k8snet("up", "--detach", "--name", NAME, "--workers", "2", timeout=600)
+        status = json.loads(k8snet("status", "--json", "--name", NAME).stdout)["clusters"][0]
+        yield status
+    finally:
+        k8snet("probe", "--name", NAME, "--only", "unique-pod-ip", check=False, timeout=300)
+        k8snet("down", "--name", NAME, check=False)
+
+
+@pytest.fixture(scope="module")
+def healthy(cluster):
+    doc = probe()
+    rows = {c["name"]: c for c in doc["checks"]}
+    assert set(rows) == ALL
+    assert not failing(doc), json.dumps(doc, indent=1)
+    for c in doc["checks"]:
+        assert c["evidence"] and c["duration"] >= 0 and c["reason"]
+    return doc
+
+
+def node(cluster, name):
+    state = json.load(open(f"/run/k8snet/{NAME}/state.json"))
+    return next(n for n in state["nodes"] if n["name"] == name)
+
+
+def probe_pod_path(cluster, node_name, pod):
+    return pod_netns_path(node(cluster, node_name)["pid"], pod).format(node_name)
+
+
+def test_every_check_passes_and_json_is_stable(healthy):
+    assert healthy["ok"] is True
+    assert healthy["mode"] == "routed"
+
+
+def test_only_runs_the_named_checks(healthy):
+    doc = probe("--only", "no-nat", "pod-mtu")
+    assert [c["name"] for c in doc["checks"]] == ["no-nat", "pod-mtu"]
+
+
+def test_lowered_pod_mtu_fails_only_pod_mtu(healthy, cluster):
+    path = probe_pod_path(cluster, "w1", "k8snet-probe-a")
+    nsenter(path, "ip", "link", "set", "eth0", "mtu", "1400")
+    try:
+        doc = probe()
+    finally:
+        nsenter(path, "ip", "link", "set", "eth0", "mtu", "1500")
+    assert failing(doc) == {"pod-mtu"}, json.dumps(doc, indent=1)
+    row = next(c for c in doc["checks"] if c["name"] == "pod-mtu")
+    assert "1400" in row["reason"]
+
+
+def test_snat_on_a_node_fails_only_no_nat(healthy, cluster):
+    netns = f"k8snet-{NAME}-w1"
+    cidr = "10.244.0.0/24" if "10.244.0." in json.dumps(healthy) else None
+    pods = [e for c in healthy["checks"] if c["name"] == "unique-pod-ip" for e in c["evidence"]
+            if "k8snet-probe-a on w1" in e]
+    cidr = pods[0].split(" in ")[1].split(";")[0] if pods else cidr
+    rule = ["-s", cidr, "!", "-d", cidr, "-j", "MASQUERADE"]
+    sh(netns, "iptables", "-t", "nat", "-I", "POSTROUTING", "1", *rule)
+    try:
+        doc = probe()
+    finally:
+        sh(netns, "iptables", "-t", "nat", "-D", "POSTROUTING", *rule)
+    assert failing(doc) == {"no-nat"}, json.dumps(doc, indent=1)
+    row = next(c for c in doc["checks"] if c["name"] == "no-nat")
+    assert "rewritten" in row["reason"] and "source" in row["reason"]
+
+
+def test_removed_pod_route_fails_the_checks_that_reach_that_pod(healthy, cluster):
+    # probe-b (same node as the client a) loses its host route on w1: everything
+    # that must reach b fails; what never involves b keeps passing.
+    netns = f"k8snet-{NAME}-w1"
+    b_ip = next(e.split("podIP ")[1].split(" ")[0] for c in healthy["checks"]
+                if c["name"] == "unique-pod-ip" for e in c["evidence"] if "k8snet-probe-b" in e)
+    route = sh(netns, "ip", "route", "show", b_ip).strip()
+    assert route, "no host route for the Pod (not routed mode?)"
+    sh(netns, "ip", "route", "del", *route.split())
+    try:
+        doc = probe()
+    finally:
+        sh(netns, "ip", "route", "add", *route.split())
+    assert failing(doc) == ALL - {"intra-pod-localhost", "pod-to-pod-cross-node"}, \
+        json.dumps(doc, indent=1)
+    for c in doc["checks"]:
+        if c["verdict"] == "fail":
+            assert b_ip in json.dumps(c) or "k8snet-probe-b" in json.dumps(c), c
+
+
+def test_flushed_kube_proxy_rules_fail_only_the_service_checks(healthy, cluster):
+    for w in ("w1", "w2"):
+        sh(f"k8snet-{NAME}-{w}", "iptables", "-t", "nat", "-F", "KUBE-SERVICES")
+    doc = probe()
+    assert failing(doc) == {"service-clusterip", "service-nodeport-external"}, \
+        json.dumps(doc, indent=1)
