@@ -54,7 +54,7 @@ def _check(args: argparse.Namespace) -> tuple[tuple[int, int], str]:
     except ValueError as e:
         raise UsageError(f"--node-port-range: {e}") from None
     try:
-        net = ipaddress.ip_network(args.service_cidr, strict=False)
+        ipaddress.ip_network(args.service_cidr, strict=False)
     except ValueError:
         raise UsageError(f"--service-cidr {args.service_cidr!r} is not a CIDR, e.g. "
                          "10.96.0.0/12") from None
@@ -69,7 +69,7 @@ def _check(args: argparse.Namespace) -> tuple[tuple[int, int], str]:
         raise UsageError(f"--port {args.port} is out of range 0-65535")
     advertise = args.advertise_address or (
         "127.0.0.1" if args.bind_address in ("0.0.0.0", "::") else args.bind_address)
-    return port_range, str(net) and advertise
+    return port_range, advertise
 
 
 def compactor(store, stop: threading.Event, interval: float, keep: int) -> None:

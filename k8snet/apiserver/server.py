@@ -215,12 +215,9 @@ class Handler(BaseHTTPRequestHandler):
             readable, _, _ = select.select([conn], [], [], 0)
             if not readable:
                 return False
-            conn.settimeout(0.2)
-            try:
-                data = conn.recv(1)
-            finally:
-                conn.settimeout(self.timeout)
-            return True if not data else True
+            # EOF, a TLS close_notify or (protocol violation) bytes during a stream: the
+            # client is done with this response either way
+            return True
         except ssl.SSLWantReadError:
             return False
         except (OSError, ValueError, socket.timeout):

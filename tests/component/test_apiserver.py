@@ -413,6 +413,9 @@ def test_pod_log_proxied_to_kubelet_or_clear_error(s):
         r = s.get(s.base + base + "/lg/log?container=c&tailLines=5", timeout=10)
         assert r.status_code == 200
         assert r.text == "log of /containerLogs/default/lg/c?tailLines=5\n"
+        r = s.get(s.base + base + "/lg/log?follow=true&timestamps=true", timeout=10)
+        assert r.status_code == 200 and r.headers.get("Transfer-Encoding") == "chunked"
+        assert r.text == "log of /containerLogs/default/lg/c?follow=true&timestamps=true\n"
     finally:
         kubelet.shutdown()
         kubelet.server_close()
