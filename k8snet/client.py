@@ -262,8 +262,10 @@ class ApiClient:
                subresource: Optional[str] = None) -> dict:
         """PUT an object; a stale metadata.resourceVersion raises Conflict."""
         meta = obj.get("metadata", {})
+        if not meta.get("name"):
+            raise K8snetError(f"cannot update {resource}: the object has no metadata.name")
         ns = namespace or meta.get("namespace")
-        return self._json("PUT", resource_path(resource, ns, meta.get("name"), subresource), obj)
+        return self._json("PUT", resource_path(resource, ns, meta["name"], subresource), obj)
 
     def patch(self, resource: str, name: str, body: Any, namespace: Optional[str] = None,
               subresource: Optional[str] = None, patch_type: str = "merge",

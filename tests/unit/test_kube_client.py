@@ -104,6 +104,11 @@ def test_create_conflicts(server, client):
     assert isinstance(info.value, Conflict)
 
 
+def test_update_needs_a_name(client):
+    with pytest.raises(K8snetError, match="no metadata.name"):
+        client.update("pods", {"metadata": {"namespace": "default"}})
+
+
 def test_update_stale_is_conflict(server, client):
     def put(req):
         obj = json.loads(req["body"])
