@@ -24,6 +24,7 @@ from typing import Dict, List, Optional
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+SO_TIMESTAMPNS = 35   # also SCM_TIMESTAMPNS: the kernel's receive time of each frame
 
 
 class Sniffer:
@@ -37,6 +38,7 @@ class Sniffer:
         self.stop = threading.Event()
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.bind((iface, 0))
         self.thread = threading.Thread(target=self.loop, daemon=True)
         self.thread.start()
@@ -46,11 +48,16 @@ class Sniffer:
             ready, _, _ = select.select([self.sock], [], [], 0.1)
             if not ready:
                 continue
-            data, addr = self.sock.recvfrom(65535)
+            data, anc, _flags, addr = self.sock.recvmsg(65535, 64)
             if self.needles and not any(n in data for n in self.needles):
                 continue
+            stamp = time.time()
+            for level, kind, value in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = struct.unpack("qq", value[:16])
+                    stamp = sec + nsec / 1e9
             if len(self.frames) < self.limit:
-                self.frames.append({"hex": data.hex(), "ts": time.time(), "iface": self.iface,
+                self.frames.append({"hex": data.hex(), "ts": stamp, "iface": self.iface,
                                     "outgoing": addr[2] == PACKET_OUTGOING})
 
     def finish(self) -> List[Dict]:

@@ -1,0 +1,167 @@
+"""`k8snet trace SRC DST [--proto tcp|udp|icmp] [--port P] [--json] [--name C]`.
+
+SRC: a Pod name ([namespace/]name), a node name or a Pod/node address. DST:
+the same, or a Service's ClusterIP. Agents capture on the source, every
+worker node's interfaces, every switch port (root namespace) and the
+destination Pod's eth0; one marked packet is sent from SRC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+from typing import Dict, List, Optional, Tuple
+
+from k8snet.client import ApiClient, NotFound
+from k8snet.errors import UsageError
+from k8snet.fabric.facts import load_facts
+from k8snet.probe import cluster as cl
+from k8snet.probe.agents import Agents, node_netns_path
+from k8snet.probe.packets import decode_all
+from k8snet.trace import path as tp
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("src", help="Pod name, node name or address")
+    parser.add_argument("dst", help="Pod name, node name, Pod/node address or Service address")
+    parser.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="udp")
+    parser.add_argument("--port", type=int, help="destination port (default 8080, or the "
+                        "Service's first port)")
+    parser.add_argument("--name", help="cluster (needed when several run)")
+    parser.add_argument("--json", action="store_true", help="machine-readable hops")
+
+
+def resolve(client: ApiClient, state: Dict, text: str, allow_service: bool) -> Dict:
+    """What SRC or DST names: {"kind": pod|node|service, ...}."""
+    nodes = cl.nodes_by_name(state)
+    if text in nodes:
+        return {"kind": "node", "name": text, "ip": nodes[text]["ip"], "node": text}
+    for n in nodes.values():
+        if n["ip"] == text:
+            return {"kind": "node", "name": n["name"], "ip": text, "node": n["name"]}
+    pods = client.list("pods")["items"]
+    for p in pods:
+        if p.get("status", {}).get("podIP") == text or \
+                text in (p["metadata"]["name"],
+                         f"{p['metadata']['namespace']}/{p['metadata']['name']}"):
+            return {"kind": "pod", "name": f"{p['metadata']['namespace']}/"
+                    f"{p['metadata']['name']}", "ip": p["status"].get("podIP"),
+                    "node": p["spec"].get("nodeName"), "uid": p["metadata"]["uid"]}
+    if allow_service:
+        for s in client.list("services")["items"]:
+            if s["spec"].get("clusterIP") == text:
+                return {"kind": "service", "name": f"{s['metadata']['namespace']}/"
+                        f"{s['metadata']['name']}", "ip": text, "node": None,
+                        "port": s["spec"]["ports"][0]["port"],
+                        "proto": s["spec"]["ports"][0].get("protocol", "TCP").lower()}
+    raise UsageError(f"{text!r} is not a node, Pod, Pod address" +
+                     (" or Service address" if allow_service else "") + " of the cluster")
+
+
+def interfaces(netns_path: Optional[str]) -> List[str]:
+    out = cl.in_netns(netns_path, ["ip", "-o", "link", "show"])
+    names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+    return [n for n in names if n != "lo"]
+
+
+def switch_ports(state: Dict) -> List[str]:
+    ports = []
+    for sw in state.get("switches", []):
+        out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-ports", sw["name"]],
+                             capture_output=True, text=True, check=False, timeout=10).stdout
+        ports += [p for p in out.split() if tp.port_of(p)]
+    return ports
+
+
+def trace(state: Dict, src_text: str, dst_text: str, proto: str,
+          port: Optional[int]) -> Dict:
+    """Send one marked packet and return the report as plain data."""
+    client = ApiClient.from_kubeconfig(state["kubeconfig"], timeout=10)
+    src = resolve(client, state, src_text, allow_service=False)
+    dst = resolve(client, state, dst_text, allow_service=True)
+    nodes = cl.nodes_by_name(state)
+    if dst["kind"] == "service" and port is None:
+        port = dst["port"]
+    port = port or 8080
+    places: Dict[str, Optional[str]] = {"root": None}
+    watch_nodes = {n["name"] for n in state["nodes"] if n["role"] == "worker"}
+    watch_nodes |= {e["node"] for e in (src, dst) if e.get("node")}
+    for name in watch_nodes:
+        places[f"node {name}"] = node_netns_path(nodes[name])
+    for end in (src, dst):
+        if end["kind"] == "pod":
+            places[f"pod {end['name']}"] = cl.pod_netns(state, end["node"], end["uid"])
+    marker = f"K8SNET-TRACE-{os.getpid()}".encode()
+    sender = f"pod {src['name']}" if src["kind"] == "pod" else f"node {src['name']}"
+    observed: List[Tuple[str, object]] = []
+    with Agents() as agents:
+        agents.start(places)
+        sniffs = []
+        for owner, path in places.items():
+            ifaces = switch_ports(state) if owner == "root" else (
+                ["eth0"] if owner.startswith("pod ") else interfaces(path))
+            for i, iface in enumerate(ifaces):
+                sid = f"t{i}"
+                agents[owner].call("sniff_start", sid=sid, iface=iface,
+                                   needles_hex=[marker.hex()])
+                sniffs.append((owner, sid))
+        sent = agents[sender].call("send", dst=dst["ip"], proto=proto, sport=41414, dport=port,
+                                   ident=0x4b54, icmp_id=0x4b54, payload_hex=marker.hex())
+        for owner, sid in sniffs:
+            for pkt in decode_all(agents[owner].call("sniff_stop", sid=sid)["frames"]):
+                inner = pkt.innermost()
+                if inner.proto == proto and (proto != "icmp" or inner.icmp_type == 8):
+                    observed.append((owner.split(" ")[0] if owner == "root" else owner, pkt))
+    hops = tp.build_hops(observed)
+    final = hops[-1].packet.innermost() if hops else None
+    dst_node = dst.get("node")
+    if dst["kind"] == "service" and final is not None:
+        dst_node = next((r["node"] for r in [resolve_ip(client, state, final.dst)] if r), None)
+    facts = load_facts(state["controller"]["facts"])
+    intended = tp.intended_paths(facts, src["node"], dst_node) if dst_node else []
+    same, verdict = tp.compare(tp.observed_switch_path(hops), intended)
+    return {"src": src, "dst": dst, "proto": proto, "port": port, "marker": marker.decode(),
+            "send_error": sent.get("error", ""), "mode": state.get("spec", {}).get("mode"),
+            "hops": [{"place": h.place, "iface": h.iface, "direction": h.direction,
+                      "packet": h.packet.summary(), "eth_src": h.packet.eth_src,
+                      "eth_dst": h.packet.eth_dst, "ttl": h.packet.innermost().ttl,
+                      "changes": h.changes, "ts": h.packet.meta.get("ts")} for h in hops],
+            "switch_hops": len(tp.observed_switch_path(hops)),
+            "intended": [[list(h) for h in p] for p in intended],
+            "matches_intended": same, "comparison": verdict}
+
+
+def resolve_ip(client: ApiClient, state: Dict, ip: Optional[str]) -> Optional[Dict]:
+    try:
+        return resolve(client, state, ip, allow_service=False) if ip else None
+    except (UsageError, NotFound):
+        return None
+
+
+def render(doc: Dict) -> str:
+    lines = [f"trace {doc['proto']} {doc['src']['name']} ({doc['src']['ip']}) -> "
+             f"{doc['dst']['kind']} {doc['dst']['name']} ({doc['dst']['ip']}) port "
+             f"{doc['port']}, mode {doc['mode']}, marker {doc['marker']}"]
+    if doc["send_error"]:
+        lines.append(f"sending failed: {doc['send_error']}")
+    for n, h in enumerate(doc["hops"], 1):
+        lines.append(f"{n:>3}. {h['place']:<24} {h['iface']:<15} {h['direction']:<3} "
+                     f"{h['eth_src']} > {h['eth_dst']}  {h['packet']}")
+        for c in h["changes"]:
+            lines.append(f"       changed: {c}")
+    if not doc["hops"]:
+        lines.append("the packet was not captured anywhere")
+    lines.append(f"switches crossed: {doc['switch_hops']}; {doc['comparison']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from k8snet.testbed import preflight
+
+    preflight.require_root("trace")
+    state = cl.load_state(args.name)
+    doc = trace(state, args.src, args.dst, args.proto, args.port)
+    print(json.dumps(doc, indent=2) if args.json else render(doc))
+    return 0 if doc["hops"] and doc["matches_intended"] else 1
