@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -166,9 +167,11 @@ def check_no_nat(ctx: Context) -> Verdict:
     pairs = [(a, p) for p in (ctx.pod("b"), ctx.pod("c")) if p] + \
         [(p, a) for p in (ctx.pod("b"), ctx.pod("c")) if p]
     sent, captured = [], {}
+    # A fresh source port per run: an existing conntrack entry would skip NAT rules.
+    base_port = random.SystemRandom().randrange(20000, 60000, 16)
     for n, (src, dst) in enumerate(pairs):
         marker = f"K8SNET-NONAT-{os.getpid()}-{n}".encode()
-        m = checks.Marked(label(src), label(dst), src.ip, dst.ip, 40100 + n, deploy.UDP_PORT,
+        m = checks.Marked(label(src), label(dst), src.ip, dst.ip, base_port + n, deploy.UDP_PORT,
                           0x4b00 + n, marker)
         rx = ctx.agents[dst.name]
         rx.call("sniff_start", sid=f"nonat{n}", iface="eth0", needles_hex=[marker.hex()])

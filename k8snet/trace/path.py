@@ -98,16 +98,29 @@ def changes(prev: Packet, cur: Packet) -> List[str]:
 
 
 def build_hops(observed: Sequence[Tuple[str, Packet]]) -> List[Hop]:
-    """Hops in time order (kernel capture stamps), each with what changed."""
+    """Hops in order: places in the order the packet first reached them (kernel
+    capture stamps); inside one place (a node's veth, bridge, VXLAN device,
+    uplink), each next observation is the one that changed least, since
+    stamps of a bridge and its port can tie or cross."""
     ordered = sorted(observed, key=lambda o: o[1].meta.get("ts", 0.0))
+    views = [Hop(where(p.meta.get("iface", "?"), owner), p.meta.get("iface", "?"),
+                 direction(p.meta.get("iface", "?"), owner, p.meta.get("outgoing")), p)
+             for owner, p in ordered]
+    places: List[str] = []
+    for v in views:
+        if v.place not in places:
+            places.append(v.place)
     hops: List[Hop] = []
-    for owner, pkt in ordered:
-        iface = pkt.meta.get("iface", "?")
-        hop = Hop(where(iface, owner), iface, direction(iface, owner, pkt.meta.get("outgoing")),
-                  pkt)
-        if hops:
-            hop.changes = changes(hops[-1].packet, pkt)
-        hops.append(hop)
+    for place in places:
+        left = [v for v in views if v.place == place]
+        while left:
+            if hops:
+                prev = hops[-1].packet
+                left.sort(key=lambda v: (len(changes(prev, v.packet)),
+                                         v.packet.meta.get("ts", 0.0)))
+            nxt = left.pop(0)
+            nxt.changes = changes(hops[-1].packet, nxt.packet) if hops else []
+            hops.append(nxt)
     return hops
 
 
