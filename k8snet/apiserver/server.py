@@ -21,7 +21,7 @@ import yaml
 
 from k8snet.api import kinds
 from k8snet.apiserver import objects as o
-from k8snet.apiserver import openapi, patching, podlog, tables
+from k8snet.apiserver import openapi, patching, podlog, protobuf, tables
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.registry import Registry
 from k8snet.apiserver.routes import Route, parse_path
@@ -336,9 +336,12 @@ class Handler(BaseHTTPRequestHandler):
     def _decode(self, body: bytes) -> object:
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
         if "protobuf" in ctype:
-            raise ApiStatusError(415, "the body of the request was in an unknown format - "
-                                 "accepted media types include: application/json, "
-                                 "application/yaml", "UnsupportedMediaType")
+            try:
+                return protobuf.decode(body)
+            except (ValueError, TypeError, KeyError) as e:
+                raise ApiStatusError(415, f"the protobuf body could not be decoded: {e}; "
+                                     "accepted media types include: application/json, "
+                                     "application/yaml", "UnsupportedMediaType") from None
         if not body.strip():
             raise bad_request("the request body is empty; send a JSON object")
         try:

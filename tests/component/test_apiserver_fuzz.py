@@ -128,3 +128,11 @@ def test_random_paths_and_queries(srv, s, segments, method, query):
     check(s.request(method, srv.url + path, params=q, timeout=30,
                     data=b"{}" if method in ("POST", "PUT", "PATCH") else None,
                     headers={"Content-Type": "application/merge-patch+json"}))
+
+
+@FUZZ
+@given(raw=st.binary(max_size=200), prefix=st.booleans())
+def test_protobuf_bodies(srv, s, raw, prefix):
+    body = (b"k8s\x00" if prefix else b"") + raw
+    check(s.post(srv.url + "/api/v1/namespaces", data=body, timeout=30,
+                 headers={"Content-Type": "application/vnd.kubernetes.protobuf"}))

@@ -283,3 +283,28 @@ def test_get_watch_briefly(env):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_generator_commands_send_protobuf(env):
+    """`kubectl create namespace|deployment|service` use typed clients (protobuf bodies)."""
+    assert kubectl(env, "create", "namespace", "team-a").stdout.strip() == \
+        "namespace/team-a created"
+    out = kubectl(env, "-n", "team-a", "create", "deployment", "gen", "--image=busybox",
+                  "--replicas=2", "--port=80", "--", "sleep", "10").stdout
+    assert out.strip() == "deployment.apps/gen created"
+    want = json.loads(kubectl(env, "-n", "team-a", "create", "deployment", "gen",
+                              "--image=busybox", "--replicas=2", "--port=80",
+                              "--dry-run=client", "-o", "json", "--", "sleep", "10").stdout)
+    got = json.loads(kubectl(env, "-n", "team-a", "get", "deploy", "gen", "-o", "json").stdout)
+    assert got["spec"]["replicas"] == want["spec"]["replicas"] == 2
+    assert got["spec"]["selector"] == want["spec"]["selector"]
+    c_got = got["spec"]["template"]["spec"]["containers"][0]
+    c_want = want["spec"]["template"]["spec"]["containers"][0]
+    for k in ("name", "image", "command"):
+        assert c_got[k] == c_want[k]
+    assert c_got["ports"][0]["containerPort"] == 80
+    out = kubectl(env, "-n", "team-a", "create", "service", "nodeport", "gsvc",
+                  "--tcp=80:8080", "--node-port=30111").stdout
+    assert out.strip() == "service/gsvc created"
+    rows = lines(kubectl(env, "-n", "team-a", "get", "svc", "gsvc").stdout)
+    assert rows[1][1] == "NodePort" and rows[1][4] == "80:30111/TCP"
