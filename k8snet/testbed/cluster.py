@@ -188,10 +188,15 @@ class Cluster:
 
     def _start(self, comp: components.Component) -> None:
         os.makedirs(os.path.dirname(comp.log), exist_ok=True)
+        netns = naming.node_netns(self.spec.name, comp.node)
+        # Join only the node's network namespace, not the Mininet shell's mount
+        # namespace: Pod namespaces the runtime names (bind mounts under
+        # /run/netns) must be visible to `ip netns` in the root namespace.
         with open(comp.log, "ab") as log:
-            proc = self.net.get(comp.node).popen(
-                comp.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **comp.env})
+            proc = subprocess.Popen(
+                ["nsenter", f"--net=/run/netns/{netns}", *comp.argv], stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **comp.env}, start_new_session=True)
         self.state["processes"].append(st.record_process(
             proc.pid, f"{comp.name}@{comp.node}", node=comp.node, log=comp.log))
         self._save()
