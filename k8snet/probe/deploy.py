@@ -95,6 +95,11 @@ def is_ready(pod: Dict) -> bool:
         for c in pod.get("status", {}).get("conditions", []))
 
 
+def is_running(pod: Dict) -> bool:
+    return pod.get("status", {}).get("phase") == "Running" and bool(
+        pod.get("status", {}).get("podIP"))
+
+
 def ready_workers(client: ApiClient, workers: List[str]) -> List[str]:
     nodes = {n["metadata"]["name"]: n for n in client.list("nodes")["items"]}
     return [w for w in workers if w in nodes and any(
@@ -105,6 +110,7 @@ def ready_workers(client: ApiClient, workers: List[str]) -> List[str]:
 def ensure(client: ApiClient, workers: List[str], timeout: float = 120.0) -> List[ProbePod]:
     """Create (or reuse) the probe Pods and Service; wait until Pods are Ready."""
     plan = plan_pods(ready_workers(client, workers))
+    created = set()
     for item in plan:
         try:
             pod = client.get("pods", item["name"], NAMESPACE)
@@ -116,6 +122,7 @@ def ensure(client: ApiClient, workers: List[str], timeout: float = 120.0) -> Lis
                 set_serving(client, item["name"], True)
         except NotFound:
             client.create("pods", pod_manifest(**item), NAMESPACE)
+            created.add(item["name"])
     try:
         client.create("services", service_manifest(), NAMESPACE)
     except AlreadyExists:
@@ -123,7 +130,10 @@ def ensure(client: ApiClient, workers: List[str], timeout: float = 120.0) -> Lis
     deadline = time.monotonic() + timeout
     while True:
         pods = {p["name"]: _try_get(client, p["name"]) for p in plan}
-        waiting = [n for n, p in pods.items() if not (p and is_ready(p))]
+        # New Pods must become Ready; reused ones only need to run (a broken
+        # network may have made them unready: that is for the checks to show).
+        waiting = [n for n, p in pods.items() if not (p and (is_ready(p) if n in created
+                                                             else is_running(p)))]
         if not waiting:
             return [ProbePod(p["name"], p["node"], pods[p["name"]]["status"]["podIP"],
                              pods[p["name"]]["metadata"]["uid"], p["role"]) for p in plan]

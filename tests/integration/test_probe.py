@@ -129,8 +129,13 @@ def test_removed_pod_route_fails_the_checks_that_reach_that_pod(healthy, cluster
         doc = probe()
     finally:
         sh(netns, "ip", "route", "add", *route.split())
-    assert failing(doc) == ALL - {"intra-pod-localhost", "pod-to-pod-cross-node"}, \
-        json.dumps(doc, indent=1)
+    # The kubelet cannot reach b either, so b turns unready and leaves the
+    # Service's endpoints after a few seconds: the Service checks then pass
+    # (Kubernetes working as designed); before that they fail on b.
+    core = {"unique-pod-ip", "pod-to-pod-same-node", "no-nat", "node-to-pod", "pod-to-node",
+            "pod-mtu"}
+    services = {"service-clusterip", "service-nodeport-external"}
+    assert core <= failing(doc) <= core | services, json.dumps(doc, indent=1)
     for c in doc["checks"]:
         if c["verdict"] == "fail":
             assert b_ip in json.dumps(c) or "k8snet-probe-b" in json.dumps(c), c
