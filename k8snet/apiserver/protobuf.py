@@ -82,9 +82,15 @@ S = {
     "ServicePort": {1: ("name", "str", None), 2: ("protocol", "str", None),
                     3: ("port", "int", None), 4: ("targetPort", "intstr", None),
                     5: ("nodePort", "int", None)},
+    "DeleteOptions": {1: ("gracePeriodSeconds", "ptrint", None),
+                      2: ("preconditions", "msg", "Preconditions"),
+                      3: ("orphanDependents", "bool", None),
+                      4: ("propagationPolicy", "str", None), 5: ("dryRun", "strs", None)},
+    "Preconditions": {1: ("uid", "str", None), 2: ("resourceVersion", "str", None)},
 }
 TOP = {("v1", "Namespace"): "Namespace", ("apps/v1", "Deployment"): "Deployment",
-       ("v1", "Service"): "Service"}
+       ("v1", "Service"): "Service", ("v1", "DeleteOptions"): "DeleteOptions",
+       ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions"}
 
 
 def _varint(buf: bytes, i: int) -> tuple[int, int]:

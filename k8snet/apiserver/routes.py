@@ -89,6 +89,9 @@ def parse_path(path: str) -> Route:
     sub = rest[2] if len(rest) > 2 else None
     if sub == "finalize" and info.plural == "namespaces":
         sub = "status"
+    if sub in ("exec", "attach", "portforward") and info.plural == "pods":
+        raise ApiStatusError(404, f"pods/{sub} is not served by k8snet: use `k8snet exec "
+                             f"{name} -- COMMAND` for a command in a Pod", "NotFound", {})
     if len(rest) > 3 or (sub is not None and info.subresource(sub) is None):
         raise _nf(path)
     return Route("resource", group=group, version=version, info=info, namespace=namespace,

@@ -308,3 +308,33 @@ def test_generator_commands_send_protobuf(env):
     assert out.strip() == "service/gsvc created"
     rows = lines(kubectl(env, "-n", "team-a", "get", "svc", "gsvc").stdout)
     assert rows[1][1] == "NodePort" and rows[1][4] == "80:30111/TCP"
+
+
+def test_cordon_drain_uncordon(env):
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "dr1"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    assert api(env, "POST", "/api/v1/nodes", node)[0] == 201
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ondr1"},
+           "spec": {"nodeName": "dr1", "containers": [{"name": "c", "image": "busybox"}]}}
+    assert api(env, "POST", "/api/v1/namespaces/default/pods", pod)[0] == 201
+    assert kubectl(env, "cordon", "dr1").stdout.strip() == "node/dr1 cordoned"
+
+    def kubelet_confirms():  # what the node's kubelet does after stopping the containers
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            code, obj = api(env, "GET", "/api/v1/namespaces/default/pods/ondr1")
+            if code == 200 and obj["metadata"].get("deletionTimestamp"):
+                api(env, "DELETE", "/api/v1/namespaces/default/pods/ondr1?gracePeriodSeconds=0")
+                return
+            time.sleep(0.1)
+    t = threading.Thread(target=kubelet_confirms, daemon=True)
+    t.start()
+    out = kubectl(env, "drain", "dr1", "--force", "--timeout=30s", timeout=60).stdout
+    t.join(timeout=35)
+    assert "pod/ondr1 evicted" in out or "pod/ondr1 deleted" in out
+    assert "node/dr1 drained" in out
+    rows = lines(kubectl(env, "get", "node", "dr1").stdout)
+    assert rows[1][1] == "Ready,SchedulingDisabled"
+    assert kubectl(env, "uncordon", "dr1").stdout.strip() == "node/dr1 uncordoned"
+    p = kubectl(env, "exec", "ondr1", "--", "ls", ok=False)
+    assert p.returncode != 0

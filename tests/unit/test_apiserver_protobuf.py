@@ -56,6 +56,13 @@ def test_service_target_port_int_or_string():
                            "type": "NodePort"}
 
 
+def test_delete_options_from_kubectl_drain():
+    raw = f(1, 0) + f(2, f(1, "u-1")) + f(4, "Background")
+    assert pb.decode(envelope("v1", "DeleteOptions", raw)) == {
+        "apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+        "preconditions": {"uid": "u-1"}, "propagationPolicy": "Background"}
+
+
 def test_refusals_are_clear():
     with pytest.raises(pb.ProtobufError, match="field 99 of ObjectMeta"):
         pb.decode(envelope("v1", "Namespace", f(1, f(99, "x"))))
