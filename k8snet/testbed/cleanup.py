@@ -41,16 +41,20 @@ class CleanPlan:
                     or self.dirs)
 
 
-def _wanted(cluster: Optional[str], only: Optional[str]) -> bool:
-    return cluster is not None and (only is None or cluster == only)
-
-
 def plan_clean(states: Iterable[Dict], bridges: Iterable[str], netns: Iterable[str],
                links: Iterable[str], netns_pids: Dict[str, List[int]],
-               only: Optional[str] = None, own_pid: int = 0) -> CleanPlan:
+               only: Optional[str] = None, own_pid: int = 0,
+               running: Iterable[str] = ()) -> CleanPlan:
     """Decide what to remove. ``netns_pids`` maps a namespace name to the PIDs
-    living in it; ``only`` limits the plan to one cluster."""
+    living in it; ``only`` limits the plan to one cluster; clusters in
+    ``running`` (their supervisor is alive) are spared unless named by ``only``."""
     plan = CleanPlan(cluster=only)
+    spared = set(running) - {only}
+
+    def _wanted(cluster: Optional[str], only: Optional[str]) -> bool:
+        return (cluster is not None and (only is None or cluster == only)
+                and cluster not in spared)
+
     for state in states:
         if _wanted(state.get("name"), only):
             plan.records.extend(r for r in st.iter_records(state) if r.get("pid") != own_pid)
@@ -113,15 +117,31 @@ def netns_members(names: Iterable[str]) -> Dict[str, List[int]]:
     return members
 
 
-def gather(only: Optional[str] = None, root: str = naming.STATE_ROOT) -> CleanPlan:
+def gather(only: Optional[str] = None, root: str = naming.STATE_ROOT,
+           spare_running: bool = True) -> CleanPlan:
+    """The plan for one cluster (``only``) or for every leftover; clusters
+    that are still running are spared unless asked for by name or
+    ``spare_running`` is False."""
+    from k8snet.testbed.preflight import cluster_running
+
     states = []
     for name in st.cluster_names(root):
         state = st.read_state(name, root) or {"name": name, "dir": naming.state_dir(name, root)}
         states.append(state)
     netns = list_netns()
     k8s_netns = [n for n in netns if naming.cluster_of_netns(n)]
+    running = {name for name in st.cluster_names(root) if cluster_running(name, root)}
+    running |= {f[:-5] for f in _lock_files(root) if cluster_running(f[:-5], root)}
     return plan_clean(states, list_bridges(), netns, list_links(), netns_members(k8s_netns),
-                      only=only, own_pid=os.getpid())
+                      only=only, own_pid=os.getpid(),
+                      running=running if spare_running else ())
+
+
+def _lock_files(root: str) -> List[str]:
+    try:
+        return [f for f in os.listdir(root) if f.endswith(".lock")]
+    except FileNotFoundError:
+        return []
 
 
 # -- applying (effects) -----------------------------------------------------

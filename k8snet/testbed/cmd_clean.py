@@ -6,17 +6,23 @@ import argparse
 from typing import List
 
 from k8snet.testbed import cleanup, preflight
+from k8snet.testbed import state as st
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show what would be removed")
+    parser.add_argument("--all", action="store_true",
+                        help="also stop and remove clusters that are still running")
 
 
 def run(args: argparse.Namespace) -> int:
     preflight.require_root("clean")
-    plan = cleanup.gather()
+    plan = cleanup.gather(spare_running=not args.all)
+    running = [n for n in st.cluster_names() if preflight.cluster_running(n)]
     if plan.empty():
-        print("nothing of k8snet's is left on this machine")
+        print("nothing of k8snet's is left on this machine"
+              + (f" (running: {', '.join(running)}; stop them with 'k8snet down --name C' "
+                 "or 'k8snet clean --all')" if running and not args.all else ""))
         return 0
     if args.dry_run:
         for line in describe(plan):

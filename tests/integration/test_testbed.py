@@ -102,6 +102,7 @@ def test_leaf_spine_all_to_all_and_a_spine_link_failure(cluster_factory):
 
 def test_clean_after_the_supervisor_is_killed(cluster_factory):
     status = cluster_factory("tkill", "--network-only", "--workers", "2")
+    live = cluster_factory("tlive", "--network-only", "--workers", "1")
     os.kill(status["supervisor_pid"], signal.SIGKILL)
     time.sleep(0.5)
     assert nothing_left("tkill") != {}
@@ -109,6 +110,10 @@ def test_clean_after_the_supervisor_is_killed(cluster_factory):
     assert "deleted OVS bridge kntkill-x1" in out.stdout
     assert nothing_left("tkill") == {}
     assert "tkill" not in k8snet("clean").stdout
+    # A cluster that is still running is not a leftover: clean leaves it alone.
+    assert "tlive" not in out.stdout
+    nodes = {n["name"]: n["ip"] for n in live["nodes"]}
+    assert node_exec("w1", "ping", "-c1", "-W2", nodes["m1"], cluster="tlive").returncode == 0
 
 
 def test_down_after_the_supervisor_is_killed(cluster_factory):

@@ -98,3 +98,12 @@ def test_links_are_classified():
     assert describe_link(sw, sp)[0] == "link"
     assert describe_link(sw, host) == ("host", {"name": "w1", "switch": "knk8s-l1", "port": 3})
     assert describe_link(host, sw)[0] == "host"
+
+
+def test_clean_spares_running_clusters_unless_named():
+    args = dict(states=[{"name": "k8s"}, {"name": "lab"}], bridges=["knk8s-s1", "knlab-x1"],
+                netns=["k8snet-k8s-w1", "k8snet-lab-m1"], links=[], netns_pids={})
+    plan = cleanup.plan_clean(**args, running={"lab"})
+    assert plan.bridges == ["knk8s-s1"] and plan.netns == ["k8snet-k8s-w1"]
+    named = cleanup.plan_clean(**args, running={"lab"}, only="lab")
+    assert named.bridges == ["knlab-x1"] and named.netns == ["k8snet-lab-m1"]
