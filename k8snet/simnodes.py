@@ -36,6 +36,8 @@ class SimulatedNodes:
         self.lease_period = lease_period
         self.failed: set[str] = set()
         self.stop_event = threading.Event()
+        self.kick = threading.Event()
+        self.node_cidrs: dict[str, str] = {}
         self.ips: dict[str, str] = {}
         self.lock = threading.Lock()
         self.pods: Optional[Informer] = None
@@ -44,8 +46,12 @@ class SimulatedNodes:
     def start(self) -> SimulatedNodes:
         for name, labels in self.nodes.items():
             self._register(name, labels)
-        self.pods = Informer(self.client, "pods", on_change=self._on_pods, retry_seconds=0.2)
+        self.pods = Informer(self.client, "pods", on_change=lambda _items: self.kick.set(),
+                             retry_seconds=0.2)
         self.threads.append(self.pods.start(self.stop_event))
+        worker = threading.Thread(target=self._sync_loop, daemon=True, name="simnodes-pods")
+        worker.start()
+        self.threads.append(worker)
         t = threading.Thread(target=self._heartbeat, daemon=True, name="simnodes-heartbeat")
         t.start()
         self.threads.append(t)
@@ -119,7 +125,20 @@ class SimulatedNodes:
         lease["spec"] = dict(lease.get("spec") or {}, renewTime=stamp)
         self.client.update("leases", lease, "kube-node-lease")
 
-    def _on_pods(self, items: dict[str, dict]) -> None:
+    def _sync_loop(self) -> None:
+        """Sync the Pods after every change, and every lease period (to retry conflicts)."""
+        assert self.pods is not None
+        while not self.stop_event.is_set():
+            self.kick.wait(self.lease_period)
+            self.kick.clear()
+            if self.pods.synced and not self.stop_event.is_set():
+                self._sync_pods(self.pods.snapshot())
+
+    def _sync_pods(self, items: dict[str, dict]) -> None:
+        alive = {p["metadata"].get("uid") or p["metadata"]["name"] for p in items.values()}
+        with self.lock:
+            for key in set(self.ips) - alive:
+                del self.ips[key]  # the Pod is gone: its address is free again
         for pod in items.values():
             node = (pod.get("spec") or {}).get("nodeName")
             if node not in self.nodes or node in self.failed:
@@ -132,21 +151,27 @@ class SimulatedNodes:
                 elif not _is_running_ready(pod):
                     self._mark_running(pod, node)
             except ApiError:
-                pass  # the next change event retries
+                pass  # the next pass retries
 
     def _pod_ip(self, pod: dict, node: str) -> str:
         key = pod["metadata"].get("uid") or pod["metadata"]["name"]
         with self.lock:
             if key not in self.ips:
-                try:
-                    spec = self.client.get("nodes", node).get("spec") or {}
-                except ApiError:
-                    spec = {}
-                cidr = spec.get("podCIDR") or "10.99.0.0/24"
+                if node not in self.node_cidrs:
+                    try:
+                        cidr = (self.client.get("nodes", node).get("spec") or {}).get("podCIDR")
+                    except ApiError:
+                        cidr = None
+                    if cidr:
+                        self.node_cidrs[node] = cidr
+                cidr = self.node_cidrs.get(node) or "10.99.0.0/24"
                 used = set(self.ips.values())
                 hosts = ipaddress.ip_network(cidr).hosts()
                 next(hosts)  # .1 is the node's gateway
-                self.ips[key] = next(str(h) for h in hosts if str(h) not in used)
+                free = next((str(h) for h in hosts if str(h) not in used), None)
+                if free is None:
+                    raise ApiError(0, "NoAddress", f"no free Pod address left in {cidr}")
+                self.ips[key] = free
             return self.ips[key]
 
     def _mark_running(self, pod: dict, node: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
@@ -16,9 +17,10 @@ from k8snet.kcm import gc, nodeipam
 from k8snet.kcm import nodelifecycle as nl
 from k8snet.kcm.base import Loop, with_kind
 from k8snet.kcm.objects import meta, name_of
-from k8snet.kcm.replicaset import pod_from_template, reconcile_replicaset
+from k8snet.kcm.replicaset import pod_from_template, reconcile_replicaset, slow_start_batches
 
 EXPECTATION_TIMEOUT = 30.0
+CREATE_WORKERS = 8
 
 
 @dataclass
@@ -159,9 +161,18 @@ class ReplicaSetLoop(Loop):
         adds: set = set()
         dels: set = set()
         try:
-            for _ in range(plan.create):
-                created = client.create("pods", pod_from_template(rs), ns)
-                adds.add(name_of(created))
+            with ThreadPoolExecutor(CREATE_WORKERS, thread_name_prefix="rs-create") as pool:
+                for size in slow_start_batches(plan.create):
+                    futures = [pool.submit(client.create, "pods", pod_from_template(rs), ns)
+                               for _ in range(size)]
+                    errors = []
+                    for future in futures:
+                        try:
+                            adds.add(name_of(future.result()))
+                        except ApiError as exc:
+                            errors.append(exc)
+                    if errors:
+                        raise errors[0]
             for name in plan.delete:
                 try:
                     client.delete("pods", name, ns)

@@ -83,6 +83,17 @@ def reconcile_replicaset(rs: dict, pods: list[dict], now: dt.datetime) -> Replic
     return plan
 
 
+def slow_start_batches(total: int, initial: int = 1) -> list[int]:
+    """Batch sizes for creating `total` Pods: 1, 2, 4, ... (Kubernetes' slowStartBatch),
+    so a failing template costs one request, not hundreds."""
+    sizes, size, left = [], initial, total
+    while left > 0:
+        sizes.append(min(size, left))
+        left -= sizes[-1]
+        size *= 2
+    return sizes
+
+
 def is_terminating_owner(obj: dict) -> bool:
     return bool(meta(obj).get("deletionTimestamp"))
 

@@ -3,6 +3,7 @@ cache from doubling a scale step; plans are applied as the API expects."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 from kcm_fixtures import T0, deployment, replicaset, rs_pod
@@ -25,13 +26,13 @@ class StubInformer:
 class StubClient:
     def __init__(self):
         self.calls: list[tuple] = []
-        self.counter = 0
+        self.counter = itertools.count(1)  # atomic enough for the create workers
 
     def create(self, resource, obj, namespace=None):
-        self.counter += 1
+        n = next(self.counter)
         obj = dict(obj, metadata=dict(obj["metadata"]))
         if "generateName" in obj["metadata"]:
-            obj["metadata"]["name"] = f"{obj['metadata']['generateName']}{self.counter}"
+            obj["metadata"]["name"] = f"{obj['metadata']['generateName']}{n}"
         self.calls.append(("create", resource, obj["metadata"]["name"]))
         return obj
 

@@ -7,7 +7,12 @@ import datetime as dt
 from kcm_fixtures import T0, replicaset, rs_pod
 
 from k8snet.kcm.objects import safe_encode, template_hash
-from k8snet.kcm.replicaset import pod_from_template, pods_to_delete, reconcile_replicaset
+from k8snet.kcm.replicaset import (
+    pod_from_template,
+    pods_to_delete,
+    reconcile_replicaset,
+    slow_start_batches,
+)
 
 
 def test_creates_missing_pods():
@@ -68,3 +73,10 @@ def test_template_hash_stable_and_safe():
     # Decimal digits map into "456789bcdf", as in real pod-template-hash values (5d59d67564).
     assert set(h) <= set("456789bcdf") and 1 <= len(h) <= 10
     assert safe_encode("0123456789") == "456789bcdf"
+
+
+def test_slow_start_batches():
+    assert slow_start_batches(0) == []
+    assert slow_start_batches(1) == [1]
+    assert slow_start_batches(10) == [1, 2, 4, 3]
+    assert sum(slow_start_batches(100)) == 100
