@@ -377,8 +377,8 @@ class ApiClient:
                 if response.will_close:
                     self._drop_connection()
                 return response.status, data
-            except (http.client.RemoteDisconnected, BrokenPipeError,
-                    ConnectionResetError) as exc:
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+                    ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
                 self._drop_connection()
                 # A kept-alive connection the server had closed: try once on a fresh one.
                 if reused and attempt == 0:

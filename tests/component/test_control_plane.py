@@ -3,6 +3,7 @@ with a fake kubelet standing in for the nodes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -53,8 +54,9 @@ def _spawn(args: list[str], log_path: str) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT, cwd=REPO)
 
 
-@pytest.fixture
-def cluster(tmp_path):
+@contextlib.contextmanager
+def running_cluster(tmp_path, grace: str = "4", eviction: str = "3"):
+    """apiserver, scheduler, controller-manager and the fake kubelet; stopped on exit."""
     api = ApiServerProc(str(tmp_path)).start()
     procs: list[subprocess.Popen] = []
     kubelet = None
@@ -64,7 +66,8 @@ def cluster(tmp_path):
     try:
         procs.append(_spawn(["scheduler", "--kubeconfig", api.kubeconfig], logs["scheduler"]))
         procs.append(_spawn(["controller-manager", "--kubeconfig", api.kubeconfig,
-                             "--node-monitor-grace-period", "4", "--pod-eviction-timeout", "3"],
+                             "--node-monitor-grace-period", grace,
+                             "--pod-eviction-timeout", eviction],
                             logs["controller-manager"]))
         client = ApiClient.from_kubeconfig(api.kubeconfig)
         kubelet = FakeKubelet(client, NODES, cpu="2", memory="4Gi", lease_period=0.5).start()
@@ -81,6 +84,12 @@ def cluster(tmp_path):
                 p.kill()
                 p.wait(timeout=5)
         api.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with running_cluster(tmp_path) as c:
+        yield c
 
 
 def deployment(replicas: int, image: str = "registry.k8s.io/e2e-test-images/agnhost:2.39",
@@ -251,3 +260,22 @@ def test_node_ipam_gives_distinct_blocks(cluster: Cluster):
         assert n["spec"]["podCIDRs"] == [n["spec"]["podCIDR"]]
     with pytest.raises(NotFound):
         c.client.get("nodes", "nope")
+
+
+def test_controllers_resume_after_apiserver_restart(tmp_path):
+    # A grace period longer than the restart, so the nodes stay Ready meanwhile.
+    with running_cluster(tmp_path, grace="60", eviction="60") as c:
+        image = "registry.k8s.io/e2e-test-images/agnhost:2.39"
+        c.client.create("deployments", deployment(2, image), "default")
+        c.wait(lambda: rolled_out(c, 2, image), "2 available replicas")
+        c.api.stop()
+        c.api.start()
+        c.client.patch("deployments", "web", {"spec": {"replicas": 4}}, "default")
+        c.wait(lambda: rolled_out(c, 4, image),
+               "the scheduler and controllers to resume their watches and scale to 4")
+        c.client.create("pods", {"apiVersion": "v1", "kind": "Pod",
+                                 "metadata": {"name": "after", "namespace": "default"},
+                                 "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
+                        "default")
+        c.wait(lambda: c.client.get("pods", "after", "default")["spec"].get("nodeName"),
+               "a Pod created after the restart to be bound")
