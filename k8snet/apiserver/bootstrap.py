@@ -10,7 +10,8 @@ import threading
 from k8snet.api import kinds
 from k8snet.apiserver import alloc
 from k8snet.apiserver.context import Ctx
-from k8snet.apiserver.registry import SYSTEM_NAMESPACES, Registry
+from k8snet.apiserver.deletion import SYSTEM_NAMESPACES
+from k8snet.apiserver.registry import Registry
 from k8snet.apiserver.status import ApiStatusError
 
 

@@ -21,13 +21,12 @@ import yaml
 
 from k8snet.api import kinds
 from k8snet.apiserver import objects as o
-from k8snet.apiserver import openapi, patching, podlog, protobuf, tables
+from k8snet.apiserver import openapi, patching, protobuf, tables
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.registry import Registry
 from k8snet.apiserver.routes import Route, parse_path
-from k8snet.apiserver.status import ApiStatusError, bad_request, status_object
-from k8snet.apiserver.watch import END, WatchPump, initial_events, translate
-from k8snet.store.base import Compacted
+from k8snet.apiserver.status import ApiStatusError, bad_request
+from k8snet.apiserver.streams import StreamsMixin
 
 MAX_BODY = 3 * 1024 * 1024
 AGGREGATED_CT = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -87,7 +86,7 @@ def warning_header(text: str) -> str:
     return f'299 - "{text[:1000]}"'
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(StreamsMixin, BaseHTTPRequestHandler):
     """One request at a time on a keep-alive connection."""
 
     protocol_version = "HTTP/1.1"
@@ -480,112 +479,3 @@ class Handler(BaseHTTPRequestHandler):
                                                   self._delete_options(body, ctx), ctx))
         else:
             raise self._not_allowed(method)
-
-    # -- watch --------------------------------------------------------------------------
-    def _watch(self, route: Route, ctx: Ctx, accept: str) -> None:
-        reg = self.server.registry
-        opts = self.server.options
-        info = route.info
-        assert info is not None
-        label_sel, field_sel = reg.selectors(info, ctx)
-
-        def matches(obj: dict) -> bool:
-            return label_sel.matches((obj.get("metadata") or {}).get("labels") or {}) and \
-                field_sel.matches(obj)
-        as_table = _accepts_table(accept)
-        include = ctx.get("includeObject") or "Metadata"
-        rv_text = ctx.get("resourceVersion") or ""
-        try:
-            timeout = float(ctx.get("timeoutSeconds") or opts.default_watch_timeout)
-        except ValueError:
-            raise bad_request("timeoutSeconds must be a number") from None
-        bookmarks = ctx.get("allowWatchBookmarks") in ("true", "1")
-        initial: list[dict] = []
-        if rv_text in ("", "0") or ctx.get("sendInitialEvents") == "true":
-            items, rv, _ = reg.list(info, route.namespace,
-                                    Ctx(params={k: v for k, v in ctx.params.items()
-                                                if k in ("labelSelector", "fieldSelector")}))
-            initial = items
-            from_rev = int(rv)
-        else:
-            from_rev = o.parse_rv(rv_text) or 0
-        pump = WatchPump(reg.store, o.prefix(info, route.namespace), from_rev).start()
-        deadline = time.monotonic() + max(timeout, 0)
-        last_rev = from_rev
-        last_sent = time.monotonic()
-        first = [True]
-        self._start_stream("application/json")
-        self.close_connection = False
-
-        def send(etype: str, obj: dict) -> None:
-            if as_table and etype not in ("ERROR", "BOOKMARK"):
-                obj = tables.table(info.plural, [obj], time.time(),
-                                   obj["metadata"].get("resourceVersion", ""),
-                                   include=include, with_columns=True)
-                first[0] = False
-            self._chunk(json.dumps({"type": etype, "object": obj},
-                                   separators=(",", ":")).encode() + b"\n")
-        try:
-            for etype, obj in initial_events(initial):
-                send(etype, obj)
-            if ctx.get("sendInitialEvents") == "true" and bookmarks:
-                send("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
-                                  "metadata": {"resourceVersion": str(from_rev), "annotations": {
-                                      "k8s.io/initial-events-end": "true"}}})
-            while not self.server.stopping.is_set():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                item = pump.get(min(1.0, left))
-                if item is None:
-                    if self._client_gone():
-                        self.close_connection = True
-                        return
-                    if bookmarks and time.monotonic() - last_sent >= opts.bookmark_interval:
-                        send("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
-                                          "metadata": {"resourceVersion": str(last_rev)}})
-                        last_sent = time.monotonic()
-                    continue
-                if item is END:
-                    break
-                if isinstance(item, Compacted):
-                    send("ERROR", status_object(
-                        410, f"too old resource version: {item.requested} "
-                        f"({item.compact_revision})", "Expired"))
-                    break
-                if isinstance(item, Exception):
-                    send("ERROR", status_object(500, f"watch failed: {item}", "InternalError"))
-                    break
-                last_rev = item.revision
-                out = translate(info, item, matches)
-                if out is not None:
-                    send(*out)
-                    last_sent = time.monotonic()
-            self._end_stream()
-        except (OSError, ssl.SSLError):
-            self.close_connection = True
-        finally:
-            pump.close()
-
-    # -- logs --------------------------------------------------------------------------
-    def _pod_log(self, route: Route, ctx: Ctx) -> None:
-        reg = self.server.registry
-        pod = reg.get(route.info, route.namespace, str(route.name))
-        container = podlog.pick_container(pod, ctx.get("container"))
-        node_name = (pod.get("spec") or {}).get("nodeName")
-        node = reg.read(kinds.KINDS["Node"], None, node_name) if node_name else None
-        url = podlog.kubelet_url(pod, node, container, ctx.params)
-        resp = podlog.open_kubelet(url)
-        try:
-            if ctx.get("follow") in ("true", "1"):
-                self._start_stream("text/plain")
-                while True:
-                    data = resp.read1(65536) if hasattr(resp, "read1") else resp.read(4096)
-                    if not data:
-                        break
-                    self._chunk(data)
-                self._end_stream()
-            else:
-                self._send(200, resp.read(), "text/plain")
-        finally:
-            resp.close()
