@@ -13,6 +13,7 @@ from k8snet.events import record_event
 from k8snet.informer import Informer
 from k8snet.leaderelection import format_time, utcnow
 from k8snet.scheduler.decide import schedule
+from k8snet.scheduler.matching import resolve_namespace_selectors
 from k8snet.scheduler.nodeinfo import NodeInfo, build_node_infos, find
 from k8snet.scheduler.queue import (
     Attempt,
@@ -51,6 +52,7 @@ class Scheduler:
         self._fingerprint: frozenset = frozenset()
         self.pods: Optional[Informer] = None
         self.nodes: Optional[Informer] = None
+        self.namespaces: Optional[Informer] = None
 
     # -- informer callbacks ---------------------------------------------------
 
@@ -71,15 +73,18 @@ class Scheduler:
         """Watch and schedule until `stop` is set."""
         self.pods = Informer(self.client, "pods", on_change=self._on_pods, log=self.log)
         self.nodes = Informer(self.client, "nodes", on_change=self._on_nodes, log=self.log)
-        self.pods.start(stop)
-        self.nodes.start(stop)
+        self.namespaces = Informer(self.client, "namespaces", on_change=self._on_nodes,
+                                   log=self.log)
+        for informer in (self.pods, self.nodes, self.namespaces):
+            informer.start(stop)
         # Binding (and its Event) happens in workers, as Kubernetes' binding cycle does:
         # the next decision counts the Pod as placed ("assumed") meanwhile.
         with ThreadPoolExecutor(BIND_WORKERS, thread_name_prefix="bind") as binder:
             while not stop.is_set():
                 self.kick.wait(1.0)
                 self.kick.clear()
-                if stop.is_set() or not (self.pods.synced and self.nodes.synced):
+                if stop.is_set() or not (self.pods.synced and self.nodes.synced
+                                         and self.namespaces.synced):
                     continue
                 try:
                     self.schedule_pending(binder)
@@ -102,6 +107,10 @@ class Scheduler:
             for key in list(self.attempts):
                 if key not in pods:
                     del self.attempts[key]
+        if self.namespaces is not None:
+            labels = {name: (ns.get("metadata") or {}).get("labels") or {}
+                      for name, ns in self.namespaces.snapshot().items()}
+            pods = {k: resolve_namespace_selectors(p, labels) for k, p in pods.items()}
         infos = build_node_infos(self.nodes.snapshot().values(), pods.values())
         return pending_pods(pods.values(), self.name), infos
 

@@ -91,11 +91,54 @@ def tolerated(pod: dict, taint: dict) -> bool:
 
 
 def _namespaces(term: dict, pod: dict) -> Optional[set]:
-    """Namespaces a term applies to; None means all (an empty namespaceSelector)."""
+    """Namespaces a term applies to; None means all (an empty namespaceSelector).
+
+    A non-empty namespaceSelector must first be resolved into `namespaces` with
+    `resolve_namespace_selectors` (it needs the Namespaces' labels).
+    """
     if term.get("namespaceSelector") == {}:
         return None
     names = set(term.get("namespaces") or [])
+    if term.get("namespaceSelector"):
+        return names
     return names or {pod.get("metadata", {}).get("namespace", "default")}
+
+
+_AFFINITY_LISTS = ("requiredDuringSchedulingIgnoredDuringExecution",
+                   "preferredDuringSchedulingIgnoredDuringExecution")
+
+
+def resolve_namespace_selectors(pod: dict, namespace_labels: dict[str, dict]) -> dict:
+    """The Pod with the namespaces each non-empty namespaceSelector of its (anti-)affinity
+    terms selects added to the term's own `namespaces` (which `_namespaces` then uses)."""
+    affinity = (pod.get("spec") or {}).get("affinity") or {}
+    if not any("namespaceSelector" in str(affinity.get(k) or "")
+               for k in ("podAffinity", "podAntiAffinity")):
+        return pod
+    new_affinity = dict(affinity)
+    for kind in ("podAffinity", "podAntiAffinity"):
+        section = dict(affinity.get(kind) or {})
+        for list_name in _AFFINITY_LISTS:
+            terms = []
+            for item in section.get(list_name) or []:
+                weighted = "podAffinityTerm" in item
+                term = dict(item["podAffinityTerm"] if weighted else item)
+                sel = term.get("namespaceSelector")
+                if sel:
+                    try:
+                        selector = label_selector_from_dict(sel)
+                        chosen = {ns for ns, labels in namespace_labels.items()
+                                  if selector.matches(labels)}
+                    except ValueError:
+                        chosen = set()
+                    term["namespaces"] = sorted(set(term.get("namespaces") or []) | chosen)
+                terms.append(dict(item, podAffinityTerm=term) if weighted else term)
+            if list_name in section:
+                section[list_name] = terms
+        if kind in affinity:
+            new_affinity[kind] = section
+    spec = dict(pod.get("spec") or {}, affinity=new_affinity)
+    return dict(pod, spec=spec)
 
 
 def term_matches_pod(term: dict, owner: dict, other: dict) -> bool:

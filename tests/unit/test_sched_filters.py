@@ -5,7 +5,11 @@ from __future__ import annotations
 from sched_fixtures import node, pod
 
 from k8snet.scheduler import filters as f
-from k8snet.scheduler.matching import requirement_matches, toleration_matches
+from k8snet.scheduler.matching import (
+    requirement_matches,
+    resolve_namespace_selectors,
+    toleration_matches,
+)
 from k8snet.scheduler.nodeinfo import build_node_infos, pod_requests
 
 
@@ -266,3 +270,26 @@ def test_run_filters_stops_at_first_rejecting_filter():
     n = node("n1", cpu="1", unschedulable=True)
     cluster = infos([n])
     assert f.run_filters(pod("a", cpu="2"), cluster[0], cluster) == [f.UNSCHEDULABLE]
+
+
+def test_pod_affinity_namespace_selector():
+    cache = [pod("cache", labels={"app": "cache"}, node_name="n2", ns="team-a")]
+    p = pod_aff("web", "podAffinity", {"app": "cache"}, HOST)
+    term = p["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    term["namespaceSelector"] = {"matchLabels": {"team": "a"}}
+    namespaces = {"default": {}, "team-a": {"team": "a"}, "team-b": {"team": "b"}}
+    resolved = resolve_namespace_selectors(p, namespaces)
+    assert p["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        0].get("namespaces") is None  # the original is left alone
+    assert check(f.inter_pod_affinity, resolved, zoned_nodes(), cache, 1) == []
+    assert check(f.inter_pod_affinity, resolved, zoned_nodes(), cache, 0) == [f.POD_AFFINITY]
+    none = resolve_namespace_selectors(p, {"default": {}})
+    assert check(f.inter_pod_affinity, none, zoned_nodes(), cache, 1) == [f.POD_AFFINITY]
+
+
+def test_empty_namespace_selector_means_all_namespaces():
+    cache = [pod("cache", labels={"app": "cache"}, node_name="n2", ns="elsewhere")]
+    p = pod_aff("web", "podAffinity", {"app": "cache"}, HOST)
+    term = p["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    term["namespaceSelector"] = {}
+    assert check(f.inter_pod_affinity, p, zoned_nodes(), cache, 1) == []
