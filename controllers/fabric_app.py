@@ -46,6 +46,12 @@ SOURCE_FILE = "file"
 SOURCE_NODES = "nodes"
 
 
+def routes_pod_cidrs(mode: str, kubeconfig: Optional[str]) -> bool:
+    """Whether the app watches Nodes and routes their Pod CIDRs: routed mode only (in
+    overlay mode the fabric carries node addresses only), and only with an apiserver."""
+    return mode == "routed" and bool(kubeconfig)
+
+
 class EventRoutes(event.EventBase):
     """New routes from one source (``file`` or ``nodes``), queued so only the app's
     event thread touches the planner; ``seen`` is when the source saw them (monotonic)."""
@@ -85,7 +91,7 @@ class FabricApp(app_manager.OSKenApp):
         thread = super().start()
         if self.routes_file:
             self.threads.append(hub.spawn(self._watch_routes))
-        if self.mode == "routed" and self.kubeconfig:
+        if routes_pod_cidrs(self.mode, self.kubeconfig):
             NodeWatcher(self.kubeconfig, self.planner.facts.hosts, self.post_node_routes,
                         self.logger).start(self.node_stop)
         else:

@@ -142,3 +142,11 @@ def test_launcher_mode_and_kubeconfig(tmp_path, facts_path, capsys):
     assert "--kubeconfig" in capsys.readouterr().err
     launcher.check_args(launcher.build_parser().parse_args(
         base + ["--kubeconfig", str(tmp_path / "not-yet")]))  # may appear later
+
+
+def test_only_routed_mode_with_an_apiserver_routes_pod_cidrs():
+    from controllers.fabric_app import routes_pod_cidrs
+
+    assert routes_pod_cidrs("routed", "/run/k8snet/c/kubeconfig")
+    assert not routes_pod_cidrs("overlay", "/run/k8snet/c/kubeconfig")
+    assert not routes_pod_cidrs("routed", None)
