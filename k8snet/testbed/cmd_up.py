@@ -117,6 +117,7 @@ def start_detached(spec: ClusterSpec, lock_fd: int) -> int:
 
 def run_interactive(spec: ClusterSpec) -> int:
     from mininet.cli import CLI
+    from mininet.log import setLogLevel
 
     from k8snet.testbed.cluster import Cluster
 
@@ -131,7 +132,9 @@ def run_interactive(spec: ClusterSpec) -> int:
         print(f"cluster {spec.name!r} is up; node namespaces: "
               f"{', '.join(n['netns'] for n in cluster.state['nodes'])}")
         print("Mininet CLI: 'nodes', 'w1 ip addr', 'pingall'; 'exit' tears the cluster down.")
+        setLogLevel("info")  # the CLI's commands (pingall, iperf...) report at info level
         CLI(cluster.net)
+        setLogLevel("error")
     finally:
         print("tearing down", flush=True)
         cluster.down()

@@ -173,3 +173,14 @@ def test_a_name_in_use_is_refused(cluster_factory):
     # ... and the running cluster is untouched.
     status = json.loads(k8snet("status", "--json", "--name", "tdup").stdout)
     assert status["clusters"][0]["status"] == "ready"
+
+
+def test_topology_script_opens_the_cli_and_tears_down_on_exit():
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "topologies", "leaf_spine.py")
+    out = subprocess.run(
+        ["python3", script, "--network-only", "--name", "tscr", "--workers", "2",
+         "--leaves", "2"], input="pingall\nexit\n", capture_output=True, text=True,
+        timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "0% dropped" in out.stdout
+    assert nothing_left("tscr") == {}
