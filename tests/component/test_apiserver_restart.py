@@ -143,3 +143,45 @@ def test_watch_and_continue_from_compacted_revision_get_410(tmp_path):
         assert r.status_code == 410 and r.json()["reason"] == "Expired"
     finally:
         srv.stop()
+
+
+def test_flags_insecure_http_tls_san_and_usage_errors(tmp_path):
+    import subprocess
+    import sys
+
+    from cryptography import x509
+    bad = subprocess.run([sys.executable, "-m", "k8snet.cli", "apiserver", "--data-dir",
+                          str(tmp_path / "x"), "--insecure-http", "--bind-address", "0.0.0.0"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "loopback only" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "k8snet.cli", "apiserver", "--data-dir",
+                          str(tmp_path / "x"), "--node-port-range", "5-1"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--node-port-range" in bad.stderr
+    srv = ApiServerProc(str(tmp_path / "plain"), extra=("--insecure-http",))
+    try:
+        srv.proc = subprocess.Popen(
+            [sys.executable, "-m", "k8snet.cli", "apiserver", "--data-dir", srv.data_dir,
+             "--port", str(srv.port), "--insecure-http", "--tls-san", "api.example",
+             "--advertise-address", "10.0.0.1"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = requests.get(f"http://127.0.0.1:{srv.port}/api/v1/namespaces", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "plain-http apiserver never answered"
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["kind"] == "NamespaceList"
+        with open(srv.data_dir + "/apiserver.crt", "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "api.example" in sans.get_values_for_type(x509.DNSName)
+        assert {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)} >= {
+            "127.0.0.1", "10.0.0.1"}
+        ep = requests.get(f"http://127.0.0.1:{srv.port}/api/v1/namespaces/default/endpoints/"
+                          "kubernetes", timeout=5).json()
+        assert ep["subsets"][0]["addresses"][0]["ip"] == "10.0.0.1"
+    finally:
+        srv.stop()
