@@ -40,6 +40,17 @@ def with_kind(resource: str, obj: dict) -> dict:
     return dict(obj, kind=kind, apiVersion=f"{group}/{version}" if group else version)
 
 
+@dataclass
+class Options:
+    """controller-manager settings."""
+
+    cluster_cidr: str = "10.244.0.0/16"
+    node_cidr_mask_size: int = 24
+    node_monitor_grace_period: float = 20.0
+    pod_eviction_timeout: float = 30.0
+    allocate_node_cidrs: bool = True
+
+
 class Loop:
     """One controller: `sync()` runs after any change to `watches`, or every `period` s."""
 
