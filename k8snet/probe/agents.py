@@ -32,10 +32,15 @@ def node_netns_path(node: Dict) -> str:
 
 
 def pod_netns_path(node: Dict, netns: str) -> str:
-    """A Pod sandbox's namespace. The runtime names it with ``ip netns add``
-    inside its node's mount namespace, so reach it through the node's root."""
-    inside = f"/proc/{node['pid']}/root/run/netns/{netns}"
-    return inside if os.path.exists(inside) else f"/run/netns/{netns}"
+    """A Pod sandbox's namespace, named by the runtime with ``ip netns add``:
+    in the root mount namespace when the runtime runs there, else in its
+    node's mount namespace (reached through the node's root). The one that
+    is a mount point holds the namespace."""
+    candidates = [f"/run/netns/{netns}", f"/proc/{node['pid']}/root/run/netns/{netns}"]
+    for path in candidates:
+        if os.path.ismount(path):
+            return path
+    return candidates[0]
 
 
 class Agent:

@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from k8snet.probe.agents import pod_netns_path
 from tests.integration.conftest import k8snet
 
 NAME = "tprb"
@@ -20,7 +21,7 @@ ALL = {"unique-pod-ip", "intra-pod-localhost", "pod-to-pod-same-node", "pod-to-p
 
 def probe(*extra):
     proc = k8snet("probe", "--name", NAME, "--json", "--keep", *extra, check=False, timeout=600)
-    assert proc.returncode in (0, 1), proc.stderr
+    assert proc.returncode in (0, 1) and proc.stdout.strip(), proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["version"] == 1 and doc["cluster"] == NAME
     assert (proc.returncode == 0) == doc["ok"]
@@ -34,11 +35,6 @@ def failing(doc):
 def sh(netns, *cmd):
     return subprocess.run(["ip", "netns", "exec", netns, *cmd], capture_output=True, text=True,
                           check=True, timeout=30).stdout
-
-
-def pod_netns_path(node_pid, pod):
-    """A probe Pod's netns path, read off the runtime's naming (kubelet's node mount ns)."""
-    return f"/proc/{node_pid}/root/run/netns/k8snet-{NAME}-{{}}-default-{pod}"
 
 
 def nsenter(path, *cmd):
@@ -74,7 +70,7 @@ def node(cluster, name):
 
 
 def probe_pod_path(cluster, node_name, pod):
-    return pod_netns_path(node(cluster, node_name)["pid"], pod).format(node_name)
+    return pod_netns_path(node(cluster, node_name), f"k8snet-{NAME}-{node_name}-default-{pod}")
 
 
 def test_every_check_passes_and_json_is_stable(healthy):

@@ -16,6 +16,7 @@ def cluster(request):
         k8snet("up", "--detach", "--name", name, "--topology", "leaf-spine", "--spines", "2",
                "--leaves", "2", "--workers", "2", "--mode", request.param, timeout=600)
         proc = k8snet("probe", "--name", name, "--json", "--keep", check=False, timeout=600)
+        assert proc.stdout.strip(), proc.stderr
         yield name, request.param, json.loads(proc.stdout)
     finally:
         k8snet("probe", "--name", name, "--only", "unique-pod-ip", check=False, timeout=300)
@@ -24,7 +25,7 @@ def cluster(request):
 
 def trace(name, *args):
     proc = k8snet("trace", "--name", name, "--json", *args, check=False, timeout=300)
-    assert proc.returncode in (0, 1), proc.stderr
+    assert proc.returncode in (0, 1) and proc.stdout.strip(), proc.stderr
     return json.loads(proc.stdout)
 
 
