@@ -7,6 +7,8 @@ kept between tests (--keep) and removed at the end.
 
 import json
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -138,8 +140,24 @@ def test_removed_pod_route_fails_the_checks_that_reach_that_pod(healthy, cluster
 
 
 def test_flushed_kube_proxy_rules_fail_only_the_service_checks(healthy, cluster):
-    for w in ("w1", "w2"):
-        sh(f"k8snet-{NAME}-{w}", "iptables", "-t", "nat", "-F", "KUBE-SERVICES")
-    doc = probe()
+    # kube-proxy re-applies its rules on every change and every 30 s (as the real
+    # one does); keep them flushed for as long as the probe runs.
+    stop = threading.Event()
+
+    def flush():
+        while not stop.is_set():
+            for w in ("w1", "w2"):
+                subprocess.run(["ip", "netns", "exec", f"k8snet-{NAME}-{w}", "iptables", "-t",
+                                "nat", "-F", "KUBE-SERVICES"], capture_output=True, timeout=30)
+            stop.wait(0.3)
+
+    flusher = threading.Thread(target=flush, daemon=True)
+    flusher.start()
+    try:
+        time.sleep(1)
+        doc = probe()
+    finally:
+        stop.set()
+        flusher.join(30)
     assert failing(doc) == {"service-clusterip", "service-nodeport-external"}, \
         json.dumps(doc, indent=1)
