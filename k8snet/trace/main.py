@@ -133,6 +133,12 @@ def trace(state: Dict, src_text: str, dst_text: str, proto: str,
             "matches_intended": same, "comparison": verdict}
 
 
+def trace_cluster(cluster: Optional[str], src: str, dst: str, proto: str = "udp",
+                  port: Optional[int] = None) -> Dict:
+    """`trace` for a cluster named like `k8snet trace --name` (for `k8snet demo`)."""
+    return trace(cl.load_state(cluster), src, dst, proto, port)
+
+
 def resolve_ip(client: ApiClient, state: Dict, ip: Optional[str]) -> Optional[Dict]:
     try:
         return resolve(client, state, ip, allow_service=False) if ip else None
