@@ -303,6 +303,8 @@ def veth_pair(base: str) -> Iterator[Tuple[str, str, str]]:
             ["ip", "-n", b, "addr", "add", "192.168.250.2/24", "dev", f"kn{base}vb"]]
     cmds += [["ip", "-n", ns, "link", "set", dev, "up"]
              for ns in (a, b) for dev in ("lo", f"kn{base}v{ns[-1]}")]
+    for ns in (a, b):  # left by a run that was killed: ours by name
+        subprocess.run(["ip", "netns", "delete", ns], capture_output=True, check=False)
     try:
         for cmd in cmds:
             out = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -323,13 +325,20 @@ def cluster_args(args: argparse.Namespace, name: str, mode: str) -> argparse.Nam
         timeout=args.timeout, network_only=False)
 
 
-def bring_up(args: argparse.Namespace) -> Dict:
+def reserve(args: argparse.Namespace):
+    """Check the cluster's options and take its name: (spec, lock fd). Raises
+    UsageError (touching nothing) when a cluster of that name already runs."""
     from k8snet.testbed import cmd_up, preflight
-    from k8snet.testbed import state as st
 
     spec = cmd_up.spec_from_args(args)
     cmd_up.preflight_up(spec)
-    lock = preflight.take_cluster_lock(spec.name)
+    return spec, preflight.take_cluster_lock(spec.name)
+
+
+def bring_up(spec, lock: int) -> Dict:
+    from k8snet.testbed import cmd_up
+    from k8snet.testbed import state as st
+
     cmd_up.clean_leftovers(spec.name)
     cmd_up.start_detached(spec, lock)
     state = st.read_state(spec.name)
@@ -387,8 +396,9 @@ def measure_mode(args: argparse.Namespace, mode: str, name: str,
     from k8snet.client import ApiClient
 
     doc: Dict = {"cluster": name, "paths": {}}
+    spec, lock = reserve(cluster_args(args, name, mode))  # someone else's cluster: untouched
     try:
-        state = bring_up(cluster_args(args, name, mode))
+        state = bring_up(spec, lock)
         client = ApiClient.from_kubeconfig(state["kubeconfig"])
         a, b = pick_workers(state["nodes"])
         picked = {"a": a, "b": b}

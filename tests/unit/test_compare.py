@@ -168,3 +168,34 @@ def test_options_are_checked():
     for bad in (["--name", "toolong"], ["--name", "9x"], ["--seconds", "0"]):
         with pytest.raises(UsageError):
             cc.check_args(parser.parse_args(bad))
+
+
+def test_a_cluster_already_running_under_the_name_is_left_alone(monkeypatch):
+    downs = []
+
+    def taken(_args):
+        raise UsageError("a cluster named 'cmpr' is already running")
+
+    monkeypatch.setattr(cc, "reserve", taken)
+    monkeypatch.setattr(cc, "take_down", downs.append)
+    parser = argparse.ArgumentParser()
+    cc.add_arguments(parser)
+    with pytest.raises(UsageError, match="already running"):
+        cc.measure_mode(parser.parse_args([]), "routed", "cmpr")
+    assert downs == []
+
+
+def test_a_cluster_it_started_is_taken_down_when_measuring_fails(monkeypatch):
+    downs = []
+    monkeypatch.setattr(cc, "reserve", lambda _args: ("spec", -1))
+
+    def broken(_spec, _lock):
+        raise K8snetError("the cluster supervisor exited")
+
+    monkeypatch.setattr(cc, "bring_up", broken)
+    monkeypatch.setattr(cc, "take_down", downs.append)
+    parser = argparse.ArgumentParser()
+    cc.add_arguments(parser)
+    with pytest.raises(K8snetError, match="supervisor"):
+        cc.measure_mode(parser.parse_args([]), "overlay", "cmpo")
+    assert downs == ["cmpo"]
