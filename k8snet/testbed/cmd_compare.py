@@ -491,6 +491,10 @@ def check_args(args: argparse.Namespace) -> None:
     for key in ("seconds", "rounds", "pings"):
         if getattr(args, key) <= 0:
             raise UsageError(f"--{key} must be positive")
+    if args.topology == "single" or (args.topology == "leaf-spine" and (
+            (args.leaves or 0) < 2 or (args.workers or 0) < 2)):
+        raise UsageError("compare needs two workers under different leaves: use "
+                         "--topology leaf-spine with --leaves 2 or more and --workers 2 or more")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -165,7 +165,8 @@ def test_options_are_checked():
     assert (args.topology, args.spines, args.leaves, args.workers, args.modes) == (
         "leaf-spine", 2, 2, 2, ["routed", "overlay"])
     cc.check_args(args)
-    for bad in (["--name", "toolong"], ["--name", "9x"], ["--seconds", "0"]):
+    for bad in (["--name", "toolong"], ["--name", "9x"], ["--seconds", "0"],
+                ["--topology", "single"], ["--leaves", "1"], ["--workers", "1"]):
         with pytest.raises(UsageError):
             cc.check_args(parser.parse_args(bad))
 
