@@ -29,13 +29,18 @@ def iperf_and_ping(server_ns, client_ns, server_ip):
     srv = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        gbps = None
         for _ in range(50):
             out = subprocess.run(["ip", "netns", "exec", client_ns, "iperf3", "-c", server_ip,
                                   "-t", "3", "-J"], capture_output=True, text=True)
-            if out.returncode == 0:
+            end = json.loads(out.stdout or "{}").get("end", {}) if out.returncode == 0 else {}
+            if "sum_received" in end:
+                gbps = end["sum_received"]["bits_per_second"] / 1e9
                 break
             time.sleep(0.2)
-        gbps = json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
+        if gbps is None:
+            raise RuntimeError(f"iperf3 from {client_ns} to {server_ip} never ran: "
+                               f"{(out.stdout + out.stderr)[-300:]}")
     finally:
         srv.kill()
         srv.wait()
