@@ -8,7 +8,11 @@
    show where its Pods landed;
 5. reach the app: Pod to Pod across leaves (the server reports the client's
    Pod IP: no NAT), the ClusterIP from a node, the NodePort from outside;
-6. tear everything down (unless --keep).
+6. run the scapy probes (`k8snet probe`): one row per Kubernetes networking
+   requirement, with the packets that prove it;
+7. trace one packet hop by hop between Pods under different leaves
+   (`k8snet trace`), next to the path the controller intended;
+8. tear everything down (unless --keep).
 """
 
 from __future__ import annotations
@@ -139,6 +143,32 @@ def show_app(state: Dict, kubectl: Kubectl, failures: List[str]) -> None:
               f"answered by {out.stdout.strip() or 'nobody'}", failures)
 
 
+def probes_and_trace(cluster: str, failures: List[str]) -> None:
+    from k8snet.client import ApiClient
+    from k8snet.probe import deploy
+    from k8snet.probe.report import render
+    from k8snet.probe.run import run_probes
+    from k8snet.trace.main import render as render_trace
+    from k8snet.trace.main import trace_cluster
+
+    print("\n== 6. k8snet probe: each Kubernetes networking requirement, packet by packet",
+          flush=True)
+    rows, ok = run_probes(cluster, keep=True, progress=lambda t: print(f"  {t}", flush=True))
+    print(render(rows), flush=True)
+    if not ok:
+        failures.append("probes: " + ", ".join(r.name for r in rows if r.verdict != "pass"))
+    try:
+        print("\n== 7. k8snet trace k8snet-probe-a k8snet-probe-c --proto udp --port 8081",
+              flush=True)
+        doc = trace_cluster(cluster, "k8snet-probe-a", "k8snet-probe-c", "udp", 8081)
+        print(render_trace(doc), flush=True)
+        if not doc.get("matches_intended"):
+            failures.append("trace: " + str(doc.get("comparison")))
+    finally:
+        state = st.read_state(cluster)
+        deploy.safe_remove(ApiClient.from_kubeconfig(state["kubeconfig"]))
+
+
 def run(args: argparse.Namespace) -> int:
     spec = cmd_up.spec_from_args(args)
     cmd_up.preflight_up(spec)
@@ -169,13 +199,14 @@ def run(args: argparse.Namespace) -> int:
             kubectl = Kubectl(state["kubeconfig"])
             kubectl("get", "nodes", "-o", "wide", "-L", "k8snet.io/network-mode")
             show_app(state, kubectl, failures)
+            probes_and_trace(spec.name, failures)
         print(f"\n== {'every check passed' if not failures else 'FAILED: ' + '; '.join(failures)}")
         return 0 if not failures else 1
     finally:
         if kubectl:
             kubectl.close()
         if not args.keep:
-            print(f"\n== 6. k8snet down --name {spec.name}", flush=True)
+            print(f"\n== 8. k8snet down --name {spec.name}", flush=True)
             from k8snet.testbed import cmd_down
 
             cmd_down.run(argparse.Namespace(name=spec.name, timeout=60.0))
