@@ -34,22 +34,28 @@ class CleanPlan:
     netns: List[str] = field(default_factory=list)
     links: List[str] = field(default_factory=list)
     dirs: List[str] = field(default_factory=list)
+    locks: List[str] = field(default_factory=list)      # lock files of stopped clusters
     cluster: Optional[str] = None                       # None: every cluster
 
     def empty(self) -> bool:
         return not (self.records or self.pids or self.bridges or self.netns or self.links
-                    or self.dirs)
+                    or self.dirs or self.locks)
 
 
 def plan_clean(states: Iterable[Dict], bridges: Iterable[str], netns: Iterable[str],
                links: Iterable[str], netns_pids: Dict[str, List[int]],
                only: Optional[str] = None, own_pid: int = 0,
-               running: Iterable[str] = ()) -> CleanPlan:
+               running: Iterable[str] = (), locks: Iterable[str] = (),
+               root: str = naming.STATE_ROOT) -> CleanPlan:
     """Decide what to remove. ``netns_pids`` maps a namespace name to the PIDs
     living in it; ``only`` limits the plan to one cluster; clusters in
-    ``running`` (their supervisor is alive) are spared unless named by ``only``."""
+    ``running`` (their supervisor is alive) are spared unless named by ``only``.
+    ``locks`` are the clusters that have a lock file; a lock file goes only once
+    nobody holds it, so a name in use is never handed out twice."""
     plan = CleanPlan(cluster=only)
     spared = set(running) - {only}
+    plan.locks = sorted(f"{root}/{name}.lock" for name in locks
+                        if name not in set(running) and (only is None or name == only))
 
     def _wanted(cluster: Optional[str], only: Optional[str]) -> bool:
         return (cluster is not None and (only is None or cluster == only)
@@ -130,11 +136,15 @@ def gather(only: Optional[str] = None, root: str = naming.STATE_ROOT,
         states.append(state)
     netns = list_netns()
     k8s_netns = [n for n in netns if naming.cluster_of_netns(n)]
-    running = {name for name in st.cluster_names(root) if cluster_running(name, root)}
-    running |= {f[:-5] for f in _lock_files(root) if cluster_running(f[:-5], root)}
-    return plan_clean(states, list_bridges(), netns, list_links(), netns_members(k8s_netns),
+    locks = {f[:-5] for f in _lock_files(root)}
+    running = {name for name in set(st.cluster_names(root)) | locks
+               if cluster_running(name, root)}
+    plan = plan_clean(states, list_bridges(), netns, list_links(), netns_members(k8s_netns),
                       only=only, own_pid=os.getpid(),
-                      running=running if spare_running else ())
+                      running=running if spare_running else (), locks=locks, root=root)
+    if not spare_running:  # --all: running clusters' lock files stay until they stop
+        plan.locks = [p for p in plan.locks if os.path.basename(p)[:-5] not in running]
+    return plan
 
 
 def _lock_files(root: str) -> List[str]:
@@ -176,6 +186,11 @@ def apply(plan: CleanPlan, grace: float = 3.0) -> List[str]:
             shutil.rmtree(path, ignore_errors=True)
             done.append(f"removed {path}")
     done.extend(remove_cgroups(plan.cluster))
+    for path in plan.locks:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
     return done
 
 

@@ -29,7 +29,8 @@ def leftovers(cluster):
     plan = cleanup.gather(only=cluster)
     return {"records": [r for r in plan.records if r.get("pid")], "pids": plan.pids,
             "bridges": plan.bridges, "netns": plan.netns, "links": plan.links,
-            "dirs": [d for d in plan.dirs if os.path.exists(d)]}
+            "dirs": [d for d in plan.dirs if os.path.exists(d)],
+            "locks": [p for p in plan.locks if os.path.exists(p)]}
 
 
 def nothing_left(cluster):

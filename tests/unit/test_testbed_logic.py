@@ -107,3 +107,12 @@ def test_clean_spares_running_clusters_unless_named():
     assert plan.bridges == ["knk8s-s1"] and plan.netns == ["k8snet-k8s-w1"]
     named = cleanup.plan_clean(**args, running={"lab"}, only="lab")
     assert named.bridges == ["knlab-x1"] and named.netns == ["k8snet-lab-m1"]
+
+
+def test_lock_files_go_only_when_nobody_holds_them():
+    plan = cleanup.plan_clean([], [], [], [], {}, running={"live"}, locks={"live", "dead"},
+                              root="/r")
+    assert plan.locks == ["/r/dead.lock"]
+    named = cleanup.plan_clean([], [], [], [], {}, running={"live"}, locks={"live"},
+                               only="live", root="/r")
+    assert named.locks == []
