@@ -10,6 +10,8 @@ network namespace they live in, never by command-line pattern.
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import re
 import shutil
@@ -64,6 +66,7 @@ def plan_clean(states: Iterable[Dict], bridges: Iterable[str], netns: Iterable[s
     for state in states:
         if _wanted(state.get("name"), only):
             plan.records.extend(r for r in st.iter_records(state) if r.get("pid") != own_pid)
+            plan.records.extend(state.get("containers", []))
             plan.dirs.append(state.get("dir") or naming.state_dir(state["name"]))
     for bridge in bridges:
         parsed = naming.parse_bridge_name(bridge)
@@ -133,6 +136,7 @@ def gather(only: Optional[str] = None, root: str = naming.STATE_ROOT,
     states = []
     for name in st.cluster_names(root):
         state = st.read_state(name, root) or {"name": name, "dir": naming.state_dir(name, root)}
+        state["containers"] = container_records(state.get("dir") or naming.state_dir(name, root))
         states.append(state)
     netns = list_netns()
     k8s_netns = [n for n in netns if naming.cluster_of_netns(n)]
@@ -147,6 +151,25 @@ def gather(only: Optional[str] = None, root: str = naming.STATE_ROOT,
     return plan
 
 
+def container_records(cluster_dir: str) -> List[Dict]:
+    """The container and shim processes the nodes' runtimes recorded (PID and
+    start time, in ``<node>/runtime/containers/<id>/started.json``)."""
+    records = []
+    for path in glob.glob(os.path.join(cluster_dir, "*", "runtime", "containers", "*",
+                                       "started.json")):
+        try:
+            with open(path) as fh:
+                started = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        for pid_key, time_key, name in (("pid", "starttime", "container"),
+                                        ("shim_pid", "shim_starttime", "container shim")):
+            if isinstance(started.get(pid_key), int) and started.get(time_key) is not None:
+                records.append({"pid": started[pid_key], "start_time": started[time_key],
+                                "name": name})
+    return records
+
+
 def _lock_files(root: str) -> List[str]:
     try:
         return [f for f in os.listdir(root) if f.endswith(".lock")]
@@ -159,10 +182,14 @@ def _lock_files(root: str) -> List[str]:
 def apply(plan: CleanPlan, grace: float = 3.0) -> List[str]:
     """Carry out a plan; return one line per thing removed."""
     done: List[str] = []
-    for record in plan.records:
-        if st.is_alive(record):
-            st.stop_process(record, grace)
-            done.append(f"stopped {record.get('name', 'process')} (pid {record['pid']})")
+    # SIGTERM to every recorded process at once, one grace period, then SIGKILL.
+    alive = [r for r in plan.records if st.signal_process(r, signal.SIGTERM)]
+    deadline = time.monotonic() + grace
+    while any(st.is_alive(r) for r in alive) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for record in alive:
+        st.signal_process(record, signal.SIGKILL)
+        done.append(f"stopped {record.get('name', 'process')} (pid {record['pid']})")
     for pid in plan.pids:
         try:
             os.kill(pid, signal.SIGKILL)

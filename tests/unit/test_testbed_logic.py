@@ -116,3 +116,16 @@ def test_lock_files_go_only_when_nobody_holds_them():
     named = cleanup.plan_clean([], [], [], [], {}, running={"live"}, locks={"live"},
                                only="live", root="/r")
     assert named.locks == []
+
+
+def test_runtime_recorded_containers_are_found(tmp_path):
+    cdir = tmp_path / "w1" / "runtime" / "containers" / "abc"
+    cdir.mkdir(parents=True)
+    (cdir / "started.json").write_text(
+        '{"pid": 10, "starttime": 5, "shim_pid": 9, "shim_starttime": 4}')
+    (tmp_path / "w1" / "runtime" / "containers" / "bad").mkdir()
+    (tmp_path / "w1" / "runtime" / "containers" / "bad" / "started.json").write_text("{")
+    records = cleanup.container_records(str(tmp_path))
+    assert sorted((r["pid"], r["start_time"]) for r in records) == [(9, 4), (10, 5)]
+    plan = cleanup.plan_clean([{"name": "k8s", "containers": records}], [], [], [], {})
+    assert sorted(r["pid"] for r in plan.records) == [9, 10]
