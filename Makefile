@@ -8,7 +8,7 @@ DEB_PKGS := mininet openvswitch-switch containernetworking-plugins \
 	etcd-server etcd-client iperf3 iputils-ping ethtool iptables nftables \
 	tcpdump busybox-static iproute2 python3-venv procps psmisc conntrack curl
 
-.PHONY: setup deps venv ovs demo test lint unit component integration bench clean
+.PHONY: setup deps venv venv-install ovs demo test lint unit component integration bench clean
 
 setup: deps venv ovs
 
@@ -22,16 +22,21 @@ deps:
 	fi
 
 # Debian's Mininet lives in Debian's Python, so the venv is made from
-# /usr/bin/python3 with --system-site-packages.
-venv: $(VENV)/.installed
+# /usr/bin/python3 with --system-site-packages. k8snet is installed editable
+# from this checkout; the stamp names the checkout and setup.py's hash, so a
+# clone elsewhere or a changed setup.py installs again.
+STAMP := $(CURDIR) $(shell sha1sum setup.py | cut -c1-12)
 
-$(VENV)/.installed: setup.py
+venv:
+	@test "$$(cat $(VENV)/.installed 2>/dev/null)" = "$(STAMP)" || $(MAKE) --no-print-directory venv-install
+
+venv-install:
 	test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	$(PY) -m k8snet.cri.build
 	ln -sf $(VENV)/bin/k8snet $(BIN)/k8snet
-	touch $@
+	echo "$(STAMP)" > $(VENV)/.installed
 
 ovs:
 	@ovs-vsctl --timeout=5 show >/dev/null 2>&1 || \

@@ -68,10 +68,14 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     preflight_up(spec)
     lock = preflight.take_cluster_lock(spec.name)
-    clean_leftovers(spec.name)
     if args.detach:
+        # From here the supervisor holds the lock and removes its file when it ends.
         return start_detached(spec, lock)
-    return run_interactive(spec)
+    try:
+        clean_leftovers(spec.name)
+        return run_interactive(spec)
+    finally:
+        preflight.release_cluster_lock(spec.name, lock)
 
 
 def clean_leftovers(cluster: str) -> None:
@@ -85,16 +89,21 @@ def clean_leftovers(cluster: str) -> None:
 
 
 def start_detached(spec: ClusterSpec, lock_fd: int) -> int:
-    os.makedirs(naming.state_dir(spec.name), exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False,
-                                     dir=naming.state_dir(spec.name)) as fh:
-        json.dump(spec.to_dict(), fh)
-        spec_path = fh.name
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "k8snet.testbed.supervisor", spec_path],
-        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-        start_new_session=True, pass_fds=(lock_fd,))
+    try:
+        clean_leftovers(spec.name)
+        os.makedirs(naming.state_dir(spec.name), exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False,
+                                         dir=naming.state_dir(spec.name)) as fh:
+            json.dump(spec.to_dict(), fh)
+            spec_path = fh.name
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "k8snet.testbed.supervisor", spec_path],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            start_new_session=True, pass_fds=(lock_fd,))
+    except BaseException:
+        preflight.release_cluster_lock(spec.name, lock_fd)
+        raise
     os.close(lock_fd)
     for line in proc.stdout:
         kind, _, text = line.strip().partition(" ")

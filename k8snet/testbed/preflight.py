@@ -59,6 +59,17 @@ def take_cluster_lock(cluster: str, root: str = naming.STATE_ROOT) -> int:
     return fd
 
 
+def release_cluster_lock(cluster: str, fd: int = -1, root: str = naming.STATE_ROOT) -> None:
+    """Called by the lock's holder once its cluster is gone: the lock file goes
+    while the lock is still held (so no one else can be mid-``up``), then the fd."""
+    try:
+        os.unlink(lock_path(cluster, root))
+    except FileNotFoundError:
+        pass
+    if fd >= 0:
+        os.close(fd)
+
+
 def cluster_running(cluster: str, root: str = naming.STATE_ROOT) -> bool:
     """True while some process holds the cluster's lock."""
     try:

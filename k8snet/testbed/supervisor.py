@@ -16,6 +16,7 @@ import sys
 import threading
 
 from k8snet.errors import K8snetError
+from k8snet.testbed import preflight
 from k8snet.testbed.spec import ClusterSpec
 
 
@@ -31,7 +32,14 @@ def main(argv=None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
+    try:
+        return supervise(spec, stop)
+    finally:
+        # This process holds the cluster's lock (inherited): its file goes with it.
+        preflight.release_cluster_lock(spec.name)
 
+
+def supervise(spec: ClusterSpec, stop: threading.Event) -> int:
     from k8snet.testbed.cluster import Cluster
 
     cluster = Cluster(spec, progress=lambda text: report("progress", text))

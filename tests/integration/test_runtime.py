@@ -123,7 +123,8 @@ def test_two_containers_of_a_pod_talk_on_localhost_and_everything_goes_away(node
     client.start_container(srv)
     cli = client.create_container(
         sid, "client", "busybox", log_path="client/0.log",
-        command=["sh", "-c", "until wget -qO- http://127.0.0.1:8080/hostname; do sleep 0.2; "
+        command=["sh", "-c", "until wget -qO- http://127.0.0.1:8080/hostname 2>/dev/null; "
+                 "do sleep 0.2; "
                  "done; echo; wget -qO- http://127.0.0.1:8080/clientip; echo; sleep 3600"])
     client.start_container(cli)
     wait_for("the busybox container to print the server's answers",

@@ -129,3 +129,22 @@ def test_runtime_recorded_containers_are_found(tmp_path):
     assert sorted((r["pid"], r["start_time"]) for r in records) == [(9, 4), (10, 5)]
     plan = cleanup.plan_clean([{"name": "k8s", "containers": records}], [], [], [], {})
     assert sorted(r["pid"] for r in plan.records) == [9, 10]
+
+
+def test_the_lock_holder_removes_the_lock_file_and_frees_the_name(tmp_path):
+    from k8snet.errors import UsageError
+    from k8snet.testbed import preflight
+
+    fd = preflight.take_cluster_lock("c1", root=str(tmp_path))
+    assert preflight.cluster_running("c1", root=str(tmp_path))
+    try:
+        preflight.take_cluster_lock("c1", root=str(tmp_path))
+        raise AssertionError("a second holder got the lock")
+    except UsageError as exc:
+        assert "already running" in str(exc)
+    preflight.release_cluster_lock("c1", fd, root=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+    assert not preflight.cluster_running("c1", root=str(tmp_path))
+    preflight.release_cluster_lock("c1", fd=-1, root=str(tmp_path))  # twice is fine
+    os_fd = preflight.take_cluster_lock("c1", root=str(tmp_path))
+    preflight.release_cluster_lock("c1", os_fd, root=str(tmp_path))
