@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Callable, Dict
+from typing import Callable, Dict, List
 
 from mininet.log import setLogLevel
 
@@ -154,20 +154,38 @@ class Cluster:
     def _wait_reachable(self, deadline: float) -> None:
         hosts = {h.name: h for h in self.net.hosts}
         ips = {n["name"]: n["ip"] for n in self.state["nodes"]}
+        ip_name = {ip: name for name, ip in ips.items()}
         missing = reach.all_pairs(ips)
         total = len(missing)
         last = None
         while missing:
-            for src, dsts in reach.by_source(missing).items():
-                out = hosts[src].cmd(reach.ping_script(ips[d] for d in dsts))
-                answered = reach.parse_ping_output(out)
-                missing -= {(src, d) for d in dsts if ips[d] in answered}
+            for src, answered in self._ping_from(hosts, reach.by_source(missing), ips):
+                missing -= {(src, ip_name[ip]) for ip in answered}
             text = reach.summary(missing, total)
             if text != last:
                 self.progress(text)
                 last = text
             if missing and time.monotonic() > deadline:
                 raise K8snetError(f"gave up waiting for reachability: {text}")
+
+    @staticmethod
+    def _ping_from(hosts, todo: Dict[str, List[str]], ips: Dict[str, str], parallel: int = 8):
+        """Yield (source, addresses that answered) for each source's pings,
+        a few sources at a time. The pings run through mnexec, not the node's
+        Mininet shell, so no terminal line limit bounds the node count."""
+        queue = list(todo.items())
+        running = []
+        while queue or running:
+            while queue and len(running) < parallel:
+                src, dsts = queue.pop(0)
+                proc = subprocess.Popen(
+                    ["mnexec", "-a", str(hosts[src].pid), "sh", "-c",
+                     reach.ping_script(ips[d] for d in dsts)],
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                running.append((src, proc))
+            src, proc = running.pop(0)
+            out, _ = proc.communicate()
+            yield src, reach.parse_ping_output(out)
 
     # -- Kubernetes components ---------------------------------------------
 

@@ -47,6 +47,24 @@ class K8sNode(Host):
         return result
 
 
+class FabricSwitch(OVSSwitch):
+    """An OVS bridge of the fabric: OpenFlow 1.3, secure fail mode, the
+    kernel datapath where it exists.
+
+    A class rather than a ``partial``: Mininet uses OVS batch start-up only
+    for classes with ``batchStartup``, and that runs ovs-vsctl as a
+    subprocess. Without it each bridge's ports are added through the
+    switch's shell, whose terminal line limit (4095 bytes) cuts the
+    command short at about 47 ports.
+    """
+
+    def __init__(self, name, **params):
+        params.setdefault("datapath", datapath())
+        params.setdefault("protocols", "OpenFlow13")
+        params.setdefault("failMode", "secure")
+        super().__init__(name, **params)
+
+
 class FabricController(RemoteController):
     """The os-ken controller that k8snet starts itself (see cluster.py)."""
 
@@ -77,10 +95,8 @@ def intf_name(node, port: int) -> str:
 def make_network(topo, ofp_port: int) -> K8sMininet:
     """A Mininet network for ``topo`` (not yet built) whose switches talk
     OpenFlow 1.3 to a controller on loopback port ``ofp_port``."""
-    switch = partial(OVSSwitch, datapath=datapath(), protocols="OpenFlow13",
-                     failMode="secure")
     controller = partial(FabricController, ip="127.0.0.1", port=ofp_port)
-    return K8sMininet(topo=topo, switch=switch, host=K8sNode, controller=controller,
+    return K8sMininet(topo=topo, switch=FabricSwitch, host=K8sNode, controller=controller,
                       build=False, autoSetMacs=False, waitConnected=False)
 
 

@@ -14,10 +14,11 @@ def all_pairs(nodes: Dict[str, str]) -> Set[Pair]:
 
 def ping_script(addresses: Iterable[str], timeout_s: int = 1) -> str:
     """A shell snippet that pings each address once, in parallel, and prints
-    ``ok <ip>`` or ``fail <ip>`` per address."""
-    parts = [f"(ping -c1 -W{timeout_s} -q {ip} >/dev/null 2>&1 && echo ok {ip} || echo fail {ip}) &"
-             for ip in addresses]
-    return " ".join(parts) + " wait"
+    ``ok <ip>`` or ``fail <ip>`` per address. Its length grows by one address
+    per destination, so hundreds of nodes still make a short command."""
+    return (f"for ip in {' '.join(addresses)}; do "
+            f"(ping -c1 -W{timeout_s} -q $ip >/dev/null 2>&1 && echo ok $ip || echo fail $ip) & "
+            "done; wait")
 
 
 def parse_ping_output(output: str) -> Set[str]:

@@ -1,5 +1,7 @@
 """Pure decisions of the testbed: reachability, clean plans, doctor verdicts."""
 
+import subprocess
+
 from k8snet.testbed import cleanup, doctor, reach
 from k8snet.testbed.facts import describe_link
 
@@ -18,7 +20,15 @@ def test_ping_output_parsing_only_counts_answers():
 
 def test_ping_script_pings_every_address_in_parallel():
     script = reach.ping_script(["10.0.0.2", "10.0.0.3"])
-    assert script.count("ping -c1") == 2 and script.endswith("wait")
+    assert "for ip in 10.0.0.2 10.0.0.3;" in script and script.endswith("wait")
+    out = subprocess.run(["sh", "-c", reach.ping_script(["127.0.0.1", "127.0.0.2"])],
+                         capture_output=True, text=True, timeout=30).stdout
+    assert reach.parse_ping_output(out) == {"127.0.0.1", "127.0.0.2"}
+
+
+def test_ping_script_stays_short_for_hundreds_of_nodes():
+    many = [f"10.0.{i // 250}.{i % 250 + 1}" for i in range(300)]
+    assert len(reach.ping_script(many)) < 4096  # under a terminal's line limit
 
 
 def test_clean_plan_takes_only_k8snet_things():
