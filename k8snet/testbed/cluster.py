@@ -317,8 +317,12 @@ class Cluster:
                 self._save()
             except OSError:
                 pass
-            for record in self.state.get("processes", []):
-                st.stop_process(record)
+            # The node agents first, all at once (they may still tell the
+            # apiserver they are going), then the control plane.
+            records = self.state.get("processes", [])
+            masters = {n["name"] for n in self.state.get("nodes", []) if n.get("role") == "master"}
+            st.stop_processes([r for r in records if r.get("node") not in masters])
+            st.stop_processes([r for r in records if r.get("node") in masters])
             if self.state.get("controller"):
                 st.stop_process(self.state["controller"])
         if self.net is not None:

@@ -89,14 +89,20 @@ def signal_process(record: Dict, sig: int = signal.SIGTERM) -> bool:
 
 def stop_process(record: Dict, grace: float = 5.0) -> None:
     """SIGTERM, wait up to ``grace`` seconds, then SIGKILL."""
-    if not signal_process(record, signal.SIGTERM):
-        return
+    stop_processes([record], grace)
+
+
+def stop_processes(records: List[Dict], grace: float = 5.0) -> None:
+    """SIGTERM every recorded process at once, wait up to ``grace`` seconds
+    for all of them, then SIGKILL those left: one grace period for the lot,
+    so a 50-node cluster stops as fast as a 2-node one."""
+    alive = [r for r in records if signal_process(r, signal.SIGTERM)]
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not is_alive(record):
-            return
+    while alive and time.monotonic() < deadline:
         time.sleep(0.05)
-    signal_process(record, signal.SIGKILL)
+        alive = [r for r in alive if is_alive(r)]
+    for record in alive:
+        signal_process(record, signal.SIGKILL)
 
 
 def iter_records(state: Dict) -> Iterator[Dict]:

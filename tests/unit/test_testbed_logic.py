@@ -158,3 +158,24 @@ def test_the_lock_holder_removes_the_lock_file_and_frees_the_name(tmp_path):
     preflight.release_cluster_lock("c1", fd=-1, root=str(tmp_path))  # twice is fine
     os_fd = preflight.take_cluster_lock("c1", root=str(tmp_path))
     preflight.release_cluster_lock("c1", os_fd, root=str(tmp_path))
+
+
+def test_stop_processes_stops_the_obedient_and_kills_the_stubborn():
+    from k8snet.testbed import state as st
+
+    procs = [subprocess.Popen(["sleep", "60"]) for _ in range(3)]
+    stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; echo ready; sleep 60 & wait"],
+                                stdout=subprocess.PIPE, text=True)
+    assert stubborn.stdout.readline() == "ready\n"  # the trap is set
+    procs.append(stubborn)
+    records = [st.record_process(p.pid, f"p{i}") for i, p in enumerate(procs)]
+    try:
+        st.stop_processes(records, grace=0.5)
+        codes = [p.wait(timeout=10) for p in procs]
+        assert codes[:3] == [-15, -15, -15] and codes[3] == -9
+        assert not any(st.is_alive(r) for r in records)
+        st.stop_processes(records)  # gone already: nothing to do, no error
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
