@@ -164,7 +164,7 @@ def test_stop_processes_stops_the_obedient_and_kills_the_stubborn():
     from k8snet.testbed import state as st
 
     procs = [subprocess.Popen(["sleep", "60"]) for _ in range(3)]
-    stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; echo ready; sleep 60 & wait"],
+    stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; echo ready; exec sleep 60"],
                                 stdout=subprocess.PIPE, text=True)
     assert stubborn.stdout.readline() == "ready\n"  # the trap is set
     procs.append(stubborn)
