@@ -12,16 +12,23 @@ import subprocess
 import sys
 import time
 
-
-def k8snet(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "k8snet.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, check=True)
+from benchmarks.common import k8snet
 
 
-def timed_up(name, *args):
+def timed(*args: str) -> float:
+    """Seconds that ``k8snet ARGS`` took."""
     start = time.monotonic()
-    k8snet("up", "--detach", "--name", name, "--timeout", "600", *args)
+    k8snet(*args)
     return time.monotonic() - start
+
+
+def up_and_down(name: str, *args: str) -> tuple:
+    """(up seconds, down seconds) for a detached cluster built with ``args``."""
+    try:
+        t_up = timed("up", "--detach", "--name", name, "--timeout", "600", *args)
+    finally:
+        t_down = timed("down", "--name", name)
+    return t_up, t_down
 
 
 def iperf_and_ping(server_ns, client_ns, server_ip):
@@ -75,27 +82,29 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rows = []
     try:
-        t_ls = timed_up("bls", "--topology", "leaf-spine", "--spines", "2", "--leaves", "4",
-                        "--workers", "8")
-        rows.append(("up --detach leaf-spine 2x4, 8 workers", f"{t_ls:.1f} s"))
+        t_ls = timed("up", "--detach", "--name", "bls", "--timeout", "600", "--topology",
+                     "leaf-spine", "--spines", "2", "--leaves", "4", "--workers", "8")
         state = json.loads(k8snet("status", "--json", "--name", "bls").stdout)["clusters"][0]
         nodes = {n["name"]: n for n in state["nodes"]}
         fabric = iperf_and_ping(nodes["w1"]["netns"], nodes["w4"]["netns"], nodes["w1"]["ip"])
         same_leaf = iperf_and_ping(nodes["w1"]["netns"], nodes["w5"]["netns"],
                                    nodes["w1"]["ip"])
     finally:
-        k8snet("down", "--name", "bls")
+        t_ls_down = timed("down", "--name", "bls")
+    rows.append(("up --detach leaf-spine 2x4, 8 workers", f"{t_ls:.1f} s (down {t_ls_down:.1f} s)"))
     veth = veth_baseline()
     rows.append(("bare veth pair", f"{veth[0]:.2f} Gbit/s, RTT {veth[1]:.3f} ms (baseline)"))
     for label, (gbps, rtt) in (("node-node, same leaf", same_leaf),
                                ("node-node, across a spine", fabric)):
         rows.append((label, f"{gbps:.2f} Gbit/s ({gbps / veth[0]:.3f} x veth), "
                             f"RTT {rtt:.3f} ms ({rtt / veth[1]:.1f} x veth)"))
-    try:
-        t_big = timed_up("bbig", "--topology", "single", "--workers", str(args.big_workers))
-        rows.append((f"up --detach single switch, {args.big_workers} workers", f"{t_big:.1f} s"))
-    finally:
-        k8snet("down", "--name", "bbig")
+    n = str(args.big_workers)
+    t_up, t_down = up_and_down("bbign", "--workers", n, "--network-only")
+    rows.append((f"up --detach --network-only single, {n} workers",
+                 f"{t_up:.1f} s (down {t_down:.1f} s)"))
+    t_up, t_down = up_and_down("bbig", "--workers", n)
+    rows.append((f"up --detach single, {n} workers, all Ready",
+                 f"{t_up:.1f} s (down {t_down:.1f} s)"))
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
