@@ -193,16 +193,25 @@ class Cluster:
         plan = components.plan_components(self.state["nodes"], self.spec.to_dict(), self.dir,
                                           [sys.executable, "-m", "k8snet.cli"])
         apiserver_started = False
-        for comp in plan:
+        waiting: Dict[str, components.Component] = {}  # node -> its component not yet ready
+        for comp in start_order(plan):
             if comp.name in ("controller-manager", "runtime") and not apiserver_started:
+                self._wait_all(waiting, deadline)
                 self._wait_apiserver(deadline)
                 apiserver_started = True
+            if comp.node in waiting:  # a node's components start one after another
+                self._wait_file(waiting.pop(comp.node), deadline)
             self._start(comp)
             if comp.ready_file:
-                self._wait_file(comp, deadline)
+                waiting[comp.node] = comp
+        self._wait_all(waiting, deadline)
         if not apiserver_started:
             self._wait_apiserver(deadline)
         self._wait_nodes_ready(deadline)
+
+    def _wait_all(self, waiting: Dict[str, components.Component], deadline: float) -> None:
+        for node in list(waiting):
+            self._wait_file(waiting.pop(node), deadline)
 
     def _start(self, comp: components.Component) -> None:
         os.makedirs(os.path.dirname(comp.log), exist_ok=True)
@@ -339,3 +348,21 @@ class Cluster:
         cleanup.apply(cleanup.gather(only=self.spec.name, root=self.root))
         cleanup.remove_state_dir(self.spec.name, self.root)
         self.state = {}
+
+
+def start_order(plan: List[components.Component]) -> List[components.Component]:
+    """The plan in the order to start it: the masters' components as planned,
+    then the workers' in waves (every node's first component, then every
+    node's second, ...), so that nodes start side by side while each node's
+    own components still start in their planned order."""
+    masters = {c.node for c in plan if c.name == "apiserver"}
+    rank: Dict[str, int] = {}
+    waves = []
+    for index, comp in enumerate(plan):
+        if comp.node in masters:
+            waves.append(((-1, index), comp))
+        else:
+            rank[comp.node] = rank.get(comp.node, -1) + 1
+            waves.append(((rank[comp.node], index), comp))
+    return [comp for _, comp in sorted(waves, key=lambda item: item[0])]
+

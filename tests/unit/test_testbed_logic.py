@@ -179,3 +179,19 @@ def test_stop_processes_stops_the_obedient_and_kills_the_stubborn():
         for p in procs:
             p.kill()
             p.wait()
+
+
+def test_workers_start_side_by_side_in_waves_after_the_control_plane():
+    from k8snet.testbed.cluster import start_order
+    from k8snet.testbed.components import plan_components
+
+    nodes = [{"name": "m1", "role": "master", "ip": "10.0.0.1"},
+             {"name": "w1", "role": "worker", "ip": "10.0.0.2"},
+             {"name": "w2", "role": "worker", "ip": "10.0.0.3"}]
+    plan = plan_components(nodes, {"name": "c", "mode": "overlay"}, "/run/k8snet/c", ["k"])
+    order = [f"{c.name}@{c.node}" for c in start_order(plan)]
+    assert order == ["apiserver@m1", "controller-manager@m1", "scheduler@m1",
+                     "overlay-agent@m1",
+                     "runtime@w1", "runtime@w2", "kubelet@w1", "kubelet@w2",
+                     "overlay-agent@w1", "overlay-agent@w2", "kube-proxy@w1", "kube-proxy@w2"]
+    assert sorted(order) == sorted(f"{c.name}@{c.node}" for c in plan)  # nothing lost
