@@ -184,3 +184,16 @@ def test_topology_script_opens_the_cli_and_tears_down_on_exit():
     assert out.returncode == 0, out.stderr
     assert "0% dropped" in out.stdout + out.stderr  # Mininet reports on stderr
     assert nothing_left("tscr") == {}
+
+
+def test_fifty_workers_on_one_switch_all_reach_each_other(cluster_factory):
+    # 52 hosts on one bridge: more ports than one shell command line can add.
+    status = cluster_factory("t50", "--network-only", "--topology", "single", "--workers", "50")
+    assert len(status["nodes"]) == 52
+    ports = subprocess.run(["ovs-vsctl", "list-ports", "knt50-x1"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    assert len(ports) == 52
+    last = next(n for n in status["nodes"] if n["name"] == "w50")
+    assert node_exec("ext1", "ping", "-c1", "-W2", last["ip"], cluster="t50").returncode == 0
+    k8snet("down", "--name", "t50")
+    assert nothing_left("t50") == {}
