@@ -19,18 +19,10 @@ import sys
 import tempfile
 import time
 
+from benchmarks.common import percentile as pct
+from benchmarks.common import rss_kib
+
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.53"
-
-
-def rss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -53,11 +45,6 @@ def tree_rss_kib(pid: int) -> int:
             except OSError:
                 pass
     return total
-
-
-def pct(values: list, p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def measure(kubeconfig: str, count: int, node: str) -> dict:
