@@ -3,8 +3,9 @@
 Configuration comes from the environment, set by ``controllers.launcher``:
 ``K8SNET_FABRIC_FACTS`` (facts file, required), ``K8SNET_FABRIC_ROUTES``
 (optional routes file, polled for changes every second), ``K8SNET_FABRIC_MODE``
-(``routed``, the default, or ``overlay``) and ``K8SNET_FABRIC_KUBECONFIG``
-(routed mode: watch Nodes there and route each podCIDR to its node).
+(``routed``, the default, ``overlay`` or ``macvlan``) and ``K8SNET_FABRIC_KUBECONFIG``
+(routed mode: watch Nodes there and route each podCIDR to its node; macvlan mode:
+watch Nodes and Pods there and route each Pod as a /32, see k8snet.fabric.pods).
 
 Routes have two sources, kept apart and merged on the event thread: the
 routes file and the Node watch (the file wins on the same prefix).
@@ -30,18 +31,22 @@ from os_ken.ofproto import ofproto_v1_3
 
 from controllers.messages import build_messages, packet_out, port_is_up
 from controllers.nodewatch import NodeWatcher
+from controllers.podwatch import PodWatcher
 from k8snet.errors import K8snetError
+from k8snet.fabric.arp import build_arp, parse_arp
 from k8snet.fabric.facts import Route, load_facts, load_routes
 from k8snet.fabric.nodes import merge_routes
 from k8snet.fabric.planner import Planner
+from k8snet.fabric.pods import PodTable, arp_probe
 from k8snet.fabric.specs import SwitchChanges
 
 ENV_FACTS = "K8SNET_FABRIC_FACTS"
 ENV_ROUTES = "K8SNET_FABRIC_ROUTES"
 ENV_MODE = "K8SNET_FABRIC_MODE"
 ENV_KUBECONFIG = "K8SNET_FABRIC_KUBECONFIG"
-MODES = ("routed", "overlay")
+MODES = ("routed", "overlay", "macvlan")
 ROUTES_POLL_SECONDS = 1.0
+PROBE_SECONDS = 1.0  # macvlan: how often live Pods without a known MAC are asked for it
 SOURCE_FILE = "file"
 SOURCE_NODES = "nodes"
 
@@ -49,7 +54,7 @@ SOURCE_NODES = "nodes"
 def routes_pod_cidrs(mode: str, kubeconfig: Optional[str]) -> bool:
     """Whether the app watches Nodes and routes their Pod CIDRs: routed mode only (in
     overlay mode the fabric carries node addresses only), and only with an apiserver."""
-    return mode == "routed" and bool(kubeconfig)
+    return mode in ("routed", "macvlan") and bool(kubeconfig)
 
 
 class EventRoutes(event.EventBase):
@@ -63,6 +68,18 @@ class EventRoutes(event.EventBase):
         self.why = why
         self.source = source
         self.seen = time.monotonic() if seen is None else seen
+
+
+class EventPods(event.EventBase):
+    """Macvlan mode: the live Pod addresses (from the Pod watch), for the event thread."""
+
+    def __init__(self, ips: frozenset, why: str, seen: float) -> None:
+        super().__init__()
+        self.ips, self.why, self.seen = ips, why, seen
+
+
+class EventProbe(event.EventBase):
+    """Macvlan mode: time to ask unresolved Pods for their MAC."""
 
 
 class FabricApp(app_manager.OSKenApp):
@@ -82,6 +99,8 @@ class FabricApp(app_manager.OSKenApp):
         self.sources: dict[str, tuple[Route, ...]] = {
             SOURCE_FILE: self.planner.facts.routes, SOURCE_NODES: ()}
         self.node_stop = threading.Event()
+        self.pods: Optional[PodTable] = (PodTable.for_facts(self.planner.facts)
+                                         if self.mode == "macvlan" else None)
         self.logger.info("fabric: %d switches, %d links, %d hosts, %d gateways",
                          len(self.planner.facts.switches), len(self.planner.facts.links),
                          len(self.planner.facts.hosts), len(self.planner.facts.gateways))
@@ -94,6 +113,10 @@ class FabricApp(app_manager.OSKenApp):
         if routes_pod_cidrs(self.mode, self.kubeconfig):
             NodeWatcher(self.kubeconfig, self.planner.facts.hosts, self.post_node_routes,
                         self.logger).start(self.node_stop)
+            if self.pods is not None:
+                PodWatcher(self.kubeconfig, self.post_pods, log=self.logger).start(
+                    self.node_stop)
+                self.threads.append(hub.spawn(self._probe_loop))
         else:
             self.logger.info("mode %s: Pod CIDRs are not routed by the fabric%s", self.mode,
                              "" if self.mode == "overlay" else " (no kubeconfig given)")
@@ -133,11 +156,50 @@ class FabricApp(app_manager.OSKenApp):
         """The Node watch's callback: its routes replace the previous Node routes."""
         self.post_routes(routes, why, SOURCE_NODES, seen)
 
+    def post_pods(self, ips: frozenset, why: str, seen: float) -> None:
+        """The Pod watch's callback (macvlan mode): the live Pod addresses."""
+        self.send_event(self.name, EventPods(ips, why, seen))
+
     @set_ev_cls(EventRoutes)
     def on_routes(self, ev: EventRoutes) -> None:
         self.sources[ev.source] = ev.routes
-        merged = merge_routes(self.sources[SOURCE_FILE], self.sources[SOURCE_NODES])
-        self.send(self.planner.set_routes(merged), ev.why, ev.seen)
+        self._apply_routes(ev.why, ev.seen)
+
+    def _apply_routes(self, why: str, seen: float) -> None:
+        """Routed: file + Node blocks. Macvlan: file + one /32 per resolved Pod (Node
+        blocks only say where Pods live and which Pod gateways to answer)."""
+        if self.pods is None:
+            dynamic = self.sources[SOURCE_NODES]
+        else:
+            self.pods.set_blocks(self.sources[SOURCE_NODES])
+            self.planner.set_pod_gateways(self.pods.gateways())
+            dynamic = self.pods.routes()
+        merged = merge_routes(self.sources[SOURCE_FILE], dynamic)
+        self.send(self.planner.set_routes(merged), why, seen)
+
+    @set_ev_cls(EventPods)
+    def on_pods(self, ev: EventPods) -> None:
+        if self.pods is not None:
+            self.pods.set_live(ev.ips)
+            self._apply_routes(ev.why, ev.seen)
+
+    @set_ev_cls(EventProbe)
+    def on_probe(self, ev: EventProbe) -> None:
+        """Ask every live Pod without a known MAC, on its node's port (ARP request from
+        its Pod gateway); the reply comes back as a packet-in and is learned there."""
+        if self.pods is None:
+            return
+        for ip, via in self.pods.unresolved():
+            host = self.planner.facts.host(via)
+            request = arp_probe(self.pods, ip)
+            dp = self.datapaths.get(self.planner.facts.switch(host.switch).dpid)
+            if dp is not None and request is not None:
+                dp.send_msg(packet_out(dp, host.port, build_arp(request)))
+
+    def _probe_loop(self) -> None:
+        while self.is_active:
+            hub.sleep(PROBE_SECONDS)
+            self.send_event(self.name, EventProbe())
 
     # --- handlers (all run on the app's one event thread) -----------------------------
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
@@ -171,6 +233,15 @@ class FabricApp(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def on_packet_in(self, ev: Any) -> None:
         msg = ev.msg
+        if self.pods is not None and self.planner.knows(msg.datapath.id):
+            arp = parse_arp(msg.data)
+            learned = arp and self.pods.learn(arp, self.planner.name_of(msg.datapath.id),
+                                              msg.match["in_port"])
+            if learned:
+                self.logger.info("learned %s at %s on %s", learned.ip, learned.mac,
+                                 learned.via)
+                self._apply_routes(f"arp: {learned.ip} is {learned.mac} on {learned.via}",
+                                   time.monotonic())
         reply = self.planner.arp_reply(msg.data)
         if reply is not None:
             msg.datapath.send_msg(packet_out(msg.datapath, msg.match["in_port"], reply))

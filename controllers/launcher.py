@@ -1,10 +1,11 @@
 """Start the fabric app: ``python -m controllers.launcher --facts FILE --ofp-port PORT --log FILE
-[--routes-file FILE] [--mode routed|overlay] [--kubeconfig FILE]``.
+[--routes-file FILE] [--mode routed|overlay|macvlan] [--kubeconfig FILE]``.
 
 ``--mode routed`` (default) with ``--kubeconfig`` watches Nodes and routes each
 podCIDR to its node, hop by hop; the kubeconfig may appear later (the app waits
 for it). ``--mode overlay`` never routes Pod CIDRs: the fabric carries node
-addresses only (VXLAN between nodes).
+addresses only (VXLAN between nodes). ``--mode macvlan`` watches Nodes and Pods and
+routes every Pod as a /32 to its MAC on its node's port (k8snet.fabric.pods).
 
 os-ken 4.x has no ``osken-manager``; this sets the OpenFlow listen address
 through ``os_ken.cfg.CONF`` and runs the app with ``AppManager.run_apps``.
@@ -36,9 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ofp-host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--log", required=True, help="log file (appended)")
     p.add_argument("--routes-file", help="routes JSON, reloaded when it changes")
-    p.add_argument("--mode", choices=("routed", "overlay"), default="routed",
+    p.add_argument("--mode", choices=("routed", "overlay", "macvlan"), default="routed",
                    help="Pod networking mode: routed (the fabric routes Pod CIDRs learned "
-                        "from Nodes) or overlay (it does not); default routed")
+                        "from Nodes), overlay (it does not) or macvlan (one /32 per Pod); "
+                        "default routed")
     p.add_argument("--kubeconfig", help="routed mode: apiserver to watch Nodes on (may "
                                         "appear after the controller starts)")
     p.add_argument("--verbose", action="store_true", help="log os-ken debug messages too")

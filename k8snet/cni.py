@@ -8,9 +8,12 @@ prevResult chaining, DEL in reverse order), as libcni does.
 
 Routed mode uses the reference ``ptp`` plugin (a veth per Pod, a /32 route
 on the node, Calico's workload-interface model); overlay mode uses the
-reference ``bridge`` plugin. Both take addresses from ``host-local`` in the
-node's podCIDR, with a per-node ``dataDir``: every Mininet host shares the
-machine's filesystem, so the default /var/lib/cni/networks would collide.
+reference ``bridge`` plugin; macvlan mode (an underlay) puts the Pod straight
+on the node's fabric interface with the reference ``macvlan`` plugin (mode bridge;
+see :mod:`k8snet.macvlan` for the node side and the Pod routes). All take
+addresses from ``host-local`` in the node's podCIDR, with a per-node
+``dataDir``: every Mininet host shares the machine's filesystem, so the default
+/var/lib/cni/networks would collide.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ NETWORK_NAME = "k8snet"
 OVERLAY_BRIDGE = "cni0"
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 DEFAULT_TIMEOUT = 30.0
-MODES = ("routed", "overlay")
+MODES = ("routed", "overlay", "macvlan")
 
 
 class CniError(K8snetError):
@@ -55,14 +58,24 @@ def pod_mtu(mode: str, uplink_mtu: int) -> int:
 
 
 def render_conflist(mode: str, pod_cidr: str, mtu: int, node_name: str, data_dir: str,
-                    gateway_ip: Optional[str] = None) -> dict:
+                    gateway_ip: Optional[str] = None, master: Optional[str] = None,
+                    node_ip: Optional[str] = None) -> dict:
     """The node's CNI network configuration list (a dict to write as JSON).
 
-    mode: "routed" (ptp) or "overlay" (bridge); pod_cidr: Node.spec.podCIDR;
+    mode: "routed" (ptp), "overlay" (bridge) or "macvlan"; pod_cidr: Node.spec.podCIDR;
     mtu: the node uplink's MTU (the Pod MTU is derived by mode); data_dir: the
     host-local IPAM directory for this node; gateway_ip: defaults to the first
-    address of pod_cidr (host-local's own default).
+    address of pod_cidr (host-local's own default). macvlan mode also needs
+    master (the node's fabric interface) and node_ip (its address).
     """
+    if mode == "macvlan":
+        from k8snet import macvlan
+
+        if not master or not node_ip:
+            raise ValueError("macvlan mode needs the node's fabric interface and address")
+        plugin = macvlan.cni_plugin(pod_cidr, master, node_ip, pod_mtu(mode, mtu), data_dir)
+        return {"cniVersion": CNI_VERSION, "name": NETWORK_NAME,
+                "k8snet": {"mode": mode, "node": node_name}, "plugins": [plugin]}
     net = ipaddress.ip_network(pod_cidr, strict=True)
     rng: dict[str, Any] = {"subnet": str(net)}
     if gateway_ip is not None:

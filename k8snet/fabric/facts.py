@@ -71,10 +71,12 @@ class Gateway:
 
 @dataclass(frozen=True)
 class Route:
-    """Traffic for ``prefix`` is routed to host ``via``."""
+    """Traffic for ``prefix`` is routed to host ``via``; with ``mac`` (macvlan mode's
+    Pod /32s) the last hop delivers to that MAC on the host's port instead of the host's."""
 
     prefix: str
     via: str
+    mac: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from k8snet.fabric.specs import (
     COOKIE_FORWARD,
     COOKIE_HOST_ROUTE,
     COOKIE_MISS,
+    COOKIE_POD_ROUTE,
     COOKIE_PREFIX_ROUTE,
     ETH_TYPE_ARP,
     ETH_TYPE_IPV4,
@@ -82,17 +83,22 @@ def _common_flows(facts: Facts, switch: str) -> list[FlowSpec]:
     return flows
 
 
+Dest = tuple[Host, int, str]  # (host behind the prefix, cookie, MAC the last hop sends to)
+
+
 def _destinations(live: dict[str, Host],
-                  routes: Iterable[Route]) -> dict[ipaddress.IPv4Network, tuple[Host, int]]:
-    """Routed prefix -> (host behind it, cookie). Host /32s win over a route for the
-    same /32; routes via hosts that are not attached are left out."""
-    out: dict[ipaddress.IPv4Network, tuple[Host, int]] = {}
+                  routes: Iterable[Route]) -> dict[ipaddress.IPv4Network, Dest]:
+    """Routed prefix -> (host behind it, cookie, last-hop MAC). Host /32s win over a
+    route for the same /32; routes via hosts that are not attached are left out. A
+    route with a ``mac`` (a macvlan Pod) is delivered to that MAC, not the host's."""
+    out: dict[ipaddress.IPv4Network, Dest] = {}
     for route in routes:
         via = live.get(route.via)
         if via is not None:
-            out[ipaddress.IPv4Network(route.prefix)] = (via, COOKIE_PREFIX_ROUTE)
+            cookie = COOKIE_POD_ROUTE if route.mac else COOKIE_PREFIX_ROUTE
+            out[ipaddress.IPv4Network(route.prefix)] = (via, cookie, route.mac or via.mac)
     for host in live.values():
-        out[ipaddress.IPv4Network(host.ip)] = (host, COOKIE_HOST_ROUTE)
+        out[ipaddress.IPv4Network(host.ip)] = (host, COOKIE_HOST_ROUTE, host.mac)
     return out
 
 
@@ -113,11 +119,19 @@ def _routing(facts: Facts, switch: str, dests: dict, next_hops: dict,
     groups it uses to ``groups``."""
     me = router_mac(facts, switch)
     flows = []
-    for prefix, (via, cookie) in dests.items():
+    for prefix, (via, cookie, mac) in dests.items():
         prio = PRIO_ROUTE_BASE + prefix.prefixlen
+        if via.switch == switch and mac != via.mac:
+            # A macvlan Pod: straight out of its node's port (table 2 knows host MACs
+            # only). Its own node reaches it through a macvlan shim, never via the
+            # fabric, so no hairpin entry is needed: one entry per Pod per switch.
+            flows.append(flow(TABLE_ROUTE, prio, _route_match(prefix),
+                              (SetField("eth_src", me), SetField("eth_dst", mac), DecTtl(),
+                               Output(via.port)), cookie=cookie))
+            continue
         if via.switch == switch:
             flows.append(flow(TABLE_ROUTE, prio, _route_match(prefix),
-                              (SetField("eth_src", me), SetField("eth_dst", via.mac), DecTtl()),
+                              (SetField("eth_src", me), SetField("eth_dst", mac), DecTtl()),
                               goto=TABLE_FORWARD, cookie=cookie))
             continue
         hops = next_hops.get((switch, via.switch))

@@ -6,11 +6,12 @@ Each method takes an event's plain facts and returns what to send (a list of
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterable, Optional
 
 from k8snet.fabric.arp import answer, build_arp, parse_arp
 from k8snet.fabric.diff import diff_plans, full_install
-from k8snet.fabric.facts import Facts, Route
+from k8snet.fabric.facts import Facts, Gateway, Route
 from k8snet.fabric.plan import build_plan
 from k8snet.fabric.specs import SwitchChanges, SwitchPlan
 from k8snet.fabric.topology import Port
@@ -23,6 +24,7 @@ class Planner:
         self.facts = facts
         self.down: frozenset[Port] = frozenset()
         self.routes: tuple[Route, ...] = facts.routes
+        self.pod_gateways: tuple[Gateway, ...] = ()  # macvlan mode: answered for Pods
         self._dpid = {s.name: s.dpid for s in facts.switches}
         self._name = {s.dpid: s.name for s in facts.switches}
         self._ports = {s.name: set() for s in facts.switches}
@@ -70,12 +72,19 @@ class Planner:
         """
         return self._replan(self.down, tuple(routes))
 
+    def set_pod_gateways(self, gateways: Iterable[Gateway]) -> None:
+        """Macvlan mode: extra gateway addresses (one per node block) answered for Pods.
+        Their MAC must be a facts gateway's, which the plan already routes."""
+        self.pod_gateways = tuple(gateways)
+
     def arp_reply(self, frame: bytes) -> Optional[bytes]:
         """The frame to send back out of the ingress port, or None."""
         request = parse_arp(frame)
         if request is None:
             return None
-        reply = answer(self.facts, self.down, request)
+        facts = self.facts if not self.pod_gateways else dataclasses.replace(
+            self.facts, gateways=self.facts.gateways + self.pod_gateways)
+        reply = answer(facts, self.down, request)
         return None if reply is None else build_arp(reply)
 
     # --- internals -----------------------------------------------------------------

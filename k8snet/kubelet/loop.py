@@ -182,8 +182,13 @@ class Kubelet:
         """Render the node's CNI conflist into the runtime's conf dir (atomically)."""
         from k8snet import cni
 
+        extra: dict = {}
+        if self.cfg.mode == "macvlan":  # the node's shim first: see k8snet.macvlan
+            from k8snet import macvlan
+
+            extra = macvlan.prepare_node(pod_cidr, self.cfg.node.ip)
         conf = cni.render_conflist(self.cfg.mode, pod_cidr, self.cfg.uplink_mtu,
-                                   self.cfg.node.name, self.cfg.cni_data_dir)
+                                   self.cfg.node.name, self.cfg.cni_data_dir, **extra)
         os.makedirs(self.cfg.cni_conf_dir, exist_ok=True)
         os.makedirs(self.cfg.cni_data_dir, exist_ok=True)
         path = os.path.join(self.cfg.cni_conf_dir, CNI_FILE)

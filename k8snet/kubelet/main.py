@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--memory", default="4Gi", help="memory capacity (default 4Gi)")
     a("--max-pods", type=int, default=110, help="Pod capacity (default 110)")
     a("--node-labels", default="", help="extra labels, k=v,k2=v2 (e.g. disk=ssd)")
-    a("--mode", choices=("routed", "overlay"), default="routed", help="Pod network mode")
+    a("--mode", choices=("routed", "overlay", "macvlan"), default="routed",
+      help="Pod network mode")
     a("--uplink-mtu", type=int, default=1500, help="node uplink MTU (overlay Pods get -50)")
     a("--cluster-cidr", default="10.244.0.0/16", help="the cluster's Pod network")
     a("--cni-conf-dir", help="where the runtime reads CNI config (default ROOT/cni/net.d)")

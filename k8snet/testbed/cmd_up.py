@@ -30,7 +30,7 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--masters", type=int, default=1, help="master nodes")
     parser.add_argument("--spines", type=int, help="spine switches (leaf-spine)")
     parser.add_argument("--leaves", type=int, help="leaf switches (leaf-spine)")
-    parser.add_argument("--mode", default="routed", help="routed or overlay Pod networking")
+    parser.add_argument("--mode", default="routed", help="routed, overlay or macvlan Pods")
     parser.add_argument("--store", default="sqlite", help="sqlite or etcd")
     parser.add_argument("--name", default=naming.DEFAULT_CLUSTER, help="cluster name")
     parser.add_argument("--timeout", type=float, default=180.0,

@@ -15,7 +15,7 @@ from k8snet import naming
 from k8snet.errors import UsageError
 
 BUILTIN_TOPOLOGIES = ("single", "leaf-spine")
-MODES = ("routed", "overlay")
+MODES = ("routed", "overlay", "macvlan")
 STORES = ("sqlite", "etcd")
 
 
