@@ -1,8 +1,8 @@
-"""Routed vs overlay Pod networking (issue #5's figures), all in one run (root):
+"""Routed vs overlay vs macvlan Pod networking (issue #5's figures), all in one run (root):
 
 - TCP throughput (iperf3) and RTT (ping) Pod-to-Pod on the same node and
-  across leaves, in routed and in overlay mode, next to node-to-node across
-  leaves and a bare veth pair (the baseline every ratio is to): this is
+  across leaves, in routed, overlay and macvlan mode (``--modes`` to choose),
+  next to node-to-node across leaves and a bare veth pair (the baseline every ratio is to): this is
   `k8snet compare`'s measurement, reused;
 - per mode, time from a Pod being Ready to being reachable from every node:
   N Pods are created one after another (alternating workers); as soon as the
@@ -15,8 +15,8 @@
 
     sudo /opt/k8snet/venv/bin/python -m benchmarks.bench_modes [--pods 10] [--seconds 3]
 
-Leaf-spine, 2 spines x 2 leaves, 2 workers (one per leaf); clusters bmr and
-bmo one after the other, each taken down at the end. It prints figures and
+Leaf-spine, 2 spines x 2 leaves, 2 workers (one per leaf); clusters bmr, bmo
+and bmm one after the other, each taken down at the end. It prints figures and
 asserts nothing.
 """
 
@@ -97,7 +97,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_modes",
                                      description=__doc__.splitlines()[0])
     cmd_compare.add_arguments(parser)
-    parser.set_defaults(name="bm")
+    parser.set_defaults(name="bm", modes=list(cmd_compare.MODES))
     parser.add_argument("--pods", type=int, default=10, help="Pods for Ready -> reachable")
     args = parser.parse_args(argv)
     cmd_compare.check_args(args)

@@ -182,6 +182,7 @@ class FabricApp(app_manager.OSKenApp):
         if self.pods is not None:
             self.pods.set_live(ev.ips)
             self._apply_routes(ev.why, ev.seen)
+            self.on_probe(EventProbe())  # new Pods without a MAC: ask now, not next second
 
     @set_ev_cls(EventProbe)
     def on_probe(self, ev: EventProbe) -> None:

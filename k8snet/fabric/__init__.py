@@ -69,7 +69,16 @@ watches Nodes on the apiserver (``controllers/nodewatch.py``; mapping in
 the fabric host whose address is the Node's InternalIP; a Node that goes away
 takes its route with it. Routes from the routes file and from Nodes are merged
 (the file wins on the same prefix). In overlay mode the app never routes Pod
-CIDRs: the fabric carries node addresses only (VXLAN between nodes).
+CIDRs: the fabric carries node addresses only (VXLAN between nodes). In macvlan
+mode (an underlay, GKE's model) Pods are macvlan children of their node's fabric
+interface and the app routes every Pod as a /32 (:mod:`k8snet.fabric.pods`):
+it watches Nodes (where each block lives, and the block's Pod gateway, its first
+address, which the app answers ARP for) and Pods (which addresses exist,
+``controllers/podwatch.py``), learns each Pod's MAC from ARP on its node's edge
+port (asking with an ARP request of its own when it has none), and installs one
+table-1 entry per Pod on every switch (cookie ``COOKIE_POD_ROUTE``): the last hop
+rewrites ``eth_dst`` to the Pod's MAC and outputs on the node's port. A Pod that
+goes takes its entry with it. Tables grow with Pods in this mode.
 
 Running it: ``python -m controllers.launcher --facts FILE --ofp-port PORT --log FILE
 [--routes-file FILE] [--mode routed|overlay] [--kubeconfig FILE]`` (see
@@ -84,7 +93,7 @@ its whole plan.
 
 Modules: ``facts`` (format, validation), ``topology`` (graph, equal-cost next
 hops), ``plan`` (flows and groups per switch), ``nodes`` (Nodes -> Pod CIDR
-routes), ``diff``, ``arp``, ``planner``
+routes), ``pods`` (macvlan: Pods + ARP -> Pod /32 routes), ``diff``, ``arp``, ``planner``
 (state + events), ``specs`` (dataclasses), ``fakenet`` (a fake multi-switch
 flow table that follows packets, for tests), ``sample`` (leaf-spine example).
 """

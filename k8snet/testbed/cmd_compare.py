@@ -1,6 +1,7 @@
 """`k8snet compare`: the same workload in routed and overlay mode, side by side.
 
-For each mode in turn (cluster ``<name>r`` then ``<name>o``, never both at
+``--modes routed,overlay,macvlan`` adds macvlan (the underlay) as a third column.
+For each mode in turn (cluster ``<name>r``, ``<name>o``, ``<name>m``, never two at
 once) it brings up the same topology, pins the same agnhost Pods to two
 workers under different leaves (``cmp-a`` and ``cmp-b`` on the first,
 ``cmp-c`` on the second), and measures inside the Pods' network namespaces:
@@ -40,7 +41,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 from k8snet.errors import K8snetError, UsageError
 from k8snet.testbed import addressing
 
-MODES = ("routed", "overlay")
+MODES = ("routed", "overlay", "macvlan")
+DEFAULT_MODES = ("routed", "overlay")
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.45"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 IPERF_PORT = 5201
@@ -469,10 +471,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spines", type=int, default=2, help="spine switches")
     parser.add_argument("--leaves", type=int, default=2, help="leaf switches")
     parser.add_argument("--workers", type=int, default=2, help="worker nodes")
-    parser.add_argument("--modes", type=modes_arg, default=list(MODES),
-                        help="comma-separated, in order (default routed,overlay)")
+    parser.add_argument("--modes", type=modes_arg, default=list(DEFAULT_MODES),
+                        help="comma-separated, in order, of routed, overlay, macvlan "
+                             "(default routed,overlay)")
     parser.add_argument("--name", default="cmp",
-                        help="cluster name base (1-5 chars): clusters <name>r and <name>o")
+                        help="cluster name base (1-5 chars): clusters <name>r, <name>o, <name>m")
     parser.add_argument("--seconds", type=float, default=3.0, help="iperf3 duration per run")
     parser.add_argument("--rounds", type=int, default=1, help="iperf3 runs per path")
     parser.add_argument("--pings", type=int, default=20, help="pings per path")

@@ -157,8 +157,9 @@ def test_render_shows_both_modes_side_by_side():
 
 def test_options_are_checked():
     assert cc.modes_arg("overlay,routed") == ["overlay", "routed"]
+    assert cc.modes_arg("routed,overlay,macvlan") == ["routed", "overlay", "macvlan"]
     with pytest.raises(argparse.ArgumentTypeError):
-        cc.modes_arg("macvlan")
+        cc.modes_arg("bogus")
     parser = argparse.ArgumentParser()
     cc.add_arguments(parser)
     args = parser.parse_args([])

@@ -52,9 +52,11 @@ def test_probe_learn_install_and_remove(app):
     app.on_routes(EventRoutes(blocks, "nodes", SOURCE_NODES))
     assert all(not dp.sent for dp in app.dps.values())  # blocks alone route nothing
     app.on_pods(EventPods(frozenset({POD_IP}), "pods: +" + POD_IP, 0.0))
-    assert all(not dp.sent for dp in app.dps.values())  # no MAC yet
-    app.on_probe(EventProbe())
-    (probe,) = app.dps[0x201].sent  # h1 sits on leaf 1 (dpid 0x201), port 1
+    (probe,) = app.dps[0x201].sent  # no MAC yet: asked at once, on h1's leaf 1 port 1
+    assert all(not dp.sent for d, dp in app.dps.items() if d != 0x201)  # and nothing routed
+    app.dps[0x201].sent.clear()
+    app.on_probe(EventProbe())  # and again every PROBE_SECONDS until it answers
+    assert [m.data for m in app.dps[0x201].sent] == [probe.data]
     assert probe.actions[0].port == 1
     asked = parse_arp(probe.data)
     assert (asked.op, asked.sender_ip, asked.target_ip) == (ARP_REQUEST, "10.244.1.1", POD_IP)
