@@ -7,7 +7,8 @@ reach each other over ICMP, TCP and UDP with their own Pod IPs as sources; the k
 readiness probes reach them (node -> local Pod through the node's macvlan shim); a
 spine link carries plain Pod packets, no encapsulation; each switch holds one /32 entry
 per Pod, and an entry goes with its Pod; a ClusterIP Service reaches endpoints on the
-other node and on the same node, a NodePort from the host outside the cluster too.
+other node and on the same node, a NodePort from the host outside the cluster too; a spine
+link going down keeps Pod-to-Pod traffic flowing (the loss is printed with -s).
 """
 
 from __future__ import annotations
@@ -225,3 +226,41 @@ def test_services_reach_endpoints_on_the_other_node_and_the_same_node(cluster):
         return out.stdout.strip()
 
     assert wait_for("NodePort on w1 from ext1", lambda: from_ext1() == "a2", timeout=60)
+
+
+def test_spine_link_down_keeps_pod_to_pod_flowing(cluster):
+    a2 = cluster["ip"]["a2"]
+    uplinks = leaf1_uplinks(cluster)
+    victim = None
+    for iface in uplinks:  # the uplink a1 -> a2 uses (ECMP picks one per flow)
+        proc = subprocess.Popen(["timeout", "10", "tcpdump", "-l", "-nn", "-c", "1", "-i", iface,
+                                 f"icmp and host {a2}"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        time.sleep(1.5)
+        ping("a1", a2, count=3)
+        if a2 in proc.communicate(timeout=30)[0]:
+            victim = iface
+            break
+    assert victim, f"ping a1 -> a2 crossed none of {uplinks}"
+    interval, count = 0.02, 300
+    flood = subprocess.Popen(
+        [sys.executable, "-m", "k8snet.cli", "exec", "--name", CLUSTER, "--timeout", "60", "a1",
+         "--", "ping", "-q", "-i", str(interval), "-c", str(count), "-W", "1", a2],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(2)
+        subprocess.run(["ip", "link", "set", victim, "down"], check=True)
+        out, _ = flood.communicate(timeout=120)
+        m = re.search(r"(\d+) packets transmitted, (\d+) packets received", out)
+        assert m, out
+        lost = int(m.group(1)) - int(m.group(2))
+        print(f"\nspine link {victim} down: {lost} of {m.group(1)} pings lost at "
+              f"{interval * 1000:.0f} ms intervals: recovery <= {lost * interval * 1000:.0f} ms")
+        assert int(m.group(2)) > count // 2, out
+        sent, received = ping("a1", a2)
+        assert received == sent
+        assert http_get("a1", f"http://{a2}:8080/hostname") == "a2"
+    finally:
+        if flood.poll() is None:
+            flood.kill()
+        subprocess.run(["ip", "link", "set", victim, "up"], check=False)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from k8snet import cni, macvlan
-from k8snet.errors import K8snetError
+from k8snet.errors import K8snetError, UsageError
 
 
 def test_address_plan_of_a_block():
@@ -55,3 +55,11 @@ def test_node_commands_shim_route_and_service_masquerade():
     masq = next(i for i, c in enumerate(cmds) if c.endswith("-j MASQUERADE"))
     assert flush < masq  # idempotent: the chain is rewritten, never appended twice
     assert "-s 10.244.3.0/24 -m conntrack --ctstate DNAT" in cmds[masq]
+
+
+def test_up_accepts_macvlan_and_names_the_three_modes_for_a_bogus_one():
+    from k8snet.testbed.spec import ClusterSpec, check_spec
+
+    assert check_spec(ClusterSpec(name="tmv", mode="macvlan")).mode == "macvlan"
+    with pytest.raises(UsageError, match="routed, overlay, macvlan, not 'bogus'"):
+        check_spec(ClusterSpec(name="tmv", mode="bogus"))
