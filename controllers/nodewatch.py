@@ -26,7 +26,13 @@ Post = Callable[[tuple[Route, ...], str, float], None]  # (routes, why, monotoni
 
 
 class NodeWatcher:
-    """Keeps the app's Node-derived routes equal to what the apiserver's Nodes say."""
+    """Keeps the app's Node-derived routes equal to what the apiserver's Nodes say.
+
+    Subclasses watch another resource by setting ``resource`` and overriding
+    :meth:`changed`; the waiting and list-then-watch machinery is shared.
+    """
+
+    resource = "nodes"
 
     def __init__(self, kubeconfig: str, hosts: Iterable[Host], post: Post,
                  log: Optional[logging.Logger] = None, resync_seconds: float = 60.0,
@@ -46,22 +52,26 @@ class NodeWatcher:
     def start(self, stop: threading.Event) -> threading.Thread:
         """Run :meth:`run` in a daemon thread until ``stop`` is set."""
         thread = threading.Thread(target=self.run, args=(stop,), daemon=True,
-                                  name="fabric-node-watch")
+                                  name=f"fabric-{self.resource}-watch")
         thread.start()
         return thread
 
     def run(self, stop: threading.Event) -> None:
-        """Wait for the kubeconfig, then list and watch Nodes until ``stop``."""
+        """Wait for the kubeconfig, then list and watch ``resource`` until ``stop``."""
         from k8snet.informer import Informer
 
         client = self._client(stop)
         if client is None:
             return
-        informer = Informer(client, "nodes", on_change=self.nodes_changed,
+        informer = Informer(client, self.resource, on_change=self.changed,
                             resync_seconds=self.resync_seconds, watch_timeout=30,
                             retry_seconds=self.retry_seconds, log=self.log)
-        self.log.info("watching Nodes at %s", getattr(client, "server", "?"))
+        self.log.info("watching %s at %s", self.resource, getattr(client, "server", "?"))
         informer.start(stop).join()
+
+    def changed(self, items: dict[str, dict]) -> None:
+        """Informer callback with the full current set of ``resource``."""
+        self.nodes_changed(items)
 
     def nodes_changed(self, items: dict[str, dict]) -> None:
         """Informer callback (full current set): post the routes if they changed."""

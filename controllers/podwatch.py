@@ -8,7 +8,6 @@ set is posted only when it changes.
 
 from __future__ import annotations
 
-import threading
 from typing import Callable, Optional
 
 from controllers.nodewatch import NodeWatcher
@@ -20,29 +19,14 @@ PostPods = Callable[[frozenset, str, float], None]  # (addresses, why, monotonic
 class PodWatcher(NodeWatcher):
     """Keeps the app's live Pod addresses equal to what the apiserver's Pods say."""
 
+    resource = "pods"
+
     def __init__(self, kubeconfig: str, post: PostPods, **kwargs: object) -> None:
         super().__init__(kubeconfig, (), post, **kwargs)  # type: ignore[arg-type]
         self.ips: Optional[frozenset] = None
 
-    def start(self, stop: threading.Event) -> threading.Thread:
-        """Run :meth:`run` in a daemon thread until ``stop`` is set."""
-        thread = threading.Thread(target=self.run, args=(stop,), daemon=True,
-                                  name="fabric-pod-watch")
-        thread.start()
-        return thread
-
-    def run(self, stop: threading.Event) -> None:
-        """Wait for the kubeconfig, then list and watch Pods until ``stop``."""
-        from k8snet.informer import Informer
-
-        client = self._client(stop)
-        if client is None:
-            return
-        informer = Informer(client, "pods", on_change=self.pods_changed,
-                            resync_seconds=self.resync_seconds, watch_timeout=30,
-                            retry_seconds=self.retry_seconds, log=self.log)
-        self.log.info("watching Pods at %s", getattr(client, "server", "?"))
-        informer.start(stop).join()
+    def changed(self, items: dict[str, dict]) -> None:
+        self.pods_changed(items)
 
     def pods_changed(self, items: dict[str, dict]) -> None:
         """Informer callback (full current set): post the addresses if they changed."""
