@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import yaml
 
@@ -81,3 +83,40 @@ def service(name: str, selector: Dict, svc_type: str = "ClusterIP") -> Dict:
                                 "protocol": "TCP"},
                                {"name": "udp", "port": 81, "targetPort": 8081,
                                 "protocol": "UDP"}]}}
+
+
+class PodShell:
+    """Commands in one cluster's Pods through `k8snet exec`, as a user runs them
+    (busybox applets and agnhost's netexec in the test Pods)."""
+
+    def __init__(self, cluster: str):
+        self.cluster = cluster
+
+    def run(self, pod: str, *cmd: str, timeout: int = 30) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "k8snet.cli", "exec", "--name",
+                               self.cluster, "--timeout", str(timeout), pod, "--", *cmd],
+                              capture_output=True, text=True, timeout=timeout + 30)
+
+    def http_get(self, pod: str, url: str) -> str:
+        # busybox wget; the exec deadline bounds it
+        out = self.run(pod, "busybox", "wget", "-qO-", url)
+        assert out.returncode == 0, f"wget {url} from {pod}: {out.stdout}{out.stderr}"
+        return out.stdout.strip()
+
+    def dial(self, pod: str, host: str, port: int, protocol: str, request: str) -> str:
+        """agnhost /dial on the Pod's own netexec: the Pod itself opens the connection."""
+        url = (f"http://127.0.0.1:8080/dial?request={request}&host={host}&port={port}"
+               f"&protocol={protocol}&tries=1")
+        answer = json.loads(self.http_get(pod, url))
+        assert answer.get("responses"), f"{pod} -> {host}:{port}/{protocol}: {answer}"
+        return answer["responses"][0]
+
+    def ping(self, pod: str, ip: str, count: int = 3,
+             interval: str = "0.2") -> Tuple[int, int, List[int]]:
+        """(sent, received, ttls) of a busybox ping from a Pod."""
+        out = self.run(pod, "ping", "-c", str(count), "-i", interval, "-W", "2", ip,
+                       timeout=int(count * float(interval)) + 20)
+        ttls = [int(t) for t in re.findall(r"ttl=(\d+)", out.stdout)]
+        m = re.search(r"(\d+) packets transmitted, (\d+) packets received", out.stdout)
+        assert m, f"ping output: {out.stdout}{out.stderr}"
+        return int(m.group(1)), int(m.group(2)), ttls

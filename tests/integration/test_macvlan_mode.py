@@ -25,11 +25,13 @@ import pytest
 from k8snet import naming
 from k8snet.fabric.specs import COOKIE_POD_ROUTE
 from tests.integration.conftest import k8snet
-from tests.integration.kube import Kubectl, ready, wait_for
+from tests.integration.kube import Kubectl, PodShell, ready, wait_for
 
 pytestmark = pytest.mark.root
 
 CLUSTER = "tmvl"
+IN_POD = PodShell(CLUSTER)
+pexec, http_get, dial, ping = IN_POD.run, IN_POD.http_get, IN_POD.dial, IN_POD.ping
 IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.45"
 PODS = {"a1": "w1", "a2": "w2", "a3": "w1"}
 
@@ -51,34 +53,6 @@ def service(name: str, side: str, svc_type: str) -> dict:
             "spec": {"type": svc_type, "selector": {"side": side},
                      "ports": [{"name": "http", "port": 80, "targetPort": 8080,
                                 "protocol": "TCP"}]}}
-
-
-def pexec(pod_name: str, *cmd: str, timeout: int = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "k8snet.cli", "exec", "--name", CLUSTER,
-                           "--timeout", str(timeout), pod_name, "--", *cmd],
-                          capture_output=True, text=True, timeout=timeout + 30)
-
-
-def http_get(pod_name: str, url: str) -> str:
-    out = pexec(pod_name, "busybox", "wget", "-qO-", url)
-    assert out.returncode == 0, f"wget {url} from {pod_name}: {out.stdout}{out.stderr}"
-    return out.stdout.strip()
-
-
-def udp_clientip(pod_name: str, host: str) -> str:
-    """agnhost /dial on the Pod's own netexec: the Pod itself sends the UDP request."""
-    url = (f"http://127.0.0.1:8080/dial?request=clientip&host={host}&port=8081"
-           "&protocol=udp&tries=1")
-    answer = json.loads(http_get(pod_name, url))
-    assert answer.get("responses"), f"{pod_name} -> {host}:8081/udp: {answer}"
-    return answer["responses"][0]
-
-
-def ping(pod_name: str, ip: str, count: int = 3) -> tuple[int, int]:
-    out = pexec(pod_name, "ping", "-c", str(count), "-i", "0.2", "-W", "2", ip, timeout=30)
-    m = re.search(r"(\d+) packets transmitted, (\d+) packets received", out.stdout)
-    assert m, f"ping output: {out.stdout}{out.stderr}"
-    return int(m.group(1)), int(m.group(2))
 
 
 def pod_flows(switch: str) -> list[str]:
@@ -146,12 +120,12 @@ def test_pods_are_macvlan_children_on_workers_under_different_leaves(cluster):
 @pytest.mark.parametrize("src,dst", [(s, d) for s in PODS for d in PODS if s != d])
 def test_every_pod_reaches_every_other_pod_with_its_own_ip(cluster, src, dst):
     ips = cluster["ip"]
-    sent, received = wait_for(f"{src} pings {dst}", lambda: (
+    sent, received, _ = wait_for(f"{src} pings {dst}", lambda: (
         lambda r: r if r[1] == r[0] else None)(ping(src, ips[dst])), timeout=60)
     assert received == sent
     seen = http_get(src, f"http://{ips[dst]}:8080/clientip")
     assert seen.rsplit(":", 1)[0] == ips[src]
-    assert udp_clientip(src, ips[dst]).rsplit(":", 1)[0] == ips[src]
+    assert dial(src, ips[dst], 8081, "udp", "clientip").rsplit(":", 1)[0] == ips[src]
 
 
 def leaf1_uplinks(cluster) -> list[str]:
@@ -257,7 +231,7 @@ def test_spine_link_down_keeps_pod_to_pod_flowing(cluster):
         print(f"\nspine link {victim} down: {lost} of {m.group(1)} pings lost at "
               f"{interval * 1000:.0f} ms intervals: recovery <= {lost * interval * 1000:.0f} ms")
         assert int(m.group(2)) > count // 2, out
-        sent, received = ping("a1", a2)
+        sent, received, _ = ping("a1", a2)
         assert received == sent
         assert http_get("a1", f"http://{a2}:8080/hostname") == "a2"
     finally:

@@ -20,11 +20,13 @@ import pytest
 
 from k8snet import naming
 from tests.integration.conftest import k8snet
-from tests.integration.kube import Kubectl, wait_for
+from tests.integration.kube import Kubectl, PodShell, wait_for
 
 pytestmark = pytest.mark.root
 
 CLUSTER = "krt"
+IN_POD = PodShell(CLUSTER)
+pexec, http_get, dial, ping = IN_POD.run, IN_POD.http_get, IN_POD.dial, IN_POD.ping
 IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.45"
 NODE_HOPS = 2      # the sending node and the receiving node route the packet
 FABRIC_HOPS = 3    # leaf 1, a spine, leaf 2
@@ -46,39 +48,6 @@ def service(name: str, side: str, svc_type: str) -> dict:
                                 "protocol": "TCP"},
                                {"name": "udp", "port": 81, "targetPort": 8081,
                                 "protocol": "UDP"}]}}
-
-
-def pexec(pod_name: str, *cmd: str, timeout: int = 30) -> subprocess.CompletedProcess:
-    """A command in a Pod's container, through `k8snet exec` as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "k8snet.cli", "exec", "--name", CLUSTER,
-                           "--timeout", str(timeout), pod_name, "--", *cmd],
-                          capture_output=True, text=True, timeout=timeout + 30)
-
-
-def http_get(pod_name: str, url: str) -> str:
-    # busybox wget (the agnhost image's applets); the exec deadline bounds it
-    out = pexec(pod_name, "busybox", "wget", "-qO-", url)
-    assert out.returncode == 0, f"wget {url} from {pod_name}: {out.stdout}{out.stderr}"
-    return out.stdout.strip()
-
-
-def dial(pod_name: str, host: str, port: int, protocol: str, request: str) -> str:
-    """agnhost /dial on the Pod's own netexec: the Pod itself opens the connection."""
-    url = (f"http://127.0.0.1:8080/dial?request={request}&host={host}&port={port}"
-           f"&protocol={protocol}&tries=1")
-    answer = json.loads(http_get(pod_name, url))
-    assert answer.get("responses"), f"{pod_name} -> {host}:{port}/{protocol}: {answer}"
-    return answer["responses"][0]
-
-
-def ping(pod_name: str, ip: str, count: int = 3, interval: str = "0.2") -> tuple[int, int, list]:
-    """(sent, received, ttls) of a busybox ping from a Pod."""
-    out = pexec(pod_name, "ping", "-c", str(count), "-i", interval, "-W", "2", ip,
-                timeout=int(count * float(interval)) + 20)
-    ttls = [int(t) for t in re.findall(r"ttl=(\d+)", out.stdout)]
-    m = re.search(r"(\d+) packets transmitted, (\d+) packets received", out.stdout)
-    assert m, f"ping output: {out.stdout}{out.stderr}"
-    return int(m.group(1)), int(m.group(2)), ttls
 
 
 @pytest.fixture(scope="module")
