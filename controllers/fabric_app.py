@@ -44,7 +44,6 @@ ENV_FACTS = "K8SNET_FABRIC_FACTS"
 ENV_ROUTES = "K8SNET_FABRIC_ROUTES"
 ENV_MODE = "K8SNET_FABRIC_MODE"
 ENV_KUBECONFIG = "K8SNET_FABRIC_KUBECONFIG"
-MODES = ("routed", "overlay", "macvlan")
 ROUTES_POLL_SECONDS = 1.0
 PROBE_SECONDS = 1.0  # macvlan: how often live Pods without a known MAC are asked for it
 SOURCE_FILE = "file"

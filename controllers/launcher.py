@@ -22,6 +22,7 @@ import signal
 import sys
 from typing import Any, Optional
 
+from k8snet.cni import MODES
 from k8snet.errors import UsageError
 from k8snet.fabric.facts import load_facts, load_routes
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ofp-host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--log", required=True, help="log file (appended)")
     p.add_argument("--routes-file", help="routes JSON, reloaded when it changes")
-    p.add_argument("--mode", choices=("routed", "overlay", "macvlan"), default="routed",
+    p.add_argument("--mode", choices=MODES, default="routed",
                    help="Pod networking mode: routed (the fabric routes Pod CIDRs learned "
                         "from Nodes), overlay (it does not) or macvlan (one /32 per Pod); "
                         "default routed")

@@ -11,6 +11,7 @@ import platform
 import signal
 import threading
 
+from k8snet import cni
 from k8snet.errors import UsageError
 
 ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--memory", default="4Gi", help="memory capacity (default 4Gi)")
     a("--max-pods", type=int, default=110, help="Pod capacity (default 110)")
     a("--node-labels", default="", help="extra labels, k=v,k2=v2 (e.g. disk=ssd)")
-    a("--mode", choices=("routed", "overlay", "macvlan"), default="routed",
+    a("--mode", choices=cni.MODES, default="routed",
       help="Pod network mode")
     a("--uplink-mtu", type=int, default=1500, help="node uplink MTU (overlay Pods get -50)")
     a("--cluster-cidr", default="10.244.0.0/16", help="the cluster's Pod network")

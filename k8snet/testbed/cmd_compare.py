@@ -38,10 +38,10 @@ import sys
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from k8snet.cni import MODES
 from k8snet.errors import K8snetError, UsageError
 from k8snet.testbed import addressing
 
-MODES = ("routed", "overlay", "macvlan")
 DEFAULT_MODES = ("routed", "overlay")
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.45"
 ZONE_LABEL = "topology.kubernetes.io/zone"

@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, Optional, Tuple, Type
 
 from k8snet import naming
+from k8snet.cni import MODES
 from k8snet.errors import UsageError
 
 BUILTIN_TOPOLOGIES = ("single", "leaf-spine")
-MODES = ("routed", "overlay", "macvlan")
 STORES = ("sqlite", "etcd")
 
 
