@@ -184,7 +184,11 @@ class Cluster:
                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                 running.append((src, proc))
             src, proc = running.pop(0)
-            out, _ = proc.communicate()
+            try:
+                out, _ = proc.communicate(timeout=30)  # each ping gives up after 1 s
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
             yield src, reach.parse_ping_output(out)
 
     # -- Kubernetes components ---------------------------------------------
