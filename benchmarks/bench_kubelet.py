@@ -49,7 +49,7 @@ def tree_rss_kib(pid: int) -> int:
 
 def measure(kubeconfig: str, count: int, node: str) -> dict:
     """Runs inside the node netns: create Pods, watch until all are Ready."""
-    from k8snet.client import ApiClient
+    from k8snet.machinery.client import ApiClient
 
     api = ApiClient.from_kubeconfig(kubeconfig)
     rv = api.list("pods", "default")["metadata"]["resourceVersion"]

@@ -142,7 +142,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds for every Pod to be Ready")
     args = parser.parse_args(argv)
-    from k8snet.client import ApiClient
+    from k8snet.machinery.client import ApiClient
 
     k8snet("up", "--detach", "--name", args.name, "--topology", "single", "--workers",
            str(args.workers), "--timeout", "600")

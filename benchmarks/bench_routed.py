@@ -135,7 +135,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_routed")
     p.add_argument("--trials", type=int, default=5)
     args = p.parse_args(argv)
-    from k8snet.client import ApiClient
+    from k8snet.machinery.client import ApiClient
 
     k8snet("up", "--detach", "--name", CLUSTER, "--topology", "leaf-spine", "--spines", "2",
            "--leaves", "2", "--workers", "2", "--timeout", "600")

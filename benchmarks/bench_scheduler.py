@@ -17,7 +17,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from k8snet.client import ApiClient, ApiError
+from k8snet.machinery.client import ApiClient, ApiError
 from k8snet.scheduler.decide import schedule
 from k8snet.scheduler.nodeinfo import build_node_infos
 

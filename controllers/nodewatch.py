@@ -5,7 +5,7 @@ gets results through ``FabricApp.post_routes``, which queues an event, so the
 planner is only touched on the app's event thread). The kubeconfig appears
 only once the cluster's apiserver is up, so the watcher waits for it,
 re-reading it whenever the apiserver cannot be reached. List then watch
-(:class:`k8snet.informer.Informer`) re-lists after a broken watch, a 410 or an
+(:class:`k8snet.machinery.informer.Informer`) re-lists after a broken watch, a 410 or an
 apiserver restart, and every ``resync_seconds``; a controller restart starts
 with a list. Routes are posted only when they change.
 """
@@ -58,7 +58,7 @@ class NodeWatcher:
 
     def run(self, stop: threading.Event) -> None:
         """Wait for the kubeconfig, then list and watch ``resource`` until ``stop``."""
-        from k8snet.informer import Informer
+        from k8snet.machinery.informer import Informer
 
         client = self._client(stop)
         if client is None:
@@ -90,7 +90,7 @@ class NodeWatcher:
 
     def _client(self, stop: threading.Event) -> Optional[object]:
         """An ApiClient once the kubeconfig exists and reads well; None if stopped first."""
-        from k8snet.client import ApiClient
+        from k8snet.machinery.client import ApiClient
 
         factory = self.client_factory or ApiClient.from_kubeconfig
         waited_since = self.clock()

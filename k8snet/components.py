@@ -12,8 +12,8 @@ import threading
 import uuid
 from typing import Callable
 
-from k8snet.client import ApiClient
-from k8snet.leaderelection import LeaderElector
+from k8snet.machinery.client import ApiClient
+from k8snet.machinery.leaderelection import LeaderElector
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

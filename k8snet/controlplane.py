@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from k8snet.client import ApiClient, ApiError
 from k8snet.errors import K8snetError, UsageError
+from k8snet.machinery.client import ApiClient, ApiError
 
 READY_DEADLINE = 60.0
 

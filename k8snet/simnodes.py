@@ -16,9 +16,9 @@ import ipaddress
 import threading
 from typing import Optional
 
-from k8snet.client import ApiClient, ApiError, Conflict, NotFound
-from k8snet.informer import Informer
-from k8snet.leaderelection import format_micro_time, format_time
+from k8snet.machinery.client import ApiClient, ApiError, Conflict, NotFound
+from k8snet.machinery.informer import Informer
+from k8snet.machinery.leaderelection import format_micro_time, format_time
 
 
 def _now() -> dt.datetime:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable
 
-from k8snet.api.quantities import parse_quantity
+from k8snet.machinery.quantities import parse_quantity
 
 
 def image_pull_policy(image: str) -> str:

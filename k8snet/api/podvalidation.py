@@ -20,8 +20,8 @@ from k8snet.api.fielderrors import (
     iana_svc_name,
     qualified_name,
 )
-from k8snet.api.quantities import parse_quantity
 from k8snet.api.selectors import validate_label_value
+from k8snet.machinery.quantities import parse_quantity
 
 PROTOCOLS = ("SCTP", "TCP", "UDP")
 RESTART_POLICIES = ("Always", "Never", "OnFailure")

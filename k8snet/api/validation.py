@@ -23,7 +23,6 @@ import json
 import re
 from typing import Any, Callable, Optional
 
-from k8snet.api import kinds
 from k8snet.api.fielderrors import (
     Errors,
     dns1035_label,
@@ -43,6 +42,7 @@ from k8snet.api.podvalidation import (
 )
 from k8snet.api.schema import unknown_fields
 from k8snet.api.selectors import label_selector_from_dict, validate_label_value
+from k8snet.machinery import resources as kinds
 
 __all__ = ["validate", "unknown_fields", "invalid_message", "NAME_RULES"]
 

@@ -7,12 +7,12 @@ import json
 import sys
 import threading
 
-from k8snet.api import kinds
 from k8snet.apiserver import alloc
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.deletion import SYSTEM_NAMESPACES
 from k8snet.apiserver.registry import Registry
 from k8snet.apiserver.status import ApiStatusError
+from k8snet.machinery import resources as kinds
 
 
 def kubernetes_service(cluster_ip: str, port: int) -> dict:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import copy
 from typing import Optional
 
-from k8snet.api import kinds
-from k8snet.api.kinds import KindInfo
 from k8snet.apiserver import alloc
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.status import ApiStatusError, bad_request, conflict, not_found
+from k8snet.machinery import resources as kinds
+from k8snet.machinery.resources import KindInfo
 from k8snet.store.base import KeyNotFound, RevisionMismatch
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

@@ -7,8 +7,8 @@ import json
 import random
 from typing import Optional
 
-from k8snet.api.kinds import KindInfo
 from k8snet.apiserver.status import ApiStatusError, invalid
+from k8snet.machinery.resources import KindInfo
 
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 

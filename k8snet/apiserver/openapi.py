@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Optional
 
-from k8snet.api import kinds
+from k8snet.machinery import resources as kinds
 
 
 def _gv_path(group: str, version: str) -> str:

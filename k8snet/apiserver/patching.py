@@ -9,11 +9,11 @@ from typing import Optional
 import yaml
 
 from k8snet.api import selectors
-from k8snet.api.kinds import KindInfo
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.registry import Registry
 from k8snet.apiserver.status import ApiStatusError, bad_request, conflict
+from k8snet.machinery.resources import KindInfo
 
 PATCH_TYPES = {
     "application/json-patch+json": "json",

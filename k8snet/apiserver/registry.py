@@ -16,9 +16,8 @@ import time
 import uuid
 from typing import Callable, Optional
 
-from k8snet.api import defaults, kinds, selectors, validation
+from k8snet.api import defaults, selectors, validation
 from k8snet.api.apply import track_update
-from k8snet.api.kinds import KindInfo
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.deletion import DeletionMixin
@@ -32,6 +31,8 @@ from k8snet.apiserver.status import (
     not_found,
     status_object,
 )
+from k8snet.machinery import resources as kinds
+from k8snet.machinery.resources import KindInfo
 from k8snet.store.base import (
     Compacted,
     FutureRevision,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from k8snet.api import kinds
 from k8snet.apiserver.status import ApiStatusError
+from k8snet.machinery import resources as kinds
 
 
 @dataclass(frozen=True)

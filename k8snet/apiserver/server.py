@@ -19,7 +19,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from k8snet.api import kinds
 from k8snet.apiserver import objects as o
 from k8snet.apiserver import openapi, patching, protobuf, tables
 from k8snet.apiserver.context import Ctx
@@ -27,6 +26,7 @@ from k8snet.apiserver.registry import Registry
 from k8snet.apiserver.routes import Route, parse_path
 from k8snet.apiserver.status import ApiStatusError, bad_request
 from k8snet.apiserver.streams import StreamsMixin
+from k8snet.machinery import resources as kinds
 
 MAX_BODY = 3 * 1024 * 1024
 AGGREGATED_CT = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"

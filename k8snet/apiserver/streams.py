@@ -7,13 +7,13 @@ import json
 import ssl
 import time
 
-from k8snet.api import kinds
 from k8snet.apiserver import objects as o
 from k8snet.apiserver import podlog, tables
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.routes import Route
 from k8snet.apiserver.status import bad_request, status_object
 from k8snet.apiserver.watch import END, WatchPump, initial_events, translate
+from k8snet.machinery import resources as kinds
 from k8snet.store.base import Compacted
 
 

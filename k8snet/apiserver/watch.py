@@ -6,8 +6,8 @@ import queue
 import threading
 from typing import Iterator, Optional
 
-from k8snet.api.kinds import KindInfo
 from k8snet.apiserver import objects as o
+from k8snet.machinery.resources import KindInfo
 from k8snet.store.base import Compacted, Store, WatchEvent
 
 END = object()

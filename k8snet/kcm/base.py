@@ -9,8 +9,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from k8snet.client import RESOURCES, ApiClient, ApiError
-from k8snet.informer import Informer
+from k8snet.machinery.client import RESOURCES, ApiClient, ApiError
+from k8snet.machinery.informer import Informer
 
 Clock = Callable[[], dt.datetime]
 

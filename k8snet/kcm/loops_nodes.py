@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 
-from k8snet.client import Conflict, NotFound
-from k8snet.events import record_event
 from k8snet.kcm import nodeipam
 from k8snet.kcm import nodelifecycle as nl
 from k8snet.kcm.base import Loop, with_kind
 from k8snet.kcm.objects import meta, name_of
+from k8snet.machinery.client import Conflict, NotFound
+from k8snet.machinery.events import record_event
 
 
 class NodeIpamLoop(Loop):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from k8snet.client import AlreadyExists, ApiError, Conflict, NotFound
 from k8snet.kcm import endpoints as ep
 from k8snet.kcm import gc
 from k8snet.kcm import nodelifecycle as nl
 from k8snet.kcm.base import Loop
 from k8snet.kcm.objects import meta, name_of
+from k8snet.machinery.client import AlreadyExists, ApiError, Conflict, NotFound
 
 
 class EndpointsLoop(Loop):

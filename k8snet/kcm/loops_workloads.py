@@ -5,12 +5,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
-from k8snet.client import AlreadyExists, ApiError, Conflict, NotFound
-from k8snet.events import record_event
 from k8snet.kcm import deployment as dep
 from k8snet.kcm.base import Loop, with_kind
 from k8snet.kcm.objects import meta, name_of
 from k8snet.kcm.replicaset import pod_from_template, reconcile_replicaset, slow_start_batches
+from k8snet.machinery.client import AlreadyExists, ApiError, Conflict, NotFound
+from k8snet.machinery.events import record_event
 
 EXPECTATION_TIMEOUT = 30.0
 CREATE_WORKERS = 8

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from k8snet.kcm.objects import is_active_pod, meta
-from k8snet.leaderelection import format_time, parse_time
+from k8snet.machinery.leaderelection import format_time, parse_time
 from k8snet.scheduler.matching import toleration_matches
 
 UNREACHABLE = "node.kubernetes.io/unreachable"

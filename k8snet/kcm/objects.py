@@ -7,7 +7,7 @@ import json
 from typing import Iterable, Optional
 
 from k8snet.api.selectors import label_selector_from_dict
-from k8snet.leaderelection import parse_time
+from k8snet.machinery.leaderelection import parse_time
 
 # rand.SafeEncodeString's alphabet: no vowels (no words), no 0/1/3 (look like letters).
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"

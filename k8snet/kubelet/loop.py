@@ -19,14 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Tuple
 
-from k8snet.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
 from k8snet.errors import K8snetError
-from k8snet.informer import Informer
 from k8snet.kubelet import node as nodes
 from k8snet.kubelet.cri_effects import CriRuntime, container_snapshot
 from k8snet.kubelet.model import BackoffPolicy, ContainerInfo, PodActual, PodMemory, SandboxInfo
 from k8snet.kubelet.podworker import PodSyncer
 from k8snet.kubelet.recorder import Recorder
+from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
+from k8snet.machinery.informer import Informer
 
 CNI_FILE = "10-k8snet.conflist"
 

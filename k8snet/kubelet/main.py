@@ -79,11 +79,11 @@ def node_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from k8snet.client import ApiClient
     from k8snet.kubelet.cri_effects import CriRuntime
     from k8snet.kubelet.logserver import LogServer
     from k8snet.kubelet.loop import Kubelet, KubeletConfig
     from k8snet.kubelet.model import BackoffPolicy
+    from k8snet.machinery.client import ApiClient
 
     logging.basicConfig(level=args.log_level,
                         format=f"%(asctime)s kubelet[{args.node_name}] %(levelname)s %(message)s")

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from k8snet.client import ApiClient, ApiError, NotFound
 from k8snet.kubelet import crispec, probes, status, sync
 from k8snet.kubelet.cri_effects import CriError, CriRuntime, default_pull_policy, ensure_image
 from k8snet.kubelet.events import NORMAL, WARNING
@@ -28,6 +27,7 @@ from k8snet.kubelet.model import (
 )
 from k8snet.kubelet.prober import run_probe
 from k8snet.kubelet.recorder import Recorder
+from k8snet.machinery.client import ApiClient, ApiError, NotFound
 
 # seconds after which the status is compared with the apiserver's copy again
 STATUS_RESYNC = 10.0

@@ -7,8 +7,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from k8snet.client import ApiClient, ApiError
 from k8snet.kubelet import events
+from k8snet.machinery.client import ApiClient, ApiError
 
 MAX_REMEMBERED = 2000
 

@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
-from k8snet.client import ApiClient, ApiError
 from k8snet.errors import K8snetError
-from k8snet.informer import Informer
+from k8snet.machinery.client import ApiClient, ApiError
+from k8snet.machinery.informer import Informer
 from k8snet.overlay import observe
 from k8snet.overlay.diff import Op, diff
 from k8snet.overlay.model import DEVICE, IP_ANNOTATION, MAC_ANNOTATION, Observed, Plan

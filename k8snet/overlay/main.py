@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from k8snet.client import ApiClient
+    from k8snet.machinery.client import ApiClient
     from k8snet.overlay import observe
     from k8snet.overlay.agent import OverlayAgent, set_bridge_nf_call
 

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from k8snet.client import AlreadyExists, ApiClient, ApiError, NotFound
 from k8snet.errors import K8snetError
+from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, NotFound
 
 NAMESPACE = "default"
 PREFIX = "k8snet-probe"

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from k8snet.client import ApiClient, ApiError
 from k8snet.errors import K8snetError
+from k8snet.machinery.client import ApiClient, ApiError
 from k8snet.probe import checks, deploy
 from k8snet.probe import cluster as cl
 from k8snet.probe.agents import Agents, node_netns_path

@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.kubeconfig or not args.node_name:
         raise UsageError("give --kubeconfig PATH and --node-name NAME (or --cleanup)")
     node = node_facts(args)
-    from k8snet.client import ApiClient  # only when it runs for real
-    from k8snet.informer import Informer
+    from k8snet.machinery.client import ApiClient  # only when it runs for real
+    from k8snet.machinery.informer import Informer
 
     client = ApiClient.from_kubeconfig(args.kubeconfig)
     applier_for(other_mode(args.mode), log=log).cleanup()

@@ -8,10 +8,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
-from k8snet.client import ApiClient, ApiError, Conflict, NotFound
-from k8snet.events import record_event
-from k8snet.informer import Informer
-from k8snet.leaderelection import format_time, utcnow
+from k8snet.machinery.client import ApiClient, ApiError, Conflict, NotFound
+from k8snet.machinery.events import record_event
+from k8snet.machinery.informer import Informer
+from k8snet.machinery.leaderelection import format_time, utcnow
 from k8snet.scheduler.decide import schedule
 from k8snet.scheduler.matching import resolve_namespace_selectors
 from k8snet.scheduler.nodeinfo import NodeInfo, build_node_infos, find

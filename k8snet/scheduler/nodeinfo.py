@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from k8snet.api.quantities import int_value, milli_value
+from k8snet.machinery.quantities import int_value, milli_value
 
 # What the scheduler assumes a container without requests uses, for scoring only
 # (Kubernetes' DefaultMilliCPURequest and DefaultMemoryRequest).

@@ -250,7 +250,7 @@ class Cluster:
     def _wait_apiserver(self, deadline: float) -> None:
         """Forward a loopback port to the first master's apiserver, write the
         user's kubeconfig, and wait until the apiserver answers through it."""
-        from k8snet.client import ApiClient, ApiError
+        from k8snet.machinery.client import ApiClient, ApiError
 
         master = next(n for n in self.state["nodes"] if n["role"] == "master")
         port = free_port()
@@ -284,7 +284,7 @@ class Cluster:
         self.progress(f"apiserver ready on {master['name']}; kubeconfig {kubeconfig}")
 
     def _wait_nodes_ready(self, deadline: float) -> None:
-        from k8snet.client import ApiClient, ApiError
+        from k8snet.machinery.client import ApiClient, ApiError
 
         client = ApiClient.from_kubeconfig(self.state["kubeconfig"], timeout=5)
         want = {n["name"] for n in self.state["nodes"] if n["role"] == "worker"}

@@ -395,7 +395,7 @@ def spine_ports(state: Dict) -> List[str]:
 def measure_mode(args: argparse.Namespace, mode: str, name: str,
                  extra: Optional[Extra] = None) -> Dict:
     """Bring up cluster ``name`` in ``mode``, measure, take it down."""
-    from k8snet.client import ApiClient
+    from k8snet.machinery.client import ApiClient
 
     doc: Dict = {"cluster": name, "paths": {}}
     spec, lock = reserve(cluster_args(args, name, mode))  # someone else's cluster: untouched

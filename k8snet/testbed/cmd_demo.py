@@ -144,7 +144,7 @@ def show_app(state: Dict, kubectl: Kubectl, failures: List[str]) -> None:
 
 
 def probes_and_trace(cluster: str, failures: List[str]) -> None:
-    from k8snet.client import ApiClient
+    from k8snet.machinery.client import ApiClient
     from k8snet.probe import deploy
     from k8snet.probe.report import render
     from k8snet.probe.run import run_probes

@@ -14,9 +14,9 @@ import os
 import subprocess
 from typing import Dict, List, Optional, Tuple
 
-from k8snet.client import ApiClient, NotFound
 from k8snet.errors import UsageError
 from k8snet.fabric.facts import load_facts
+from k8snet.machinery.client import ApiClient, NotFound
 from k8snet.probe import cluster as cl
 from k8snet.probe.agents import Agents, node_netns_path
 from k8snet.probe.packets import decode_all

@@ -10,7 +10,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from k8snet.api import kinds
+from k8snet.machinery import resources as kinds
 from tests.component.apiserver_proc import ApiServerProc
 
 FUZZ = settings(max_examples=120, deadline=None,

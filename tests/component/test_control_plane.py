@@ -12,7 +12,7 @@ from typing import Callable
 
 import pytest
 
-from k8snet.client import ApiClient, ApiError, NotFound
+from k8snet.machinery.client import ApiClient, ApiError, NotFound
 from tests.component.apiserver_proc import ApiServerProc
 from tests.component.fake_kubelet import FakeKubelet
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from k8snet.client import ApiClient, ApiError
+from k8snet.machinery.client import ApiClient, ApiError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -1,4 +1,4 @@
-"""A tiny scripted HTTP(S) server for testing k8snet.client without an apiserver.
+"""A tiny scripted HTTP(S) server for testing k8snet.machinery.client without an apiserver.
 
 Routes map (method, path-without-query) to a handler returning
 (status, body-or-list-of-watch-events, content_type). Every request is recorded.

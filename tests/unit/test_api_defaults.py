@@ -1,9 +1,9 @@
-"""Tests for k8snet.api.defaults and k8snet.api.quantities."""
+"""Tests for k8snet.api.defaults and k8snet.machinery.quantities."""
 
 import pytest
 
 from k8snet.api.defaults import apply_defaults, image_pull_policy, qos_class
-from k8snet.api.quantities import int_value, is_quantity, milli_value, parse_quantity
+from k8snet.machinery.quantities import int_value, is_quantity, milli_value, parse_quantity
 
 
 def _pod(**container):

@@ -1,6 +1,6 @@
-"""Tests for k8snet.api.kinds: the registry and the discovery documents built from it."""
+"""Tests for k8snet.machinery.kinds: the registry and the discovery documents built from it."""
 
-from k8snet.api import kinds
+from k8snet.machinery import resources as kinds
 
 
 def test_core_and_apps_facts():

@@ -1,4 +1,4 @@
-"""k8snet.client and k8snet.informer against a scripted fake HTTP server."""
+"""k8snet.machinery.client and k8snet.machinery.informer against a scripted fake HTTP server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import threading
 import pytest
 from kube_fake_http import FakeServer
 
-from k8snet.client import (
+from k8snet.errors import K8snetError
+from k8snet.machinery.client import (
     AlreadyExists,
     ApiClient,
     ApiError,
@@ -21,8 +22,7 @@ from k8snet.client import (
     Unreachable,
     resource_path,
 )
-from k8snet.errors import K8snetError
-from k8snet.informer import Informer
+from k8snet.machinery.informer import Informer
 
 
 def pod(name: str, rv: str = "1", ns: str = "default") -> dict:

@@ -1,7 +1,7 @@
 """The overlay agent's round against a fake kernel and a fake apiserver."""
 
 
-from k8snet.client import Conflict
+from k8snet.machinery.client import Conflict
 from k8snet.overlay.agent import OverlayAgent, overlay_facts
 from k8snet.overlay.diff import Op
 from k8snet.overlay.model import IP_ANNOTATION, MAC_ANNOTATION, Observed

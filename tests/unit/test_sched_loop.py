@@ -6,7 +6,7 @@ import copy
 
 from sched_fixtures import node, pod
 
-from k8snet.client import Conflict
+from k8snet.machinery.client import Conflict
 from k8snet.scheduler.loop import Scheduler
 
 

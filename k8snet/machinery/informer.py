@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from k8snet.client import ApiClient, ApiError, Gone, WatchStream
+from k8snet.machinery.client import ApiClient, ApiError, Gone, WatchStream
 
 OnChange = Callable[[dict[str, dict]], None]
 

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from k8snet.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
+from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
 
 Clock = Callable[[], dt.datetime]
 
