@@ -11,6 +11,11 @@ never has to reason about single events.
     pods = Informer(client, "pods", on_change=lambda items: kick.set())
     pods.start(stop)
     pods.wait_synced(10)
+    ready = wait_until(pods, lambda items: all(is_ready(p) for p in items.values()),
+                       timeout=60, what="every Pod Ready")
+
+`wait_until` replaces polling by repeated list: it wakes on each change the
+informer sees and raises `WaitTimeout` (saying what it waited for) at the deadline.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import threading
 import time
 from typing import Callable, Optional
 
+from k8snet.errors import K8snetError
 from k8snet.machinery.client import ApiClient, ApiError, Gone, WatchStream
 
 OnChange = Callable[[dict[str, dict]], None]
@@ -54,6 +60,8 @@ class Informer:
         self._items: dict[str, dict] = {}
         self._synced = threading.Event()
         self._stream: Optional[WatchStream] = None
+        self._changed = threading.Condition(self._lock)
+        self._generation = 0
         self.resource_version: Optional[str] = None
 
     def snapshot(self) -> dict[str, dict]:
@@ -144,7 +152,22 @@ class Informer:
                 return
         self._notify()
 
+    def wait_change(self, generation: int, timeout: float) -> int:
+        """Block until the cache changes after `generation` (or `timeout`); the new one."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation != generation, timeout)
+            return self._generation
+
+    @property
+    def generation(self) -> int:
+        """A counter bumped on every change of the cache (list or event)."""
+        with self._lock:
+            return self._generation
+
     def _notify(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
         if self.on_change is None:
             return
         try:
@@ -157,3 +180,29 @@ class Informer:
         stream = self._stream
         if stream is not None:
             stream.close()
+
+
+class WaitTimeout(K8snetError):
+    """A wait_until deadline passed; the message says what was awaited."""
+
+
+def wait_until(informer: Informer, predicate: Callable[[dict[str, dict]], object],
+               timeout: float, what: str = "the condition") -> object:
+    """Wait until `predicate(items)` is truthy on the informer's cache; return its value.
+
+    The informer must be running (`start`). The predicate is evaluated on the first
+    synced snapshot and after every change; `WaitTimeout` names `what` at the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    if not informer.wait_synced(timeout):
+        raise WaitTimeout(f"timed out after {timeout:.0f}s listing {informer.resource} "
+                          f"while waiting for {what}")
+    while True:
+        generation = informer.generation
+        value = predicate(informer.snapshot())
+        if value:
+            return value
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
+        informer.wait_change(generation, min(left, 1.0))
