@@ -19,7 +19,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from k8snet.apiserver import componentstatus, openapi, patching, protobuf, reviews, tables
+from k8snet.apiserver import (
+    componentstatus,
+    eviction,
+    openapi,
+    patching,
+    protobuf,
+    reviews,
+    tables,
+)
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.registry import Registry
@@ -403,6 +411,11 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             if method != "GET":
                 raise self._not_allowed(method)
             self._pod_log(route, ctx)
+            return
+        if sub == "eviction":
+            if method != "POST":
+                raise self._not_allowed(method)
+            self._json(201, eviction.evict(reg, str(ns), name, self._decode(body), ctx))
             return
         if sub == "binding":
             if method != "POST":
