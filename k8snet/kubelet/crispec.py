@@ -9,10 +9,11 @@ crictl would recognise the Pods.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Dict, List, Mapping, Optional
 
-from k8snet.kubelet.node import parse_quantity
+from k8snet.machinery.quantities import parse_quantity
 
 POD_NAME = "io.kubernetes.pod.name"
 POD_NAMESPACE = "io.kubernetes.pod.namespace"
@@ -73,8 +74,7 @@ def _resource_ref(ref: Mapping[str, Any], container: Mapping[str, Any]) -> str:
     if value is None:
         return "0"
     divisor = parse_quantity(ref.get("divisor") or "1")
-    number = parse_quantity(value) / divisor
-    return str(int(-(-number // 1)))  # ceiling, as the kubelet does
+    return str(math.ceil(parse_quantity(value) / divisor))  # ceiling, as the kubelet does
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:

@@ -59,14 +59,14 @@ def _read(path: str) -> str:
 
 def node_config(args: argparse.Namespace):
     """NodeConfig from the flags (UsageError for bad values)."""
-    from k8snet.kubelet.node import NodeConfig, parse_node_labels, parse_quantity
+    from k8snet.kubelet.node import NodeConfig, check_quantity, parse_node_labels
 
     try:
         ipaddress.ip_address(args.node_ip)
     except ValueError:
         raise UsageError(f"--node-ip {args.node_ip!r} is not an IP address") from None
-    parse_quantity(args.cpu)
-    parse_quantity(args.memory)
+    check_quantity("--cpu", args.cpu)
+    check_quantity("--memory", args.memory)
     if args.max_pods < 1:
         raise UsageError("--max-pods must be at least 1")
     machine = hashlib.sha256((_read("/etc/machine-id") + args.node_name).encode()).hexdigest()

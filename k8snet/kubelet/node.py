@@ -16,12 +16,11 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from k8snet.errors import UsageError
 from k8snet.kubelet.timefmt import micro, rfc3339
+from k8snet.machinery.quantities import int_value, is_quantity
 
 KUBELET_VERSION = "v1.32.0-k8snet"
 LEASE_NAMESPACE = "kube-node-lease"
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-_BIN = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DEC = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
 
 
 @dataclass(frozen=True)
@@ -61,27 +60,16 @@ def parse_node_labels(text: str) -> Tuple[Tuple[str, str], ...]:
     return tuple(out)
 
 
-def parse_quantity(text: str) -> float:
-    """A Kubernetes quantity ('4Gi', '500m', '2', '1.5G') as a number."""
-    text = str(text).strip()
-    m = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", text)
-    if not m:
-        raise UsageError(f"bad quantity {text!r}; use e.g. 2, 500m, 4Gi")
-    num, suffix = float(m.group(1)), m.group(2)
-    if suffix in _BIN:
-        return num * _BIN[suffix]
-    if suffix in _DEC:
-        return num * _DEC[suffix]
-    if suffix == "m":
-        return num / 1000
-    if suffix == "":
-        return num
-    raise UsageError(f"bad quantity {text!r}: unknown suffix {suffix!r}")
+def check_quantity(flag: str, text: str) -> str:
+    """`text` if it is a resource quantity, else UsageError naming the flag."""
+    if not is_quantity(text):
+        raise UsageError(f"{flag}: bad quantity {text!r}; use e.g. 2, 500m, 4Gi, 1e3")
+    return text
 
 
 def memory_ki(text: str) -> str:
     """Memory as the kubelet reports it: whole Ki."""
-    return f"{int(parse_quantity(text) // 1024)}Ki"
+    return f"{int_value(text) // 1024}Ki"
 
 
 def node_labels(cfg: NodeConfig) -> Dict[str, str]:
@@ -97,7 +85,7 @@ def node_labels(cfg: NodeConfig) -> Dict[str, str]:
 
 
 def resources(cfg: NodeConfig) -> Dict[str, str]:
-    parse_quantity(cfg.cpu)
+    check_quantity("cpu", cfg.cpu)
     return {"cpu": str(cfg.cpu), "memory": memory_ki(cfg.memory), "pods": str(cfg.max_pods),
             "ephemeral-storage": "10Gi"}
 

@@ -1,6 +1,5 @@
 """Pure parts of the runtime: names, log format, cgroup values, container state."""
 
-import pytest
 
 from k8snet.cri import cgroups, logs, names, status
 
@@ -57,24 +56,6 @@ def test_log_file_reads_back_as_the_printed_text(tmp_path):
     rec = logs.parse_record("2020-09-13T12:26:40Z stdout F hi there")
     assert rec == logs.LogRecord("2020-09-13T12:26:40Z", "stdout", False, "hi there")
     assert logs.parse_record("nonsense") is None
-
-
-@pytest.mark.parametrize("text,millis", [("500m", 500), ("1", 1000), ("0.25", 250),
-                                         ("2.5", 2500), ("1m", 1), ("100u", 1)])
-def test_cpu_quantities(text, millis):
-    assert cgroups.parse_cpu_millis(text) == millis
-
-
-@pytest.mark.parametrize("text,nbytes", [("64Mi", 64 << 20), ("1Gi", 1 << 30), ("1G", 10**9),
-                                         ("128974848", 128974848), ("129e6", 129000000),
-                                         ("1.5Ki", 1536), ("100k", 100000)])
-def test_memory_quantities(text, nbytes):
-    assert cgroups.parse_memory_bytes(text) == nbytes
-
-
-def test_bad_quantity():
-    with pytest.raises(ValueError, match="invalid resource quantity"):
-        cgroups.parse_quantity("12 apples")
 
 
 def test_linux_resources_use_the_kubelets_formulas():
