@@ -1,9 +1,8 @@
 """Container CPU and memory limits through cgroups (v1 here, v2 where present).
 
-Pure: `linux_resources` (the
-kubelet's own formulas: shares from requests.cpu, CFS quota from
-limits.cpu over a 100 ms period, memory limit from limits.memory) and
-`cgroup_files` (what to write for a cgroup version). Effects: `Cgroups`.
+Pure: `cgroup_files` (what to write for a cgroup version, from the CRI
+LinuxContainerResources the kubelet computed with
+k8snet.machinery.podresources.linux_resources). Effects: `Cgroups`.
 
 Container cgroups go under the runtime's own cgroup of each controller
 (read from /proc/self/cgroup), then ``--cgroup-parent``, then the container
@@ -16,33 +15,11 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Optional
 
-from k8snet.machinery.quantities import int_value, milli_value
+from k8snet.machinery.podresources import CPU_PERIOD_US
 
 LOG = logging.getLogger(__name__)
-CPU_PERIOD_US = 100_000
-MIN_SHARES = 2
-MAX_SHARES = 262_144
-MIN_QUOTA_US = 1_000
 V1_CONTROLLERS = ("cpu", "memory", "pids")
-
-
-def linux_resources(resources: Optional[dict]) -> dict:
-    """A Pod container's ``resources`` -> CRI LinuxContainerResources fields."""
-    resources = resources or {}
-    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
-    cpu_req = requests.get("cpu", limits.get("cpu"))
-    shares = MIN_SHARES
-    if cpu_req is not None:
-        shares = min(MAX_SHARES, max(MIN_SHARES, milli_value(cpu_req) * 1024 // 1000))
-    quota = 0
-    if limits.get("cpu") is not None:
-        milli = milli_value(limits["cpu"])
-        quota = max(MIN_QUOTA_US, milli * CPU_PERIOD_US // 1000) if milli else 0
-    memory = int_value(limits["memory"]) if limits.get("memory") is not None else 0
-    return {"cpu_period": CPU_PERIOD_US, "cpu_quota": quota, "cpu_shares": shares,
-            "memory_limit_in_bytes": memory}
 
 
 def cgroup_files(version: int, res: dict) -> dict:

@@ -12,9 +12,9 @@ from typing import Optional, Sequence
 
 import grpc
 
-from k8snet.cri.cgroups import linux_resources
 from k8snet.cri.proto import load
 from k8snet.errors import K8snetError
+from k8snet.machinery.podresources import linux_resources
 
 SANDBOX_STATES = ("SANDBOX_READY", "SANDBOX_NOTREADY")
 CONTAINER_STATES = ("CONTAINER_CREATED", "CONTAINER_RUNNING", "CONTAINER_EXITED",

@@ -2,6 +2,7 @@
 
 
 from k8snet.cri import cgroups, logs, names, status
+from k8snet.machinery.podresources import linux_resources
 
 
 def test_netns_name_is_prefix_namespace_pod():
@@ -58,20 +59,8 @@ def test_log_file_reads_back_as_the_printed_text(tmp_path):
     assert logs.parse_record("nonsense") is None
 
 
-def test_linux_resources_use_the_kubelets_formulas():
-    res = cgroups.linux_resources({"requests": {"cpu": "250m"},
-                                   "limits": {"cpu": "500m", "memory": "128Mi"}})
-    assert res == {"cpu_period": 100000, "cpu_quota": 50000, "cpu_shares": 256,
-                   "memory_limit_in_bytes": 128 << 20}
-    # no requests: requests default to limits; nothing at all: minimum shares, no limits
-    assert cgroups.linux_resources({"limits": {"cpu": "1"}})["cpu_shares"] == 1024
-    assert cgroups.linux_resources(None) == {"cpu_period": 100000, "cpu_quota": 0,
-                                             "cpu_shares": 2, "memory_limit_in_bytes": 0}
-    assert cgroups.linux_resources({"limits": {"cpu": "1m"}})["cpu_quota"] == 1000
-
-
 def test_cgroup_files_v1_and_v2():
-    res = cgroups.linux_resources({"requests": {"cpu": "1"}, "limits": {"cpu": "2",
+    res = linux_resources({"requests": {"cpu": "1"}, "limits": {"cpu": "2",
                                                                         "memory": "64Mi"}})
     v1 = cgroups.cgroup_files(1, res)
     assert v1[("cpu", "cpu.cfs_quota_us")] == "200000"
@@ -81,7 +70,7 @@ def test_cgroup_files_v1_and_v2():
     assert v2[("", "cpu.max")] == "200000 100000"
     assert v2[("", "memory.max")] == str(64 << 20)
     assert v2[("", "cpu.weight")] == "39"
-    unlimited = cgroups.cgroup_files(1, cgroups.linux_resources(None))
+    unlimited = cgroups.cgroup_files(1, linux_resources(None))
     assert unlimited[("cpu", "cpu.cfs_quota_us")] == "-1"
     assert ("memory", "memory.limit_in_bytes") not in unlimited
 
