@@ -17,6 +17,7 @@ from k8snet.kubelet.model import CREATED, EXITED, RUNNING, ContainerInfo, PodAct
 from k8snet.kubelet.probes import Verdict
 from k8snet.kubelet.sync import init_done
 from k8snet.kubelet.timefmt import rfc3339
+from k8snet.machinery.podresources import pod_qos_class
 
 ID_PREFIX = "k8snet://"
 # status keys the kubelet owns and may remove (others, like nominatedNodeName, are not ours)
@@ -124,24 +125,6 @@ def _condition(ctype: str, ok: bool, old: Mapping[str, dict], now_s: str,
     return cond
 
 
-def qos_class(pod: Mapping[str, Any]) -> str:
-    """Guaranteed, Burstable or BestEffort from the containers' requests and limits."""
-    containers = list(pod.get("spec", {}).get("containers") or [])
-    containers += pod.get("spec", {}).get("initContainers") or []
-    any_set, guaranteed = False, True
-    for c in containers:
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
-        if req or lim:
-            any_set = True
-        for r in ("cpu", "memory"):
-            if r not in lim or str(req.get(r, lim[r])) != str(lim[r]):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
-
-
 def pod_status(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
                verdicts: Mapping[str, Verdict], host_ip: str, now: float) -> Dict[str, Any]:
     """The whole status the kubelet sends to pods/status."""
@@ -193,7 +176,7 @@ def pod_status(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
         "conditions": conditions,
         "hostIP": host_ip,
         "hostIPs": [{"ip": host_ip}],
-        "qosClass": qos_class(pod),
+        "qosClass": pod_qos_class(pod),
         "containerStatuses": statuses,
     }
     if init_statuses:

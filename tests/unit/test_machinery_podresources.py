@@ -1,4 +1,5 @@
-"""One Pod-resources-to-cgroup conversion (upstream's MilliCPUToShares / milliCPUToQuota)."""
+"""What a Pod's resources mean, once: cgroup settings (upstream's MilliCPUToShares /
+milliCPUToQuota) and the QoS class (the apiserver's and the kubelet's)."""
 
 import pytest
 
@@ -8,6 +9,8 @@ from k8snet.machinery.podresources import (
     linux_resources,
     milli_cpu_to_quota,
     milli_cpu_to_shares,
+    pod_qos_class,
+    qos_class,
 )
 
 
@@ -54,3 +57,71 @@ def test_the_kubelet_request_and_the_runtime_cgroup_agree_where_the_copies_did_n
     res = crispec.container_config({"metadata": {}, "spec": {}}, zero, 0)["linux"]["resources"]
     assert res["cpu_quota"] == 0
     assert cgroups.cgroup_files(2, res)[("", "cpu.max")] == "max 100000"
+
+
+def _spec(*containers, inits=()):
+    def c(name, res):
+        return {"name": name, "image": "busybox", "resources": res}
+    return {"containers": [c(f"c{i}", r) for i, r in enumerate(containers)],
+            "initContainers": [c(f"i{i}", r) for i, r in enumerate(inits)]}
+
+
+GUARANTEED = {"requests": {"cpu": "500m", "memory": "128Mi"},
+              "limits": {"cpu": "500m", "memory": "128Mi"}}
+
+
+@pytest.mark.parametrize("spec,qos", [
+    # quantities compare by value, not by spelling (the apiserver/kubelet disagreement)
+    (_spec({"requests": {"cpu": "1", "memory": "1Gi"},
+            "limits": {"cpu": "1000m", "memory": "1Gi"}}), "Guaranteed"),
+    (_spec({"requests": {"cpu": "1", "memory": "1Gi"},
+            "limits": {"cpu": "1", "memory": "1024Mi"}}), "Guaranteed"),
+    (_spec({"requests": {"cpu": "0.5", "memory": "1e9"},
+            "limits": {"cpu": "500m", "memory": "1G"}}), "Guaranteed"),
+    # one limit missing, or requests below limits
+    (_spec({"limits": {"cpu": "1"}}), "Burstable"),
+    (_spec({"requests": {"cpu": "999m", "memory": "1Gi"},
+            "limits": {"cpu": "1", "memory": "1Gi"}}), "Burstable"),
+    (_spec({"requests": {"memory": "1Gi"}}), "Burstable"),
+    # every container counts, init containers too
+    (_spec(GUARANTEED, {}), "Burstable"),
+    (_spec(GUARANTEED, GUARANTEED), "Guaranteed"),
+    (_spec(GUARANTEED, inits=[GUARANTEED]), "Guaranteed"),
+    (_spec(GUARANTEED, inits=[{"requests": {"cpu": "100m"}}]), "Burstable"),
+    (_spec({}, inits=[{"requests": {"cpu": "100m"}}]), "Burstable"),
+    # zero quantities count as unset
+    (_spec({"requests": {"cpu": "0", "memory": "0"}, "limits": {"cpu": "0", "memory": "0"}}),
+     "BestEffort"),
+    (_spec({"requests": {"cpu": "0"}, "limits": {"cpu": "1", "memory": "1Gi"}}), "Burstable"),
+    (_spec({"limits": {"cpu": "0", "memory": "1Gi"}}), "Burstable"),
+    # nothing at all; only other resources
+    (_spec({}), "BestEffort"),
+    (_spec({"limits": {"ephemeral-storage": "1Gi"}}), "BestEffort"),
+    ({}, "BestEffort"),
+])
+def test_qos_class(spec, qos):
+    assert qos_class(spec) == qos
+
+
+def test_apiserver_and_kubelet_use_the_same_function():
+    from k8snet.api import defaults
+    from k8snet.kubelet import status
+
+    assert defaults.qos_class is qos_class
+    assert status.pod_qos_class is pod_qos_class
+    pod = {"spec": _spec({"requests": {"cpu": "1", "memory": "1Gi"},
+                          "limits": {"cpu": "1000m", "memory": "1Gi"}})}
+    assert pod_qos_class(pod) == "Guaranteed"
+    assert pod_qos_class(dict(pod, status={"qosClass": "Burstable"})) == "Burstable"
+
+
+def test_requests_omitted_are_defaulted_from_limits_first():
+    from k8snet.api.defaults import apply_defaults
+
+    spec = _spec({"limits": {"cpu": "1", "memory": "1Gi"}})
+    # as upstream, the class is computed on the defaulted spec (requests := limits)
+    assert qos_class(spec) == "Burstable"
+    created = apply_defaults("Pod", {"metadata": {"name": "p"}, "spec": spec})
+    assert created["spec"]["containers"][0]["resources"]["requests"] == \
+        {"cpu": "1", "memory": "1Gi"}
+    assert created["status"]["qosClass"] == "Guaranteed" == qos_class(created["spec"])
