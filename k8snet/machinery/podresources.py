@@ -34,6 +34,10 @@ def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
 def _positive(values: Mapping[str, Any]) -> dict[str, Fraction]:
     """The cpu/memory entries with a quantity above zero (malformed ones are left out)."""
     out = {}
@@ -58,7 +62,7 @@ def qos_class(spec: Optional[Mapping[str, Any]]) -> str:
     """
     spec = _dict(spec)
     containers = [c for key in ("containers", "initContainers")
-                  for c in spec.get(key) or [] if isinstance(c, Mapping)]
+                  for c in _list(spec.get(key)) if isinstance(c, Mapping)]
     requests: dict[str, Fraction] = {}
     limits: dict[str, Fraction] = {}
     guaranteed = True
