@@ -21,11 +21,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from k8snet.errors import K8snetError
 from k8snet.kubelet import node as nodes
-from k8snet.kubelet.cri_effects import CriRuntime, container_snapshot
 from k8snet.kubelet.model import BackoffPolicy, ContainerInfo, PodActual, PodMemory, SandboxInfo
 from k8snet.kubelet.podworker import PodSyncer
 from k8snet.kubelet.recorder import Recorder
+from k8snet.kubelet.runtimeview import container_snapshot, sandbox_info
 from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
+from k8snet.machinery.cri import RuntimeClient
 from k8snet.machinery.informer import Informer
 
 CNI_FILE = "10-k8snet.conflist"
@@ -54,7 +55,7 @@ class KubeletConfig:
 class Kubelet:
     """One node's kubelet; `run(stop)` until `stop` is set."""
 
-    def __init__(self, cfg: KubeletConfig, api: ApiClient, runtime: CriRuntime,
+    def __init__(self, cfg: KubeletConfig, api: ApiClient, runtime: RuntimeClient,
                  clock: Callable[[], float] = time.time, log: Optional[logging.Logger] = None):
         self.cfg, self.api, self.runtime, self.clock = cfg, api, runtime, clock
         self.log = log or logging.getLogger("k8snet.kubelet")
@@ -208,13 +209,14 @@ class Kubelet:
     def _snapshot(self) -> Dict[str, PodActual]:
         sandboxes: Dict[str, List[SandboxInfo]] = {}
         owner: Dict[str, str] = {}
-        listed = self.runtime.list_sandboxes()
+        listed = [sandbox_info(sb) for sb in self.runtime.list_pod_sandboxes()]
         for uid, sb in listed:
             if sb.ready:
                 net = self._sb_net.get(sb.id)
                 if net is None or not net[0]:
                     try:
-                        net = self._sb_net[sb.id] = self.runtime.sandbox_network(sb.id)
+                        st = self.runtime.pod_sandbox_status(sb.id)
+                        net = self._sb_net[sb.id] = (st["ip"], tuple(st["ips"]))
                     except K8snetError:
                         net = ("", ())
                 sb = SandboxInfo(sb.id, sb.attempt, sb.ready, sb.created_at, net[0], net[1])
@@ -274,9 +276,11 @@ class Kubelet:
 
     def run(self, stop: threading.Event, on_ready: Optional[Callable[[], None]] = None) -> None:
         """Everything, until `stop` is set."""
-        name, version = self.runtime.wait_ready(self.cfg.runtime_timeout, time.sleep)
-        self.log.info("runtime %s %s on %s", name, version, self.runtime.socket_path)
-        self.cfg.node = replace(self.cfg.node, runtime_version=f"k8snet://{version}")
+        version = self.runtime.wait_ready(self.cfg.runtime_timeout)
+        self.log.info("runtime %s %s on %s", version["runtime_name"],
+                      version["runtime_version"], self.runtime.socket_path)
+        self.cfg.node = replace(self.cfg.node,
+                                runtime_version=f"k8snet://{version['runtime_version']}")
         self.register_with_retry(stop)
         threading.Thread(target=self.heartbeat, args=(stop,), daemon=True,
                          name="heartbeat").start()

@@ -79,11 +79,11 @@ def node_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from k8snet.kubelet.cri_effects import CriRuntime
     from k8snet.kubelet.logserver import LogServer
     from k8snet.kubelet.loop import Kubelet, KubeletConfig
     from k8snet.kubelet.model import BackoffPolicy
     from k8snet.machinery.client import ApiClient
+    from k8snet.machinery.cri import RuntimeClient
 
     logging.basicConfig(level=args.log_level,
                         format=f"%(asctime)s kubelet[{args.node_name}] %(levelname)s %(message)s")
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         backoff=BackoffPolicy(args.backoff_base, args.backoff_cap))
     os.makedirs(os.path.join(args.root_dir, "pods"), exist_ok=True)
     api = ApiClient.from_kubeconfig(args.kubeconfig)
-    runtime = CriRuntime(args.runtime_socket)
+    runtime = RuntimeClient(args.runtime_socket, timeout=30.0)
     try:
         server = LogServer(args.node_ip, args.port, args.root_dir)
     except OSError as exc:

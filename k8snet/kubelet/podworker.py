@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
+from k8snet.api.defaults import image_pull_policy
 from k8snet.kubelet import crispec, probes, status, sync
-from k8snet.kubelet.cri_effects import CriError, CriRuntime, default_pull_policy, ensure_image
 from k8snet.kubelet.events import NORMAL, WARNING
 from k8snet.kubelet.logs import pod_log_dir
 from k8snet.kubelet.model import (
@@ -27,7 +27,9 @@ from k8snet.kubelet.model import (
 )
 from k8snet.kubelet.prober import run_probe
 from k8snet.kubelet.recorder import Recorder
+from k8snet.kubelet.runtimeview import ensure_image
 from k8snet.machinery.client import ApiClient, ApiError, NotFound
+from k8snet.machinery.cri import CriError, RuntimeClient
 
 # seconds after which the status is compared with the apiserver's copy again
 STATUS_RESYNC = 10.0
@@ -45,7 +47,7 @@ class SyncContext:
 class PodSyncer:
     """Applies sync plans for the Pods of one node."""
 
-    def __init__(self, api: ApiClient, runtime: CriRuntime, recorder: Recorder, node_ip: str,
+    def __init__(self, api: ApiClient, runtime: RuntimeClient, recorder: Recorder, node_ip: str,
                  root_dir: str, observe: Callable[[str], PodActual],
                  backoff: BackoffPolicy, clock: Callable[[], float] = time.time,
                  log: Optional[logging.Logger] = None):
@@ -129,9 +131,9 @@ class PodSyncer:
     def _act_simple(self, action: sync.Action) -> None:
         try:
             if isinstance(action, sync.StopSandbox):
-                self.runtime.stop_sandbox(action.sandbox_id)
+                self.runtime.stop_pod_sandbox(action.sandbox_id)
             elif isinstance(action, sync.RemoveSandbox):
-                self.runtime.remove_sandbox(action.sandbox_id)
+                self.runtime.remove_pod_sandbox(action.sandbox_id)
             elif isinstance(action, sync.RemoveContainer):
                 self.runtime.remove_container(action.container_id)
             elif isinstance(action, sync.KillContainer):
@@ -144,8 +146,8 @@ class PodSyncer:
                      log_dir: str) -> bool:
         ctx.sandbox_config = crispec.sandbox_config(pod, action.attempt, log_dir)
         try:
-            ctx.sandbox_id = self.runtime.run_sandbox(ctx.sandbox_config)
-            ctx.pod_ip = self.runtime.sandbox_network(ctx.sandbox_id)[0]
+            ctx.sandbox_id = self.runtime.run_pod_sandbox(ctx.sandbox_config)
+            ctx.pod_ip = self.runtime.pod_sandbox_status(ctx.sandbox_id)["ip"]
         except CriError as exc:
             self.recorder.event(pod, WARNING, "FailedCreatePodSandBox",
                                 f"Failed to create pod sandbox: {exc.message}")
@@ -159,7 +161,7 @@ class PodSyncer:
         name, image = action.name, spec.get("image", "")
         if ctx.sandbox_id is None:
             return
-        policy = spec.get("imagePullPolicy") or default_pull_policy(image)
+        policy = spec.get("imagePullPolicy") or image_pull_policy(image)
         started = self.clock()
         try:
             _ref, pulled = ensure_image(self.runtime, image, policy, ctx.sandbox_config)
