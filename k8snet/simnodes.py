@@ -17,8 +17,9 @@ import threading
 from typing import Optional
 
 from k8snet.machinery.client import ApiClient, ApiError, Conflict, NotFound
+from k8snet.machinery.conditions import is_ready
 from k8snet.machinery.informer import Informer
-from k8snet.machinery.leaderelection import format_micro_time, format_time
+from k8snet.machinery.timefmt import format_micro_time, format_time
 
 
 def _now() -> dt.datetime:
@@ -105,7 +106,7 @@ class SimulatedNodes:
                 if name not in self.failed:
                     try:
                         self._renew(name)
-                        if not _node_ready(self.client.get("nodes", name)):
+                        if not is_ready(self.client.get("nodes", name)):
                             self._register(name, labels)  # as a kubelet re-posts its status
                     except ApiError:
                         pass
@@ -193,12 +194,4 @@ class SimulatedNodes:
 
 
 def _is_running_ready(pod: dict) -> bool:
-    status = pod.get("status") or {}
-    return status.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or [])
-
-
-def _node_ready(node: dict) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or [])
+    return (pod.get("status") or {}).get("phase") == "Running" and is_ready(pod)

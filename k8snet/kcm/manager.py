@@ -10,7 +10,7 @@ from k8snet.kcm.base import Clock, Context, Loop
 from k8snet.kcm.loops import LOOPS, Options
 from k8snet.machinery.client import ApiClient
 from k8snet.machinery.informer import Informer
-from k8snet.machinery.leaderelection import utcnow
+from k8snet.machinery.timefmt import utcnow
 
 INFORMERS = {"pods": None, "nodes": None, "services": None, "endpoints": None,
              "deployments": None, "replicasets": None, "leases": "kube-node-lease"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from k8snet.kubelet.timefmt import micro, rfc3339
+from k8snet.machinery.timefmt import format_time
 
 NORMAL, WARNING = "Normal", "Warning"
 
@@ -45,8 +45,8 @@ def build_event(pod: Mapping[str, Any], reason: str, message: str, etype: str, n
         "source": {"component": "kubelet", "host": node},
         "reportingComponent": "kubelet",
         "reportingInstance": node,
-        "firstTimestamp": rfc3339(now),
-        "lastTimestamp": rfc3339(now),
+        "firstTimestamp": format_time(now),
+        "lastTimestamp": format_time(now),
         "eventTime": None,
         "count": 1,
         "action": reason,
@@ -55,7 +55,7 @@ def build_event(pod: Mapping[str, Any], reason: str, message: str, etype: str, n
 
 def bump(event: Mapping[str, Any], now: float) -> Dict[str, Any]:
     """Merge patch for a repeat of an event: count + 1, lastTimestamp now."""
-    return {"count": int(event.get("count", 1)) + 1, "lastTimestamp": rfc3339(now)}
+    return {"count": int(event.get("count", 1)) + 1, "lastTimestamp": format_time(now)}
 
 
-__all__ = ["NORMAL", "WARNING", "build_event", "bump", "event_key", "field_path", "micro"]
+__all__ = ["NORMAL", "WARNING", "build_event", "bump", "event_key", "field_path"]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from k8snet.errors import UsageError
-from k8snet.kubelet.timefmt import micro, rfc3339
 from k8snet.machinery.quantities import int_value, is_quantity
+from k8snet.machinery.timefmt import format_micro_time, format_time
 
 KUBELET_VERSION = "v1.32.0-k8snet"
 LEASE_NAMESPACE = "kube-node-lease"
@@ -101,7 +101,7 @@ def _cond(ctype: str, status: str, reason: str, message: str, old: Mapping[str, 
 def node_status(cfg: NodeConfig, old: Optional[Mapping[str, Any]], now: float,
                 ready: bool, not_ready_message: str = "") -> Dict[str, Any]:
     """Node status: conditions with heartbeat, addresses, capacity, nodeInfo."""
-    now_s = rfc3339(now)
+    now_s = format_time(now)
     old_conds = {c["type"]: c for c in (old or {}).get("conditions") or []}
     res = resources(cfg)
     conditions = [
@@ -166,7 +166,7 @@ def build_lease(node_name: str, node_uid: Optional[str], duration: int,
         "kind": "Lease",
         "metadata": meta,
         "spec": {"holderIdentity": node_name, "leaseDurationSeconds": int(duration),
-                 "renewTime": micro(now)},
+                 "renewTime": format_micro_time(now)},
     }
 
 
@@ -176,7 +176,7 @@ def renew_lease(lease: Mapping[str, Any], node_name: str, duration: int,
     out = dict(lease)
     spec = dict(out.get("spec") or {})
     spec.update(holderIdentity=node_name, leaseDurationSeconds=int(duration),
-                renewTime=micro(now))
+                renewTime=format_micro_time(now))
     out["spec"] = spec
     return out
 

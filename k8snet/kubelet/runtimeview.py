@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from k8snet.kubelet.model import CREATED, EXITED, RUNNING, UNKNOWN, ContainerInfo, SandboxInfo
-from k8snet.kubelet.timefmt import from_nanos
 from k8snet.machinery.cri import CriError, RuntimeClient
+from k8snet.machinery.timefmt import from_nanos
 
 STATES = {"CONTAINER_CREATED": CREATED, "CONTAINER_RUNNING": RUNNING,
           "CONTAINER_EXITED": EXITED, "CONTAINER_UNKNOWN": UNKNOWN}

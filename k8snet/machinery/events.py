@@ -7,7 +7,7 @@ import logging
 from typing import Optional
 
 from k8snet.machinery.client import ApiClient, ApiError
-from k8snet.machinery.leaderelection import format_micro_time, format_time
+from k8snet.machinery.timefmt import format_micro_time, format_time
 
 
 def make_event(obj: dict, reason: str, message: str, event_type: str, component: str,

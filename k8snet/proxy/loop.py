@@ -15,10 +15,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Callable, Optional
 
 from k8snet.errors import K8snetError
+from k8snet.machinery.timefmt import parse_epoch
 from k8snet.proxy.model import NodeFacts, ServicePort, conntrack_flushes, service_ports
 
 TRIGGER_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
@@ -47,7 +47,7 @@ def trigger_times(endpoints: dict[str, dict]) -> dict[str, str]:
 def parse_rfc3339(text: str) -> Optional[float]:
     """Seconds since the epoch from an RFC 3339 time, or None if unparsable."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return parse_epoch(text)
     except ValueError:
         return None
 

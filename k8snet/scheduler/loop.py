@@ -11,7 +11,7 @@ from typing import Callable, Optional
 from k8snet.machinery.client import ApiClient, ApiError, Conflict, NotFound
 from k8snet.machinery.events import record_event
 from k8snet.machinery.informer import Informer
-from k8snet.machinery.leaderelection import format_time, utcnow
+from k8snet.machinery.timefmt import format_time, utcnow
 from k8snet.scheduler.decide import schedule
 from k8snet.scheduler.matching import resolve_namespace_selectors
 from k8snet.scheduler.nodeinfo import NodeInfo, build_node_infos, find

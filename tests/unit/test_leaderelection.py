@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from k8snet.machinery.leaderelection import decide_lease, format_micro_time, parse_time
+from k8snet.machinery.leaderelection import decide_lease
+from k8snet.machinery.timefmt import format_micro_time, parse_time
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 
