@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from k8snet.machinery.client import RESOURCES, ApiClient, ApiError
+from k8snet.machinery.client import ApiClient, ApiError, resource_info
 from k8snet.machinery.informer import Informer
 
 Clock = Callable[[], dt.datetime]
@@ -36,8 +36,8 @@ class Context:
 
 def with_kind(resource: str, obj: dict) -> dict:
     """The object with kind and apiVersion set (list items may lack them)."""
-    group, version, _namespaced, kind = RESOURCES[resource]
-    return dict(obj, kind=kind, apiVersion=f"{group}/{version}" if group else version)
+    info = resource_info(resource)
+    return dict(obj, kind=info.kind, apiVersion=info.api_version)
 
 
 @dataclass
