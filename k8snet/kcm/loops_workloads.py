@@ -165,7 +165,7 @@ class ReplicaSetLoop(Loop):
             if adds or dels:
                 self.expect[key] = (now, adds, dels)
                 self.log.info("%s: created %d, deleted %d Pods", key, len(adds), len(dels))
-                self.kick.set()
+                self.requeue()
         if _status_differs(rs.get("status"), plan.status):
             client.update("replicasets", dict(with_kind("replicasets", rs), status=plan.status),
                           ns, subresource="status")
