@@ -2,9 +2,11 @@
 
 Threads: the Pod informer (list+watch, fieldSelector spec.nodeName=<node>),
 a heartbeat (Lease every `lease_renew` seconds, Node status every
-`status_period`), a pool of pod workers (at most one sync per Pod at a
-time), and this loop, which every `sync_period` (or when a Pod changes)
-takes one snapshot of the runtime and hands each Pod its part.
+`status_period`), and the pod workers of the machinery's Reconciler: its
+keys are Pod uids (at most one sync per Pod at a time), queued when the Pod
+changes or goes away and every `sync_period` for every Pod the apiserver or
+the runtime knows; a failed sync is retried with back-off. Workers share one
+recent snapshot of the runtime.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -28,8 +29,10 @@ from k8snet.kubelet.runtimeview import container_snapshot, sandbox_info
 from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
 from k8snet.machinery.cri import RuntimeClient
 from k8snet.machinery.informer import Informer
+from k8snet.machinery.reconciler import Backoff, Reconciler
 
 CNI_FILE = "10-k8snet.conflist"
+RETRY = Backoff(base=1.0, cap=30.0)
 
 
 @dataclass
@@ -61,12 +64,14 @@ class Kubelet:
         self.log = log or logging.getLogger("k8snet.kubelet")
         self.node_uid: Optional[str] = None
         self.network_ready = threading.Event()
-        self.kick = threading.Event()
         self._lock = threading.Lock()
         self._snap_lock = threading.Lock()
+        self._snap: Optional[Dict[str, PodActual]] = None
+        self._snap_at = -1.0
+        self._pods: Dict[str, dict] = {}
         self._mem: Dict[str, PodMemory] = {}
-        self._busy: Dict[str, bool] = {}
         self._done_at: Dict[str, float] = {}
+        self.syncer: Optional[PodSyncer] = None
         self._cache: Dict[str, ContainerInfo] = {}
         self._sb_net: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
         self._node_status: Optional[dict] = None
@@ -202,9 +207,28 @@ class Kubelet:
     # -- pods ---------------------------------------------------------------
 
     def snapshot(self) -> Dict[str, PodActual]:
-        """The runtime's sandboxes and containers, grouped by Pod uid."""
+        """The runtime's sandboxes and containers, grouped by Pod uid (taken now)."""
         with self._snap_lock:
-            return self._snapshot()
+            taken = time.monotonic()
+            snap = self._snapshot()
+            self._snap, self._snap_at = snap, taken
+            return snap
+
+    def actual(self, uid: str) -> PodActual:
+        """What the runtime has of one Pod, from a shared recent snapshot.
+
+        The snapshot is reused by the workers of one resync (a few list calls per
+        node instead of a few per Pod) only if it was taken after this Pod's last
+        sync ended, so a sync always sees what the previous one did.
+        """
+        with self._snap_lock:
+            taken = self._snap_at
+            fresh = (self._snap is not None and taken > self._done_at.get(uid, -1.0)
+                     and time.monotonic() - taken < self.cfg.sync_period / 2)
+            snap = self._snap if fresh else None
+        if snap is None:
+            snap = self.snapshot()
+        return snap.get(uid, PodActual())
 
     def _snapshot(self) -> Dict[str, PodActual]:
         sandboxes: Dict[str, List[SandboxInfo]] = {}
@@ -240,39 +264,39 @@ class Kubelet:
     def observe(self, uid: str) -> PodActual:
         return self.snapshot().get(uid, PodActual())
 
-    def _worker(self, syncer: PodSyncer, uid: str, pod: Optional[dict],
-                actual: PodActual) -> None:
+    def changed_pods(self, items: Dict[str, dict]) -> List[str]:
+        """Informer listener: the uids of this node's Pods that changed or went away."""
+        current = {p["metadata"]["uid"]: p for p in items.values()
+                   if p.get("spec", {}).get("nodeName") == self.cfg.node.name}
+        with self._lock:
+            previous, self._pods = self._pods, current
+        changed = [uid for uid, p in current.items()
+                   if (previous.get(uid) or {}).get("metadata", {}).get("resourceVersion")
+                   != p["metadata"].get("resourceVersion")]
+        return changed + [uid for uid in previous if uid not in current]
+
+    def all_pods(self) -> List[str]:
+        """Resync keys: every Pod the apiserver binds here or the runtime still has."""
+        with self._lock:
+            known = set(self._pods)
+        present = set(self.snapshot())
+        with self._lock:
+            for uid in [u for u in self._done_at if u not in known and u not in present]:
+                self._done_at.pop(uid, None)
+        return sorted(known | present)
+
+    def sync_pod(self, uid: str) -> None:
+        """Reconcile one Pod (the work queue guarantees one worker per Pod at a time)."""
+        assert self.syncer is not None
+        with self._lock:
+            pod = self._pods.get(uid)
         try:
             mem = self._mem.setdefault(uid, PodMemory())
-            if syncer.sync(pod, uid, actual, mem):
+            if self.syncer.sync(pod, uid, self.actual(uid), mem):
                 self._mem.pop(uid, None)
-        except Exception:  # one Pod's failure must not stop the others
-            self.log.exception("sync of pod %s failed", uid)
         finally:
             with self._lock:
-                self._busy.pop(uid, None)
                 self._done_at[uid] = time.monotonic()
-
-    def sync_round(self, pool: ThreadPoolExecutor, syncer: PodSyncer) -> int:
-        """Hand every Pod (in the apiserver or in the runtime) to a worker; returns count."""
-        assert self.pods is not None
-        taken = time.monotonic()
-        by_uid: Dict[str, dict] = {p["metadata"]["uid"]: p for p in self.pods.snapshot().values()
-                                   if p.get("spec", {}).get("nodeName") == self.cfg.node.name}
-        actual = self.snapshot()
-        submitted = 0
-        for uid in set(by_uid) | set(actual):
-            with self._lock:
-                if self._busy.get(uid) or self._done_at.get(uid, -1.0) > taken:
-                    continue
-                self._busy[uid] = True
-            pool.submit(self._worker, syncer, uid, by_uid.get(uid),
-                        actual.get(uid, PodActual()))
-            submitted += 1
-        with self._lock:
-            for uid in [u for u in self._done_at if u not in by_uid and u not in actual]:
-                self._done_at.pop(uid, None)
-        return submitted
 
     def run(self, stop: threading.Event, on_ready: Optional[Callable[[], None]] = None) -> None:
         """Everything, until `stop` is set."""
@@ -298,22 +322,22 @@ class Kubelet:
         except ApiError as exc:
             self.log.warning("node status: %s", exc)
         self.pods = Informer(self.api, "pods", field_selector=f"spec.nodeName={self.cfg.node.name}",
-                             on_change=lambda _items: self.kick.set(), log=self.log)
+                             log=self.log)
+        reconciler = Reconciler("kubelet", self._reconcile, backoff=RETRY,
+                                resync=self.cfg.sync_period, resync_keys=self.all_pods,
+                                workers=self.cfg.workers, log=self.log)
+        reconciler.watch(self.pods, keys=self.changed_pods)
         self.pods.start(stop)
         if not self.pods.wait_synced(60):
             raise K8snetError(f"could not list the Pods of node {self.cfg.node.name} within 60s")
         recorder = Recorder(self.api, self.cfg.node.name, self.clock, self.log)
-        syncer = PodSyncer(self.api, self.runtime, recorder, self.cfg.node.ip, self.cfg.root_dir,
-                           self.observe, self.cfg.backoff, self.clock, self.log)
+        self.syncer = PodSyncer(self.api, self.runtime, recorder, self.cfg.node.ip,
+                                self.cfg.root_dir, self.observe, self.cfg.backoff, self.clock,
+                                self.log)
         if on_ready is not None:
             on_ready()
-        with ThreadPoolExecutor(self.cfg.workers, thread_name_prefix="pod") as pool:
-            while not stop.is_set():
-                self.kick.clear()
-                try:
-                    self.sync_round(pool, syncer)
-                except K8snetError as exc:
-                    self.log.warning("sync round: %s", exc)
-                self.kick.wait(self.cfg.sync_period)
-                stop.wait(0.05)  # a burst of changes becomes one round
+        reconciler.run(stop)
+
+    def _reconcile(self, uid: str) -> None:
+        self.sync_pod(uid)
 
