@@ -57,6 +57,15 @@ def _read(path: str) -> str:
         return ""
 
 
+def host_facts(node_name: str) -> dict:
+    """What a Node reports of the machine it runs on: NodeConfig's arch, kernel, boot_id
+    and machine_id (unique per node name, as each emulated node is its own machine)."""
+    machine = hashlib.sha256((_read("/etc/machine-id") + node_name).encode()).hexdigest()
+    return {"arch": ARCH.get(platform.machine(), platform.machine()),
+            "kernel": os.uname().release, "boot_id": _read("/proc/sys/kernel/random/boot_id"),
+            "machine_id": machine[:32]}
+
+
 def node_config(args: argparse.Namespace):
     """NodeConfig from the flags (UsageError for bad values)."""
     from k8snet.kubelet.node import NodeConfig, check_quantity, parse_node_labels
@@ -69,13 +78,10 @@ def node_config(args: argparse.Namespace):
     check_quantity("--memory", args.memory)
     if args.max_pods < 1:
         raise UsageError("--max-pods must be at least 1")
-    machine = hashlib.sha256((_read("/etc/machine-id") + args.node_name).encode()).hexdigest()
     return NodeConfig(
         name=args.node_name, ip=args.node_ip, cpu=args.cpu, memory=args.memory,
         max_pods=args.max_pods, labels=parse_node_labels(args.node_labels),
-        kubelet_port=args.port, arch=ARCH.get(platform.machine(), platform.machine()),
-        kernel=os.uname().release, boot_id=_read("/proc/sys/kernel/random/boot_id"),
-        machine_id=machine[:32], os_image="k8snet emulated node")
+        kubelet_port=args.port, os_image="k8snet emulated node", **host_facts(args.node_name))
 
 
 def run(args: argparse.Namespace) -> int:
