@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from k8snet.machinery.client import ApiClient, resource_info
+from k8snet.machinery.events import EventRecorder
 from k8snet.machinery.informer import Informer
 from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
 
@@ -65,10 +66,12 @@ class Loop:
     name = "loop"
     watches: tuple[str, ...] = ()
     period = 30.0
+    event_component = ""  # the Events' source.component (upstream's controller name)
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.log = ctx.log.getChild(self.name)
+        self.events = self.recorder(self.event_component or f"{self.name}-controller")
         self.reconciler = Reconciler(self.name, self._reconcile, clock=ctx.monotonic,
                                      backoff=RETRY, resync=self.period, log=self.log)
 
@@ -76,6 +79,11 @@ class Loop:
         """Sync after every change of the watched resources' informers."""
         for resource in self.watches:
             self.reconciler.watch(informers[resource])
+
+    def recorder(self, component: str) -> EventRecorder:
+        """An EventRecorder for `component` on the loops' wall clock."""
+        return EventRecorder(self.ctx.client, component,
+                             clock=lambda: self.ctx.clock().timestamp(), log=self.log)
 
     def requeue(self) -> None:
         """Sync again soon (after the current sync, if one runs)."""

@@ -24,10 +24,10 @@ from k8snet.errors import K8snetError
 from k8snet.kubelet import node as nodes
 from k8snet.kubelet.model import BackoffPolicy, ContainerInfo, PodActual, PodMemory, SandboxInfo
 from k8snet.kubelet.podworker import PodSyncer
-from k8snet.kubelet.recorder import Recorder
 from k8snet.kubelet.runtimeview import container_snapshot, sandbox_info
 from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
 from k8snet.machinery.cri import RuntimeClient
+from k8snet.machinery.events import EventRecorder
 from k8snet.machinery.informer import Informer
 from k8snet.machinery.reconciler import Backoff, Reconciler
 
@@ -330,7 +330,8 @@ class Kubelet:
         self.pods.start(stop)
         if not self.pods.wait_synced(60):
             raise K8snetError(f"could not list the Pods of node {self.cfg.node.name} within 60s")
-        recorder = Recorder(self.api, self.cfg.node.name, self.clock, self.log)
+        recorder = EventRecorder(self.api, "kubelet", host=self.cfg.node.name, clock=self.clock,
+                                 log=self.log)
         self.syncer = PodSyncer(self.api, self.runtime, recorder, self.cfg.node.ip,
                                 self.cfg.root_dir, self.observe, self.cfg.backoff, self.clock,
                                 self.log)

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 from k8snet.machinery.client import ApiClient, ApiError, Conflict, NotFound
-from k8snet.machinery.events import record_event
+from k8snet.machinery.events import NORMAL, WARNING, EventRecorder
 from k8snet.machinery.informer import Informer
 from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
 from k8snet.machinery.timefmt import format_time, utcnow
@@ -53,6 +53,7 @@ class Scheduler:
         self.reconciler = Reconciler("scheduler", self._reconcile, clock=clock, backoff=RETRY,
                                      resync=RESYNC_SECONDS, log=self.log)
         self._binder: Optional[ThreadPoolExecutor] = None
+        self.events = EventRecorder(client, name, log=self.log)
         self.generation = 0
         self.attempts: dict[str, Attempt] = {}
         self.assumed: dict[str, tuple[float, dict]] = {}
@@ -168,9 +169,8 @@ class Scheduler:
             self.attempts.pop(key, None)
             self.bound_count += 1
         self.log.info("bound %s to %s", key, node)
-        record_event(self.client, _with_kind(pod), "Scheduled",
-                     f"Successfully assigned {key} to {node}", "Normal", self.name,
-                     log=self.log, action="Binding")
+        self.events.event(_with_kind(pod), NORMAL, "Scheduled",
+                          f"Successfully assigned {key} to {node}", action="Binding")
         return True
 
     def _unschedulable(self, pod: dict, message: str, now: float) -> None:
@@ -184,8 +184,8 @@ class Scheduler:
         self._set_condition(pod, message)
         if should_emit_event(attempt, now, previous.message if previous else ""):
             attempt.event_at = now
-            record_event(self.client, _with_kind(pod), "FailedScheduling", message, "Warning",
-                         self.name, log=self.log, action="Scheduling")
+            self.events.event(_with_kind(pod), WARNING, "FailedScheduling", message,
+                              action="Scheduling")
 
     def _set_condition(self, pod: dict, message: str) -> None:
         """PodScheduled=False, reason Unschedulable, through pods/status (skip if already so)."""

@@ -10,8 +10,8 @@ from k8snet.kubelet.model import (
     SandboxInfo,
 )
 from k8snet.kubelet.podworker import PodSyncer
-from k8snet.kubelet.recorder import Recorder
 from k8snet.machinery.cri import CriError, ExecResult
+from k8snet.machinery.events import EventRecorder
 
 
 class FakeRuntime:
@@ -93,8 +93,9 @@ class FakeApi:
 
 def make(runtime, now=lambda: 1000.0):
     api = FakeApi()
-    syncer = PodSyncer(api, runtime, Recorder(api, "w1", now), "10.0.0.2", "/r",
-                       runtime.actual, BackoffPolicy(10, 40), clock=now)
+    recorder = EventRecorder(api, "kubelet", host="w1", clock=now)
+    syncer = PodSyncer(api, runtime, recorder, "10.0.0.2", "/r", runtime.actual,
+                       BackoffPolicy(10, 40), clock=now)
     return api, syncer
 
 
