@@ -119,8 +119,10 @@ class SimulatedNodes:
     def _register(self, name: str) -> None:
         """Create the Node (or keep the existing one) and post a Ready status."""
         cfg = self.configs[name]
-        try:
-            self.client.create("nodes", kubelet_node.build_node(cfg, time.time()))
+        node = kubelet_node.build_node(cfg, time.time())
+        node["status"] = kubelet_node.node_status(cfg, None, time.time(), ready=True)
+        try:  # Ready from the start: a simulated node has no network to configure first
+            self.client.create("nodes", node)
         except (AlreadyExists, Conflict):
             pass
         for _ in range(10):  # the controller-manager may write the Node meanwhile (podCIDR)
