@@ -28,7 +28,7 @@ from k8snet.kubelet.runtimeview import container_snapshot, sandbox_info
 from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
 from k8snet.machinery.cri import RuntimeClient
 from k8snet.machinery.events import EventRecorder
-from k8snet.machinery.informer import Informer
+from k8snet.machinery.informer import Informer, WaitTimeout, wait_until
 from k8snet.machinery.reconciler import Backoff, Reconciler
 
 CNI_FILE = "10-k8snet.conflist"
@@ -162,27 +162,25 @@ class Kubelet:
             stop.wait(self.cfg.lease_renew)
 
     def wait_pod_cidr(self, stop: threading.Event) -> Optional[str]:
-        """Poll the Node until node IPAM gives it spec.podCIDR (deadline from the config)."""
-        start = last_note = time.monotonic()
-        while not stop.is_set():
-            try:
-                cidr = nodes.pod_cidr(self.api.get("nodes", self.cfg.node.name))
-                if cidr:
-                    return cidr
-            except ApiError as exc:
-                self.log.warning("reading node %s: %s", self.cfg.node.name, exc)
-            waited = time.monotonic() - start
-            if waited > self.cfg.pod_cidr_timeout:
-                raise K8snetError(
-                    f"node {self.cfg.node.name} got no spec.podCIDR within "
-                    f"{self.cfg.pod_cidr_timeout:.0f}s: is the controller-manager (node IPAM) "
-                    "running? (--pod-cidr-timeout to wait longer)")
-            if time.monotonic() - last_note > 30:
-                self.log.info("still waiting for spec.podCIDR on node %s (%.0fs)",
-                              self.cfg.node.name, waited)
-                last_note = time.monotonic()
-            stop.wait(0.5)
-        return None
+        """Watch our Node until node IPAM gives it spec.podCIDR (deadline from the config);
+        None if stopped first."""
+        watching = threading.Event()
+        node = Informer(self.api, "nodes", field_selector=f"metadata.name={self.cfg.node.name}",
+                        log=self.log)
+        node.start(watching)
+        try:
+            cidr = wait_until(node, lambda items: next(
+                filter(None, map(nodes.pod_cidr, items.values())), None),
+                timeout=self.cfg.pod_cidr_timeout, stop=stop,
+                what=f"spec.podCIDR on node {self.cfg.node.name}")
+        except WaitTimeout:
+            raise K8snetError(
+                f"node {self.cfg.node.name} got no spec.podCIDR within "
+                f"{self.cfg.pod_cidr_timeout:.0f}s: is the controller-manager (node IPAM) "
+                "running? (--pod-cidr-timeout to wait longer)") from None
+        finally:
+            watching.set()
+        return None if cidr is None else str(cidr)
 
     def write_cni(self, pod_cidr: str) -> str:
         """Render the node's CNI conflist into the runtime's conf dir (atomically)."""

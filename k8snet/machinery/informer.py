@@ -196,17 +196,24 @@ class WaitTimeout(K8snetError):
 
 
 def wait_until(informer: Informer, predicate: Callable[[dict[str, dict]], object],
-               timeout: float, what: str = "the condition") -> object:
+               timeout: float, what: str = "the condition",
+               stop: Optional[threading.Event] = None) -> object:
     """Wait until `predicate(items)` is truthy on the informer's cache; return its value.
 
     The informer must be running (`start`). The predicate is evaluated on the first
     synced snapshot and after every change; `WaitTimeout` names `what` at the deadline.
+    When `stop` is given and set, the wait ends early and returns None.
     """
     deadline = time.monotonic() + timeout
-    if not informer.wait_synced(timeout):
-        raise WaitTimeout(f"timed out after {timeout:.0f}s listing {informer.resource} "
-                          f"while waiting for {what}")
+    while not informer.wait_synced(min(1.0, max(0.0, deadline - time.monotonic()))):
+        if stop is not None and stop.is_set():
+            return None
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout:.0f}s listing {informer.resource} "
+                              f"while waiting for {what}")
     while True:
+        if stop is not None and stop.is_set():
+            return None
         generation = informer.generation
         value = predicate(informer.snapshot())
         if value:
