@@ -236,7 +236,12 @@ class Reconciler:
             now = self.clock()
             if self._next_resync is None or now >= self._next_resync:
                 self._next_resync = now + self.resync
-                for key in self.resync_keys():
+                try:
+                    keys = list(self.resync_keys())
+                except Exception as exc:  # e.g. the runtime did not answer: next period
+                    self.log.warning("%s: resync failed: %s", self.name, exc)
+                    keys = []
+                for key in keys:
                     self.queue.add(key)
             return max(0.0, self._next_resync - now)
 

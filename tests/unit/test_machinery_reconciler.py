@@ -185,3 +185,18 @@ def test_run_says_which_informer_never_listed():
     r.watch(FakeInformer())
     with pytest.raises(K8snetError, match="could not list pods within 0s"):
         r.run(threading.Event(), sync_timeout=0.1)
+
+
+def test_a_failing_resync_is_logged_and_tried_next_period(caplog):
+    calls = []
+
+    def keys():
+        calls.append(1)
+        if len(calls) == 1:
+            raise K8snetError("runtime not answering")
+        return ["a"]
+
+    r, clock, rec = reconciler(resync=5.0, resync_keys=keys)
+    assert r.process_ready() == 0 and "resync failed: runtime not answering" in caplog.text
+    clock.now += 5.0
+    assert r.process_ready() == 1 and rec.calls == ["a"]
