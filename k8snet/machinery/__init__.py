@@ -7,6 +7,7 @@ keeping its own copy of a primitive:
     resources    the resource registry (kinds, plurals, scopes, subresources)
     client       the REST client (ApiClient) and its errors
     informer     list-then-watch caches, wait_until(informer, predicate)
+    reconciler   the reconcile loop: de-duplicating, rate-limited work queue, resync
     leaderelection  Lease-based leader election
     events       the event recorder
     quantities   resource.Quantity parsing
