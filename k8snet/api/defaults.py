@@ -12,7 +12,8 @@ Public names:
     default_pod_spec(spec, admission=True) -> dict  (in place; returns spec) used for Pods
                                           and, with admission=False, for Pod templates
     image_pull_policy(image) -> str       "Always" for :latest or untagged, else "IfNotPresent"
-    qos_class(spec) -> str                "Guaranteed" | "Burstable" | "BestEffort"
+    qos_class(spec) -> str                "Guaranteed" | "Burstable" | "BestEffort" (the one in
+                                          k8snet.machinery.podresources, shared with the kubelet)
 
 Not done here (the apiserver's job): metadata.uid, creationTimestamp, resourceVersion,
 generation, namespace, Service clusterIP / nodePort allocation.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Optional
 
-from k8snet.machinery.quantities import parse_quantity
+from k8snet.machinery.podresources import qos_class
 
 
 def image_pull_policy(image: str) -> str:
@@ -139,33 +140,6 @@ def default_pod_spec(spec: dict, admission: bool = True) -> dict:
                 if not any(_tolerates(have, t) for have in _dicts(tolerations)):
                     tolerations.append(dict(t))
     return spec
-
-
-def qos_class(spec: dict) -> str:
-    """The Pod QoS class from its containers' requests and limits (cpu, memory)."""
-    requests: dict[str, list] = {}
-    limits: dict[str, list] = {}
-    containers = _dicts(spec.get("containers")) + _dicts(spec.get("initContainers"))
-    guaranteed = True
-    for c in containers:
-        res = c.get("resources") if _is_dict(c.get("resources")) else {}
-        req = res.get("requests") if _is_dict(res.get("requests")) else {}
-        lim = res.get("limits") if _is_dict(res.get("limits")) else {}
-        for name in ("cpu", "memory"):
-            try:
-                r = parse_quantity(req[name]) if name in req else None
-                li = parse_quantity(lim[name]) if name in lim else None
-            except ValueError:
-                r = li = None
-            if r:
-                requests.setdefault(name, []).append(r)
-            if li:
-                limits.setdefault(name, []).append(li)
-            if li is None or (r is not None and r != li):
-                guaranteed = False
-    if not requests and not limits:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def _pod(obj: dict) -> None:

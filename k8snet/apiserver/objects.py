@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import random
 from typing import Optional
@@ -10,14 +9,9 @@ from typing import Optional
 from k8snet.api.conversion import convert
 from k8snet.apiserver.status import ApiStatusError, invalid
 from k8snet.machinery.resources import KindInfo
+from k8snet.machinery.timefmt import format_time as rfc3339  # noqa: F401 (o.rfc3339)
 
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def rfc3339(t: float) -> str:
-    """Epoch seconds -> '2026-01-02T03:04:05Z'."""
-    return datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
 
 
 def key(info: KindInfo, namespace: Optional[str], name: str) -> str:

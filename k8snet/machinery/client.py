@@ -1,6 +1,8 @@
 """A thin Kubernetes REST client over the standard library.
 
-Objects are plain dicts in Kubernetes JSON shapes. HTTP errors become
+Objects are plain dicts in Kubernetes JSON shapes; resources are named by their plural
+(or kind / short name) and resolved to URL paths through the resource registry
+(k8snet.machinery.resources), so every kind the apiserver serves is reachable. HTTP errors become
 `ApiError` subclasses built from the server's `Status` object; an unreachable
 server is `Unreachable` (an `ApiError` with code 0), so one ``except ApiError``
 covers every failure a control loop should retry.
@@ -25,19 +27,7 @@ from typing import Any, Optional
 import yaml
 
 from k8snet.errors import K8snetError
-
-# plural -> (group, version, namespaced, kind); group "" is the core API.
-RESOURCES: dict[str, tuple[str, str, bool, str]] = {
-    "pods": ("", "v1", True, "Pod"),
-    "nodes": ("", "v1", False, "Node"),
-    "services": ("", "v1", True, "Service"),
-    "endpoints": ("", "v1", True, "Endpoints"),
-    "namespaces": ("", "v1", False, "Namespace"),
-    "events": ("", "v1", True, "Event"),
-    "deployments": ("apps", "v1", True, "Deployment"),
-    "replicasets": ("apps", "v1", True, "ReplicaSet"),
-    "leases": ("coordination.k8s.io", "v1", True, "Lease"),
-}
+from k8snet.machinery import resources as kinds
 
 PATCH_CONTENT_TYPES = {
     "merge": "application/merge-patch+json",
@@ -107,20 +97,26 @@ def status_error(code: int, reason: str, message: str, status: dict) -> ApiError
     return cls(code, reason, message, status)
 
 
+def resource_info(resource: str) -> kinds.KindInfo:
+    """The registry entry of a resource: its plural, or any name `resources.lookup` knows
+    (kind, singular, short name); K8snetError when the registry has no such resource."""
+    info = kinds.RESOURCES.get(resource) or kinds.lookup(resource)
+    if info is None:
+        raise K8snetError(f"unknown resource '{resource}': the resource registry "
+                          "(k8snet.machinery.resources) has no such plural, kind or short name")
+    return info
+
+
 def resource_path(resource: str, namespace: Optional[str] = None, name: Optional[str] = None,
                   subresource: Optional[str] = None) -> str:
     """The URL path of a collection or object, e.g. /apis/apps/v1/namespaces/d/deployments/x."""
-    try:
-        group, version, namespaced, _kind = RESOURCES[resource]
-    except KeyError:
-        raise K8snetError(f"unknown resource '{resource}'; known: {', '.join(RESOURCES)}") \
-            from None
-    parts = ["/api/" + version if not group else f"/apis/{group}/{version}"]
-    if namespaced and namespace:
+    info = resource_info(resource)
+    parts = ["/api/" + info.version if not info.group else f"/apis/{info.group}/{info.version}"]
+    if info.namespaced and namespace:
         parts.append("namespaces/" + urllib.parse.quote(namespace, safe=""))
-    elif namespaced and name:
-        raise K8snetError(f"{resource} are namespaced: give a namespace for '{name}'")
-    parts.append(resource)
+    elif info.namespaced and name:
+        raise K8snetError(f"{info.plural} are namespaced: give a namespace for '{name}'")
+    parts.append(info.plural)
     if name:
         parts.append(urllib.parse.quote(name, safe=""))
     if subresource:

@@ -43,7 +43,7 @@ def runtime_socket(state: Dict, node: str) -> str:
 
 def pod_netns(state: Dict, node: str, uid: str) -> Optional[str]:
     """The path of the netns of the Ready sandbox of Pod ``uid`` on ``node``."""
-    from k8snet.cri.client import RuntimeClient
+    from k8snet.machinery.cri import RuntimeClient
 
     with RuntimeClient(runtime_socket(state, node), timeout=10) as runtime:
         for sb in runtime.list_pod_sandboxes({"io.kubernetes.pod.uid": uid}, ready_only=True):
@@ -90,7 +90,7 @@ def link_mtu(path: Optional[str], iface: str) -> Optional[int]:
 def exec_in_container(state: Dict, pod: Dict, container: str, cmd: Sequence[str],
                       timeout: int = 15):
     """ExecSync in a Pod's container; the CRI ExecResult."""
-    from k8snet.cri.client import RuntimeClient
+    from k8snet.machinery.cri import RuntimeClient
     from k8snet.testbed.cmd_exec import container_id
 
     cid = container_id(pod, container)

@@ -53,8 +53,8 @@ def container_id(pod: Dict, container: Optional[str]) -> str:
 
 
 def exec_in_pod(state: Dict, args: argparse.Namespace, cmd: List[str]) -> int:
-    from k8snet.cri.client import RuntimeClient
     from k8snet.machinery.client import ApiClient, NotFound
+    from k8snet.machinery.cri import RuntimeClient
 
     client = ApiClient.from_kubeconfig(state["kubeconfig"])
     try:

@@ -1,7 +1,7 @@
 """The overlay agent's round against a fake kernel and a fake apiserver."""
 
-
 from k8snet.machinery.client import Conflict
+from k8snet.machinery.reconciler import ALL
 from k8snet.overlay.agent import OverlayAgent, overlay_facts
 from k8snet.overlay.diff import Op
 from k8snet.overlay.model import IP_ANNOTATION, MAC_ANNOTATION, Observed
@@ -53,17 +53,45 @@ def test_failed_operations_are_reported_and_the_rest_still_runs():
     assert result.published == {}
 
 
+class StubNodes:
+    def __init__(self, items):
+        self.items = items
+
+    def snapshot(self):
+        return dict(self.items)
+
+
+def test_failed_rounds_are_retried_with_back_off_and_synced_is_said_once():
+    now = [0.0]
+    done, failing = [], [True]
+    synced = []
+
+    def act(op: Op):
+        done.append(op)
+        return "boom" if failing[0] and op.argv[:2] == ("ethtool", "-K") else None
+
+    a = OverlayAgent(FakeApi(), "w1", "10.0.0.2", 1500, read=lambda _dev: Observed(), act=act,
+                     clock=lambda: now[0], resync=60.0)
+    a.nodes = StubNodes({"w1": node("w1", 1), "w2": node("w2", 2)})  # type: ignore[assignment]
+    a.on_synced = lambda: synced.append(now[0])
+    rec = a.reconciler
+    assert rec.process_ready() == 1 and synced == []          # resync at start; ethtool failed
+    now[0] = 0.9
+    assert rec.process_ready() == 0                           # backing off (1 s)
+    failing[0] = False
+    now[0] = 1.0
+    assert rec.process_ready() == 1 and synced == [1.0]
+    now[0] = 61.0
+    assert rec.process_ready() == 1 and synced == [1.0]       # resync round; said once
+
+
 def test_only_overlay_facts_wake_the_loop():
     a = agent(FakeApi(), [])
     items = {"w2": node("w2", 2)}
-    a.on_nodes(items)
-    assert a.kick.is_set()
-    a.kick.clear()
+    assert a.on_nodes(items) == [ALL]
     status_only = {"w2": {**node("w2", 2), "status": {"conditions": [{"type": "Ready"}]}}}
-    a.on_nodes(status_only)
-    assert not a.kick.is_set()
-    a.on_nodes({})
-    assert a.kick.is_set()
+    assert a.on_nodes(status_only) == []
+    assert a.on_nodes({}) == [ALL]
     assert overlay_facts([node("w2", 2)]) != overlay_facts([node("w2", 2, published=False)])
 
 
