@@ -29,7 +29,7 @@ from typing import Dict, List
 from k8snet.testbed import api, status
 from k8snet.testbed.options import add_cluster_arguments, spec_from_args
 from k8snet.testbed.state import NodeInfo
-from k8snet.testbed.waiting import WaitTimeout, by_name, ready_names, wait_for
+from k8snet.testbed.waiting import by_name, ready_names, wait_for
 
 APP = os.path.join(os.path.dirname(__file__), "demo_app.yaml")
 
@@ -49,18 +49,21 @@ def tcp_throughput(cluster: api.Cluster, server: NodeInfo, client: NodeInfo) -> 
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 15
-        out = None
+        last = "no answer"
         while time.monotonic() < deadline:
             out = in_node(cluster, client.name, "iperf3", "-c", server.ip, "-t", "2", "-J")
-            if out.exit_code == 0:
-                result = json.loads(out.stdout)["end"]["sum_received"]
-                return f"{result['bits_per_second'] / 1e9:.2f} Gbit/s"
+            try:  # a server not listening yet, or a run cut short: no result, try again
+                received = json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]
+                return f"{received / 1e9:.2f} Gbit/s"
+            except (ValueError, KeyError, TypeError):
+                last = (out.stderr or out.stdout).decode(errors="replace").strip()[-200:]
             time.sleep(0.3)
-        return "failed: " + ((out.stderr or out.stdout).decode(errors="replace").strip()[:200]
-                             if out else "no answer")
+        return f"failed: {last}"
     finally:
         srv.kill()
         srv.wait()
+
+
 class Kubectl:
     """The real kubectl against the demo cluster, with a private cache."""
 
@@ -89,12 +92,8 @@ def wait_ready(cluster: api.Cluster, selector: str, count: int,
         pods = [p for name, p in sorted(by_name(items).items()) if name in ready]
         return pods if len(pods) >= count else []
 
-    try:
-        return wait_for(cluster.client(), "pods", enough, timeout,
-                        f"{count} Pods {selector} Ready", namespace="default",
-                        label_selector=selector)
-    except WaitTimeout as exc:
-        raise TimeoutError(str(exc)) from None
+    return wait_for(cluster.client(), "pods", enough, timeout, f"{count} Pods {selector} Ready",
+                    namespace="default", label_selector=selector)
 
 
 def check(label: str, ok: bool, detail: str, failures: List[str]) -> None:
