@@ -251,10 +251,25 @@ def status(name: Optional[str] = None, root: str = naming.STATE_ROOT) -> List[Cl
 
 
 def clusters(name: Optional[str] = None, root: str = naming.STATE_ROOT) -> List[Cluster]:
-    """The clusters that have a state (only ``name`` if given); StateError
-    for a state this k8snet cannot read."""
-    names = [name] if name else st.cluster_names(root)
-    return [Cluster(s, root) for s in (st.load_state(n, root) for n in names) if s]
+    """The clusters that have a state, or only ``name`` (StateError when its
+    state cannot be read). Looking at all, states that cannot be read are
+    left out (``status`` lists them); StateError only if no other is left."""
+    if name:
+        state = st.load_state(name, root)
+        return [Cluster(state, root)] if state else []
+    found: List[Cluster] = []
+    errors: List[StateError] = []
+    for other in st.cluster_names(root):
+        try:
+            state = st.load_state(other, root)
+        except StateError as exc:
+            errors.append(exc)
+            continue
+        if state:
+            found.append(Cluster(state, root))
+    if not found and errors:
+        raise errors[0]
+    return found
 
 
 def find(name: Optional[str] = None, need_api: bool = False,

@@ -271,6 +271,18 @@ def test_find_the_only_cluster_or_ask_for_a_name(tmp_path):
         api.find("tb2", need_api=True, root=root)
 
 
+def test_an_unreadable_cluster_is_left_out_unless_named(tmp_path):
+    root = str(tmp_path)
+    write(tmp_path, json.dumps(OLD_STATE), name="tbold")
+    with pytest.raises(StateError, match="older k8snet"):
+        api.find(root=root)  # nothing else to choose from: say why
+    st.save_state(sample_state("tb1"), root=root)
+    assert api.find(root=root).name == "tb1"
+    assert api.locate("w1", root=root)[0].name == "tb1"
+    with pytest.raises(StateError, match="older k8snet"):
+        api.find("tbold", root=root)
+
+
 def test_locate_a_node_or_else_a_pod_of_the_cluster_with_an_apiserver(tmp_path):
     root = str(tmp_path)
     st.save_state(sample_state("tb1"), root=root)
