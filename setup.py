@@ -26,6 +26,9 @@ setup(
         # python3-openssl 23 (seen through --system-site-packages) fails with
         # the venv's newer cryptography, so the venv needs its own pyOpenSSL.
         "pyopenssl>=25",
+        # A cluster's state file and spec, loaded strictly into dataclasses: a
+        # missing, mistyped or unknown field is an error naming it (k8snet.testbed.typed).
+        "pydantic>=2",
         # The CRI service is gRPC, as the real runtime.v1 API is.
         "grpcio>=1.60",
         "grpcio-tools>=1.60",

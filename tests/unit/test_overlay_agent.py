@@ -7,6 +7,8 @@ from k8snet.overlay.diff import Op
 from k8snet.overlay.model import IP_ANNOTATION, MAC_ANNOTATION, Observed
 from k8snet.overlay.plan import vtep_mac
 from k8snet.testbed.components import plan_components
+from k8snet.testbed.spec import ClusterSpec
+from k8snet.testbed.state import NodeInfo
 
 
 class FakeApi:
@@ -95,12 +97,13 @@ def test_only_overlay_facts_wake_the_loop():
     assert overlay_facts([node("w2", 2)]) != overlay_facts([node("w2", 2, published=False)])
 
 
-NODES = [{"name": "m1", "role": "master", "ip": "10.0.0.1"},
-         {"name": "w1", "role": "worker", "ip": "10.0.0.2"}]
+NODES = [NodeInfo(name="m1", role="master", ip="10.0.0.1", mac="", netns="", pid=1),
+         NodeInfo(name="w1", role="worker", ip="10.0.0.2", mac="", netns="", pid=1)]
 
 
 def test_overlay_agent_runs_on_every_node_only_in_overlay_mode():
-    plan = plan_components(NODES, {"name": "c", "mode": "overlay"}, "/run/k8snet/c", ["k8snet"])
+    plan = plan_components(NODES, ClusterSpec(name="c", mode="overlay"), "/run/k8snet/c",
+                           ["k8snet"])
     names = [(c.node, c.name) for c in plan]
     assert ("m1", "overlay-agent") in names and ("w1", "overlay-agent") in names
     assert names.index(("w1", "overlay-agent")) == names.index(("w1", "kubelet")) + 1
@@ -109,5 +112,6 @@ def test_overlay_agent_runs_on_every_node_only_in_overlay_mode():
                                  "/run/k8snet/c/kubeconfig.incluster", "--node-name", "w1",
                                  "--node-ip", "10.0.0.2", "--ready-file",
                                  "/run/k8snet/c/w1/overlay.ready"]
-    routed = plan_components(NODES, {"name": "c", "mode": "routed"}, "/run/k8snet/c", ["k"])
+    routed = plan_components(NODES, ClusterSpec(name="c", mode="routed"), "/run/k8snet/c",
+                             ["k"])
     assert not [c for c in routed if c.name == "overlay-agent"]
