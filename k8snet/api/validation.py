@@ -46,9 +46,19 @@ from k8snet.machinery import resources as kinds
 
 __all__ = ["validate", "unknown_fields", "invalid_message", "NAME_RULES"]
 
-NAME_RULES = {"Namespace": "label", "Service": "dns1035"}
+NAME_RULES = {"Namespace": "label", "Service": "dns1035", "Role": "path", "ClusterRole": "path",
+              "RoleBinding": "path", "ClusterRoleBinding": "path"}
+
+
+def path_segment_name(value: str) -> list[str]:
+    """Names that only have to fit in a URL path segment (RBAC objects: system:basic-user)."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in "/%" if c in value]
+
+
 _NAME_CHECKS = {"label": dns1123_label, "dns1035": dns1035_label,
-                "subdomain": dns1123_subdomain}
+                "subdomain": dns1123_subdomain, "path": path_segment_name}
 SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
 NODE_PORT_RANGE = (30000, 32767)
 _ANNOTATIONS_MAX = 256 * 1024

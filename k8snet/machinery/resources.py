@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+RBAC = "rbac.authorization.k8s.io"
+AUTHN = "authentication.k8s.io"
+AUTHZ = "authorization.k8s.io"
 STATUS_VERBS = ("get", "patch", "update")
 
 
@@ -117,6 +120,27 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("ReplicaSet", "replicasets", "replicaset", "apps", "v1", True, ("rs",),
                  ALL_VERBS, (_scale(), _status("ReplicaSet", "apps")), ("all",)),
         KindInfo("Lease", "leases", "lease", "coordination.k8s.io", "v1", True),
+        KindInfo("ServiceAccount", "serviceaccounts", "serviceaccount", "", "v1", True,
+                 ("sa",), ALL_VERBS,
+                 (Subresource("token", "TokenRequest", "authentication.k8s.io", "v1",
+                              ("create",)),)),
+        KindInfo("ClusterRole", "clusterroles", "clusterrole", RBAC, "v1", False),
+        KindInfo("ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", RBAC,
+                 "v1", False),
+        KindInfo("Role", "roles", "role", RBAC, "v1", True),
+        KindInfo("RoleBinding", "rolebindings", "rolebinding", RBAC, "v1", True),
+        KindInfo("SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", AUTHN, "v1",
+                 False, (), ("create",)),
+        KindInfo("TokenReview", "tokenreviews", "tokenreview", AUTHN, "v1", False, (),
+                 ("create",)),
+        KindInfo("LocalSubjectAccessReview", "localsubjectaccessreviews",
+                 "localsubjectaccessreview", AUTHZ, "v1", True, (), ("create",)),
+        KindInfo("SelfSubjectAccessReview", "selfsubjectaccessreviews",
+                 "selfsubjectaccessreview", AUTHZ, "v1", False, (), ("create",)),
+        KindInfo("SelfSubjectRulesReview", "selfsubjectrulesreviews", "selfsubjectrulesreview",
+                 AUTHZ, "v1", False, (), ("create",)),
+        KindInfo("SubjectAccessReview", "subjectaccessreviews", "subjectaccessreview", AUTHZ,
+                 "v1", False, (), ("create",)),
         KindInfo("Binding", "bindings", "binding", "", "v1", True, (), ("create",)),
         KindInfo("Scale", "scales", "scale", "autoscaling", "v1", True, (), (), (), (),
                  top_level=False),

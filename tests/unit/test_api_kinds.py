@@ -18,7 +18,10 @@ def test_core_and_apps_facts():
     assert "Scale" in kinds.KINDS and "scales" not in kinds.RESOURCES
     assert "bindings" in kinds.RESOURCES and "bindings" not in kinds.STORED
     assert set(kinds.STORED) == {"namespaces", "nodes", "pods", "services", "endpoints",
-                                 "events", "deployments", "replicasets", "leases"}
+                                 "events", "deployments", "replicasets", "leases",
+                                 "serviceaccounts", "roles", "rolebindings", "clusterroles",
+                                 "clusterrolebindings"}
+    assert "selfsubjectaccessreviews" in kinds.RESOURCES  # create-only: never stored
 
 
 def test_lookup_accepts_all_names():
@@ -66,4 +69,6 @@ def test_legacy_documents():
     scale = next(r for r in apps["resources"] if r["name"] == "deployments/scale")
     assert scale["group"] == "autoscaling" and scale["kind"] == "Scale"
     groups = kinds.api_group_list()["groups"]
-    assert {g["name"] for g in groups} == {"apps", "coordination.k8s.io"}
+    assert {g["name"] for g in groups} == {"apps", "coordination.k8s.io",
+                                           "rbac.authorization.k8s.io",
+                                           "authentication.k8s.io", "authorization.k8s.io"}
