@@ -225,6 +225,8 @@ class Registry(DeletionMixin):
         obj["apiVersion"], obj["kind"] = info.api_version, info.kind
         obj = defaults.apply_defaults(info.kind, obj)
         self._validate(info, obj, None)
+        if ctx.admit is not None:
+            ctx.admit(info, obj, None)
         if not ctx.applying:
             obj = track_update(None, obj, ctx.manager, meta["creationTimestamp"], info.kind)
         name = str(_meta(obj)["name"])
@@ -284,6 +286,8 @@ class Registry(DeletionMixin):
             if new is not cur and not ctx.applying:
                 new = track_update(cur, new, ctx.manager, o.rfc3339(self.clock()), info.kind,
                                    subresource)
+            if new is not cur and ctx.admit is not None:
+                ctx.admit(info, new, cur)
             new_ips: list = []
             new_ports: list = []
             old_ips: list = []
