@@ -18,7 +18,15 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import yaml
 
-from k8snet.apiserver import health, openapi, patching, protobuf, tables
+from k8snet.apiserver import (
+    health,
+    openapi,
+    patching,
+    protobuf,
+    reviews,
+    tables,
+    tokenrequest,
+)
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.auth import Auth
 from k8snet.apiserver.context import Ctx
@@ -431,6 +439,17 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         if ctx.get("dryRun") not in (None, "All"):
             raise bad_request(f"unsupported dryRun value {ctx.get('dryRun')!r}; use All")
         accept = self.headers.get("Accept") or ""
+        if info.kind in reviews.KINDS:
+            if method != "POST" or name is not None:
+                raise self._not_allowed(method)
+            self._json(201, reviews.create(info, self._decode(body), ctx, namespace=ns))
+            return
+        if info.plural == "serviceaccounts" and sub == "token" and name is not None:
+            if method != "POST" or self.server.options.issuer is None:
+                raise self._not_allowed(method)
+            self._json(201, tokenrequest.create_token(reg, self.server.options.issuer, str(ns),
+                                                      name, self._decode(body), ctx))
+            return
         if info.plural == "bindings":
             if method != "POST" or name is not None:
                 raise self._not_allowed(method)
