@@ -108,6 +108,9 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "k8snet-apiserver"
     timeout = 300
+    # headers and body go out in separate writes: with Nagle the body waits for the
+    # client's delayed ACK of the headers (~40 ms per keep-alive request)
+    disable_nagle_algorithm = True
     server: ApiHTTPServer
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - base signature
