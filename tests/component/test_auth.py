@@ -273,3 +273,61 @@ def test_static_token_file_users(tmp_path):
         assert "You must be logged in to the server (Unauthorized)" in got.stderr
     finally:
         srv.stop()
+
+
+def api(env, method, path, body=None, token=None):
+    """(code, JSON body) of one request with the admin token (or `token`)."""
+    cfg = yaml.safe_load(open(env["kubeconfig"]))
+    req = urllib.request.Request(env["server"] + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    req.add_header("Authorization", f"Bearer {token or cfg['users'][0]['user']['token']}")
+    req.add_header("Content-Type", "application/json")
+    ctx = ssl.create_default_context(cafile=env["ca"])
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_subject_access_and_token_reviews(cp):
+    kubectl(cp, "-n", "demo", "create", "sa", "reviewed")
+    kubectl(cp, "-n", "demo", "create", "rolebinding", "reviewed", "--clusterrole=view",
+            "--serviceaccount=demo:reviewed")
+    who = {"user": "system:serviceaccount:demo:reviewed",
+           "groups": ["system:serviceaccounts", "system:authenticated"]}
+    sar = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+           "spec": dict(who, resourceAttributes={"namespace": "demo", "verb": "list",
+                                                 "resource": "pods"})}
+    code, got = api(cp, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar)
+    assert code == 201 and got["status"] == {
+        "allowed": True, "reason": 'RBAC: allowed by RoleBinding "reviewed/demo" of '
+                                   'ClusterRole "view" to ServiceAccount "reviewed/demo"'}
+    sar["spec"]["resourceAttributes"]["verb"] = "delete"
+    code, got = api(cp, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar)
+    assert code == 201 and got["status"] == {"allowed": False}
+    sar["kind"] = "LocalSubjectAccessReview"
+    sar["spec"]["resourceAttributes"]["namespace"] = "other"
+    code, got = api(cp, "POST", "/apis/authorization.k8s.io/v1/namespaces/demo/"
+                                "localsubjectaccessreviews", sar)
+    assert code == 400 and got["message"] == ("spec.resourceAttributes.namespace must match "
+                                              "namespace: demo")
+    token = token_for(cp, "reviewed")
+    code, got = api(cp, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                    {"kind": "TokenReview", "spec": {"token": token}})
+    assert code == 201 and got["status"]["authenticated"] is True
+    assert got["status"]["user"]["username"] == "system:serviceaccount:demo:reviewed"
+    code, got = api(cp, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                    {"kind": "TokenReview", "spec": {"token": token[:-4] + "AAAA"}})
+    assert code == 201 and "authenticated" not in got["status"]
+    assert got["status"]["error"].startswith("[invalid bearer token")
+    # a ServiceAccount may not review tokens or other subjects (system:auth-delegator may)
+    code, got = api(cp, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                    {"kind": "TokenReview", "spec": {"token": token}}, token=token)
+    assert code == 403 and got["message"] == (
+        'tokenreviews.authentication.k8s.io is forbidden: User "system:serviceaccount:demo:'
+        'reviewed" cannot create resource "tokenreviews" in API group "authentication.k8s.io" '
+        'at the cluster scope')
+    # reviews are answers, not objects: nothing to list
+    code, _ = api(cp, "GET", "/apis/authorization.k8s.io/v1/subjectaccessreviews")
+    assert code == 405

@@ -109,6 +109,20 @@ def test_serviceaccount_token_authenticates_while_the_account_lives(key):
         a.authenticate(f"Bearer {token}")
 
 
+def test_remembered_tokens_still_expire(key):
+    store = Store()
+    store.objs[("ServiceAccount", "demo", "app")] = {"metadata": {"uid": "u1"}}
+    clock = Clock()
+    issuer = satokens.TokenIssuer(key, clock=clock)
+    a = authn.Authenticator({}, issuer, store.lookup)
+    token, _ = issuer.issue("demo", "app", "u1", issuer.api_audiences, 600)
+    assert a.authenticate_token(token).uid == "u1"
+    assert token in a._verified
+    clock.t += 600 + satokens.LEEWAY + 1
+    with pytest.raises(authn.Unauthenticated, match="expired"):
+        a.authenticate_token(token)
+
+
 def test_bound_token_dies_with_its_pod(key):
     store = Store()
     store.objs[("ServiceAccount", "demo", "app")] = {"metadata": {"uid": "u1"}}
