@@ -132,6 +132,13 @@ def test_serviceaccount_forbidden_until_bound(cp):
         assert (can.returncode, can.stdout.strip()) == (1, "no"), args
     got = kubectl(cp, "-n", "demo", "delete", "pod", "p1", ok=False, token=token)
     assert 'cannot delete resource "pods" in API group "" in the namespace "demo"' in got.stderr
+    # the admin acting as the ServiceAccount sees what it sees
+    rows = kubectl(cp, "-n", "demo", "get", "pods", "--no-headers", f"--as={APP}").stdout
+    assert rows.split()[0] == "p1"
+    got = kubectl(cp, "-n", "kube-system", "get", "pods", f"--as={APP}", ok=False)
+    assert got.stderr.strip() == (
+        'Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:demo:'
+        'app" cannot list resource "pods" in API group "" in the namespace "kube-system"')
 
 
 def test_can_i_list(cp):
