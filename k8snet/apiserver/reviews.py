@@ -112,6 +112,8 @@ def _token_review(ctx: Ctx, spec: dict) -> dict:
         raise bad_request("token is required for TokenReview in authentication")
     auds = spec.get("audiences")
     wanted = tuple(str(a) for a in auds) if isinstance(auds, list) and auds else None
+    if ctx.auth.authenticator is None:
+        return {"user": {}, "error": "token authentication is off (--insecure-http)"}
     try:
         user = ctx.auth.authenticator.authenticate_token(token, wanted)
     except authn.Unauthenticated as e:
