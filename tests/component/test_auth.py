@@ -338,3 +338,42 @@ def test_subject_access_and_token_reviews(cp):
     # reviews are answers, not objects: nothing to list
     code, _ = api(cp, "GET", "/apis/authorization.k8s.io/v1/subjectaccessreviews")
     assert code == 405
+
+
+def test_rbac_on_etcd_store(tmp_path):
+    """The authorizer's watches work on etcd too: a new binding counts at once."""
+    from k8snet.store.etcd_process import ETCD_BIN
+    if not os.access(ETCD_BIN, os.X_OK):
+        pytest.skip(f"{ETCD_BIN} missing")
+    from tests.component.apiserver_proc import EtcdForTest
+    etcd = EtcdForTest(str(tmp_path))
+    srv = ApiServerProc(str(tmp_path))
+    try:
+        srv.extra += ["--store", etcd.start()]
+        srv.start()
+        assert srv.request("POST", "/api/v1/namespaces", {"metadata": {"name": "demo"}})[0] \
+            == 201
+        assert srv.request("POST", "/api/v1/namespaces/demo/serviceaccounts",
+                           {"metadata": {"name": "app"}})[0] == 201
+        code, tr = srv.request("POST", "/api/v1/namespaces/demo/serviceaccounts/app/token",
+                               {"spec": {}})
+        assert code == 201
+        token = tr["status"]["token"]
+        code, body = srv.request("GET", "/api/v1/namespaces/demo/pods", token=token)
+        assert code == 403 and body["reason"] == "Forbidden"
+        for i in range(5):
+            code, _ = srv.request(
+                "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/demo/rolebindings",
+                {"metadata": {"name": f"v{i}"},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                             "name": "view"},
+                 "subjects": [{"kind": "ServiceAccount", "name": "app",
+                               "namespace": "demo"}]})
+            assert code == 201
+            assert srv.request("GET", "/api/v1/namespaces/demo/pods", token=token)[0] == 200
+            assert srv.request("DELETE", "/apis/rbac.authorization.k8s.io/v1/namespaces/demo/"
+                                         f"rolebindings/v{i}")[0] == 200
+            assert srv.request("GET", "/api/v1/namespaces/demo/pods", token=token)[0] == 403
+    finally:
+        srv.stop()
+        etcd.stop()
