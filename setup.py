@@ -19,6 +19,13 @@ setup(
         "pyyaml>=6",
         # Self-signed CA and serving certificate for the apiserver's HTTPS.
         "cryptography>=41",
+        # ServiceAccount tokens are signed JWTs (RS256): PyJWT is the maintained JWS/JWT
+        # implementation and signs with the cryptography keys above, so no hand-made
+        # base64url, claims or signature code.
+        "PyJWT>=2.6",
+        # The apiserver's /metrics: Prometheus counters, histograms and the text format,
+        # per-server registries, process collectors, from the project that defines them.
+        "prometheus_client>=0.17",
         # etcd v3 through its JSON gateway: pure Python, no gRPC stubs to
         # generate for etcd, and maintained by OpenStack.
         "etcd3gw>=2.3",

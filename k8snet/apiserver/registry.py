@@ -241,6 +241,8 @@ class Registry(DeletionMixin):
         defaults_more.prepare_create(info.group, info.kind, obj)
         obj = defaults.apply_defaults(info.kind, obj, info.group)
         self._validate(info, obj, None)
+        if ctx.admit is not None:
+            ctx.admit(info, obj, None)
         if not ctx.applying:
             obj = track_update(None, obj, ctx.manager, meta["creationTimestamp"], info.kind)
         name = str(_meta(obj)["name"])
@@ -300,6 +302,8 @@ class Registry(DeletionMixin):
             if new is not cur and not ctx.applying:
                 new = track_update(cur, new, ctx.manager, o.rfc3339(self.clock()), info.kind,
                                    subresource)
+            if new is not cur and ctx.admit is not None:
+                ctx.admit(info, new, cur)
             new_ips: list = []
             new_ports: list = []
             old_ips: list = []

@@ -3,7 +3,6 @@ chunked streaming for watches and followed logs."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import select
 import socket
@@ -12,26 +11,33 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import yaml
 
 from k8snet.apiserver import (
     componentstatus,
     eviction,
+    health,
     openapi,
     patching,
     protobuf,
     reviews,
     tables,
+    tokenrequest,
 )
 from k8snet.apiserver import objects as o
+from k8snet.apiserver.auth import Auth
 from k8snet.apiserver.context import Ctx
+from k8snet.apiserver.metrics import CONTENT_TYPE as METRICS_CT
+from k8snet.apiserver.metrics import ApiMetrics, request_labels
 from k8snet.apiserver.registry import Registry
+from k8snet.apiserver.requestinfo import RequestInfo, request_info
 from k8snet.apiserver.routes import Route, parse_path, verb_allowed
+from k8snet.apiserver.satokens import TokenIssuer
 from k8snet.apiserver.status import ApiStatusError, bad_request
 from k8snet.apiserver.streams import StreamsMixin
 from k8snet.machinery import discovery
@@ -43,14 +49,18 @@ VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-k8snet",
            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
            "compiler": "gc", "platform": "linux/amd64"}
-PUBLIC = ("version", "health")
+RBAC_PLURALS = ("roles", "rolebindings", "clusterroles", "clusterrolebindings")
 
 
 @dataclass
 class ServerOptions:
-    """What the handler needs besides the registry."""
+    """What the handler needs besides the registry: who may do what (auth), what to count
+    (metrics) and what /healthz, /livez and /readyz check (health_checks)."""
 
-    token: Optional[str]
+    auth: Auth
+    metrics: ApiMetrics
+    issuer: Optional[TokenIssuer] = None
+    health_checks: list = field(default_factory=list)
     bookmark_interval: float = 15.0
     default_watch_timeout: float = 1800.0
     server_address: str = ""
@@ -101,6 +111,9 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "k8snet-apiserver"
     timeout = 300
+    # headers and body go out in separate writes: with Nagle the body waits for the
+    # client's delayed ACK of the headers (~40 ms per keep-alive request)
+    disable_nagle_algorithm = True
     server: ApiHTTPServer
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - base signature
@@ -190,6 +203,7 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
 
     def _json(self, code: int, obj: object, ctx: Optional[Ctx] = None,
               ctype: str = "application/json") -> None:
+        self._last_obj = obj
         extra = []
         for w in (ctx.warnings if ctx else [])[:20]:
             extra.append(("Warning", warning_header(str(w))))
@@ -231,17 +245,18 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         except (OSError, ValueError, socket.timeout):
             return True
 
-    def _authorized(self, route: Route) -> bool:
-        token = self.server.options.token
-        if token is None or route.what in PUBLIC:
-            return True
-        auth = self.headers.get("Authorization") or ""
-        if not auth.startswith("Bearer "):
-            return False
-        return hmac.compare_digest(auth[7:].strip().encode(), token.encode())
+    def send_response(self, code: int, message: Optional[str] = None) -> None:
+        self._code = code
+        super().send_response(code, message)
 
     def _dispatch(self, method: str) -> None:
         self._responded = False
+        self._code = 0
+        self._last_obj: object = None
+        started = time.perf_counter()
+        opts = self.server.options
+        labels: Optional[dict] = None
+        gauge = None
         try:
             try:
                 body = self._read_body()
@@ -250,13 +265,19 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                 return
             url = urlsplit(self.path)
             params = dict(parse_qsl(url.query, keep_blank_values=True))
-            route = parse_path(url.path, self.server.registry.table) \
-                if self._authorized_path(url.path) else None
-            if route is None:
-                raise ApiStatusError(401, "Unauthorized", "Unauthorized")
-            self._route(method, route, Ctx(params=params,
-                                           user_agent=self.headers.get("User-Agent") or ""),
-                        body)
+            ri = request_info(method, url.path, params)
+            served = self.server.registry.table.get(ri.api_group, ri.api_version,
+                                                    ri.resource) is not None
+            labels = request_labels(ri, params, self.headers.get("Content-Type") or "", served)
+            gauge = self._track(labels, method)
+            ctx = self._admit_request(ri, params)
+            if url.path == "/metrics":
+                self._metrics(method)
+                return
+            self._route(method, parse_path(url.path, self.server.registry.table), ctx, body)
+            if ri.resource in RBAC_PLURALS and method in ("POST", "PUT", "PATCH", "DELETE") \
+                    and 200 <= self._code < 300:
+                self._rbac_written(ri)
         except ApiStatusError as e:
             self._safe_status(e)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout,
@@ -266,13 +287,50 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             traceback.print_exc()
             self._safe_status(ApiStatusError(500, f"Internal error occurred: "
                                              f"{type(e).__name__}: {e}", "InternalError"))
+        finally:
+            if gauge is not None:
+                gauge.dec()
+            opts.metrics.observe(labels, self._code, time.perf_counter() - started)
 
-    def _authorized_path(self, path: str) -> bool:
-        try:
-            route = parse_path(path, self.server.registry.table)
-        except ApiStatusError:
-            route = Route("unknown")
-        return self._authorized(route)
+    def _track(self, labels: Optional[dict], method: str):
+        """The in-flight (or long-running, for watches) gauge of this request, raised."""
+        m = self.server.options.metrics
+        if labels is not None and labels["verb"] in ("WATCH", "CONNECT"):
+            gauge = m.longrunning.labels(**{k: v for k, v in labels.items()
+                                            if k != "dry_run"})
+        else:
+            gauge = m.inflight.labels("readOnly" if method in ("GET", "HEAD", "OPTIONS")
+                                      else "mutating")
+        gauge.inc()
+        return gauge
+
+    def _admit_request(self, ri: RequestInfo, params: dict) -> Ctx:
+        """Authenticate, impersonate, authorize: the request's Ctx, or 401/403."""
+        auth = self.server.options.auth
+        user = auth.user_for(self.headers.get("Authorization"), ri.path)
+        user = auth.act_as(user, list(self.headers.items()))
+        auth.authorize(ri.attributes(user))
+        return Ctx(params=params, user_agent=self.headers.get("User-Agent") or "", user=user,
+                   auth=auth, admit=auth.admission(user))
+
+    def _rbac_written(self, ri: RequestInfo) -> None:
+        """After a write of an RBAC object: until the authorizer sees it (bounded)."""
+        name = ri.name
+        if not name and isinstance(self._last_obj, dict):
+            name = str((self._last_obj.get("metadata") or {}).get("name") or "")
+        if not name:
+            return
+        info = self.server.registry.table.get(ri.api_group, ri.api_version, ri.resource)
+        if info is None:
+            return
+        key = o.key(info, ri.namespace or None, name)
+        cur = self.server.registry.store.get(key)
+        self.server.options.auth.written(key, cur[1] if cur else None)
+
+    def _metrics(self, method: str) -> None:
+        if method not in ("GET", "HEAD"):
+            raise self._not_allowed(method)
+        self._send(200, self.server.options.metrics.render(), METRICS_CT)
 
     def end_headers(self) -> None:
         self._responded = True
@@ -302,16 +360,10 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         if route.what == "version":
             self._json(200, VERSION)
         elif route.what == "health":
-            try:
-                self.server.registry.store.current_revision()
-            except Exception as e:  # noqa: BLE001 - health reports the failure
-                self._send(500, f"[-]etcd failed: {e}\nhealthz check failed\n".encode(),
-                           "text/plain; charset=utf-8")
-                return
-            self._send(200, b"ok", "text/plain; charset=utf-8")
+            self._health(route.extra)
         elif route.what == "root":
             self._json(200, {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez",
-                                       "/openapi/v3", "/readyz", "/version"] +
+                                       "/metrics", "/openapi/v3", "/readyz", "/version"] +
                              [f"/apis/{g}" for g in table.groups() if g] +
                              [f"/apis/{g}/{v}" for g, v in table.group_versions() if g]})
         elif route.what in ("api", "apis"):
@@ -346,6 +398,26 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         else:
             raise ApiStatusError(404, "the server could not find the requested resource",
                                  "NotFound")
+
+    def _health(self, path: str) -> None:
+        """/healthz, /livez, /readyz (?verbose, ?exclude=) and /readyz/CHECK."""
+        endpoint, _, check = path.partition("/")
+        checks = self.server.options.health_checks
+        ctype = "text/plain; charset=utf-8"
+        if endpoint not in health.ENDPOINTS:
+            raise ApiStatusError(404, "the server could not find the requested resource",
+                                 "NotFound", {})
+        if check:
+            got = health.report_one(endpoint, check, checks)
+            if got is None:
+                raise ApiStatusError(404, "the server could not find the requested resource",
+                                     "NotFound", {})
+            self._send(got[0], got[1].encode(), ctype)
+            return
+        query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+        exclude = tuple(x for v in query.get("exclude", []) for x in v.split(","))
+        code, text = health.report(endpoint, checks, "verbose" in query, exclude)
+        self._send(code, text.encode(), ctype)
 
     def _decode(self, body: bytes) -> object:
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
@@ -386,9 +458,16 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         if info.plural == "componentstatuses" and info.group == "":
             self._component_statuses(name, ctx, accept)
             return
-        if not info.stored and info.plural != "bindings":
-            obj = reviews.create(info, self._decode(body), ctx)
-            self._json(201, obj, ctx)
+        if info.kind in reviews.KINDS and not info.stored:
+            if method != "POST" or name is not None:
+                raise self._not_allowed(method)
+            self._json(201, reviews.create(info, self._decode(body), ctx, namespace=ns))
+            return
+        if info.plural == "serviceaccounts" and sub == "token" and name is not None:
+            if method != "POST" or self.server.options.issuer is None:
+                raise self._not_allowed(method)
+            self._json(201, tokenrequest.create_token(reg, self.server.options.issuer, str(ns),
+                                                      name, self._decode(body), ctx))
             return
         if info.plural == "bindings":
             obj = self._decode(body)
