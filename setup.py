@@ -30,6 +30,11 @@ setup(
         "grpcio>=1.60",
         "grpcio-tools>=1.60",
         "protobuf>=4.25",
+        # Custom resources are validated against their CRD's openAPIV3Schema: jsonschema
+        # evaluates the Draft 4 keywords (the dialect of OpenAPI 3.0 schemas) and lets us
+        # extend the few Kubernetes differs on (nullable, int-or-string, formats), so
+        # k8snet only words the results the way kube-openapi does.
+        "jsonschema>=4.18",
     ],
     extras_require={
         "test": [
