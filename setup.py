@@ -35,6 +35,12 @@ setup(
         # extend the few Kubernetes differs on (nullable, int-or-string, formats), so
         # k8snet only words the results the way kube-openapi does.
         "jsonschema>=4.18",
+        # The apiserver's table of built-in resources (plural, verbs, subresources,
+        # scope of every kind of Kubernetes 1.32), read from the resource modules this
+        # package generates from the 1.32 OpenAPI document; pinned to 1.32 because the
+        # apiserver answers as 1.32. The official client's models carry no verbs or
+        # subresources, so they could not give discovery.
+        "lightkube-models==1.32.0.8",
     ],
     extras_require={
         "test": [

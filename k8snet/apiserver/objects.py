@@ -7,6 +7,7 @@ import json
 import random
 from typing import Optional
 
+from k8snet.api.conversion import convert
 from k8snet.apiserver.status import ApiStatusError, invalid
 from k8snet.machinery.resources import KindInfo
 
@@ -38,8 +39,11 @@ def prefix(info: KindInfo, namespace: Optional[str]) -> str:
     return f"/registry/{info.plural}/"
 
 
-def encode(obj: dict) -> bytes:
-    """JSON for the store; resourceVersion is not stored (it is the mod revision)."""
+def encode(obj: dict, info: Optional[KindInfo] = None) -> bytes:
+    """JSON for the store; resourceVersion is not stored (it is the mod revision). With
+    `info`, the object is converted to the version the store keeps for that resource."""
+    if info is not None and obj.get("apiVersion") != info.storage_api_version:
+        obj = convert(obj, info.storage_api_version)
     meta = obj.get("metadata")
     if isinstance(meta, dict) and "resourceVersion" in meta:
         obj = dict(obj, metadata={k: v for k, v in meta.items() if k != "resourceVersion"})
@@ -47,8 +51,11 @@ def encode(obj: dict) -> bytes:
 
 
 def decode(info: KindInfo, value: bytes, revision: int) -> dict:
-    """A stored value -> the object as served, with kind, apiVersion and resourceVersion."""
+    """A stored value -> the object as served, with kind, apiVersion and resourceVersion
+    (converted from the version it was stored in when that differs)."""
     obj = json.loads(value)
+    if obj.get("apiVersion") not in (None, info.api_version):
+        obj = convert(obj, info.api_version)
     obj["kind"] = info.kind
     obj["apiVersion"] = info.api_version
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)

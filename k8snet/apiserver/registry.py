@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Callable, Optional
 
-from k8snet.api import defaults, selectors, validation
+from k8snet.api import defaults, defaults_more, selectors, validation
 from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
@@ -32,7 +32,7 @@ from k8snet.apiserver.status import (
     status_object,
 )
 from k8snet.machinery import resources as kinds
-from k8snet.machinery.resources import KindInfo
+from k8snet.machinery.resources import KindInfo, ResourceTable
 from k8snet.store.base import (
     Compacted,
     FutureRevision,
@@ -43,7 +43,10 @@ from k8snet.store.base import (
 )
 
 CREATE_ON_UPDATE = ("endpoints", "events", "leases")
-STATUS_RESET = {"Pod", "Service", "Deployment", "ReplicaSet"}
+# Kinds with a status subresource whose status a create keeps (the kubelet registers a Node
+# with its status); every other such kind starts with an empty status, as upstream's
+# PrepareForCreate does, and defaults then fill the initial phase where upstream has one.
+KEEP_STATUS_ON_CREATE = {("", "Node")}
 MAX_RETRIES = 16
 
 Mutate = Callable[[Optional[dict]], Optional[dict]]
@@ -63,11 +66,13 @@ class Registry(DeletionMixin):
 
     def __init__(self, store: Store, ipam: ServiceIPAM,
                  clock: Callable[[], float] = time.time,
-                 rng: Optional[random.Random] = None) -> None:
+                 rng: Optional[random.Random] = None,
+                 table: Optional[ResourceTable] = None) -> None:
         self.store = store
         self.ipam = ipam
         self.clock = clock
         self.rng = rng or random.Random()
+        self.table = table if table is not None else kinds.builtin_table()
 
     # -- reading ---------------------------------------------------------------
     def read(self, info: KindInfo, ns: Optional[str], name: str) -> Optional[dict]:
@@ -156,13 +161,21 @@ class Registry(DeletionMixin):
             raise bad_request(f"the API version in the data ({api_version}) does not match "
                               f"the expected API version ({want_av})")
         _meta(obj)
+        if sub_kind is None:
+            problem = defaults_more.decode_problem(info.group, info.kind, obj)
+            if problem:
+                raise bad_request(f'{info.kind} in version "{info.version}" cannot be handled '
+                                  f"as a {info.kind}: {problem}")
         return obj
 
     def _strict(self, info: KindInfo, obj: dict, ctx: Ctx) -> None:
         mode = ctx.strict
         if mode == "Ignore":
             return
-        unknown = validation.unknown_fields(info.kind, obj)
+        # the body always carries its apiVersion here, so the schema of that version applies
+        body = dict(obj, apiVersion=info.api_version, kind=info.kind) \
+            if not obj.get("apiVersion") or not obj.get("kind") else obj
+        unknown = validation.unknown_fields(info.kind, body)
         if not unknown:
             return
         text = ", ".join(f'unknown field "{f}"' for f in unknown)
@@ -172,7 +185,8 @@ class Registry(DeletionMixin):
 
     def _validate(self, info: KindInfo, obj: dict, old: Optional[dict]) -> None:
         try:
-            causes = validation.validate(info.kind, obj, old)
+            causes = validation.validate(info.kind, obj, old, group=info.group,
+                                         namespaced=info.namespaced)
         except (TypeError, AttributeError, ValueError, KeyError) as e:
             causes = [{"field": "", "reason": "FieldValueInvalid",
                        "message": f"malformed object: {e}"}]
@@ -218,12 +232,14 @@ class Registry(DeletionMixin):
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = o.rfc3339(self.clock())
         meta["generation"] = 1
-        if info.kind in STATUS_RESET:
+        if info.subresource("status") is not None and \
+                (info.group, info.kind) not in KEEP_STATUS_ON_CREATE:
             obj["status"] = {}
         if info.kind == "Namespace":
             obj["status"] = {"phase": "Active"}
         obj["apiVersion"], obj["kind"] = info.api_version, info.kind
-        obj = defaults.apply_defaults(info.kind, obj)
+        defaults_more.prepare_create(info.group, info.kind, obj)
+        obj = defaults.apply_defaults(info.kind, obj, info.group)
         self._validate(info, obj, None)
         if not ctx.applying:
             obj = track_update(None, obj, ctx.manager, meta["creationTimestamp"], info.kind)
@@ -238,7 +254,7 @@ class Registry(DeletionMixin):
                 raise already_exists(info.plural, name, info.group)
             return obj
         try:
-            rev = self.store.create(k, o.encode(obj))
+            rev = self.store.create(k, o.encode(obj, info))
         except KeyExists:
             self.ipam.release(new_ips, new_ports)
             raise already_exists(info.plural, name, info.group) from None
@@ -296,7 +312,7 @@ class Registry(DeletionMixin):
             if new == cur:
                 return cur, False
             try:
-                rev = self.store.update(k, o.encode(new), got[1])
+                rev = self.store.update(k, o.encode(new, info), got[1])
             except (RevisionMismatch, KeyNotFound):
                 self.ipam.release(new_ips, new_ports)
                 if precondition_rv is not None:
@@ -355,7 +371,7 @@ class Registry(DeletionMixin):
             if not new["spec"].get("clusterIP") and old_spec.get("clusterIP"):
                 new["spec"]["clusterIP"] = old_spec["clusterIP"]
                 new["spec"]["clusterIPs"] = old_spec.get("clusterIPs") or [old_spec["clusterIP"]]
-        new = defaults.apply_defaults(info.kind, new)
+        new = defaults.apply_defaults(info.kind, new, info.group)
         # a binding is the apiserver's own change: Pod spec immutability does not apply
         self._validate(info, new, None if subresource == "binding" else cur)
         cur_cmp = dict(cur, metadata={k: v for k, v in cmeta.items() if k != "resourceVersion"})

@@ -19,17 +19,26 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
+from k8snet.apiserver import (
+    componentstatus,
+    eviction,
+    openapi,
+    patching,
+    protobuf,
+    reviews,
+    tables,
+)
 from k8snet.apiserver import objects as o
-from k8snet.apiserver import openapi, patching, protobuf, tables
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.registry import Registry
-from k8snet.apiserver.routes import Route, parse_path
+from k8snet.apiserver.routes import Route, parse_path, verb_allowed
 from k8snet.apiserver.status import ApiStatusError, bad_request
 from k8snet.apiserver.streams import StreamsMixin
-from k8snet.machinery import resources as kinds
+from k8snet.machinery import discovery
+from k8snet.machinery.resources import KindInfo
 
 MAX_BODY = 3 * 1024 * 1024
-AGGREGATED_CT = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+AGGREGATED_CT = discovery.AGGREGATED_CT
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-k8snet",
            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
@@ -241,7 +250,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                 return
             url = urlsplit(self.path)
             params = dict(parse_qsl(url.query, keep_blank_values=True))
-            route = parse_path(url.path) if self._authorized_path(url.path) else None
+            route = parse_path(url.path, self.server.registry.table) \
+                if self._authorized_path(url.path) else None
             if route is None:
                 raise ApiStatusError(401, "Unauthorized", "Unauthorized")
             self._route(method, route, Ctx(params=params,
@@ -259,7 +269,7 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
 
     def _authorized_path(self, path: str) -> bool:
         try:
-            route = parse_path(path)
+            route = parse_path(path, self.server.registry.table)
         except ApiStatusError:
             route = Route("unknown")
         return self._authorized(route)
@@ -288,6 +298,7 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                                  f"resource ({method} {urlsplit(self.path).path})",
                                  "MethodNotAllowed")
         accept = self.headers.get("Accept") or ""
+        table = self.server.registry.table
         if route.what == "version":
             self._json(200, VERSION)
         elif route.what == "health":
@@ -301,23 +312,27 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         elif route.what == "root":
             self._json(200, {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez",
                                        "/openapi/v3", "/readyz", "/version"] +
-                             [f"/apis/{g}/{v}" for g, v in kinds.group_versions() if g]})
+                             [f"/apis/{g}" for g in table.groups() if g] +
+                             [f"/apis/{g}/{v}" for g, v in table.group_versions() if g]})
         elif route.what in ("api", "apis"):
             core = route.what == "api"
             if "g=apidiscovery.k8s.io" in accept.replace(" ", ""):
-                self._json(200, kinds.aggregated_discovery(core), ctype=AGGREGATED_CT)
+                self._json(200, discovery.aggregated(table, core), ctype=AGGREGATED_CT)
             elif core:
                 self._json(200, {"kind": "APIVersions", "versions": ["v1"],
                                  "serverAddressByClientCIDRs": [{
                                      "clientCIDR": "0.0.0.0/0",
                                      "serverAddress": self.server.options.server_address}]})
             else:
-                self._json(200, kinds.api_group_list())
+                self._json(200, discovery.group_list(table))
         elif route.what == "group":
-            g = next(x for x in kinds.api_group_list()["groups"] if x["name"] == route.group)
-            self._json(200, dict(g, kind="APIGroup", apiVersion="v1"))
+            group = discovery.api_group(table, route.group)
+            if group is None:
+                raise ApiStatusError(404, "the server could not find the requested resource",
+                                     "NotFound", {})
+            self._json(200, group)
         elif route.what == "resourcelist":
-            self._json(200, kinds.legacy_resource_list(route.group, route.version))
+            self._json(200, discovery.resource_list(table, route.group, route.version))
         elif route.what == "openapi":
             rel = route.extra
             if not rel.startswith("v3"):
@@ -360,20 +375,30 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         ns, name, sub = route.namespace, route.name, route.subresource
         if info.namespaced and ns is None and (name is not None or method == "POST"):
             raise ApiStatusError(404, "the server could not find the requested resource",
-                                 "NotFound")
+                                 "NotFound", {})
         if ctx.get("dryRun") not in (None, "All"):
             raise bad_request(f"unsupported dryRun value {ctx.get('dryRun')!r}; use All")
         accept = self.headers.get("Accept") or ""
+        if sub is None and not verb_allowed(info, method, name is not None,
+                                            route.watch_path or (name is None and ctx.get(
+                                                "watch") in ("true", "1", "True"))):
+            raise self._not_supported(info, method, name is not None)
+        if info.plural == "componentstatuses" and info.group == "":
+            self._component_statuses(name, ctx, accept)
+            return
+        if not info.stored and info.plural != "bindings":
+            obj = reviews.create(info, self._decode(body), ctx)
+            self._json(201, obj, ctx)
+            return
         if info.plural == "bindings":
-            if method != "POST" or name is not None:
-                raise self._not_allowed(method)
             obj = self._decode(body)
             bname = ((obj.get("metadata") or {}).get("name")
                      if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict) else None)
             if not bname:
                 raise bad_request("Binding must carry metadata.name (the Pod's name)")
-            self._json(201, patching.bind(reg, kinds.RESOURCES["pods"], str(ns), bname, obj,
-                                          ctx))
+            pods = reg.table.get("", "v1", "pods")
+            assert pods is not None
+            self._json(201, patching.bind(reg, pods, str(ns), bname, obj, ctx))
             return
         if name is None:
             self._collection(method, route, ctx, body, accept)
@@ -386,6 +411,11 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             if method != "GET":
                 raise self._not_allowed(method)
             self._pod_log(route, ctx)
+            return
+        if sub == "eviction":
+            if method != "POST":
+                raise self._not_allowed(method)
+            self._json(201, eviction.evict(reg, str(ns), name, self._decode(body), ctx))
             return
         if sub == "binding":
             if method != "POST":
@@ -426,6 +456,35 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             self._json(code, obj)
         else:
             raise self._not_allowed(method)
+
+    def _not_supported(self, info: KindInfo, method: str, named: bool
+                       ) -> ApiStatusError:
+        """405 as upstream words it when a resource lacks the verb."""
+        verb = {"GET": "get" if named else "list", "HEAD": "get" if named else "list",
+                "POST": "create", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete" if named else "deletecollection"}.get(method, method)
+        qual = f"{info.plural}.{info.group}" if info.group else info.plural
+        return ApiStatusError(405, f'{verb} is not supported on resources of kind "{qual}"',
+                              "MethodNotAllowed", {"group": info.group, "kind": info.plural})
+
+    def _component_statuses(self, name: Optional[str], ctx: Ctx, accept: str) -> None:
+        checks = componentstatus.check_all(self.server.registry, time.time())
+        if name is not None:
+            obj = next((c for c in checks if c["metadata"]["name"] == name), None)
+            if obj is None:
+                raise ApiStatusError(404, f'componentstatuses "{name}" not found', "NotFound",
+                                     {"name": name, "group": "", "kind": "componentstatuses"})
+            objs = [obj]
+        else:
+            objs = checks
+        if _accepts_table(accept):
+            self._json(200, tables.table("componentstatuses", objs, time.time(), "",
+                                         include=ctx.get("includeObject") or "Metadata"))
+        elif name is not None:
+            self._json(200, objs[0])
+        else:
+            self._json(200, {"kind": "ComponentStatusList", "apiVersion": "v1",
+                             "metadata": {}, "items": objs})
 
     def _not_allowed(self, method: str) -> ApiStatusError:
         return ApiStatusError(405, f"the server does not allow this method on the requested "
