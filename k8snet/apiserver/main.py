@@ -11,6 +11,7 @@ import ssl
 import sys
 import threading
 
+from k8snet.apiextensions.manager import CustomResources
 from k8snet.apiserver import alloc, certs
 from k8snet.apiserver.bootstrap import bootstrap, namespace_finalizer
 from k8snet.apiserver.ipam import ServiceIPAM
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(store_url)
     try:
         registry = Registry(store, ServiceIPAM(store, args.service_cidr, port_range))
+        registry.extensions = CustomResources(registry)
         scheme = "http" if args.insecure_http else "https"
         httpd = ApiHTTPServer((args.bind_address, args.port), registry,
                               ServerOptions(token=token,
@@ -118,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         stop = threading.Event()
         threading.Thread(target=namespace_finalizer, args=(registry, stop), daemon=True,
                          name="ns-finalizer").start()
+        threading.Thread(target=registry.extensions.run, args=(stop,), daemon=True,
+                         name="crd-controller").start()
         if args.compaction_interval > 0:
             threading.Thread(target=compactor, daemon=True, name="compactor",
                              args=(store, stop, args.compaction_interval,

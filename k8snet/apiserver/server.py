@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
+from k8snet.apiextensions import crscale
 from k8snet.apiserver import (
     componentstatus,
     eviction,
@@ -383,6 +384,10 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                                             route.watch_path or (name is None and ctx.get(
                                                 "watch") in ("true", "1", "True"))):
             raise self._not_supported(info, method, name is not None)
+        st = reg.strategy(info)  # CRDs and custom resources (k8snet.apiextensions)
+        if st is not None:
+            st.refuse(method, sub, self.headers.get("Content-Type") or "")
+            ctx.warnings.extend(st.request_warnings(method))
         if info.plural == "componentstatuses" and info.group == "":
             self._component_statuses(name, ctx, accept)
             return
@@ -422,6 +427,10 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                 raise self._not_allowed(method)
             self._json(201, patching.bind(reg, info, str(ns), name, self._decode(body), ctx))
             return
+        if sub == "scale" and st is not None:
+            self._json(200, crscale.serve(reg, st, info, ns, name, method, ctx, body,
+                                          self.headers.get("Content-Type") or ""), ctx)
+            return
         if sub == "scale":
             if method == "GET":
                 self._json(200, patching.to_scale(reg.get(info, ns, name)))
@@ -439,9 +448,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         if method in ("GET", "HEAD"):
             obj = reg.get(info, ns, name)
             if _accepts_table(accept) and sub is None:
-                obj = tables.table(info.plural, [obj], time.time(),
-                                   obj["metadata"]["resourceVersion"],
-                                   include=ctx.get("includeObject") or "Metadata")
+                obj = self._table(info, [obj], obj["metadata"]["resourceVersion"], "",
+                                  ctx.get("includeObject") or "Metadata")
             self._json(200, obj)
         elif method == "PUT":
             obj, created = reg.update(info, ns, name, self._decode(body), ctx, sub)
@@ -456,6 +464,14 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             self._json(code, obj)
         else:
             raise self._not_allowed(method)
+
+    def _table(self, info: KindInfo, objs: list, rv: str, cont: str = "",
+               include: str = "Metadata") -> dict:
+        """A Table of objs: a custom resource's printer columns, else the built-in's."""
+        st = self.server.registry.strategy(info)
+        got = st.table(objs, time.time(), rv, cont, include) if st is not None else None
+        return got if got is not None else tables.table(info.plural, objs, time.time(), rv,
+                                                        cont, include=include)
 
     def _not_supported(self, info: KindInfo, method: str, named: bool
                        ) -> ApiStatusError:
@@ -518,8 +534,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                 return
             items, rv, cont = reg.list(info, route.namespace, ctx)
             if _accepts_table(accept):
-                self._json(200, tables.table(info.plural, items, time.time(), rv, cont,
-                                             include=ctx.get("includeObject") or "Metadata"))
+                self._json(200, self._table(info, items, rv, cont,
+                                            ctx.get("includeObject") or "Metadata"))
                 return
             meta: dict = {"resourceVersion": rv}
             if cont:

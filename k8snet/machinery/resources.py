@@ -10,7 +10,7 @@ Public names:
 
     KindInfo fields: kind, plural, singular, group, version, namespaced, short_names,
         verbs, subresources (tuple of Subresource), categories, top_level, stored,
-        storage_version; properties api_version ("v1", "apps/v1"), group_version,
+        storage_version, custom; properties api_version ("v1", "apps/v1"), group_version,
         list_kind, scope, storage_api_version
     Subresource fields: name, kind, group, version, verbs
     ResourceTable(infos=(), group_priority=None, frozen=False)
@@ -73,7 +73,8 @@ class KindInfo:
     ``stored`` is False for resources that are not kept in the store (create-only
     reviews and bindings, computed componentstatuses). ``storage_version`` names the
     apiVersion whose shape the store keeps when it is not this one ("" = this one), as
-    upstream keeps autoscaling/v1 HorizontalPodAutoscalers as autoscaling/v2.
+    upstream keeps autoscaling/v1 HorizontalPodAutoscalers as autoscaling/v2. ``custom``
+    marks a CustomResourceDefinition's resource (stored under /registry/<group>/<plural>).
     """
 
     kind: str
@@ -89,6 +90,7 @@ class KindInfo:
     top_level: bool = True
     stored: bool = True
     storage_version: str = ""
+    custom: bool = False  # served for a CustomResourceDefinition
 
     @property
     def api_version(self) -> str:
