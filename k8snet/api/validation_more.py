@@ -75,8 +75,26 @@ def _daemonset(errs: Errors, obj: dict) -> None:
                          "may not be 0 when `maxSurge` is 0")
 
 
+def _with_claim_volumes(obj: dict) -> dict:
+    """obj with each volumeClaimTemplate as a template volume, so mounts may name them."""
+    spec = _spec(obj)
+    claims = [c for c in spec.get("volumeClaimTemplates") or [] if isinstance(c, dict)]
+    pod = _get(spec, "template", "spec")
+    if not claims or not isinstance(pod, dict):
+        return obj
+    out = copy.deepcopy(obj)
+    pod = out["spec"]["template"]["spec"]
+    vols = pod.get("volumes") if isinstance(pod.get("volumes"), list) else []
+    names = {v.get("name") for v in vols if isinstance(v, dict)}
+    pod["volumes"] = vols + [
+        {"name": n, "persistentVolumeClaim": {"claimName": n}}
+        for n in (_get(c, "metadata", "name") for c in claims)
+        if isinstance(n, str) and n and n not in names]
+    return out
+
+
 def _statefulset(errs: Errors, obj: dict) -> None:
-    _workload(errs, obj, "statefulset")
+    _workload(errs, _with_claim_volumes(obj), "statefulset")
     spec = _spec(obj)
     policy = spec.get("podManagementPolicy", "OrderedReady")
     if policy not in ("OrderedReady", "Parallel"):

@@ -9,8 +9,11 @@ Kubernetes API's generated.proto files. Envelope: b"k8s\\x00" + runtime.Unknown
 
 from __future__ import annotations
 
+import base64
 import datetime
 from typing import Any, Optional
+
+from k8snet.apiserver import protobuf_kinds
 
 MAGIC = b"k8s\x00"
 
@@ -90,7 +93,10 @@ S = {
 }
 TOP = {("v1", "Namespace"): "Namespace", ("apps/v1", "Deployment"): "Deployment",
        ("v1", "Service"): "Service", ("v1", "DeleteOptions"): "DeleteOptions",
-       ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions"}
+       ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions", **protobuf_kinds.TOP}
+S.update(protobuf_kinds.MESSAGES)
+for _name, _extra in protobuf_kinds.EXTRA_FIELDS.items():
+    S[_name] = {**S[_name], **_extra}
 
 
 def _varint(buf: bytes, i: int) -> tuple[int, int]:
@@ -175,6 +181,13 @@ def decode_message(buf: bytes, name: str) -> dict:
         elif typ == "bool":
             if v:
                 out[key] = True
+        elif typ == "ptrbool":
+            out[key] = bool(v)
+        elif typ == "bmap":
+            k, val = _entry(v)
+            out.setdefault(key, {})[k] = base64.b64encode(val or b"").decode()
+        elif typ == "inline":
+            out.update(decode_message(v, str(sub)))
         elif typ == "str":
             text = _text(v)
             if text:

@@ -53,7 +53,7 @@ def status_object(code: int, message: str, reason: str = "",
         obj["message"] = message
     if reason:
         obj["reason"] = reason
-    if details:
+    if details is not None:  # NotFound carries details even when empty, as upstream
         obj["details"] = details
     return obj
 

@@ -26,10 +26,14 @@ resourcequotas quota v1 true ResourceQuota
 secrets - v1 true Secret
 serviceaccounts sa v1 true ServiceAccount
 services svc v1 true Service
-mutatingwebhookconfigurations - admissionregistration.k8s.io/v1 false MutatingWebhookConfiguration
-validatingadmissionpolicies - admissionregistration.k8s.io/v1 false ValidatingAdmissionPolicy
-validatingadmissionpolicybindings - admissionregistration.k8s.io/v1 false ValidatingAdmissionPolicyBinding
-validatingwebhookconfigurations - admissionregistration.k8s.io/v1 false ValidatingWebhookConfiguration
+mutatingwebhookconfigurations - admissionregistration.k8s.io/v1 false \
+ MutatingWebhookConfiguration
+validatingadmissionpolicies - admissionregistration.k8s.io/v1 false \
+ ValidatingAdmissionPolicy
+validatingadmissionpolicybindings - admissionregistration.k8s.io/v1 false \
+ ValidatingAdmissionPolicyBinding
+validatingwebhookconfigurations - admissionregistration.k8s.io/v1 false \
+ ValidatingWebhookConfiguration
 customresourcedefinitions crd,crds apiextensions.k8s.io/v1 false CustomResourceDefinition
 apiservices - apiregistration.k8s.io/v1 false APIService
 controllerrevisions - apps/v1 true ControllerRevision
