@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Callable, Optional
 
-from k8snet.api import defaults, selectors, validation
+from k8snet.api import defaults, schema, selectors, validation
 from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
@@ -159,16 +159,16 @@ class Registry(DeletionMixin):
         return obj
 
     def _strict(self, info: KindInfo, obj: dict, ctx: Ctx) -> None:
+        """Decode as upstream does: wrong types fail always; unknown fields per fieldValidation."""
+        found = schema.check(info.kind, obj, info.api_version)
+        if found.error and not ctx.applying:
+            raise bad_request(schema.cannot_handle(info.kind, info.version, found.error))
         mode = ctx.strict
-        if mode == "Ignore":
+        if mode == "Ignore" or not found.unknown:
             return
-        unknown = validation.unknown_fields(info.kind, obj)
-        if not unknown:
-            return
-        text = ", ".join(f'unknown field "{f}"' for f in unknown)
         if mode == "Strict":
-            raise bad_request(f"strict decoding error: {text}")
-        ctx.warnings.extend(f'unknown field "{f}"' for f in unknown)
+            raise bad_request(schema.strict_message(list(found.unknown)))
+        ctx.warnings.extend(schema.unknown_field_warning(f) for f in found.unknown)
 
     def _validate(self, info: KindInfo, obj: dict, old: Optional[dict]) -> None:
         try:
