@@ -20,8 +20,9 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from k8snet.apiserver import objects as o
-from k8snet.apiserver import openapi, patching, protobuf, tables
+from k8snet.apiserver import patching, protobuf, tables
 from k8snet.apiserver.context import Ctx
+from k8snet.apiserver.openapiserve import OpenAPIService
 from k8snet.apiserver.registry import Registry
 from k8snet.apiserver.routes import Route, parse_path
 from k8snet.apiserver.status import ApiStatusError, bad_request
@@ -60,6 +61,7 @@ class ApiHTTPServer(ThreadingHTTPServer):
         self.options = options
         self.tls = tls
         self.stopping = threading.Event()
+        self.openapi = OpenAPIService(kinds)
         super().__init__(addr, Handler)
 
     def get_request(self):
@@ -172,7 +174,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-cache, private")
+        if not any(k.lower() == "cache-control" for k, _ in extra or []):
+            self.send_header("Cache-Control", "no-cache, private")
         for k, v in extra or []:
             self.send_header(k, v)
         self.end_headers()
@@ -300,7 +303,7 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             self._send(200, b"ok", "text/plain; charset=utf-8")
         elif route.what == "root":
             self._json(200, {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez",
-                                       "/openapi/v3", "/readyz", "/version"] +
+                                       "/openapi/v2", "/openapi/v3", "/readyz", "/version"] +
                              [f"/apis/{g}/{v}" for g, v in kinds.group_versions() if g]})
         elif route.what in ("api", "apis"):
             core = route.what == "api"
@@ -319,15 +322,11 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         elif route.what == "resourcelist":
             self._json(200, kinds.legacy_resource_list(route.group, route.version))
         elif route.what == "openapi":
-            rel = route.extra
-            if not rel.startswith("v3"):
-                raise ApiStatusError(404, "the server could not find the requested resource "
-                                     "(OpenAPI v2 is not served; use /openapi/v3)", "NotFound")
-            doc = openapi.document(rel[2:].lstrip("/"))
-            if doc is None:
+            reply = self.server.openapi.reply(route.extra, ctx.params, self.headers)
+            if reply is None:
                 raise ApiStatusError(404, "the server could not find the requested resource",
                                      "NotFound")
-            self._json(200, doc)
+            self._send(reply.status, reply.body, reply.content_type, list(reply.headers))
         else:
             raise ApiStatusError(404, "the server could not find the requested resource",
                                  "NotFound")
