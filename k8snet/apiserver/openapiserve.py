@@ -26,6 +26,8 @@ Public names:
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import json
 import threading
 import time
@@ -39,7 +41,6 @@ from k8snet.apiserver.openapipaths import gv_path
 JSON = "application/json"
 PROTOBUF_V2 = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 PROTOBUF_V2_LEGACY = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
-YEAR = 365 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,16 @@ def negotiate(accept: Optional[str], offers: list[str]) -> Optional[str]:
             if kind in ("*", o_kind) and sub in ("*", o_sub):
                 return offer
     return None
+
+
+def _a_year_later(now: float) -> str:
+    """HTTP date of the same day next year (Go's AddDate(1, 0, 0); 29 Feb -> 1 Mar)."""
+    t = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    try:
+        later = t.replace(year=t.year + 1)
+    except ValueError:
+        later = t.replace(year=t.year + 1, month=3, day=1)
+    return formatdate(calendar.timegm(later.timetuple()), usegmt=True)
 
 
 def _etag_matches(header: Optional[str], etag: str) -> bool:
@@ -178,7 +189,7 @@ class OpenAPIService:
                     location = f"/openapi/v3/{gv}?hash={doc.etag}"
                     return Reply(301, b"", "text/plain",
                                  (("Location", location), ("Etag", f'"{doc.etag}"')) + extra)
-                expires = formatdate(self.clock() + YEAR, usegmt=True)
+                expires = _a_year_later(self.clock())
                 extra += (("Cache-Control", "public, immutable"), ("Expires", expires))
             return self._cacheable(doc, JSON, built.modified, headers, extra)
         return None
