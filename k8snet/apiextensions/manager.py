@@ -12,6 +12,8 @@ Public names:
 
     CustomResources(registry)
         strategy(info) -> Strategy | None     what the registry and server hooks call
+        openapi_definitions()                 the served custom resources' OpenAPI
+                                              definitions (k8snet.apiextensions.crdopenapi)
         sync(crds)                            the table and strategies for these CRDs
         reconcile_status(crd, crds)           one CRD's status write (if any is due)
         cleanup(crd)                          delete its custom resources, then the
@@ -31,8 +33,9 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from k8snet.apiextensions import crdkinds, crdstatus
+from k8snet.apiextensions import crdkinds, crdopenapi, crdstatus
 from k8snet.apiextensions.crdkinds import CRD_GROUP, CRD_PLURAL, Key, ServedVersion
+from k8snet.apiextensions.crdopenapi import CustomDefinitions
 from k8snet.apiextensions.strategy import CRDStrategy, CustomResourceStrategy, Strategy
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
@@ -59,6 +62,7 @@ class CustomResources:
         self._served: dict[Key, tuple[ServedVersion, CustomResourceStrategy]] = {}
         self._crd_strategy = CRDStrategy()
         self._cleaning: set[str] = set()
+        self._openapi: Optional[CustomDefinitions] = None
 
     @property
     def crd_info(self) -> KindInfo:
@@ -85,6 +89,13 @@ class CustomResources:
         """The served versions of every CRD, as the table has them."""
         return [sv for sv, _ in self._served.values()]
 
+    def openapi_definitions(self) -> CustomDefinitions:
+        """The OpenAPI definitions of the served custom resources (rebuilt after changes)."""
+        got = self._openapi
+        if got is None:
+            got = self._openapi = crdopenapi.build(self.served())
+        return got
+
     # -- the table ---------------------------------------------------------------------------
     def sync(self, crds: list[dict]) -> None:
         """Serve exactly the versions these CRDs ask for (add/remove table entries)."""
@@ -109,6 +120,8 @@ class CustomResources:
                         continue
                 served[k] = (sv, CustomResourceStrategy(sv))
             self._served = served
+            if remove or add:
+                self._openapi = None
 
     # -- status ------------------------------------------------------------------------------
     def reconcile_status(self, crd: dict, crds: list[dict]) -> None:

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Callable, Optional
 
-from k8snet.api import defaults, defaults_more, selectors, validation
+from k8snet.api import defaults, defaults_more, schema, selectors, validation
 from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
@@ -185,23 +185,24 @@ class Registry(DeletionMixin):
         return obj
 
     def _strict(self, info: KindInfo, obj: dict, ctx: Ctx) -> None:
+        """Decode as upstream does: wrong types fail always; unknown fields per fieldValidation."""
         mode = ctx.strict
-        if mode == "Ignore":
-            return
-        # the body always carries its apiVersion here, so the schema of that version applies
-        body = dict(obj, apiVersion=info.api_version, kind=info.kind) \
-            if not obj.get("apiVersion") or not obj.get("kind") else obj
         st = self.strategy(info)
-        unknown = st.unknown_fields(body) if st is not None else None
-        if unknown is None:
-            unknown = validation.unknown_fields(info.kind, body)
-        if not unknown:
+        unknown = st.unknown_fields(obj) if st is not None else None
+        if unknown is not None:  # a custom resource: what pruning would drop
+            if mode == "Strict" and unknown:
+                raise bad_request(st.strict_message(unknown))
+            if mode == "Warn":
+                ctx.warnings.extend(schema.unknown_field_warning(f) for f in unknown)
             return
-        text = ", ".join(f'unknown field "{f}"' for f in unknown)
+        found = schema.check(info.kind, obj, info.api_version)
+        if found.error and not ctx.applying:
+            raise bad_request(schema.cannot_handle(info.kind, info.version, found.error))
+        if mode == "Ignore" or not found.unknown:
+            return
         if mode == "Strict":
-            raise bad_request(st.strict_message(unknown) if st is not None
-                              else f"strict decoding error: {text}")
-        ctx.warnings.extend(f'unknown field "{f}"' for f in unknown)
+            raise bad_request(schema.strict_message(list(found.unknown)))
+        ctx.warnings.extend(schema.unknown_field_warning(f) for f in found.unknown)
 
     def _validate(self, info: KindInfo, obj: dict, old: Optional[dict],
                   subresource: Optional[str] = None) -> None:

@@ -23,7 +23,6 @@ from k8snet.apiextensions import crscale
 from k8snet.apiserver import (
     componentstatus,
     eviction,
-    openapi,
     patching,
     protobuf,
     reviews,
@@ -31,6 +30,7 @@ from k8snet.apiserver import (
 )
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
+from k8snet.apiserver.openapiserve import OpenAPIService
 from k8snet.apiserver.registry import Registry
 from k8snet.apiserver.routes import Route, parse_path, verb_allowed
 from k8snet.apiserver.status import ApiStatusError, bad_request
@@ -70,6 +70,8 @@ class ApiHTTPServer(ThreadingHTTPServer):
         self.options = options
         self.tls = tls
         self.stopping = threading.Event()
+        self.openapi = OpenAPIService(registry.table, custom=lambda: (
+            registry.extensions.openapi_definitions() if registry.extensions else None))
         super().__init__(addr, Handler)
 
     def get_request(self):
@@ -182,7 +184,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-cache, private")
+        if not any(k.lower() == "cache-control" for k, _ in extra or []):
+            self.send_header("Cache-Control", "no-cache, private")
         for k, v in extra or []:
             self.send_header(k, v)
         self.end_headers()
@@ -312,7 +315,7 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             self._send(200, b"ok", "text/plain; charset=utf-8")
         elif route.what == "root":
             self._json(200, {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez",
-                                       "/openapi/v3", "/readyz", "/version"] +
+                                       "/openapi/v2", "/openapi/v3", "/readyz", "/version"] +
                              [f"/apis/{g}" for g in table.groups() if g] +
                              [f"/apis/{g}/{v}" for g, v in table.group_versions() if g]})
         elif route.what in ("api", "apis"):
@@ -335,15 +338,11 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         elif route.what == "resourcelist":
             self._json(200, discovery.resource_list(table, route.group, route.version))
         elif route.what == "openapi":
-            rel = route.extra
-            if not rel.startswith("v3"):
-                raise ApiStatusError(404, "the server could not find the requested resource "
-                                     "(OpenAPI v2 is not served; use /openapi/v3)", "NotFound")
-            doc = openapi.document(rel[2:].lstrip("/"))
-            if doc is None:
+            reply = self.server.openapi.reply(route.extra, ctx.params, self.headers)
+            if reply is None:
                 raise ApiStatusError(404, "the server could not find the requested resource",
                                      "NotFound")
-            self._json(200, doc)
+            self._send(reply.status, reply.body, reply.content_type, list(reply.headers))
         else:
             raise ApiStatusError(404, "the server could not find the requested resource",
                                  "NotFound")
