@@ -35,6 +35,8 @@ WATCH_EVENT = _META + "WatchEvent"
 RESOURCE_LIST = _META + "APIResourceList"
 PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json",
                "application/merge-patch+json", "application/strategic-merge-patch+json")
+# custom resources take no strategic merge patch (kubectl apply then sends a merge patch)
+CUSTOM_PATCH_TYPES = PATCH_TYPES[:3]
 CONNECT = frozenset({"exec", "attach", "portforward", "proxy"})
 
 
@@ -206,7 +208,8 @@ def _resource_paths(info, prefix: str, tag: str, idp: str,
                            codes=("200", "202")))
     if "patch" in verbs:
         item_ops.append(op("patch", "patch", "patch", f"partially update the named {kind}",
-                           params=writes + (_FORCE,), body=PATCH, body_types=PATCH_TYPES,
+                           params=writes + (_FORCE,), body=PATCH,
+                           body_types=CUSTOM_PATCH_TYPES if info.custom else PATCH_TYPES,
                            response=obj, codes=("200", "201")))
     if item_ops:
         out.append(PathItem(item, (name_param,) + ns_params + (_PRETTY,), tuple(item_ops)))
@@ -282,8 +285,9 @@ def _subresource_paths(info, sub, item: str, tag: str, idp: str, scope: str,
                              writes, obj, ("*/*",), obj, ("200", "201"), tag))
     if "patch" in verbs:
         ops.append(Operation("patch", "patch", f"patch{base}", f"partially update the {text}",
-                             gvk, writes + (_FORCE,), PATCH, PATCH_TYPES, obj, ("200", "201"),
-                             tag))
+                             gvk, writes + (_FORCE,), PATCH,
+                             CUSTOM_PATCH_TYPES if info.custom else PATCH_TYPES, obj,
+                             ("200", "201"), tag))
     return [PathItem(path, params + (_PRETTY,), tuple(ops))] if ops else []
 
 
