@@ -21,7 +21,7 @@ Public names:
     nonstructural_condition(crd) -> dict | None
     reconcile(crd, all_crds, now) -> dict | None  the status the CRD should have, None when
                                                   it already has it
-    terminating(reason) -> dict                   Terminating condition for a phase of
+    terminating(reason, message="") -> dict       Terminating condition for a phase of
                                                   deletion (InstanceDeletionPending, ...)
     stored_version_added(crd) -> None             the storage version is appended to
                                                   status.storedVersions (create and update)
@@ -43,6 +43,9 @@ _TERMINATING = {
     "InstanceDeletionInProgress": ("True", "CustomResource deletion is in progress"),
     "InstanceDeletionCompleted": ("False", "removed all instances"),
     "NeverEstablished": ("False", "resource was never established"),
+    "InstanceDeletionCheck": ("True", "could not confirm zero CustomResources remaining: "
+                                      "timed out waiting for the condition"),
+    "InstanceDeletionFailed": ("True", "could not issue all deletes"),
 }
 
 
@@ -220,9 +223,10 @@ def _without_empty_conditions(status: dict) -> dict:
     return {k: v for k, v in status.items() if k != "conditions" or v}
 
 
-def terminating(reason: str) -> dict:
+def terminating(reason: str, message: str = "") -> dict:
     """The Terminating condition for a phase of the CRD's deletion."""
-    state, message = _TERMINATING[reason]
+    state, default = _TERMINATING[reason]
+    message = message or default
     return {"type": "Terminating", "status": state, "reason": reason, "message": message}
 
 

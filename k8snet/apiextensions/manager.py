@@ -10,7 +10,7 @@ nothing to change).
 
 Public names:
 
-    CustomResources(registry)
+    CustomResources(registry, clock=time.time, cleanup_deadline=60.0)
         strategy(info) -> Strategy | None     what the registry and server hooks call
         openapi_definitions()                 the served custom resources' OpenAPI
                                               definitions (k8snet.apiextensions.crdopenapi)
@@ -54,8 +54,12 @@ class CleanupPending(Exception):
 class CustomResources:
     """CRD serving for one apiserver (see the module docstring)."""
 
-    def __init__(self, registry: Any, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, registry: Any, clock: Callable[[], float] = time.time,
+                 cleanup_deadline: float = CLEANUP_DEADLINE) -> None:
         self.registry = registry
+        self.cleanup_deadline = cleanup_deadline
+        self.retry_interval = 5.0
+        self._stop = threading.Event()
         self.table = registry.table
         self.clock = clock
         self._lock = threading.Lock()
@@ -148,7 +152,7 @@ class CustomResources:
             if e.code != 404:
                 raise
 
-    def _set_terminating(self, name: str, reason: str) -> Optional[dict]:
+    def _set_terminating(self, name: str, reason: str, message: str = "") -> Optional[dict]:
         now = o.rfc3339(self.clock())
 
         def mutate(cur: Optional[dict]) -> Optional[dict]:
@@ -157,7 +161,7 @@ class CustomResources:
             new = copy.deepcopy(cur)
             status = new.setdefault("status", {})
             before = copy.deepcopy(status)
-            crdstatus.set_condition(status, crdstatus.terminating(reason), now)
+            crdstatus.set_condition(status, crdstatus.terminating(reason, message), now)
             return None if status == before else new
         obj, _ = self.registry.guaranteed_update(self.crd_info, None, name, mutate,
                                                  self._ctx(), subresource="status")
@@ -253,30 +257,49 @@ class CustomResources:
             except ApiStatusError as e:
                 if e.code != 404:
                     raise
-        deadline = time.monotonic() + CLEANUP_DEADLINE
+        deadline = time.monotonic() + self.cleanup_deadline
         while True:
             items, _, _ = self.registry.list(info, None, Ctx())
             if not items:
                 return
             if time.monotonic() >= deadline:
                 raise CleanupPending(f"{len(items)} {info.plural}.{info.group} still present "
-                                     f"after {CLEANUP_DEADLINE:.0f}s (finalizers of their own?)")
+                                     f"after {self.cleanup_deadline:.0f}s (finalizers of their "
+                                     "own?)")
             time.sleep(0.5)
 
     def _cleanup_thread(self, crd: dict) -> None:
-        uid = (crd.get("metadata") or {}).get("uid") or ""
+        """Run the cleanup until it succeeds or the CRD is gone (retried every few seconds
+        while custom resources remain, as upstream requeues it)."""
+        meta = crd.get("metadata") or {}
+        name, uid = meta.get("name") or "", meta.get("uid") or ""
         try:
-            self.cleanup(crd)
-        except CleanupPending as e:
-            print(f"k8snet apiserver: {crd['metadata']['name']}: {e}", file=sys.stderr,
-                  flush=True)
-            try:
-                self._set_terminating(crd["metadata"]["name"], "InstanceDeletionCheck")
-            except ApiStatusError:
-                pass
-        except Exception as e:  # noqa: BLE001 - retried on the CRD's next event
-            print(f"k8snet apiserver: cleanup of {crd['metadata']['name']} failed: {e}",
-                  file=sys.stderr, flush=True)
+            while not self._stop.is_set():
+                try:
+                    self.cleanup(crd)
+                    return
+                except CleanupPending as e:
+                    print(f"k8snet apiserver: {name}: {e}", file=sys.stderr, flush=True)
+                    self._set_terminating(name, "InstanceDeletionCheck")
+                except Exception as e:  # noqa: BLE001 - said, then tried again
+                    print(f"k8snet apiserver: cleanup of {name} failed: {e}", file=sys.stderr,
+                          flush=True)
+                    try:
+                        self._set_terminating(name, "InstanceDeletionFailed",
+                                              f"could not issue all deletes: {e}")
+                    except Exception as e2:  # noqa: BLE001 - the store itself may be failing
+                        print(f"k8snet apiserver: status of {name}: {e2}", file=sys.stderr,
+                              flush=True)
+                if self._stop.wait(self.retry_interval):
+                    return
+                current = self.registry.read(self.crd_info, None, name)
+                if current is None or (current.get("metadata") or {}).get("uid") != uid or \
+                        crdstatus.CLEANUP_FINALIZER not in \
+                        ((current.get("metadata") or {}).get("finalizers") or []):
+                    return
+                crd = current
+        except ApiStatusError:
+            return
         finally:
             with self._lock:
                 self._cleaning.discard(uid)
@@ -308,6 +331,7 @@ class CustomResources:
 
     def run(self, stop: threading.Event) -> None:
         """List, then watch, the CRDs in the store until `stop` is set."""
+        self._stop = stop
         info = self.crd_info
         prefix = o.prefix(info, None)
         store = self.registry.store
