@@ -288,8 +288,14 @@ def defaulter(kind: str, group: Optional[str] = None) -> Optional[Callable[[dict
 
 def apply_defaults(kind: str, obj: dict, group: Optional[str] = None) -> dict:
     """A deep copy of obj with the apiserver's defaults for kind filled in."""
+    from k8snet.api import defaults_more
+
     out = copy.deepcopy(obj)
     fn = defaulter(kind, group)
     if fn is not None and isinstance(out, dict):
         fn(out)
+    if isinstance(out, dict):
+        if group is None:
+            group = next((g for g, k in defaults_more.STATUS_ZERO if k == kind), "")
+        defaults_more.zero_status(group, kind, out)
     return out

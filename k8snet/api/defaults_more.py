@@ -7,6 +7,8 @@ Public names:
     DEFAULTERS: (group, kind) -> function(obj) -> None     used by defaults.apply_defaults
     base64_error(value) -> str | None    why a Secret/ConfigMap value is not base64 (Go's
                                          wording), None when it decodes
+    zero_status(group, kind, obj)        the status fields the API always serializes (Go
+                                         ints without omitempty), as 0 when absent
     prepare_create(group, kind, obj)     what upstream's PrepareForCreate adds once the
                                          object has its name and uid (a Job's selector)
     decode_problem(group, kind, obj) -> str | None   why the body cannot be decoded as
@@ -53,6 +55,35 @@ def base64_error(value: Any) -> Optional[str]:
     except (binascii.Error, ValueError):
         return f"illegal base64 data at input byte {len(value) - 4 if value else 0}"
     return None
+
+
+# (group, kind) -> status fields upstream always serializes (no omitempty): a fresh
+# object's status carries them as 0, and clients' models require them
+STATUS_ZERO: dict[tuple[str, str], tuple[str, ...]] = {
+    ("apps", "DaemonSet"): ("currentNumberScheduled", "numberMisscheduled",
+                            "desiredNumberScheduled", "numberReady"),
+    ("apps", "StatefulSet"): ("replicas", "availableReplicas"),
+    ("apps", "ReplicaSet"): ("replicas",),
+    ("", "ReplicationController"): ("replicas",),
+    ("policy", "PodDisruptionBudget"): ("disruptionsAllowed", "currentHealthy",
+                                        "desiredHealthy", "expectedPods"),
+    ("autoscaling", "HorizontalPodAutoscaler"): ("desiredReplicas",),
+}
+HPA_V1_STATUS_ZERO = ("currentReplicas", "desiredReplicas")
+
+
+def zero_status(group: str, kind: str, obj: dict) -> None:
+    """Fill the always-serialized status counters with 0 (in place)."""
+    fields = STATUS_ZERO.get((group, kind), ())
+    if (group, kind) == ("autoscaling", "HorizontalPodAutoscaler") and \
+            obj.get("apiVersion") == "autoscaling/v1":
+        fields = HPA_V1_STATUS_ZERO
+    if not fields:
+        return
+    status = obj.setdefault("status", {})
+    if _d(status):
+        for field in fields:
+            status.setdefault(field, 0)
 
 
 # (group, kind) -> the fields holding maps of base64 values

@@ -2,7 +2,10 @@
 
 Public names:
 
-    validate(kind, obj, old=None) -> list[Cause]
+    validate(kind, obj, old=None, *, group=None, namespaced=None) -> list[Cause]
+        (group None: the built-in kind of that name; the kinds beyond Pod, Service,
+        Deployment, ReplicaSet, Node, Namespace, Endpoints, Event and Lease are checked
+        by k8snet.api.validation_more and validation_config)
         Cause = {"field": "spec.containers[0].image", "reason": "FieldValueRequired",
                  "message": "Required value"}; reasons are Kubernetes' (FieldValueRequired,
         FieldValueInvalid, FieldValueNotSupported, FieldValueDuplicate, FieldValueForbidden,
