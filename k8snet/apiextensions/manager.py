@@ -308,12 +308,15 @@ class CustomResources:
     def converge(self, crds: list[dict]) -> None:
         """One pass: table and strategies, status of every CRD, cleanup of deleted ones."""
         self.sync(crds)
+        now = o.rfc3339(self.clock())
         for crd in crds:
             meta = crd.get("metadata") or {}
             if meta.get("deletionTimestamp"):
                 if crdstatus.CLEANUP_FINALIZER in (meta.get("finalizers") or []):
                     self._start_cleanup(crd)
                 continue
+            if crdstatus.reconcile(crd, crds, now) is None:
+                continue  # as the store has it: nothing to write
             try:
                 self.reconcile_status(crd, crds)
             except ApiStatusError as e:
