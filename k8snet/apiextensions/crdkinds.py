@@ -50,6 +50,7 @@ class ServedVersion:
     storage_version: str = ""             # the version the store keeps
     terminating: bool = False
     established_at: str = ""
+    selectable: tuple[str, ...] = ()      # selectableFields as field labels (spec.color)
 
     @property
     def key(self) -> Key:
@@ -67,6 +68,10 @@ class ServedVersion:
 def _d(parent: Any, name: str) -> dict:
     v = parent.get(name) if isinstance(parent, dict) else None
     return v if isinstance(v, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _strs(values: Any) -> tuple[str, ...]:
@@ -117,7 +122,7 @@ def served(crd: Any) -> list[ServedVersion]:
             short_names=_strs(names.get("shortNames")), verbs=ALL_VERBS,
             subresources=tuple(subresources), categories=_strs(names.get("categories")),
             storage_version=f"{group}/{storage}" if storage and storage != name else "",
-            custom=True)
+            custom=True, list_kind_name=str(names.get("listKind") or ""))
         out.append(ServedVersion(
             crd_name=str(meta.get("name") or ""), crd_uid=str(meta.get("uid") or ""),
             info=info,
@@ -132,7 +137,10 @@ def served(crd: Any) -> list[ServedVersion]:
             storage_version=storage,
             terminating=crdstatus.is_true(crd, "Terminating") or
             bool(meta.get("deletionTimestamp")),
-            established_at=str(est.get("lastTransitionTime") or "")))
+            established_at=str(est.get("lastTransitionTime") or ""),
+            selectable=tuple(str(f["jsonPath"]).lstrip(".") for f in _list(
+                v.get("selectableFields")) if isinstance(f, dict) and
+                isinstance(f.get("jsonPath"), str))))
     return out
 
 

@@ -4,6 +4,7 @@ apiextensions strategies), as hooks the generic registry and server call.
 Strategy (the base) leaves everything to the generic code. The registry calls:
 
     unknown_fields(obj) -> list[str] | None    None: the built-in schema decides
+    field_selector(text) -> FieldSelector | None   None: the kind's built-in field labels
     strict_message(unknown) -> str             the 400 of fieldValidation=Strict
     prepare(obj, cur, subresource) -> None     after the generic preparation of a
                                                create (cur None) or an update
@@ -29,6 +30,7 @@ import copy
 import re
 from typing import Any, Optional
 
+from k8snet.api.selectors import FieldSelector, parse_field_selector
 from k8snet.apiextensions import crddefaults, crdstatus, crdvalidation, defaulting, pruning
 from k8snet.apiextensions import jsonpath as jp
 from k8snet.apiextensions.crdkinds import ServedVersion
@@ -77,6 +79,9 @@ class Strategy:
 
     def request_warnings(self, method: str) -> list[str]:
         return []
+
+    def field_selector(self, text: Optional[str]) -> Optional[FieldSelector]:
+        return None
 
     def refuse(self, method: str, subresource: Optional[str], content_type: str = "") -> None:
         return None
@@ -215,6 +220,15 @@ class CustomResourceStrategy(Strategy):
         if old is None or not validate_list_types(old, self.schema):
             causes += validate_list_types(obj, self.schema)
         return causes
+
+    def field_selector(self, text: Optional[str]) -> Optional[FieldSelector]:
+        """metadata.name, metadata.namespace and the CRD's selectableFields."""
+        sel = parse_field_selector(text)
+        allowed = ("metadata.name", "metadata.namespace") + self.sv.selectable
+        for term in sel.terms:
+            if term.field not in allowed:
+                raise ValueError(f"field label not supported: {term.field}")
+        return sel
 
     # -- server hooks ---------------------------------------------------------------------
     def request_warnings(self, method: str) -> list[str]:

@@ -161,7 +161,7 @@ def _resource_paths(info, prefix: str, tag: str, idp: str,
     kind, verbs = info.kind, set(info.verbs)
     gvk = (info.group, info.version, kind)
     obj = _gvk_name(gvk, names)
-    lst = _gvk_name((info.group, info.version, kind + "List"), names)
+    lst = _gvk_name((info.group, info.version, info.list_kind), names)
     scope = "Namespaced" if info.namespaced else ""
     ns_part = "namespaces/{namespace}/" if info.namespaced else ""
     ns_params = (Param("namespace", "path", "string", "The namespace of the objects.", True),) \

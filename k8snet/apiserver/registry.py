@@ -158,7 +158,10 @@ class Registry(DeletionMixin):
     def selectors(self, info: KindInfo, ctx: Ctx):
         try:
             label_sel = selectors.parse_label_selector(ctx.get("labelSelector"))
-            field_sel = selectors.parse_field_selector(ctx.get("fieldSelector"), info.kind)
+            st = self.strategy(info)
+            field_sel = st.field_selector(ctx.get("fieldSelector")) if st is not None else None
+            if field_sel is None:
+                field_sel = selectors.parse_field_selector(ctx.get("fieldSelector"), info.kind)
         except ValueError as e:
             raise bad_request(str(e)) from None
         return label_sel, field_sel

@@ -187,3 +187,14 @@ def test_ratcheting_keeps_unchanged_invalid_values() -> None:
     new = {"spec": {"replicas": 11, "image": "b"}}
     assert ratchet(causes, new, old) == [causes[1]]
     assert ratchet(causes, new, None) == causes
+
+
+def test_selectable_fields_extend_field_selectors(crd: dict) -> None:
+    st = CustomResourceStrategy(crdkinds.served(crd)[0])
+    with pytest.raises(ValueError, match="field label not supported: spec.image"):
+        st.field_selector("spec.image=x")
+    crd["spec"]["versions"][0]["selectableFields"] = [{"jsonPath": ".spec.image"}]
+    st = CustomResourceStrategy(crdkinds.served(crd)[0])
+    sel = st.field_selector("spec.image=x,metadata.name!=y")
+    assert sel.matches({"metadata": {"name": "a"}, "spec": {"image": "x"}})
+    assert not sel.matches({"metadata": {"name": "a"}, "spec": {"image": "z"}})
