@@ -9,10 +9,13 @@ Definitions are written in the swagger form the built-in definitions use
 
 Public names:
 
-    CustomDefinitions(names, definitions, key)
+    CustomDefinitions(names, definitions, key, definitions_v2)
         names: (group, version, kind) -> definition name
-        definitions: definition name -> schema
+        definitions: definition name -> schema (for OpenAPI v3)
         key: what the documents built from them depend on (for caching)
+        definitions_v2: the same for swagger 2.0, with what kubectl's v2 reader cannot
+                        take removed (junctors, nullable types, preserved unknown fields)
+    to_v2(schema) -> dict
     definition_name(group, version, kind) -> str
     build(served) -> CustomDefinitions        from ServedVersion entries
 """
@@ -39,6 +42,7 @@ class CustomDefinitions:
     names: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
     definitions: Mapping[str, dict] = field(default_factory=dict)
     key: tuple = ()
+    definitions_v2: Mapping[str, dict] = field(default_factory=dict)
 
 
 def definition_name(group: str, version: str, kind: str) -> str:
@@ -116,6 +120,38 @@ def _list_schema(sv: ServedVersion, item: str, list_kind: str, texts: tuple) -> 
     }
 
 
+def to_v2(schema: Any) -> Any:
+    """A CRD schema as the v2 document carries it (ToStructuralOpenAPIV2's rules)."""
+    if not isinstance(schema, dict):
+        return schema
+    s = {k: v for k, v in schema.items() if k not in ("allOf", "oneOf", "anyOf", "not")}
+    if s.get("nullable") is True:
+        for word in ("type", "nullable", "items", "properties"):
+            s.pop(word, None)
+    s.pop("nullable", None)
+    if s.get("x-kubernetes-preserve-unknown-fields") is True:
+        s.pop("items", None)
+        s.pop("properties", None)
+        if s.get("type") == "object":
+            s.pop("type")
+    if s.get("type") == "array" and "items" not in s:
+        s.pop("type")
+    if isinstance(s.get("properties"), dict):
+        nullable = {k for k, v in s["properties"].items()
+                    if isinstance(v, dict) and v.get("nullable") is True}
+        s["properties"] = {k: to_v2(v) for k, v in s["properties"].items()}
+        if nullable and isinstance(s.get("required"), list):
+            s["required"] = [r for r in s["required"] if r not in nullable]
+    if isinstance(s.get("items"), dict):
+        s["items"] = to_v2(s["items"])
+    ap = s.get("additionalProperties")
+    if isinstance(ap, dict):
+        if ap.get("nullable") is True:
+            s.pop("required", None)
+        s["additionalProperties"] = to_v2(ap)
+    return s
+
+
 def build(served: Iterable[ServedVersion]) -> CustomDefinitions:
     """The definitions of every served custom resource version."""
     svs = sorted(served, key=lambda sv: sv.key)
@@ -133,5 +169,12 @@ def build(served: Iterable[ServedVersion]) -> CustomDefinitions:
         names[(info.group, info.version, list_kind)] = lst
         definitions[item] = _kind_schema(sv, texts)
         definitions[lst] = _list_schema(sv, item, list_kind, texts)
+    v2 = {name: to_v2(schema) for name, schema in definitions.items()}
+    for sv in svs:
+        name = names[(sv.info.group, sv.info.version, sv.info.kind)]
+        schema = sv.schema or {}
+        if schema.get("x-kubernetes-preserve-unknown-fields") is True:
+            v2[name] = {"type": "object", "x-kubernetes-group-version-kind":
+                        definitions[name]["x-kubernetes-group-version-kind"]}
     return CustomDefinitions(names, definitions,
-                             tuple((sv.key, sv.info, sv.schema_json) for sv in svs))
+                             tuple((sv.key, sv.info, sv.schema_json) for sv in svs), v2)

@@ -137,10 +137,10 @@ def _refs(schema: Any, out: set) -> None:
             _refs(value, out)
 
 
-def _closure(roots: Iterable[str], custom: Any) -> dict[str, dict]:
+def _closure(roots: Iterable[str], custom: Any, v2: bool = False) -> dict[str, dict]:
     """Every definition the roots reach: built-in ones and custom resources' (`custom`:
     k8snet.apiextensions.crdopenapi.CustomDefinitions or None)."""
-    extra = custom.definitions if custom is not None else {}
+    extra = {} if custom is None else custom.definitions_v2 if v2 else custom.definitions
     todo, seen_extra, builtin = list(roots), set(), set()
     while todo:
         name = todo.pop()
@@ -240,7 +240,8 @@ def v2_document(table: Any, custom: Any = None) -> dict:
             if item.params:
                 entry["parameters"] = [_v2_param(p) for p in item.params]
             paths[item.path] = entry
-    definitions = {n: to_v2(n, schema) for n, schema in _closure(roots, custom).items()}
+    definitions = {n: to_v2(n, schema)
+                   for n, schema in _closure(roots, custom, v2=True).items()}
     return {"swagger": "2.0", "info": dict(INFO), "paths": paths, "definitions": definitions,
             "securityDefinitions": {"BearerToken": dict(_SECURITY_SCHEME)},
             "security": [{"BearerToken": []}]}

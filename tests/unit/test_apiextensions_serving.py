@@ -198,3 +198,16 @@ def test_selectable_fields_extend_field_selectors(crd: dict) -> None:
     sel = st.field_selector("spec.image=x,metadata.name!=y")
     assert sel.matches({"metadata": {"name": "a"}, "spec": {"image": "x"}})
     assert not sel.matches({"metadata": {"name": "a"}, "spec": {"image": "z"}})
+
+
+def test_v2_definitions_drop_what_kubectl_v2_cannot_read() -> None:
+    schema = {"type": "object", "required": ["a", "b"], "properties": {
+        "a": {"type": "string", "nullable": True},
+        "b": {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"},
+                                                              {"type": "string"}]},
+        "c": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+              "properties": {"d": {"type": "string"}}}}}
+    assert crdopenapi.to_v2(schema) == {"type": "object", "required": ["b"], "properties": {
+        "a": {},
+        "b": {"x-kubernetes-int-or-string": True},
+        "c": {"x-kubernetes-preserve-unknown-fields": True}}}
