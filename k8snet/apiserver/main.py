@@ -12,6 +12,7 @@ import sys
 import threading
 from typing import Optional
 
+from k8snet.apiextensions.manager import CustomResources
 from k8snet.apiserver import alloc, authn, authz, certs, health, satokens
 from k8snet.apiserver.auth import Auth
 from k8snet.apiserver.bootstrap import aggregation_writer, bootstrap, namespace_finalizer
@@ -172,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
         authenticator = None if args.insecure_http else \
             authn.Authenticator(static, issuer, _lookup(registry))
         auth = Auth(authenticator, authz.Authorizer(cache.policy), cache, metrics)
+        registry.extensions = CustomResources(registry)
         scheme = "http" if args.insecure_http else "https"
         httpd = ApiHTTPServer((args.bind_address, args.port), registry,
                               ServerOptions(auth=auth, metrics=metrics, issuer=issuer,
@@ -194,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
             f.write(url + "\n")
         threading.Thread(target=namespace_finalizer, args=(registry, stop), daemon=True,
                          name="ns-finalizer").start()
+        threading.Thread(target=registry.extensions.run, args=(stop,), daemon=True,
+                         name="crd-controller").start()
         if args.compaction_interval > 0:
             threading.Thread(target=compactor, daemon=True, name="compactor",
                              args=(store, stop, args.compaction_interval,

@@ -15,22 +15,29 @@ NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def key(info: KindInfo, namespace: Optional[str], name: str) -> str:
-    """/registry/<plural>/<ns>/<name> (cluster-scoped: /registry/<plural>/<name>)."""
+    """/registry/<plural>/<ns>/<name> (cluster-scoped: /registry/<plural>/<name>); custom
+    resources: /registry/<group>/<plural>/..."""
     if not name or "/" in name or name in (".", "..") or "\x00" in name:
         raise invalid(info.kind, str(name), [{"field": "metadata.name",
                                               "reason": "FieldValueInvalid",
                                               "message": "Invalid value: a valid name is "
                                               "required"}], info.group)
     if info.namespaced:
-        return f"/registry/{info.plural}/{namespace}/{name}"
-    return f"/registry/{info.plural}/{name}"
+        return f"/registry/{_resource(info)}/{namespace}/{name}"
+    return f"/registry/{_resource(info)}/{name}"
+
+
+def _resource(info: KindInfo) -> str:
+    """The resource's directory: its plural; group/plural for custom resources, whose
+    plurals may repeat a built-in one (Calico's networkpolicies), as upstream keys them."""
+    return f"{info.group}/{info.plural}" if info.custom else info.plural
 
 
 def prefix(info: KindInfo, namespace: Optional[str]) -> str:
     """The key prefix of a collection (trailing slash: 'default' never matches 'default2')."""
     if info.namespaced and namespace:
-        return f"/registry/{info.plural}/{namespace}/"
-    return f"/registry/{info.plural}/"
+        return f"/registry/{_resource(info)}/{namespace}/"
+    return f"/registry/{_resource(info)}/"
 
 
 def encode(obj: dict, info: Optional[KindInfo] = None) -> bytes:

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Callable, Optional
 
-from k8snet.api import defaults, defaults_more, selectors, validation
+from k8snet.api import defaults, defaults_more, schema, selectors, validation
 from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
@@ -73,6 +73,22 @@ class Registry(DeletionMixin):
         self.clock = clock
         self.rng = rng or random.Random()
         self.table = table if table is not None else kinds.builtin_table()
+        # CRDs and custom resources (k8snet.apiextensions.manager.CustomResources), set by
+        # the apiserver; its strategies hook into strict decoding, preparation, validation
+        self.extensions = None
+
+    def strategy(self, info: KindInfo):
+        """The apiextensions strategy of a CRD or custom resource (None for built-ins)."""
+        return self.extensions.strategy(info) if self.extensions is not None else None
+
+    def delete(self, info: KindInfo, ns: Optional[str], name: str, options: dict,
+               ctx: Ctx) -> tuple[dict, int]:
+        """DELETE one object; a CRD is marked for its customresourcecleanup finalizer first."""
+        if self.extensions is not None:
+            marked = self.extensions.mark_deleted(info, name, options, ctx)
+            if marked is not None:
+                return marked, 200
+        return super().delete(info, ns, name, options, ctx)
 
     # -- reading ---------------------------------------------------------------
     def read(self, info: KindInfo, ns: Optional[str], name: str) -> Optional[dict]:
@@ -142,7 +158,10 @@ class Registry(DeletionMixin):
     def selectors(self, info: KindInfo, ctx: Ctx):
         try:
             label_sel = selectors.parse_label_selector(ctx.get("labelSelector"))
-            field_sel = selectors.parse_field_selector(ctx.get("fieldSelector"), info.kind)
+            st = self.strategy(info)
+            field_sel = st.field_selector(ctx.get("fieldSelector")) if st is not None else None
+            if field_sel is None:
+                field_sel = selectors.parse_field_selector(ctx.get("fieldSelector"), info.kind)
         except ValueError as e:
             raise bad_request(str(e)) from None
         return label_sel, field_sel
@@ -169,24 +188,33 @@ class Registry(DeletionMixin):
         return obj
 
     def _strict(self, info: KindInfo, obj: dict, ctx: Ctx) -> None:
+        """Decode as upstream does: wrong types fail always; unknown fields per fieldValidation."""
         mode = ctx.strict
-        if mode == "Ignore":
+        st = self.strategy(info)
+        unknown = st.unknown_fields(obj) if st is not None else None
+        if unknown is not None:  # a custom resource: what pruning would drop
+            if mode == "Strict" and unknown:
+                raise bad_request(st.strict_message(unknown))
+            if mode == "Warn":
+                ctx.warnings.extend(schema.unknown_field_warning(f) for f in unknown)
             return
-        # the body always carries its apiVersion here, so the schema of that version applies
-        body = dict(obj, apiVersion=info.api_version, kind=info.kind) \
-            if not obj.get("apiVersion") or not obj.get("kind") else obj
-        unknown = validation.unknown_fields(info.kind, body)
-        if not unknown:
+        found = schema.check(info.kind, obj, info.api_version)
+        if found.error and not ctx.applying:
+            raise bad_request(schema.cannot_handle(info.kind, info.version, found.error))
+        if mode == "Ignore" or not found.unknown:
             return
-        text = ", ".join(f'unknown field "{f}"' for f in unknown)
         if mode == "Strict":
-            raise bad_request(f"strict decoding error: {text}")
-        ctx.warnings.extend(f'unknown field "{f}"' for f in unknown)
+            raise bad_request(schema.strict_message(list(found.unknown)))
+        ctx.warnings.extend(schema.unknown_field_warning(f) for f in found.unknown)
 
-    def _validate(self, info: KindInfo, obj: dict, old: Optional[dict]) -> None:
+    def _validate(self, info: KindInfo, obj: dict, old: Optional[dict],
+                  subresource: Optional[str] = None) -> None:
         try:
             causes = validation.validate(info.kind, obj, old, group=info.group,
                                          namespaced=info.namespaced)
+            st = self.strategy(info)
+            if st is not None:
+                causes = st.validate(obj, old, subresource, causes)
         except (TypeError, AttributeError, ValueError, KeyError) as e:
             causes = [{"field": "", "reason": "FieldValueInvalid",
                        "message": f"malformed object: {e}"}]
@@ -240,6 +268,9 @@ class Registry(DeletionMixin):
         obj["apiVersion"], obj["kind"] = info.api_version, info.kind
         defaults_more.prepare_create(info.group, info.kind, obj)
         obj = defaults.apply_defaults(info.kind, obj, info.group)
+        st = self.strategy(info)
+        if st is not None:
+            st.prepare(obj, None, None)
         self._validate(info, obj, None)
         if ctx.admit is not None:
             ctx.admit(info, obj, None)
@@ -376,8 +407,11 @@ class Registry(DeletionMixin):
                 new["spec"]["clusterIP"] = old_spec["clusterIP"]
                 new["spec"]["clusterIPs"] = old_spec.get("clusterIPs") or [old_spec["clusterIP"]]
         new = defaults.apply_defaults(info.kind, new, info.group)
+        st = self.strategy(info)
+        if st is not None:
+            st.prepare(new, cur, subresource)
         # a binding is the apiserver's own change: Pod spec immutability does not apply
-        self._validate(info, new, None if subresource == "binding" else cur)
+        self._validate(info, new, None if subresource == "binding" else cur, subresource)
         cur_cmp = dict(cur, metadata={k: v for k, v in cmeta.items() if k != "resourceVersion"})
         if new == cur_cmp:
             return cur

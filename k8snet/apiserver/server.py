@@ -18,11 +18,11 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import yaml
 
+from k8snet.apiextensions import crscale
 from k8snet.apiserver import (
     componentstatus,
     eviction,
     health,
-    openapi,
     patching,
     protobuf,
     reviews,
@@ -34,6 +34,7 @@ from k8snet.apiserver.auth import Auth
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.metrics import CONTENT_TYPE as METRICS_CT
 from k8snet.apiserver.metrics import ApiMetrics, request_labels
+from k8snet.apiserver.openapiserve import OpenAPIService
 from k8snet.apiserver.registry import Registry
 from k8snet.apiserver.requestinfo import RequestInfo, request_info
 from k8snet.apiserver.routes import Route, parse_path, verb_allowed
@@ -79,6 +80,8 @@ class ApiHTTPServer(ThreadingHTTPServer):
         self.options = options
         self.tls = tls
         self.stopping = threading.Event()
+        self.openapi = OpenAPIService(registry.table, custom=lambda: (
+            registry.extensions.openapi_definitions() if registry.extensions else None))
         super().__init__(addr, Handler)
 
     def get_request(self):
@@ -194,7 +197,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-cache, private")
+        if not any(k.lower() == "cache-control" for k, _ in extra or []):
+            self.send_header("Cache-Control", "no-cache, private")
         for k, v in extra or []:
             self.send_header(k, v)
         self.end_headers()
@@ -363,7 +367,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             self._health(route.extra)
         elif route.what == "root":
             self._json(200, {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez",
-                                       "/metrics", "/openapi/v3", "/readyz", "/version"] +
+                                       "/metrics", "/openapi/v2", "/openapi/v3", "/readyz",
+                                       "/version"] +
                              [f"/apis/{g}" for g in table.groups() if g] +
                              [f"/apis/{g}/{v}" for g, v in table.group_versions() if g]})
         elif route.what in ("api", "apis"):
@@ -386,15 +391,11 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         elif route.what == "resourcelist":
             self._json(200, discovery.resource_list(table, route.group, route.version))
         elif route.what == "openapi":
-            rel = route.extra
-            if not rel.startswith("v3"):
-                raise ApiStatusError(404, "the server could not find the requested resource "
-                                     "(OpenAPI v2 is not served; use /openapi/v3)", "NotFound")
-            doc = openapi.document(rel[2:].lstrip("/"))
-            if doc is None:
+            reply = self.server.openapi.reply(route.extra, ctx.params, self.headers)
+            if reply is None:
                 raise ApiStatusError(404, "the server could not find the requested resource",
                                      "NotFound")
-            self._json(200, doc)
+            self._send(reply.status, reply.body, reply.content_type, list(reply.headers))
         else:
             raise ApiStatusError(404, "the server could not find the requested resource",
                                  "NotFound")
@@ -455,6 +456,10 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                                             route.watch_path or (name is None and ctx.get(
                                                 "watch") in ("true", "1", "True"))):
             raise self._not_supported(info, method, name is not None)
+        st = reg.strategy(info)  # CRDs and custom resources (k8snet.apiextensions)
+        if st is not None:
+            st.refuse(method, sub, self.headers.get("Content-Type") or "")
+            ctx.warnings.extend(st.request_warnings(method))
         if info.plural == "componentstatuses" and info.group == "":
             self._component_statuses(name, ctx, accept)
             return
@@ -501,6 +506,10 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                 raise self._not_allowed(method)
             self._json(201, patching.bind(reg, info, str(ns), name, self._decode(body), ctx))
             return
+        if sub == "scale" and st is not None:
+            self._json(200, crscale.serve(reg, st, info, ns, name, method, ctx, body,
+                                          self.headers.get("Content-Type") or ""), ctx)
+            return
         if sub == "scale":
             if method == "GET":
                 self._json(200, patching.to_scale(reg.get(info, ns, name)))
@@ -518,9 +527,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         if method in ("GET", "HEAD"):
             obj = reg.get(info, ns, name)
             if _accepts_table(accept) and sub is None:
-                obj = tables.table(info.plural, [obj], time.time(),
-                                   obj["metadata"]["resourceVersion"],
-                                   include=ctx.get("includeObject") or "Metadata")
+                obj = self._table(info, [obj], obj["metadata"]["resourceVersion"], "",
+                                  ctx.get("includeObject") or "Metadata")
             self._json(200, obj)
         elif method == "PUT":
             obj, created = reg.update(info, ns, name, self._decode(body), ctx, sub)
@@ -535,6 +543,14 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             self._json(code, obj)
         else:
             raise self._not_allowed(method)
+
+    def _table(self, info: KindInfo, objs: list, rv: str, cont: str = "",
+               include: str = "Metadata") -> dict:
+        """A Table of objs: a custom resource's printer columns, else the built-in's."""
+        st = self.server.registry.strategy(info)
+        got = st.table(objs, time.time(), rv, cont, include) if st is not None else None
+        return got if got is not None else tables.table(info.plural, objs, time.time(), rv,
+                                                        cont, include=include)
 
     def _not_supported(self, info: KindInfo, method: str, named: bool
                        ) -> ApiStatusError:
@@ -597,8 +613,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                 return
             items, rv, cont = reg.list(info, route.namespace, ctx)
             if _accepts_table(accept):
-                self._json(200, tables.table(info.plural, items, time.time(), rv, cont,
-                                             include=ctx.get("includeObject") or "Metadata"))
+                self._json(200, self._table(info, items, rv, cont,
+                                            ctx.get("includeObject") or "Metadata"))
                 return
             meta: dict = {"resourceVersion": rv}
             if cont:

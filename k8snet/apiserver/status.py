@@ -80,10 +80,12 @@ def conflict(resource: str, name: str, why: str, group: str = "") -> ApiStatusEr
 
 
 def invalid(kind: str, name: str, causes: list, group: str = "") -> ApiStatusError:
-    """422 Invalid with causes, as kubectl prints them."""
+    """422 Invalid with causes, as kubectl prints them; the message names the kind with its
+    group as upstream's does ('CronTab.stable.example.com "x" is invalid: ...')."""
     causes = [{"reason": c.get("reason") or c.get("type") or "FieldValueInvalid",
                "message": c.get("message", ""), "field": c.get("field", "")} for c in causes]
-    msg = invalid_message(kind, name, causes)
+    qual = f"{kind}.{group}" if group and not kind.endswith(f".{group}") else kind
+    msg = invalid_message(qual, name, causes)
     return ApiStatusError(422, msg, "Invalid",
                           {"name": name, "group": group, "kind": kind, "causes": causes})
 

@@ -10,8 +10,8 @@ Public names:
 
     KindInfo fields: kind, plural, singular, group, version, namespaced, short_names,
         verbs, subresources (tuple of Subresource), categories, top_level, stored,
-        storage_version; properties api_version ("v1", "apps/v1"), group_version,
-        list_kind, scope, storage_api_version
+        storage_version, custom, list_kind_name; properties api_version ("v1",
+        "apps/v1"), group_version, list_kind, scope, storage_api_version
     Subresource fields: name, kind, group, version, verbs
     ResourceTable(infos=(), group_priority=None, frozen=False)
         add(info), remove(group, version, plural) -> KindInfo | None, infos()
@@ -73,7 +73,8 @@ class KindInfo:
     ``stored`` is False for resources that are not kept in the store (create-only
     reviews and bindings, computed componentstatuses). ``storage_version`` names the
     apiVersion whose shape the store keeps when it is not this one ("" = this one), as
-    upstream keeps autoscaling/v1 HorizontalPodAutoscalers as autoscaling/v2.
+    upstream keeps autoscaling/v1 HorizontalPodAutoscalers as autoscaling/v2. ``custom``
+    marks a CustomResourceDefinition's resource (stored under /registry/<group>/<plural>).
     """
 
     kind: str
@@ -89,6 +90,8 @@ class KindInfo:
     top_level: bool = True
     stored: bool = True
     storage_version: str = ""
+    custom: bool = False  # served for a CustomResourceDefinition
+    list_kind_name: str = ""  # a CRD's names.listKind ("" = kind + "List")
 
     @property
     def api_version(self) -> str:
@@ -102,7 +105,7 @@ class KindInfo:
 
     @property
     def list_kind(self) -> str:
-        return self.kind + "List"
+        return self.list_kind_name or self.kind + "List"
 
     @property
     def scope(self) -> str:
