@@ -385,6 +385,9 @@ def test_unknown_types_and_not_found(env, tmp_path):
     code, status = api(env, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
                        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
                         "spec": {"token": "x"}})
+    # an invalid token is answered, not refused: authenticated false
+    assert code == 201 and status["status"].get("authenticated") is not True
+    code, status = api(env, "GET", "/apis/authentication.k8s.io/v1/tokenreviews")
     assert code == 405 and status["reason"] == "MethodNotAllowed"
     code, status = api(env, "DELETE", "/api/v1/componentstatuses/etcd-0")
     assert code == 405
