@@ -195,7 +195,8 @@ def test_token_dies_with_its_serviceaccount(cp):
     kubectl(cp, "-n", "demo", "get", "pods", token=token_for(cp, "ephemeral"))
     got = kubectl(cp, "-n", "demo", "create", "token", "ephemeral", "--duration=5m", ok=False)
     assert ('TokenRequest.authentication.k8s.io "ephemeral" is invalid: '
-            'spec.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes') in got.stderr
+            'spec.expirationSeconds: Invalid value: 300: '
+            'may not specify a duration less than 10 minutes') in got.stderr
 
 
 def test_aggregated_role_extends_view(cp):
