@@ -26,6 +26,8 @@ Public names:
     cannot_handle(kind, version, error) -> str        the 400 message of a decode error
     strict_message(unknown) -> str                    the 400 message of Strict
     unknown_field_warning(path) -> str                'unknown field "path"'
+    prune(kind, obj, api_version=None) -> list[str]   drop unknown fields in place (what
+        upstream does with Warn and Ignore); their paths
 
 What is modelled: structs (unknown keys; an empty struct has none), maps
 (additionalProperties), arrays, integers with their Go width, floats, booleans,
@@ -71,6 +73,7 @@ class _Walk:
     def __init__(self, table: Any) -> None:
         self.defs = table
         self.unknown: list[str] = []
+        self.dropped: list[tuple[dict, Any]] = []
         self.seen: set = set()
         self.error: Optional[str] = None
 
@@ -152,6 +155,7 @@ class _Walk:
             if sub_schema is None:
                 if not preserve:
                     self.add_unknown(child)
+                    self.dropped.append((value, key))
                 continue
             self.value(sub, sub_schema, child, struct, fields + (key,), depth + 1)
 
@@ -315,6 +319,25 @@ def check(kind: str, obj: Any, api_version: Optional[str] = None) -> Decoded:
     except RecursionError:
         pass
     return Decoded(tuple(walk.unknown), walk.error)
+
+
+def prune(kind: str, obj: Any, api_version: Optional[str] = None) -> list[str]:
+    """Remove from obj, in place, every field kind does not have; returns their paths.
+
+    Upstream's decoder drops unknown fields with fieldValidation Warn or Ignore, so they
+    are never stored.
+    """
+    name = definition_of(kind, api_version)
+    if name is None:
+        return []
+    walk = _Walk(defs.definitions())
+    try:
+        walk.named(obj, name, "", "", (), 0)
+    except (_Abort, RecursionError):
+        pass
+    for container, key in walk.dropped:
+        container.pop(key, None)
+    return walk.unknown
 
 
 def unknown_fields(kind: str, obj: Any) -> list[str]:

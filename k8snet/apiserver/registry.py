@@ -164,11 +164,13 @@ class Registry(DeletionMixin):
         if found.error and not ctx.applying:
             raise bad_request(schema.cannot_handle(info.kind, info.version, found.error))
         mode = ctx.strict
-        if mode == "Ignore" or not found.unknown:
+        if not found.unknown:
             return
         if mode == "Strict":
             raise bad_request(schema.strict_message(list(found.unknown)))
-        ctx.warnings.extend(schema.unknown_field_warning(f) for f in found.unknown)
+        schema.prune(info.kind, obj, info.api_version)  # dropped, as upstream's decoder does
+        if mode != "Ignore":
+            ctx.warnings.extend(schema.unknown_field_warning(f) for f in found.unknown)
 
     def _validate(self, info: KindInfo, obj: dict, old: Optional[dict]) -> None:
         try:

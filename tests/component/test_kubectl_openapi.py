@@ -174,6 +174,9 @@ def test_create_with_a_misspelled_field_fails_as_upstream(cp, tmp_path):
     warn = kubectl(cp["env"], "create", "-f", str(bad), "--validate=warn")
     assert 'Warning: unknown field "spec.template.spec.containers[0].imagee"' in warn.stderr
     assert warn.stdout.strip() == "deployment.apps/typo created"
+    stored = json.loads(kubectl(cp["env"], "get", "deployment", "typo", "-o", "json").stdout)
+    container = stored["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "busybox" and "imagee" not in container  # dropped, as upstream
 
 
 def test_create_with_a_wrong_type_fails_as_upstream(cp, tmp_path):

@@ -335,3 +335,13 @@ def test_deep_nesting_does_not_recurse_forever():
         node = node["properties"]["x"]
     crd = {"spec": {"versions": [{"schema": {"openAPIV3Schema": deep}}]}}
     assert schema.check("CustomResourceDefinition", crd, "apiextensions.k8s.io/v1").error is None
+
+
+def test_prune_drops_unknown_fields_in_place():
+    dep = {"metadata": {"name": "x", "bad": 1}, "spec": {"replica": 2, "replicas": 1,
+           "template": {"spec": {"containers": [{"name": "c", "imagee": "x"}]}}}}
+    assert schema.prune("Deployment", dep) == [
+        "metadata.bad", "spec.replica", "spec.template.spec.containers[0].imagee"]
+    assert dep == {"metadata": {"name": "x"}, "spec": {"replicas": 1, "template": {"spec": {
+        "containers": [{"name": "c"}]}}}}
+    assert schema.prune("Nothing", {"a": 1}) == []
