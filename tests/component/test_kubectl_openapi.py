@@ -360,3 +360,42 @@ def test_without_field_validation_kubectl_validates_against_the_v2_schemas(cp, t
         good.write_text(deployment("csvok"))
         assert kubectl(env, "create", "-f", str(good), cache="cache-cs").stdout.strip() == \
             "deployment.apps/csvok created"
+
+
+def test_openapi_caching_headers_over_http(cp):
+    import requests
+
+    with open(cp["kubeconfig"]) as f:
+        conf = yaml.safe_load(f)
+    cluster = conf["clusters"][0]["cluster"]
+    ca = os.path.join(cp["tmp"], "ca.crt")
+    with open(ca, "wb") as f:
+        f.write(base64.b64decode(cluster["certificate-authority-data"]))
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = ca
+    s.headers["Authorization"] = f"Bearer {conf['users'][0]['user']['token']}"
+    base = cluster["server"]
+    index = s.get(base + "/openapi/v3", timeout=30)
+    assert index.status_code == 200 and index.headers["Etag"].startswith('"')
+    again = s.get(base + "/openapi/v3", headers={"If-None-Match": index.headers["Etag"]},
+                  timeout=30)
+    assert again.status_code == 304 and again.content == b""
+    url = index.json()["paths"]["apis/apps/v1"]["serverRelativeURL"]
+    doc = s.get(base + url, timeout=30)
+    assert doc.status_code == 200
+    assert doc.headers["Cache-Control"] == "public, immutable"
+    assert doc.headers["Etag"] == '"' + url.split("hash=")[1] + '"'
+    assert "Expires" in doc.headers and doc.headers["Vary"] == "Accept"
+    plain = s.get(base + "/openapi/v3/apis/apps/v1", timeout=30)
+    assert plain.headers["Cache-Control"] == "no-cache, private" and plain.content == doc.content
+    stale = s.get(base + "/openapi/v3/apis/apps/v1?hash=ABC", allow_redirects=False, timeout=30)
+    assert stale.status_code == 301 and stale.headers["Location"] == url
+    pb = s.get(base + "/openapi/v2", timeout=30, headers={
+        "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    assert pb.headers["Content-Type"] == \
+        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    assert [p.name for p in openapiv2pb.decode(pb.content).paths.path] == \
+        list(s.get(base + "/openapi/v2", timeout=30).json()["paths"])
+    assert s.get(base + "/openapi/v2", headers={"Accept": "text/html"},
+                 timeout=30).status_code == 406
