@@ -24,6 +24,9 @@ Public names:
         the same with the group named (Event is in v1 and in events.k8s.io/v1)
     definition_of(kind, api_version=None) -> str | None   the definition used
     cannot_handle(kind, version, error) -> str        the 400 message of a decode error
+    patch_invalid(patched_json, error) -> str         the 422 message of a patch that
+        yields a body of wrong types (upstream names neither kind nor object there)
+    go_quote(text) -> str                             Go's %q
     strict_message(unknown) -> str                    the 400 message of Strict
     unknown_field_warning(path) -> str                'unknown field "path"'
     prune(kind, obj, api_version=None) -> list[str]   drop unknown fields in place (what
@@ -359,7 +362,13 @@ def cannot_handle(kind: str, version: str, error: str) -> str:
     return f'{kind} in version "{version}" cannot be handled as a {kind}: {error}'
 
 
-def _go_quote(text: str) -> str:
+def patch_invalid(patched_json: str, error: str) -> str:
+    """Upstream's 422 message when a patched object fails to decode (field "patch")."""
+    return f' "" is invalid: patch: Invalid value: {go_quote(patched_json)}: {error}'
+
+
+def go_quote(text: str) -> str:
+    """Go's %q / strconv.Quote of text (how upstream quotes paths and values)."""
     out = []
     for ch in text:
         if ch == '"':
@@ -380,7 +389,7 @@ def _go_quote(text: str) -> str:
 
 def unknown_field_warning(path: str) -> str:
     """One strict-decoding finding as upstream words it: unknown field "spec.foo"."""
-    return f"unknown field {_go_quote(path)}"
+    return f"unknown field {go_quote(path)}"
 
 
 def strict_message(unknown: list[str]) -> str:

@@ -399,3 +399,25 @@ def test_openapi_caching_headers_over_http(cp):
         list(s.get(base + "/openapi/v2", timeout=30).json()["paths"])
     assert s.get(base + "/openapi/v2", headers={"Accept": "text/html"},
                  timeout=30).status_code == 406
+
+
+def test_patches_are_decoded_like_bodies(cp, tmp_path):
+    good = tmp_path / "patchme.yaml"
+    good.write_text(deployment("patchme"))
+    kubectl(cp["env"], "create", "-f", str(good))
+    p = kubectl(cp["env"], "patch", "deployment", "patchme", "--type=merge",
+                "-p", '{"spec":{"replica":3}}')
+    assert 'Warning: unknown field "spec.replica"' in p.stderr
+    stored = json.loads(kubectl(cp["env"], "get", "deployment", "patchme", "-o", "json").stdout)
+    assert "replica" not in stored["spec"]
+    p = kubectl(cp["env"], "patch", "deployment", "patchme", "-p", '{"spec":{"replicas":"3"}}',
+                ok=False)
+    assert p.returncode == 1
+    assert p.stderr.startswith('The request is invalid: patch: Invalid value: "{')
+    assert p.stderr.strip().endswith(
+        "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of "
+        "type int32")
+    p = kubectl(cp["env"], "patch", "deployment", "patchme", "--type=json",
+                "-p", '[{"op":"add","path":"/spec/paused","value":"yes"}]', ok=False)
+    assert "cannot unmarshal string into Go struct field DeploymentSpec.spec.paused of type " \
+           "bool" in p.stderr
