@@ -289,7 +289,8 @@ def definition_of(kind: str, api_version: Optional[str] = None) -> Optional[str]
         return defs.name_for(group, version, kind)
     from k8snet.machinery import resources as kinds  # the served table decides first
 
-    info = kinds.KINDS.get(kind)
+    served = getattr(kinds, "KINDS", None)
+    info = served.get(kind) if isinstance(served, dict) else None
     if info is not None:
         found = defs.name_for(info.group, info.version, kind)
         if found:
@@ -308,10 +309,7 @@ def definition_of(kind: str, api_version: Optional[str] = None) -> Optional[str]
 
 def check(kind: str, obj: Any, api_version: Optional[str] = None) -> Decoded:
     """Decode obj as kind (in api_version if given) and report what Go's decoder would."""
-    try:
-        name = definition_of(kind, api_version)
-    except Exception:  # noqa: BLE001 - the definitions are needed only to check
-        return Decoded()
+    name = definition_of(kind, api_version)
     if name is None:
         return Decoded()
     walk = _Walk(defs.definitions())
