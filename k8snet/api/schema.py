@@ -46,7 +46,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from k8snet.api import definitions as defs
 from k8snet.api.gotime import base64_error, time_error
@@ -290,7 +290,7 @@ def definition_of(kind: str, api_version: Optional[str] = None) -> Optional[str]
     from k8snet.machinery import resources as kinds  # the served table decides first
 
     served = getattr(kinds, "KINDS", None)
-    info = served.get(kind) if isinstance(served, dict) else None
+    info = served.get(kind) if isinstance(served, Mapping) else None
     if info is not None:
         found = defs.name_for(info.group, info.version, kind)
         if found:
