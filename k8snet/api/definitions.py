@@ -163,7 +163,11 @@ def _refs(schema: Any, out: set) -> None:
         if name:
             out.add(name)
         for key, value in schema.items():
-            if not key.startswith("x-kubernetes-"):
+            if key == "properties" and isinstance(value, dict):
+                # property names are data: JSONSchemaProps has x-kubernetes-validations
+                for sub in value.values():
+                    _refs(sub, out)
+            elif not key.startswith("x-kubernetes-"):
                 _refs(value, out)
     elif isinstance(schema, list):
         for item in schema:
