@@ -55,7 +55,7 @@ from k8snet.machinery import quantities
 MAX_UNKNOWN = 100
 MAX_DEPTH = 200
 _INT_RANGE = {"int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1)}
-_GA_ORDER = ("v1", "v2", "v1beta2", "v1beta1", "v1alpha3", "v1alpha2", "v1alpha1")
+_GA_ORDER = ("v2", "v1", "v1beta2", "v1beta1", "v1alpha3", "v1alpha2", "v1alpha1")
 
 
 @dataclass(frozen=True)

@@ -61,10 +61,11 @@ def test_same_kind_name_in_two_groups():
     assert schema.unknown_fields("Event", {"apiVersion": "events.k8s.io/v1", **body}) == \
         ["message"]
     assert schema.unknown_fields("Event", body) == ["note"]  # the served core Event
+    # the preferred version, as upstream orders them (v2 before v1)
     assert schema.definition_of("HorizontalPodAutoscaler") == \
-        "io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler"
-    assert schema.definition_of("HorizontalPodAutoscaler", "autoscaling/v2") == \
         "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler"
+    assert schema.definition_of("HorizontalPodAutoscaler", "autoscaling/v1") == \
+        "io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler"
     assert schema.unknown_fields("Unknown", {"x": 1}) == []
     assert schema.check("Deployment", {}, "apps/v9") == schema.Decoded()
 
