@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from k8snet.api import definitions as defs
-from k8snet.api.gotime import base64_error, time_error
+from k8snet.api.goerrors import base64_error, time_error
 from k8snet.machinery import quantities
 
 MAX_UNKNOWN = 100

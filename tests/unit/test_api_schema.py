@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from k8snet.api import definitions as defs
 from k8snet.api import schema
-from k8snet.api.gotime import base64_error, time_error
+from k8snet.api.goerrors import base64_error, time_error
 
 # -- known cases: the messages a 1.32 apiserver gives ----------------------------------
 
