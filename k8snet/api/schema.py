@@ -24,8 +24,13 @@ Public names:
         the same with the group named (Event is in v1 and in events.k8s.io/v1)
     definition_of(kind, api_version=None) -> str | None   the definition used
     cannot_handle(kind, version, error) -> str        the 400 message of a decode error
+    patch_invalid(patched_json, error) -> str         the 422 message of a patch that
+        yields a body of wrong types (upstream names neither kind nor object there)
+    go_quote(text) -> str                             Go's %q
     strict_message(unknown) -> str                    the 400 message of Strict
     unknown_field_warning(path) -> str                'unknown field "path"'
+    prune(kind, obj, api_version=None) -> list[str]   drop unknown fields in place (what
+        upstream does with Warn and Ignore); their paths
 
 What is modelled: structs (unknown keys; an empty struct has none), maps
 (additionalProperties), arrays, integers with their Go width, floats, booleans,
@@ -41,16 +46,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from k8snet.api import definitions as defs
-from k8snet.api.gotime import base64_error, time_error
+from k8snet.api.goerrors import base64_error, time_error
 from k8snet.machinery import quantities
 
 MAX_UNKNOWN = 100
 MAX_DEPTH = 200
 _INT_RANGE = {"int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1)}
-_GA_ORDER = ("v1", "v2", "v1beta2", "v1beta1", "v1alpha3", "v1alpha2", "v1alpha1")
+_GA_ORDER = ("v2", "v1", "v1beta2", "v1beta1", "v1alpha3", "v1alpha2", "v1alpha1")
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class _Walk:
     def __init__(self, table: Any) -> None:
         self.defs = table
         self.unknown: list[str] = []
+        self.dropped: list[tuple[dict, Any]] = []
         self.seen: set = set()
         self.error: Optional[str] = None
 
@@ -152,6 +158,7 @@ class _Walk:
             if sub_schema is None:
                 if not preserve:
                     self.add_unknown(child)
+                    self.dropped.append((value, key))
                 continue
             self.value(sub, sub_schema, child, struct, fields + (key,), depth + 1)
 
@@ -282,7 +289,8 @@ def definition_of(kind: str, api_version: Optional[str] = None) -> Optional[str]
         return defs.name_for(group, version, kind)
     from k8snet.machinery import resources as kinds  # the served table decides first
 
-    info = kinds.KINDS.get(kind)
+    served = getattr(kinds, "KINDS", None)
+    info = served.get(kind) if isinstance(served, Mapping) else None
     if info is not None:
         found = defs.name_for(info.group, info.version, kind)
         if found:
@@ -301,10 +309,7 @@ def definition_of(kind: str, api_version: Optional[str] = None) -> Optional[str]
 
 def check(kind: str, obj: Any, api_version: Optional[str] = None) -> Decoded:
     """Decode obj as kind (in api_version if given) and report what Go's decoder would."""
-    try:
-        name = definition_of(kind, api_version)
-    except Exception:  # noqa: BLE001 - the definitions are needed only to check
-        return Decoded()
+    name = definition_of(kind, api_version)
     if name is None:
         return Decoded()
     walk = _Walk(defs.definitions())
@@ -315,6 +320,25 @@ def check(kind: str, obj: Any, api_version: Optional[str] = None) -> Decoded:
     except RecursionError:
         pass
     return Decoded(tuple(walk.unknown), walk.error)
+
+
+def prune(kind: str, obj: Any, api_version: Optional[str] = None) -> list[str]:
+    """Remove from obj, in place, every field kind does not have; returns their paths.
+
+    Upstream's decoder drops unknown fields with fieldValidation Warn or Ignore, so they
+    are never stored.
+    """
+    name = definition_of(kind, api_version)
+    if name is None:
+        return []
+    walk = _Walk(defs.definitions())
+    try:
+        walk.named(obj, name, "", "", (), 0)
+    except (_Abort, RecursionError):
+        pass
+    for container, key in walk.dropped:
+        container.pop(key, None)
+    return walk.unknown
 
 
 def unknown_fields(kind: str, obj: Any) -> list[str]:
@@ -336,7 +360,13 @@ def cannot_handle(kind: str, version: str, error: str) -> str:
     return f'{kind} in version "{version}" cannot be handled as a {kind}: {error}'
 
 
-def _go_quote(text: str) -> str:
+def patch_invalid(patched_json: str, error: str) -> str:
+    """Upstream's 422 message when a patched object fails to decode (field "patch")."""
+    return f' "" is invalid: patch: Invalid value: {go_quote(patched_json)}: {error}'
+
+
+def go_quote(text: str) -> str:
+    """Go's %q / strconv.Quote of text (how upstream quotes paths and values)."""
     out = []
     for ch in text:
         if ch == '"':
@@ -357,7 +387,7 @@ def _go_quote(text: str) -> str:
 
 def unknown_field_warning(path: str) -> str:
     """One strict-decoding finding as upstream words it: unknown field "spec.foo"."""
-    return f"unknown field {_go_quote(path)}"
+    return f"unknown field {go_quote(path)}"
 
 
 def strict_message(unknown: list[str]) -> str:

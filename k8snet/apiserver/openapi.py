@@ -14,7 +14,7 @@ Public names:
     v3_index(table, hashes) -> dict      /openapi/v3: {"paths": {gv: {"serverRelativeURL":
                                          "/openapi/v3/<gv>?hash=<HASH>"}}}
     v2_document(table) -> dict           /openapi/v2: every served path and definition
-    to_v3(schema) / to_v2(schema) -> dict   one definition in either form
+    to_v3(name, schema) / to_v2(name, schema) -> dict   one definition in either form
     document_hash(body: bytes) -> str    upstream's ETag/hash: SHA-512, upper-case hex
 
 Serving (caching, ETags, content negotiation) is `k8snet.apiserver.openapiserve`.

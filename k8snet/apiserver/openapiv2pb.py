@@ -4,8 +4,9 @@ kubectl reads /openapi/v2 with ``Accept:
 application/com.github.proto-openapi.spec.v2@v1.0+protobuf`` and unmarshals an
 ``openapi.v2.Document`` (the gnostic model). The message definitions are in
 openapiv2.proto beside this module; the Python classes are made from it on first
-use (protoc from grpcio-tools writes a descriptor set to a temporary directory;
-nothing is generated into the package).
+use: protoc from grpcio-tools runs once, in a child process (its compiler library
+would otherwise stay mapped in the apiserver, ~9 MiB), and writes a descriptor set
+to a temporary directory; nothing is generated into the package.
 
 Vendor extensions, defaults, examples and enum values travel as ``Any.yaml``
 text: JSON text here, which is YAML too.
@@ -20,6 +21,8 @@ Public names:
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +32,7 @@ from k8snet.errors import K8snetError
 
 PROTO = Path(__file__).resolve().parent / "openapiv2.proto"
 PACKAGE = "openapi.v2"
+PROTOC_DEADLINE = 60.0
 _SCHEMA_TEXT = {"$ref": "_ref", "format": "format", "title": "title",
                 "description": "description", "pattern": "pattern",
                 "discriminator": "discriminator"}
@@ -45,14 +49,20 @@ _SCHEMA_FLAGS = {"exclusiveMaximum": "exclusive_maximum",
 def messages() -> dict[str, type]:
     """The openapi.v2 message classes, compiled from openapiv2.proto once per process."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-    from grpc_tools import protoc
 
     with tempfile.TemporaryDirectory(prefix="k8snet-openapiv2-") as tmp:
         out = Path(tmp) / "openapiv2.desc"
-        rc = protoc.main(["grpc_tools.protoc", f"-I{PROTO.parent}",
-                          f"--descriptor_set_out={out}", PROTO.name])
-        if rc != 0 or not out.exists():
-            raise K8snetError(f"protoc could not compile {PROTO} (exit {rc})")
+        try:
+            done = subprocess.run([sys.executable, "-m", "grpc_tools.protoc",
+                                   f"-I{PROTO.parent}", f"--descriptor_set_out={out}",
+                                   PROTO.name], capture_output=True, text=True,
+                                  timeout=PROTOC_DEADLINE)
+        except subprocess.TimeoutExpired:
+            raise K8snetError(f"protoc did not compile {PROTO} within {PROTOC_DEADLINE:.0f}s"
+                              ) from None
+        if done.returncode != 0 or not out.exists():
+            raise K8snetError(f"protoc could not compile {PROTO} (exit {done.returncode}): "
+                              f"{done.stderr.strip()[-500:]}")
         files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
     pool = descriptor_pool.DescriptorPool()
     for file_proto in files.file:

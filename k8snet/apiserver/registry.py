@@ -201,11 +201,31 @@ class Registry(DeletionMixin):
         found = schema.check(info.kind, obj, info.api_version)
         if found.error and not ctx.applying:
             raise bad_request(schema.cannot_handle(info.kind, info.version, found.error))
-        if mode == "Ignore" or not found.unknown:
+        if not found.unknown:
             return
         if mode == "Strict":
             raise bad_request(schema.strict_message(list(found.unknown)))
-        ctx.warnings.extend(schema.unknown_field_warning(f) for f in found.unknown)
+        schema.prune(info.kind, obj, info.api_version)  # dropped, as upstream's decoder does
+        if mode != "Ignore":
+            ctx.warnings.extend(schema.unknown_field_warning(f) for f in found.unknown)
+
+    def _decode_patched(self, info: KindInfo, obj: dict, ctx: Ctx) -> None:
+        """A patched object is decoded as upstream does (JSON, merge and strategic patches)."""
+        found = schema.check(info.kind, obj, info.api_version)
+        if found.error:
+            patched = json.dumps(obj, separators=(",", ":"))
+            cause = {"reason": "FieldValueInvalid", "field": "patch",
+                     "message": f"Invalid value: {schema.go_quote(patched)}: {found.error}"}
+            raise ApiStatusError(422, schema.patch_invalid(patched, found.error), "Invalid",
+                                 {"causes": [cause]})
+        if not found.unknown:
+            return
+        if ctx.strict == "Strict":
+            raise bad_request(schema.strict_message(list(found.unknown)))
+        schema.prune(info.kind, obj, info.api_version)
+        if ctx.strict != "Ignore":
+            ctx.warnings.extend(w for w in map(schema.unknown_field_warning, found.unknown)
+                                if w not in ctx.warnings)
 
     def _validate(self, info: KindInfo, obj: dict, old: Optional[dict],
                   subresource: Optional[str] = None) -> None:

@@ -196,7 +196,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
               extra: Optional[list] = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        if code not in (204, 304):  # no body by definition: no length either (as Go)
+            self.send_header("Content-Length", str(len(body)))
         if not any(k.lower() == "cache-control" for k, _ in extra or []):
             self.send_header("Cache-Control", "no-cache, private")
         for k, v in extra or []:

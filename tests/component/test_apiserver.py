@@ -194,6 +194,15 @@ def test_validation_and_strict_fields(s):
     r = s.post(s.base + base, data=json.dumps(bad), timeout=10,
                headers={"Content-Type": "application/json"})
     assert r.status_code == 201 and "unknown field" in r.headers.get("Warning", "")
+    assert "imagee" not in r.json()["spec"]["containers"][0]  # dropped, as upstream does
+    code, err = call(s, "PATCH", base + "/strict1?fieldValidation=Strict",
+                     {"spec": {"nodeSelectr": {"a": "b"}}}, ctype="application/merge-patch+json")
+    assert code == 400 and err["message"] == \
+        'strict decoding error: unknown field "spec.nodeSelectr"'
+    code, err = call(s, "POST", base, dict(pod("typed"), spec={"containers": "c"}))
+    assert code == 400 and err["message"] == (
+        'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal string into '
+        'Go struct field PodSpec.spec.containers of type []v1.Container')
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "badport"},
            "spec": {"ports": [{"port": 70000}]}}
     code, err = call(s, "POST", "/api/v1/namespaces/default/services", svc)

@@ -174,6 +174,9 @@ def test_create_with_a_misspelled_field_fails_as_upstream(cp, tmp_path):
     warn = kubectl(cp["env"], "create", "-f", str(bad), "--validate=warn")
     assert 'Warning: unknown field "spec.template.spec.containers[0].imagee"' in warn.stderr
     assert warn.stdout.strip() == "deployment.apps/typo created"
+    stored = json.loads(kubectl(cp["env"], "get", "deployment", "typo", "-o", "json").stdout)
+    container = stored["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "busybox" and "imagee" not in container  # dropped, as upstream
 
 
 def test_create_with_a_wrong_type_fails_as_upstream(cp, tmp_path):
@@ -357,3 +360,64 @@ def test_without_field_validation_kubectl_validates_against_the_v2_schemas(cp, t
         good.write_text(deployment("csvok"))
         assert kubectl(env, "create", "-f", str(good), cache="cache-cs").stdout.strip() == \
             "deployment.apps/csvok created"
+
+
+def test_openapi_caching_headers_over_http(cp):
+    import requests
+
+    with open(cp["kubeconfig"]) as f:
+        conf = yaml.safe_load(f)
+    cluster = conf["clusters"][0]["cluster"]
+    ca = os.path.join(cp["tmp"], "ca.crt")
+    with open(ca, "wb") as f:
+        f.write(base64.b64decode(cluster["certificate-authority-data"]))
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = ca
+    s.headers["Authorization"] = f"Bearer {conf['users'][0]['user']['token']}"
+    base = cluster["server"]
+    index = s.get(base + "/openapi/v3", timeout=30)
+    assert index.status_code == 200 and index.headers["Etag"].startswith('"')
+    again = s.get(base + "/openapi/v3", headers={"If-None-Match": index.headers["Etag"]},
+                  timeout=30)
+    assert again.status_code == 304 and again.content == b""
+    url = index.json()["paths"]["apis/apps/v1"]["serverRelativeURL"]
+    doc = s.get(base + url, timeout=30)
+    assert doc.status_code == 200
+    assert doc.headers["Cache-Control"] == "public, immutable"
+    assert doc.headers["Etag"] == '"' + url.split("hash=")[1] + '"'
+    assert "Expires" in doc.headers and doc.headers["Vary"] == "Accept"
+    plain = s.get(base + "/openapi/v3/apis/apps/v1", timeout=30)
+    assert plain.headers["Cache-Control"] == "no-cache, private" and plain.content == doc.content
+    stale = s.get(base + "/openapi/v3/apis/apps/v1?hash=ABC", allow_redirects=False, timeout=30)
+    assert stale.status_code == 301 and stale.headers["Location"] == url
+    pb = s.get(base + "/openapi/v2", timeout=30, headers={
+        "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    assert pb.headers["Content-Type"] == \
+        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    assert [p.name for p in openapiv2pb.decode(pb.content).paths.path] == \
+        list(s.get(base + "/openapi/v2", timeout=30).json()["paths"])
+    assert s.get(base + "/openapi/v2", headers={"Accept": "text/html"},
+                 timeout=30).status_code == 406
+
+
+def test_patches_are_decoded_like_bodies(cp, tmp_path):
+    good = tmp_path / "patchme.yaml"
+    good.write_text(deployment("patchme"))
+    kubectl(cp["env"], "create", "-f", str(good))
+    p = kubectl(cp["env"], "patch", "deployment", "patchme", "--type=merge",
+                "-p", '{"spec":{"replica":3}}')
+    assert 'Warning: unknown field "spec.replica"' in p.stderr
+    stored = json.loads(kubectl(cp["env"], "get", "deployment", "patchme", "-o", "json").stdout)
+    assert "replica" not in stored["spec"]
+    p = kubectl(cp["env"], "patch", "deployment", "patchme", "-p", '{"spec":{"replicas":"3"}}',
+                ok=False)
+    assert p.returncode == 1
+    assert p.stderr.startswith('The request is invalid: patch: Invalid value: "{')
+    assert p.stderr.strip().endswith(
+        "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of "
+        "type int32")
+    p = kubectl(cp["env"], "patch", "deployment", "patchme", "--type=json",
+                "-p", '[{"op":"add","path":"/spec/paused","value":"yes"}]', ok=False)
+    assert "cannot unmarshal string into Go struct field DeploymentSpec.spec.paused of type " \
+           "bool" in p.stderr

@@ -77,3 +77,7 @@ def test_closure_follows_refs_only():
     assert "io.k8s.api.batch.v1.Job" not in names
     assert names == sorted(names)
     assert defs.closure(["no.such.Thing"]) == []
+    crd = defs.closure(["io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."
+                        "CustomResourceDefinition"])
+    # reached through a property named x-kubernetes-validations (a name, not an extension)
+    assert "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ValidationRule" in crd

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from k8snet.api import definitions as defs
 from k8snet.api import schema
-from k8snet.api.gotime import base64_error, time_error
+from k8snet.api.goerrors import base64_error, time_error
 
 # -- known cases: the messages a 1.32 apiserver gives ----------------------------------
 
@@ -61,7 +61,7 @@ def test_same_kind_name_in_two_groups():
     assert schema.unknown_fields("Event", {"apiVersion": "events.k8s.io/v1", **body}) == \
         ["message"]
     assert schema.unknown_fields("Event", body) == ["note"]  # the served core Event
-    # without an apiVersion, the served (preferred) version: autoscaling/v2 in 1.32
+    # the preferred version, as upstream orders them (v2 before v1)
     assert schema.definition_of("HorizontalPodAutoscaler") == \
         "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler"
     assert schema.definition_of("HorizontalPodAutoscaler", "autoscaling/v1") == \
@@ -336,3 +336,13 @@ def test_deep_nesting_does_not_recurse_forever():
         node = node["properties"]["x"]
     crd = {"spec": {"versions": [{"schema": {"openAPIV3Schema": deep}}]}}
     assert schema.check("CustomResourceDefinition", crd, "apiextensions.k8s.io/v1").error is None
+
+
+def test_prune_drops_unknown_fields_in_place():
+    dep = {"metadata": {"name": "x", "bad": 1}, "spec": {"replica": 2, "replicas": 1,
+           "template": {"spec": {"containers": [{"name": "c", "imagee": "x"}]}}}}
+    assert schema.prune("Deployment", dep) == [
+        "metadata.bad", "spec.replica", "spec.template.spec.containers[0].imagee"]
+    assert dep == {"metadata": {"name": "x"}, "spec": {"replicas": 1, "template": {"spec": {
+        "containers": [{"name": "c"}]}}}}
+    assert schema.prune("Nothing", {"a": 1}) == []

@@ -50,9 +50,12 @@ HPA1 = KindInfo("HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizont
                 "autoscaling", "v1", True, ("hpa",), ALL_VERBS,
                 (_status("HorizontalPodAutoscaler", "autoscaling", "v1"),))
 EVENT2 = KindInfo("Event", "events", "event", "events.k8s.io", "v1", True, ("ev",))
+CRD = KindInfo("CustomResourceDefinition", "customresourcedefinitions",
+               "customresourcedefinition", "apiextensions.k8s.io", "v1", False, ("crd",),
+               ALL_VERBS, (_status("CustomResourceDefinition", "apiextensions.k8s.io"),))
 TOKENREVIEW = KindInfo("TokenReview", "tokenreviews", "tokenreview", "authentication.k8s.io",
                        "v1", False, (), ("create",))
-TABLE = Table([CONFIGMAP, NODE, JOB, HPA2, HPA1, EVENT2, TOKENREVIEW,
+TABLE = Table([CONFIGMAP, NODE, JOB, HPA2, HPA1, EVENT2, TOKENREVIEW, CRD,
                kinds.KINDS["Deployment"]])
 
 
@@ -172,7 +175,8 @@ def test_v3_index_carries_each_document_hash():
         "serverRelativeURL": f"/openapi/v3/apis/batch/v1?hash={h}"}
     assert set(index["paths"]) == {"api/v1", "apis/batch/v1", "apis/autoscaling/v2",
                                    "apis/autoscaling/v1", "apis/events.k8s.io/v1",
-                                   "apis/authentication.k8s.io/v1", "apis/apps/v1"}
+                                   "apis/authentication.k8s.io/v1", "apis/apps/v1",
+                                   "apis/apiextensions.k8s.io/v1"}
 
 
 def test_v2_document_refs_resolve_and_intorstring_is_a_string():
