@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from k8snet.api.defaults import image_pull_policy
-from k8snet.kubelet import crispec, probes, status, sync
+from k8snet.kubelet import crispec, envvars, probes, status, sync
 from k8snet.kubelet.logs import pod_log_dir
 from k8snet.kubelet.model import (
     RUNNING,
@@ -190,8 +190,18 @@ class PodSyncer:
         else:
             msg = f'Container image "{image}" already present on machine'
         self._event(pod, NORMAL, "Pulled", msg, name, action.init)
+        try:
+            resolved = envvars.container_env(pod, spec, ctx.pod_ip, self.node_ip,
+                                             self.lookup_object)
+        except envvars.ContainerConfigError as exc:
+            mem.waiting[name] = ("CreateContainerConfigError", str(exc))
+            self._event(pod, WARNING, "Failed", f"Error: {exc}", name, action.init)
+            return
+        for warning in resolved.warnings:
+            self._event(pod, WARNING, "InvalidEnvironmentVariableNames", warning, name,
+                        action.init)
         config = crispec.container_config(pod, spec, action.attempt, ctx.pod_ip, self.node_ip,
-                                          image_ref=None)
+                                          image_ref=None, env_map=resolved.env)
         try:
             cid = self.runtime.create_container(ctx.sandbox_id, config, ctx.sandbox_config)
         except CriError as exc:
@@ -211,6 +221,16 @@ class PodSyncer:
         mem.waiting.pop(name, None)
         self._event(pod, NORMAL, "Started", f"Started container {name}", name,
                             action.init)
+
+    def lookup_object(self, kind: str, namespace: str, name: str) -> Optional[Dict[str, Any]]:
+        """A ConfigMap or Secret from the apiserver (None if it does not exist)."""
+        resource = {"ConfigMap": "configmaps", "Secret": "secrets"}[kind]
+        try:
+            return self.api.get(resource, name, namespace)
+        except NotFound:
+            return None
+        except ApiError as exc:
+            raise envvars.ContainerConfigError(str(exc)) from exc
 
     def _kill(self, pod: Mapping[str, Any], action: sync.KillContainer, mem: PodMemory) -> None:
         message = action.reason if "probe" in action.reason else \

@@ -201,3 +201,32 @@ def test_status_resent_when_apiserver_copy_differs_after_resync_period():
     t[0] += 11  # someone else overwrote the status meanwhile (pod() has an empty one)
     syncer.sync(pod(), "u1", rt.actual(), mem)
     assert len(api.patches) == n + 1
+
+
+def test_missing_configmap_holds_container_in_create_container_config_error():
+    rt = FakeRuntime()
+    api, syncer = make(rt)
+    objects = {}
+
+    def get(resource, name, namespace=None):
+        from k8snet.machinery.client import NotFound
+        if (resource, name) not in objects:
+            raise NotFound(404, "NotFound", f"{resource} \"{name}\" not found")
+        return objects[(resource, name)]
+
+    api.get = get
+    mem = PodMemory()
+    p = pod(env=[{"name": "V", "valueFrom": {"configMapKeyRef": {"name": "x", "key": "k"}}}])
+    syncer.sync(p, "u1", PodActual(), mem)
+    st = last_status(api)["containerStatuses"][0]["state"]["waiting"]
+    assert st == {"reason": "CreateContainerConfigError", "message": 'configmap "x" not found'}
+    assert not [c for c in rt.calls if c[0] == "start"]
+    msgs = [o["message"] for r, o in api.created if r == "events" and o["reason"] == "Failed"]
+    assert msgs == ['Error: configmap "x" not found']
+    objects[("configmaps", "x")] = {"data": {"other": "1"}}
+    syncer.sync(p, "u1", rt.actual(), mem)
+    st = last_status(api)["containerStatuses"][0]["state"]["waiting"]
+    assert st["message"] == "couldn't find key k in ConfigMap default/x"
+    objects[("configmaps", "x")] = {"data": {"k": "v"}}
+    syncer.sync(p, "u1", rt.actual(), mem)
+    assert ("start", "app") in rt.calls
