@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from k8snet.api.defaults import image_pull_policy
-from k8snet.kubelet import crispec, envvars, probes, status, sync
+from k8snet.kubelet import crispec, envvars, etcfiles, probes, status, sync, volumes, volumesetup
 from k8snet.kubelet.logs import pod_log_dir
 from k8snet.kubelet.model import (
     RUNNING,
@@ -26,12 +26,34 @@ from k8snet.kubelet.model import (
 )
 from k8snet.kubelet.prober import run_probe
 from k8snet.kubelet.runtimeview import ensure_image
+from k8snet.kubelet.volumes import TokenSource, VolumeError
 from k8snet.machinery.client import ApiClient, ApiError, NotFound
 from k8snet.machinery.cri import CriError, RuntimeClient
 from k8snet.machinery.events import NORMAL, WARNING, EventRecorder, container_field_path
 
 # seconds after which the status is compared with the apiserver's copy again
 STATUS_RESYNC = 10.0
+# seconds between refreshes of a running Pod's configMap/secret/projected volumes
+VOLUME_RESYNC = 10.0
+
+
+def api_token_source(api: ApiClient) -> TokenSource:
+    """Service account tokens from the apiserver's TokenRequest API, bound to the Pod."""
+    def issue(namespace: str, account: str, audience: str, seconds: int,
+              pod: Mapping[str, Any]) -> str:
+        meta = pod.get("metadata", {})
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"audiences": [audience] if audience else [],
+                         "expirationSeconds": seconds,
+                         "boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
+                                            "name": meta.get("name", ""),
+                                            "uid": meta.get("uid", "")}}}
+        try:
+            got = api.create_subresource("serviceaccounts", account, "token", body, namespace)
+        except ApiError as exc:
+            raise VolumeError(f"failed to fetch token: {exc.message}") from exc
+        return str((got.get("status") or {}).get("token", ""))
+    return issue
 
 
 @dataclass
@@ -49,8 +71,9 @@ class PodSyncer:
     def __init__(self, api: ApiClient, runtime: RuntimeClient, recorder: EventRecorder,
                  node_ip: str, root_dir: str, observe: Callable[[str], PodActual],
                  backoff: BackoffPolicy, clock: Callable[[], float] = time.time,
-                 log: Optional[logging.Logger] = None):
+                 log: Optional[logging.Logger] = None, tokens: Optional[TokenSource] = None):
         self.api, self.runtime, self.recorder = api, runtime, recorder
+        self.tokens: TokenSource = tokens or api_token_source(api)
         self.node_ip, self.root_dir, self.observe = node_ip, root_dir, observe
         self.backoff, self.clock = backoff, clock
         self.log = log or logging.getLogger("k8snet.kubelet")
@@ -86,6 +109,9 @@ class PodSyncer:
             if confirmed:
                 return True
             actual = self.observe(uid)
+        if not terminal and mem.volumes_refreshed_at + VOLUME_RESYNC <= self.clock():
+            mem.volumes_refreshed_at = self.clock()
+            self.refresh_volumes(pod, actual)
         self._probe(pod, actual, mem)
         if not terminal:
             self._report(pod, actual, mem)
@@ -200,8 +226,15 @@ class PodSyncer:
         for warning in resolved.warnings:
             self._event(pod, WARNING, "InvalidEnvironmentVariableNames", warning, name,
                         action.init)
+        try:
+            mounts = self._mounts(pod, spec, ctx, resolved.env)
+        except VolumeError as exc:
+            mem.waiting[name] = ("ContainerCreating", "")
+            self._event(pod, WARNING, "FailedMount", str(exc))
+            return
         config = crispec.container_config(pod, spec, action.attempt, ctx.pod_ip, self.node_ip,
                                           image_ref=None, env_map=resolved.env)
+        config["mounts"] = mounts
         try:
             cid = self.runtime.create_container(ctx.sandbox_id, config, ctx.sandbox_config)
         except CriError as exc:
@@ -221,6 +254,31 @@ class PodSyncer:
         mem.waiting.pop(name, None)
         self._event(pod, NORMAL, "Started", f"Started container {name}", name,
                             action.init)
+
+    def _mounts(self, pod: Mapping[str, Any], spec: Mapping[str, Any], ctx: SyncContext,
+                env: Mapping[str, str]) -> List[Dict[str, Any]]:
+        """Set up (or refresh) the Pod's volumes and /etc files: the container's CRI mounts."""
+        fs_group = ((pod["spec"].get("securityContext") or {}).get("fsGroup"))
+        dirs = volumesetup.setup_pod(self.root_dir, pod, self.lookup_object, self.tokens,
+                                     ctx.pod_ip, self.node_ip,
+                                     int(fs_group) if fs_group is not None else None)
+        mounts = volumes.container_mounts(pod, spec, dirs, env)
+        volumesetup.ensure_sub_paths(mounts)
+        taken = {m["container_path"] for m in mounts}
+        etc = volumesetup.write_etc_files(self.root_dir, pod, ctx.pod_ip)
+        return [m for m in etcfiles.etc_mounts(etc) if m["container_path"] not in taken] + mounts
+
+    def refresh_volumes(self, pod: Mapping[str, Any], actual: PodActual) -> None:
+        """Bring configMap/secret/downwardAPI/projected volumes up to date (atomic swap)."""
+        sb = actual.sandbox
+        if sb is None or not sb.ready or not (pod.get("spec", {}).get("volumes")):
+            return
+        fs_group = ((pod["spec"].get("securityContext") or {}).get("fsGroup"))
+        try:
+            volumesetup.setup_pod(self.root_dir, pod, self.lookup_object, self.tokens, sb.ip,
+                                  self.node_ip, int(fs_group) if fs_group is not None else None)
+        except VolumeError as exc:
+            self.log.info("pod %s: volume refresh: %s", pod["metadata"].get("name"), exc)
 
     def lookup_object(self, kind: str, namespace: str, name: str) -> Optional[Dict[str, Any]]:
         """A ConfigMap or Secret from the apiserver (None if it does not exist)."""
