@@ -65,6 +65,12 @@ class RuntimeConfig:
     isolate: bool = True
 
 
+def mount_order(mounts: Sequence[dict]) -> list[dict]:
+    """Mounts with outer paths first (/data before /data/logs), else in the given order."""
+    return sorted((dict(m) for m in mounts),
+                  key=lambda m: len(os.path.normpath(m["container_path"]).split("/")))
+
+
 class Runtime:
     def __init__(self, config: RuntimeConfig):
         self.cfg = config
@@ -307,7 +313,8 @@ class Runtime:
                "cgroup_notes": notes, "start_requested": False}
         spec = {"argv": argv, "env": env, "cwd": config.get("working_dir", ""),
                 "netns_path": host.netns_path(sb["netns"]), "hostname": sb["hostname"],
-                "log_path": log_path, "cgroup_procs": procs, "isolate": self.cfg.isolate}
+                "log_path": log_path, "cgroup_procs": procs, "isolate": self.cfg.isolate,
+                "mounts": mount_order(config.get("mounts") or [])}
         host.write_json(os.path.join(cdir, "spec.json"), spec)
         host.write_json(os.path.join(cdir, "container.json"), rec)
         return cid

@@ -33,6 +33,7 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
 MS_REC, MS_PRIVATE = 16384, 1 << 18
 
 
@@ -77,6 +78,26 @@ def join_netns_and_pidns(libc: ctypes.CDLL, spec: dict) -> tuple[list[str], list
     return got, notes
 
 
+def bind_mount(libc: ctypes.CDLL, source: str, target: str, readonly: bool) -> None:
+    """Bind source onto target in this mount namespace (the target is made if missing).
+
+    There is no image root filesystem: a missing mount point is created on
+    the node's filesystem (an empty directory or file), as a runtime creates
+    it in an image's rootfs.
+    """
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    elif not os.path.exists(target):
+        os.makedirs(os.path.dirname(target) or "/", exist_ok=True)
+        with open(target, "a", encoding="utf-8"):
+            pass
+    _check(libc.mount(source.encode(), target.encode(), None, MS_BIND | MS_REC, None),
+           f"bind {source} on {target}")
+    if readonly:
+        _check(libc.mount(None, target.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY,
+                          None), f"read-only remount of {target}")
+
+
 def child_namespaces(libc: ctypes.CDLL, spec: dict, pidns: bool) -> list[str]:
     """In the first process: private mount namespace with its own /proc, own hostname.
 
@@ -90,8 +111,12 @@ def child_namespaces(libc: ctypes.CDLL, spec: dict, pidns: bool) -> list[str]:
         if pidns:
             _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                               None), "mount /proc")
+        for m in spec.get("mounts") or []:
+            bind_mount(libc, m["host_path"], m["container_path"], bool(m.get("readonly")))
     else:
         notes.append(f"mnt namespace not available: {os.strerror(ctypes.get_errno())}")
+        if spec.get("mounts"):
+            raise OSError(f"cannot mount volumes: {notes[-1]}")
     if libc.unshare(CLONE_NEWUTS) == 0:
         host = (spec.get("hostname") or "").encode()
         if host:

@@ -120,6 +120,7 @@ class PodSyncer:
     def _orphan(self, uid: str, actual: PodActual) -> bool:
         """A Pod the apiserver no longer has: kill and remove what is left of it."""
         if actual.is_empty():
+            volumesetup.cleanup_pod(self.root_dir, uid)
             return True
         self.log.info("removing pod %s: gone from the apiserver", uid)
         for action in sync._teardown(actual, 2, "orphaned"):
@@ -128,6 +129,7 @@ class PodSyncer:
             except CriError as exc:
                 self.log.warning("cleaning orphan pod %s: %s", uid, exc)
         self.recorder.forget(uid)
+        volumesetup.cleanup_pod(self.root_dir, uid)
         return True
 
     # -- actions --------------------------------------------------------------
@@ -330,6 +332,7 @@ class PodSyncer:
                              meta["name"], exc)
             return False
         self.recorder.forget(meta["uid"])
+        volumesetup.cleanup_pod(self.root_dir, meta["uid"])
         return True
 
     # -- probes and status ----------------------------------------------------

@@ -201,3 +201,36 @@ def test_a_restarted_runtime_keeps_its_sandboxes_and_containers(node):
     wait_for("the killed container to be reported exited",
              lambda: client.container_status(cid)["state"] == "CONTAINER_EXITED")
     assert client.container_status(cid)["exit_code"] == 137
+
+
+def test_mounts_are_private_to_the_container_and_read_only_when_asked(node, tmp_path):
+    n, client = node
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "game.properties").write_text("lives=3\n")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("10.250.20.9\tweb\n127.0.0.1\tfoo.local\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    target = f"/tmp/k8snet-mount-test-{secrets.token_hex(3)}"
+    sid = client.run_pod_sandbox(sandbox_config("default", "vols", "uid-4"))
+    cfg = container_config("app", "busybox", command=["sleep", "3600"])
+    cfg["mounts"] = [{"container_path": f"{target}/config", "host_path": str(vol),
+                      "readonly": True},
+                     {"container_path": "/etc/hosts", "host_path": str(hosts)},
+                     {"container_path": f"{target}/cache", "host_path": str(scratch)}]
+    cid = client.create_container(sid, cfg)
+    client.start_container(cid)
+    try:
+        out = client.exec_sync(cid, ["cat", f"{target}/config/game.properties", "/etc/hosts"])
+        assert out.stdout.decode() == "lives=3\n10.250.20.9\tweb\n127.0.0.1\tfoo.local\n"
+        denied = client.exec_sync(cid, ["touch", f"{target}/config/x"])
+        assert denied.exit_code != 0 and b"Read-only file system" in denied.stderr
+        assert client.exec_sync(cid, ["sh", "-c", f"echo hi > {target}/cache/f"]).exit_code == 0
+        assert (scratch / "f").read_text() == "hi\n"
+        with open("/etc/hosts") as fh:   # the node's own file is untouched
+            assert "foo.local" not in fh.read()
+        assert not os.path.exists(f"{target}/config/game.properties")
+    finally:
+        client.stop_container(cid, 0)
+        subprocess.run(["rm", "-rf", target], check=False)
