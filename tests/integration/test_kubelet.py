@@ -171,3 +171,41 @@ def test_pod_bound_later_through_binding_is_picked_up(stack):
                   stdin=json.dumps(binding))
     wait_for("pod late Ready", lambda: ready(stack, "late"), deadline=90)
     stack.kubectl("delete", "pod", "late", "--wait=true", "--timeout=60s")
+
+
+def test_config_from_configmap_and_secret_in_env_files_and_etc(stack):
+    """A missing ConfigMap holds the container; then env, volumes, /etc files and an update."""
+    name = "cfg"
+    p = pod(name, image="busybox:1.36", command=["sh", "-c"], args=[
+        "echo env=$LIVES/$(LIVES)/$USER_NAME/'$$(LIVES)'; cat /etc/hostname; "
+        "grep foo.local /etc/hosts; grep -E '^(search|options)' /etc/resolv.conf; "
+        "while true; do echo file=$(cat /etc/config/lives) secret=$(cat /etc/creds/user); "
+        "sleep 1; done"],
+        env=[{"name": "LIVES", "valueFrom": {"configMapKeyRef": {"name": "game",
+                                                                 "key": "lives"}}},
+             {"name": "USER_NAME", "valueFrom": {"secretKeyRef": {"name": "creds",
+                                                                  "key": "user"}}}],
+        volumeMounts=[{"name": "config", "mountPath": "/etc/config"},
+                      {"name": "creds", "mountPath": "/etc/creds", "readOnly": True}])
+    p["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "game"}},
+                            {"name": "creds", "secret": {"secretName": "creds"}}]
+    p["spec"]["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": ["foo.local"]}]
+    stack.apply(p)
+    waiting = wait_for("CreateContainerConfigError", lambda: (
+        cstatus(stack, name).get("state") or {}).get("waiting", {}).get("reason") ==
+        "CreateContainerConfigError" and cstatus(stack, name)["state"]["waiting"], deadline=60)
+    assert waiting["message"] == 'configmap "game" not found'
+    stack.kubectl("create", "configmap", "game", "--from-literal=lives=3")
+    stack.kubectl("create", "secret", "generic", "creds", "--from-literal=user=admin")
+    wait_for("pod cfg running", lambda: ready(stack, name), deadline=90)
+    logs = wait_for("file line in logs", lambda: (lambda t: t if "file=3" in t else None)(
+        stack.kubectl("logs", name, check=False).stdout), deadline=30)
+    assert "env=3/3/admin/$(LIVES)" in logs
+    assert "\ncfg\n" in logs and "127.0.0.1\tfoo.local" in logs
+    assert "search default.svc.cluster.local svc.cluster.local cluster.local" in logs
+    assert "options ndots:5" in logs and "secret=admin" in logs
+    stack.kubectl("patch", "configmap", "game", "--type", "merge", "-p",
+                  json.dumps({"data": {"lives": "9"}}))
+    wait_for("updated file", lambda: "file=9" in stack.kubectl("logs", name,
+                                                               check=False).stdout, deadline=60)
+    stack.kubectl("delete", "pod", name, "--wait=true", "--timeout=60s")
