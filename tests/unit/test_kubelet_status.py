@@ -145,3 +145,16 @@ def test_status_patch_only_when_changed_and_nulls_removed_keys():
     assert status.status_patch(a, dict(a)) is None
     b = {"phase": "Running", "containerStatuses": [2]}
     assert status.status_patch(a, b) == {"status": {"containerStatuses": [2], "podIP": None}}
+
+
+def test_running_sidecar_counts_as_initialized_and_pod_runs():
+    p = pod(inits=("setup", "proxy"))
+    p["spec"]["initContainers"][1]["restartPolicy"] = "Always"
+    starting = compute(p, PodActual.of([SB], [ctr("setup", "exited"), ctr("proxy", "running")]))
+    assert cond(starting, "Initialized")["status"] == "True"
+    assert starting["phase"] == "Pending"   # app not started yet
+    up = compute(p, PodActual.of([SB], [ctr("setup", "exited"), ctr("proxy", "running"),
+                                        ctr("app", "running")]))
+    assert up["phase"] == "Running" and cond(up, "Ready")["status"] == "True"
+    proxy = next(s for s in up["initContainerStatuses"] if s["name"] == "proxy")
+    assert "running" in proxy["state"] and proxy["ready"] is True
