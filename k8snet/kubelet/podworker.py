@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from k8snet.api.defaults import image_pull_policy
-from k8snet.kubelet import crispec, envvars, etcfiles, probes, status, sync, volumes, volumesetup
+from k8snet.kubelet import (
+    crispec,
+    envvars,
+    etcfiles,
+    hooks,
+    probes,
+    status,
+    sync,
+    volumes,
+    volumesetup,
+)
 from k8snet.kubelet.logs import pod_log_dir
 from k8snet.kubelet.model import (
     RUNNING,
@@ -256,6 +266,12 @@ class PodSyncer:
         mem.waiting.pop(name, None)
         self._event(pod, NORMAL, "Started", f"Started container {name}", name,
                             action.init)
+        failure = hooks.run_hook(self.runtime, spec, "postStart", cid, ctx.pod_ip,
+                                 sync.pod_name(pod))
+        if failure:
+            self._event(pod, WARNING, "FailedPostStartHook", failure, name, action.init)
+            self._act_simple(sync.KillContainer(cid, name, sync.grace_seconds(pod),
+                                                "FailedPostStartHook"))
 
     def _mounts(self, pod: Mapping[str, Any], spec: Mapping[str, Any], ctx: SyncContext,
                 env: Mapping[str, str]) -> List[Dict[str, Any]]:
@@ -296,6 +312,19 @@ class PodSyncer:
         message = action.reason if "probe" in action.reason else \
             f"Stopping container {action.name}"
         self._event(pod, NORMAL, "Killing", message, action.name)
+        spec = next((c for key in ("containers", "initContainers")
+                     for c in pod.get("spec", {}).get(key) or [] if c["name"] == action.name),
+                    None)
+        grace = action.grace
+        if spec is not None and grace > 0 and hooks.hook_of(spec, "preStop"):
+            started = self.clock()
+            failure = hooks.run_hook(self.runtime, spec, "preStop", action.container_id,
+                                     (pod.get("status") or {}).get("podIP", ""),
+                                     sync.pod_name(pod), timeout=grace)
+            if failure:
+                self._event(pod, WARNING, "FailedPreStopHook", failure, action.name)
+            grace = max(2, grace - int(self.clock() - started))  # as the kubelet: 2s minimum
+            action = sync.KillContainer(action.container_id, action.name, grace, action.reason)
         self._act_simple(action)
         mem.probes.pop(action.container_id, None)
 

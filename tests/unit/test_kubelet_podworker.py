@@ -280,3 +280,28 @@ def test_volumes_mounted_etc_files_written_and_configmap_updates_swap_in():
     now[0] += 11
     syncer.sync(p, "u1", rt.actual(), mem)
     assert open(os.path.join(mounts["/etc/config"]["host_path"], "lives")).read() == "5"
+
+
+def test_post_start_failure_kills_and_pre_stop_runs_before_stop():
+    rt = FakeRuntime(exec_code=1)
+    api, syncer = make(rt)
+    mem = PodMemory()
+    p = pod(lifecycle={"postStart": {"exec": {"command": ["sh", "-c", "false"]}}})
+    syncer.sync(p, "u1", PodActual(), mem)
+    msgs = [o["message"] for r, o in api.created
+            if r == "events" and o["reason"] == "FailedPostStartHook"]
+    assert msgs == ["Exec lifecycle hook (['sh', '-c', 'false']) for Container \"app\" in Pod "
+                    "\"web_default(u1)\" failed - error: command ['sh', '-c', 'false'] exited "
+                    "with 1: nope"]
+    assert rt.calls[-1] == ("stop", "app", 30)
+
+    rt2 = FakeRuntime()
+    api2, syncer2 = make(rt2)
+    mem2 = PodMemory()
+    p2 = pod(lifecycle={"preStop": {"exec": {"command": ["nginx", "-s", "quit"]}}})
+    syncer2.sync(p2, "u1", PodActual(), mem2)
+    p2["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    p2["metadata"]["deletionGracePeriodSeconds"] = 30
+    syncer2.sync(p2, "u1", rt2.actual(), mem2)
+    i = rt2.calls.index(("exec", ["nginx", "-s", "quit"]))
+    assert rt2.calls[i + 1] == ("stop", "app", 30)
