@@ -314,7 +314,11 @@ class Runtime:
         spec = {"argv": argv, "env": env, "cwd": config.get("working_dir", ""),
                 "netns_path": host.netns_path(sb["netns"]), "hostname": sb["hostname"],
                 "log_path": log_path, "cgroup_procs": procs, "isolate": self.cfg.isolate,
-                "mounts": mount_order(config.get("mounts") or [])}
+                "mounts": mount_order(config.get("mounts") or []),
+                "exe": (ctx.busybox if ctx.applet_dir and
+                        os.path.dirname(argv[0]) == ctx.applet_dir else argv[0]),
+                "uid": config.get("run_as_user"), "gid": config.get("run_as_group"),
+                "groups": list(config.get("supplemental_groups") or [])}
         host.write_json(os.path.join(cdir, "spec.json"), spec)
         host.write_json(os.path.join(cdir, "container.json"), rec)
         return cid

@@ -54,7 +54,11 @@ def sandbox_config(msg) -> dict:
 def container_config(msg) -> dict:
     """ContainerConfig message -> plain dict (resources as LinuxContainerResources values)."""
     res = msg.linux.resources
-    return {"metadata": {"name": msg.metadata.name, "attempt": msg.metadata.attempt},
+    sec = msg.linux.security_context
+    return {"run_as_user": sec.run_as_user.value if sec.HasField("run_as_user") else None,
+            "run_as_group": sec.run_as_group.value if sec.HasField("run_as_group") else None,
+            "supplemental_groups": list(sec.supplemental_groups),
+            "metadata": {"name": msg.metadata.name, "attempt": msg.metadata.attempt},
             "image": {"image": msg.image.image}, "command": list(msg.command),
             "args": list(msg.args), "working_dir": msg.working_dir,
             "envs": [{"key": kv.key, "value": kv.value} for kv in msg.envs],

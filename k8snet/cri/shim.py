@@ -145,11 +145,33 @@ def child(libc: ctypes.CDLL, spec: dict, got: list[str], sync_r: int, err_w: int
             signal.signal(sig, signal.SIG_DFL)
         if spec.get("cwd"):
             os.chdir(spec["cwd"])
+        drop_privileges(spec)
+        if spec.get("exe", "").startswith("/"):
+            # busybox applets run as the busybox binary itself (it dispatches on argv[0]),
+            # so a non-root user needs no access to the runtime's applet directory
+            os.execve(spec["exe"], spec["argv"], spec["env"])
         os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
     except BaseException as exc:  # noqa: BLE001 - everything must reach the parent
         os.write(err_w, f"E{type(exc).__name__}: {exc}".encode()[:4000])
     finally:
         os._exit(127)
+
+
+def drop_privileges(spec: dict) -> None:
+    """Become the container's user: supplemental groups, then group, then user.
+
+    With runAsUser but no runAsGroup the group is 0, as runtimes do for an
+    image without a passwd entry.
+    """
+    uid, gid = spec.get("uid"), spec.get("gid")
+    groups = spec.get("groups") or []
+    if uid is None and gid is None and not groups:
+        return
+    os.setgroups([int(g) for g in groups])
+    if gid is not None or uid is not None:
+        os.setgid(int(gid if gid is not None else 0))
+    if uid is not None:
+        os.setuid(int(uid))
 
 
 class LogWriter:

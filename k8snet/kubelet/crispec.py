@@ -83,4 +83,24 @@ def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attem
         "tty": bool(container.get("tty")),
     }
     cfg["linux"] = {"resources": linux_resources(container.get("resources"))}
+    sec = security_context(pod, container)
+    if sec:
+        cfg["linux"]["security_context"] = sec
     return cfg
+
+
+def security_context(pod: Mapping[str, Any], container: Mapping[str, Any]) -> Dict[str, Any]:
+    """LinuxContainerSecurityContext: runAsUser/runAsGroup (the container's over the Pod's),
+    supplemental groups with fsGroup first."""
+    pod_sc = pod.get("spec", {}).get("securityContext") or {}
+    c_sc = container.get("securityContext") or {}
+    out: Dict[str, Any] = {}
+    for field, key in (("runAsUser", "run_as_user"), ("runAsGroup", "run_as_group")):
+        value = c_sc.get(field, pod_sc.get(field))
+        if value is not None:
+            out[key] = {"value": int(value)}
+    groups = ([int(pod_sc["fsGroup"])] if pod_sc.get("fsGroup") is not None else []) + \
+        [int(g) for g in pod_sc.get("supplementalGroups") or []]
+    if groups:
+        out["supplemental_groups"] = list(dict.fromkeys(groups))
+    return out

@@ -58,7 +58,7 @@ def _is_mount(path: str) -> bool:
     return os.path.ismount(path)
 
 
-def _empty_dir(path: str, plan: EmptyDir) -> None:
+def _empty_dir(path: str, plan: EmptyDir, fs_group: Optional[int]) -> None:
     os.makedirs(path, 0o777, exist_ok=True)
     os.chmod(path, 0o777)  # as the kubelet makes them: writable by any container user
     if plan.memory and os.geteuid() == 0 and not _is_mount(path):
@@ -68,6 +68,9 @@ def _empty_dir(path: str, plan: EmptyDir) -> None:
         if done.returncode != 0:
             LOG.warning("emptyDir %s: tmpfs not mounted (%s); using disk", path,
                         done.stderr.strip())
+    if fs_group is not None:
+        os.chown(path, -1, fs_group)
+        os.chmod(path, 0o2777)  # new files inherit the fsGroup
 
 
 def setup_pod(root: str, pod: Mapping[str, Any], lookup: Lookup, tokens: TokenSource,
@@ -86,7 +89,7 @@ def setup_pod(root: str, pod: Mapping[str, Any], lookup: Lookup, tokens: TokenSo
             if isinstance(plan, HostPath):
                 _host_path(plan)
             elif isinstance(plan, EmptyDir):
-                _empty_dir(path, plan)
+                _empty_dir(path, plan, fs_group)
             elif isinstance(plan, Files):
                 atomicwriter.write(path, plan.files, gid=fs_group)
         except VolumeError as exc:

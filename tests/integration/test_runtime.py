@@ -234,3 +234,22 @@ def test_mounts_are_private_to_the_container_and_read_only_when_asked(node, tmp_
     finally:
         client.stop_container(cid, 0)
         subprocess.run(["rm", "-rf", target], check=False)
+
+
+def test_run_as_user_group_and_supplemental_groups(node):
+    _, client = node
+    sid = client.run_pod_sandbox(sandbox_config("default", "ids", "uid-5"))
+    cfg = container_config("app", "busybox", command=["sleep", "3600"])
+    cfg["linux"]["security_context"] = {"run_as_user": {"value": 1000},
+                                        "run_as_group": {"value": 3000},
+                                        "supplemental_groups": [2000]}
+    cid = client.create_container(sid, cfg)
+    client.start_container(cid)
+    try:
+        pid = client.container_status(cid)["pid"]
+        with open(f"/proc/{pid}/status") as fh:
+            fields = dict(line.split(":", 1) for line in fh.read().splitlines() if ":" in line)
+        assert fields["Uid"].split()[0] == "1000" and fields["Gid"].split()[0] == "3000"
+        assert fields["Groups"].split() == ["2000"]
+    finally:
+        client.stop_container(cid, 0)

@@ -57,3 +57,15 @@ def test_no_resources_means_minimum_shares_and_no_limits():
     assert cfg["command"] == [] and cfg["envs"] == []
     assert cfg["linux"]["resources"] == {"cpu_shares": 2, "cpu_quota": 0,
                                          "cpu_period": 100_000, "memory_limit_in_bytes": 0}
+
+
+def test_security_context_container_over_pod_with_fs_group_first():
+    p = {"metadata": {}, "spec": {"securityContext": {"runAsUser": 1000, "runAsGroup": 3000,
+                                                       "fsGroup": 2000,
+                                                       "supplementalGroups": [4000, 2000]}}}
+    cfg = crispec.container_config(p, {"name": "c", "securityContext": {"runAsUser": 2000}}, 0)
+    assert cfg["linux"]["security_context"] == {
+        "run_as_user": {"value": 2000}, "run_as_group": {"value": 3000},
+        "supplemental_groups": [2000, 4000]}
+    assert "security_context" not in crispec.container_config(
+        {"metadata": {}, "spec": {}}, {"name": "c"}, 0)["linux"]
