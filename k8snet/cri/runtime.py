@@ -6,7 +6,7 @@ Layout under ``root_dir``::
     containers/<id>/container.json   record written at CreateContainer
     containers/<id>/spec.json    what the shim runs;  started.json, exit.json: the shim's
     images.json                  pulled references -> image IDs
-    busybox-bin/, nginx-www/     what busybox and nginx images need
+    busybox-bin/, www/<page>/    busybox applet links; the pages HTTP server images serve
 
 Everything is read back from disk, so a restarted runtime keeps managing the
 sandboxes and containers (whose shims survive it) it had before.
@@ -63,6 +63,7 @@ class RuntimeConfig:
     cgroup_parent: str = "k8snet"
     cni_timeout: float = cni.DEFAULT_TIMEOUT
     isolate: bool = True
+    image_dirs: tuple = catalogue.USER_DIRS   # more image files (see k8snet.images.catalogue)
 
 
 def mount_order(mounts: Sequence[dict]) -> list[dict]:
@@ -79,6 +80,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._locks: dict = {}
         self._host_ctx: Optional[catalogue.HostContext] = None
+        self.images = catalogue.load(config.image_dirs)
 
     # ------------------------------------------------------------ setup
 
@@ -90,14 +92,12 @@ class Runtime:
         applets = host.busybox_applets(busybox)
         applet_dir = os.path.join(self.cfg.root_dir, "busybox-bin")
         host.ensure_applet_dir(applet_dir, busybox, applets)
-        www = os.path.join(self.cfg.root_dir, "nginx-www")
-        os.makedirs(www, exist_ok=True)
-        index = os.path.join(www, "index.html")
-        if not os.path.exists(index):
-            with open(index, "w", encoding="utf-8") as fh:
-                fh.write("<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>"
-                         "<body><h1>Welcome to nginx!</h1><p>(served by k8snet's busybox "
-                         "httpd stand-in)</p></body></html>\n")
+        www = os.path.join(self.cfg.root_dir, "www")
+        for image in self.images:
+            for page, text in image.pages:
+                os.makedirs(os.path.join(www, page), exist_ok=True)
+                with open(os.path.join(www, page, "index.html"), "w", encoding="utf-8") as fh:
+                    fh.write(text)
         self._host_ctx = catalogue.HostContext(sys.executable, busybox, applet_dir,
                                                frozenset(applets), www)
 
@@ -281,9 +281,9 @@ class Runtime:
         if not self.sandbox_ready(sb):
             raise FailedPrecondition(f"pod sandbox {sandbox_id[:12]} is not ready")
         ref = (config.get("image") or {}).get("image", "")
-        image = catalogue.lookup(ref)
+        image = catalogue.lookup(ref, self.images)
         if image is None:
-            raise NotFound(catalogue.pull_error(ref))
+            raise NotFound(catalogue.pull_error(ref, self.images))
         ctx = self.host_ctx
         try:
             argv = catalogue.host_argv(image, catalogue.container_argv(
@@ -434,7 +434,8 @@ class Runtime:
         status = self.container_status(cid)
         if status["state"] != RUNNING:
             raise FailedPrecondition(f"container {cid[:12]} is not running")
-        image = catalogue.lookup(status["image"]) or catalogue.CATALOGUE[1]
+        image = catalogue.lookup(status["image"], self.images) or \
+            catalogue.lookup("busybox", self.images)
         try:
             argv = catalogue.host_argv(image, list(cmd), self.host_ctx)
         except ValueError as exc:
@@ -462,9 +463,9 @@ class Runtime:
         return host.read_json(self._path("images.json")) or {}
 
     def pull_image(self, ref: str) -> str:
-        image = catalogue.lookup(ref)
+        image = catalogue.lookup(ref, self.images)
         if image is None:
-            raise NotFound(catalogue.pull_error(ref))
+            raise NotFound(catalogue.pull_error(ref, self.images))
         with self._lock:
             images = self._images()
             images[ref] = catalogue.image_id(image)
@@ -472,7 +473,7 @@ class Runtime:
         return catalogue.image_id(image)
 
     def image_status(self, ref: str) -> Optional[dict]:
-        image = catalogue.lookup(ref)
+        image = catalogue.lookup(ref, self.images)
         if image is None:
             return None
         iid = catalogue.image_id(image)
@@ -485,7 +486,7 @@ class Runtime:
         ids = sorted(set(self._images().values()))
         out = []
         for iid in ids:
-            image = catalogue.lookup(iid)
+            image = catalogue.lookup(iid, self.images)
             if image is not None:
                 status = self.image_status(iid)
                 if status:
@@ -493,7 +494,7 @@ class Runtime:
         return out
 
     def remove_image(self, ref: str) -> None:
-        image = catalogue.lookup(ref)
+        image = catalogue.lookup(ref, self.images)
         if image is None:
             return
         iid = catalogue.image_id(image)
