@@ -253,3 +253,33 @@ def test_run_as_user_group_and_supplemental_groups(node):
         assert fields["Groups"].split() == ["2000"]
     finally:
         client.stop_container(cid, 0)
+
+
+def test_docs_images_nginx_http_echo_and_perl_run(node):
+    _, client = node
+    sid = client.run_pod_sandbox(sandbox_config("default", "docs", "uid-6"))
+    ids = []
+    for cfg in (container_config("web", "nginx:1.14.2"),
+                container_config("echo", "hashicorp/http-echo:1.0",
+                                 args=["-text=apple", "-listen=:5678"]),
+                container_config("client", "curlimages/curl:8.5.0", command=["sleep", "3600"])):
+        client.pull_image(cfg["image"]["image"])
+        ids.append(client.create_container(sid, cfg))
+        client.start_container(ids[-1])
+    try:
+        def get(url):
+            r = client.exec_sync(ids[2], ["curl", "-s", url], timeout=5)
+            return r.stdout.decode() if r.exit_code == 0 else None
+        page = wait_for("nginx page", lambda: get("http://127.0.0.1/"))
+        assert "<title>Welcome to nginx!</title>" in page
+        assert wait_for("http-echo", lambda: get("http://127.0.0.1:5678/")) == "apple\n"
+        perl = container_config("pi", "perl:5.34.0",
+                                command=["perl", "-e", "print 6*7, qq(\\n)"])
+        cid = client.create_container(sid, perl)
+        client.start_container(cid)
+        wait_for("perl exits", lambda: client.container_status(cid)["state"] ==
+                 "CONTAINER_EXITED")
+        assert client.container_status(cid)["exit_code"] == 0
+    finally:
+        for cid in ids:
+            client.stop_container(cid, 0)
