@@ -14,6 +14,7 @@ sandboxes and containers (whose shims survive it) it had before.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -34,6 +35,7 @@ from k8snet.errors import K8snetError
 from k8snet.images import catalogue
 
 LOG = logging.getLogger(__name__)
+TMPFS_ANNOTATION = "k8snet.io/tmpfs"   # JSON {host path: size}: memory volumes to mount
 RUNTIME_NAME = "k8snet"
 RUNTIME_VERSION = "0.1.0"
 EXEC_OUTPUT_CAP = 16 << 20
@@ -232,6 +234,9 @@ class Runtime:
         for c in self.containers(sandbox_id=sid):
             self.remove_container(c["id"])
         with self._id_lock(sid):
+            for path in rec.get("tmpfs") or []:
+                if os.path.ismount(path):
+                    host.run(["umount", "-l", path], check=False)
             host.netns_delete(rec["netns"])
             try:
                 os.unlink(self._sandbox_file(sid))
@@ -295,6 +300,7 @@ class Runtime:
         if argv[0] == ctx.python:
             env["PYTHONPATH"] = PACKAGE_PARENT
         env.update({kv["key"]: kv["value"] for kv in config.get("envs", [])})
+        self._mount_tmpfs(sandbox_id, config.get("annotations") or {})
         cid = new_id()
         meta = config.get("metadata") or {}
         log_path = config.get("log_path", "")
@@ -322,6 +328,30 @@ class Runtime:
         host.write_json(os.path.join(cdir, "spec.json"), spec)
         host.write_json(os.path.join(cdir, "container.json"), rec)
         return cid
+
+    def _mount_tmpfs(self, sandbox_id: str, annotations: dict) -> None:
+        """Mount the memory-backed volumes a container asks for (once per sandbox).
+
+        They are mounted in the runtime's own mount namespace, which every
+        shim starts from, so all containers of the Pod share them.
+        """
+        try:
+            wanted = json.loads(annotations.get(TMPFS_ANNOTATION) or "{}")
+        except ValueError:
+            wanted = {}
+        if not wanted:
+            return
+        with self._id_lock(sandbox_id):
+            rec = self.sandbox(sandbox_id)
+            mounted = rec.setdefault("tmpfs", [])
+            for path, size in sorted(wanted.items()):
+                if path in mounted and os.path.ismount(path):
+                    continue
+                os.makedirs(path, exist_ok=True)
+                host.run(["mount", "-t", "tmpfs", "-o",
+                          "mode=1777" + (f",size={size}" if size else ""), "tmpfs", path])
+                mounted.append(path)
+            host.write_json(self._sandbox_file(sandbox_id), rec)
 
     def _files(self, cid: str) -> tuple[Optional[dict], Optional[dict]]:
         cdir = self._cdir(cid)

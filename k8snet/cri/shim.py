@@ -144,6 +144,7 @@ def child(libc: ctypes.CDLL, spec: dict, got: list[str], sync_r: int, err_w: int
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         if spec.get("cwd"):
+            os.makedirs(spec["cwd"], exist_ok=True)  # as runtimes make it in the rootfs
             os.chdir(spec["cwd"])
         drop_privileges(spec)
         if spec.get("exe", "").startswith("/"):

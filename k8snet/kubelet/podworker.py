@@ -8,11 +8,12 @@ The decisions are elsewhere; this module only applies them.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from k8snet.api.defaults import image_pull_policy
 from k8snet.kubelet import (
@@ -239,7 +240,7 @@ class PodSyncer:
             self._event(pod, WARNING, "InvalidEnvironmentVariableNames", warning, name,
                         action.init)
         try:
-            mounts = self._mounts(pod, spec, ctx, resolved.env)
+            mounts, tmpfs = self._mounts(pod, spec, ctx, resolved.env)
         except VolumeError as exc:
             mem.waiting[name] = ("ContainerCreating", "")
             self._event(pod, WARNING, "FailedMount", str(exc))
@@ -247,6 +248,8 @@ class PodSyncer:
         config = crispec.container_config(pod, spec, action.attempt, ctx.pod_ip, self.node_ip,
                                           image_ref=None, env_map=resolved.env)
         config["mounts"] = mounts
+        if tmpfs:
+            config["annotations"][volumesetup.TMPFS_ANNOTATION] = json.dumps(tmpfs)
         try:
             cid = self.runtime.create_container(ctx.sandbox_id, config, ctx.sandbox_config)
         except CriError as exc:
@@ -274,8 +277,11 @@ class PodSyncer:
                                                 "FailedPostStartHook"))
 
     def _mounts(self, pod: Mapping[str, Any], spec: Mapping[str, Any], ctx: SyncContext,
-                env: Mapping[str, str]) -> List[Dict[str, Any]]:
-        """Set up (or refresh) the Pod's volumes and /etc files: the container's CRI mounts."""
+                env: Mapping[str, str]) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
+        """Set up (or refresh) the Pod's volumes and /etc files.
+
+        Returns the container's CRI mounts and its memory-backed emptyDirs.
+        """
         fs_group = ((pod["spec"].get("securityContext") or {}).get("fsGroup"))
         dirs = volumesetup.setup_pod(self.root_dir, pod, self.lookup_object, self.tokens,
                                      ctx.pod_ip, self.node_ip,
@@ -284,7 +290,11 @@ class PodSyncer:
         volumesetup.ensure_sub_paths(mounts)
         taken = {m["container_path"] for m in mounts}
         etc = volumesetup.write_etc_files(self.root_dir, pod, ctx.pod_ip)
-        return [m for m in etcfiles.etc_mounts(etc) if m["container_path"] not in taken] + mounts
+        used = {m["host_path"] for m in mounts}
+        tmpfs = {p: size for p, size in volumesetup.memory_volumes(pod, dirs).items()
+                 if any(u == p or u.startswith(p + "/") for u in used)}
+        return [m for m in etcfiles.etc_mounts(etc)
+                if m["container_path"] not in taken] + mounts, tmpfs
 
     def refresh_volumes(self, pod: Mapping[str, Any], actual: PodActual) -> None:
         """Bring configMap/secret/downwardAPI/projected volumes up to date (atomic swap)."""

@@ -11,7 +11,6 @@ removes the lot.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import stat
@@ -22,7 +21,7 @@ from k8snet.kubelet import atomicwriter, etcfiles, volumes
 from k8snet.kubelet.envvars import Lookup
 from k8snet.kubelet.volumes import EmptyDir, Files, HostPath, TokenSource, VolumeError
 
-LOG = logging.getLogger(__name__)
+TMPFS_ANNOTATION = "k8snet.io/tmpfs"   # JSON {host path: size}: memory emptyDirs to mount
 
 _HOST_PATH_CHECKS = {
     "Directory": (stat.S_ISDIR, "a directory"), "File": (stat.S_ISREG, "a file"),
@@ -61,16 +60,23 @@ def _is_mount(path: str) -> bool:
 def _empty_dir(path: str, plan: EmptyDir, fs_group: Optional[int]) -> None:
     os.makedirs(path, 0o777, exist_ok=True)
     os.chmod(path, 0o777)  # as the kubelet makes them: writable by any container user
-    if plan.memory and os.geteuid() == 0 and not _is_mount(path):
-        opts = "mode=0777" + (f",size={plan.size_limit}" if plan.size_limit else "")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", path],
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            LOG.warning("emptyDir %s: tmpfs not mounted (%s); using disk", path,
-                        done.stderr.strip())
     if fs_group is not None:
         os.chown(path, -1, fs_group)
         os.chmod(path, 0o2777)  # new files inherit the fsGroup
+
+
+def memory_volumes(pod: Mapping[str, Any], dirs: Mapping[str, str]) -> Dict[str, str]:
+    """Host path -> size limit ('' for none) of the Pod's emptyDirs with medium Memory.
+
+    The runtime mounts the tmpfs (in the mount namespace its containers
+    inherit), told through the TMPFS_ANNOTATION of each container.
+    """
+    out = {}
+    for volume in pod.get("spec", {}).get("volumes") or []:
+        ed = volume.get("emptyDir")
+        if ed is not None and (ed or {}).get("medium") == "Memory" and volume["name"] in dirs:
+            out[dirs[volume["name"]]] = str((ed or {}).get("sizeLimit") or "")
+    return out
 
 
 def setup_pod(root: str, pod: Mapping[str, Any], lookup: Lookup, tokens: TokenSource,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -208,4 +209,40 @@ def test_config_from_configmap_and_secret_in_env_files_and_etc(stack):
                   json.dumps({"data": {"lives": "9"}}))
     wait_for("updated file", lambda: "file=9" in stack.kubectl("logs", name,
                                                                check=False).stdout, deadline=60)
+    stack.kubectl("delete", "pod", name, "--wait=true", "--timeout=60s")
+
+
+def test_init_sidecar_hooks_working_dir_user_and_memory_empty_dir(stack):
+    name = "features"
+    bb = "busybox:1.36"
+    p = pod(name, image=bb, workingDir="/work", command=["sh", "-c"], args=[
+        "pwd; id; cat order; grep ' /cache ' /proc/mounts; sleep 2; cat hook; sleep 3600"],
+        securityContext={"runAsUser": 1000, "runAsGroup": 3000},
+        lifecycle={"postStart": {"exec": {"command": ["sh", "-c", "echo hooked > /work/hook"]}}},
+        volumeMounts=[{"name": "work", "mountPath": "/work"},
+                      {"name": "cache", "mountPath": "/cache"}])
+    p["spec"]["securityContext"] = {"fsGroup": 2000}
+    p["spec"]["initContainers"] = [
+        {"name": "init", "image": bb, "command": ["sh", "-c", "echo init > /work/order"],
+         "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+        {"name": "side", "image": bb, "restartPolicy": "Always",
+         "command": ["sh", "-c", "echo side >> /work/order; sleep 3600"],
+         "volumeMounts": [{"name": "work", "mountPath": "/work"}]}]
+    p["spec"]["volumes"] = [{"name": "work", "emptyDir": {}},
+                            {"name": "cache", "emptyDir": {"medium": "Memory"}}]
+    stack.apply(p)
+    wait_for("pod features ready", lambda: ready(stack, name), deadline=90)
+    logs = wait_for("hook line", lambda: (lambda t: t if "hooked" in t else None)(
+        stack.kubectl("logs", name, check=False).stdout), deadline=30)
+    lines = logs.splitlines()
+    assert lines[0] == "/work"
+    # names come from the node's /etc/passwd (there is no image filesystem)
+    assert re.fullmatch(r"uid=1000(\(\S+\))? gid=3000(\(\S+\))? groups=2000(\(\S+\))?",
+                        lines[1]), lines[1]
+    assert lines[2:4] == ["init", "side"]
+    assert lines[4].startswith("tmpfs /cache tmpfs")
+    assert lines[5] == "hooked"
+    got = stack.get("pod", name)
+    side = next(s for s in got["status"]["initContainerStatuses"] if s["name"] == "side")
+    assert "running" in side["state"]
     stack.kubectl("delete", "pod", name, "--wait=true", "--timeout=60s")

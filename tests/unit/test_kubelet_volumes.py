@@ -143,3 +143,12 @@ def test_atomic_writer_layout_update_and_removal(tmp_path):
     # mode-only change rewrites
     assert atomicwriter.write(target, {"game.properties": FileData(b"lives=5\n", 0o400)},
                               clock=lambda: 1004.0) is True
+
+
+def test_memory_empty_dirs_are_named_for_the_runtime():
+    from k8snet.kubelet import volumesetup
+    p = {"spec": {"volumes": [{"name": "a", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                              {"name": "b", "emptyDir": {}},
+                              {"name": "c", "emptyDir": {"medium": "Memory"}}]}}
+    assert volumesetup.memory_volumes(p, {"a": "/r/a", "b": "/r/b", "c": "/r/c"}) == \
+        {"/r/a": "64Mi", "/r/c": ""}
