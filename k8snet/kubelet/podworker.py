@@ -309,10 +309,12 @@ class PodSyncer:
             self.log.info("pod %s: volume refresh: %s", pod["metadata"].get("name"), exc)
 
     def lookup_object(self, kind: str, namespace: str, name: str) -> Optional[Dict[str, Any]]:
-        """A ConfigMap or Secret from the apiserver (None if it does not exist)."""
-        resource = {"ConfigMap": "configmaps", "Secret": "secrets"}[kind]
+        """A ConfigMap, Secret, claim or volume from the apiserver (None if it does not exist)."""
+        resource = {"ConfigMap": "configmaps", "Secret": "secrets",
+                    "PersistentVolumeClaim": "persistentvolumeclaims",
+                    "PersistentVolume": "persistentvolumes"}[kind]
         try:
-            return self.api.get(resource, name, namespace)
+            return self.api.get(resource, name, namespace or None)
         except NotFound:
             return None
         except ApiError as exc:

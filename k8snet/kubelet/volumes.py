@@ -23,7 +23,7 @@ import base64
 import os
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from k8snet.kubelet.envvars import Lookup, expand, field_value, resource_value
 
@@ -182,11 +182,38 @@ def volume_plan(volume: Mapping[str, Any], pod: Mapping[str, Any], lookup: Looku
         return Files("downward-api", _downward_files(
             src.get("items") or [], pod, pod_ip, host_ip,
             DEFAULT_MODE if mode is None else int(mode)))
+    if "persistentVolumeClaim" in volume:
+        return _claim(volume["persistentVolumeClaim"], ns, lookup)
     if "projected" in volume:
         return Files("projected", _projected(volume["projected"] or {}, pod, lookup, tokens,
                                              pod_ip, host_ip))
     kinds = ", ".join(k for k in volume if k != "name")
     raise VolumeError(f"volume {volume.get('name')!r}: unsupported volume type ({kinds})")
+
+
+def _claim(src: Mapping[str, Any], namespace: str, lookup: Lookup) -> HostPath:
+    """A bound claim's PersistentVolume, when it is node-local (hostPath or local)."""
+    name = src.get("claimName", "")
+    claim = lookup("PersistentVolumeClaim", namespace, name)
+    if claim is None:
+        raise VolumeError(f'persistentvolumeclaim "{name}" not found')
+    pv_name = (claim.get("spec") or {}).get("volumeName") or ""
+    if not pv_name or (claim.get("status") or {}).get("phase") not in (None, "Bound"):
+        raise VolumeError(f'PVC {namespace}/{name} is not bound')
+    pv = lookup("PersistentVolume", "", pv_name)
+    if pv is None:
+        raise VolumeError(f'persistentvolume "{pv_name}" not found')
+    spec = pv.get("spec") or {}
+    if "hostPath" in spec:
+        return HostPath(spec["hostPath"]["path"], "DirectoryOrCreate")
+    if "local" in spec:
+        return HostPath(spec["local"]["path"], "Directory")
+    kinds = ", ".join(k for k in spec if k not in ("capacity", "accessModes", "claimRef",
+                                                  "storageClassName", "nodeAffinity",
+                                                  "persistentVolumeReclaimPolicy",
+                                                  "volumeMode", "mountOptions"))
+    raise VolumeError(f"persistentvolume {pv_name!r}: only hostPath and local volumes can be "
+                      f"mounted by k8snet (has {kinds or 'no source'})")
 
 
 def _projected(src: Mapping[str, Any], pod: Mapping[str, Any], lookup: Lookup,
@@ -214,8 +241,11 @@ def _projected(src: Mapping[str, Any], pod: Mapping[str, Any], lookup: Lookup,
 
 # -------------------------------------------------------------------- mounts
 
-def volume_dir(root: str, uid: str, volume: Mapping[str, Any]) -> str:
+def volume_dir(root: str, uid: str, volume: Mapping[str, Any],
+               plan: Optional[Plan] = None) -> str:
     """Where the kubelet keeps a Pod's volume on the node (hostPath: the path itself)."""
+    if isinstance(plan, HostPath):
+        return plan.path
     if "hostPath" in volume:
         return volume["hostPath"]["path"]
     return os.path.join(root, uid, "volumes", f"kubernetes.io~{plugin_name(volume)}",

@@ -91,7 +91,7 @@ def setup_pod(root: str, pod: Mapping[str, Any], lookup: Lookup, tokens: TokenSo
         name = volume["name"]
         try:
             plan = volumes.volume_plan(volume, pod, lookup, tokens, pod_ip, host_ip)
-            path = volumes.volume_dir(os.path.join(root, "volumes"), uid, volume)
+            path = volumes.volume_dir(os.path.join(root, "volumes"), uid, volume, plan)
             if isinstance(plan, HostPath):
                 _host_path(plan)
             elif isinstance(plan, EmptyDir):

@@ -152,3 +152,28 @@ def test_memory_empty_dirs_are_named_for_the_runtime():
                               {"name": "c", "emptyDir": {"medium": "Memory"}}]}}
     assert volumesetup.memory_volumes(p, {"a": "/r/a", "b": "/r/b", "c": "/r/c"}) == \
         {"/r/a": "64Mi", "/r/c": ""}
+
+
+def test_persistent_volume_claim_resolves_to_its_node_local_volume():
+    objs = {("PersistentVolumeClaim", "shop", "data"): {
+                "spec": {"volumeName": "pv-1"}, "status": {"phase": "Bound"}},
+            ("PersistentVolume", "", "pv-1"): {"spec": {"hostPath": {"path": "/srv/pv-1"}}},
+            ("PersistentVolumeClaim", "shop", "pending"): {"spec": {},
+                                                           "status": {"phase": "Pending"}},
+            ("PersistentVolumeClaim", "shop", "nfs"): {"spec": {"volumeName": "pv-2"}},
+            ("PersistentVolume", "", "pv-2"): {"spec": {"nfs": {"server": "x", "path": "/"}}}}
+
+    def look(kind, ns, name):
+        return objs.get((kind, ns, name))
+
+    def plan_of(claim):
+        return volumes.volume_plan({"name": "d", "persistentVolumeClaim": {"claimName": claim}},
+                                   POD, look)
+    assert plan_of("data") == HostPath("/srv/pv-1", "DirectoryOrCreate")
+    assert volumes.volume_dir("/r", "u", {"name": "d"}, plan_of("data")) == "/srv/pv-1"
+    with pytest.raises(VolumeError, match='persistentvolumeclaim "gone" not found'):
+        plan_of("gone")
+    with pytest.raises(VolumeError, match="PVC shop/pending is not bound"):
+        plan_of("pending")
+    with pytest.raises(VolumeError, match="only hostPath and local.*nfs"):
+        plan_of("nfs")
