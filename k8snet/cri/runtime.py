@@ -74,6 +74,13 @@ def mount_order(mounts: Sequence[dict]) -> list[dict]:
                   key=lambda m: len(os.path.normpath(m["container_path"]).split("/")))
 
 
+def with_image_mounts(image_mounts: Sequence[dict], mounts: Sequence[dict]) -> list[dict]:
+    """The image's own mounts, except where the Pod mounts a volume on the same path."""
+    taken = {os.path.normpath(m["container_path"]) for m in mounts}
+    return [m for m in image_mounts if os.path.normpath(m["container_path"]) not in taken] + \
+        list(mounts)
+
+
 class Runtime:
     def __init__(self, config: RuntimeConfig):
         self.cfg = config
@@ -320,7 +327,10 @@ class Runtime:
         spec = {"argv": argv, "env": env, "cwd": config.get("working_dir", ""),
                 "netns_path": host.netns_path(sb["netns"]), "hostname": sb["hostname"],
                 "log_path": log_path, "cgroup_procs": procs, "isolate": self.cfg.isolate,
-                "mounts": mount_order(config.get("mounts") or []),
+                "mounts": mount_order(with_image_mounts(
+                    catalogue.image_mounts(image, catalogue.container_argv(
+                        image, config.get("command", []), config.get("args", [])), ctx),
+                    config.get("mounts") or [])),
                 "exe": (ctx.busybox if ctx.applet_dir and
                         os.path.dirname(argv[0]) == ctx.applet_dir else argv[0]),
                 "uid": config.get("run_as_user"), "gid": config.get("run_as_group"),

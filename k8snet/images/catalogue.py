@@ -237,8 +237,10 @@ def host_argv(image: Image, argv: Sequence[str], ctx: HostContext) -> list[str]:
         if kind == "python":
             return [ctx.python, *rest]
         if kind == "http_server":
-            page = os.path.join(ctx.www_dir, str(value.get("page", image.name)))
-            return [ctx.busybox, "httpd", "-f", "-p", str(value.get("port", 80)), "-h", page]
+            root = value.get("root") or os.path.join(ctx.www_dir,
+                                                     str(value.get("page", image.name)))
+            return [ctx.busybox, "httpd", "-f", "-p", str(value.get("port", 80)), "-h",
+                    str(root)]
         found = _which(str(value), ctx)
         if found:
             return [found, *rest]
@@ -263,6 +265,22 @@ def host_argv(image: Image, argv: Sequence[str], ctx: HostContext) -> list[str]:
         ", ".join(dict(image.programs))) if x)
     raise ValueError(f'exec: "{head}": executable file not found in $PATH '
                      f"(image {image.repositories[0]} provides {what or 'nothing to run'})")
+
+
+def image_mounts(image: Image, argv: Sequence[str], ctx: HostContext) -> list[dict]:
+    """Mounts the image's program needs: an HTTP server's page at its document root.
+
+    Stands in for the image's files; a volume the Pod mounts at the same
+    path replaces it (nginx serving an emptyDir, as in the docs).
+    """
+    behaviour = _program(image, argv[0]) if argv else None
+    if not behaviour or "http_server" not in behaviour:
+        return []
+    value = behaviour["http_server"]
+    if not value.get("root"):
+        return []
+    page = os.path.join(ctx.www_dir, str(value.get("page", image.name)))
+    return [{"container_path": str(value["root"]), "host_path": page, "readonly": True}]
 
 
 def default_env(ctx: HostContext) -> dict:

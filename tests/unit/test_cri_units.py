@@ -103,3 +103,17 @@ def test_label_selector():
     assert status.labels_match({"a": "1", "b": "2"}, {"a": "1"})
     assert not status.labels_match({"a": "1"}, {"a": "2"})
     assert status.labels_match({}, {})
+
+
+def test_a_pod_volume_replaces_the_image_page_mount():
+    from k8snet.cri.runtime import mount_order, with_image_mounts
+    image = [{"container_path": "/usr/share/nginx/html", "host_path": "/www/nginx",
+              "readonly": True}]
+    volume = [{"container_path": "/usr/share/nginx/html/", "host_path": "/v/content",
+               "readonly": True}]
+    assert with_image_mounts(image, volume) == volume
+    other = [{"container_path": "/etc/hosts", "host_path": "/p/hosts", "readonly": False}]
+    assert with_image_mounts(image, other) == image + other
+    mounts = [{"container_path": "/a/b/c", "host_path": "x"},
+              {"container_path": "/a", "host_path": "y"}]
+    assert [m["container_path"] for m in mount_order(mounts)] == ["/a", "/a/b/c"]

@@ -72,7 +72,10 @@ def test_host_argv_maps_images_onto_this_machine():
     assert catalogue.host_argv(pause, ["/pause"], CTX) == ["/py", "-m", "k8snet.images.pause"]
     nginx = catalogue.lookup("nginx")
     argv = catalogue.host_argv(nginx, catalogue.container_argv(nginx, [], []), CTX)
-    assert argv == ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www/nginx"]
+    assert argv == ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/usr/share/nginx/html"]
+    assert catalogue.image_mounts(nginx, ["nginx", "-g", "daemon off;"], CTX) == [
+        {"container_path": "/usr/share/nginx/html", "host_path": "/www/nginx", "readonly": True}]
+    assert catalogue.image_mounts(bb, ["sh"], CTX) == []
     with pytest.raises(ValueError, match="executable file not found"):
         catalogue.host_argv(bb, ["python3"], CTX)
     assert catalogue.default_env(CTX)["PATH"].startswith("/bb:")
@@ -155,7 +158,8 @@ def test_docs_commands_map_onto_node_tools(tmp_path):
         image = catalogue.lookup(ref)
         return catalogue.host_argv(image, catalogue.container_argv(image, command, args), ctx)
 
-    assert run("httpd") == ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www/httpd"]
+    assert run("httpd") == ["/bin/busybox", "httpd", "-f", "-p", "80", "-h",
+                            "/usr/local/apache2/htdocs"]
     assert run("curlimages/curl", args=["-s", "http://x"]) == [f"{b}/curl", "-s", "http://x"]
     assert run("perl:5.34.0", ["perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"]) == \
         [f"{b}/perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"]
