@@ -381,7 +381,10 @@ class Runtime:
         started, exited = self._files(cid)
         alive = self._alive(started)
         oom = bool(exited and exited.get("signal") == 9 and self.cgroups.oom_killed(cid))
-        phase = container_phase(started, exited, alive, oom, rec.get("start_requested", False))
+        starting = time.time_ns() - int(rec.get("start_requested_at", 0)) < \
+            (START_DEADLINE + 5) * 1e9
+        phase = container_phase(started, exited, alive, oom, rec.get("start_requested", False),
+                                starting)
         return dict(rec, state=phase.state, exit_code=phase.exit_code, reason=phase.reason,
                     message=phase.message, started_at=phase.started_at,
                     finished_at=phase.finished_at,
@@ -394,7 +397,7 @@ class Runtime:
             if status["state"] != CREATED or rec.get("start_requested"):
                 raise FailedPrecondition(f"container {cid[:12]} is {status['state']}, "
                                          "not created")
-            rec["start_requested"] = True
+            rec.update(start_requested=True, start_requested_at=time.time_ns())
             host.write_json(os.path.join(self._cdir(cid), "container.json"), rec)
             with open(os.path.join(self._cdir(cid), "shim.log"), "ab") as shim_log:
                 shim = subprocess.Popen(
@@ -424,7 +427,12 @@ class Runtime:
         if status["state"] != RUNNING:
             return
         started, _ = self._files(cid)
-        assert started is not None
+        deadline = time.monotonic() + START_DEADLINE
+        while started is None and time.monotonic() < deadline:  # its shim is still starting
+            time.sleep(0.05)
+            started, _ = self._files(cid)
+        if started is None or "pid" not in started:
+            return
         pid, own_pidns = started["pid"], "pid" in started.get("namespaces", [])
         if timeout > 0:
             host.signal_process(pid, signal.SIGTERM, group=not own_pidns)

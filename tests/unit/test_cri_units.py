@@ -83,6 +83,12 @@ def test_own_cgroups_parses_proc_self_cgroup():
 def test_container_phase():
     started = {"pid": 5, "started_at": 10}
     assert status.container_phase(None, None, False).state == status.CREATED
+    # StartContainer called, the shim not reported yet: running while it may still come,
+    # a StartError once it is overdue
+    assert status.container_phase(None, None, False, start_requested=True,
+                                  starting=True).state == status.RUNNING
+    assert status.container_phase(None, None, False, start_requested=True).reason == \
+        "StartError"
     assert status.container_phase(started, None, True).state == status.RUNNING
     done = status.container_phase(started, {"exit_code": 0, "finished_at": 20}, False)
     assert (done.state, done.exit_code, done.reason, done.finished_at) == \
