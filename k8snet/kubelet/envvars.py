@@ -20,7 +20,7 @@ import base64
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from k8snet.machinery.quantities import parse_quantity
 
@@ -144,11 +144,57 @@ def _fetch(lookup: Lookup, kind: str, namespace: str, name: str,
     return _data(kind, obj)
 
 
+def service_env(services: Sequence[Mapping[str, Any]], namespace: str,
+                links: bool = True) -> Dict[str, str]:
+    """The variables the kubelet derives from Services (FOO_SERVICE_HOST, FOO_PORT...).
+
+    Services of the Pod's namespace (with enableServiceLinks, the default),
+    and the apiserver's ``kubernetes`` Service in ``default`` always; headless
+    Services and those without a cluster IP give none.
+    """
+    out: Dict[str, str] = {}
+    chosen = [s for s in services
+              if (links and s.get("metadata", {}).get("namespace") == namespace)
+              or (s.get("metadata", {}).get("namespace") == "default"
+                  and s.get("metadata", {}).get("name") == "kubernetes")]
+    for svc in sorted(chosen, key=lambda s: s.get("metadata", {}).get("name", "")):
+        spec = svc.get("spec") or {}
+        ip = spec.get("clusterIP") or ""
+        ports = spec.get("ports") or []
+        if not ip or ip == "None" or not ports:
+            continue
+        prefix = svc["metadata"]["name"].upper().replace("-", "_")
+        out[f"{prefix}_SERVICE_HOST"] = ip
+        out[f"{prefix}_SERVICE_PORT"] = str(ports[0]["port"])
+        for p in ports:
+            if p.get("name"):
+                out[f"{prefix}_SERVICE_PORT_{p['name'].upper().replace('-', '_')}"] = \
+                    str(p["port"])
+        first = ports[0]
+        out[f"{prefix}_PORT"] = \
+            f"{(first.get('protocol') or 'TCP').lower()}://{ip}:{first['port']}"
+        for p in ports:
+            proto = (p.get("protocol") or "TCP")
+            base = f"{prefix}_PORT_{p['port']}_{proto.upper()}"
+            out[base] = f"{proto.lower()}://{ip}:{p['port']}"
+            out[f"{base}_PROTO"] = proto.lower()
+            out[f"{base}_PORT"] = str(p["port"])
+            out[f"{base}_ADDR"] = ip
+    return out
+
+
 def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], pod_ip: str,
                   host_ip: str, lookup: Lookup = no_objects,
-                  allocatable: Optional[Mapping[str, Any]] = None) -> EnvResult:
-    """The container's environment; ContainerConfigError when a required source is missing."""
+                  allocatable: Optional[Mapping[str, Any]] = None,
+                  services: Sequence[Mapping[str, Any]] = ()) -> EnvResult:
+    """The container's environment; ContainerConfigError when a required source is missing.
+
+    Service variables come last and only where the Pod sets no variable of
+    that name; ``$(VAR)`` in values may refer to them.
+    """
     ns = pod.get("metadata", {}).get("namespace", "")
+    links = pod.get("spec", {}).get("enableServiceLinks", True) is not False
+    svc_env = service_env(services, ns, links)
     result = EnvResult()
     env = result.env
     for source in container.get("envFrom") or []:
@@ -176,7 +222,7 @@ def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], pod_ip: 
         name = item["name"]
         source = item.get("valueFrom")
         if item.get("value") or not source:
-            env[name] = expand(str(item.get("value") or ""), env)
+            env[name] = expand(str(item.get("value") or ""), {**svc_env, **env})
             continue
         if "fieldRef" in source:
             env[name] = field_value(source["fieldRef"].get("fieldPath", ""), pod, pod_ip,
@@ -197,4 +243,6 @@ def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], pod_ip: 
                 raise ContainerConfigError(
                     f"couldn't find key {key} in {kind} {ns}/{ref.get('name', '')}")
             env[name] = data[key]
+    for k, v in svc_env.items():
+        env.setdefault(k, v)
     return result

@@ -231,7 +231,8 @@ class PodSyncer:
         self._event(pod, NORMAL, "Pulled", msg, name, action.init)
         try:
             resolved = envvars.container_env(pod, spec, ctx.pod_ip, self.node_ip,
-                                             self.lookup_object)
+                                             self.lookup_object,
+                                             services=self._services(pod))
         except envvars.ContainerConfigError as exc:
             mem.waiting[name] = ("CreateContainerConfigError", str(exc))
             self._event(pod, WARNING, "Failed", f"Error: {exc}", name, action.init)
@@ -307,6 +308,20 @@ class PodSyncer:
                                   self.node_ip, int(fs_group) if fs_group is not None else None)
         except VolumeError as exc:
             self.log.info("pod %s: volume refresh: %s", pod["metadata"].get("name"), exc)
+
+    def _services(self, pod: Mapping[str, Any]) -> List[Dict[str, Any]]:
+        """Services for the Pod's service variables: its namespace's and default's."""
+        ns = pod["metadata"].get("namespace", "")
+        out: List[Dict[str, Any]] = []
+        for namespace in dict.fromkeys([ns, "default"]):
+            try:
+                items = self.api.list("services", namespace).get("items") or []
+            except ApiError as exc:
+                raise envvars.ContainerConfigError(str(exc)) from exc
+            for item in items:
+                item.setdefault("metadata", {}).setdefault("namespace", namespace)
+            out += items
+        return out
 
     def lookup_object(self, kind: str, namespace: str, name: str) -> Optional[Dict[str, Any]]:
         """A ConfigMap, Secret, claim or volume from the apiserver (None if it does not exist)."""

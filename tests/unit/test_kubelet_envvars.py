@@ -122,3 +122,37 @@ def test_no_objects_lookup_makes_refs_fail():
     with pytest.raises(ContainerConfigError):
         container_env(POD, {"name": "c", "env": [{"name": "V", "valueFrom": {
             "configMapKeyRef": {"name": "x", "key": "k"}}}]}, "", "", envvars.no_objects)
+
+
+SERVICES = [
+    {"metadata": {"name": "kubernetes", "namespace": "default"},
+     "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443,
+                                                   "protocol": "TCP"}]}},
+    {"metadata": {"name": "redis-primary", "namespace": "shop"},
+     "spec": {"clusterIP": "10.96.0.11", "ports": [{"port": 6379, "protocol": "TCP"}]}},
+    {"metadata": {"name": "headless", "namespace": "shop"},
+     "spec": {"clusterIP": "None", "ports": [{"port": 80}]}},
+    {"metadata": {"name": "other", "namespace": "elsewhere"},
+     "spec": {"clusterIP": "10.96.0.12", "ports": [{"port": 80}]}},
+]
+
+
+def test_service_variables_as_the_kubelet_sets_them():
+    env = container_env(POD, {"name": "c", "env": [
+        {"name": "URL", "value": "redis://$(REDIS_PRIMARY_SERVICE_HOST)"},
+        {"name": "KUBERNETES_SERVICE_PORT", "value": "mine"}]}, "", "", lookup,
+        services=SERVICES).env
+    assert env["URL"] == "redis://10.96.0.11"
+    assert env["KUBERNETES_SERVICE_PORT"] == "mine"          # the Pod's own wins
+    assert env["KUBERNETES_SERVICE_HOST"] == "10.96.0.1"
+    assert env["KUBERNETES_SERVICE_PORT_HTTPS"] == "443"
+    assert env["KUBERNETES_PORT"] == "tcp://10.96.0.1:443"
+    assert env["KUBERNETES_PORT_443_TCP"] == "tcp://10.96.0.1:443"
+    assert env["KUBERNETES_PORT_443_TCP_PROTO"] == "tcp"
+    assert env["KUBERNETES_PORT_443_TCP_PORT"] == "443"
+    assert env["KUBERNETES_PORT_443_TCP_ADDR"] == "10.96.0.1"
+    assert env["REDIS_PRIMARY_PORT_6379_TCP_ADDR"] == "10.96.0.11"
+    assert not any(k.startswith(("HEADLESS_", "OTHER_")) for k in env)
+    no_links = dict(POD, spec=dict(POD["spec"], enableServiceLinks=False))
+    env = container_env(no_links, {"name": "c"}, "", "", lookup, services=SERVICES).env
+    assert "KUBERNETES_SERVICE_HOST" in env and "REDIS_PRIMARY_SERVICE_HOST" not in env

@@ -93,6 +93,13 @@ class FakeApi:
     def delete(self, resource, name, namespace=None, grace_period_seconds=None):
         self.deleted.append((resource, name, grace_period_seconds))
 
+    def list(self, resource, namespace=None, **_kw):
+        assert resource == "services"
+        return {"items": [{"metadata": {"name": "kubernetes", "namespace": "default"},
+                           "spec": {"clusterIP": "10.96.0.1", "ports": [
+                               {"name": "https", "port": 443, "protocol": "TCP"}]}}]
+                if namespace == "default" else []}
+
 
 def make(runtime, now=lambda: 1000.0):
     api = FakeApi()
@@ -266,6 +273,9 @@ def test_volumes_mounted_etc_files_written_and_configmap_updates_swap_in():
     objects[("configmaps", "game")] = {"data": {"lives": "3"}}
     syncer.sync(p, "u1", rt.actual(), mem)
     assert ("start", "app") in rt.calls
+    env = {e["key"]: e["value"] for e in rt.configs["app"]["envs"]}
+    assert env["KUBERNETES_SERVICE_HOST"] == "10.96.0.1"
+    assert env["KUBERNETES_PORT"] == "tcp://10.96.0.1:443"
     mounts = {m["container_path"]: m for m in rt.configs["app"]["mounts"]}
     assert set(mounts) == {"/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/config",
                            "/cache"}
