@@ -104,9 +104,10 @@ class FakeApi:
 def make(runtime, now=lambda: 1000.0):
     api = FakeApi()
     recorder = EventRecorder(api, "kubelet", host="w1", clock=now)
-    root = tempfile.mkdtemp(prefix="k8snet-podworker-")  # volumes and /etc files go here
-    syncer = PodSyncer(api, runtime, recorder, "10.0.0.2", root, runtime.actual,
+    root = tempfile.TemporaryDirectory(prefix="k8snet-podworker-")  # volumes, /etc files
+    syncer = PodSyncer(api, runtime, recorder, "10.0.0.2", root.name, runtime.actual,
                        BackoffPolicy(10, 40), clock=now)
+    syncer.scratch = root   # removed with the syncer
     return api, syncer
 
 
