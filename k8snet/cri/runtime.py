@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -163,6 +164,8 @@ class Runtime:
         meta = config.get("metadata") or {}
         if not meta.get("name") or not meta.get("namespace"):
             raise K8snetError("sandbox config needs metadata.name and metadata.namespace")
+        if config.get("host_network"):
+            return self._host_network_sandbox(config)
         conflist = cni.load_conflist(self.cfg.cni_conf_dir)
         if conflist is None:
             raise FailedPrecondition(f"network not ready: no CNI network configuration in "
@@ -204,6 +207,21 @@ class Runtime:
                  meta["name"], netns, rec["ip"])
         return sid
 
+    def _host_network_sandbox(self, config: dict) -> str:
+        """A sandbox in the node's own network namespace: no netns, no CNI."""
+        meta = config["metadata"]
+        sid = new_id()
+        rec = {"id": sid, "metadata": meta, "hostname": config.get("hostname") or "",
+               "log_directory": config.get("log_directory", ""),
+               "labels": config.get("labels", {}), "annotations": config.get("annotations", {}),
+               "created_at": time.time_ns(), "netns": "", "host_network": True,
+               "state": "ready", "conflist": None, "cni_result": None, "ip": "",
+               "runtime_handler": config.get("runtime_handler", "")}
+        host.write_json(self._sandbox_file(sid), rec)
+        LOG.info("sandbox %s (%s/%s) ready in the node's network namespace", sid[:12],
+                 meta["namespace"], meta["name"])
+        return sid
+
     def _invocation(self, rec: dict) -> cni.Invocation:
         meta = rec["metadata"]
         return cni.Invocation(rec["id"], host.netns_path(rec["netns"]), "eth0",
@@ -228,7 +246,8 @@ class Runtime:
             rec = self.sandbox(sid)
             if rec.get("network_released"):
                 return
-            self._teardown_network(rec)
+            if not rec.get("host_network"):
+                self._teardown_network(rec)
             rec.update(state="notready", network_released=True)
             host.write_json(self._sandbox_file(sid), rec)
 
@@ -244,7 +263,8 @@ class Runtime:
             for path in rec.get("tmpfs") or []:
                 if os.path.ismount(path):
                     host.run(["umount", "-l", path], check=False)
-            host.netns_delete(rec["netns"])
+            if rec.get("netns"):
+                host.netns_delete(rec["netns"])
             try:
                 os.unlink(self._sandbox_file(sid))
             except FileNotFoundError:
@@ -253,6 +273,8 @@ class Runtime:
             self._locks.pop(sid, None)
 
     def sandbox_ready(self, rec: dict) -> bool:
+        if rec.get("host_network"):
+            return rec.get("state") == "ready"
         return rec.get("state") == "ready" and host.netns_exists(rec["netns"])
 
     def list_pod_sandboxes(self, sid: str = "", state: Optional[str] = None,
@@ -303,7 +325,7 @@ class Runtime:
         except ValueError as exc:
             raise K8snetError(f"failed to create containerd task: {exc}") from exc
         env = catalogue.default_env(ctx)
-        env["HOSTNAME"] = sb["hostname"]
+        env["HOSTNAME"] = sb["hostname"] or socket.gethostname()
         if argv[0] == ctx.python:
             env["PYTHONPATH"] = PACKAGE_PARENT
         env.update({kv["key"]: kv["value"] for kv in config.get("envs", [])})
@@ -325,7 +347,8 @@ class Runtime:
                "created_at": time.time_ns(), "argv": argv, "resources": resources,
                "cgroup_notes": notes, "start_requested": False}
         spec = {"argv": argv, "env": env, "cwd": config.get("working_dir", ""),
-                "netns_path": host.netns_path(sb["netns"]), "hostname": sb["hostname"],
+                "netns_path": host.netns_path(sb["netns"]) if sb["netns"] else "",
+                "hostname": sb["hostname"],
                 "log_path": log_path, "cgroup_procs": procs, "isolate": self.cfg.isolate,
                 "mounts": mount_order(with_image_mounts(
                     catalogue.image_mounts(image, catalogue.container_argv(

@@ -48,7 +48,8 @@ def sandbox_config(msg) -> dict:
                          "attempt": msg.metadata.attempt},
             "hostname": msg.hostname, "log_directory": msg.log_directory,
             "labels": dict(msg.labels), "annotations": dict(msg.annotations),
-            "cgroup_parent": msg.linux.cgroup_parent}
+            "cgroup_parent": msg.linux.cgroup_parent,
+            "host_network": msg.linux.security_context.namespace_options.network == 2}  # NODE
 
 
 def container_config(msg) -> dict:

@@ -63,12 +63,13 @@ def proc_starttime(pid: int) -> int:
 def join_netns_and_pidns(libc: ctypes.CDLL, spec: dict) -> tuple[list[str], list[str]]:
     """In the shim: join the sandbox netns; unshare a PID namespace for the child."""
     got, notes = [], []
-    fd = os.open(spec["netns_path"], os.O_RDONLY)
-    try:
-        _check(libc.setns(fd, CLONE_NEWNET), f"setns {spec['netns_path']}")
-    finally:
-        os.close(fd)
-    got.append("net")
+    if spec.get("netns_path"):   # else: the node's network namespace (hostNetwork)
+        fd = os.open(spec["netns_path"], os.O_RDONLY)
+        try:
+            _check(libc.setns(fd, CLONE_NEWNET), f"setns {spec['netns_path']}")
+        finally:
+            os.close(fd)
+        got.append("net")
     if not spec.get("isolate", True):
         return got, ["isolation turned off"]
     if libc.unshare(CLONE_NEWPID) == 0:

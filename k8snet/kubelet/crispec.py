@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional
 
-from k8snet.kubelet import envvars
+from k8snet.kubelet import envvars, etcfiles
 from k8snet.kubelet.envvars import expand
 from k8snet.machinery.podresources import linux_resources
 
@@ -42,13 +42,15 @@ def sandbox_config(pod: Mapping[str, Any], attempt: int, log_dir: str) -> Dict[s
     cfg: Dict[str, Any] = {
         "metadata": {"name": meta.get("name", ""), "uid": meta.get("uid", ""),
                      "namespace": meta.get("namespace", ""), "attempt": attempt},
-        "hostname": spec.get("hostname") or meta.get("name", ""),
+        "hostname": "" if spec.get("hostNetwork") else etcfiles.hostname_file(pod).strip(),
         "log_directory": log_dir,
         "labels": pod_labels(pod),
         "annotations": {k: str(v) for k, v in (meta.get("annotations") or {}).items()},
     }
     if ports:
         cfg["port_mappings"] = ports
+    if spec.get("hostNetwork"):
+        cfg["linux"] = {"security_context": {"namespace_options": {"network": "NODE"}}}
     return cfg
 
 

@@ -152,7 +152,7 @@ class PodSyncer:
         log_dir = pod_log_dir(self.root_dir, meta["namespace"], meta["name"], meta["uid"])
         ctx = SyncContext(sb.id if sb and sb.ready else None,
                           crispec.sandbox_config(pod, sb.attempt if sb else 0, log_dir),
-                          sb.ip if sb and sb.ready else "")
+                          self._pod_ip(pod, sb.ip) if sb and sb.ready else "")
         for action in _batched(actions):
             try:
                 if isinstance(action, list):
@@ -193,12 +193,16 @@ class PodSyncer:
         ctx.sandbox_config = crispec.sandbox_config(pod, action.attempt, log_dir)
         try:
             ctx.sandbox_id = self.runtime.run_pod_sandbox(ctx.sandbox_config)
-            ctx.pod_ip = self.runtime.pod_sandbox_status(ctx.sandbox_id)["ip"]
+            ctx.pod_ip = self._pod_ip(pod, self.runtime.pod_sandbox_status(ctx.sandbox_id)["ip"])
         except CriError as exc:
             self._event(pod, WARNING, "FailedCreatePodSandBox",
                                 f"Failed to create pod sandbox: {exc.message}")
             return False
         return True
+
+    def _pod_ip(self, pod: Mapping[str, Any], sandbox_ip: str) -> str:
+        """The Pod's IP: its sandbox's, or the node's for a hostNetwork Pod."""
+        return self.node_ip if pod.get("spec", {}).get("hostNetwork") else sandbox_ip
 
     def _start(self, pod: Mapping[str, Any], action: sync.StartContainer, ctx: SyncContext,
                mem: PodMemory) -> None:

@@ -200,6 +200,8 @@ def pod_status(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
     start = mem.start_time
     status["startTime"] = old.get("startTime") or format_time(start if start is not None else now)
     ips = list(sb.ips) if sb_ready and sb.ips else ([sb.ip] if sb_ready and sb.ip else [])
+    if sb_ready and spec.get("hostNetwork"):
+        ips = [host_ip]   # the node's network namespace: the Pod has the node's address
     if ips:
         status["podIP"] = ips[0]
         status["podIPs"] = [{"ip": ip} for ip in ips]

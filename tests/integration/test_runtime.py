@@ -283,3 +283,25 @@ def test_docs_images_nginx_http_echo_and_perl_run(node):
     finally:
         for cid in ids:
             client.stop_container(cid, 0)
+
+
+def test_host_network_sandbox_runs_in_the_node_namespace(node):
+    n, client = node
+    cfg = sandbox_config("kube-system", "agent", "uid-7")
+    cfg["linux"] = {"security_context": {"namespace_options": {"network": "NODE"}}}
+    sid = client.run_pod_sandbox(cfg)
+    assert client.pod_sandbox_status(sid)["state"] == "SANDBOX_READY"
+    assert not [ns for ns in netns_list() if ns.startswith(n.name + "-")]   # no Pod netns
+    cid = client.create_container(sid, container_config("app", "busybox",
+                                                        command=["sleep", "3600"]))
+    client.start_container(cid)
+    try:
+        links = client.exec_sync(cid, ["ip", "-o", "link"]).stdout.decode()
+        node_links = subprocess.run(["ip", "-n", n.name, "-o", "link"], capture_output=True,
+                                    text=True).stdout
+        assert sorted(x.split(":")[1] for x in links.splitlines()) == \
+            sorted(x.split(":")[1] for x in node_links.splitlines())
+    finally:
+        client.stop_pod_sandbox(sid)
+        client.remove_pod_sandbox(sid)
+    assert client.list_pod_sandboxes() == []

@@ -69,3 +69,17 @@ def test_security_context_container_over_pod_with_fs_group_first():
         "supplemental_groups": [2000, 4000]}
     assert "security_context" not in crispec.container_config(
         {"metadata": {}, "spec": {}}, {"name": "c"}, 0)["linux"]
+
+
+def test_host_network_sandbox_asks_for_the_node_namespace():
+    pb, _ = proto.load()
+    p = {"metadata": {"name": "agent", "namespace": "kube-system", "uid": "u"},
+         "spec": {"hostNetwork": True, "containers": []}}
+    msg = json_format.ParseDict(crispec.sandbox_config(p, 0, "/l"), pb.PodSandboxConfig())
+    assert msg.linux.security_context.namespace_options.network == 2   # NODE
+    from k8snet.cri.servicer import sandbox_config
+    assert sandbox_config(msg)["host_network"] is True
+    plain = json_format.ParseDict(crispec.sandbox_config(POD, 0, "/l"), pb.PodSandboxConfig())
+    assert sandbox_config(plain)["host_network"] is False
+    long = {"metadata": {"name": "x" * 70, "namespace": "n"}, "spec": {}}
+    assert crispec.sandbox_config(long, 0, "/l")["hostname"] == "x" * 63

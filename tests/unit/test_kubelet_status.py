@@ -158,3 +158,10 @@ def test_running_sidecar_counts_as_initialized_and_pod_runs():
     assert up["phase"] == "Running" and cond(up, "Ready")["status"] == "True"
     proxy = next(s for s in up["initContainerStatuses"] if s["name"] == "proxy")
     assert "running" in proxy["state"] and proxy["ready"] is True
+
+
+def test_host_network_pod_has_the_node_ip():
+    p = pod()
+    p["spec"]["hostNetwork"] = True
+    st = compute(p, PodActual.of([SandboxInfo("sb0", 0, True, 1.0)], [ctr("app", "running")]))
+    assert st["podIP"] == "10.0.0.2" and st["podIPs"] == [{"ip": "10.0.0.2"}]
