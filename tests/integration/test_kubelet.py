@@ -246,3 +246,14 @@ def test_init_sidecar_hooks_working_dir_user_and_memory_empty_dir(stack):
     side = next(s for s in got["status"]["initContainerStatuses"] if s["name"] == "side")
     assert "running" in side["state"]
     stack.kubectl("delete", "pod", name, "--wait=true", "--timeout=60s")
+
+
+def test_host_network_pod_runs_with_the_node_ip(stack):
+    p = pod("hostnet", image="busybox:1.36", command=["sh", "-c", "cat /etc/hosts; sleep 3600"])
+    p["spec"]["hostNetwork"] = True
+    stack.apply(p)
+    got = wait_for("hostnet ready", lambda: ready(stack, "hostnet"), deadline=60)
+    assert got["status"]["podIP"] == NODE_IP
+    before = set(stack.pod_netns())
+    assert not [ns for ns in before if "hostnet" in ns]
+    stack.kubectl("delete", "pod", "hostnet", "--wait=true", "--timeout=60s")
