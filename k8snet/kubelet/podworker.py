@@ -13,18 +13,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from k8snet.api.defaults import image_pull_policy
 from k8snet.kubelet import (
     crispec,
     envvars,
-    etcfiles,
     hooks,
     probes,
     status,
     sync,
-    volumes,
     volumesetup,
 )
 from k8snet.kubelet.logs import pod_log_dir
@@ -35,6 +33,7 @@ from k8snet.kubelet.model import (
     PodMemory,
     next_backoff,
 )
+from k8snet.kubelet.podinputs import PodInputs
 from k8snet.kubelet.prober import run_probe
 from k8snet.kubelet.runtimeview import ensure_image
 from k8snet.kubelet.volumes import TokenSource, VolumeError
@@ -46,25 +45,6 @@ from k8snet.machinery.events import NORMAL, WARNING, EventRecorder, container_fi
 STATUS_RESYNC = 10.0
 # seconds between refreshes of a running Pod's configMap/secret/projected volumes
 VOLUME_RESYNC = 10.0
-
-
-def api_token_source(api: ApiClient) -> TokenSource:
-    """Service account tokens from the apiserver's TokenRequest API, bound to the Pod."""
-    def issue(namespace: str, account: str, audience: str, seconds: int,
-              pod: Mapping[str, Any]) -> str:
-        meta = pod.get("metadata", {})
-        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                "spec": {"audiences": [audience] if audience else [],
-                         "expirationSeconds": seconds,
-                         "boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
-                                            "name": meta.get("name", ""),
-                                            "uid": meta.get("uid", "")}}}
-        try:
-            got = api.create_subresource("serviceaccounts", account, "token", body, namespace)
-        except ApiError as exc:
-            raise VolumeError(f"failed to fetch token: {exc.message}") from exc
-        return str((got.get("status") or {}).get("token", ""))
-    return issue
 
 
 @dataclass
@@ -84,7 +64,7 @@ class PodSyncer:
                  backoff: BackoffPolicy, clock: Callable[[], float] = time.time,
                  log: Optional[logging.Logger] = None, tokens: Optional[TokenSource] = None):
         self.api, self.runtime, self.recorder = api, runtime, recorder
-        self.tokens: TokenSource = tokens or api_token_source(api)
+        self.inputs = PodInputs(api, root_dir, node_ip, tokens)
         self.node_ip, self.root_dir, self.observe = node_ip, root_dir, observe
         self.backoff, self.clock = backoff, clock
         self.log = log or logging.getLogger("k8snet.kubelet")
@@ -122,7 +102,13 @@ class PodSyncer:
             actual = self.observe(uid)
         if not terminal and mem.volumes_refreshed_at + VOLUME_RESYNC <= self.clock():
             mem.volumes_refreshed_at = self.clock()
-            self.refresh_volumes(pod, actual)
+            sb = actual.sandbox
+            if sb is not None and sb.ready:
+                try:
+                    self.inputs.refresh(pod, self._pod_ip(pod, sb.ip))
+                except VolumeError as exc:
+                    self.log.info("pod %s: volume refresh: %s", pod["metadata"].get("name"),
+                                  exc)
         self._probe(pod, actual, mem)
         if not terminal:
             self._report(pod, actual, mem)
@@ -131,7 +117,7 @@ class PodSyncer:
     def _orphan(self, uid: str, actual: PodActual) -> bool:
         """A Pod the apiserver no longer has: kill and remove what is left of it."""
         if actual.is_empty():
-            volumesetup.cleanup_pod(self.root_dir, uid)
+            self.inputs.cleanup(uid)
             return True
         self.log.info("removing pod %s: gone from the apiserver", uid)
         for action in sync._teardown(actual, 2, "orphaned"):
@@ -140,7 +126,7 @@ class PodSyncer:
             except CriError as exc:
                 self.log.warning("cleaning orphan pod %s: %s", uid, exc)
         self.recorder.forget(uid)
-        volumesetup.cleanup_pod(self.root_dir, uid)
+        self.inputs.cleanup(uid)
         return True
 
     # -- actions --------------------------------------------------------------
@@ -234,9 +220,7 @@ class PodSyncer:
             msg = f'Container image "{image}" already present on machine'
         self._event(pod, NORMAL, "Pulled", msg, name, action.init)
         try:
-            resolved = envvars.container_env(pod, spec, ctx.pod_ip, self.node_ip,
-                                             self.lookup_object,
-                                             services=self._services(pod))
+            resolved = self.inputs.env(pod, spec, ctx.pod_ip)
         except envvars.ContainerConfigError as exc:
             mem.waiting[name] = ("CreateContainerConfigError", str(exc))
             self._event(pod, WARNING, "Failed", f"Error: {exc}", name, action.init)
@@ -245,7 +229,7 @@ class PodSyncer:
             self._event(pod, WARNING, "InvalidEnvironmentVariableNames", warning, name,
                         action.init)
         try:
-            mounts, tmpfs = self._mounts(pod, spec, ctx, resolved.env)
+            mounts, tmpfs = self.inputs.mounts(pod, spec, ctx.pod_ip, resolved.env)
         except VolumeError as exc:
             mem.waiting[name] = ("ContainerCreating", "")
             self._event(pod, WARNING, "FailedMount", str(exc))
@@ -280,64 +264,6 @@ class PodSyncer:
             self._event(pod, WARNING, "FailedPostStartHook", failure, name, action.init)
             self._act_simple(sync.KillContainer(cid, name, sync.grace_seconds(pod),
                                                 "FailedPostStartHook"))
-
-    def _mounts(self, pod: Mapping[str, Any], spec: Mapping[str, Any], ctx: SyncContext,
-                env: Mapping[str, str]) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
-        """Set up (or refresh) the Pod's volumes and /etc files.
-
-        Returns the container's CRI mounts and its memory-backed emptyDirs.
-        """
-        fs_group = ((pod["spec"].get("securityContext") or {}).get("fsGroup"))
-        dirs = volumesetup.setup_pod(self.root_dir, pod, self.lookup_object, self.tokens,
-                                     ctx.pod_ip, self.node_ip,
-                                     int(fs_group) if fs_group is not None else None)
-        mounts = volumes.container_mounts(pod, spec, dirs, env)
-        volumesetup.ensure_sub_paths(mounts)
-        taken = {m["container_path"] for m in mounts}
-        etc = volumesetup.write_etc_files(self.root_dir, pod, ctx.pod_ip)
-        used = {m["host_path"] for m in mounts}
-        tmpfs = {p: size for p, size in volumesetup.memory_volumes(pod, dirs).items()
-                 if any(u == p or u.startswith(p + "/") for u in used)}
-        return [m for m in etcfiles.etc_mounts(etc)
-                if m["container_path"] not in taken] + mounts, tmpfs
-
-    def refresh_volumes(self, pod: Mapping[str, Any], actual: PodActual) -> None:
-        """Bring configMap/secret/downwardAPI/projected volumes up to date (atomic swap)."""
-        sb = actual.sandbox
-        if sb is None or not sb.ready or not (pod.get("spec", {}).get("volumes")):
-            return
-        fs_group = ((pod["spec"].get("securityContext") or {}).get("fsGroup"))
-        try:
-            volumesetup.setup_pod(self.root_dir, pod, self.lookup_object, self.tokens, sb.ip,
-                                  self.node_ip, int(fs_group) if fs_group is not None else None)
-        except VolumeError as exc:
-            self.log.info("pod %s: volume refresh: %s", pod["metadata"].get("name"), exc)
-
-    def _services(self, pod: Mapping[str, Any]) -> List[Dict[str, Any]]:
-        """Services for the Pod's service variables: its namespace's and default's."""
-        ns = pod["metadata"].get("namespace", "")
-        out: List[Dict[str, Any]] = []
-        for namespace in dict.fromkeys([ns, "default"]):
-            try:
-                items = self.api.list("services", namespace).get("items") or []
-            except ApiError as exc:
-                raise envvars.ContainerConfigError(str(exc)) from exc
-            for item in items:
-                item.setdefault("metadata", {}).setdefault("namespace", namespace)
-            out += items
-        return out
-
-    def lookup_object(self, kind: str, namespace: str, name: str) -> Optional[Dict[str, Any]]:
-        """A ConfigMap, Secret, claim or volume from the apiserver (None if it does not exist)."""
-        resource = {"ConfigMap": "configmaps", "Secret": "secrets",
-                    "PersistentVolumeClaim": "persistentvolumeclaims",
-                    "PersistentVolume": "persistentvolumes"}[kind]
-        try:
-            return self.api.get(resource, name, namespace or None)
-        except NotFound:
-            return None
-        except ApiError as exc:
-            raise envvars.ContainerConfigError(str(exc)) from exc
 
     def _kill(self, pod: Mapping[str, Any], action: sync.KillContainer, mem: PodMemory) -> None:
         message = action.reason if "probe" in action.reason else \
@@ -392,7 +318,7 @@ class PodSyncer:
                              meta["name"], exc)
             return False
         self.recorder.forget(meta["uid"])
-        volumesetup.cleanup_pod(self.root_dir, meta["uid"])
+        self.inputs.cleanup(meta["uid"])
         return True
 
     # -- probes and status ----------------------------------------------------

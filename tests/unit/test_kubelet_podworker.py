@@ -316,3 +316,21 @@ def test_post_start_failure_kills_and_pre_stop_runs_before_stop():
     syncer2.sync(p2, "u1", rt2.actual(), mem2)
     i = rt2.calls.index(("exec", ["nginx", "-s", "quit"]))
     assert rt2.calls[i + 1] == ("stop", "app", 30)
+
+
+def test_apiserver_errors_while_fetching_volume_sources_are_failed_mounts():
+    from k8snet.machinery.client import ApiError
+    rt = FakeRuntime()
+    api, syncer = make(rt)
+
+    def get(resource, name, namespace=None):
+        raise ApiError(500, "InternalError", "etcd is down")
+
+    api.get = get
+    p = pod(volumeMounts=[{"name": "cfg", "mountPath": "/etc/config"}])
+    p["spec"]["volumes"] = [{"name": "cfg", "configMap": {"name": "game"}}]
+    assert syncer.sync(p, "u1", PodActual(), PodMemory()) is False
+    failed = [o["message"] for r, o in api.created
+              if r == "events" and o["reason"] == "FailedMount"]
+    assert failed == ['MountVolume.SetUp failed for volume "cfg" : etcd is down '
+                      "(HTTP 500 InternalError)"]
