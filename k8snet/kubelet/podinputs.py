@@ -9,6 +9,7 @@ objects they need and applies their results through volumesetup.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from k8snet.kubelet import envvars, etcfiles, volumes, volumesetup
@@ -39,6 +40,33 @@ def api_token_source(api: ApiClient) -> TokenSource:
     return issue
 
 
+class TokenCache:
+    """Reuses a Pod's token until 80% of its lifetime has passed, as the kubelet does.
+
+    Without it every volume refresh would ask the apiserver for a new token
+    and rewrite the volume.
+    """
+
+    def __init__(self, source: TokenSource, clock: Callable[[], float] = time.time):
+        self.source, self.clock = source, clock
+        self._tokens: Dict[tuple, Tuple[str, float]] = {}
+
+    def __call__(self, namespace: str, account: str, audience: str, seconds: int,
+                 pod: Mapping[str, Any]) -> str:
+        key = (namespace, account, audience, seconds, pod.get("metadata", {}).get("uid", ""))
+        now = self.clock()
+        cached = self._tokens.get(key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        token = self.source(namespace, account, audience, seconds, pod)
+        self._tokens[key] = (token, now + 0.8 * seconds)
+        return token
+
+    def forget(self, uid: str) -> None:
+        for key in [k for k in self._tokens if k[4] == uid]:
+            del self._tokens[key]
+
+
 def _fs_group(pod: Mapping[str, Any]) -> Optional[int]:
     value = (pod.get("spec", {}).get("securityContext") or {}).get("fsGroup")
     return int(value) if value is not None else None
@@ -50,7 +78,7 @@ class PodInputs:
     def __init__(self, api: ApiClient, root_dir: str, node_ip: str,
                  tokens: Optional[TokenSource] = None):
         self.api, self.root_dir, self.node_ip = api, root_dir, node_ip
-        self.tokens: TokenSource = tokens or api_token_source(api)
+        self.tokens = TokenCache(tokens or api_token_source(api))
 
     def _get(self, error: Callable[[str], Exception]) -> envvars.Lookup:
         """A lookup of ConfigMaps, Secrets, claims and volumes; other API errors -> error()."""
@@ -112,4 +140,5 @@ class PodInputs:
             self._setup(pod, pod_ip)
 
     def cleanup(self, uid: str) -> None:
+        self.tokens.forget(uid)
         volumesetup.cleanup_pod(self.root_dir, uid)

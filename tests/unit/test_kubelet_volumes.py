@@ -177,3 +177,23 @@ def test_persistent_volume_claim_resolves_to_its_node_local_volume():
         plan_of("pending")
     with pytest.raises(VolumeError, match="only hostPath and local.*nfs"):
         plan_of("nfs")
+
+
+def test_token_cache_reuses_until_80_percent_of_the_lifetime():
+    from k8snet.kubelet.podinputs import TokenCache
+    now = [0.0]
+    issued = []
+
+    def source(ns, account, audience, seconds, pod):
+        issued.append(now[0])
+        return f"tok-{len(issued)}"
+
+    cache = TokenCache(source, clock=lambda: now[0])
+    assert cache("shop", "robot", "", 3600, POD) == "tok-1"
+    now[0] = 2879.0
+    assert cache("shop", "robot", "", 3600, POD) == "tok-1"
+    now[0] = 2881.0
+    assert cache("shop", "robot", "", 3600, POD) == "tok-2"
+    assert cache("shop", "robot", "vault", 3600, POD) == "tok-3"   # another audience
+    cache.forget("u-1")
+    assert cache("shop", "robot", "", 3600, POD) == "tok-4"
