@@ -31,6 +31,7 @@ from k8snet import cni
 from k8snet.cri import host
 from k8snet.cri.cgroups import Cgroups
 from k8snet.cri.names import new_id, sandbox_netns_name
+from k8snet.cri.shim import proc_starttime as shim_proc_starttime
 from k8snet.cri.status import CREATED, EXITED, RUNNING, container_phase, labels_match
 from k8snet.errors import K8snetError
 from k8snet.images import catalogue
@@ -244,6 +245,9 @@ class Runtime:
             self.stop_container(c["id"], 0)
         with self._id_lock(sid):
             rec = self.sandbox(sid)
+            holder = rec.get("pid_holder") or {}
+            if holder and host.same_process(holder["pid"], holder["starttime"]):
+                host.signal_process(holder["pid"], signal.SIGKILL)
             if rec.get("network_released"):
                 return
             if not rec.get("host_network"):
@@ -330,6 +334,7 @@ class Runtime:
             env["PYTHONPATH"] = PACKAGE_PARENT
         env.update({kv["key"]: kv["value"] for kv in config.get("envs", [])})
         self._mount_tmpfs(sandbox_id, config.get("annotations") or {})
+        pidns = self._pod_pidns(sandbox_id) if config.get("share_pid") else ""
         cid = new_id()
         meta = config.get("metadata") or {}
         log_path = config.get("log_path", "")
@@ -348,6 +353,7 @@ class Runtime:
                "cgroup_notes": notes, "start_requested": False}
         spec = {"argv": argv, "env": env, "cwd": config.get("working_dir", ""),
                 "netns_path": host.netns_path(sb["netns"]) if sb["netns"] else "",
+                "pidns_path": pidns,
                 "hostname": sb["hostname"],
                 "log_path": log_path, "cgroup_procs": procs, "isolate": self.cfg.isolate,
                 "mounts": mount_order(with_image_mounts(
@@ -385,6 +391,42 @@ class Runtime:
                           "mode=1777" + (f",size={size}" if size else ""), "tmpfs", path])
                 mounted.append(path)
             host.write_json(self._sandbox_file(sandbox_id), rec)
+
+    def _pod_pidns(self, sandbox_id: str) -> str:
+        """The Pod's shared PID namespace (shareProcessNamespace): its holder's, started once.
+
+        The holder is the pause program as PID 1 of a new PID namespace,
+        like the sandbox's pause container elsewhere; it goes with the sandbox.
+        """
+        with self._id_lock(sandbox_id):
+            rec = self.sandbox(sandbox_id)
+            holder = rec.get("pid_holder") or {}
+            if holder and host.same_process(holder["pid"], holder["starttime"]):
+                return f"/proc/{holder['pid']}/ns/pid"
+            proc = subprocess.Popen(
+                ["unshare", "--pid", "--fork", "--kill-child", sys.executable, "-m",
+                 "k8snet.images.pause"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                     "PYTHONPATH": PACKAGE_PARENT})
+            children = f"/proc/{proc.pid}/task/{proc.pid}/children"
+            deadline = time.monotonic() + START_DEADLINE
+            pid = 0
+            while time.monotonic() < deadline and not pid:
+                try:
+                    with open(children, encoding="ascii") as fh:
+                        pid = int((fh.read().split() or ["0"])[0])
+                except (OSError, ValueError):
+                    pass
+                if not pid:
+                    time.sleep(0.01)
+            if not pid:
+                raise K8snetError(f"sandbox {sandbox_id[:12]}: the shared PID namespace's "
+                                  f"holder did not start within {START_DEADLINE:g}s")
+            rec["pid_holder"] = {"pid": pid, "starttime": shim_proc_starttime(pid),
+                                 "unshare_pid": proc.pid}
+            host.write_json(self._sandbox_file(sandbox_id), rec)
+            return f"/proc/{pid}/ns/pid"
 
     def _files(self, cid: str) -> tuple[Optional[dict], Optional[dict]]:
         cdir = self._cdir(cid)

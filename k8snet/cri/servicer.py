@@ -59,6 +59,7 @@ def container_config(msg) -> dict:
     return {"run_as_user": sec.run_as_user.value if sec.HasField("run_as_user") else None,
             "run_as_group": sec.run_as_group.value if sec.HasField("run_as_group") else None,
             "supplemental_groups": list(sec.supplemental_groups),
+            "share_pid": sec.HasField("namespace_options") and sec.namespace_options.pid == 0,
             "metadata": {"name": msg.metadata.name, "attempt": msg.metadata.attempt},
             "image": {"image": msg.image.image}, "command": list(msg.command),
             "args": list(msg.args), "working_dir": msg.working_dir,

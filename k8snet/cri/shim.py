@@ -72,7 +72,14 @@ def join_netns_and_pidns(libc: ctypes.CDLL, spec: dict) -> tuple[list[str], list
         got.append("net")
     if not spec.get("isolate", True):
         return got, ["isolation turned off"]
-    if libc.unshare(CLONE_NEWPID) == 0:
+    if spec.get("pidns_path"):   # the Pod's shared PID namespace (shareProcessNamespace)
+        fd = os.open(spec["pidns_path"], os.O_RDONLY)
+        try:
+            _check(libc.setns(fd, CLONE_NEWPID), f"setns {spec['pidns_path']}")
+        finally:
+            os.close(fd)
+        got.append("pid")
+    elif libc.unshare(CLONE_NEWPID) == 0:
         got.append("pid")
     else:
         notes.append(f"pid namespace not available: {os.strerror(ctypes.get_errno())}")

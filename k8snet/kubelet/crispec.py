@@ -86,6 +86,8 @@ def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attem
     }
     cfg["linux"] = {"resources": linux_resources(container.get("resources"))}
     sec = security_context(pod, container)
+    if pod.get("spec", {}).get("shareProcessNamespace"):
+        sec["namespace_options"] = {"pid": "POD"}   # one PID namespace for the Pod
     if sec:
         cfg["linux"]["security_context"] = sec
     return cfg

@@ -305,3 +305,27 @@ def test_host_network_sandbox_runs_in_the_node_namespace(node):
         client.stop_pod_sandbox(sid)
         client.remove_pod_sandbox(sid)
     assert client.list_pod_sandboxes() == []
+
+
+def test_shared_process_namespace_shows_every_container_and_pause_as_pid_1(node):
+    _, client = node
+    sid = client.run_pod_sandbox(sandbox_config("default", "shared", "uid-8"))
+    ids = []
+    for name, cmd in (("a", ["sleep", "3601"]), ("b", ["sleep", "3602"])):
+        cfg = container_config(name, "busybox", command=cmd)
+        cfg["linux"]["security_context"] = {"namespace_options": {"pid": "POD"}}
+        ids.append(client.create_container(sid, cfg))
+        client.start_container(ids[-1])
+    solo = container_config("c", "busybox", command=["sleep", "3603"])
+    ids.append(client.create_container(sid, solo))
+    client.start_container(ids[-1])
+    try:
+        ps = client.exec_sync(ids[1], ["ps", "-o", "pid,args"]).stdout.decode()
+        assert "sleep 3601" in ps and "sleep 3602" in ps and "sleep 3603" not in ps
+        first = [line.split(None, 1) for line in ps.splitlines()[1:]
+                 if line.split()[0] == "1"]
+        assert first and "k8snet.images.pause" in first[0][1]
+        alone = client.exec_sync(ids[2], ["ps", "-o", "pid,args"]).stdout.decode()
+        assert "sleep 3601" not in alone
+    finally:
+        client.stop_pod_sandbox(sid)

@@ -83,3 +83,16 @@ def test_host_network_sandbox_asks_for_the_node_namespace():
     assert sandbox_config(plain)["host_network"] is False
     long = {"metadata": {"name": "x" * 70, "namespace": "n"}, "spec": {}}
     assert crispec.sandbox_config(long, 0, "/l")["hostname"] == "x" * 63
+
+
+def test_share_process_namespace_asks_for_the_pod_pid_namespace():
+    pb, _ = proto.load()
+    p = {"metadata": {}, "spec": {"shareProcessNamespace": True}}
+    msg = json_format.ParseDict(crispec.container_config(p, {"name": "c"}, 0),
+                                pb.ContainerConfig())
+    from k8snet.cri.servicer import container_config
+    assert container_config(msg)["share_pid"] is True
+    plain = json_format.ParseDict(crispec.container_config({"metadata": {}, "spec": {}},
+                                                           {"name": "c"}, 0),
+                                  pb.ContainerConfig())
+    assert container_config(plain)["share_pid"] is False
