@@ -24,29 +24,31 @@ _HOSTS_HEADER = ("# Kubernetes-managed hosts file.\n"
                  "fe00::2\tip6-allrouters\n")
 
 
-def pod_hostname(pod: Mapping[str, Any]) -> Tuple[str, str]:
+def pod_hostname(pod: Mapping[str, Any], cluster_domain: str = CLUSTER_DOMAIN
+                 ) -> Tuple[str, str]:
     """(hostname, FQDN or '') as the kubelet computes them (hostname truncated to 63)."""
     meta, spec = pod.get("metadata", {}), pod.get("spec", {})
     hostname = (spec.get("hostname") or meta.get("name", ""))[:63].rstrip("-.")
     sub = spec.get("subdomain") or ""
-    fqdn = f"{hostname}.{sub}.{meta.get('namespace', '')}.svc.{CLUSTER_DOMAIN}" if sub else ""
+    fqdn = f"{hostname}.{sub}.{meta.get('namespace', '')}.svc.{cluster_domain}" if sub else ""
     return hostname, fqdn
 
 
-def hostname_file(pod: Mapping[str, Any]) -> str:
-    hostname, fqdn = pod_hostname(pod)
+def hostname_file(pod: Mapping[str, Any], cluster_domain: str = CLUSTER_DOMAIN) -> str:
+    hostname, fqdn = pod_hostname(pod, cluster_domain)
     if fqdn and pod.get("spec", {}).get("setHostnameAsFQDN"):
         return fqdn + "\n"
     return hostname + "\n"
 
 
-def hosts_file(pod: Mapping[str, Any], pod_ips: Sequence[str], node_hosts: str = "") -> str:
+def hosts_file(pod: Mapping[str, Any], pod_ips: Sequence[str], node_hosts: str = "",
+               cluster_domain: str = CLUSTER_DOMAIN) -> str:
     """The Pod's /etc/hosts (for hostNetwork Pods: the node's, plus hostAliases)."""
     spec = pod.get("spec", {})
     if spec.get("hostNetwork"):
         text = node_hosts if node_hosts.endswith("\n") or not node_hosts else node_hosts + "\n"
     else:
-        hostname, fqdn = pod_hostname(pod)
+        hostname, fqdn = pod_hostname(pod, cluster_domain)
         text = _HOSTS_HEADER
         for ip in pod_ips:
             text += f"{ip}\t{fqdn}\t{hostname}\n" if fqdn else f"{ip}\t{hostname}\n"

@@ -10,7 +10,7 @@ objects they need and applies their results through volumesetup.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from k8snet.kubelet import envvars, etcfiles, volumes, volumesetup
 from k8snet.kubelet.volumes import TokenSource, VolumeError
@@ -76,8 +76,11 @@ class PodInputs:
     """Environment, volumes and /etc files for the containers of one node's Pods."""
 
     def __init__(self, api: ApiClient, root_dir: str, node_ip: str,
-                 tokens: Optional[TokenSource] = None):
+                 tokens: Optional[TokenSource] = None,
+                 cluster_dns: Sequence[str] = etcfiles.CLUSTER_DNS,
+                 cluster_domain: str = etcfiles.CLUSTER_DOMAIN):
         self.api, self.root_dir, self.node_ip = api, root_dir, node_ip
+        self.cluster_dns, self.cluster_domain = tuple(cluster_dns), cluster_domain
         self.tokens = TokenCache(tokens or api_token_source(api))
 
     def _get(self, error: Callable[[str], Exception]) -> envvars.Lookup:
@@ -127,7 +130,8 @@ class PodInputs:
         mounts = volumes.container_mounts(pod, container, dirs, env)
         volumesetup.ensure_sub_paths(mounts)
         taken = {m["container_path"] for m in mounts}
-        etc = volumesetup.write_etc_files(self.root_dir, pod, pod_ip)
+        etc = volumesetup.write_etc_files(self.root_dir, pod, pod_ip, self.cluster_dns,
+                                          self.cluster_domain)
         used = {m["host_path"] for m in mounts}
         tmpfs = {p: size for p, size in volumesetup.memory_volumes(pod, dirs).items()
                  if any(u == p or u.startswith(p + "/") for u in used)}

@@ -62,9 +62,10 @@ class PodSyncer:
     def __init__(self, api: ApiClient, runtime: RuntimeClient, recorder: EventRecorder,
                  node_ip: str, root_dir: str, observe: Callable[[str], PodActual],
                  backoff: BackoffPolicy, clock: Callable[[], float] = time.time,
-                 log: Optional[logging.Logger] = None, tokens: Optional[TokenSource] = None):
+                 log: Optional[logging.Logger] = None, tokens: Optional[TokenSource] = None,
+                 inputs: Optional[PodInputs] = None):
         self.api, self.runtime, self.recorder = api, runtime, recorder
-        self.inputs = PodInputs(api, root_dir, node_ip, tokens)
+        self.inputs = inputs or PodInputs(api, root_dir, node_ip, tokens)
         self.node_ip, self.root_dir, self.observe = node_ip, root_dir, observe
         self.backoff, self.clock = backoff, clock
         self.log = log or logging.getLogger("k8snet.kubelet")

@@ -15,7 +15,7 @@ import os
 import shutil
 import stat
 import subprocess
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from k8snet.kubelet import atomicwriter, etcfiles, volumes
 from k8snet.kubelet.envvars import Lookup
@@ -114,6 +114,8 @@ def ensure_sub_paths(mounts: list) -> None:
 
 
 def write_etc_files(root: str, pod: Mapping[str, Any], pod_ip: str,
+                    cluster_dns: Sequence[str] = etcfiles.CLUSTER_DNS,
+                    cluster_domain: str = etcfiles.CLUSTER_DOMAIN,
                     node_resolv_path: str = "/etc/resolv.conf",
                     node_hosts_path: str = "/etc/hosts") -> Dict[str, str]:
     """Write the Pod's hosts, hostname and resolv.conf: name -> host path."""
@@ -128,9 +130,11 @@ def write_etc_files(root: str, pod: Mapping[str, Any], pod_ip: str,
             return ""
 
     contents = {
-        "hosts": etcfiles.hosts_file(pod, [pod_ip] if pod_ip else [], read(node_hosts_path)),
-        "hostname": etcfiles.hostname_file(pod),
-        "resolv.conf": etcfiles.resolv_conf(pod, read(node_resolv_path)),
+        "hosts": etcfiles.hosts_file(pod, [pod_ip] if pod_ip else [], read(node_hosts_path),
+                                     cluster_domain),
+        "hostname": etcfiles.hostname_file(pod, cluster_domain),
+        "resolv.conf": etcfiles.resolv_conf(pod, read(node_resolv_path), cluster_dns,
+                                            cluster_domain),
     }
     out = {}
     for name, text in contents.items():

@@ -55,3 +55,12 @@ def test_resolv_cluster_first_default_none_and_dns_config():
                                   "")
     assert merged == ("search shop.svc.cluster.local svc.cluster.local cluster.local\n"
                       "nameserver 10.96.0.10\nnameserver 1.1.1.1\noptions ndots:1\n")
+
+
+def test_cluster_dns_and_domain_are_settings():
+    text = etcfiles.resolv_conf(pod(), "", ["10.0.0.10", "10.0.0.11"], "k8s.example")
+    assert text == ("search shop.svc.k8s.example svc.k8s.example k8s.example\n"
+                    "nameserver 10.0.0.10\nnameserver 10.0.0.11\noptions ndots:5\n")
+    hosts = etcfiles.hosts_file(pod(hostname="h", subdomain="s"), ["10.244.1.5"],
+                                cluster_domain="k8s.example")
+    assert "10.244.1.5\th.s.shop.svc.k8s.example\th\n" in hosts
