@@ -53,6 +53,7 @@ def _digest(*parts: str) -> str:
 
 _SLEEP = re.compile(r"(?:^|[;&|\s])sleep\s+(\d+(?:\.\d+)?)")
 _STATEMENT = re.compile(r"[;\n]|&&|\|\|")
+_SHELL = re.compile(r"^\S*\b(?:sh|bash|ash|dash)\s+(?:-\w+\s+)*-[a-z]*c\s+")
 
 
 def run_to_completion(container: dict) -> tuple[float, int]:
@@ -60,9 +61,11 @@ def run_to_completion(container: dict) -> tuple[float, int]:
 
     Its command and args, joined, are read as a shell script: it runs for the sum of
     its `sleep N` statements and exits with its last statement's code: `exit N` gives
-    N, `false` gives 1, anything else 0."""
+    N, `false` gives 1, anything else 0 (a leading `sh -c` is the shell, not a
+    statement)."""
     text = " ".join(str(x) for x in (container.get("command") or []) +
                     (container.get("args") or []))
+    text = _SHELL.sub("", text.strip())
     seconds = sum(float(m) for m in _SLEEP.findall(text))
     statements = [s.strip() for s in _STATEMENT.split(text) if s.strip()]
     last = statements[-1].split() if statements else []

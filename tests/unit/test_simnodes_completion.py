@@ -18,6 +18,8 @@ def test_commands_read_as_shell_scripts():
     assert run_to_completion({"command": ["sh", "-c"], "args": ["echo a && false"]}) == (0, 1)
     assert run_to_completion({"command": ["sleep", "2"]}) == (2, 0)
     assert run_to_completion({}) == (0, 0)
+    assert run_to_completion({"command": ["/bin/sh", "-ec", "exit 4"]}) == (0, 4)
+    assert run_to_completion({"command": ["bash", "-c", "exit 4"]}) == (0, 4)
 
 
 def _phase(pod: dict, started: float, now: float) -> str:
