@@ -1,0 +1,148 @@
+"""The workload controllers end to end: `k8snet control-plane --simulated-nodes 3` and the
+real kubectl (Jobs, DaemonSets, EndpointSlices, StatefulSets, CronJobs, PDBs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KUBECTL = shutil.which("kubectl")
+pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+
+
+class ControlPlane:
+    """`k8snet control-plane` with simulated nodes, and kubectl pointed at it."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.data = tmp / "cp"
+        self.log_path = tmp / "out.log"
+        self.out = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "k8snet.cli", "control-plane", "--data-dir", str(self.data),
+             "--port", "0", "--simulated-nodes", "3"],
+            stdout=self.out, stderr=subprocess.STDOUT, cwd=REPO)
+        end = time.monotonic() + 90
+        while "simulated nodes" not in self.log_path.read_text():
+            assert self.proc.poll() is None, self.log_path.read_text()
+            assert time.monotonic() < end, "control-plane did not come up:\n" + \
+                self.log_path.read_text()
+            time.sleep(0.2)
+        self.env = dict(os.environ, HOME=str(tmp), KUBECONFIG=str(self.data / "kubeconfig"))
+
+    def kubectl(self, *args: str, stdin: str = "", timeout: float = 60,
+                check: bool = True) -> subprocess.CompletedProcess:
+        got = subprocess.run([KUBECTL, "--cache-dir", str(self.tmp / "cache"), *args],
+                             input=stdin, env=self.env, capture_output=True, text=True,
+                             timeout=timeout)
+        if check:
+            assert got.returncode == 0, f"kubectl {' '.join(args)}: {got.stderr}\n" \
+                f"{self.log_path.read_text()[-4000:]}"
+        return got
+
+    def get(self, *args: str) -> dict:
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.out.close()
+
+
+@pytest.fixture(scope="module")
+def cp(tmp_path_factory):
+    plane = ControlPlane(tmp_path_factory.mktemp("controllers"))
+    yield plane
+    plane.stop()
+
+
+JOB = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: pi}
+spec:
+  completions: 3
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: pi
+        image: perl:5.34.0
+        command: ["perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"]
+"""
+
+
+def test_job_runs_to_completion_and_kubectl_wait_returns(cp):
+    cp.kubectl("apply", "-f", "-", stdin=JOB)
+    cp.kubectl("wait", "--for=condition=complete", "job/pi", "--timeout=60s", timeout=90)
+    job = cp.get("job", "pi")
+    status = job["status"]
+    assert status["succeeded"] == 3 and status.get("failed", 0) == 0
+    assert status["completionTime"] and status["startTime"]
+    types = {c["type"]: c["status"] for c in status["conditions"]}
+    assert types == {"SuccessCriteriaMet": "True", "Complete": "True"}
+    pods = cp.get("pods", "-l", "batch.kubernetes.io/job-name=pi")["items"]
+    assert len(pods) == 3 and {p["status"]["phase"] for p in pods} == {"Succeeded"}
+    assert all("batch.kubernetes.io/job-tracking" not in (p["metadata"].get("finalizers") or [])
+               for p in pods)
+    table = cp.kubectl("get", "job", "pi").stdout
+    assert "Complete" in table and "3/3" in table
+    time.sleep(2)  # a finished Job is left alone (no status written again and again)
+    assert cp.get("job", "pi")["metadata"]["resourceVersion"] == \
+        job["metadata"]["resourceVersion"]
+
+
+def test_finished_job_is_deleted_after_its_ttl(cp):
+    cp.kubectl("apply", "-f", "-", stdin=JOB.replace("name: pi", "name: short").replace(
+        "completions: 3", "completions: 1\n  ttlSecondsAfterFinished: 2"))
+    cp.kubectl("wait", "--for=delete", "job/short", "--timeout=60s", timeout=90)
+
+
+FAILING_INDEXED = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: flaky}
+spec:
+  completions: 2
+  parallelism: 2
+  completionMode: Indexed
+  backoffLimit: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: c
+        image: busybox
+        command: ["sh", "-c", "exit 3"]
+"""
+
+
+def test_indexed_job_failing_past_its_backoff_limit_fails(cp):
+    cp.kubectl("apply", "-f", "-", stdin=FAILING_INDEXED)
+    cp.kubectl("wait", "--for=condition=failed", "job/flaky", "--timeout=60s", timeout=90)
+    status = cp.get("job", "flaky")["status"]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+    assert failed["message"] == "Job has reached the specified backoff limit"
+    assert status["failed"] == 2  # two Pods failed at once: no replacement after that
+    pods = cp.get("pods", "-l", "batch.kubernetes.io/job-name=flaky")["items"]
+    assert sorted(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+                  for p in pods) == ["0", "1"]
+    env = pods[0]["spec"]["containers"][0]["env"]
+    assert env[0]["name"] == "JOB_COMPLETION_INDEX"
+    described = cp.kubectl("describe", "job", "flaky").stdout
+    assert "BackoffLimitExceeded" in described
