@@ -14,7 +14,7 @@ from k8snet.machinery.timefmt import utcnow
 
 INFORMERS = {"pods": None, "nodes": None, "services": None, "endpoints": None,
              "deployments": None, "replicasets": None, "leases": "kube-node-lease",
-             "jobs": None}
+             "jobs": None, "daemonsets": None, "controllerrevisions": None}
 
 
 class ControllerManager:

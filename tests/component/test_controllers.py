@@ -146,3 +146,48 @@ def test_indexed_job_failing_past_its_backoff_limit_fails(cp):
     assert env[0]["name"] == "JOB_COMPLETION_INDEX"
     described = cp.kubectl("describe", "job", "flaky").stdout
     assert "BackoffLimitExceeded" in described
+
+
+DAEMONSET = """
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  updateStrategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 1}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers:
+      - name: agent
+        image: fluentd:v1
+"""
+
+
+def _agent_pods(cp) -> list[dict]:
+    return [p for p in cp.get("pods", "-l", "app=agent")["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def test_daemonset_runs_a_pod_per_node_and_rolls_out(cp):
+    cp.kubectl("apply", "-f", "-", stdin=DAEMONSET)
+    cp.kubectl("rollout", "status", "ds/agent", "--timeout=60s", timeout=90)
+    pods = _agent_pods(cp)
+    assert sorted(p["spec"]["nodeName"] for p in pods) == ["sim-1", "sim-2", "sim-3"]
+    first_hash = {p["metadata"]["labels"]["controller-revision-hash"] for p in pods}
+    assert len(first_hash) == 1
+    status = cp.get("ds", "agent")["status"]
+    assert status["desiredNumberScheduled"] == 3 and status["numberReady"] == 3
+    table = cp.kubectl("get", "ds", "agent").stdout.split("\n")[1].split()
+    assert table[1:6] == ["3", "3", "3", "3", "3"], table  # DESIRED..AVAILABLE
+
+    cp.kubectl("set", "image", "ds/agent", "agent=fluentd:v2")
+    cp.kubectl("rollout", "status", "ds/agent", "--timeout=60s", timeout=90)
+    pods = _agent_pods(cp)
+    assert len(pods) == 3
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"fluentd:v2"}
+    assert {p["metadata"]["labels"]["controller-revision-hash"] for p in pods} != first_hash
+    history = cp.kubectl("rollout", "history", "ds/agent").stdout
+    assert "1 " in history and "2 " in history, history
+    revisions = cp.get("controllerrevisions", "-l", "app=agent")["items"]
+    assert sorted(r["revision"] for r in revisions) == [1, 2]
