@@ -2,8 +2,9 @@
 and applies it with the API client (conflicts are left for the next sync).
 
 The loops live in loops_workloads (deployment, replicaset), loops_nodes (nodeipam,
-nodelifecycle), loops_services (endpoints, garbagecollector), loops_batch (job) and loops_apps
-(daemonset); this module is their registry (Options, their settings, is in base).
+nodelifecycle), loops_services (endpoints, garbagecollector), loops_batch (job), loops_apps
+(daemonset) and loops_slices (endpointslice); this module is their registry
+(Options, their settings, is in base).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from k8snet.kcm.loops_apps import DaemonSetLoop
 from k8snet.kcm.loops_batch import JobLoop
 from k8snet.kcm.loops_nodes import NodeIpamLoop, NodeLifecycleLoop
 from k8snet.kcm.loops_services import EndpointsLoop, GarbageCollectorLoop
+from k8snet.kcm.loops_slices import EndpointSliceLoop
 from k8snet.kcm.loops_workloads import DeploymentLoop, ReplicaSetLoop
 
 LOOPS = (DeploymentLoop, ReplicaSetLoop, EndpointsLoop, NodeIpamLoop, NodeLifecycleLoop,
-         GarbageCollectorLoop, JobLoop, DaemonSetLoop)
+         GarbageCollectorLoop, JobLoop, DaemonSetLoop, EndpointSliceLoop)
 
 __all__ = ["LOOPS", "Options", "DeploymentLoop", "ReplicaSetLoop", "EndpointsLoop",
            "NodeIpamLoop", "NodeLifecycleLoop", "GarbageCollectorLoop", "JobLoop",
-           "DaemonSetLoop"]
+           "DaemonSetLoop", "EndpointSliceLoop"]

@@ -1,4 +1,4 @@
-"""Plain records kube-proxy renders from, built from Service and Endpoints dicts.
+"""Plain records kube-proxy renders from, built from Service and EndpointSlice dicts.
 
 Everything here is pure: no I/O, no clock.
 """
@@ -57,7 +57,8 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class ServicePort:
-    """One port of one Service, with its Ready endpoints."""
+    """One port of one Service, with its endpoints (the ready ones, else the serving
+    terminating ones)."""
 
     namespace: str
     name: str
@@ -92,36 +93,69 @@ def short_hash(text: str, length: int = 16) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:length]
 
 
-def _endpoints_for(port: dict, endpoints: Optional[dict]) -> tuple[Endpoint, ...]:
-    """Ready endpoints of one Service port from an Endpoints object."""
-    if not endpoints:
-        return ()
-    found: set[Endpoint] = set()
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+def _conditions(endpoint: dict) -> tuple[bool, bool, bool]:
+    """(ready, serving, terminating) of a slice endpoint; an absent ready means ready,
+    an absent serving means as ready (discovery.k8s.io/v1's rules)."""
+    cond = endpoint.get("conditions") or {}
+    ready = cond.get("ready") is not False
+    serving = ready if cond.get("serving") is None else bool(cond["serving"])
+    return ready, serving, bool(cond.get("terminating"))
+
+
+def _endpoints_for(port: dict, slices: Iterable[dict]) -> tuple[Endpoint, ...]:
+    """The endpoints of one Service port from its EndpointSlices: the ready ones, or,
+    when none is ready, those that still serve while terminating (as kube-proxy's
+    ProxyTerminatingEndpoints). Only IPv4 slices; an endpoint's first address."""
+    ready: set[Endpoint] = set()
+    terminating: set[Endpoint] = set()
     want_name = port.get("name") or ""
     want_proto = port.get("protocol") or "TCP"
-    for subset in endpoints.get("subsets") or ():
+    for eps in slices:
+        if eps.get("addressType", "IPv4") != "IPv4":
+            continue
         target = None
-        for ep_port in subset.get("ports") or ():
+        for ep_port in eps.get("ports") or ():
             if (ep_port.get("name") or "") == want_name and \
                     (ep_port.get("protocol") or "TCP") == want_proto:
                 target = ep_port.get("port")
                 break
         if not target:
             continue
-        for address in subset.get("addresses") or ():
-            if address.get("ip"):
-                found.add(Endpoint(address["ip"], int(target), address.get("nodeName")))
+        for endpoint in eps.get("endpoints") or ():
+            addresses = endpoint.get("addresses") or ()
+            if not addresses:
+                continue
+            is_ready, serving, ending = _conditions(endpoint)
+            ep = Endpoint(addresses[0], int(target), endpoint.get("nodeName"))
+            if is_ready:
+                ready.add(ep)
+            elif serving and ending:
+                terminating.add(ep)
+    found = ready or terminating
     return tuple(sorted(found, key=lambda e: (ipaddress.ip_address(e.ip), e.port)))
 
 
-def service_ports(services: Iterable[dict], endpoints: Iterable[dict]) -> list[ServicePort]:
-    """Every renderable Service port, sorted, with its Ready endpoints.
+def slices_by_service(slices: Iterable[dict]) -> dict[tuple[str, str], list[dict]]:
+    """(namespace, Service name) -> its EndpointSlices (by the service-name label)."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for eps in slices:
+        meta = eps.get("metadata") or {}
+        name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if name:
+            out.setdefault((meta.get("namespace", "default"), name), []).append(eps)
+    return out
+
+
+def service_ports(services: Iterable[dict], slices: Iterable[dict]) -> list[ServicePort]:
+    """Every renderable Service port, sorted, with its endpoints (from its EndpointSlices).
 
     Skipped: headless Services (clusterIP None), ExternalName Services,
     non-IPv4 cluster IPs, protocols other than TCP/UDP/SCTP.
     """
-    by_name = {(e.get("metadata", {}).get("namespace", "default"),
-                e.get("metadata", {}).get("name")): e for e in endpoints}
+    by_name = slices_by_service(slices)
     result = []
     for svc in services:
         meta, spec = svc.get("metadata", {}), svc.get("spec", {})
@@ -148,7 +182,7 @@ def service_ports(services: Iterable[dict], endpoints: Iterable[dict]) -> list[S
                 protocol=protocol, cluster_ip=cluster_ip, port=int(port["port"]),
                 node_port=int(node_port) if node_port else None,
                 affinity_timeout=timeout, external_local=local, external_ips=external_ips,
-                endpoints=_endpoints_for(port, by_name.get((ns, name)))))
+                endpoints=_endpoints_for(port, by_name.get((ns, name), ()))))
     result.sort(key=lambda sp: (sp.key, sp.protocol))
     return result
 

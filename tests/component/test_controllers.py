@@ -191,3 +191,86 @@ def test_daemonset_runs_a_pod_per_node_and_rolls_out(cp):
     assert "1 " in history and "2 " in history, history
     revisions = cp.get("controllerrevisions", "-l", "app=agent")["items"]
     assert sorted(r["revision"] for r in revisions) == [1, 2]
+
+
+WEB = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        ports: [{name: http, containerPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 8080, targetPort: http}]
+"""
+
+
+def _web_slices(cp) -> list[dict]:
+    return cp.get("endpointslices", "-l", "kubernetes.io/service-name=web")["items"]
+
+
+def test_endpointslices_for_a_service(cp):
+    cp.kubectl("apply", "-f", "-", stdin=WEB)
+    cp.kubectl("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        slices = _web_slices(cp)
+        if len(slices) == 1 and len(slices[0].get("endpoints") or []) == 3:
+            break
+        time.sleep(0.3)
+    [s] = slices
+    assert s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == \
+        "endpointslice-controller.k8s.io"
+    assert s["addressType"] == "IPv4"
+    assert s["ports"] == [{"name": "http", "port": 80, "protocol": "TCP"}]
+    pods = {p["metadata"]["name"]: p for p in cp.get("pods", "-l", "app=web")["items"]}
+    for e in s["endpoints"]:
+        pod = pods[e["targetRef"]["name"]]
+        assert e["addresses"] == [pod["status"]["podIP"]]
+        assert e["nodeName"] == pod["spec"]["nodeName"]
+        assert e["conditions"] == {"ready": True, "serving": True, "terminating": False}
+    table = cp.kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=web").stdout
+    assert "IPv4" in table and "80" in table
+    described = cp.kubectl("describe", "service", "web").stdout
+    ips = sorted(p["status"]["podIP"] for p in pods.values())
+    assert all(ip in described for ip in ips), described
+    version = s["metadata"]["resourceVersion"]
+    time.sleep(2)  # nothing changes: the slice is not rewritten
+    assert _web_slices(cp)[0]["metadata"]["resourceVersion"] == version
+
+    cp.kubectl("scale", "deploy/web", "--replicas=1")
+    end = time.monotonic() + 30
+    while time.monotonic() < end and len(_web_slices(cp)[0].get("endpoints") or []) != 1:
+        time.sleep(0.3)
+    assert len(_web_slices(cp)[0]["endpoints"]) == 1
+    cp.kubectl("delete", "service", "web")
+    end = time.monotonic() + 30
+    while time.monotonic() < end and _web_slices(cp):
+        time.sleep(0.3)
+    assert _web_slices(cp) == []
+
+
+def test_the_kubernetes_service_endpoints_are_mirrored(cp):
+    end = time.monotonic() + 30
+    slices: list = []
+    while time.monotonic() < end and not slices:
+        slices = cp.get("endpointslices", "-l",
+                        "kubernetes.io/service-name=kubernetes")["items"]
+        time.sleep(0.3)
+    [s] = slices
+    assert s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == \
+        "endpointslicemirroring-controller.k8s.io"
+    assert s["endpoints"][0]["conditions"]["ready"] is True
+    assert s["ports"][0]["name"] == "https"
