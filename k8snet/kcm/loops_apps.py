@@ -1,4 +1,5 @@
-"""apps loops beyond Deployments: DaemonSet -> Pods (and ControllerRevisions)."""
+"""apps loops beyond Deployments: DaemonSet and StatefulSet -> Pods (and their
+ControllerRevisions; a StatefulSet's PersistentVolumeClaims)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Optional
 
 from k8snet.kcm import daemonset as dsc
 from k8snet.kcm import history
+from k8snet.kcm import statefulset as stsc
 from k8snet.kcm.base import Loop, with_kind
 from k8snet.kcm.expectations import Expectations
 from k8snet.kcm.objects import meta, name_of, owned_by
@@ -137,3 +139,86 @@ class DaemonSetLoop(RevisionedLoop):
                 self.write_status(ds, plan.status)
             except (Conflict, NotFound) as exc:
                 self.log.debug("%s: %s (next sync retries)", key, exc.reason)
+
+
+def revision_template(revisions: list[dict], owner: dict, revision_hash: str) -> dict:
+    """The Pod template a ControllerRevision of `owner` holds (the owner's own template
+    when that revision is gone)."""
+    name, ns = f"{name_of(owner)}-{revision_hash}", meta(owner).get("namespace")
+    for rev in revisions:
+        if name_of(rev) == name and meta(rev).get("namespace") == ns:
+            template = dict(((rev.get("data") or {}).get("spec") or {}).get("template") or {})
+            template.pop("$patch", None)
+            if template:
+                return template
+    return (owner.get("spec") or {}).get("template") or {}
+
+
+class StatefulSetLoop(RevisionedLoop):
+    """StatefulSet -> Pods `<set>-<i>` and their PersistentVolumeClaims."""
+
+    name = "statefulset"
+    kind = "StatefulSet"
+    resource = "statefulsets"
+    watches = ("statefulsets", "pods", "controllerrevisions", "persistentvolumeclaims")
+    event_component = "statefulset-controller"
+
+    def sync(self) -> None:
+        now = self.ctx.clock()
+        pods_by_key = self.ctx.by_key("pods")
+        pods, claims = list(pods_by_key.values()), self.ctx.items("persistentvolumeclaims")
+        for sts in self.ctx.items("statefulsets"):
+            key = _key(sts)
+            if not self.expect.satisfied(key, pods_by_key, now.timestamp()):
+                continue
+            try:
+                rev = self.revisions(sts, pods)
+                current, update = stsc.revisions_in_use(sts, rev.hash)
+                plan = stsc.reconcile_statefulset(sts, pods, claims, current, update, now)
+                self._apply(sts, plan, current, now.timestamp())
+            except (Conflict, NotFound) as exc:
+                self.log.debug("%s: %s (next sync retries)", key, exc.reason)
+
+    def _apply(self, sts: dict, plan: stsc.StatefulSetPlan, current: str, now: float) -> None:
+        client, ns = self.ctx.client, meta(sts).get("namespace")
+        ref = with_kind("statefulsets", sts)
+        for claim in plan.create_claims:
+            try:
+                client.create("persistentvolumeclaims", claim, ns)
+                self.events.event(ref, NORMAL, "SuccessfulCreate",
+                                  f"create Claim {name_of(claim)} in StatefulSet "
+                                  f"{name_of(sts)} success")
+            except AlreadyExists:
+                pass
+        created: list[str] = []
+        deleted: list[str] = []
+        try:
+            revisions = self.ctx.items("controllerrevisions")
+            for ordinal, revision in plan.create:
+                template = revision_template(revisions, sts, revision)
+                pod = stsc.pod_for_ordinal(sts, ordinal, template, revision)
+                try:
+                    client.create("pods", pod, ns)
+                except AlreadyExists:
+                    continue
+                created.append(f"{ns}/{name_of(pod)}")
+                self.events.event(ref, NORMAL, "SuccessfulCreate",
+                                  f"create Pod {name_of(pod)} in StatefulSet {name_of(sts)} "
+                                  "successful")
+            for name in plan.delete:
+                try:
+                    client.delete("pods", name, ns)
+                    self.events.event(ref, NORMAL, "SuccessfulDelete",
+                                      f"delete Pod {name} in StatefulSet {name_of(sts)} "
+                                      "successful")
+                except NotFound:
+                    pass
+                deleted.append(f"{ns}/{name}")
+        finally:
+            self.expect_changes(sts, now, created, deleted)
+        for name in plan.delete_claims:
+            try:
+                client.delete("persistentvolumeclaims", name, ns)
+            except NotFound:
+                pass
+        self.write_status(sts, plan.status)

@@ -274,3 +274,82 @@ def test_the_kubernetes_service_endpoints_are_mirrored(cp):
         "endpointslicemirroring-controller.k8s.io"
     assert s["endpoints"][0]["conditions"]["ready"] is True
     assert s["ports"][0]["name"] == "https"
+
+
+STATEFULSET = """
+apiVersion: v1
+kind: Service
+metadata: {name: nginx}
+spec:
+  clusterIP: None
+  selector: {app: nginx}
+  ports: [{name: web, port: 80}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: nginx
+  replicas: 3
+  selector: {matchLabels: {app: nginx}}
+  template:
+    metadata: {labels: {app: nginx}}
+    spec:
+      containers:
+      - name: nginx
+        image: registry.k8s.io/nginx-slim:0.8
+        ports: [{name: web, containerPort: 80}]
+        volumeMounts: [{name: www, mountPath: /usr/share/nginx/html}]
+  volumeClaimTemplates:
+  - metadata: {name: www}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+"""
+
+
+def _sts_pods(cp) -> dict[str, dict]:
+    return {p["metadata"]["name"]: p for p in cp.get("pods", "-l", "app=nginx")["items"]
+            if not p["metadata"].get("deletionTimestamp")}
+
+
+def test_statefulset_ordered_names_claims_and_rolling_update(cp):
+    cp.kubectl("apply", "-f", "-", stdin=STATEFULSET)
+    cp.kubectl("rollout", "status", "sts/web", "--timeout=90s", timeout=120)
+    pods = _sts_pods(cp)
+    assert sorted(pods) == ["web-0", "web-1", "web-2"]
+    created = sorted(pods, key=lambda n: pods[n]["metadata"]["creationTimestamp"])
+    assert created == ["web-0", "web-1", "web-2"]
+    assert pods["web-1"]["spec"]["hostname"] == "web-1"
+    assert pods["web-1"]["spec"]["subdomain"] == "nginx"
+    claims = cp.get("pvc")["items"]
+    assert sorted(c["metadata"]["name"] for c in claims) == ["www-web-0", "www-web-1",
+                                                             "www-web-2"]
+    uid = pods["web-1"]["metadata"]["uid"]
+    cp.kubectl("delete", "pod", "web-1")
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        again = _sts_pods(cp).get("web-1")
+        if again and again["metadata"]["uid"] != uid and again["status"].get("phase") == \
+                "Running":
+            break
+        time.sleep(0.3)
+    assert again and again["metadata"]["uid"] != uid
+    assert [v["persistentVolumeClaim"]["claimName"] for v in again["spec"]["volumes"]
+            if "persistentVolumeClaim" in v] == ["www-web-1"]
+    assert len(cp.get("pvc")["items"]) == 3  # the claim survived its Pod
+
+    cp.kubectl("set", "image", "sts/web", "nginx=registry.k8s.io/nginx-slim:0.9")
+    cp.kubectl("rollout", "status", "sts/web", "--timeout=90s", timeout=120)
+    pods = _sts_pods(cp)
+    assert {p["spec"]["containers"][0]["image"] for p in pods.values()} == \
+        {"registry.k8s.io/nginx-slim:0.9"}
+    status = cp.get("sts", "web")["status"]
+    assert status["currentRevision"] == status["updateRevision"]
+    assert status["readyReplicas"] == 3 and status["updatedReplicas"] == 3
+    cp.kubectl("scale", "sts/web", "--replicas=1")
+    end = time.monotonic() + 60
+    while time.monotonic() < end and sorted(_sts_pods(cp)) != ["web-0"]:
+        time.sleep(0.3)
+    assert sorted(_sts_pods(cp)) == ["web-0"]
+    assert len(cp.get("pvc")["items"]) == 3  # whenScaled Retain
