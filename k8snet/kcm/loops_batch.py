@@ -1,16 +1,17 @@
-"""Batch loops: Job -> Pods (and a finished Job's TTL)."""
+"""Batch loops: Job -> Pods (and a finished Job's TTL); CronJob -> Jobs."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
+from k8snet.kcm import cronjob as cronjobs
 from k8snet.kcm import job as jobs
 from k8snet.kcm.base import Loop, with_kind
 from k8snet.kcm.expectations import Expectations
 from k8snet.kcm.objects import meta, name_of
 from k8snet.kcm.replicaset import slow_start_batches
-from k8snet.machinery.client import ApiError, Conflict, NotFound
+from k8snet.machinery.client import AlreadyExists, ApiError, Conflict, NotFound
 from k8snet.machinery.events import NORMAL
 
 CREATE_WORKERS = 8
@@ -166,3 +167,55 @@ class JobLoop(Loop):
             except ApiError:
                 return
         self._remove_finalizer(ns, name_of(pod))
+
+
+class CronJobLoop(Loop):
+    """CronJob -> Jobs on its schedule; wakes up at the next schedule time."""
+
+    name = "cronjob"
+    watches = ("cronjobs", "jobs")
+    event_component = "cronjob-controller"
+    period = 10.0
+
+    def _reconcile(self, _key: str) -> Optional[float]:
+        return self.sync()
+
+    def sync(self) -> Optional[float]:
+        now = self.ctx.clock()
+        all_jobs = self.ctx.items("jobs")
+        soonest: Optional[float] = None
+        for cj in self.ctx.items("cronjobs"):
+            try:
+                plan = cronjobs.reconcile_cronjob(cj, all_jobs, now)
+                self._apply(cj, plan)
+                soonest = _sooner(soonest, plan.requeue_after)
+            except (Conflict, NotFound) as exc:
+                self.log.debug("%s: %s (next sync retries)", _key(cj), exc.reason)
+        return soonest
+
+    def _apply(self, cj: dict, plan: cronjobs.CronJobPlan) -> None:
+        client, ns = self.ctx.client, meta(cj).get("namespace")
+        ref = with_kind("cronjobs", cj)
+        for name, why in plan.delete:
+            try:
+                client.delete("jobs", name, ns, propagation_policy="Background")
+                self.log.info("%s: deleted Job %s (%s)", _key(cj), name, why)
+                self.events.event(ref, NORMAL, "SuccessfulDelete", f"Deleted job {name}")
+            except NotFound:
+                pass
+        status = plan.status
+        if plan.create is not None:
+            try:
+                job = client.create("jobs", plan.create, ns)
+                self.events.event(ref, NORMAL, "SuccessfulCreate",
+                                  f"Created job {name_of(job)}")
+                status = dict(status, active=list(status.get("active") or []) + [{
+                    "kind": "Job", "namespace": ns, "name": name_of(job),
+                    "uid": meta(job).get("uid"), "apiVersion": "batch/v1",
+                    "resourceVersion": meta(job).get("resourceVersion", "")}])
+            except AlreadyExists:
+                pass
+        for event_type, reason, message in plan.events:
+            self.events.event(ref, event_type, reason, message)
+        if _pruned(status) != _pruned(cj.get("status") or {}):
+            client.update("cronjobs", dict(ref, status=status), ns, subresource="status")

@@ -353,3 +353,42 @@ def test_statefulset_ordered_names_claims_and_rolling_update(cp):
         time.sleep(0.3)
     assert sorted(_sts_pods(cp)) == ["web-0"]
     assert len(cp.get("pvc")["items"]) == 3  # whenScaled Retain
+
+
+CRONJOB = """
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: hello}
+spec:
+  schedule: "@every 5s"
+  successfulJobsHistoryLimit: 1
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: hello
+            image: busybox:1.28
+            command: [/bin/sh, -c, date; echo Hello from the Kubernetes cluster]
+"""
+
+
+def test_cronjob_fires_and_its_job_completes(cp):
+    cp.kubectl("apply", "-f", "-", stdin=CRONJOB)
+    end = time.monotonic() + 60
+    status: dict = {}
+    while time.monotonic() < end and not status.get("lastSuccessfulTime"):
+        time.sleep(0.5)
+        status = cp.get("cronjob", "hello").get("status") or {}
+    assert status.get("lastScheduleTime") and status.get("lastSuccessfulTime"), status
+    jobs = [j for j in cp.get("jobs")["items"]
+            if j["metadata"]["name"].startswith("hello-")]
+    assert jobs, "no Job of the CronJob"
+    for j in jobs:
+        minutes = j["metadata"]["name"].rsplit("-", 1)[1]
+        assert minutes.isdigit() and abs(int(minutes) - time.time() / 60) < 5
+        assert j["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+    table = cp.kubectl("get", "cronjob", "hello").stdout
+    assert "@every 5s" in table
+    cp.kubectl("patch", "cronjob", "hello", "-p", '{"spec": {"suspend": true}}')
