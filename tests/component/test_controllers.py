@@ -392,3 +392,61 @@ def test_cronjob_fires_and_its_job_completes(cp):
     table = cp.kubectl("get", "cronjob", "hello").stdout
     assert "@every 5s" in table
     cp.kubectl("patch", "cronjob", "hello", "-p", '{"spec": {"suspend": true}}')
+
+
+PDB_APP = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: guarded}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: guarded}}
+  template:
+    metadata: {labels: {app: guarded}}
+    spec:
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
+         labelSelector: {matchLabels: {app: guarded}}}
+      containers: [{name: c, image: nginx}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: guarded}
+spec:
+  minAvailable: 3
+  selector: {matchLabels: {app: guarded}}
+"""
+
+
+def test_drain_respects_a_pod_disruption_budget(cp):
+    cp.kubectl("apply", "-f", "-", stdin=PDB_APP)
+    cp.kubectl("rollout", "status", "deploy/guarded", "--timeout=60s", timeout=90)
+    end = time.monotonic() + 30
+    status: dict = {}
+    while time.monotonic() < end and status.get("currentHealthy") != 3:
+        time.sleep(0.3)
+        status = cp.get("pdb", "guarded").get("status") or {}
+    assert (status["currentHealthy"], status["desiredHealthy"], status["expectedPods"],
+            status["disruptionsAllowed"]) == (3, 3, 3, 0)
+    table = cp.kubectl("get", "pdb", "guarded").stdout.split("\n")[1].split()
+    assert table[1:4] == ["3", "N/A", "0"], table  # MIN AVAILABLE, MAX UNAVAILABLE, ALLOWED
+
+    node = cp.get("pods", "-l", "app=guarded")["items"][0]["spec"]["nodeName"]
+    refused = cp.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data",
+                         "--pod-selector=app=guarded", "--timeout=4s", check=False,
+                         timeout=60)
+    assert refused.returncode != 0
+    assert "Cannot evict pod as it would violate the pod's disruption budget." in \
+        refused.stderr + refused.stdout
+
+    cp.kubectl("patch", "pdb", "guarded", "--type=merge", "-p",
+               '{"spec": {"minAvailable": 2}}')
+    try:
+        cp.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data",
+                   "--pod-selector=app=guarded", "--timeout=60s", timeout=90)
+        left = [p for p in cp.get("pods", "-l", "app=guarded")["items"]
+                if p["spec"].get("nodeName") == node and
+                not p["metadata"].get("deletionTimestamp")]
+        assert left == []
+    finally:
+        cp.kubectl("uncordon", node)
