@@ -450,3 +450,50 @@ def test_drain_respects_a_pod_disruption_budget(cp):
         assert left == []
     finally:
         cp.kubectl("uncordon", node)
+
+
+TAINT_PODS = """
+apiVersion: v1
+kind: Pod
+metadata: {name: victim}
+spec:
+  nodeName: sim-2
+  containers: [{name: c, image: nginx}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: brief}
+spec:
+  nodeName: sim-2
+  tolerations: [{key: dedicated, operator: Equal, value: db, effect: NoExecute,
+                 tolerationSeconds: 3}]
+  containers: [{name: c, image: nginx}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: stays}
+spec:
+  nodeName: sim-2
+  tolerations: [{key: dedicated, operator: Exists, effect: NoExecute}]
+  containers: [{name: c, image: nginx}]
+"""
+
+
+def test_no_execute_taint_evicts_pods_that_do_not_tolerate_it(cp):
+    cp.kubectl("apply", "-f", "-", stdin=TAINT_PODS)
+    cp.kubectl("wait", "--for=condition=Ready", "pod/victim", "pod/brief", "pod/stays",
+               "--timeout=60s", timeout=90)
+    cp.kubectl("taint", "node", "sim-2", "dedicated=db:NoExecute")
+    try:
+        started = time.monotonic()
+        cp.kubectl("wait", "--for=delete", "pod/victim", "--timeout=30s", timeout=60)
+        assert time.monotonic() - started < 3, "an untolerating Pod goes at once"
+        cp.kubectl("wait", "--for=delete", "pod/brief", "--timeout=30s", timeout=60)
+        assert time.monotonic() - started >= 2.5, "tolerationSeconds 3 was not honoured"
+        time.sleep(1)
+        assert cp.get("pod", "stays")["status"]["phase"] == "Running"
+        events = cp.kubectl("get", "events", "--field-selector",
+                            "reason=TaintManagerEviction").stdout
+        assert "victim" in events or "brief" in events
+    finally:
+        cp.kubectl("taint", "node", "sim-2", "dedicated=db:NoExecute-")
