@@ -51,6 +51,13 @@ class ControlPlane:
     def get(self, *args: str) -> dict:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
+    def logs(self) -> str:
+        """The tails of the components' logs (for failure messages)."""
+        out = []
+        for path in sorted((self.data / "logs").glob("*.log")):
+            out.append(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}")
+        return "\n".join(out)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -334,7 +341,10 @@ def test_statefulset_ordered_names_claims_and_rolling_update(cp):
                 "Running":
             break
         time.sleep(0.3)
-    assert again and again["metadata"]["uid"] != uid
+    assert again and again["metadata"]["uid"] != uid and \
+        again["status"].get("phase") == "Running", \
+        f"web-1 was not recreated and Running: {json.dumps(again)}\n" \
+        f"{json.dumps(cp.get('pods', '-l', 'app=nginx'))[:4000]}\n{cp.logs()}"
     assert [v["persistentVolumeClaim"]["claimName"] for v in again["spec"]["volumes"]
             if "persistentVolumeClaim" in v] == ["www-web-1"]
     assert len(cp.get("pvc")["items"]) == 3  # the claim survived its Pod
