@@ -507,3 +507,29 @@ def test_no_execute_taint_evicts_pods_that_do_not_tolerate_it(cp):
         assert "victim" in events or "brief" in events
     finally:
         cp.kubectl("taint", "node", "sim-2", "dedicated=db:NoExecute-")
+
+
+LONG_JOB = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: long}
+spec:
+  activeDeadlineSeconds: 3
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox, command: [sh, -c, "sleep 100"]}]
+"""
+
+
+def test_job_past_its_deadline_fails_and_its_pods_go(cp):
+    cp.kubectl("apply", "-f", "-", stdin=LONG_JOB)
+    cp.kubectl("wait", "--for=condition=failed", "job/long", "--timeout=60s", timeout=90)
+    failed = next(c for c in cp.get("job", "long")["status"]["conditions"]
+                  if c["type"] == "Failed")
+    assert failed["reason"] == "DeadlineExceeded"
+    end = time.monotonic() + 30
+    while time.monotonic() < end and cp.get("pods", "-l", "job-name=long")["items"]:
+        time.sleep(0.3)
+    assert cp.get("pods", "-l", "job-name=long")["items"] == []  # deleted, finalizer freed
+    cp.kubectl("delete", "job", "long")
