@@ -58,7 +58,8 @@ class Endpoint:
 @dataclass(frozen=True)
 class ServicePort:
     """One port of one Service, with its endpoints (the ready ones, else the serving
-    terminating ones)."""
+    terminating ones) and, apart, the serving terminating ones not among them (the
+    node-local fallback of externalTrafficPolicy Local)."""
 
     namespace: str
     name: str
@@ -71,6 +72,7 @@ class ServicePort:
     external_local: bool = False  # externalTrafficPolicy: Local
     external_ips: tuple[str, ...] = ()
     endpoints: tuple[Endpoint, ...] = field(default_factory=tuple)
+    terminating: tuple[Endpoint, ...] = field(default_factory=tuple)
 
     @property
     def key(self) -> str:
@@ -84,8 +86,17 @@ class ServicePort:
         return self.protocol.lower()
 
     def local_endpoints(self, node_name: str) -> tuple[Endpoint, ...]:
-        """Endpoints running on ``node_name``."""
-        return tuple(ep for ep in self.endpoints if ep.node_name == node_name)
+        """Endpoints running on ``node_name``: the usable ones, else (as kube-proxy
+        categorizes them) the serving terminating ones there."""
+        local = tuple(ep for ep in self.endpoints if ep.node_name == node_name)
+        return local or tuple(ep for ep in self.terminating if ep.node_name == node_name)
+
+    def chained_endpoints(self, node_name: str) -> tuple[Endpoint, ...]:
+        """The endpoints that need a chain on ``node_name``: the usable ones, and the
+        node-local fallback ones of externalTrafficPolicy Local."""
+        extra = tuple(ep for ep in self.local_endpoints(node_name)
+                      if ep not in self.endpoints) if self.external_local else ()
+        return self.endpoints + extra
 
 
 def short_hash(text: str, length: int = 16) -> str:
@@ -105,10 +116,12 @@ def _conditions(endpoint: dict) -> tuple[bool, bool, bool]:
     return ready, serving, bool(cond.get("terminating"))
 
 
-def _endpoints_for(port: dict, slices: Iterable[dict]) -> tuple[Endpoint, ...]:
-    """The endpoints of one Service port from its EndpointSlices: the ready ones, or,
-    when none is ready, those that still serve while terminating (as kube-proxy's
-    ProxyTerminatingEndpoints). Only IPv4 slices; an endpoint's first address."""
+def _endpoints_for(port: dict, slices: Iterable[dict]
+                   ) -> tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]:
+    """(usable, other serving terminating) endpoints of one Service port from its
+    EndpointSlices: usable are the ready ones or, when none is ready, those that still
+    serve while terminating (as kube-proxy's ProxyTerminatingEndpoints). Only IPv4
+    slices; an endpoint's first address."""
     ready: set[Endpoint] = set()
     terminating: set[Endpoint] = set()
     want_name = port.get("name") or ""
@@ -134,8 +147,11 @@ def _endpoints_for(port: dict, slices: Iterable[dict]) -> tuple[Endpoint, ...]:
                 ready.add(ep)
             elif serving and ending:
                 terminating.add(ep)
-    found = ready or terminating
-    return tuple(sorted(found, key=lambda e: (ipaddress.ip_address(e.ip), e.port)))
+    def ordered(eps: set[Endpoint]) -> tuple[Endpoint, ...]:
+        return tuple(sorted(eps, key=lambda e: (ipaddress.ip_address(e.ip), e.port)))
+    if ready:
+        return ordered(ready), ordered(terminating)
+    return ordered(terminating), ()
 
 
 def slices_by_service(slices: Iterable[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -172,6 +188,7 @@ def service_ports(services: Iterable[dict], slices: Iterable[dict]) -> list[Serv
             svc_type in ("NodePort", "LoadBalancer")
         external_ips = tuple(ip for ip in spec.get("externalIPs") or () if _is_ipv4(ip))
         for port in spec.get("ports") or ():
+            usable, terminating = _endpoints_for(port, by_name.get((ns, name), ()))
             protocol = port.get("protocol") or "TCP"
             if protocol not in PROTOCOLS or not port.get("port"):
                 continue
@@ -182,7 +199,7 @@ def service_ports(services: Iterable[dict], slices: Iterable[dict]) -> list[Serv
                 protocol=protocol, cluster_ip=cluster_ip, port=int(port["port"]),
                 node_port=int(node_port) if node_port else None,
                 affinity_timeout=timeout, external_local=local, external_ips=external_ips,
-                endpoints=_endpoints_for(port, by_name.get((ns, name), ()))))
+                endpoints=usable, terminating=terminating))
     result.sort(key=lambda sp: (sp.key, sp.protocol))
     return result
 

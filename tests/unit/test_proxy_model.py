@@ -138,3 +138,12 @@ def test_no_conntrack_flush_for_tcp_or_unchanged_udp():
                       endpoints=(Endpoint("10.244.1.2", 80),))
     assert conntrack_flushes([tcp], []) == []
     assert conntrack_flushes([_udp(["10.244.1.2"])], [_udp(["10.244.1.2"])]) == []
+
+
+def test_local_endpoints_fall_back_to_terminating_ones_on_the_node():
+    slice_ = eps(ready=("10.244.2.2",), terminating=("10.244.1.3",))
+    slice_["endpoints"][0]["nodeName"] = "w2"
+    [port] = service_ports([svc()], [slice_])
+    assert [e.ip for e in port.endpoints] == ["10.244.2.2"]
+    assert [e.ip for e in port.local_endpoints("w1")] == ["10.244.1.3"]
+    assert [e.ip for e in port.local_endpoints("w2")] == ["10.244.2.2"]
