@@ -13,7 +13,10 @@ from k8snet.machinery.informer import Informer
 from k8snet.machinery.timefmt import utcnow
 
 INFORMERS = {"pods": None, "nodes": None, "services": None, "endpoints": None,
-             "deployments": None, "replicasets": None, "leases": "kube-node-lease"}
+             "deployments": None, "replicasets": None, "leases": "kube-node-lease",
+             "jobs": None, "daemonsets": None, "controllerrevisions": None,
+             "endpointslices": None, "statefulsets": None, "persistentvolumeclaims": None,
+             "cronjobs": None, "poddisruptionbudgets": None}
 
 
 class ControllerManager:
