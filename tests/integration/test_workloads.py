@@ -62,7 +62,7 @@ def test_job_prints_pi(kubectl):
     out = kubectl("logs", "job/pi").stdout.strip()
     assert out.startswith("3.14159265358979323846"), out[:200]
     assert len(out) > 1000
-    assert re.search(r"pi\s+1/1\s", kubectl("get", "job", "pi").stdout)
+    assert re.search(r"pi\s+Complete\s+1/1\s", kubectl("get", "job", "pi").stdout)
 
 
 def test_cronjob_job_says_hello(kubectl):
