@@ -110,6 +110,12 @@ def test_statefulset_pods_keep_their_names(kubectl):
     for pod in pods:  # the stable network identity: hostname and subdomain
         assert pod["spec"]["hostname"] == pod["metadata"]["name"]
         assert pod["spec"]["subdomain"] == "nginx"
+    # The docs' `kubectl exec web-$i -- sh -c 'hostname'` (kubectl exec is `k8snet exec` here)
+    for name in ("web-0", "web-1"):
+        out = k8snet("exec", "--name", CLUSTER, name, "--", "sh", "-c", "hostname; cat /etc/hosts",
+                     timeout=60).stdout
+        assert out.splitlines()[0] == name
+        assert f"{name}.nginx.default.svc.cluster.local" in out, out
 
 
 def test_drain_waits_for_the_pdb(kubectl):
