@@ -7,7 +7,8 @@ and, with two workers or more, a cross-node pair:
 - ``k8snet-probe-b`` on the first worker: same-node server;
 - ``k8snet-probe-c`` on the second worker: cross-node server.
 
-Each runs agnhost netexec (HTTP 8080, UDP 8081) and a busybox container.
+Each runs agnhost netexec (HTTP 8080, UDP 8081) and a client container (python:3.12-alpine:
+busybox applets and Python).
 Service ``k8snet-probe`` (NodePort, TCP 80 -> 8080, UDP 81 -> 8081) selects
 the servers. Existing probe objects are reused (``--keep`` leaves them).
 """
@@ -28,6 +29,9 @@ SERVICE = PREFIX
 APP_LABEL = {"app": PREFIX}
 SERVING_LABEL = "k8snet.io/probe-serving"
 HTTP_PORT, UDP_PORT = 8080, 8081
+# the second container: busybox applets (wget) and a Python for the UDP client, which
+# busybox lacks (its nc speaks TCP only)
+CLIENT = "python:3.12-alpine"
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.45"
 
 
@@ -73,7 +77,7 @@ def pod_manifest(name: str, node: str, role: str) -> Dict:
                                                            "protocol": "UDP"}],
                  "readinessProbe": {"httpGet": {"path": "/healthz", "port": HTTP_PORT},
                                     "periodSeconds": 1}},
-                {"name": "busybox", "image": "busybox", "command": ["sleep", "100000"]},
+                {"name": "client", "image": CLIENT, "command": ["sleep", "100000"]},
             ]},
     }
 

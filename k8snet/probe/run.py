@@ -12,7 +12,6 @@ import glob
 import json
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -138,17 +137,16 @@ def check_intra_pod_localhost(ctx: Context) -> Verdict:
     agent.call("sniff_start", sid="eth0", iface="eth0", needles_hex=["7f000001"])
     tcp = api.exec_in_pod(ctx.cluster, a.name, [
         "wget", "-q", "-O-", f"http://127.0.0.1:{deploy.HTTP_PORT}/clientip"],
-        deploy.NAMESPACE, "busybox", timeout=15)
+        deploy.NAMESPACE, "client", timeout=15)
     udp_script = ("import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
                   f"s.settimeout(3);s.sendto(b'clientip',('127.0.0.1',{deploy.UDP_PORT}));"
                   "print(s.recv(200).decode())")
-    udp = api.exec_in_pod(ctx.cluster, a.name, [
-        os.path.realpath(sys.executable), "-c", udp_script], deploy.NAMESPACE, "busybox",
-        timeout=15)
+    udp = api.exec_in_pod(ctx.cluster, a.name, ["python3", "-c", udp_script],
+                          deploy.NAMESPACE, "client", timeout=15)
     lo = decode_all(agent.call("sniff_stop", sid="lo")["frames"])
     eth0 = decode_all(agent.call("sniff_stop", sid="eth0")["frames"])
     return checks.intra_pod_localhost(
-        f"{a.ref} (busybox -> agnhost)",
+        f"{a.ref} (client -> agnhost)",
         tcp.stdout.decode() if tcp.exit_code == 0 else None,
         udp.stdout.decode() if udp.exit_code == 0 else None,
         lo, eth0, [deploy.HTTP_PORT, deploy.UDP_PORT])
