@@ -181,3 +181,10 @@ def test_default_storage_class_admission():
     none = {"spec": {}}
     storageclass.admit_claim(none, [plain])
     assert "storageClassName" not in none["spec"]
+
+
+def test_storage_class_provisioner_is_a_qualified_name():
+    from k8snet.api.validation import validate
+    assert validate("StorageClass", pv.default_storage_class()) == []
+    bad = dict(pv.default_storage_class(), provisioner="a/b/c")
+    assert [c["field"] for c in validate("StorageClass", bad)] == ["provisioner"]
