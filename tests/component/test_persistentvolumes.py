@@ -47,6 +47,7 @@ spec:
   template:
     metadata: {labels: {app: db}}
     spec:
+      terminationGracePeriodSeconds: 1
       containers:
       - name: c
         image: busybox
@@ -145,14 +146,14 @@ def test_statefulset_claims_bind_per_ordinal_and_survive_pod_deletion(cp):
         assert c["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] == \
             pod["spec"]["nodeName"]
     uid = cp.get("pod", "db-1")["metadata"]["uid"]
-    cp.kubectl("delete", "pod", "db-1")
+    cp.kubectl("delete", "pod", "db-1", "--wait=false")
 
     def recreated():
-        try:
-            p = cp.get("pod", "db-1")
-        except json.JSONDecodeError:
+        got = cp.kubectl("get", "pod", "db-1", "-o", "json", check=False)
+        if got.returncode != 0:
             return None
+        p = json.loads(got.stdout)
         return p if p["metadata"]["uid"] != uid and p["spec"].get("nodeName") else None
-    _wait(cp, "db-1 to be recreated and scheduled", recreated)
+    _wait(cp, "db-1 to be recreated and scheduled", recreated, timeout=120)
     again = bound()
     assert again and {n: c["spec"]["volumeName"] for n, c in again.items()} == volumes
