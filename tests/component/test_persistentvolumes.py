@@ -5,6 +5,7 @@ hostPath volume pinned to the Pod's node; deleting the claim deletes the volume.
 from __future__ import annotations
 
 import json
+import pathlib
 import time
 
 import pytest
@@ -120,6 +121,11 @@ def test_claim_waits_for_first_consumer_then_binds_on_its_node(cp):
     line = cp.kubectl("get", "pvc", "data").stdout.split("\n")[1].split()
     assert line[:2] == ["data", "Bound"] and line[2] == pv["metadata"]["name"]
 
+    # The node's kubelet makes the directory (hostPath DirectoryOrCreate); simulated
+    # nodes do not, so make it here: reclaim must remove it.
+    path = pathlib.Path(pv["spec"]["hostPath"]["path"])
+    path.mkdir(parents=True)
+    (path / "file").write_text("data")
     cp.kubectl("delete", "pod", "user", "--wait=false")
     cp.kubectl("delete", "pvc", "data", "--timeout=60s", timeout=90)
     _wait(cp, f"PersistentVolume {pv['metadata']['name']} to be deleted",
@@ -127,6 +133,8 @@ def test_claim_waits_for_first_consumer_then_binds_on_its_node(cp):
                              check=False).returncode != 0)
     missing = cp.kubectl("get", "pv", pv["metadata"]["name"], check=False)
     assert f'persistentvolumes "{pv["metadata"]["name"]}" not found' in missing.stderr
+    _wait(cp, f"{path} to be removed", lambda: not path.exists(), timeout=10)
+    assert path.parent.is_dir()
 
 
 def test_statefulset_claims_bind_per_ordinal_and_survive_pod_deletion(cp):
