@@ -302,6 +302,8 @@ class Registry(DeletionMixin):
             st.prepare(obj, None, None)
         if info.kind == "PersistentVolumeClaim" and not info.group:
             storageclass.admit_claim(obj, self._storage_classes())
+        if info.kind in ("PersistentVolumeClaim", "PersistentVolume") and not info.group:
+            storageclass.protect(info.kind, obj)
         self._validate(info, obj, None)
         if ctx.admit is not None:
             ctx.admit(info, obj, None)

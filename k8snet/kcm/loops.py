@@ -17,14 +17,15 @@ from k8snet.kcm.loops_nodes import NodeIpamLoop, NodeLifecycleLoop
 from k8snet.kcm.loops_policy import DisruptionLoop
 from k8snet.kcm.loops_services import EndpointsLoop, GarbageCollectorLoop
 from k8snet.kcm.loops_slices import EndpointSliceLoop
-from k8snet.kcm.loops_storage import PersistentVolumeLoop
+from k8snet.kcm.loops_storage import PersistentVolumeLoop, StorageProtectionLoop
 from k8snet.kcm.loops_workloads import DeploymentLoop, ReplicaSetLoop
 
 LOOPS = (DeploymentLoop, ReplicaSetLoop, EndpointsLoop, NodeIpamLoop, NodeLifecycleLoop,
          GarbageCollectorLoop, JobLoop, DaemonSetLoop, EndpointSliceLoop, StatefulSetLoop,
-         CronJobLoop, DisruptionLoop, PersistentVolumeLoop)
+         CronJobLoop, DisruptionLoop, PersistentVolumeLoop,
+         StorageProtectionLoop)
 
 __all__ = ["LOOPS", "Options", "DeploymentLoop", "ReplicaSetLoop", "EndpointsLoop",
            "NodeIpamLoop", "NodeLifecycleLoop", "GarbageCollectorLoop", "JobLoop",
            "DaemonSetLoop", "EndpointSliceLoop", "StatefulSetLoop", "CronJobLoop",
-           "DisruptionLoop", "PersistentVolumeLoop"]
+           "DisruptionLoop", "PersistentVolumeLoop", "StorageProtectionLoop"]

@@ -1,5 +1,6 @@
 """PersistentVolumeClaims and PersistentVolumes: the PV controller's binding and
-reclaim, the local-path provisioner, and the default StorageClass it serves."""
+reclaim, the local-path provisioner, the default StorageClass it serves, and the
+pvc/pv-protection finalizers' release."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shutil
 
 from k8snet.kcm import persistentvolume as pvc
+from k8snet.kcm import protection
 from k8snet.kcm.base import Loop, with_kind
 from k8snet.kcm.objects import meta, name_of
 from k8snet.machinery.client import AlreadyExists, Conflict, NotFound
@@ -73,3 +75,28 @@ class PersistentVolumeLoop(Loop):
         """Remove a provisioned volume's directory (nodes share the root filesystem)."""
         if path and os.path.isabs(path) and os.path.basename(path).startswith("pvc-"):
             shutil.rmtree(path, ignore_errors=True)
+
+
+class StorageProtectionLoop(Loop):
+    """Remove kubernetes.io/pvc-protection from deleted claims no Pod uses, and
+    kubernetes.io/pv-protection from deleted volumes that are no longer Bound."""
+
+    name = "storage-protection"
+    watches = ("persistentvolumeclaims", "persistentvolumes", "pods")
+    event_component = "pvc-protection-controller"
+
+    def sync(self) -> None:
+        client = self.ctx.client
+        pods = self.ctx.items("pods")
+        for claim in protection.release_claims(self.ctx.items("persistentvolumeclaims"), pods):
+            try:
+                client.update("persistentvolumeclaims",
+                              with_kind("persistentvolumeclaims", claim),
+                              meta(claim).get("namespace"))
+            except (Conflict, NotFound) as exc:
+                self.log.debug("%s: %s (next sync retries)", name_of(claim), exc.reason)
+        for pv in protection.release_volumes(self.ctx.items("persistentvolumes")):
+            try:
+                client.update("persistentvolumes", with_kind("persistentvolumes", pv))
+            except (Conflict, NotFound) as exc:
+                self.log.debug("%s: %s (next sync retries)", name_of(pv), exc.reason)

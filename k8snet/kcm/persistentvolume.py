@@ -320,6 +320,8 @@ def sync_volume(pv: dict, claims: dict[str, dict]) -> Plan:
         return plan
     policy = spec.get("persistentVolumeReclaimPolicy") or "Retain"
     if policy == "Delete":
+        if _phase(pv) != "Released":
+            plan.actions.append(Action("pv_status", dict(pv, status={"phase": "Released"})))
         plan.actions.append(Action("delete_pv", pv, provisioned_path(pv)))
     elif _phase(pv) != "Released":
         plan.actions.append(Action("pv_status", dict(pv, status={"phase": "Released"})))

@@ -126,8 +126,15 @@ def test_claim_waits_for_first_consumer_then_binds_on_its_node(cp):
     path = pathlib.Path(pv["spec"]["hostPath"]["path"])
     path.mkdir(parents=True)
     (path / "file").write_text("data")
+    # In use by the Pod: the claim waits, Terminating, for the Pod to go.
+    cp.kubectl("delete", "pvc", "data", "--wait=false")
+    time.sleep(2)
+    line = cp.kubectl("get", "pvc", "data").stdout.split("\n")[1].split()
+    assert line[:2] == ["data", "Terminating"]
+    assert cp.get("pvc", "data")["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
     cp.kubectl("delete", "pod", "user", "--wait=false")
-    cp.kubectl("delete", "pvc", "data", "--timeout=60s", timeout=90)
+    _wait(cp, "claim data to be deleted",
+          lambda: cp.kubectl("get", "pvc", "data", check=False).returncode != 0)
     _wait(cp, f"PersistentVolume {pv['metadata']['name']} to be deleted",
           lambda: cp.kubectl("get", "pv", pv["metadata"]["name"],
                              check=False).returncode != 0)

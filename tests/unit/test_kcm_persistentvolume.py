@@ -159,9 +159,10 @@ def test_volume_phases_and_reclaim():
 def test_reclaim_delete_removes_only_provisioned_directories():
     ref = {"namespace": "default", "name": "data", "uid": "u-data"}
     manual = pv.sync_volume(volume("a", ref=ref, policy="Delete", phase="Bound"), {})
-    assert [(a.op, a.path) for a in manual.actions] == [("delete_pv", "")]
+    assert [(a.op, a.path) for a in manual.actions] == [("pv_status", ""), ("delete_pv", "")]
+    assert manual.actions[0].obj["status"] == {"phase": "Released"}
     made = pv.provisioned_volume(claim(cls="standard"), STANDARD, "w1", DIR)
-    plan = pv.sync_volume(dict(made, status={"phase": "Bound"}), {})
+    plan = pv.sync_volume(dict(made, status={"phase": "Released"}), {})
     assert [(a.op, a.path) for a in plan.actions] == [
         ("delete_pv", "/run/k8snet/c1/w1/volumes/pvc-u-data_default_data")]
 
@@ -188,3 +189,24 @@ def test_storage_class_provisioner_is_a_qualified_name():
     assert validate("StorageClass", pv.default_storage_class()) == []
     bad = dict(pv.default_storage_class(), provisioner="a/b/c")
     assert [c["field"] for c in validate("StorageClass", bad)] == ["provisioner"]
+
+
+def test_protection_finalizers_added_on_create_and_released_when_unused():
+    from k8snet.kcm import protection
+    c = claim()
+    storageclass.protect("PersistentVolumeClaim", c)
+    storageclass.protect("PersistentVolumeClaim", c)
+    assert c["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+    c["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    using = {"metadata": {"name": "p", "namespace": "default"}, "status": {"phase": "Running"},
+             "spec": {"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "data"}}]}}
+    assert protection.release_claims([c], [using]) == []
+    done = dict(using, status={"phase": "Succeeded"})
+    released = protection.release_claims([c], [done])
+    assert [r["metadata"]["finalizers"] for r in released] == [[]]
+    v = volume("a", phase="Bound")
+    storageclass.protect("PersistentVolume", v)
+    v["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert protection.release_volumes([v]) == []
+    v["status"] = {"phase": "Released"}
+    assert [r["metadata"]["finalizers"] for r in protection.release_volumes([v])] == [[]]
