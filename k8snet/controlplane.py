@@ -76,7 +76,8 @@ def plan_children(args: argparse.Namespace) -> list[Child]:
             "controller-manager", "--kubeconfig", kubeconfig,
             "--cluster-cidr", args.cluster_cidr,
             "--node-monitor-grace-period", str(args.node_monitor_grace_period),
-            "--pod-eviction-timeout", str(args.pod_eviction_timeout))),
+            "--pod-eviction-timeout", str(args.pod_eviction_timeout),
+            "--volume-dir", os.path.join(data_dir, "volumes", "{node}"))),
     ]
 
 

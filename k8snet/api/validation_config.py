@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from k8snet.api.fielderrors import Errors, dns1123_subdomain
+from k8snet.api.fielderrors import Errors, dns1123_subdomain, qualified_name
 from k8snet.api.podvalidation import validate_label_selector, validate_port_number
 from k8snet.api.validation import _canon, _get, _is_ip, _valid_cidr
 from k8snet.machinery.quantities import parse_quantity
@@ -187,8 +187,9 @@ def _storage_class(errs: Errors, obj: dict) -> None:
     provisioner = errs.str_at(obj, "provisioner", "provisioner")
     if not provisioner:
         errs.required("provisioner")
-    elif len(provisioner) > 63 or dns1123_subdomain(provisioner.lower()):
-        errs.names("provisioner", provisioner, dns1123_subdomain(provisioner.lower())[:1] or
+    elif len(provisioner) > 63 or qualified_name(provisioner.lower()):
+        # A qualified name (`rancher.io/local-path`, `kubernetes.io/no-provisioner`).
+        errs.names("provisioner", provisioner, qualified_name(provisioner.lower())[:1] or
                    ["must be no more than 63 characters"])
     policy = obj.get("reclaimPolicy", "Delete")
     if policy not in ("Delete", "Retain"):

@@ -19,6 +19,7 @@ from typing import Callable, Optional
 from k8snet.api import defaults, defaults_more, schema, selectors, validation
 from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
+from k8snet.apiserver import storageclass
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.deletion import DeletionMixin
 from k8snet.apiserver.ipam import ServiceIPAM
@@ -271,6 +272,14 @@ class Registry(DeletionMixin):
         self._namespace_ok(info, ns)
         return self._create_prepared(info, ns, obj, ctx)
 
+    def _storage_classes(self) -> list[dict]:
+        """Every stored StorageClass (for the DefaultStorageClass admission)."""
+        info = kinds.lookup("storageclasses", "storage.k8s.io")
+        if info is None:
+            return []
+        items, _ = self.store.list(o.prefix(info, None))
+        return [o.decode(info, v, r) for _k, v, r in items]
+
     def _create_prepared(self, info: KindInfo, ns: Optional[str], obj: dict,
                          ctx: Ctx) -> dict:
         meta = _meta(obj)
@@ -291,6 +300,10 @@ class Registry(DeletionMixin):
         st = self.strategy(info)
         if st is not None:
             st.prepare(obj, None, None)
+        if info.kind == "PersistentVolumeClaim" and not info.group:
+            storageclass.admit_claim(obj, self._storage_classes())
+        if info.kind in ("PersistentVolumeClaim", "PersistentVolume") and not info.group:
+            storageclass.protect(info.kind, obj)
         self._validate(info, obj, None)
         if ctx.admit is not None:
             ctx.admit(info, obj, None)

@@ -58,6 +58,7 @@ class Options:
     node_monitor_grace_period: float = 20.0
     pod_eviction_timeout: float = 30.0
     allocate_node_cidrs: bool = True
+    volume_dir: str = ""  # where provisioned volumes go; `{node}` is the node's name
 
 
 class Loop:

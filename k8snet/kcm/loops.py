@@ -4,7 +4,8 @@ and applies it with the API client (conflicts are left for the next sync).
 The loops live in loops_workloads (deployment, replicaset), loops_nodes (nodeipam,
 nodelifecycle), loops_services (endpoints, garbagecollector), loops_batch (job,
 cronjob), loops_apps (daemonset, statefulset), loops_slices (endpointslice) and
-loops_policy (disruption); this module is their registry (Options, their settings, is in base).
+loops_policy (disruption), loops_storage (persistentvolume-binder); this module is
+their registry (Options, their settings, is in base).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from k8snet.kcm.loops_nodes import NodeIpamLoop, NodeLifecycleLoop
 from k8snet.kcm.loops_policy import DisruptionLoop
 from k8snet.kcm.loops_services import EndpointsLoop, GarbageCollectorLoop
 from k8snet.kcm.loops_slices import EndpointSliceLoop
+from k8snet.kcm.loops_storage import PersistentVolumeLoop, StorageProtectionLoop
 from k8snet.kcm.loops_workloads import DeploymentLoop, ReplicaSetLoop
 
 LOOPS = (DeploymentLoop, ReplicaSetLoop, EndpointsLoop, NodeIpamLoop, NodeLifecycleLoop,
          GarbageCollectorLoop, JobLoop, DaemonSetLoop, EndpointSliceLoop, StatefulSetLoop,
-         CronJobLoop, DisruptionLoop)
+         CronJobLoop, DisruptionLoop, PersistentVolumeLoop,
+         StorageProtectionLoop)
 
 __all__ = ["LOOPS", "Options", "DeploymentLoop", "ReplicaSetLoop", "EndpointsLoop",
            "NodeIpamLoop", "NodeLifecycleLoop", "GarbageCollectorLoop", "JobLoop",
            "DaemonSetLoop", "EndpointSliceLoop", "StatefulSetLoop", "CronJobLoop",
-           "DisruptionLoop"]
+           "DisruptionLoop", "PersistentVolumeLoop", "StorageProtectionLoop"]

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pod-eviction-timeout", type=float, default=30.0, metavar="S",
                         help="seconds a Node is tainted unreachable before its Pods are "
                              "evicted (default 30)")
+    parser.add_argument("--volume-dir", default="/tmp/k8snet-volumes/{node}", metavar="DIR",
+                        help="where the standard StorageClass provisions hostPath volumes; "
+                             "{node} is replaced by the node's name")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                          ">= 0 (seconds)")
     options = Options(args.cluster_cidr, args.node_cidr_mask_size,
                       args.node_monitor_grace_period, args.pod_eviction_timeout,
-                      args.allocate_node_cidrs)
+                      args.allocate_node_cidrs, args.volume_dir)
     log = setup_logging(args.log_level, "controller-manager")
     return run_component(args, "kube-controller-manager", log,
                          lambda client, stop: ControllerManager(client, options, log=log)

@@ -18,6 +18,7 @@ from k8snet.scheduler.matching import (
     tolerated,
 )
 from k8snet.scheduler.nodeinfo import NodeInfo, pod_requests
+from k8snet.scheduler.volumebinding import volume_binding
 
 Filter = Callable[[dict, NodeInfo, list[NodeInfo]], list[str]]
 
@@ -164,6 +165,7 @@ FILTERS: list[tuple[str, Filter]] = [
     ("NodeAffinity", node_affinity),
     ("NodePorts", node_ports),
     ("NodeResourcesFit", resources_fit),
+    ("VolumeBinding", volume_binding),
     ("InterPodAffinity", inter_pod_affinity),
 ]
 

@@ -29,6 +29,8 @@ from k8snet.scheduler.queue import (
     pod_key,
     should_emit_event,
 )
+from k8snet.scheduler.volumebinding import claims_to_select
+from k8snet.scheduler.volumebinding import resolve as resolve_volumes
 
 ASSUME_SECONDS = 30.0
 BIND_WORKERS = 4
@@ -63,6 +65,7 @@ class Scheduler:
         self.pods: Optional[Informer] = None
         self.nodes: Optional[Informer] = None
         self.namespaces: Optional[Informer] = None
+        self.storage: dict[str, Informer] = {}
 
     # -- informer callbacks ---------------------------------------------------
 
@@ -83,7 +86,10 @@ class Scheduler:
         self.nodes = Informer(self.client, "nodes", on_change=self._on_nodes, log=self.log)
         self.namespaces = Informer(self.client, "namespaces", on_change=self._on_nodes,
                                    log=self.log)
-        for informer in (self.pods, self.nodes, self.namespaces):
+        self.storage = {r: Informer(self.client, r, on_change=self._on_nodes, log=self.log)
+                        for r in ("persistentvolumeclaims", "persistentvolumes",
+                                  "storageclasses")}
+        for informer in (self.pods, self.nodes, self.namespaces, *self.storage.values()):
             self.reconciler.watch(informer)
             informer.start(stop)
         # Binding (and its Event) happens in workers, as Kubernetes' binding cycle does:
@@ -115,6 +121,12 @@ class Scheduler:
             labels = {name: (ns.get("metadata") or {}).get("labels") or {}
                       for name, ns in self.namespaces.snapshot().items()}
             pods = {k: resolve_namespace_selectors(p, labels) for k, p in pods.items()}
+        if self.storage:
+            claims, volumes, classes = (self.storage[r].snapshot() for r in (
+                "persistentvolumeclaims", "persistentvolumes", "storageclasses"))
+            volumes = {(v.get("metadata") or {}).get("name"): v for v in volumes.values()}
+            classes = {(c.get("metadata") or {}).get("name"): c for c in classes.values()}
+            pods = {k: resolve_volumes(p, claims, volumes, classes) for k, p in pods.items()}
         infos = build_node_infos(self.nodes.snapshot().values(), pods.values())
         return pending_pods(pods.values(), self.name), infos
 
@@ -152,6 +164,9 @@ class Scheduler:
         meta = pod["metadata"]
         key = pod_key(pod)
         try:
+            for claim in claims_to_select(pod, node):
+                self.client.update("persistentvolumeclaims", claim,
+                                   meta.get("namespace", "default"))
             self.client.bind(meta.get("namespace", "default"), meta["name"], node)
         except (Conflict, NotFound) as exc:
             self.log.info("%s: not bound (%s)", key, exc.reason)

@@ -74,7 +74,8 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
         ndir = node_dir(cluster_dir, node.name)
         plan.append(Component(node.name, "controller-manager", [
             *k8snet, "controller-manager", "--kubeconfig", kubeconfig,
-            "--cluster-cidr", str(addressing.POD_NET), "--node-cidr-mask-size", "24"],
+            "--cluster-cidr", str(addressing.POD_NET), "--node-cidr-mask-size", "24",
+            "--volume-dir", os.path.join(node_dir(cluster_dir, "{node}"), "volumes")],
             log=os.path.join(ndir, "controller-manager.log")))
         plan.append(Component(node.name, "scheduler", [
             *k8snet, "scheduler", "--kubeconfig", kubeconfig],

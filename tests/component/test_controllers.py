@@ -21,14 +21,14 @@ pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installe
 class ControlPlane:
     """`k8snet control-plane` with simulated nodes, and kubectl pointed at it."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, nodes: int = 3):
         self.tmp = tmp
         self.data = tmp / "cp"
         self.log_path = tmp / "out.log"
         self.out = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "k8snet.cli", "control-plane", "--data-dir", str(self.data),
-             "--port", "0", "--simulated-nodes", "3"],
+             "--port", "0", "--simulated-nodes", str(nodes)],
             stdout=self.out, stderr=subprocess.STDOUT, cwd=REPO)
         end = time.monotonic() + 90
         while "simulated nodes" not in self.log_path.read_text():
