@@ -19,6 +19,7 @@ from typing import Callable, Optional
 from k8snet.api import defaults, defaults_more, schema, selectors, validation
 from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
+from k8snet.apiserver import saadmission
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.deletion import DeletionMixin
 from k8snet.apiserver.ipam import ServiceIPAM
@@ -95,6 +96,11 @@ class Registry(DeletionMixin):
         """The object or None."""
         got = self.store.get(o.key(info, ns, name))
         return None if got is None else o.decode(info, got[0], got[1])
+
+    def _service_account(self, ns: str, name: str) -> Optional[dict]:
+        """The ServiceAccount ns/name or None (for the ServiceAccount admission plugin)."""
+        info = kinds.lookup("serviceaccounts", "")
+        return None if info is None else self.read(info, ns, name)
 
     def get(self, info: KindInfo, ns: Optional[str], name: str) -> dict:
         obj = self.read(info, ns, name)
@@ -291,6 +297,8 @@ class Registry(DeletionMixin):
         st = self.strategy(info)
         if st is not None:
             st.prepare(obj, None, None)
+        if info.kind == "Pod" and info.group == "":
+            obj = saadmission.admit_pod(obj, self._service_account, self.rng)
         self._validate(info, obj, None)
         if ctx.admit is not None:
             ctx.admit(info, obj, None)

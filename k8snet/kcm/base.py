@@ -58,6 +58,7 @@ class Options:
     node_monitor_grace_period: float = 20.0
     pod_eviction_timeout: float = 30.0
     allocate_node_cidrs: bool = True
+    root_ca: str = ""  # the apiserver's CA (PEM), published as kube-root-ca.crt
 
 
 class Loop:

@@ -16,7 +16,8 @@ INFORMERS = {"pods": None, "nodes": None, "services": None, "endpoints": None,
              "deployments": None, "replicasets": None, "leases": "kube-node-lease",
              "jobs": None, "daemonsets": None, "controllerrevisions": None,
              "endpointslices": None, "statefulsets": None, "persistentvolumeclaims": None,
-             "cronjobs": None, "poddisruptionbudgets": None}
+             "cronjobs": None, "poddisruptionbudgets": None, "namespaces": None,
+             "serviceaccounts": None, "configmaps": None}
 
 
 class ControllerManager:
