@@ -323,7 +323,23 @@ class Registry(DeletionMixin):
             self.ipam.release(new_ips, new_ports)
             raise
         _meta(obj)["resourceVersion"] = str(rev)
+        if info.kind == "Namespace" and info.group == "":
+            self._ensure_default_service_account(name)
         return obj
+
+    def _ensure_default_service_account(self, ns: str) -> None:
+        """A new namespace gets its `default` ServiceAccount at once, so that Pods created
+        right after the namespace are admitted (the controller-manager's serviceaccount
+        controller does the same, and recreates it when deleted)."""
+        info = kinds.lookup("serviceaccounts", "")
+        if info is None or self.read(info, ns, saadmission.DEFAULT_SA) is not None:
+            return
+        try:
+            self._create_prepared(info, ns, {"metadata": {
+                "name": saadmission.DEFAULT_SA, "namespace": ns}}, Ctx())
+        except ApiStatusError as exc:
+            if exc.code != 409:
+                raise
 
     # -- update -------------------------------------------------------------------
     def guaranteed_update(self, info: KindInfo, ns: Optional[str], name: str,
