@@ -58,8 +58,8 @@ def test_pod_token_is_authenticated_and_authorized_by_rbac(cluster):
     assert token.count(".") == 2
     assert pod_exec("caller", "cat", f"{SA_DIR}/namespace").stdout == NS
     assert "BEGIN CERTIFICATE" in pod_exec("caller", "cat", f"{SA_DIR}/ca.crt").stdout
-    host = pod_exec("caller", "printenv", "KUBERNETES_SERVICE_HOST").stdout.strip()
-    port = pod_exec("caller", "printenv", "KUBERNETES_SERVICE_PORT").stdout.strip()
+    host, port = pod_exec("caller", "sh", "-c", "echo $KUBERNETES_SERVICE_HOST "
+                          "$KUBERNETES_SERVICE_PORT").stdout.split()
 
     def call():
         out = pod_exec("caller", "curl", "-sS", "-m", "10", "--cacert", f"{SA_DIR}/ca.crt",
