@@ -6,8 +6,10 @@ refused (403); unless spec.automountServiceAccountToken or the ServiceAccount's
 automountServiceAccountToken is false, the Pod gets a `kube-api-access-XXXXX` projected
 volume (a bound token, the cluster CA from the kube-root-ca.crt ConfigMap, the namespace)
 mounted read-only at /var/run/secrets/kubernetes.io/serviceaccount in every container and
-init container that has no mount at that path. Mirror Pods (static Pods) get no defaults
-and may not name a ServiceAccount. hostNetwork Pods are treated like any other.
+init container that has no mount at that path; a Pod without imagePullSecrets gets the
+ServiceAccount's. Mirror Pods (static Pods) get no defaults and may not name a
+ServiceAccount, reference Secrets or project tokens. hostNetwork Pods are treated like any
+other (upstream has no rule for them).
 """
 
 from __future__ import annotations
@@ -80,9 +82,9 @@ def admit_pod(pod: dict, lookup: Lookup, rng: random.Random) -> dict:
     ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
     spec = pod.get("spec") or {}
     if MIRROR_ANNOTATION in (meta.get("annotations") or {}):
-        if spec.get("serviceAccountName") or spec.get("serviceAccount"):
-            raise forbidden_error("", "pods", name,
-                                  "a mirror pod may not reference service accounts")
+        refusal = mirror_pod_refusal(spec)
+        if refusal:
+            raise forbidden_error("", "pods", name, refusal)
         return pod
     pod = copy.deepcopy(pod)
     spec = pod.setdefault("spec", {})
@@ -95,4 +97,40 @@ def admit_pod(pod: dict, lookup: Lookup, rng: random.Random) -> dict:
                               f'serviceaccount "{sa_name}" not found')
     if should_automount(sa, pod):
         pod = mount_token(pod, rng)
+    if not pod["spec"].get("imagePullSecrets") and sa.get("imagePullSecrets"):
+        pod["spec"]["imagePullSecrets"] = [{"name": ref.get("name", "")}
+                                           for ref in sa["imagePullSecrets"]]
     return pod
+
+
+def _references_secrets(spec: dict) -> bool:
+    """Whether a Pod spec names any Secret (pull secrets, volumes, projections, env)."""
+    if spec.get("imagePullSecrets"):
+        return True
+    for volume in spec.get("volumes") or []:
+        if volume.get("secret"):
+            return True
+        if any(src.get("secret") for src in (volume.get("projected") or {}).get("sources") or []):
+            return True
+    for field in ("initContainers", "containers", "ephemeralContainers"):
+        for container in spec.get(field) or []:
+            if any((env.get("valueFrom") or {}).get("secretKeyRef")
+                   for env in container.get("env") or []):
+                return True
+            if any(src.get("secretRef") for src in container.get("envFrom") or []):
+                return True
+    return False
+
+
+def mirror_pod_refusal(spec: dict) -> str:
+    """Why a mirror Pod is refused ("" when it is not): it may not name a ServiceAccount,
+    reference Secrets or project ServiceAccount tokens."""
+    if spec.get("serviceAccountName") or spec.get("serviceAccount"):
+        return "a mirror pod may not reference service accounts"
+    if _references_secrets(spec):
+        return "a mirror pod may not reference secrets"
+    for volume in spec.get("volumes") or []:
+        if any(src.get("serviceAccountToken")
+               for src in (volume.get("projected") or {}).get("sources") or []):
+            return "a mirror pod may not use ServiceAccountToken volume projections"
+    return ""

@@ -99,6 +99,29 @@ def test_mirror_pods_get_nothing_and_may_not_name_an_account():
     assert err.value.code == 403 and "may not reference service accounts" in err.value.message
 
 
+@pytest.mark.parametrize("spec,why", [
+    ({"imagePullSecrets": [{"name": "s"}]}, "may not reference secrets"),
+    ({"volumes": [{"name": "v", "secret": {"secretName": "s"}}]}, "may not reference secrets"),
+    ({"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "s"}}]}]},
+     "may not reference secrets"),
+    ({"volumes": [sa.api_access_volume("kube-api-access-abcde")]},
+     "may not use ServiceAccountToken volume projections")])
+def test_mirror_pods_may_not_reference_secrets_or_tokens(spec, why):
+    mirror = pod(**spec)
+    mirror["metadata"]["annotations"] = {"kubernetes.io/config.mirror": "hash"}
+    with pytest.raises(ApiStatusError) as err:
+        admit(mirror)
+    assert err.value.message == f'pods "p" is forbidden: a mirror pod {why}'
+
+
+def test_image_pull_secrets_come_from_the_service_account_unless_set():
+    lookup = accounts("default", imagePullSecrets=[{"name": "reg"}])
+    assert admit(pod(), lookup)["spec"]["imagePullSecrets"] == [{"name": "reg"}]
+    own = admit(pod(imagePullSecrets=[{"name": "mine"}]), lookup)
+    assert own["spec"]["imagePullSecrets"] == [{"name": "mine"}]
+    assert "imagePullSecrets" not in admit(pod())["spec"]
+
+
 def test_host_network_pods_are_treated_like_others():
     got = admit(pod(hostNetwork=True))
     assert got["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] == MOUNT
