@@ -9,6 +9,7 @@ from typing import Optional
 
 import yaml
 
+from k8snet.errors import K8snetError
 from k8snet.kcm.objects import meta, name_of
 
 DEFAULT_SA = "default"
@@ -60,9 +61,14 @@ def root_ca_plan(namespaces: list[dict], configmaps: list[dict],
 
 def ca_from_kubeconfig(path: str) -> str:
     """The cluster CA (PEM) of a kubeconfig's current cluster: certificate-authority-data or
-    the certificate-authority file; "" when it has neither."""
-    with open(path, encoding="utf-8") as fh:
-        config = yaml.safe_load(fh) or {}
+    the certificate-authority file; "" when it has neither. K8snetError when unreadable."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            config = yaml.safe_load(fh) or {}
+    except OSError as exc:
+        raise K8snetError(f"cannot read kubeconfig {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise K8snetError(f"kubeconfig {path} is not valid YAML: {exc}") from None
     contexts = {c.get("name"): c.get("context") or {} for c in config.get("contexts") or []}
     wanted = contexts.get(config.get("current-context"), {}).get("cluster")
     clusters = config.get("clusters") or []
@@ -71,6 +77,10 @@ def ca_from_kubeconfig(path: str) -> str:
     if cluster.get("certificate-authority-data"):
         return base64.b64decode(cluster["certificate-authority-data"]).decode()
     if cluster.get("certificate-authority"):
-        with open(cluster["certificate-authority"], encoding="utf-8") as fh:
-            return fh.read()
+        try:
+            with open(cluster["certificate-authority"], encoding="utf-8") as fh:
+                return fh.read()
+        except OSError as exc:
+            raise K8snetError(f"kubeconfig {path}: cannot read certificate-authority "
+                              f"{cluster['certificate-authority']}: {exc.strerror}") from None
     return ""

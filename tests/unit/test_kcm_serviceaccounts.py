@@ -2,8 +2,10 @@
 
 import base64
 
+import pytest
 import yaml
 
+from k8snet.errors import K8snetError
 from k8snet.kcm import serviceaccounts as sa
 
 
@@ -56,3 +58,8 @@ def test_ca_from_kubeconfig_data_or_file(tmp_path):
     cfg["clusters"][1]["cluster"] = {"server": "https://b"}
     path.write_text(yaml.safe_dump(cfg))
     assert sa.ca_from_kubeconfig(str(path)) == ""
+
+
+def test_ca_from_an_unreadable_kubeconfig_says_so(tmp_path):
+    with pytest.raises(K8snetError, match="cannot read kubeconfig"):
+        sa.ca_from_kubeconfig(str(tmp_path / "missing"))
