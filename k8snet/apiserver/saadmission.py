@@ -54,19 +54,29 @@ def should_automount(sa: dict, pod: dict) -> bool:
     return True if sa_says is None else bool(sa_says)
 
 
+def _dicts(value: object) -> list:
+    """The dict items of a list (malformed shapes are left to validation)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def mount_token(pod: dict, rng: random.Random) -> dict:
     """The Pod with the API access volume added and mounted where no mount has the path."""
     pod = copy.deepcopy(pod)
-    spec = pod.setdefault("spec", {})
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return pod
     volumes = spec.get("volumes") or []
-    existing = next((v.get("name") for v in volumes
+    if not isinstance(volumes, list):
+        return pod
+    existing = next((v.get("name") for v in _dicts(volumes)
                      if str(v.get("name", "")).startswith(VOLUME_PREFIX)), None)
     name = existing or generate_name(VOLUME_PREFIX, rng)
     needs_volume = False
     for field in ("initContainers", "containers"):
-        for container in spec.get(field) or []:
+        for container in _dicts(spec.get(field)):
             mounts = container.get("volumeMounts") or []
-            if any(m.get("mountPath") == MOUNT_PATH for m in mounts):
+            if not isinstance(mounts, list) or \
+                    any(m.get("mountPath") == MOUNT_PATH for m in _dicts(mounts)):
                 continue
             container["volumeMounts"] = mounts + [
                 {"name": name, "readOnly": True, "mountPath": MOUNT_PATH}]
@@ -77,18 +87,24 @@ def mount_token(pod: dict, rng: random.Random) -> dict:
 
 
 def admit_pod(pod: dict, lookup: Lookup, rng: random.Random) -> dict:
-    """The admitted Pod (a copy), or ApiStatusError 403 as upstream words it."""
+    """The admitted Pod (a copy), or ApiStatusError 403 as upstream words it. A Pod of the
+    wrong shape is returned as it is, for validation to refuse."""
     meta = pod.get("metadata") or {}
+    spec = pod.get("spec")
+    if not isinstance(meta, dict) or not isinstance(spec, dict):
+        return pod
     ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
-    spec = pod.get("spec") or {}
-    if MIRROR_ANNOTATION in (meta.get("annotations") or {}):
+    annotations = meta.get("annotations") or {}
+    if isinstance(annotations, dict) and MIRROR_ANNOTATION in annotations:
         refusal = mirror_pod_refusal(spec)
         if refusal:
             raise forbidden_error("", "pods", name, refusal)
         return pod
     pod = copy.deepcopy(pod)
-    spec = pod.setdefault("spec", {})
+    spec = pod["spec"]
     sa_name = spec.get("serviceAccountName") or spec.get("serviceAccount") or DEFAULT_SA
+    if not isinstance(sa_name, str):
+        return pod
     spec["serviceAccountName"] = spec["serviceAccount"] = sa_name
     sa = lookup(ns, sa_name)
     if sa is None:
@@ -97,9 +113,9 @@ def admit_pod(pod: dict, lookup: Lookup, rng: random.Random) -> dict:
                               f'serviceaccount "{sa_name}" not found')
     if should_automount(sa, pod):
         pod = mount_token(pod, rng)
-    if not pod["spec"].get("imagePullSecrets") and sa.get("imagePullSecrets"):
+    if not pod["spec"].get("imagePullSecrets") and _dicts(sa.get("imagePullSecrets")):
         pod["spec"]["imagePullSecrets"] = [{"name": ref.get("name", "")}
-                                           for ref in sa["imagePullSecrets"]]
+                                           for ref in _dicts(sa["imagePullSecrets"])]
     return pod
 
 
@@ -107,19 +123,24 @@ def _references_secrets(spec: dict) -> bool:
     """Whether a Pod spec names any Secret (pull secrets, volumes, projections, env)."""
     if spec.get("imagePullSecrets"):
         return True
-    for volume in spec.get("volumes") or []:
-        if volume.get("secret"):
-            return True
-        if any(src.get("secret") for src in (volume.get("projected") or {}).get("sources") or []):
+    for volume in _dicts(spec.get("volumes")):
+        if volume.get("secret") or any(src.get("secret") for src in _sources(volume)):
             return True
     for field in ("initContainers", "containers", "ephemeralContainers"):
-        for container in spec.get(field) or []:
-            if any((env.get("valueFrom") or {}).get("secretKeyRef")
-                   for env in container.get("env") or []):
+        for container in _dicts(spec.get(field)):
+            if any(isinstance(env.get("valueFrom"), dict)
+                   and env["valueFrom"].get("secretKeyRef")
+                   for env in _dicts(container.get("env"))):
                 return True
-            if any(src.get("secretRef") for src in container.get("envFrom") or []):
+            if any(src.get("secretRef") for src in _dicts(container.get("envFrom"))):
                 return True
     return False
+
+
+def _sources(volume: dict) -> list:
+    """A projected volume's sources (none for other volumes)."""
+    projected = volume.get("projected")
+    return _dicts(projected.get("sources")) if isinstance(projected, dict) else []
 
 
 def mirror_pod_refusal(spec: dict) -> str:
@@ -129,8 +150,7 @@ def mirror_pod_refusal(spec: dict) -> str:
         return "a mirror pod may not reference service accounts"
     if _references_secrets(spec):
         return "a mirror pod may not reference secrets"
-    for volume in spec.get("volumes") or []:
-        if any(src.get("serviceAccountToken")
-               for src in (volume.get("projected") or {}).get("sources") or []):
+    for volume in _dicts(spec.get("volumes")):
+        if any(src.get("serviceAccountToken") for src in _sources(volume)):
             return "a mirror pod may not use ServiceAccountToken volume projections"
     return ""

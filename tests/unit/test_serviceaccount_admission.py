@@ -125,3 +125,13 @@ def test_image_pull_secrets_come_from_the_service_account_unless_set():
 def test_host_network_pods_are_treated_like_others():
     got = admit(pod(hostNetwork=True))
     assert got["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] == MOUNT
+
+
+@pytest.mark.parametrize("spec", [
+    None, "x", {"containers": None}, {"containers": "x"}, {"containers": [None, 3]},
+    {"containers": [{"name": "c", "volumeMounts": "x"}]}, {"volumes": "x"},
+    {"volumes": [None], "containers": [{"name": "c", "volumeMounts": [None]}]},
+    {"serviceAccountName": 7}])
+def test_malformed_pods_are_left_for_validation(spec):
+    malformed = {"metadata": {"name": "p", "namespace": "x"}, "spec": spec}
+    admit(malformed)  # no crash: validation answers 422 afterwards
