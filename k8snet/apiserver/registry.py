@@ -20,6 +20,7 @@ from k8snet.api import defaults, defaults_more, schema, selectors, validation
 from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
 from k8snet.apiserver import storageclass
+from k8snet.apiserver import saadmission
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.deletion import DeletionMixin
 from k8snet.apiserver.ipam import ServiceIPAM
@@ -96,6 +97,11 @@ class Registry(DeletionMixin):
         """The object or None."""
         got = self.store.get(o.key(info, ns, name))
         return None if got is None else o.decode(info, got[0], got[1])
+
+    def _service_account(self, ns: str, name: str) -> Optional[dict]:
+        """The ServiceAccount ns/name or None (for the ServiceAccount admission plugin)."""
+        info = kinds.lookup("serviceaccounts", "")
+        return None if info is None else self.read(info, ns, name)
 
     def get(self, info: KindInfo, ns: Optional[str], name: str) -> dict:
         obj = self.read(info, ns, name)
@@ -304,6 +310,8 @@ class Registry(DeletionMixin):
             storageclass.admit_claim(obj, self._storage_classes())
         if info.kind in ("PersistentVolumeClaim", "PersistentVolume") and not info.group:
             storageclass.protect(info.kind, obj)
+        if info.kind == "Pod" and info.group == "":
+            obj = saadmission.admit_pod(obj, self._service_account, self.rng)
         self._validate(info, obj, None)
         if ctx.admit is not None:
             ctx.admit(info, obj, None)
@@ -328,7 +336,23 @@ class Registry(DeletionMixin):
             self.ipam.release(new_ips, new_ports)
             raise
         _meta(obj)["resourceVersion"] = str(rev)
+        if info.kind == "Namespace" and info.group == "":
+            self._ensure_default_service_account(name)
         return obj
+
+    def _ensure_default_service_account(self, ns: str) -> None:
+        """A new namespace gets its `default` ServiceAccount at once, so that Pods created
+        right after the namespace are admitted (the controller-manager's serviceaccount
+        controller does the same, and recreates it when deleted)."""
+        info = kinds.lookup("serviceaccounts", "")
+        if info is None or self.read(info, ns, saadmission.DEFAULT_SA) is not None:
+            return
+        try:
+            self._create_prepared(info, ns, {"metadata": {
+                "name": saadmission.DEFAULT_SA, "namespace": ns}}, Ctx())
+        except ApiStatusError as exc:
+            if exc.code != 409:
+                raise
 
     # -- update -------------------------------------------------------------------
     def guaranteed_update(self, info: KindInfo, ns: Optional[str], name: str,

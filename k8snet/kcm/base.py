@@ -59,6 +59,7 @@ class Options:
     pod_eviction_timeout: float = 30.0
     allocate_node_cidrs: bool = True
     volume_dir: str = ""  # where provisioned volumes go; `{node}` is the node's name
+    root_ca: str = ""  # the apiserver's CA (PEM), published as kube-root-ca.crt
 
 
 class Loop:

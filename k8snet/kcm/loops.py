@@ -4,13 +4,15 @@ and applies it with the API client (conflicts are left for the next sync).
 The loops live in loops_workloads (deployment, replicaset), loops_nodes (nodeipam,
 nodelifecycle), loops_services (endpoints, garbagecollector), loops_batch (job,
 cronjob), loops_apps (daemonset, statefulset), loops_slices (endpointslice) and
-loops_policy (disruption), loops_storage (persistentvolume-binder); this module is
-their registry (Options, their settings, is in base).
+loops_policy (disruption), loops_storage (persistentvolume-binder, storage-protection),
+loops_accounts (serviceaccount, root-ca-cert-publisher); this module is their registry
+(Options, their settings, is in base).
 """
 
 from __future__ import annotations
 
 from k8snet.kcm.base import Options
+from k8snet.kcm.loops_accounts import RootCAPublisherLoop, ServiceAccountLoop
 from k8snet.kcm.loops_apps import DaemonSetLoop, StatefulSetLoop
 from k8snet.kcm.loops_batch import CronJobLoop, JobLoop
 from k8snet.kcm.loops_nodes import NodeIpamLoop, NodeLifecycleLoop
@@ -22,10 +24,11 @@ from k8snet.kcm.loops_workloads import DeploymentLoop, ReplicaSetLoop
 
 LOOPS = (DeploymentLoop, ReplicaSetLoop, EndpointsLoop, NodeIpamLoop, NodeLifecycleLoop,
          GarbageCollectorLoop, JobLoop, DaemonSetLoop, EndpointSliceLoop, StatefulSetLoop,
-         CronJobLoop, DisruptionLoop, PersistentVolumeLoop,
-         StorageProtectionLoop)
+         CronJobLoop, DisruptionLoop, PersistentVolumeLoop, StorageProtectionLoop,
+         ServiceAccountLoop, RootCAPublisherLoop)
 
 __all__ = ["LOOPS", "Options", "DeploymentLoop", "ReplicaSetLoop", "EndpointsLoop",
            "NodeIpamLoop", "NodeLifecycleLoop", "GarbageCollectorLoop", "JobLoop",
            "DaemonSetLoop", "EndpointSliceLoop", "StatefulSetLoop", "CronJobLoop",
-           "DisruptionLoop", "PersistentVolumeLoop", "StorageProtectionLoop"]
+           "DisruptionLoop", "PersistentVolumeLoop", "StorageProtectionLoop",
+           "ServiceAccountLoop", "RootCAPublisherLoop"]

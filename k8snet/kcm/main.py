@@ -9,6 +9,7 @@ from k8snet.errors import UsageError
 from k8snet.kcm.loops import Options
 from k8snet.kcm.manager import ControllerManager
 from k8snet.kcm.nodeipam import parse_cluster_cidr
+from k8snet.kcm.serviceaccounts import ca_from_kubeconfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
                          ">= 0 (seconds)")
     options = Options(args.cluster_cidr, args.node_cidr_mask_size,
                       args.node_monitor_grace_period, args.pod_eviction_timeout,
-                      args.allocate_node_cidrs, args.volume_dir)
+                      args.allocate_node_cidrs, args.volume_dir,
+                      ca_from_kubeconfig(args.kubeconfig))
     log = setup_logging(args.log_level, "controller-manager")
     return run_component(args, "kube-controller-manager", log,
                          lambda client, stop: ControllerManager(client, options, log=log)

@@ -17,7 +17,8 @@ INFORMERS = {"pods": None, "nodes": None, "services": None, "endpoints": None,
              "jobs": None, "daemonsets": None, "controllerrevisions": None,
              "endpointslices": None, "statefulsets": None, "persistentvolumeclaims": None,
              "cronjobs": None, "poddisruptionbudgets": None,
-             "persistentvolumes": None, "storageclasses": None}
+             "persistentvolumes": None, "storageclasses": None, "namespaces": None,
+             "serviceaccounts": None, "configmaps": None}
 
 
 class ControllerManager:
