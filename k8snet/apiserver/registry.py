@@ -19,8 +19,7 @@ from typing import Callable, Optional
 from k8snet.api import defaults, defaults_more, schema, selectors, validation
 from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
-from k8snet.apiserver import storageclass
-from k8snet.apiserver import saadmission
+from k8snet.apiserver import saadmission, storageclass
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.deletion import DeletionMixin
 from k8snet.apiserver.ipam import ServiceIPAM
