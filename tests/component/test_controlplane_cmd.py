@@ -215,6 +215,12 @@ def test_the_python_client_lists_what_simulated_nodes_report(tmp_path):
         leases = k8s.CoordinationV1Api(api).list_namespaced_lease("kube-node-lease").items
         assert sorted(le.spec.holder_identity for le in leases) == ["sim-1", "sim-2"]
         assert apps.list_replica_set_for_all_namespaces().items
+        # the Deployment's status follows its Pods' (the controller writes it after them)
+        deployments = Informer(ours, "deployments", namespace="default")
+        deployments.start(stop)
+        wait_until(deployments, lambda items: ((items.get("default/web") or {}).get(
+            "status") or {}).get("readyReplicas") == 2, timeout=30,
+            what="the web Deployment counting two ready replicas")
         assert apps.read_namespaced_deployment("web", "default").status.ready_replicas == 2
         api.close()
         proc.send_signal(signal.SIGINT)
