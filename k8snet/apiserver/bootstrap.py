@@ -1,11 +1,10 @@
-"""What exists from the start: system namespaces, the `kubernetes` Service and Endpoints;
-and the background namespace finalizer."""
+"""What exists from the start: system namespaces, the `kubernetes` Service and Endpoints.
+(Terminating namespaces are emptied and finalized by the controller-manager's namespace
+controller, k8snet.kcm.namespace.)"""
 
 from __future__ import annotations
 
 import json
-import sys
-import threading
 
 from k8snet.apiserver import alloc
 from k8snet.apiserver.context import Ctx
@@ -57,16 +56,3 @@ def bootstrap(reg: Registry, advertise_ip: str, port: int) -> None:
     cur = reg.read(ep_info, "default", "kubernetes")
     if cur is None or cur.get("subsets") != want["subsets"]:
         reg.update(ep_info, "default", "kubernetes", want, Ctx())
-
-
-def namespace_finalizer(reg: Registry, stop: threading.Event, period: float = 1.0) -> None:
-    """Loop: remove the contents of terminating namespaces, then the namespaces."""
-    while not stop.wait(period):
-        try:
-            items, _ = reg.store.list("/registry/namespaces/")
-            for _k, v, _r in items:
-                meta = json.loads(v).get("metadata") or {}
-                if meta.get("deletionTimestamp"):
-                    reg.finalize_namespace(meta["name"])
-        except Exception as e:  # noqa: BLE001 - keep the loop alive, say what failed
-            print(f"k8snet apiserver: namespace finalizer: {e}", file=sys.stderr)

@@ -12,7 +12,7 @@ import sys
 import threading
 
 from k8snet.apiserver import alloc, certs
-from k8snet.apiserver.bootstrap import bootstrap, namespace_finalizer
+from k8snet.apiserver.bootstrap import bootstrap
 from k8snet.apiserver.ipam import ServiceIPAM
 from k8snet.apiserver.registry import Registry
 from k8snet.apiserver.server import ApiHTTPServer, ServerOptions
@@ -116,8 +116,6 @@ def run(args: argparse.Namespace) -> int:
         with open(os.path.join(data_dir, "apiserver.url"), "w") as f:
             f.write(url + "\n")
         stop = threading.Event()
-        threading.Thread(target=namespace_finalizer, args=(registry, stop), daemon=True,
-                         name="ns-finalizer").start()
         if args.compaction_interval > 0:
             threading.Thread(target=compactor, daemon=True, name="compactor",
                              args=(store, stop, args.compaction_interval,

@@ -1,9 +1,9 @@
 """The verbs (get, list, create, update, patch, delete) over the store.
 
 Objects are stored as JSON without resourceVersion; the store's mod revision
-is the resourceVersion. Per-kind rules (status subresources, Pod graceful
-deletion, Service address allocation, Namespace termination, cascading
-deletion of owned objects) live here; pure helpers come from k8snet.api.
+is the resourceVersion. Per-kind rules (status subresources, Service address
+allocation) live here, deletion (marking, finalizers, Namespace termination) in
+k8snet.apiserver.deletion; pure helpers come from k8snet.api.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from k8snet.api import defaults, selectors, validation
 from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
-from k8snet.apiserver.deletion import DeletionMixin
+from k8snet.apiserver.deletion import DeletionMixin, should_remove_on_update
 from k8snet.apiserver.ipam import ServiceIPAM
 from k8snet.apiserver.status import (
     ApiStatusError,
@@ -284,6 +284,13 @@ class Registry(DeletionMixin):
             if new is not cur and not ctx.applying:
                 new = track_update(cur, new, ctx.manager, o.rfc3339(self.clock()), info.kind,
                                    subresource)
+            if not ctx.dry_run and new is not cur and should_remove_on_update(info, cur, new):
+                try:  # the last finalizer of an object being deleted is gone: so is it
+                    gone = self._remove(info, ns, name, got[1])
+                except RevisionMismatch:
+                    continue
+                _meta(new)["resourceVersion"] = gone["metadata"]["resourceVersion"]
+                return new, False
             new_ips: list = []
             new_ports: list = []
             old_ips: list = []
@@ -309,7 +316,6 @@ class Registry(DeletionMixin):
                 raise
             self.ipam.release(old_ips, old_ports)
             _meta(new)["resourceVersion"] = str(rev)
-            self._after_update(info, ns, new)
             return new, False
         raise conflict(info.plural, name, "too many concurrent writers; try again", info.group)
 
@@ -355,6 +361,7 @@ class Registry(DeletionMixin):
             if not new["spec"].get("clusterIP") and old_spec.get("clusterIP"):
                 new["spec"]["clusterIP"] = old_spec["clusterIP"]
                 new["spec"]["clusterIPs"] = old_spec.get("clusterIPs") or [old_spec["clusterIP"]]
+        self._deletion_update_rules(info, cur, new, subresource)
         new = defaults.apply_defaults(info.kind, new)
         # a binding is the apiserver's own change: Pod spec immutability does not apply
         self._validate(info, new, None if subresource == "binding" else cur)
@@ -362,16 +369,6 @@ class Registry(DeletionMixin):
         if new == cur_cmp:
             return cur
         return new
-
-    def _after_update(self, info: KindInfo, ns: Optional[str], obj: dict) -> None:
-        """Finalizers removed from an object being deleted: it goes now."""
-        meta = obj["metadata"]
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and \
-                info.kind not in ("Pod", "Namespace"):
-            try:
-                self._remove(info, ns, meta["name"], int(meta["resourceVersion"]))
-            except ApiStatusError:
-                pass
 
     def update(self, info: KindInfo, ns: Optional[str], name: str, body: object,
                ctx: Ctx, subresource: Optional[str] = None) -> tuple[dict, bool]:

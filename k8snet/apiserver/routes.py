@@ -87,8 +87,6 @@ def parse_path(path: str) -> Route:
         raise _nf(path)
     name = rest[1] if len(rest) > 1 else None
     sub = rest[2] if len(rest) > 2 else None
-    if sub == "finalize" and info.plural == "namespaces":
-        sub = "status"
     if sub in ("exec", "attach", "portforward") and info.plural == "pods":
         raise ApiStatusError(404, f"pods/{sub} is not served by k8snet: use `k8snet exec "
                              f"{name} -- COMMAND` for a command in a Pod", "NotFound", {})

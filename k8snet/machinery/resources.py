@@ -100,7 +100,8 @@ KINDS: dict[str, KindInfo] = {
     for k in (
         KindInfo("Namespace", "namespaces", "namespace", "", "v1", False, ("ns",),
                  ("create", "delete", "get", "list", "patch", "update", "watch"),
-                 (_status("Namespace", ""),)),
+                 (_status("Namespace", ""),
+                  Subresource("finalize", "Namespace", "", "v1", ("update",)))),
         KindInfo("Node", "nodes", "node", "", "v1", False, ("no",), ALL_VERBS,
                  (_status("Node", ""),)),
         KindInfo("Pod", "pods", "pod", "", "v1", True, ("po",), ALL_VERBS,
