@@ -13,7 +13,8 @@ from k8snet.machinery.informer import Informer
 from k8snet.machinery.leaderelection import utcnow
 
 INFORMERS = {"pods": None, "nodes": None, "services": None, "endpoints": None,
-             "deployments": None, "replicasets": None, "leases": "kube-node-lease"}
+             "deployments": None, "replicasets": None, "leases": "kube-node-lease",
+             "namespaces": None}
 
 
 class ControllerManager:

@@ -25,19 +25,29 @@ from typing import Any, Optional
 import yaml
 
 from k8snet.errors import K8snetError
+from k8snet.machinery import resources as kinds
 
-# plural -> (group, version, namespaced, kind); group "" is the core API.
-RESOURCES: dict[str, tuple[str, str, bool, str]] = {
-    "pods": ("", "v1", True, "Pod"),
-    "nodes": ("", "v1", False, "Node"),
-    "services": ("", "v1", True, "Service"),
-    "endpoints": ("", "v1", True, "Endpoints"),
-    "namespaces": ("", "v1", False, "Namespace"),
-    "events": ("", "v1", True, "Event"),
-    "deployments": ("apps", "v1", True, "Deployment"),
-    "replicasets": ("apps", "v1", True, "ReplicaSet"),
-    "leases": ("coordination.k8s.io", "v1", True, "Lease"),
-}
+
+def _resource_table() -> dict[str, tuple[str, str, bool, str]]:
+    """Every served resource by plural (the first group wins, core first) and, for named
+    groups, also by "plural.group" (as kubectl spells them, e.g. "events.events.k8s.io")."""
+    table: dict[str, tuple[str, str, bool, str]] = {}
+    for group, version in kinds.group_versions():
+        for info in kinds.resources_in(group, version):
+            entry = (info.group, info.version, info.namespaced, info.kind)
+            table.setdefault(info.plural, entry)
+            if info.group:
+                table.setdefault(f"{info.plural}.{info.group}", entry)
+    return table
+
+
+# name -> (group, version, namespaced, kind); group "" is the core API.
+RESOURCES: dict[str, tuple[str, str, bool, str]] = _resource_table()
+
+
+def resource_name(info: kinds.KindInfo) -> str:
+    """The name this client knows a resource by: "pods", "deployments.apps"."""
+    return f"{info.plural}.{info.group}" if info.group else info.plural
 
 PATCH_CONTENT_TYPES = {
     "merge": "application/merge-patch+json",

@@ -1,0 +1,266 @@
+"""The garbage collector (owner/dependent graph, k8snet.kcm.gcgraph) and the Pod garbage
+collector (Pods of gone or unreachable Nodes, k8snet.kcm.gc): thin loops that read
+informers, ask the pure modules and apply their answer through the API."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Optional
+
+from k8snet.kcm import gc
+from k8snet.kcm import gcgraph as g
+from k8snet.kcm import nodelifecycle as nl
+from k8snet.kcm.base import Context, Loop
+from k8snet.kcm.objects import name_of
+from k8snet.machinery import resources as kinds
+from k8snet.machinery.client import (
+    RESOURCES,
+    ApiError,
+    Conflict,
+    NotFound,
+    resource_name,
+    resource_path,
+)
+from k8snet.machinery.events import record_event
+from k8snet.machinery.informer import Informer
+
+# upstream's default GCIgnoredResources: events are never owners worth a watch
+IGNORED = {("", "events"), ("events.k8s.io", "events")}
+ABSENT_CACHE_SIZE = 500
+REPEAT_SECONDS = 2.0
+COMPONENT = "garbage-collector-controller"
+
+
+def gc_resources() -> list[kinds.KindInfo]:
+    """Every served resource the collector watches: those that can be listed, watched and
+    deleted (as upstream's GetDeletableResources), minus the ignored ones."""
+    out = []
+    for group, version in kinds.group_versions():
+        for info in kinds.resources_in(group, version):
+            if {"delete", "list", "watch"} <= set(info.verbs) and \
+                    (info.group, info.plural) not in IGNORED:
+                out.append(info)
+    return out
+
+
+def scope(api_version: str, kind: str) -> Optional[bool]:
+    """Whether a kind is namespaced, None when this apiVersion/kind is not served."""
+    info = kinds.by_api_version_kind(api_version, kind)
+    return None if info is None else info.namespaced
+
+
+def _resource_of(api_version: str, kind: str) -> Optional[str]:
+    info = kinds.by_api_version_kind(api_version, kind)
+    return None if info is None else resource_name(info)
+
+
+class AbsentOwners:
+    """A bounded memory of owners verified absent (their uid never comes back)."""
+
+    def __init__(self, size: int = ABSENT_CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+
+    def add(self, key: g.Lookup) -> None:
+        self._items[key] = None
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def known(self) -> dict:
+        return dict.fromkeys(self._items)
+
+
+class GarbageCollectorLoop(Loop):
+    """Owner/dependent garbage collection over one informer per deletable resource."""
+
+    name = "garbagecollector"
+    period = 30.0
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.resources = {resource_name(i): i for i in gc_resources()}
+        # shared informers (cluster-wide, same group) are reused; the manager kicks us
+        self.watches = tuple(r for r, i in self.resources.items() if self._shared(i))
+        self.informers: dict[str, Informer] = {}
+        self.absent = AbsentOwners()
+        self._recent: dict[object, float] = {}
+        self._warned: set = set()
+
+    def _shared(self, info: kinds.KindInfo) -> Optional[Informer]:
+        inf = self.ctx.informers.get(resource_name(info)) or \
+            self.ctx.informers.get(info.plural)
+        if inf is None or inf.namespace or RESOURCES.get(inf.resource, ("?",))[0] != info.group:
+            return None
+        return inf
+
+    def run(self, stop: threading.Event) -> None:
+        for name, info in self.resources.items():
+            inf = self._shared(info)
+            if inf is None:
+                inf = Informer(self.ctx.client, name, log=self.log,
+                               on_change=lambda _items: self.kick.set())
+                inf.start(stop)
+            self.informers[name] = inf
+        super().run(stop)
+
+    def sync(self) -> None:
+        if not all(inf.synced for inf in self.informers.values()):
+            return  # every informer's first list first: absence must be real absence
+        graph = g.build_graph(
+            (self.resources[name].api_version, self.resources[name].kind, obj)
+            for name, inf in self.informers.items() for obj in inf.snapshot().values())
+        known = self.absent.known()
+        plan = g.plan(graph, known, scope)
+        if plan.verify:
+            for key in plan.verify:
+                known[key] = self._lookup(key)
+            plan = g.plan(graph, known, scope)
+        now = time.monotonic()
+        self._recent = {a: t for a, t in self._recent.items() if now - t < REPEAT_SECONDS}
+        for action in plan.actions:
+            if action in self._recent:
+                continue  # done a moment ago; the informers have not caught up yet
+            try:
+                self._apply(action)
+                self._recent[action] = now
+            except NotFound:
+                pass
+            except ApiError as exc:
+                self.log.warning("%s: %s (retried on the next sync)", action, exc)
+                self.kick.set()
+
+    def _lookup(self, key: g.Lookup) -> Optional[dict]:
+        """The owner by a live GET; None (and remembered) when it does not exist."""
+        resource = _resource_of(key.api_version, key.kind)
+        if resource is None:
+            return {}
+        try:
+            obj = self.ctx.client.get(resource, key.name, key.namespace or None)
+        except NotFound:
+            obj = None
+        if obj is None or (obj.get("metadata") or {}).get("uid") != key.uid:
+            self.absent.add(key)
+            return None
+        return obj
+
+    # -- effects -------------------------------------------------------------------------
+    def _apply(self, action: object) -> None:
+        if isinstance(action, g.Delete):
+            self._delete(action)
+        elif isinstance(action, g.PatchOwnerRefs):
+            self._patch_refs(action.ref, lambda refs: g.unblocked(refs) if action.unblock
+                             else g.without_owners(refs, action.remove))
+        elif isinstance(action, g.RemoveFinalizer):
+            self._remove_finalizer(action.ref, action.finalizer)
+        elif isinstance(action, g.Orphan):
+            for dep in action.dependents:
+                try:
+                    self._patch_refs(dep, lambda refs: g.without_owners(refs, [action.owner.uid]))
+                except NotFound:
+                    pass
+            self._remove_finalizer(action.owner, g.ORPHAN)
+            self.log.info("orphaned the dependents of %s", action.owner)
+        elif isinstance(action, g.Warn):
+            self._warn(action)
+
+    def _delete(self, action: g.Delete) -> None:
+        resource = _resource_of(action.ref.api_version, action.ref.kind)
+        if resource is None:
+            return
+        pre = {"uid": action.ref.uid}
+        if action.resource_version:
+            pre["resourceVersion"] = action.resource_version
+        body = {"kind": "DeleteOptions", "apiVersion": "v1",
+                "propagationPolicy": action.policy, "preconditions": pre}
+        try:
+            self.ctx.client.raw("DELETE", resource_path(
+                resource, action.ref.namespace or None, action.ref.name), body)
+        except Conflict:
+            self.kick.set()  # changed meanwhile: decide again on fresh data
+            return
+        self.log.info("deleted %s (propagation %s)", action.ref, action.policy)
+
+    def _patch_refs(self, ref: g.Ref, change) -> None:
+        """Rewrite the ownerReferences of `ref` on its live version (resourceVersion-guarded,
+        retried on conflict)."""
+        resource = _resource_of(ref.api_version, ref.kind)
+        if resource is None:
+            return
+        for _ in range(5):
+            live = self.ctx.client.get(resource, ref.name, ref.namespace or None)
+            meta = live.get("metadata") or {}
+            if meta.get("uid") != ref.uid:
+                return
+            old = meta.get("ownerReferences") or []
+            new = change(old)
+            if new == old:
+                return
+            try:
+                self.ctx.client.patch(resource, ref.name, {"metadata": {
+                    "resourceVersion": meta.get("resourceVersion"),
+                    "ownerReferences": new or None}}, ref.namespace or None)
+                return
+            except Conflict:
+                continue
+        raise Conflict(409, "Conflict", f"ownerReferences of {ref} kept changing")
+
+    def _remove_finalizer(self, ref: g.Ref, finalizer: str) -> None:
+        resource = _resource_of(ref.api_version, ref.kind)
+        if resource is None:
+            return
+        for _ in range(5):
+            live = self.ctx.client.get(resource, ref.name, ref.namespace or None)
+            meta = live.get("metadata") or {}
+            fins = list(meta.get("finalizers") or [])
+            if meta.get("uid") != ref.uid or finalizer not in fins:
+                return
+            try:
+                self.ctx.client.patch(resource, ref.name, {"metadata": {
+                    "resourceVersion": meta.get("resourceVersion"),
+                    "finalizers": [f for f in fins if f != finalizer] or None}},
+                    ref.namespace or None)
+                self.log.info("removed finalizer %s from %s", finalizer, ref)
+                return
+            except Conflict:
+                continue
+        raise Conflict(409, "Conflict", f"finalizers of {ref} kept changing")
+
+    def _warn(self, action: g.Warn) -> None:
+        key = (action.ref.uid, action.reason, action.message)
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        obj = {"kind": action.ref.kind, "apiVersion": action.ref.api_version,
+               "metadata": {"name": action.ref.name, "uid": action.ref.uid,
+                            "namespace": action.ref.namespace or None}}
+        self.log.warning("%s: %s", action.reason, action.message)
+        record_event(self.ctx.client, obj, action.reason, action.message, "Warning",
+                     COMPONENT, log=self.log)
+
+
+class PodGCLoop(Loop):
+    """Pods bound to Nodes that no longer exist, and terminating Pods on unreachable Nodes
+    past their deadline: force-deleted (as the Pod garbage collector does)."""
+
+    name = "podgc"
+    watches = ("pods", "nodes")
+    period = 10.0
+
+    def sync(self) -> None:
+        now = self.ctx.clock()
+        pods, nodes = self.ctx.items("pods"), self.ctx.items("nodes")
+        unreachable = {name_of(n) for n in nodes
+                       if any(t.get("key") == nl.UNREACHABLE
+                              for t in (n.get("spec") or {}).get("taints") or [])}
+        doomed = gc.pods_on_missing_nodes(pods, nodes) + gc.stuck_terminating(pods, unreachable,
+                                                                               now)
+        for key in doomed:
+            ns, name = key.split("/", 1)
+            try:
+                self.ctx.client.delete("pods", name, ns, grace_period_seconds=0)
+                self.log.info("force-deleted Pod %s (its node is gone or unreachable)", key)
+            except NotFound:
+                pass

@@ -1,0 +1,133 @@
+"""The namespace controller: empties terminating Namespaces through the API and finalizes
+them (decisions in k8snet.kcm.namespace)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from k8snet.kcm import namespace as nsc
+from k8snet.kcm.base import Loop
+from k8snet.kcm.objects import meta, name_of
+from k8snet.machinery import resources as kinds
+from k8snet.machinery.client import ApiError, Conflict, NotFound, resource_name, resource_path
+from k8snet.machinery.leaderelection import format_time
+
+BACKGROUND = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+
+
+def namespace_resources() -> list[kinds.KindInfo]:
+    """Every served namespaced resource that can be deleted, each group/resource once."""
+    return nsc.deletable_resources(
+        info for g, v in kinds.group_versions() for info in kinds.resources_in(g, v))
+
+
+class NamespaceLoop(Loop):
+    """Terminating Namespaces -> empty -> finalized (then the apiserver removes them).
+    Pod changes wake it too, so a namespace goes as soon as its last Pod has."""
+
+    name = "namespace"
+    watches = ("namespaces", "pods")
+    period = 30.0
+    MAX_PERIOD = 30.0
+
+    def sync(self) -> None:
+        waits = [self.MAX_PERIOD]
+        for ns in self.ctx.items("namespaces"):
+            if not meta(ns).get("deletionTimestamp"):
+                continue
+            try:
+                wait = self._sync_one(name_of(ns))
+            except ApiError as exc:
+                self.log.warning("namespace %s: %s (retrying)", name_of(ns), exc)
+                wait = 1.0
+            if wait:
+                waits.append(wait)
+        self.period = min(waits)
+
+    def _sync_one(self, name: str) -> float:
+        """One pass over a terminating namespace; seconds until the next look (0: done)."""
+        client = self.ctx.client
+        try:
+            ns = client.get("namespaces", name)
+        except NotFound:
+            return 0
+        if not meta(ns).get("deletionTimestamp"):
+            return 0
+        if (ns.get("status") or {}).get("phase") != "Terminating":
+            ns = client.update("namespaces", dict(ns, status=dict(
+                ns.get("status") or {}, phase="Terminating")), subresource="status")
+        if not (ns.get("spec") or {}).get("finalizers"):
+            return 0
+        estimate, errors, results = self._delete_all_content(ns)
+        now = format_time(self.ctx.clock())
+        conds, changed = nsc.merge_conditions((ns.get("status") or {}).get("conditions") or [],
+                                              nsc.new_conditions(results, errors, now), now)
+        if changed:
+            try:
+                ns = client.update("namespaces", dict(ns, status=dict(
+                    ns.get("status") or {}, conditions=conds)), subresource="status")
+            except (Conflict, NotFound) as exc:
+                self.log.debug("namespace %s status: %s", name, exc.reason)
+        if errors:
+            return 1.0
+        if estimate > 0:
+            return nsc.requeue_after(estimate)
+        self._finalize(name)
+        return 0
+
+    def _delete_all_content(self, ns: dict) \
+            -> tuple[int, list[str], dict[kinds.KindInfo, nsc.ResourceOutcome]]:
+        name = name_of(ns)
+        now: dt.datetime = self.ctx.clock()
+        estimate, errors = 0, []
+        results: dict[kinds.KindInfo, nsc.ResourceOutcome] = {}
+        for info in namespace_resources():
+            try:
+                out = self._delete_resource(info, name, meta(ns).get("deletionTimestamp"), now)
+            except ApiError as exc:
+                errors.append(exc.message)
+                continue
+            results[info] = out
+            estimate = max(estimate, out.estimate)
+            if out.error:
+                errors.append(out.error)
+        return estimate, errors, results
+
+    def _delete_resource(self, info: kinds.KindInfo, namespace: str, deleted_at: str,
+                         now: dt.datetime) -> nsc.ResourceOutcome:
+        client, resource = self.ctx.client, resource_name(info)
+        estimate = 0
+        if info.kind == "Pod":
+            estimate = nsc.pod_estimate(client.list(resource, namespace)["items"], deleted_at,
+                                        now)
+        if "deletecollection" in info.verbs:
+            client.raw("DELETE", resource_path(resource, namespace), BACKGROUND)
+        elif "list" in info.verbs:
+            for item in client.list(resource, namespace).get("items") or []:
+                try:
+                    client.raw("DELETE", resource_path(resource, namespace, name_of(item)),
+                               BACKGROUND)
+                except NotFound:
+                    pass
+        if "list" not in info.verbs:
+            return nsc.ResourceOutcome(estimate)
+        left = client.list(resource, namespace).get("items") or []
+        return nsc.outcome(info, namespace, left, estimate)
+
+    def _finalize(self, name: str) -> None:
+        for _ in range(5):
+            try:
+                ns = self.ctx.client.get("namespaces", name)
+            except NotFound:
+                return
+            ns["spec"] = dict(ns.get("spec") or {}, finalizers=nsc.finalized_spec(ns))
+            try:
+                self.ctx.client.update("namespaces", ns, subresource="finalize")
+                self.log.info("namespace %s: empty, finalized", name)
+                return
+            except NotFound:
+                return
+            except Conflict:
+                time.sleep(0.1)
+        raise Conflict(409, "Conflict", f"namespace {name} kept changing while finalizing")
