@@ -83,18 +83,21 @@ class GarbageCollectorLoop(Loop):
         super().__init__(ctx)
         self.resources = {resource_name(i): i for i in gc_resources()}
         # shared informers (cluster-wide, same group) are reused; the manager kicks us
-        self.watches = tuple(r for r, i in self.resources.items() if self._shared(i))
+        self.watches = tuple(inf.resource for inf in map(self._shared, self.resources.values())
+                             if inf is not None)
         self.informers: dict[str, Informer] = {}
         self.absent = AbsentOwners()
         self._recent: dict[object, float] = {}
         self._warned: set = set()
 
     def _shared(self, info: kinds.KindInfo) -> Optional[Informer]:
-        inf = self.ctx.informers.get(resource_name(info)) or \
-            self.ctx.informers.get(info.plural)
-        if inf is None or inf.namespace or RESOURCES.get(inf.resource, ("?",))[0] != info.group:
-            return None
-        return inf
+        """The manager's informer for this resource, if it watches all of it."""
+        for key in (resource_name(info), info.plural):
+            inf = self.ctx.informers.get(key)
+            if inf is not None and not inf.namespace and \
+                    RESOURCES.get(inf.resource, ("?",))[0] == info.group:
+                return inf
+        return None
 
     def run(self, stop: threading.Event) -> None:
         for name, info in self.resources.items():

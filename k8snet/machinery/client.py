@@ -130,7 +130,7 @@ def resource_path(resource: str, namespace: Optional[str] = None, name: Optional
         parts.append("namespaces/" + urllib.parse.quote(namespace, safe=""))
     elif namespaced and name:
         raise K8snetError(f"{resource} are namespaced: give a namespace for '{name}'")
-    parts.append(resource)
+    parts.append(resource.split(".", 1)[0])  # "deployments.apps" -> "deployments"
     if name:
         parts.append(urllib.parse.quote(name, safe=""))
     if subresource:
