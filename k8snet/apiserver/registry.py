@@ -179,16 +179,23 @@ class Registry(DeletionMixin):
         if causes:
             raise invalid(info.kind, str(_meta(obj).get("name") or ""), causes, info.group)
 
-    def _namespace_ok(self, info: KindInfo, ns: Optional[str]) -> None:
+    def _namespace_ok(self, info: KindInfo, ns: Optional[str], name: str = "") -> None:
+        """Creating into a namespace needs it to exist and not be terminating (upstream's
+        NamespaceLifecycle admission: 404, or 403 with a NamespaceTerminating cause)."""
         if not info.namespaced:
             return
         nsobj = self.read(kinds.KINDS["Namespace"], None, str(ns))
         if nsobj is None:
             raise not_found("namespaces", str(ns))
         if (nsobj.get("metadata") or {}).get("deletionTimestamp"):
-            raise ApiStatusError(403, f"{info.plural} is forbidden: unable to create new "
-                                 f"content in namespace {ns} because it is being terminated",
-                                 "Forbidden", {"kind": info.plural})
+            qual = f"{info.plural}.{info.group}" if info.group else info.plural
+            what = f'{qual} "{name}"' if name else qual
+            raise ApiStatusError(
+                403, f"{what} is forbidden: unable to create new content in namespace {ns} "
+                "because it is being terminated", "Forbidden",
+                {"name": name, "group": info.group, "kind": info.plural,
+                 "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                             "message": f"namespace {ns} is being terminated"}]})
 
     # -- create --------------------------------------------------------------------
     def create(self, info: KindInfo, ns: Optional[str], obj: object, ctx: Ctx) -> dict:
@@ -206,7 +213,7 @@ class Registry(DeletionMixin):
         if not meta.get("name") and isinstance(meta.get("generateName"), str) \
                 and meta["generateName"]:
             meta["name"] = o.generate_name(meta["generateName"], self.rng)
-        self._namespace_ok(info, ns)
+        self._namespace_ok(info, ns, str(meta.get("name") or ""))
         return self._create_prepared(info, ns, obj, ctx)
 
     def _create_prepared(self, info: KindInfo, ns: Optional[str], obj: dict,
@@ -266,7 +273,7 @@ class Registry(DeletionMixin):
                 wanted = mutate(None)
                 if wanted is None:
                     raise not_found(info.plural, name, info.group)
-                self._namespace_ok(info, ns)
+                self._namespace_ok(info, ns, name)
                 try:
                     return self._create_prepared(info, ns, wanted, ctx), True
                 except ApiStatusError as e:

@@ -281,8 +281,8 @@ def test_namespace_deletion_marks_until_finalized(s):
     assert ns["metadata"]["deletionTimestamp"] and ns["spec"]["finalizers"] == ["kubernetes"]
     code, err = call(s, "POST", "/api/v1/namespaces/gone/pods", pod("q"))
     assert code == 403 and err["message"] == (
-        "pods is forbidden: unable to create new content in namespace gone because it is "
-        "being terminated")
+        'pods "q" is forbidden: unable to create new content in namespace gone because it '
+        "is being terminated")
     time.sleep(1.5)  # nothing in the apiserver empties it
     assert [p["metadata"]["name"] for p in
             call(s, "GET", "/api/v1/namespaces/gone/pods")[1]["items"]] == ["p"]

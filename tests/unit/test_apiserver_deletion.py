@@ -189,8 +189,8 @@ def test_registry_namespace_lifecycle(reg):
         reg.create(kinds.RESOURCES["services"], "demo", {
             "metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}, Ctx())
     assert e.value.code == 403 and e.value.message == (
-        "services is forbidden: unable to create new content in namespace demo because it "
-        "is being terminated")
+        'services "s" is forbidden: unable to create new content in namespace demo because '
+        "it is being terminated")
     ns = reg.get(NS, None, "demo")
     # a plain update cannot drop spec.finalizers; /finalize can, and then it is gone
     reg.update(NS, None, "demo", dict(ns, spec={"finalizers": []}), Ctx())
