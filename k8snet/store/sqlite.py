@@ -283,6 +283,12 @@ class SqliteStore(Store):
 
         self._maintain(write)
 
+    def compact_to(self, revision: int) -> None:
+        def write(conn: sqlite3.Connection, _revision: int) -> None:
+            _compact_to(conn, min(revision, _meta(conn, "revision")))
+
+        self._maintain(write)
+
     def auto_compact(self, now: Optional[float] = None) -> None:
         """Compact what is older than both history_revisions and history_seconds."""
         cutoff = (time.time() if now is None else now) - self.history_seconds
@@ -309,15 +315,15 @@ class SqliteStore(Store):
                 raise
 
     def watch(
-        self, prefix: str, from_revision: int, stop: threading.Event
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool = False
     ) -> Iterator[WatchEvent]:
         compacted = self.compact_revision()
         if from_revision < compacted:
             raise Compacted(from_revision, compacted)
-        return self._watch(prefix, from_revision, stop)
+        return self._watch(prefix, from_revision, stop, progress)
 
     def _watch(
-        self, prefix: str, from_revision: int, stop: threading.Event
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool
     ) -> Iterator[WatchEvent]:
         where, params = _range_sql(prefix, None)
         sql = (
@@ -325,6 +331,7 @@ class SqliteStore(Store):
             f" WHERE revision > ? AND {where} ORDER BY revision LIMIT {_WATCH_BATCH}"
         )
         seen = from_revision
+        reported, reported_at = from_revision, 0.0
 
         def read(conn: sqlite3.Connection) -> Tuple[list, int]:
             compacted = _meta(conn, "compact_revision")
@@ -344,6 +351,10 @@ class SqliteStore(Store):
             if len(rows) == _WATCH_BATCH:
                 continue
             seen = max(seen, current)
+            if progress and seen > reported and time.monotonic() - reported_at >= 1.0:
+                reported, reported_at = seen, time.monotonic()
+                yield WatchEvent("PROGRESS", "", None, None, seen, False)
+                continue  # look again before sleeping: writes may have come meanwhile
             with self._cond:
                 if self._seq == seq and not stop.is_set() and not self._closed:
                     self._cond.wait(self.poll_interval)
