@@ -39,13 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--insecure-http", action="store_true",
                         help="plain HTTP without authentication (debugging; loopback only)")
     parser.add_argument("--compaction-interval", type=float, default=300.0,
-                        help="seconds between store compactions (0: never; like "
-                             "kube-apiserver's --etcd-compaction-interval)")
-    parser.add_argument("--compaction-keep", type=int, default=10000,
-                        help="revisions of history kept at each compaction (watch resume "
-                             "window)")
-    parser.add_argument("--bookmark-interval", type=float, default=15.0,
-                        help="seconds between watch BOOKMARK events (when asked for)")
+                        help="seconds between store compactions; each forgets the history "
+                             "older than the previous one, as kube-apiserver's "
+                             "--etcd-compaction-interval does (0: never)")
+    parser.add_argument("--compaction-keep", type=int, default=0,
+                        help="also never keep more than this many revisions of history "
+                             "(0: no limit)")
+    parser.add_argument("--bookmark-interval", type=float, default=60.0,
+                        help="seconds between watch BOOKMARK events (when asked for; one "
+                             "also comes 2 s before a watch's timeout)")
 
 
 def _check(args: argparse.Namespace) -> tuple[tuple[int, int], str]:
@@ -72,11 +74,25 @@ def _check(args: argparse.Namespace) -> tuple[tuple[int, int], str]:
     return port_range, advertise
 
 
+def compaction_target(previous: int, current: int, keep: int) -> int:
+    """The revision a compaction forgets up to: the one the previous compaction saw (so
+    one to two intervals of history stay), or `current - keep` when that keeps less."""
+    target = previous
+    if keep > 0:
+        target = max(target, current - keep)
+    return target
+
+
 def compactor(store, stop: threading.Event, interval: float, keep: int) -> None:
-    """Compact the store's history every `interval` seconds, keeping `keep` revisions."""
+    """Every `interval` seconds, compact the store to the revision of the previous round."""
+    previous = 0
     while not stop.wait(interval):
         try:
-            store.compact(max(keep, 0))
+            current = store.current_revision()
+            target = compaction_target(previous, current, keep)
+            if target > 0:
+                store.compact_to(target)
+            previous = current
         except Exception as e:  # noqa: BLE001 - say it and retry next period
             print(f"k8snet apiserver: compaction failed: {e}", file=sys.stderr, flush=True)
 

@@ -42,7 +42,7 @@ class ServerOptions:
     """What the handler needs besides the registry."""
 
     token: Optional[str]
-    bookmark_interval: float = 15.0
+    bookmark_interval: float = 60.0
     default_watch_timeout: float = 1800.0
     server_address: str = ""
 
