@@ -40,7 +40,7 @@ class EtcdMember:
         return f"http://{self.ip}:{self.peer_port}"
 
 
-PROGRESS_NOTIFY_INTERVAL = "5s"
+PROGRESS_NOTIFY_INTERVAL = "1s"
 
 
 def initial_cluster(members: Sequence[EtcdMember]) -> str:
@@ -80,7 +80,7 @@ def render_etcd_command(
         f"--initial-cluster-token={token}",
         "--logger=zap",
         "--log-outputs=stderr",
-        # idle watches learn the current revision every 5 s (the apiserver's BOOKMARKs);
+        # idle watches learn the current revision every second (the apiserver's BOOKMARKs);
         # etcd's default is 10 minutes
         f"--experimental-watch-progress-notify-interval={PROGRESS_NOTIFY_INTERVAL}",
     ]

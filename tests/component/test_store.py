@@ -326,7 +326,7 @@ def test_many_watchers_see_every_write(store):
 
 def test_watch_progress_reports_the_revision_of_quiet_prefixes(store):
     """An idle watch asked for progress learns how far the store got (BOOKMARK material):
-    SQLite at most once a second, etcd through its progress notifications (5 s here)."""
+    SQLite at most once a second, etcd through its progress notifications (every second here)."""
     st, root = store
     start = st.current_revision()
     stop = threading.Event()
