@@ -26,6 +26,7 @@ One pass visits each node once, so cycles of references cannot make it loop.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Optional, Union
 
@@ -68,11 +69,14 @@ class Node:
 
 @dataclass(frozen=True)
 class Delete:
-    """DELETE the object with this propagation (uid and resourceVersion preconditions)."""
+    """DELETE the object with this propagation (uid and resourceVersion preconditions);
+    `owners` is its ownerReferences (JSON) when decided: a conflict may be retried at a
+    newer resourceVersion only while they are unchanged."""
 
     ref: Ref
     policy: str
     resource_version: str = ""
+    owners: str = ""
 
 
 @dataclass(frozen=True)
@@ -266,7 +270,7 @@ def _attempt_to_delete(graph: Graph, node: Node, known: Mapping[Lookup, Optional
     if waiting and deps:
         if any(d.deleting_dependents for d in deps):
             plan.actions.append(PatchOwnerRefs(node.ref, unblock=True))
-        plan.actions.append(Delete(node.ref, "Foreground", node.resource_version))
+        plan.actions.append(_delete(node, "Foreground"))
         return
     if ORPHAN in node.finalizers:
         policy = "Orphan"
@@ -274,7 +278,16 @@ def _attempt_to_delete(graph: Graph, node: Node, known: Mapping[Lookup, Optional
         policy = "Foreground"
     else:
         policy = "Background"
-    plan.actions.append(Delete(node.ref, policy, node.resource_version))
+    plan.actions.append(_delete(node, policy))
+
+
+def owners_key(refs: list) -> str:
+    """ownerReferences as a comparable string."""
+    return json.dumps(refs or [], sort_keys=True)
+
+
+def _delete(node: Node, policy: str) -> Delete:
+    return Delete(node.ref, policy, node.resource_version, owners_key(node.owners))
 
 
 def plan(graph: Graph, known: Mapping[Lookup, Optional[dict]], scope: Scope) -> Plan:

@@ -173,18 +173,29 @@ class GarbageCollectorLoop(Loop):
         resource = _resource_of(action.ref.api_version, action.ref.kind)
         if resource is None:
             return
-        pre = {"uid": action.ref.uid}
-        if action.resource_version:
-            pre["resourceVersion"] = action.resource_version
-        body = {"kind": "DeleteOptions", "apiVersion": "v1",
-                "propagationPolicy": action.policy, "preconditions": pre}
-        try:
-            self.ctx.client.raw("DELETE", resource_path(
-                resource, action.ref.namespace or None, action.ref.name), body)
-        except Conflict:
-            self.kick.set()  # changed meanwhile: decide again on fresh data
-            return
-        self.log.info("deleted %s (propagation %s)", action.ref, action.policy)
+        path = resource_path(resource, action.ref.namespace or None, action.ref.name)
+        rv = action.resource_version
+        for _ in range(2):
+            pre = {"uid": action.ref.uid}
+            if rv:
+                pre["resourceVersion"] = rv
+            try:
+                self.ctx.client.raw("DELETE", path, {
+                    "kind": "DeleteOptions", "apiVersion": "v1",
+                    "propagationPolicy": action.policy, "preconditions": pre})
+                self.log.info("deleted %s (propagation %s)", action.ref, action.policy)
+                return
+            except Conflict:
+                # changed since the cache saw it: still the same owners -> delete that
+                live = self.ctx.client.get(resource, action.ref.name,
+                                           action.ref.namespace or None)
+                meta = live.get("metadata") or {}
+                if meta.get("uid") != action.ref.uid or \
+                        g.owners_key(meta.get("ownerReferences")) != action.owners:
+                    self.kick.set()  # decide again on fresh data
+                    return
+                rv = str(meta.get("resourceVersion") or "")
+        self.kick.set()
 
     def _patch_refs(self, ref: g.Ref, change) -> None:
         """Rewrite the ownerReferences of `ref` on its live version (resourceVersion-guarded,
