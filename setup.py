@@ -9,7 +9,7 @@ setup(
     "an os-ken SDN controller, real CNI plugins and scapy probes",
     python_requires=">=3.9",
     packages=find_packages(include=["k8snet", "k8snet.*", "controllers", "topologies"]),
-    package_data={"k8snet": ["cri/*.proto", "testbed/*.yaml"]},
+    package_data={"k8snet": ["cri/*.proto", "apiserver/*.proto", "testbed/*.yaml"]},
     install_requires=[
         # The maintained fork of Ryu (Ryu 4.34 no longer imports on 3.11).
         "os-ken>=2.0",
@@ -19,6 +19,13 @@ setup(
         "pyyaml>=6",
         # Self-signed CA and serving certificate for the apiserver's HTTPS.
         "cryptography>=41",
+        # ServiceAccount tokens are signed JWTs (RS256): PyJWT is the maintained JWS/JWT
+        # implementation and signs with the cryptography keys above, so no hand-made
+        # base64url, claims or signature code.
+        "PyJWT>=2.6",
+        # The apiserver's /metrics: Prometheus counters, histograms and the text format,
+        # per-server registries, process collectors, from the project that defines them.
+        "prometheus_client>=0.17",
         # etcd v3 through its JSON gateway: pure Python, no gRPC stubs to
         # generate for etcd, and maintained by OpenStack.
         "etcd3gw>=2.3",
@@ -26,10 +33,30 @@ setup(
         # python3-openssl 23 (seen through --system-site-packages) fails with
         # the venv's newer cryptography, so the venv needs its own pyOpenSSL.
         "pyopenssl>=25",
+        # A cluster's state file and spec, loaded strictly into dataclasses: a
+        # missing, mistyped or unknown field is an error naming it (k8snet.testbed.typed).
+        "pydantic>=2",
         # The CRI service is gRPC, as the real runtime.v1 API is.
         "grpcio>=1.60",
         "grpcio-tools>=1.60",
         "protobuf>=4.25",
+        # Custom resources are validated against their CRD's openAPIV3Schema: jsonschema
+        # evaluates the Draft 4 keywords (the dialect of OpenAPI 3.0 schemas) and lets us
+        # extend the few Kubernetes differs on (nullable, int-or-string, formats), so
+        # k8snet only words the results the way kube-openapi does.
+        "jsonschema>=4.18",
+        # The apiserver's table of built-in resources (plural, verbs, subresources,
+        # scope of every kind of Kubernetes 1.32), read from the resource modules this
+        # package generates from the 1.32 OpenAPI document; pinned to 1.32 because the
+        # apiserver answers as 1.32. The official client's models carry no verbs or
+        # subresources, so they could not give discovery.
+        "lightkube-models==1.32.0.8",
+        # The Kubernetes 1.32 API definitions (every kind's OpenAPI schema with its
+        # descriptions, GVKs and list/patch extensions) as one JSON file,
+        # kubernetes-json-schema/v1.32.0-local/_definitions.json: the apiserver's
+        # OpenAPI v2/v3 documents and schema-driven field validation are built from it.
+        # Maintained, versioned per Kubernetes release, and plain data (no codegen).
+        "kubernetes-validate>=1.32",
     ],
     extras_require={
         "test": [

@@ -43,17 +43,17 @@ def first_reply(proc: subprocess.Popen) -> tuple[Optional[float], int]:
     return (float(reply.group(1)) if reply else None), (int(sent.group(1)) if sent else 0)
 
 
-def ping_all(state: Dict, ip: str, deadline: float) -> Dict[str, tuple]:
+def ping_all(state, ip: str, deadline: float) -> Dict[str, tuple]:
     """From every master and worker at once: node -> (first reply time, packets sent)."""
-    sources = [n for n in state["nodes"] if n["role"] in ("master", "worker")]
-    procs = {n["name"]: subprocess.Popen(
-        ["ip", "netns", "exec", n["netns"], "ping", "-n", "-D", "-c", "1", "-i", "0.01",
+    sources = [*state.masters, *state.workers]
+    procs = {n.name: subprocess.Popen(
+        ["ip", "netns", "exec", n.netns, "ping", "-n", "-D", "-c", "1", "-i", "0.01",
          "-W", "1", "-w", str(int(deadline)), ip], stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True) for n in sources}
     return {src: first_reply(p) for src, p in procs.items()}
 
 
-def reach_one(client, state: Dict, name: str, node: str, deadline: float = 10) -> Dict:
+def reach_one(client, state, name: str, node: str, deadline: float = 10) -> Dict:
     """Create Pod ``name`` on ``node``; seconds from Ready (seen) to reachable everywhere,
     and the same pings again once it surely is reachable (the floor: process start-up
     and one round trip)."""
@@ -75,9 +75,10 @@ def reach_one(client, state: Dict, name: str, node: str, deadline: float = 10) -
 
 def ready_to_reachable(count: int):
     """An extra measurement for cmd_compare.measure_mode (runs while the cluster is up)."""
-    def measure(state: Dict, client) -> Dict:
-        workers = [n["name"] for n in state["nodes"] if n["role"] == "worker"]
-        return {"reach": [reach_one(client, state, f"reach-{i}", workers[i % len(workers)])
+    def measure(cluster, client) -> Dict:
+        workers = [n.name for n in cluster.state.workers]
+        return {"reach": [reach_one(client, cluster.state, f"reach-{i}",
+                                    workers[i % len(workers)])
                           for i in range(count)]}
     return measure
 
@@ -100,9 +101,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.set_defaults(name="bm", modes=list(cmd_compare.MODES))
     parser.add_argument("--pods", type=int, default=10, help="Pods for Ready -> reachable")
     args = parser.parse_args(argv)
-    cmd_compare.check_args(args)
+    options = cmd_compare.check_options(cmd_compare.options_from_args(args))
     started = time.monotonic()
-    result = cmd_compare.compare(args, extra=ready_to_reachable(args.pods))
+    result = cmd_compare.compare(options, extra=ready_to_reachable(args.pods))
     print(cmd_compare.render(result))
     print("\nPod Ready (as the apiserver shows it) -> reachable from every node "
           "(masters and workers, ping every 10 ms):")

@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from k8snet.testbed.state import load_state
+
 K8SNET = [sys.executable, "-m", "k8snet.cli"]
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.45"
 
@@ -63,9 +65,7 @@ class Bench:
         argv = ["ip", "netns", "exec", netns]
         if subprocess.run([*argv, "true"], capture_output=True).returncode == 0:
             return argv
-        with open(f"/run/k8snet/{self.name}/state.json") as fh:
-            state = json.load(fh)
-        rt = next(p["pid"] for p in state["processes"] if p["name"] == f"runtime@{node}")
+        rt = load_state(self.name).process(f"runtime@{node}").pid
         return ["nsenter", f"--mount=/proc/{rt}/ns/mnt", *argv]
 
     def routes(self, node):

@@ -34,10 +34,9 @@ from benchmarks.common import (
     k8snet,
     netns_pids,
     percentile,
-    read_state,
     rss_kib,
 )
-from k8snet.testbed import cmd_compare
+from k8snet.testbed import api, cmd_compare
 
 COMPONENTS = ("kubelet", "runtime", "kube-proxy")
 LABEL = {"app": "bench-pods"}
@@ -104,20 +103,19 @@ def stamp_latencies(pods: List[Dict]) -> List[float]:
     return out
 
 
-def component_rss(state: Dict) -> Dict[str, Dict[str, int]]:
+def component_rss(state) -> Dict[str, Dict[str, int]]:
     """component -> node -> RSS KiB."""
     return {c: {node: rss_kib(pid) for node, pid in sorted(component_pids(state, c).items())}
             for c in COMPONENTS}
 
 
-def pod_rss(state: Dict, pods: List[Dict]) -> List[Dict]:
+def pod_rss(state, pods: List[Dict]) -> List[Dict]:
     """Per Pod: its processes (those in its network namespace) and their RSS."""
     existing = os.listdir("/run/netns")
-    nodes = {n["name"]: n for n in state["nodes"]}
     out = []
     for pod in pods:
         node = pod["spec"]["nodeName"]
-        netns = cmd_compare.pod_netns(existing, nodes[node]["netns"], "default",
+        netns = cmd_compare.pod_netns(existing, state.node(node).netns, "default",
                                       pod["metadata"]["name"])
         pids = netns_pids(netns)
         out.append({"pod": pod["metadata"]["name"], "node": node, "processes": len(pids),
@@ -142,13 +140,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds for every Pod to be Ready")
     args = parser.parse_args(argv)
-    from k8snet.machinery.client import ApiClient
-
     k8snet("up", "--detach", "--name", args.name, "--topology", "single", "--workers",
            str(args.workers), "--timeout", "600")
     try:
-        state = read_state(args.name)
-        client = ApiClient.from_kubeconfig(state["kubeconfig"])
+        cluster = api.find(args.name, need_api=True)
+        state = cluster.state
+        client = cluster.client()
         time.sleep(5)  # let the agents settle after start-up
         idle = component_rss(state)
         run = start_pods(client, args.pods, args.timeout)

@@ -3,7 +3,6 @@ a cluster's recorded processes and Pod readiness."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -47,18 +46,14 @@ def netns_pids(netns: str) -> List[int]:
     return [int(p) for p in out.split()]
 
 
-def read_state(cluster: str) -> Dict:
-    with open(f"/run/k8snet/{cluster}/state.json") as fh:
-        return json.load(fh)
-
-
-def component_pids(state: Dict, component: str) -> Dict[str, int]:
-    """node -> PID of ``component`` (kubelet, runtime, kube-proxy) from the state."""
+def component_pids(state, component: str) -> Dict[str, int]:
+    """node -> PID of ``component`` (kubelet, runtime, kube-proxy) from a
+    cluster's `ClusterState`."""
     out = {}
-    for record in state.get("processes", []):
-        name, _, node = record["name"].partition("@")
+    for record in state.processes:
+        name, _, node = record.name.partition("@")
         if name == component and node:
-            out[node] = record["pid"]
+            out[node] = record.pid
     return out
 
 

@@ -5,56 +5,101 @@ kube-node-lease, mark Pods bound to them Running and Ready with a podIP from
 the Node's podCIDR (nothing actually runs), and confirm graceful deletions.
 `fail(node)` stops everything for one Node, as a crashed machine would.
 
+The Node and Pod status come from the real kubelet's builders
+(k8snet.kubelet.node, k8snet.kubelet.status) fed with what a runtime would
+report, so they have every field a real kubelet fills and the official
+client's models require (nodeInfo, containerID, imageID, qosClass, ...).
+
 Used by `k8snet control-plane --simulated-nodes N` to try manifests and
 scheduling without any network emulation, and by the component tests.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
 import ipaddress
+import logging
 import threading
+import time
+import uuid
 from typing import Optional
 
-from k8snet.machinery.client import ApiClient, ApiError, Conflict, NotFound
+from k8snet.kubelet import node as kubelet_node
+from k8snet.kubelet import status as kubelet_status
+from k8snet.kubelet.main import host_facts
+from k8snet.kubelet.model import EXITED, RUNNING, ContainerInfo, PodActual, PodMemory, SandboxInfo
+from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
+from k8snet.machinery.conditions import is_ready
 from k8snet.machinery.informer import Informer
-from k8snet.machinery.leaderelection import format_micro_time, format_time
+from k8snet.machinery.reconciler import Backoff, Reconciler
+
+HOST_IP = "127.0.0.1"
+RUNTIME_VERSION = "k8snet-simulated://0.1.0"
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()
+
+
+def simulated_actual(pod: dict, ip: str, started: float) -> PodActual:
+    """What a runtime would report for a Pod whose init containers succeeded and whose
+    containers all run (pure; ids derived from the Pod's uid, image ids from the image)."""
+    uid = pod["metadata"].get("uid") or pod["metadata"]["name"]
+    spec = pod.get("spec") or {}
+    sandbox = SandboxInfo(_digest(uid, "sandbox")[:32], 0, True, started, ip, (ip,))
+    containers = []
+    for key, state in (("initContainers", EXITED), ("containers", RUNNING)):
+        for c in spec.get(key) or []:
+            image = c.get("image") or ""
+            containers.append(ContainerInfo(
+                id=_digest(uid, key, c["name"]), name=c["name"], attempt=0, state=state,
+                sandbox_id=sandbox.id, created_at=started, started_at=started,
+                finished_at=started if state == EXITED else None, exit_code=0,
+                reason="Completed" if state == EXITED else "", image=image,
+                image_ref="sha256:" + _digest(image)))
+    return PodActual.of([sandbox], containers)
 
 
 class SimulatedNodes:
     """Pretend to be the kubelets of `nodes` (name -> extra labels)."""
 
     def __init__(self, client: ApiClient, nodes: dict[str, dict], cpu: str = "4",
-                 memory: str = "8Gi", max_pods: str = "110", lease_period: float = 1.0):
+                 memory: str = "8Gi", max_pods: str = "110", lease_period: float = 1.0,
+                 log: Optional[logging.Logger] = None):
         self.client = client
         self.nodes = nodes
         self.cpu, self.memory, self.max_pods = cpu, memory, max_pods
         self.lease_period = lease_period
+        self.log = log or logging.getLogger("k8snet.simnodes")
         self.failed: set[str] = set()
         self.stop_event = threading.Event()
-        self.kick = threading.Event()
         self.node_cidrs: dict[str, str] = {}
         self.ips: dict[str, str] = {}
         self.lock = threading.Lock()
         self.pods: Optional[Informer] = None
         self.threads: list[threading.Thread] = []
+        self.configs = {name: self._config(name, labels) for name, labels in nodes.items()}
+        self.reconciler = Reconciler("simnodes", self._reconcile, resync=lease_period,
+                                     backoff=Backoff(0.2, 5.0), log=self.log)
+
+    def _config(self, name: str, labels: dict) -> kubelet_node.NodeConfig:
+        facts = dict(host_facts(name), boot_id=str(uuid.uuid4()))
+        return kubelet_node.NodeConfig(
+            name=name, ip=HOST_IP, cpu=self.cpu, memory=self.memory,
+            max_pods=int(self.max_pods), labels=tuple(sorted(labels.items())),
+            os_image="k8snet simulated node", runtime_version=RUNTIME_VERSION, **facts)
 
     def start(self) -> SimulatedNodes:
-        for name, labels in self.nodes.items():
-            self._register(name, labels)
-        self.pods = Informer(self.client, "pods", on_change=lambda _items: self.kick.set(),
-                             retry_seconds=0.2)
+        for name in self.nodes:
+            self._register(name)
+        self.pods = Informer(self.client, "pods", retry_seconds=0.2, log=self.log)
+        self.reconciler.watch(self.pods)
         self.threads.append(self.pods.start(self.stop_event))
-        worker = threading.Thread(target=self._sync_loop, daemon=True, name="simnodes-pods")
-        worker.start()
-        self.threads.append(worker)
-        t = threading.Thread(target=self._heartbeat, daemon=True, name="simnodes-heartbeat")
-        t.start()
-        self.threads.append(t)
+        for target, name in ((self.reconciler.run, "simnodes-pods"),
+                             (self._heartbeat, "simnodes-heartbeat")):
+            t = threading.Thread(target=target, args=(self.stop_event,), daemon=True, name=name)
+            t.start()
+            self.threads.append(t)
         return self
 
     def stop(self) -> None:
@@ -69,70 +114,55 @@ class SimulatedNodes:
     def recover(self, node: str) -> None:
         self.failed.discard(node)
 
-    def _register(self, name: str, labels: dict) -> None:
-        resources = {"cpu": self.cpu, "memory": self.memory, "pods": self.max_pods}
-        stamp = format_time(_now())
-        node = {"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": name, "labels": dict(
-                    {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}, **labels)},
-                "spec": {}}
-        try:
+    # -- nodes ----------------------------------------------------------------
+
+    def _register(self, name: str) -> None:
+        """Create the Node (or keep the existing one) and post a Ready status."""
+        cfg = self.configs[name]
+        node = kubelet_node.build_node(cfg, time.time())
+        node["status"] = kubelet_node.node_status(cfg, None, time.time(), ready=True)
+        try:  # Ready from the start: a simulated node has no network to configure first
             self.client.create("nodes", node)
-        except Conflict:
+        except (AlreadyExists, Conflict):
             pass
-        status = {
-            "capacity": resources, "allocatable": resources,
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                            "message": "simulated kubelet is posting ready status",
-                            "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}],
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                          {"type": "Hostname", "address": name}],
-            "nodeInfo": {"kubeletVersion": "v1.32.0-simulated"},
-        }
         for _ in range(10):  # the controller-manager may write the Node meanwhile (podCIDR)
             current = self.client.get("nodes", name)
-            current["status"] = dict(current.get("status") or {}, **status)
+            current["status"] = kubelet_node.node_status(cfg, current.get("status"), time.time(),
+                                                         ready=True)
             try:
                 self.client.update("nodes", current, subresource="status")
                 return
             except Conflict:
                 continue
-        raise AssertionError(f"could not post the status of node {name}: conflicts")
+        raise ApiError(409, "Conflict", f"could not post the status of node {name}: conflicts")
 
-    def _heartbeat(self) -> None:
-        while not self.stop_event.is_set():
-            for name, labels in self.nodes.items():
+    def _heartbeat(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            for name in self.nodes:
                 if name not in self.failed:
                     try:
                         self._renew(name)
-                        if not _node_ready(self.client.get("nodes", name)):
-                            self._register(name, labels)  # as a kubelet re-posts its status
+                        if not is_ready(self.client.get("nodes", name)):
+                            self._register(name)  # as a kubelet re-posts its status
                     except ApiError:
                         pass
-            self.stop_event.wait(self.lease_period)
+            stop.wait(self.lease_period)
 
     def _renew(self, name: str) -> None:
-        stamp = format_micro_time(_now())
+        ns = kubelet_node.LEASE_NAMESPACE
         try:
-            lease = self.client.get("leases", name, "kube-node-lease")
+            lease = self.client.get("leases", name, ns)
         except NotFound:
-            self.client.create("leases", {
-                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                "metadata": {"name": name, "namespace": "kube-node-lease"},
-                "spec": {"holderIdentity": name, "leaseDurationSeconds": 40,
-                         "renewTime": stamp}}, "kube-node-lease")
+            self.client.create("leases", kubelet_node.build_lease(name, None, 40, time.time()),
+                               ns)
             return
-        lease["spec"] = dict(lease.get("spec") or {}, renewTime=stamp)
-        self.client.update("leases", lease, "kube-node-lease")
+        self.client.update("leases", kubelet_node.renew_lease(lease, name, 40, time.time()), ns)
 
-    def _sync_loop(self) -> None:
-        """Sync the Pods after every change, and every lease period (to retry conflicts)."""
+    # -- pods -----------------------------------------------------------------
+
+    def _reconcile(self, _key: str) -> None:
         assert self.pods is not None
-        while not self.stop_event.is_set():
-            self.kick.wait(self.lease_period)
-            self.kick.clear()
-            if self.pods.synced and not self.stop_event.is_set():
-                self._sync_pods(self.pods.snapshot())
+        self._sync_pods(self.pods.snapshot())
 
     def _sync_pods(self, items: dict[str, dict]) -> None:
         alive = {p["metadata"].get("uid") or p["metadata"]["name"] for p in items.values()}
@@ -151,7 +181,7 @@ class SimulatedNodes:
                 elif not _is_running_ready(pod):
                     self._mark_running(pod, node)
             except ApiError:
-                pass  # the next pass retries
+                pass  # the next pass (a change, or the resync) retries
 
     def _pod_ip(self, pod: dict, node: str) -> str:
         key = pod["metadata"].get("uid") or pod["metadata"]["name"]
@@ -159,7 +189,7 @@ class SimulatedNodes:
             if key not in self.ips:
                 if node not in self.node_cidrs:
                     try:
-                        cidr = (self.client.get("nodes", node).get("spec") or {}).get("podCIDR")
+                        cidr = kubelet_node.pod_cidr(self.client.get("nodes", node))
                     except ApiError:
                         cidr = None
                     if cidr:
@@ -175,30 +205,16 @@ class SimulatedNodes:
             return self.ips[key]
 
     def _mark_running(self, pod: dict, node: str) -> None:
-        stamp = format_time(_now())
-        containers = (pod.get("spec") or {}).get("containers") or []
-        pod = dict(pod, kind="Pod", apiVersion="v1")
-        pod["status"] = dict(pod.get("status") or {}, **{
-            "phase": "Running", "podIP": self._pod_ip(pod, node),
-            "podIPs": [{"ip": self._pod_ip(pod, node)}], "hostIP": "127.0.0.1",
-            "startTime": stamp,
-            "conditions": [{"type": t, "status": "True", "lastTransitionTime": stamp}
-                           for t in ("PodScheduled", "Initialized", "ContainersReady",
-                                     "Ready")],
-            "containerStatuses": [{"name": c.get("name"), "image": c.get("image"),
-                                   "ready": True, "restartCount": 0, "started": True,
-                                   "state": {"running": {"startedAt": stamp}}}
-                                  for c in containers]})
-        self.client.update("pods", pod, pod["metadata"]["namespace"], subresource="status")
+        now = time.time()
+        actual = simulated_actual(pod, self._pod_ip(pod, node), now)
+        status = kubelet_status.pod_status(pod, actual, PodMemory(start_time=now), {},
+                                           HOST_IP, now)
+        body = kubelet_status.status_patch(pod.get("status") or {}, status)
+        if body is not None:
+            meta = pod["metadata"]
+            self.client.patch("pods", meta["name"], body, meta["namespace"],
+                              subresource="status")
 
 
 def _is_running_ready(pod: dict) -> bool:
-    status = pod.get("status") or {}
-    return status.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or [])
-
-
-def _node_ready(node: dict) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or [])
+    return (pod.get("status") or {}).get("phase") == "Running" and is_ready(pod)

@@ -4,13 +4,16 @@ Priority), so `kubectl get -o yaml` looks familiar.
 
 Public names:
 
-    apply_defaults(kind, obj) -> dict     a defaulted deep copy; idempotent; unknown kinds
-                                          and malformed parts are left alone (validation
-                                          reports them)
+    apply_defaults(kind, obj, group=None) -> dict   a defaulted deep copy; idempotent;
+                                          unknown kinds and malformed parts are left alone
+                                          (validation reports them); group None means the
+                                          built-in kind of that name
+    defaulter(kind, group=None) -> function | None  (the other kinds: api.defaults_more)
     default_pod_spec(spec, admission=True) -> dict  (in place; returns spec) used for Pods
                                           and, with admission=False, for Pod templates
     image_pull_policy(image) -> str       "Always" for :latest or untagged, else "IfNotPresent"
-    qos_class(spec) -> str                "Guaranteed" | "Burstable" | "BestEffort"
+    qos_class(spec) -> str                "Guaranteed" | "Burstable" | "BestEffort" (the one in
+                                          k8snet.machinery.podresources, shared with the kubelet)
 
 Not done here (the apiserver's job): metadata.uid, creationTimestamp, resourceVersion,
 generation, namespace, Service clusterIP / nodePort allocation.
@@ -19,9 +22,9 @@ generation, namespace, Service clusterIP / nodePort allocation.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
-from k8snet.machinery.quantities import parse_quantity
+from k8snet.machinery.podresources import qos_class
 
 
 def image_pull_policy(image: str) -> str:
@@ -139,33 +142,6 @@ def default_pod_spec(spec: dict, admission: bool = True) -> dict:
     return spec
 
 
-def qos_class(spec: dict) -> str:
-    """The Pod QoS class from its containers' requests and limits (cpu, memory)."""
-    requests: dict[str, list] = {}
-    limits: dict[str, list] = {}
-    containers = _dicts(spec.get("containers")) + _dicts(spec.get("initContainers"))
-    guaranteed = True
-    for c in containers:
-        res = c.get("resources") if _is_dict(c.get("resources")) else {}
-        req = res.get("requests") if _is_dict(res.get("requests")) else {}
-        lim = res.get("limits") if _is_dict(res.get("limits")) else {}
-        for name in ("cpu", "memory"):
-            try:
-                r = parse_quantity(req[name]) if name in req else None
-                li = parse_quantity(lim[name]) if name in lim else None
-            except ValueError:
-                r = li = None
-            if r:
-                requests.setdefault(name, []).append(r)
-            if li:
-                limits.setdefault(name, []).append(li)
-            if li is None or (r is not None and r != li):
-                guaranteed = False
-    if not requests and not limits:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
-
-
 def _pod(obj: dict) -> None:
     spec = obj.setdefault("spec", {})
     if not _is_dict(spec):
@@ -177,7 +153,8 @@ def _pod(obj: dict) -> None:
         status.setdefault("qosClass", qos_class(spec))
 
 
-def _template(spec: dict) -> None:
+def default_template(spec: dict) -> None:
+    """Defaults of a workload's spec.template (metadata and Pod spec), in place."""
     tmpl = spec.get("template")
     if not _is_dict(tmpl):
         return
@@ -204,14 +181,14 @@ def _deployment(obj: dict) -> None:
             if _is_dict(ru):
                 ru.setdefault("maxSurge", "25%")
                 ru.setdefault("maxUnavailable", "25%")
-    _template(spec)
+    default_template(spec)
 
 
 def _replicaset(obj: dict) -> None:
     spec = obj.setdefault("spec", {})
     if _is_dict(spec):
         spec.setdefault("replicas", 1)
-        _template(spec)
+        default_template(spec)
 
 
 def _service(obj: dict) -> None:
@@ -262,21 +239,37 @@ def _node(obj: dict) -> None:
     obj.setdefault("spec", {})
 
 
-_DEFAULTERS: dict[str, Callable[[dict], None]] = {
-    "Pod": _pod,
-    "Deployment": _deployment,
-    "ReplicaSet": _replicaset,
-    "Service": _service,
-    "Namespace": _namespace,
-    "Endpoints": _endpoints,
-    "Node": _node,
+_DEFAULTERS: dict[tuple[str, str], Callable[[dict], None]] = {
+    ("", "Pod"): _pod,
+    ("apps", "Deployment"): _deployment,
+    ("apps", "ReplicaSet"): _replicaset,
+    ("", "Service"): _service,
+    ("", "Namespace"): _namespace,
+    ("", "Endpoints"): _endpoints,
+    ("", "Node"): _node,
 }
 
 
-def apply_defaults(kind: str, obj: dict) -> dict:
+def defaulter(kind: str, group: Optional[str] = None) -> Optional[Callable[[dict], None]]:
+    """The defaulting function of a kind (group None: the built-in kind of that name)."""
+    from k8snet.api import defaults_more  # the other kinds; imported on use (it uses us)
+
+    table = {**_DEFAULTERS, **defaults_more.DEFAULTERS}
+    if group is not None:
+        return table.get((group, kind))
+    return next((fn for (g, k), fn in table.items() if k == kind), None)
+
+
+def apply_defaults(kind: str, obj: dict, group: Optional[str] = None) -> dict:
     """A deep copy of obj with the apiserver's defaults for kind filled in."""
+    from k8snet.api import defaults_more
+
     out = copy.deepcopy(obj)
-    fn = _DEFAULTERS.get(kind)
+    fn = defaulter(kind, group)
     if fn is not None and isinstance(out, dict):
         fn(out)
+    if isinstance(out, dict):
+        if group is None:
+            group = next((g for g, k in defaults_more.STATUS_ZERO if k == kind), "")
+        defaults_more.zero_status(group, kind, out)
     return out

@@ -1,288 +1,395 @@
-"""Compact per-kind schemas of allowed field names, for fieldValidation=Strict.
+"""How the apiserver's decoder sees a request body, from the real 1.32 schemas (pure).
+
+Kubernetes decodes a JSON body into the kind's Go struct. Two things can go wrong,
+and this module predicts both by walking the body against the kind's definition
+(`k8snet.api.definitions`):
+
+- a value of the wrong type: the decode fails whatever fieldValidation says, with
+  the message of Go's encoding/json (or of the field type's own parser), e.g.
+  ``json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas
+  of type int32``; the apiserver answers 400 ``Deployment in version "v1" cannot be
+  handled as a Deployment: <that message>`` (`cannot_handle`);
+- fields the struct does not have: with fieldValidation=Strict a 400
+  ``strict decoding error: unknown field "spec.foo"``; with Warn one warning each.
 
 Public names:
 
-    unknown_fields(kind, obj) -> list[str]   dotted paths of fields the kind does not
-        have, e.g. ["spec.containers[0].imagee"]; the apiserver reports each as
-        `unknown field "<path>"`. Unknown kinds give [].
-    SCHEMAS: dict kind -> schema
+    check(kind, obj, api_version=None) -> Decoded(unknown, error)
+        unknown: paths like "spec.containers[0].imagee" in document order (at most
+        100, each once), as upstream's strict decoder names them; error: the
+        decoder's message or None. Kinds without a definition give Decoded().
+        It never raises, whatever JSON value obj is.
+    unknown_fields(kind, obj) -> list[str]            check(...).unknown
+    unknown_fields_for(api_version, kind, obj) -> list[str]
+        the same with the group named (Event is in v1 and in events.k8s.io/v1)
+    definition_of(kind, api_version=None) -> str | None   the definition used
+    cannot_handle(kind, version, error) -> str        the 400 message of a decode error
+    patch_invalid(patched_json, error) -> str         the 422 message of a patch that
+        yields a body of wrong types (upstream names neither kind nor object there)
+    go_quote(text) -> str                             Go's %q
+    strict_message(unknown) -> str                    the 400 message of Strict
+    unknown_field_warning(path) -> str                'unknown field "path"'
+    prune(kind, obj, api_version=None) -> list[str]   drop unknown fields in place (what
+        upstream does with Warn and Ignore); their paths
 
-Schema notation: a dict maps field names to sub-schemas; a one-element list is an
-array of that schema; ANY accepts any value (not descended); FREE is a map with
-arbitrary keys (labels, annotations, nodeSelector, resource lists...).
+What is modelled: structs (unknown keys; an empty struct has none), maps
+(additionalProperties), arrays, integers with their Go width, floats, booleans,
+strings, []byte (base64), IntOrString, Quantity, Time and MicroTime (their own
+parsers), and types kept raw (RawExtension, FieldsV1, apiextensions JSON), plus
+``x-kubernetes-preserve-unknown-fields``. Null is accepted everywhere, as Go does.
+Go names named types by their type name (``v1.PullPolicy``); the schema only says
+``string``, so such messages say ``string``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
 
-ANY = "any"
-FREE = "free"
+from k8snet.api import definitions as defs
+from k8snet.api.goerrors import base64_error, time_error
+from k8snet.machinery import quantities
 
-OBJECT_REFERENCE = {k: ANY for k in ("kind", "namespace", "name", "uid", "apiVersion",
-                                     "resourceVersion", "fieldPath")}
-OWNER_REFERENCE = {k: ANY for k in ("apiVersion", "kind", "name", "uid", "controller",
-                                    "blockOwnerDeletion")}
-MANAGED_FIELDS = {k: ANY for k in ("manager", "operation", "apiVersion", "time",
-                                   "fieldsType", "fieldsV1", "subresource")}
-OBJECT_META = {
-    "name": ANY, "generateName": ANY, "namespace": ANY, "selfLink": ANY, "uid": ANY,
-    "resourceVersion": ANY, "generation": ANY, "creationTimestamp": ANY,
-    "deletionTimestamp": ANY, "deletionGracePeriodSeconds": ANY, "labels": FREE,
-    "annotations": FREE, "ownerReferences": [OWNER_REFERENCE], "finalizers": ANY,
-    "managedFields": [MANAGED_FIELDS],
-}
-LABEL_SELECTOR = {"matchLabels": FREE,
-                  "matchExpressions": [{"key": ANY, "operator": ANY, "values": ANY}]}
-NODE_SELECTOR_TERM = {"matchExpressions": [{"key": ANY, "operator": ANY, "values": ANY}],
-                      "matchFields": [{"key": ANY, "operator": ANY, "values": ANY}]}
-POD_AFFINITY_TERM = {"labelSelector": LABEL_SELECTOR, "namespaces": ANY, "topologyKey": ANY,
-                     "namespaceSelector": LABEL_SELECTOR, "matchLabelKeys": ANY,
-                     "mismatchLabelKeys": ANY}
-_POD_AFFINITY = {
-    "requiredDuringSchedulingIgnoredDuringExecution": [POD_AFFINITY_TERM],
-    "preferredDuringSchedulingIgnoredDuringExecution": [
-        {"weight": ANY, "podAffinityTerm": POD_AFFINITY_TERM}],
-}
-AFFINITY = {
-    "nodeAffinity": {
-        "requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [NODE_SELECTOR_TERM]},
-        "preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": ANY, "preference": NODE_SELECTOR_TERM}],
-    },
-    "podAffinity": _POD_AFFINITY,
-    "podAntiAffinity": _POD_AFFINITY,
-}
-_HTTP_GET = {"path": ANY, "port": ANY, "host": ANY, "scheme": ANY,
-             "httpHeaders": [{"name": ANY, "value": ANY}]}
-_TCP = {"port": ANY, "host": ANY}
-_EXEC = {"command": ANY}
-PROBE = {"exec": _EXEC, "httpGet": _HTTP_GET, "tcpSocket": _TCP,
-         "grpc": {"port": ANY, "service": ANY}, "initialDelaySeconds": ANY,
-         "timeoutSeconds": ANY, "periodSeconds": ANY, "successThreshold": ANY,
-         "failureThreshold": ANY, "terminationGracePeriodSeconds": ANY}
-LIFECYCLE_HANDLER = {"exec": _EXEC, "httpGet": _HTTP_GET, "tcpSocket": _TCP,
-                     "sleep": {"seconds": ANY}}
-_KEY_REF = {"name": ANY, "key": ANY, "optional": ANY}
-ENV_VAR = {"name": ANY, "value": ANY, "valueFrom": {
-    "fieldRef": {"apiVersion": ANY, "fieldPath": ANY},
-    "resourceFieldRef": {"containerName": ANY, "resource": ANY, "divisor": ANY},
-    "configMapKeyRef": _KEY_REF, "secretKeyRef": _KEY_REF,
-}}
-SE_LINUX = {k: ANY for k in ("user", "role", "type", "level")}
-WINDOWS_OPTIONS = {k: ANY for k in ("gmsaCredentialSpecName", "gmsaCredentialSpec",
-                                    "runAsUserName", "hostProcess")}
-SECCOMP = {"type": ANY, "localhostProfile": ANY}
-CONTAINER_SECURITY = {
-    "capabilities": {"add": ANY, "drop": ANY}, "privileged": ANY, "seLinuxOptions": SE_LINUX,
-    "windowsOptions": WINDOWS_OPTIONS, "runAsUser": ANY, "runAsGroup": ANY,
-    "runAsNonRoot": ANY, "readOnlyRootFilesystem": ANY, "allowPrivilegeEscalation": ANY,
-    "procMount": ANY, "seccompProfile": SECCOMP, "appArmorProfile": SECCOMP,
-}
-RESOURCES = {"limits": FREE, "requests": FREE, "claims": [{"name": ANY, "request": ANY}]}
-CONTAINER = {
-    "name": ANY, "image": ANY, "command": ANY, "args": ANY, "workingDir": ANY,
-    "ports": [{"name": ANY, "containerPort": ANY, "hostPort": ANY, "hostIP": ANY,
-               "protocol": ANY}],
-    "envFrom": [{"prefix": ANY, "configMapRef": {"name": ANY, "optional": ANY},
-                 "secretRef": {"name": ANY, "optional": ANY}}],
-    "env": [ENV_VAR],
-    "resources": RESOURCES,
-    "resizePolicy": [{"resourceName": ANY, "restartPolicy": ANY}],
-    "restartPolicy": ANY,
-    "volumeMounts": [{k: ANY for k in ("name", "readOnly", "recursiveReadOnly", "mountPath",
-                                       "subPath", "mountPropagation", "subPathExpr")}],
-    "volumeDevices": [{"name": ANY, "devicePath": ANY}],
-    "livenessProbe": PROBE, "readinessProbe": PROBE, "startupProbe": PROBE,
-    "lifecycle": {"postStart": LIFECYCLE_HANDLER, "preStop": LIFECYCLE_HANDLER,
-                  "stopSignal": ANY},
-    "terminationMessagePath": ANY, "terminationMessagePolicy": ANY, "imagePullPolicy": ANY,
-    "securityContext": CONTAINER_SECURITY, "stdin": ANY, "stdinOnce": ANY, "tty": ANY,
-}
-EPHEMERAL_CONTAINER = {**CONTAINER, "targetContainerName": ANY}
-_KEY_PATHS = [{"key": ANY, "path": ANY, "mode": ANY}]
-VOLUME = {
-    "name": ANY,
-    "hostPath": {"path": ANY, "type": ANY},
-    "emptyDir": {"medium": ANY, "sizeLimit": ANY},
-    "configMap": {"name": ANY, "items": _KEY_PATHS, "defaultMode": ANY, "optional": ANY},
-    "secret": {"secretName": ANY, "items": _KEY_PATHS, "defaultMode": ANY, "optional": ANY},
-    "persistentVolumeClaim": {"claimName": ANY, "readOnly": ANY},
-    "nfs": {"server": ANY, "path": ANY, "readOnly": ANY},
-    "image": {"reference": ANY, "pullPolicy": ANY},
-    "projected": {"sources": ANY, "defaultMode": ANY},
-    "downwardAPI": {"items": ANY, "defaultMode": ANY},
-    **{k: ANY for k in ("ephemeral", "csi", "iscsi", "gcePersistentDisk",
-                        "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder",
-                        "fc", "flexVolume", "flocker", "gitRepo", "glusterfs",
-                        "photonPersistentDisk", "portworxVolume", "quobyte", "rbd",
-                        "scaleIO", "storageos", "vsphereVolume")},
-}
-TOLERATION = {k: ANY for k in ("key", "operator", "value", "effect", "tolerationSeconds")}
-POD_SECURITY = {
-    "seLinuxOptions": SE_LINUX, "windowsOptions": WINDOWS_OPTIONS, "runAsUser": ANY,
-    "runAsGroup": ANY, "runAsNonRoot": ANY, "supplementalGroups": ANY,
-    "supplementalGroupsPolicy": ANY, "fsGroup": ANY, "sysctls": [{"name": ANY, "value": ANY}],
-    "fsGroupChangePolicy": ANY, "seccompProfile": SECCOMP, "appArmorProfile": SECCOMP,
-    "seLinuxChangePolicy": ANY,
-}
-POD_SPEC = {
-    "volumes": [VOLUME], "initContainers": [CONTAINER], "containers": [CONTAINER],
-    "ephemeralContainers": [EPHEMERAL_CONTAINER], "restartPolicy": ANY,
-    "terminationGracePeriodSeconds": ANY, "activeDeadlineSeconds": ANY, "dnsPolicy": ANY,
-    "nodeSelector": FREE, "serviceAccountName": ANY, "serviceAccount": ANY,
-    "automountServiceAccountToken": ANY, "nodeName": ANY, "hostNetwork": ANY, "hostPID": ANY,
-    "hostIPC": ANY, "shareProcessNamespace": ANY, "securityContext": POD_SECURITY,
-    "imagePullSecrets": [{"name": ANY}], "hostname": ANY, "subdomain": ANY,
-    "affinity": AFFINITY, "schedulerName": ANY, "tolerations": [TOLERATION],
-    "hostAliases": [{"ip": ANY, "hostnames": ANY}], "priorityClassName": ANY, "priority": ANY,
-    "dnsConfig": {"nameservers": ANY, "searches": ANY,
-                  "options": [{"name": ANY, "value": ANY}]},
-    "readinessGates": [{"conditionType": ANY}], "runtimeClassName": ANY,
-    "enableServiceLinks": ANY, "preemptionPolicy": ANY, "overhead": FREE,
-    "topologySpreadConstraints": [{
-        "maxSkew": ANY, "topologyKey": ANY, "whenUnsatisfiable": ANY,
-        "labelSelector": LABEL_SELECTOR, "minDomains": ANY, "nodeAffinityPolicy": ANY,
-        "nodeTaintsPolicy": ANY, "matchLabelKeys": ANY}],
-    "setHostnameAsFQDN": ANY, "os": {"name": ANY}, "hostUsers": ANY,
-    "schedulingGates": [{"name": ANY}],
-    "resourceClaims": [{"name": ANY, "resourceClaimName": ANY,
-                        "resourceClaimTemplateName": ANY}],
-    "resources": RESOURCES,
-}
-_STATE = {
-    "waiting": {"reason": ANY, "message": ANY},
-    "running": {"startedAt": ANY},
-    "terminated": {k: ANY for k in ("exitCode", "signal", "reason", "message", "startedAt",
-                                    "finishedAt", "containerID")},
-}
-CONTAINER_STATUS = {
-    "name": ANY, "state": _STATE, "lastState": _STATE, "ready": ANY, "restartCount": ANY,
-    "image": ANY, "imageID": ANY, "containerID": ANY, "started": ANY,
-    "allocatedResources": FREE, "resources": RESOURCES, "volumeMounts": ANY, "user": ANY,
-    "allocatedResourcesStatus": ANY, "stopSignal": ANY,
-}
-_CONDITION = {k: ANY for k in ("type", "status", "lastProbeTime", "lastTransitionTime",
-                               "lastUpdateTime", "lastHeartbeatTime", "reason", "message",
-                               "observedGeneration")}
-POD_STATUS = {
-    "phase": ANY, "conditions": [_CONDITION], "message": ANY, "reason": ANY,
-    "nominatedNodeName": ANY, "hostIP": ANY, "hostIPs": [{"ip": ANY}], "podIP": ANY,
-    "podIPs": [{"ip": ANY}], "startTime": ANY, "initContainerStatuses": [CONTAINER_STATUS],
-    "containerStatuses": [CONTAINER_STATUS], "ephemeralContainerStatuses": [CONTAINER_STATUS],
-    "qosClass": ANY, "resize": ANY, "resourceClaimStatuses": ANY, "observedGeneration": ANY,
-}
-POD_TEMPLATE = {"metadata": OBJECT_META, "spec": POD_SPEC}
+MAX_UNKNOWN = 100
+MAX_DEPTH = 200
+_INT_RANGE = {"int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1)}
+_GA_ORDER = ("v2", "v1", "v1beta2", "v1beta1", "v1alpha3", "v1alpha2", "v1alpha1")
 
 
-def _top(**fields: Any) -> dict:
-    return {"apiVersion": ANY, "kind": ANY, "metadata": OBJECT_META, **fields}
+@dataclass(frozen=True)
+class Decoded:
+    """What decoding a body would report: unknown field paths and the first error."""
+
+    unknown: tuple[str, ...] = ()
+    error: Optional[str] = None
 
 
-SERVICE_PORT = {k: ANY for k in ("name", "protocol", "appProtocol", "port", "targetPort",
-                                 "nodePort")}
-SERVICE_SPEC = {
-    "ports": [SERVICE_PORT], "selector": FREE,
-    **{k: ANY for k in ("clusterIP", "clusterIPs", "type", "externalIPs", "sessionAffinity",
-                        "loadBalancerIP", "loadBalancerSourceRanges", "externalName",
-                        "externalTrafficPolicy", "healthCheckNodePort",
-                        "publishNotReadyAddresses", "ipFamilies", "ipFamilyPolicy",
-                        "allocateLoadBalancerNodePorts", "loadBalancerClass",
-                        "internalTrafficPolicy", "trafficDistribution")},
-    "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": ANY}},
-}
-SERVICE_STATUS = {
-    "loadBalancer": {"ingress": [{"ip": ANY, "hostname": ANY, "ipMode": ANY,
-                                  "ports": [{"port": ANY, "protocol": ANY, "error": ANY}]}]},
-    "conditions": [_CONDITION],
-}
-DEPLOYMENT_SPEC = {
-    "replicas": ANY, "selector": LABEL_SELECTOR, "template": POD_TEMPLATE,
-    "strategy": {"type": ANY, "rollingUpdate": {"maxUnavailable": ANY, "maxSurge": ANY}},
-    "minReadySeconds": ANY, "revisionHistoryLimit": ANY, "paused": ANY,
-    "progressDeadlineSeconds": ANY,
-}
-DEPLOYMENT_STATUS = {
-    **{k: ANY for k in ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas",
-                        "availableReplicas", "unavailableReplicas", "terminatingReplicas",
-                        "collisionCount")},
-    "conditions": [_CONDITION],
-}
-REPLICASET_SPEC = {"replicas": ANY, "minReadySeconds": ANY, "selector": LABEL_SELECTOR,
-                   "template": POD_TEMPLATE}
-REPLICASET_STATUS = {
-    **{k: ANY for k in ("replicas", "fullyLabeledReplicas", "readyReplicas",
-                        "availableReplicas", "terminatingReplicas", "observedGeneration")},
-    "conditions": [_CONDITION],
-}
-NODE_SPEC = {"podCIDR": ANY, "podCIDRs": ANY, "providerID": ANY, "unschedulable": ANY,
-             "taints": [{"key": ANY, "value": ANY, "effect": ANY, "timeAdded": ANY}],
-             "configSource": ANY, "externalID": ANY}
-NODE_STATUS = {
-    "capacity": FREE, "allocatable": FREE, "phase": ANY, "conditions": [_CONDITION],
-    "addresses": [{"type": ANY, "address": ANY}],
-    "daemonEndpoints": {"kubeletEndpoint": {"Port": ANY}},
-    "nodeInfo": {**{k: ANY for k in ("machineID", "systemUUID", "bootID", "kernelVersion",
-                                     "osImage", "containerRuntimeVersion", "kubeletVersion",
-                                     "kubeProxyVersion", "operatingSystem", "architecture")},
-                 "swap": {"capacity": ANY}},
-    "images": [{"names": ANY, "sizeBytes": ANY}],
-    "volumesInUse": ANY, "volumesAttached": ANY, "config": ANY, "runtimeHandlers": ANY,
-    "features": ANY,
-}
-ENDPOINT_ADDRESS = {"ip": ANY, "hostname": ANY, "nodeName": ANY,
-                    "targetRef": OBJECT_REFERENCE}
-ENDPOINT_SUBSET = {"addresses": [ENDPOINT_ADDRESS], "notReadyAddresses": [ENDPOINT_ADDRESS],
-                   "ports": [{"name": ANY, "port": ANY, "protocol": ANY, "appProtocol": ANY}]}
-
-SCHEMAS: dict[str, dict] = {
-    "Pod": _top(spec=POD_SPEC, status=POD_STATUS),
-    "Service": _top(spec=SERVICE_SPEC, status=SERVICE_STATUS),
-    "Deployment": _top(spec=DEPLOYMENT_SPEC, status=DEPLOYMENT_STATUS),
-    "ReplicaSet": _top(spec=REPLICASET_SPEC, status=REPLICASET_STATUS),
-    "Node": _top(spec=NODE_SPEC, status=NODE_STATUS),
-    "Namespace": _top(spec={"finalizers": ANY},
-                      status={"phase": ANY, "conditions": [_CONDITION]}),
-    "Endpoints": _top(subsets=[ENDPOINT_SUBSET]),
-    "Event": _top(
-        involvedObject=OBJECT_REFERENCE, related=OBJECT_REFERENCE,
-        source={"component": ANY, "host": ANY},
-        series={"count": ANY, "lastObservedTime": ANY},
-        **{k: ANY for k in ("reason", "message", "firstTimestamp", "lastTimestamp", "count",
-                            "type", "eventTime", "action", "reportingComponent",
-                            "reportingInstance")}),
-    "Lease": _top(spec={k: ANY for k in ("holderIdentity", "leaseDurationSeconds",
-                                          "acquireTime", "renewTime", "leaseTransitions",
-                                          "strategy", "preferredHolder")}),
-    "Binding": _top(target=OBJECT_REFERENCE),
-    "Scale": _top(spec={"replicas": ANY}, status={"replicas": ANY, "selector": ANY}),
-}
+class _Abort(Exception):
+    """A field type's own parser failed: Go stops decoding there."""
 
 
-def _walk(value: Any, schema: Any, path: str, out: list[str]) -> None:
-    if schema in (ANY, FREE) or value is None:
-        return
-    if isinstance(schema, list):
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                _walk(item, schema[0], f"{path}[{i}]", out)
-        return
-    if not isinstance(value, dict):
-        return
-    for key, sub in value.items():
-        child = f"{path}.{key}" if path else str(key)
-        if key not in schema:
-            out.append(child)
+class _Walk:
+    """One walk over one body (its results live here, not in the module)."""
+
+    def __init__(self, table: Any) -> None:
+        self.defs = table
+        self.unknown: list[str] = []
+        self.dropped: list[tuple[dict, Any]] = []
+        self.seen: set = set()
+        self.error: Optional[str] = None
+
+    # -- reporting ------------------------------------------------------------
+    def add_unknown(self, path: str) -> None:
+        if path not in self.seen and len(self.unknown) < MAX_UNKNOWN:
+            self.seen.add(path)
+            self.unknown.append(path)
+
+    def type_error(self, value: Any, go_type: str, struct: str, fields: tuple,
+                   detail: Optional[str] = None) -> None:
+        if self.error is None:
+            self.error = _type_message(detail or _json_kind(value), go_type, struct, fields)
+
+    def abort(self, message: str) -> None:
+        self.error = message
+        raise _Abort()
+
+    # -- walking --------------------------------------------------------------
+    def value(self, value: Any, schema: Any, path: str, struct: str, fields: tuple,
+              depth: int) -> None:
+        if value is None or depth > MAX_DEPTH or not isinstance(schema, dict):
+            return
+        name = defs.ref_name(schema)
+        if name is not None:
+            self.named(value, name, path, struct, fields, depth)
+            return
+        self.inline(value, schema, path, struct, fields, depth, "")
+
+    def named(self, value: Any, name: str, path: str, struct: str, fields: tuple,
+              depth: int) -> None:
+        if name in defs.OPAQUE:
+            return
+        if name == defs.INT_OR_STRING:
+            self.int_or_string(value, struct, fields)
+        elif name == defs.QUANTITY:
+            self.quantity(value)
+        elif name in (defs.TIME, defs.MICRO_TIME):
+            self.time(value, name == defs.MICRO_TIME, struct, fields)
         else:
-            _walk(sub, schema[key], child, out)
+            schema = self.defs.get(name)
+            if isinstance(schema, dict):
+                self.inline(value, schema, path, struct, fields, depth, name)
+
+    def inline(self, value: Any, schema: dict, path: str, struct: str, fields: tuple,
+               depth: int, name: str) -> None:
+        kind = schema.get("type")
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        if kind == "object" or isinstance(props, dict) or isinstance(extra, dict):
+            if not isinstance(value, dict):
+                self.type_error(value, _go_type(schema, name), struct, fields)
+                return
+            if isinstance(props, dict) or not isinstance(extra, dict):
+                self.struct(value, schema, path, defs.short_name(name) if name else struct,
+                            fields, depth)
+            else:
+                for key, sub in value.items():
+                    self.value(sub, extra, _key(path, key), struct, fields, depth + 1)
+        elif kind == "array":
+            if not isinstance(value, list):
+                self.type_error(value, _go_type(schema, name), struct, fields)
+                return
+            items = schema.get("items")
+            for i, item in enumerate(value):
+                self.value(item, items, f"{path}[{i}]", struct, fields, depth + 1)
+        elif kind in ("string", "integer", "number", "boolean"):
+            self.scalar(value, schema, struct, fields)
+
+    def struct(self, value: dict, schema: dict, path: str, struct: str, fields: tuple,
+               depth: int) -> None:
+        props = schema.get("properties") or {}
+        preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
+        if preserve and not props:
+            return
+        for key, sub in value.items():
+            child = _key(path, key)
+            sub_schema = props.get(key)
+            if sub_schema is None:
+                if not preserve:
+                    self.add_unknown(child)
+                    self.dropped.append((value, key))
+                continue
+            self.value(sub, sub_schema, child, struct, fields + (key,), depth + 1)
+
+    def scalar(self, value: Any, schema: dict, struct: str, fields: tuple) -> None:
+        kind, fmt = schema.get("type"), schema.get("format")
+        go = _go_type(schema, "")
+        if kind == "string":
+            if not isinstance(value, str):
+                self.type_error(value, go, struct, fields)
+            elif fmt == "byte":
+                problem = base64_error(value)
+                if problem and self.error is None:
+                    self.error = problem
+        elif kind == "boolean":
+            if not isinstance(value, bool):
+                self.type_error(value, go, struct, fields)
+        elif kind == "number":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.type_error(value, go, struct, fields)
+        elif kind == "integer":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.type_error(value, go, struct, fields)
+            elif isinstance(value, float) or not _fits(value, go):
+                self.type_error(value, go, struct, fields, f"number {_number_text(value)}")
+
+    def int_or_string(self, value: Any, struct: str, fields: tuple) -> None:
+        # IntOrString.UnmarshalJSON: a JSON string, else json.Unmarshal into an int32
+        if isinstance(value, str):
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.abort(_type_message(_json_kind(value), "int32", struct, fields))
+        if isinstance(value, float) or not _fits(value, "int32"):
+            self.abort(_type_message(f"number {_number_text(value)}", "int32", struct, fields))
+
+    def quantity(self, value: Any) -> None:
+        # Quantity.UnmarshalJSON parses the text of any JSON value
+        text = value if isinstance(value, (str, int, float)) and not isinstance(value, bool) \
+            else json.dumps(value, default=str)
+        try:
+            quantities.parse_quantity(text if isinstance(text, str) else _number_text(text))
+        except (ValueError, ArithmeticError) as e:
+            self.abort(str(e))
+
+    def time(self, value: Any, micro: bool, struct: str, fields: tuple) -> None:
+        # Time.UnmarshalJSON: json.Unmarshal into a string, then time.Parse
+        if not isinstance(value, str):
+            self.abort(_type_message(_json_kind(value), "string", struct, fields))
+        problem = time_error(value, micro)
+        if problem:
+            self.abort(problem)
+
+
+def _key(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _number_text(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return repr(value)
+    return str(value)
+
+
+def _fits(value: int, go_type: str) -> bool:
+    low, high = _INT_RANGE.get(go_type, _INT_RANGE["int64"])
+    return low <= value <= high
+
+
+def _type_message(what: str, go_type: str, struct: str, fields: tuple) -> str:
+    if struct or fields:
+        return (f"json: cannot unmarshal {what} into Go struct field "
+                f"{struct}.{'.'.join(fields)} of type {go_type}")
+    return f"json: cannot unmarshal {what} into Go value of type {go_type}"
+
+
+def _go_type(schema: Any, name: str = "") -> str:
+    """The Go type a schema decodes into, as Go prints it (v1.PodSpec, []string, int32)."""
+    if not isinstance(schema, dict):
+        return "interface {}"
+    ref = defs.ref_name(schema)
+    if ref or name:
+        target = ref or name
+        if target == defs.QUANTITY:
+            return "resource.Quantity"
+        return f"{defs.go_package(target)}.{defs.short_name(target)}"
+    kind = schema.get("type")
+    if kind == "array":
+        return "[]" + _go_type(schema.get("items"))
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        values = schema["additionalProperties"]
+        if defs.ref_name(values) == defs.QUANTITY:
+            return "v1.ResourceList"
+        return "map[string]" + _go_type(values)
+    if kind == "string":
+        return "[]uint8" if schema.get("format") == "byte" else "string"
+    if kind == "integer":
+        return "int32" if schema.get("format") == "int32" else "int64"
+    if kind == "number":
+        return "float64"
+    if kind == "boolean":
+        return "bool"
+    return "interface {}"
+
+
+def definition_of(kind: str, api_version: Optional[str] = None) -> Optional[str]:
+    """The definition name of kind: in api_version when given, else its preferred one.
+
+    Without an apiVersion the kind the apiserver serves is preferred, then the core
+    group, then the most stable version.
+    """
+    if not isinstance(kind, str) or not kind:
+        return None
+    if isinstance(api_version, str) and api_version:
+        group, _, version = api_version.rpartition("/")
+        return defs.name_for(group, version, kind)
+    from k8snet.machinery import resources as kinds  # the served table decides first
+
+    served = getattr(kinds, "KINDS", None)
+    info = served.get(kind) if isinstance(served, Mapping) else None
+    if info is not None:
+        found = defs.name_for(info.group, info.version, kind)
+        if found:
+            return found
+    options = [(g, v, n) for (g, v, k), n in defs.by_gvk().items() if k == kind]
+    if not options:
+        return None
+
+    def rank(option: tuple) -> tuple:
+        group, version, _ = option
+        order = _GA_ORDER.index(version) if version in _GA_ORDER else len(_GA_ORDER)
+        return (group != "", order, group)
+
+    return min(options, key=rank)[2]
+
+
+def check(kind: str, obj: Any, api_version: Optional[str] = None) -> Decoded:
+    """Decode obj as kind (in api_version if given) and report what Go's decoder would."""
+    name = definition_of(kind, api_version)
+    if name is None:
+        return Decoded()
+    walk = _Walk(defs.definitions())
+    try:
+        walk.named(obj, name, "", "", (), 0)
+    except _Abort:
+        pass
+    except RecursionError:
+        pass
+    return Decoded(tuple(walk.unknown), walk.error)
+
+
+def prune(kind: str, obj: Any, api_version: Optional[str] = None) -> list[str]:
+    """Remove from obj, in place, every field kind does not have; returns their paths.
+
+    Upstream's decoder drops unknown fields with fieldValidation Warn or Ignore, so they
+    are never stored.
+    """
+    name = definition_of(kind, api_version)
+    if name is None:
+        return []
+    walk = _Walk(defs.definitions())
+    try:
+        walk.named(obj, name, "", "", (), 0)
+    except (_Abort, RecursionError):
+        pass
+    for container, key in walk.dropped:
+        container.pop(key, None)
+    return walk.unknown
 
 
 def unknown_fields(kind: str, obj: Any) -> list[str]:
     """Paths of fields in obj that kind's schema does not know, in document order."""
-    schema = SCHEMAS.get(kind)
-    if schema is None:
-        return []
-    out: list[str] = []
-    _walk(obj, schema, "", out)
-    return out
+    api_version = obj.get("apiVersion") if isinstance(obj, dict) else None
+    found = check(kind, obj, api_version if isinstance(api_version, str) else None)
+    if found == Decoded() and api_version:
+        found = check(kind, obj)
+    return list(found.unknown)
+
+
+def unknown_fields_for(api_version: str, kind: str, obj: Any) -> list[str]:
+    """unknown_fields for kind in a named group-version ("events.k8s.io/v1")."""
+    return list(check(kind, obj, api_version).unknown)
+
+
+def cannot_handle(kind: str, version: str, error: str) -> str:
+    """Upstream's 400 message when a create/update body fails to decode."""
+    return f'{kind} in version "{version}" cannot be handled as a {kind}: {error}'
+
+
+def patch_invalid(patched_json: str, error: str) -> str:
+    """Upstream's 422 message when a patched object fails to decode (field "patch")."""
+    return f' "" is invalid: patch: Invalid value: {go_quote(patched_json)}: {error}'
+
+
+def go_quote(text: str) -> str:
+    """Go's %q / strconv.Quote of text (how upstream quotes paths and values)."""
+    out = []
+    for ch in text:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch in "\a\b\f\n\r\t\v":
+            out.append({"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+                        "\t": "\\t", "\v": "\\v"}[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) > 0xff else f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def unknown_field_warning(path: str) -> str:
+    """One strict-decoding finding as upstream words it: unknown field "spec.foo"."""
+    return f"unknown field {go_quote(path)}"
+
+
+def strict_message(unknown: list[str]) -> str:
+    """The 400 message of fieldValidation=Strict for these unknown fields."""
+    return "strict decoding error: " + ", ".join(unknown_field_warning(p) for p in unknown)

@@ -2,7 +2,10 @@
 
 Public names:
 
-    validate(kind, obj, old=None) -> list[Cause]
+    validate(kind, obj, old=None, *, group=None, namespaced=None) -> list[Cause]
+        (group None: the built-in kind of that name; the kinds beyond Pod, Service,
+        Deployment, ReplicaSet, Node, Namespace, Endpoints, Event and Lease are checked
+        by k8snet.api.validation_more and validation_config)
         Cause = {"field": "spec.containers[0].image", "reason": "FieldValueRequired",
                  "message": "Required value"}; reasons are Kubernetes' (FieldValueRequired,
         FieldValueInvalid, FieldValueNotSupported, FieldValueDuplicate, FieldValueForbidden,
@@ -46,16 +49,29 @@ from k8snet.machinery import resources as kinds
 
 __all__ = ["validate", "unknown_fields", "invalid_message", "NAME_RULES"]
 
-NAME_RULES = {"Namespace": "label", "Service": "dns1035"}
+NAME_RULES = {"Namespace": "label", "Service": "dns1035", "StatefulSet": "label",
+              **{k: "path" for k in ("Role", "ClusterRole", "RoleBinding",
+                                     "ClusterRoleBinding", "PersistentVolume",
+                                     "CertificateSigningRequest")}}
+
+
+def path_segment_name(value: str) -> list[str]:
+    """Problems of a name that only has to be a path segment (RBAC objects, PVs, CSRs)."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in value]
+
+
 _NAME_CHECKS = {"label": dns1123_label, "dns1035": dns1035_label,
-                "subdomain": dns1123_subdomain}
+                "subdomain": dns1123_subdomain, "path": path_segment_name}
 SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
 NODE_PORT_RANGE = (30000, 32767)
 _ANNOTATIONS_MAX = 256 * 1024
 _IMMUTABLE = "field is immutable"
 
 
-def _metadata(errs: Errors, kind: str, obj: dict) -> None:
+def _metadata(errs: Errors, kind: str, obj: dict, namespaced: Optional[bool] = None,
+              group: Optional[str] = None) -> None:
     meta = errs.dict_at(obj, "metadata", "metadata")
     if meta is None:
         errs.required("metadata.name", "name or generateName is required")
@@ -64,16 +80,20 @@ def _metadata(errs: Errors, kind: str, obj: dict) -> None:
     if not name:
         errs.required("metadata.name", "name or generateName is required")
     else:
-        check = _NAME_CHECKS[NAME_RULES.get(kind, "subdomain")]
+        rule = NAME_RULES.get(kind, "subdomain") if group in (None, _builtin_group(kind)) \
+            else "subdomain"
+        check = _NAME_CHECKS[rule]
         errs.names("metadata.name", name, check(name))
-    info = kinds.KINDS.get(kind)
+    if namespaced is None:
+        info = kinds.KINDS.get(kind)
+        namespaced = info.namespaced if info is not None else None
     ns = errs.str_at(meta, "namespace", "metadata.namespace")
-    if info is not None and info.namespaced:
+    if namespaced:
         if not ns:
             errs.required("metadata.namespace")
         else:
             errs.names("metadata.namespace", ns, dns1123_label(ns))
-    elif info is not None and ns:
+    elif namespaced is not None and ns:
         errs.forbidden("metadata.namespace", "not allowed on this type")
     validate_labels(errs, meta, "labels", "metadata.labels")
     annotations = errs.string_map(meta, "annotations", "metadata.annotations")
@@ -529,20 +549,39 @@ _UPDATE_VALIDATORS: dict[str, Callable[[Errors, dict, dict], None]] = {
 }
 
 
-def validate(kind: str, obj: Any, old: Optional[dict] = None) -> list[dict]:
-    """Causes that make obj invalid as a `kind` (and as an update of `old`); [] if valid."""
+def _builtin_group(kind: str) -> Optional[str]:
+    info = kinds.KINDS.get(kind)
+    return info.group if info is not None else None
+
+
+def validate(kind: str, obj: Any, old: Optional[dict] = None, *, group: Optional[str] = None,
+             namespaced: Optional[bool] = None) -> list[dict]:
+    """Causes that make obj invalid as a `kind` (and as an update of `old`); [] if valid.
+
+    `group` None means the built-in kind of that name; `namespaced` None takes the scope
+    from the built-in table (a kind it does not know is checked as either).
+    """
+    from k8snet.api import validation_more  # the other kinds; imported on use (uses us)
+
     errs = Errors()
     if not isinstance(obj, dict):
         errs.type_invalid("", obj, "object")
         return errs.causes
+    if group is None:
+        group = _builtin_group(kind)
+    core = group == _builtin_group(kind)  # this module's checks are the built-in kinds'
     if kind not in ("Binding", "Scale"):
-        _metadata(errs, kind, obj)
-    fn = _VALIDATORS.get(kind)
-    if fn is not None:
-        fn(errs, obj)
+        _metadata(errs, kind, obj, namespaced, group)
+    fn = _VALIDATORS.get(kind) if core else None
+    more = validation_more.VALIDATORS.get((group or "", kind))
+    for check in (fn, more):
+        if check is not None:
+            check(errs, obj)
     if isinstance(old, dict):
         _update_metadata(errs, obj, old)
-        upd = _UPDATE_VALIDATORS.get(kind)
-        if upd is not None:
-            upd(errs, obj, old)
+        upd = _UPDATE_VALIDATORS.get(kind) if core else None
+        upd_more = validation_more.UPDATE_VALIDATORS.get((group or "", kind))
+        for check_update in (upd, upd_more):
+            if check_update is not None:
+                check_update(errs, obj, old)
     return errs.causes

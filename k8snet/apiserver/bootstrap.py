@@ -1,12 +1,14 @@
-"""What exists from the start: system namespaces, the `kubernetes` Service and Endpoints.
-(Terminating namespaces are emptied and finalized by the controller-manager's namespace
-controller, k8snet.kcm.namespace.)"""
+"""What exists from the start: system namespaces, the `kubernetes` Service and Endpoints, the
+default RBAC roles and bindings. (Terminating namespaces are emptied and finalized by the
+controller-manager's namespace controller, k8snet.kcm.namespace.)"""
 
 from __future__ import annotations
 
+import copy
 import json
+from typing import Optional
 
-from k8snet.apiserver import alloc
+from k8snet.apiserver import alloc, rbac, rbac_defaults
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.deletion import SYSTEM_NAMESPACES
 from k8snet.apiserver.registry import Registry
@@ -56,3 +58,79 @@ def bootstrap(reg: Registry, advertise_ip: str, port: int) -> None:
     cur = reg.read(ep_info, "default", "kubernetes")
     if cur is None or cur.get("subsets") != want["subsets"]:
         reg.update(ep_info, "default", "kubernetes", want, Ctx())
+    ensure_default_rbac(reg)
+
+
+def _reconcile_role(cur: dict, want: dict) -> Optional[dict]:
+    """The default ClusterRole `want` merged into the stored `cur` (None: nothing to do).
+
+    As upstream: only objects still annotated autoupdate=true are touched; missing rules
+    are added (extra ones kept); an aggregated role keeps its rules (the aggregation
+    controller owns them) but gets the default selectors back.
+    """
+    meta = cur.get("metadata") or {}
+    if (meta.get("annotations") or {}).get(next(iter(rbac_defaults.AUTOUPDATE))) != "true":
+        return None
+    new = copy.deepcopy(cur)
+    nmeta = new.setdefault("metadata", {})
+    nmeta["labels"] = dict(nmeta.get("labels") or {}, **want["metadata"]["labels"])
+    if "aggregationRule" in want:
+        sels = list((cur.get("aggregationRule") or {}).get("clusterRoleSelectors") or [])
+        for sel in want["aggregationRule"]["clusterRoleSelectors"]:
+            if sel not in sels:
+                sels.append(sel)
+        new["aggregationRule"] = {"clusterRoleSelectors": sels}
+    else:
+        have = rbac.rules_from_api(cur.get("rules"))
+        rules = list(cur.get("rules") or [])
+        for r in want["rules"]:
+            if not rbac.covers(list(have), [rbac.rule_from_api(r)])[0]:
+                rules.append(r)
+        new["rules"] = rules
+    return None if new == cur else new
+
+
+def _reconcile_binding(cur: dict, want: dict) -> Optional[dict]:
+    """The default binding's subjects added to the stored one (None: nothing to do)."""
+    meta = cur.get("metadata") or {}
+    if (meta.get("annotations") or {}).get(next(iter(rbac_defaults.AUTOUPDATE))) != "true":
+        return None
+    subjects = list(cur.get("subjects") or [])
+    for sub in want["subjects"]:
+        if sub not in subjects:
+            subjects.append(sub)
+    return None if subjects == list(cur.get("subjects") or []) else dict(cur,
+                                                                         subjects=subjects)
+
+
+def ensure_default_rbac(reg: Registry) -> None:
+    """Create the default ClusterRoles and ClusterRoleBindings, or bring them up to date."""
+    for plural, objs, merge in (
+            ("clusterroles", rbac_defaults.cluster_roles(), _reconcile_role),
+            ("clusterrolebindings", rbac_defaults.cluster_role_bindings(), _reconcile_binding)):
+        info = kinds.RESOURCES[plural]
+        for want in objs:
+            name = want["metadata"]["name"]
+
+            def mutate(cur: Optional[dict], want: dict = want,
+                       merge=merge) -> Optional[dict]:
+                return copy.deepcopy(want) if cur is None else merge(cur, want)
+            reg.guaranteed_update(info, None, name, mutate, Ctx(), create_ok=True)
+
+
+def aggregation_writer(reg: Registry):
+    """reconcile(name, rules) for the RBAC cache: store an aggregated ClusterRole's union."""
+    info = kinds.RESOURCES["clusterroles"]
+
+    def write(name: str, rules: list) -> None:
+        def mutate(cur: Optional[dict]) -> Optional[dict]:
+            if cur is None or not isinstance(cur.get("aggregationRule"), dict) or \
+                    (cur.get("rules") or []) == rules:
+                return None
+            return dict(cur, rules=rules)
+        try:
+            reg.guaranteed_update(info, None, name, mutate, Ctx())
+        except ApiStatusError as e:
+            if e.code != 404:
+                raise
+    return write

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Callable, Optional
 
 
 @dataclass
 class Ctx:
-    """Query parameters of one request plus warnings to send back."""
+    """Query parameters of one request plus warnings to send back.
+
+    ``user`` is who makes the request (an identity.UserInfo; None for the apiserver's own
+    writes), ``auth`` the server's auth.Auth (the review kinds ask it), and ``admit`` is
+    called as ``admit(info, new object, old object or None)`` before the registry stores
+    anything (it raises to refuse: RBAC escalation checks).
+    """
 
     params: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     user_agent: str = ""
     applying: bool = False
+    user: Any = None
+    auth: Any = None
+    admit: Optional[Callable[[Any, dict, Optional[dict]], None]] = None
 
     def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
         return self.params.get(name, default)

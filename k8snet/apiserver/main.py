@@ -10,13 +10,21 @@ import signal
 import ssl
 import sys
 import threading
+from typing import Optional
 
-from k8snet.apiserver import alloc, certs
-from k8snet.apiserver.bootstrap import bootstrap
+from k8snet.apiextensions.manager import CustomResources
+from k8snet.apiserver import alloc, authn, authz, certs, health, satokens
+from k8snet.apiserver.auth import Auth
+from k8snet.apiserver.bootstrap import aggregation_writer, bootstrap
 from k8snet.apiserver.ipam import ServiceIPAM
+from k8snet.apiserver.metrics import ApiMetrics
+from k8snet.apiserver.rbaccache import RbacCache
 from k8snet.apiserver.registry import Registry
-from k8snet.apiserver.server import ApiHTTPServer, ServerOptions
+from k8snet.apiserver.server import VERSION, ApiHTTPServer, ServerOptions
 from k8snet.errors import UsageError
+from k8snet.machinery import resources as kinds
+
+CACHE_SYNC_DEADLINE = 30.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bookmark-interval", type=float, default=60.0,
                         help="seconds between watch BOOKMARK events (when asked for; one "
                              "also comes 2 s before a watch's timeout)")
+    parser.add_argument("--token-auth-file", default=None, metavar="CSV",
+                        help="more users: lines of token,user,uid,\"group1,group2\" (as "
+                             "kube-apiserver's --token-auth-file)")
+    parser.add_argument("--service-account-issuer", default=satokens.ISSUER,
+                        help="iss of ServiceAccount tokens, also their default audience")
 
 
 def _check(args: argparse.Namespace) -> tuple[tuple[int, int], str]:
@@ -97,6 +110,56 @@ def compactor(store, stop: threading.Event, interval: float, keep: int) -> None:
             print(f"k8snet apiserver: compaction failed: {e}", file=sys.stderr, flush=True)
 
 
+def _static_tokens(args: argparse.Namespace, admin_token: Optional[str]) -> dict:
+    users: dict = {}
+    if args.token_auth_file:
+        try:
+            with open(args.token_auth_file) as f:
+                text = f.read()
+        except OSError as e:
+            raise UsageError(f"--token-auth-file: {e}") from None
+        try:
+            users, warnings = authn.parse_token_file(text, args.token_auth_file)
+        except ValueError as e:
+            raise UsageError(f"--token-auth-file: {e}") from None
+        for w in warnings:
+            print(f"k8snet apiserver: {w}", file=sys.stderr, flush=True)
+    if admin_token:
+        users[admin_token] = authn.admin_user()
+    return users
+
+
+def _lookup(registry: Registry):
+    def lookup(kind: str, namespace: str, name: str) -> Optional[dict]:
+        info = kinds.KINDS.get(kind)
+        if info is None:
+            return None
+        return registry.read(info, namespace if info.namespaced else None, name)
+    return lookup
+
+
+def _health_checks(store, cache: RbacCache, httpd: ApiHTTPServer,
+                   started: set) -> list[health.Check]:
+    def etcd() -> Optional[str]:
+        store.current_revision()
+        return None
+
+    def hook(name: str):
+        return lambda: None if name in started else "not finished"
+    return [
+        health.Check("ping", lambda: None),
+        health.Check("log", lambda: None),
+        health.Check("etcd", etcd),
+        health.Check("etcd-readiness", etcd),
+        health.Check("informer-sync", lambda: None if cache.synced else
+                     "the RBAC cache has not listed yet"),
+        health.Check("poststarthook/bootstrap-controller", hook("bootstrap-controller")),
+        health.Check("poststarthook/rbac/bootstrap-roles", hook("rbac/bootstrap-roles")),
+        health.Check("shutdown", lambda: "process is shutting down"
+                     if httpd.stopping.is_set() else None),
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     from k8snet.store import open_store
 
@@ -114,24 +177,41 @@ def run(args: argparse.Namespace) -> int:
         tls.load_cert_chain(files.cert, files.key)
         tls.set_alpn_protocols(["http/1.1"])
         token = certs.read_token(files.token_file)
+    static = _static_tokens(args, token)
+    issuer = satokens.TokenIssuer(
+        satokens.load_signing_key(satokens.ensure_signing_key(data_dir)),
+        args.service_account_issuer, (args.service_account_issuer,))
     store = open_store(store_url)
     try:
         registry = Registry(store, ServiceIPAM(store, args.service_cidr, port_range))
+        cache = RbacCache(store, reconcile=aggregation_writer(registry))
+        metrics = ApiMetrics(VERSION)
+        authenticator = None if args.insecure_http else \
+            authn.Authenticator(static, issuer, _lookup(registry))
+        auth = Auth(authenticator, authz.Authorizer(cache.policy), cache, metrics)
+        registry.extensions = CustomResources(registry)
         scheme = "http" if args.insecure_http else "https"
         httpd = ApiHTTPServer((args.bind_address, args.port), registry,
-                              ServerOptions(token=token,
+                              ServerOptions(auth=auth, metrics=metrics, issuer=issuer,
                                             bookmark_interval=args.bookmark_interval),
                               tls)
+        started: set = set()
+        httpd.options.health_checks = _health_checks(store, cache, httpd, started)
         port = httpd.server_address[1]
         host = advertise if ":" not in advertise else f"[{advertise}]"
         url = f"{scheme}://{host}:{port}"
         httpd.options.server_address = f"{host}:{port}"
         bootstrap(registry, advertise, port)
+        started.update(("bootstrap-controller", "rbac/bootstrap-roles"))
+        stop = threading.Event()
+        cache.start(stop)
+        cache.wait_synced(CACHE_SYNC_DEADLINE)
         if args.kubeconfig_out:
             certs.write_kubeconfig(args.kubeconfig_out, url, files)
         with open(os.path.join(data_dir, "apiserver.url"), "w") as f:
             f.write(url + "\n")
-        stop = threading.Event()
+        threading.Thread(target=registry.extensions.run, args=(stop,), daemon=True,
+                         name="crd-controller").start()
         if args.compaction_interval > 0:
             threading.Thread(target=compactor, daemon=True, name="compactor",
                              args=(store, stop, args.compaction_interval,

@@ -107,6 +107,8 @@ def patch(reg: Registry, info: KindInfo, ns: Optional[str], name: str, kind: str
             pre["stale"] = True
             raise conflict(info.plural, name, "the object has been modified; please apply "
                            "your changes to the latest version and try again", info.group)
+        if kind != "apply":
+            reg._decode_patched(info, new, ctx)
         return new
     return reg.guaranteed_update(info, ns, name, mutate, ctx, None, subresource,
                                  create_ok=(kind == "apply" and subresource is None))

@@ -9,8 +9,11 @@ Kubernetes API's generated.proto files. Envelope: b"k8s\\x00" + runtime.Unknown
 
 from __future__ import annotations
 
+import base64
 import datetime
 from typing import Any, Optional
+
+from k8snet.apiserver import protobuf_kinds
 
 MAGIC = b"k8s\x00"
 
@@ -21,7 +24,8 @@ class ProtobufError(ValueError):
 
 # field spec: (json name, type, message name or None); types:
 # str, int, bool, msg, map (string->string), qmap (string->Quantity), strs (repeated str),
-# msgs (repeated msg), ptrint (int kept even when 0), time, intstr, bytes
+# msgs (repeated msg), ptrint (int kept even when 0), time, intstr, bytes, skip (a field
+# the server fills in, such as a review's status: whatever the client sent is dropped)
 S = {
     "Unknown": {1: ("typeMeta", "msg", "TypeMeta"), 2: ("raw", "bytes", None),
                 3: ("contentEncoding", "str", None), 4: ("contentType", "str", None)},
@@ -87,10 +91,73 @@ S = {
                       3: ("orphanDependents", "bool", None),
                       4: ("propagationPolicy", "str", None), 5: ("dryRun", "strs", None)},
     "Preconditions": {1: ("uid", "str", None), 2: ("resourceVersion", "str", None)},
+    # kubectl create serviceaccount / token / role / clusterrole / rolebinding /
+    # clusterrolebinding, kubectl auth whoami / can-i (authentication, authorization, rbac)
+    "ServiceAccount": {1: ("metadata", "msg", "ObjectMeta"),
+                       4: ("automountServiceAccountToken", "bool", None)},
+    "TokenRequest": {1: ("metadata", "msg", "ObjectMeta"), 2: ("spec", "msg", "TokenRequestSpec"),
+                     3: ("status", "skip", None)},
+    "TokenRequestSpec": {1: ("audiences", "strs", None), 4: ("expirationSeconds", "ptrint", None),
+                         3: ("boundObjectRef", "msg", "BoundObjectReference")},
+    "BoundObjectReference": {1: ("kind", "str", None), 2: ("apiVersion", "str", None),
+                             3: ("name", "str", None), 4: ("uid", "str", None)},
+    "PolicyRule": {1: ("verbs", "strs", None), 2: ("apiGroups", "strs", None),
+                   3: ("resources", "strs", None), 4: ("resourceNames", "strs", None),
+                   5: ("nonResourceURLs", "strs", None)},
+    "Role": {1: ("metadata", "msg", "ObjectMeta"), 2: ("rules", "msgs", "PolicyRule")},
+    "ClusterRole": {1: ("metadata", "msg", "ObjectMeta"), 2: ("rules", "msgs", "PolicyRule"),
+                    3: ("aggregationRule", "msg", "AggregationRule")},
+    "AggregationRule": {1: ("clusterRoleSelectors", "msgs", "LabelSelector")},
+    "RoleBinding": {1: ("metadata", "msg", "ObjectMeta"), 2: ("subjects", "msgs", "Subject"),
+                    3: ("roleRef", "msg", "RoleRef")},
+    "Subject": {1: ("kind", "str", None), 2: ("apiGroup", "str", None), 3: ("name", "str", None),
+                4: ("namespace", "str", None)},
+    "RoleRef": {1: ("apiGroup", "str", None), 2: ("kind", "str", None), 3: ("name", "str", None)},
+    "SelfSubjectReview": {1: ("metadata", "msg", "ObjectMeta"), 2: ("status", "skip", None)},
+    "TokenReview": {1: ("metadata", "msg", "ObjectMeta"), 2: ("spec", "msg", "TokenReviewSpec"),
+                    3: ("status", "skip", None)},
+    "TokenReviewSpec": {1: ("token", "str", None), 2: ("audiences", "strs", None)},
+    "SelfSubjectAccessReview": {1: ("metadata", "msg", "ObjectMeta"),
+                                2: ("spec", "msg", "SelfSubjectAccessReviewSpec"),
+                                3: ("status", "skip", None)},
+    "SelfSubjectAccessReviewSpec": {1: ("resourceAttributes", "msg", "ResourceAttributes"),
+                                    2: ("nonResourceAttributes", "msg",
+                                        "NonResourceAttributes")},
+    "SubjectAccessReview": {1: ("metadata", "msg", "ObjectMeta"),
+                            2: ("spec", "msg", "SubjectAccessReviewSpec"),
+                            3: ("status", "skip", None)},
+    "SubjectAccessReviewSpec": {1: ("resourceAttributes", "msg", "ResourceAttributes"),
+                                2: ("nonResourceAttributes", "msg", "NonResourceAttributes"),
+                                3: ("user", "str", None), 4: ("groups", "strs", None),
+                                6: ("uid", "str", None)},
+    "ResourceAttributes": {1: ("namespace", "str", None), 2: ("verb", "str", None),
+                           3: ("group", "str", None), 4: ("version", "str", None),
+                           5: ("resource", "str", None), 6: ("subresource", "str", None),
+                           7: ("name", "str", None)},
+    "NonResourceAttributes": {1: ("path", "str", None), 2: ("verb", "str", None)},
+    "SelfSubjectRulesReview": {1: ("metadata", "msg", "ObjectMeta"),
+                               2: ("spec", "msg", "SelfSubjectRulesReviewSpec"),
+                               3: ("status", "skip", None)},
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", "str", None)},
 }
+_AUTHN, _AUTHZ, _RBAC = ("authentication.k8s.io/v1", "authorization.k8s.io/v1",
+                         "rbac.authorization.k8s.io/v1")
 TOP = {("v1", "Namespace"): "Namespace", ("apps/v1", "Deployment"): "Deployment",
        ("v1", "Service"): "Service", ("v1", "DeleteOptions"): "DeleteOptions",
-       ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions"}
+       ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions",
+       ("v1", "ServiceAccount"): "ServiceAccount",
+       (_AUTHN, "TokenRequest"): "TokenRequest", (_AUTHN, "TokenReview"): "TokenReview",
+       (_AUTHN, "SelfSubjectReview"): "SelfSubjectReview",
+       (_AUTHZ, "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+       (_AUTHZ, "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
+       (_AUTHZ, "SubjectAccessReview"): "SubjectAccessReview",
+       (_AUTHZ, "LocalSubjectAccessReview"): "SubjectAccessReview",
+       (_RBAC, "Role"): "Role", (_RBAC, "ClusterRole"): "ClusterRole",
+       (_RBAC, "RoleBinding"): "RoleBinding", (_RBAC, "ClusterRoleBinding"): "RoleBinding",
+       **protobuf_kinds.TOP}
+S.update(protobuf_kinds.MESSAGES)
+for _name, _extra in protobuf_kinds.EXTRA_FIELDS.items():
+    S[_name] = {**S[_name], **_extra}
 
 
 def _varint(buf: bytes, i: int) -> tuple[int, int]:
@@ -166,6 +233,8 @@ def decode_message(buf: bytes, name: str) -> dict:
             raise ProtobufError(f"field {num} of {name} is not supported by k8snet's protobuf "
                                 "decoder")
         key, typ, sub = spec[num]
+        if typ == "skip":
+            continue
         if typ in ("int", "ptrint"):
             if wt != 0:
                 raise ProtobufError(f"{name}.{key}: expected a varint")
@@ -175,6 +244,13 @@ def decode_message(buf: bytes, name: str) -> dict:
         elif typ == "bool":
             if v:
                 out[key] = True
+        elif typ == "ptrbool":
+            out[key] = bool(v)
+        elif typ == "bmap":
+            k, val = _entry(v)
+            out.setdefault(key, {})[k] = base64.b64encode(val or b"").decode()
+        elif typ == "inline":
+            out.update(decode_message(v, str(sub)))
         elif typ == "str":
             text = _text(v)
             if text:

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Callable, Optional
 
-from k8snet.api import defaults, selectors, validation
+from k8snet.api import defaults, defaults_more, schema, selectors, validation
 from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
@@ -32,7 +32,7 @@ from k8snet.apiserver.status import (
     status_object,
 )
 from k8snet.machinery import resources as kinds
-from k8snet.machinery.resources import KindInfo
+from k8snet.machinery.resources import KindInfo, ResourceTable
 from k8snet.store.base import (
     Compacted,
     FutureRevision,
@@ -43,7 +43,10 @@ from k8snet.store.base import (
 )
 
 CREATE_ON_UPDATE = ("endpoints", "events", "leases")
-STATUS_RESET = {"Pod", "Service", "Deployment", "ReplicaSet"}
+# Kinds with a status subresource whose status a create keeps (the kubelet registers a Node
+# with its status); every other such kind starts with an empty status, as upstream's
+# PrepareForCreate does, and defaults then fill the initial phase where upstream has one.
+KEEP_STATUS_ON_CREATE = {("", "Node")}
 MAX_RETRIES = 16
 
 Mutate = Callable[[Optional[dict]], Optional[dict]]
@@ -63,11 +66,29 @@ class Registry(DeletionMixin):
 
     def __init__(self, store: Store, ipam: ServiceIPAM,
                  clock: Callable[[], float] = time.time,
-                 rng: Optional[random.Random] = None) -> None:
+                 rng: Optional[random.Random] = None,
+                 table: Optional[ResourceTable] = None) -> None:
         self.store = store
         self.ipam = ipam
         self.clock = clock
         self.rng = rng or random.Random()
+        self.table = table if table is not None else kinds.builtin_table()
+        # CRDs and custom resources (k8snet.apiextensions.manager.CustomResources), set by
+        # the apiserver; its strategies hook into strict decoding, preparation, validation
+        self.extensions = None
+
+    def strategy(self, info: KindInfo):
+        """The apiextensions strategy of a CRD or custom resource (None for built-ins)."""
+        return self.extensions.strategy(info) if self.extensions is not None else None
+
+    def delete(self, info: KindInfo, ns: Optional[str], name: str, options: dict,
+               ctx: Ctx) -> tuple[dict, int]:
+        """DELETE one object; a CRD is marked for its customresourcecleanup finalizer first."""
+        if self.extensions is not None:
+            marked = self.extensions.mark_deleted(info, name, options, ctx)
+            if marked is not None:
+                return marked, 200
+        return super().delete(info, ns, name, options, ctx)
 
     # -- reading ---------------------------------------------------------------
     def read(self, info: KindInfo, ns: Optional[str], name: str) -> Optional[dict]:
@@ -137,7 +158,10 @@ class Registry(DeletionMixin):
     def selectors(self, info: KindInfo, ctx: Ctx):
         try:
             label_sel = selectors.parse_label_selector(ctx.get("labelSelector"))
-            field_sel = selectors.parse_field_selector(ctx.get("fieldSelector"), info.kind)
+            st = self.strategy(info)
+            field_sel = st.field_selector(ctx.get("fieldSelector")) if st is not None else None
+            if field_sel is None:
+                field_sel = selectors.parse_field_selector(ctx.get("fieldSelector"), info.kind)
         except ValueError as e:
             raise bad_request(str(e)) from None
         return label_sel, field_sel
@@ -156,23 +180,61 @@ class Registry(DeletionMixin):
             raise bad_request(f"the API version in the data ({api_version}) does not match "
                               f"the expected API version ({want_av})")
         _meta(obj)
+        if sub_kind is None:
+            problem = defaults_more.decode_problem(info.group, info.kind, obj)
+            if problem:
+                raise bad_request(f'{info.kind} in version "{info.version}" cannot be handled '
+                                  f"as a {info.kind}: {problem}")
         return obj
 
     def _strict(self, info: KindInfo, obj: dict, ctx: Ctx) -> None:
+        """Decode as upstream does: wrong types fail always; unknown fields per fieldValidation."""
         mode = ctx.strict
-        if mode == "Ignore":
+        st = self.strategy(info)
+        unknown = st.unknown_fields(obj) if st is not None else None
+        if unknown is not None:  # a custom resource: what pruning would drop
+            if mode == "Strict" and unknown:
+                raise bad_request(st.strict_message(unknown))
+            if mode == "Warn":
+                ctx.warnings.extend(schema.unknown_field_warning(f) for f in unknown)
             return
-        unknown = validation.unknown_fields(info.kind, obj)
-        if not unknown:
+        found = schema.check(info.kind, obj, info.api_version)
+        if found.error and not ctx.applying:
+            raise bad_request(schema.cannot_handle(info.kind, info.version, found.error))
+        if not found.unknown:
             return
-        text = ", ".join(f'unknown field "{f}"' for f in unknown)
         if mode == "Strict":
-            raise bad_request(f"strict decoding error: {text}")
-        ctx.warnings.extend(f'unknown field "{f}"' for f in unknown)
+            raise bad_request(schema.strict_message(list(found.unknown)))
+        schema.prune(info.kind, obj, info.api_version)  # dropped, as upstream's decoder does
+        if mode != "Ignore":
+            ctx.warnings.extend(schema.unknown_field_warning(f) for f in found.unknown)
 
-    def _validate(self, info: KindInfo, obj: dict, old: Optional[dict]) -> None:
+    def _decode_patched(self, info: KindInfo, obj: dict, ctx: Ctx) -> None:
+        """A patched object is decoded as upstream does (JSON, merge and strategic patches)."""
+        found = schema.check(info.kind, obj, info.api_version)
+        if found.error:
+            patched = json.dumps(obj, separators=(",", ":"))
+            cause = {"reason": "FieldValueInvalid", "field": "patch",
+                     "message": f"Invalid value: {schema.go_quote(patched)}: {found.error}"}
+            raise ApiStatusError(422, schema.patch_invalid(patched, found.error), "Invalid",
+                                 {"causes": [cause]})
+        if not found.unknown:
+            return
+        if ctx.strict == "Strict":
+            raise bad_request(schema.strict_message(list(found.unknown)))
+        schema.prune(info.kind, obj, info.api_version)
+        if ctx.strict != "Ignore":
+            ctx.warnings.extend(w for w in map(schema.unknown_field_warning, found.unknown)
+                                if w not in ctx.warnings)
+
+    def _validate(self, info: KindInfo, obj: dict, old: Optional[dict],
+                  subresource: Optional[str] = None) -> None:
         try:
-            causes = validation.validate(info.kind, obj, old)
+            causes = validation.validate(info.kind, obj, old, group=info.group,
+                                         namespaced=info.namespaced)
+            st = self.strategy(info)
+            if st is not None:
+                causes = st.validate(obj, old, subresource, causes)
         except (TypeError, AttributeError, ValueError, KeyError) as e:
             causes = [{"field": "", "reason": "FieldValueInvalid",
                        "message": f"malformed object: {e}"}]
@@ -225,13 +287,20 @@ class Registry(DeletionMixin):
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = o.rfc3339(self.clock())
         meta["generation"] = 1
-        if info.kind in STATUS_RESET:
+        if info.subresource("status") is not None and \
+                (info.group, info.kind) not in KEEP_STATUS_ON_CREATE:
             obj["status"] = {}
         if info.kind == "Namespace":
             obj["status"] = {"phase": "Active"}
         obj["apiVersion"], obj["kind"] = info.api_version, info.kind
-        obj = defaults.apply_defaults(info.kind, obj)
+        defaults_more.prepare_create(info.group, info.kind, obj)
+        obj = defaults.apply_defaults(info.kind, obj, info.group)
+        st = self.strategy(info)
+        if st is not None:
+            st.prepare(obj, None, None)
         self._validate(info, obj, None)
+        if ctx.admit is not None:
+            ctx.admit(info, obj, None)
         if not ctx.applying:
             obj = track_update(None, obj, ctx.manager, meta["creationTimestamp"], info.kind)
         name = str(_meta(obj)["name"])
@@ -245,7 +314,7 @@ class Registry(DeletionMixin):
                 raise already_exists(info.plural, name, info.group)
             return obj
         try:
-            rev = self.store.create(k, o.encode(obj))
+            rev = self.store.create(k, o.encode(obj, info))
         except KeyExists:
             self.ipam.release(new_ips, new_ports)
             raise already_exists(info.plural, name, info.group) from None
@@ -291,6 +360,8 @@ class Registry(DeletionMixin):
             if new is not cur and not ctx.applying:
                 new = track_update(cur, new, ctx.manager, o.rfc3339(self.clock()), info.kind,
                                    subresource)
+            if new is not cur and ctx.admit is not None:
+                ctx.admit(info, new, cur)
             if not ctx.dry_run and new is not cur and should_remove_on_update(info, cur, new):
                 try:  # the last finalizer of an object being deleted is gone: so is it
                     gone = self._remove(info, ns, name, got[1])
@@ -310,7 +381,7 @@ class Registry(DeletionMixin):
             if new == cur:
                 return cur, False
             try:
-                rev = self.store.update(k, o.encode(new), got[1])
+                rev = self.store.update(k, o.encode(new, info), got[1])
             except (RevisionMismatch, KeyNotFound):
                 self.ipam.release(new_ips, new_ports)
                 if precondition_rv is not None:
@@ -369,9 +440,12 @@ class Registry(DeletionMixin):
                 new["spec"]["clusterIP"] = old_spec["clusterIP"]
                 new["spec"]["clusterIPs"] = old_spec.get("clusterIPs") or [old_spec["clusterIP"]]
         self._deletion_update_rules(info, cur, new, subresource)
-        new = defaults.apply_defaults(info.kind, new)
+        new = defaults.apply_defaults(info.kind, new, info.group)
+        st = self.strategy(info)
+        if st is not None:
+            st.prepare(new, cur, subresource)
         # a binding is the apiserver's own change: Pod spec immutability does not apply
-        self._validate(info, new, None if subresource == "binding" else cur)
+        self._validate(info, new, None if subresource == "binding" else cur, subresource)
         cur_cmp = dict(cur, metadata={k: v for k, v in cmeta.items() if k != "resourceVersion"})
         if new == cur_cmp:
             return cur

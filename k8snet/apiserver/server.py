@@ -3,7 +3,6 @@ chunked streaming for watches and followed logs."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import select
 import socket
@@ -12,36 +11,57 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import yaml
 
+from k8snet.apiextensions import crscale
+from k8snet.apiserver import (
+    componentstatus,
+    eviction,
+    health,
+    patching,
+    protobuf,
+    reviews,
+    tables,
+    tokenrequest,
+)
 from k8snet.apiserver import objects as o
-from k8snet.apiserver import openapi, patching, protobuf, tables
+from k8snet.apiserver.auth import Auth
 from k8snet.apiserver.context import Ctx
+from k8snet.apiserver.metrics import CONTENT_TYPE as METRICS_CT
+from k8snet.apiserver.metrics import ApiMetrics, request_labels
+from k8snet.apiserver.openapiserve import OpenAPIService
 from k8snet.apiserver.registry import Registry
-from k8snet.apiserver.routes import Route, parse_path
+from k8snet.apiserver.requestinfo import RequestInfo, request_info
+from k8snet.apiserver.routes import Route, parse_path, verb_allowed
+from k8snet.apiserver.satokens import TokenIssuer
 from k8snet.apiserver.status import ApiStatusError, bad_request
 from k8snet.apiserver.streams import StreamsMixin
-from k8snet.machinery import resources as kinds
+from k8snet.machinery import discovery
+from k8snet.machinery.resources import KindInfo
 
 MAX_BODY = 3 * 1024 * 1024
-AGGREGATED_CT = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+AGGREGATED_CT = discovery.AGGREGATED_CT
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-k8snet",
            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
            "compiler": "gc", "platform": "linux/amd64"}
-PUBLIC = ("version", "health")
+RBAC_PLURALS = ("roles", "rolebindings", "clusterroles", "clusterrolebindings")
 
 
 @dataclass
 class ServerOptions:
-    """What the handler needs besides the registry."""
+    """What the handler needs besides the registry: who may do what (auth), what to count
+    (metrics) and what /healthz, /livez and /readyz check (health_checks)."""
 
-    token: Optional[str]
+    auth: Auth
+    metrics: ApiMetrics
+    issuer: Optional[TokenIssuer] = None
+    health_checks: list = field(default_factory=list)
     bookmark_interval: float = 60.0
     default_watch_timeout: float = 1800.0
     server_address: str = ""
@@ -60,6 +80,8 @@ class ApiHTTPServer(ThreadingHTTPServer):
         self.options = options
         self.tls = tls
         self.stopping = threading.Event()
+        self.openapi = OpenAPIService(registry.table, custom=lambda: (
+            registry.extensions.openapi_definitions() if registry.extensions else None))
         super().__init__(addr, Handler)
 
     def get_request(self):
@@ -92,6 +114,9 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "k8snet-apiserver"
     timeout = 300
+    # headers and body go out in separate writes: with Nagle the body waits for the
+    # client's delayed ACK of the headers (~40 ms per keep-alive request)
+    disable_nagle_algorithm = True
     server: ApiHTTPServer
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - base signature
@@ -171,8 +196,10 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
               extra: Optional[list] = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-cache, private")
+        if code not in (204, 304):  # no body by definition: no length either (as Go)
+            self.send_header("Content-Length", str(len(body)))
+        if not any(k.lower() == "cache-control" for k, _ in extra or []):
+            self.send_header("Cache-Control", "no-cache, private")
         for k, v in extra or []:
             self.send_header(k, v)
         self.end_headers()
@@ -181,6 +208,7 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
 
     def _json(self, code: int, obj: object, ctx: Optional[Ctx] = None,
               ctype: str = "application/json") -> None:
+        self._last_obj = obj
         extra = []
         for w in (ctx.warnings if ctx else [])[:20]:
             extra.append(("Warning", warning_header(str(w))))
@@ -222,17 +250,18 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         except (OSError, ValueError, socket.timeout):
             return True
 
-    def _authorized(self, route: Route) -> bool:
-        token = self.server.options.token
-        if token is None or route.what in PUBLIC:
-            return True
-        auth = self.headers.get("Authorization") or ""
-        if not auth.startswith("Bearer "):
-            return False
-        return hmac.compare_digest(auth[7:].strip().encode(), token.encode())
+    def send_response(self, code: int, message: Optional[str] = None) -> None:
+        self._code = code
+        super().send_response(code, message)
 
     def _dispatch(self, method: str) -> None:
         self._responded = False
+        self._code = 0
+        self._last_obj: object = None
+        started = time.perf_counter()
+        opts = self.server.options
+        labels: Optional[dict] = None
+        gauge = None
         try:
             try:
                 body = self._read_body()
@@ -241,12 +270,19 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                 return
             url = urlsplit(self.path)
             params = dict(parse_qsl(url.query, keep_blank_values=True))
-            route = parse_path(url.path) if self._authorized_path(url.path) else None
-            if route is None:
-                raise ApiStatusError(401, "Unauthorized", "Unauthorized")
-            self._route(method, route, Ctx(params=params,
-                                           user_agent=self.headers.get("User-Agent") or ""),
-                        body)
+            ri = request_info(method, url.path, params)
+            served = self.server.registry.table.get(ri.api_group, ri.api_version,
+                                                    ri.resource) is not None
+            labels = request_labels(ri, params, self.headers.get("Content-Type") or "", served)
+            gauge = self._track(labels, method)
+            ctx = self._admit_request(ri, params)
+            if url.path == "/metrics":
+                self._metrics(method)
+                return
+            self._route(method, parse_path(url.path, self.server.registry.table), ctx, body)
+            if ri.resource in RBAC_PLURALS and method in ("POST", "PUT", "PATCH", "DELETE") \
+                    and 200 <= self._code < 300:
+                self._rbac_written(ri)
         except ApiStatusError as e:
             self._safe_status(e)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout,
@@ -256,13 +292,50 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             traceback.print_exc()
             self._safe_status(ApiStatusError(500, f"Internal error occurred: "
                                              f"{type(e).__name__}: {e}", "InternalError"))
+        finally:
+            if gauge is not None:
+                gauge.dec()
+            opts.metrics.observe(labels, self._code, time.perf_counter() - started)
 
-    def _authorized_path(self, path: str) -> bool:
-        try:
-            route = parse_path(path)
-        except ApiStatusError:
-            route = Route("unknown")
-        return self._authorized(route)
+    def _track(self, labels: Optional[dict], method: str):
+        """The in-flight (or long-running, for watches) gauge of this request, raised."""
+        m = self.server.options.metrics
+        if labels is not None and labels["verb"] in ("WATCH", "CONNECT"):
+            gauge = m.longrunning.labels(**{k: v for k, v in labels.items()
+                                            if k != "dry_run"})
+        else:
+            gauge = m.inflight.labels("readOnly" if method in ("GET", "HEAD", "OPTIONS")
+                                      else "mutating")
+        gauge.inc()
+        return gauge
+
+    def _admit_request(self, ri: RequestInfo, params: dict) -> Ctx:
+        """Authenticate, impersonate, authorize: the request's Ctx, or 401/403."""
+        auth = self.server.options.auth
+        user = auth.user_for(self.headers.get("Authorization"), ri.path)
+        user = auth.act_as(user, list(self.headers.items()))
+        auth.authorize(ri.attributes(user))
+        return Ctx(params=params, user_agent=self.headers.get("User-Agent") or "", user=user,
+                   auth=auth, admit=auth.admission(user))
+
+    def _rbac_written(self, ri: RequestInfo) -> None:
+        """After a write of an RBAC object: until the authorizer sees it (bounded)."""
+        name = ri.name
+        if not name and isinstance(self._last_obj, dict):
+            name = str((self._last_obj.get("metadata") or {}).get("name") or "")
+        if not name:
+            return
+        info = self.server.registry.table.get(ri.api_group, ri.api_version, ri.resource)
+        if info is None:
+            return
+        key = o.key(info, ri.namespace or None, name)
+        cur = self.server.registry.store.get(key)
+        self.server.options.auth.written(key, cur[1] if cur else None)
+
+    def _metrics(self, method: str) -> None:
+        if method not in ("GET", "HEAD"):
+            raise self._not_allowed(method)
+        self._send(200, self.server.options.metrics.render(), METRICS_CT)
 
     def end_headers(self) -> None:
         self._responded = True
@@ -288,49 +361,65 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                                  f"resource ({method} {urlsplit(self.path).path})",
                                  "MethodNotAllowed")
         accept = self.headers.get("Accept") or ""
+        table = self.server.registry.table
         if route.what == "version":
             self._json(200, VERSION)
         elif route.what == "health":
-            try:
-                self.server.registry.store.current_revision()
-            except Exception as e:  # noqa: BLE001 - health reports the failure
-                self._send(500, f"[-]etcd failed: {e}\nhealthz check failed\n".encode(),
-                           "text/plain; charset=utf-8")
-                return
-            self._send(200, b"ok", "text/plain; charset=utf-8")
+            self._health(route.extra)
         elif route.what == "root":
             self._json(200, {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez",
-                                       "/openapi/v3", "/readyz", "/version"] +
-                             [f"/apis/{g}/{v}" for g, v in kinds.group_versions() if g]})
+                                       "/metrics", "/openapi/v2", "/openapi/v3", "/readyz",
+                                       "/version"] +
+                             [f"/apis/{g}" for g in table.groups() if g] +
+                             [f"/apis/{g}/{v}" for g, v in table.group_versions() if g]})
         elif route.what in ("api", "apis"):
             core = route.what == "api"
             if "g=apidiscovery.k8s.io" in accept.replace(" ", ""):
-                self._json(200, kinds.aggregated_discovery(core), ctype=AGGREGATED_CT)
+                self._json(200, discovery.aggregated(table, core), ctype=AGGREGATED_CT)
             elif core:
                 self._json(200, {"kind": "APIVersions", "versions": ["v1"],
                                  "serverAddressByClientCIDRs": [{
                                      "clientCIDR": "0.0.0.0/0",
                                      "serverAddress": self.server.options.server_address}]})
             else:
-                self._json(200, kinds.api_group_list())
+                self._json(200, discovery.group_list(table))
         elif route.what == "group":
-            g = next(x for x in kinds.api_group_list()["groups"] if x["name"] == route.group)
-            self._json(200, dict(g, kind="APIGroup", apiVersion="v1"))
+            group = discovery.api_group(table, route.group)
+            if group is None:
+                raise ApiStatusError(404, "the server could not find the requested resource",
+                                     "NotFound", {})
+            self._json(200, group)
         elif route.what == "resourcelist":
-            self._json(200, kinds.legacy_resource_list(route.group, route.version))
+            self._json(200, discovery.resource_list(table, route.group, route.version))
         elif route.what == "openapi":
-            rel = route.extra
-            if not rel.startswith("v3"):
-                raise ApiStatusError(404, "the server could not find the requested resource "
-                                     "(OpenAPI v2 is not served; use /openapi/v3)", "NotFound")
-            doc = openapi.document(rel[2:].lstrip("/"))
-            if doc is None:
+            reply = self.server.openapi.reply(route.extra, ctx.params, self.headers)
+            if reply is None:
                 raise ApiStatusError(404, "the server could not find the requested resource",
                                      "NotFound")
-            self._json(200, doc)
+            self._send(reply.status, reply.body, reply.content_type, list(reply.headers))
         else:
             raise ApiStatusError(404, "the server could not find the requested resource",
                                  "NotFound")
+
+    def _health(self, path: str) -> None:
+        """/healthz, /livez, /readyz (?verbose, ?exclude=) and /readyz/CHECK."""
+        endpoint, _, check = path.partition("/")
+        checks = self.server.options.health_checks
+        ctype = "text/plain; charset=utf-8"
+        if endpoint not in health.ENDPOINTS:
+            raise ApiStatusError(404, "the server could not find the requested resource",
+                                 "NotFound", {})
+        if check:
+            got = health.report_one(endpoint, check, checks)
+            if got is None:
+                raise ApiStatusError(404, "the server could not find the requested resource",
+                                     "NotFound", {})
+            self._send(got[0], got[1].encode(), ctype)
+            return
+        query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+        exclude = tuple(x for v in query.get("exclude", []) for x in v.split(","))
+        code, text = health.report(endpoint, checks, "verbose" in query, exclude)
+        self._send(code, text.encode(), ctype)
 
     def _decode(self, body: bytes) -> object:
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
@@ -360,20 +449,41 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         ns, name, sub = route.namespace, route.name, route.subresource
         if info.namespaced and ns is None and (name is not None or method == "POST"):
             raise ApiStatusError(404, "the server could not find the requested resource",
-                                 "NotFound")
+                                 "NotFound", {})
         if ctx.get("dryRun") not in (None, "All"):
             raise bad_request(f"unsupported dryRun value {ctx.get('dryRun')!r}; use All")
         accept = self.headers.get("Accept") or ""
-        if info.plural == "bindings":
+        if sub is None and not verb_allowed(info, method, name is not None,
+                                            route.watch_path or (name is None and ctx.get(
+                                                "watch") in ("true", "1", "True"))):
+            raise self._not_supported(info, method, name is not None)
+        st = reg.strategy(info)  # CRDs and custom resources (k8snet.apiextensions)
+        if st is not None:
+            st.refuse(method, sub, self.headers.get("Content-Type") or "")
+            ctx.warnings.extend(st.request_warnings(method))
+        if info.plural == "componentstatuses" and info.group == "":
+            self._component_statuses(name, ctx, accept)
+            return
+        if info.kind in reviews.KINDS and not info.stored:
             if method != "POST" or name is not None:
                 raise self._not_allowed(method)
+            self._json(201, reviews.create(info, self._decode(body), ctx, namespace=ns))
+            return
+        if info.plural == "serviceaccounts" and sub == "token" and name is not None:
+            if method != "POST" or self.server.options.issuer is None:
+                raise self._not_allowed(method)
+            self._json(201, tokenrequest.create_token(reg, self.server.options.issuer, str(ns),
+                                                      name, self._decode(body), ctx))
+            return
+        if info.plural == "bindings":
             obj = self._decode(body)
             bname = ((obj.get("metadata") or {}).get("name")
                      if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict) else None)
             if not bname:
                 raise bad_request("Binding must carry metadata.name (the Pod's name)")
-            self._json(201, patching.bind(reg, kinds.RESOURCES["pods"], str(ns), bname, obj,
-                                          ctx))
+            pods = reg.table.get("", "v1", "pods")
+            assert pods is not None
+            self._json(201, patching.bind(reg, pods, str(ns), bname, obj, ctx))
             return
         if name is None:
             self._collection(method, route, ctx, body, accept)
@@ -387,10 +497,19 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                 raise self._not_allowed(method)
             self._pod_log(route, ctx)
             return
+        if sub == "eviction":
+            if method != "POST":
+                raise self._not_allowed(method)
+            self._json(201, eviction.evict(reg, str(ns), name, self._decode(body), ctx))
+            return
         if sub == "binding":
             if method != "POST":
                 raise self._not_allowed(method)
             self._json(201, patching.bind(reg, info, str(ns), name, self._decode(body), ctx))
+            return
+        if sub == "scale" and st is not None:
+            self._json(200, crscale.serve(reg, st, info, ns, name, method, ctx, body,
+                                          self.headers.get("Content-Type") or ""), ctx)
             return
         if sub == "scale":
             if method == "GET":
@@ -409,9 +528,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         if method in ("GET", "HEAD"):
             obj = reg.get(info, ns, name)
             if _accepts_table(accept) and sub is None:
-                obj = tables.table(info.plural, [obj], time.time(),
-                                   obj["metadata"]["resourceVersion"],
-                                   include=ctx.get("includeObject") or "Metadata")
+                obj = self._table(info, [obj], obj["metadata"]["resourceVersion"], "",
+                                  ctx.get("includeObject") or "Metadata")
             self._json(200, obj)
         elif method == "PUT":
             obj, created = reg.update(info, ns, name, self._decode(body), ctx, sub)
@@ -426,6 +544,43 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             self._json(code, obj, ctx)
         else:
             raise self._not_allowed(method)
+
+    def _table(self, info: KindInfo, objs: list, rv: str, cont: str = "",
+               include: str = "Metadata") -> dict:
+        """A Table of objs: a custom resource's printer columns, else the built-in's."""
+        st = self.server.registry.strategy(info)
+        got = st.table(objs, time.time(), rv, cont, include) if st is not None else None
+        return got if got is not None else tables.table(info.plural, objs, time.time(), rv,
+                                                        cont, include=include)
+
+    def _not_supported(self, info: KindInfo, method: str, named: bool
+                       ) -> ApiStatusError:
+        """405 as upstream words it when a resource lacks the verb."""
+        verb = {"GET": "get" if named else "list", "HEAD": "get" if named else "list",
+                "POST": "create", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete" if named else "deletecollection"}.get(method, method)
+        qual = f"{info.plural}.{info.group}" if info.group else info.plural
+        return ApiStatusError(405, f'{verb} is not supported on resources of kind "{qual}"',
+                              "MethodNotAllowed", {"group": info.group, "kind": info.plural})
+
+    def _component_statuses(self, name: Optional[str], ctx: Ctx, accept: str) -> None:
+        checks = componentstatus.check_all(self.server.registry, time.time())
+        if name is not None:
+            obj = next((c for c in checks if c["metadata"]["name"] == name), None)
+            if obj is None:
+                raise ApiStatusError(404, f'componentstatuses "{name}" not found', "NotFound",
+                                     {"name": name, "group": "", "kind": "componentstatuses"})
+            objs = [obj]
+        else:
+            objs = checks
+        if _accepts_table(accept):
+            self._json(200, tables.table("componentstatuses", objs, time.time(), "",
+                                         include=ctx.get("includeObject") or "Metadata"))
+        elif name is not None:
+            self._json(200, objs[0])
+        else:
+            self._json(200, {"kind": "ComponentStatusList", "apiVersion": "v1",
+                             "metadata": {}, "items": objs})
 
     def _not_allowed(self, method: str) -> ApiStatusError:
         return ApiStatusError(405, f"the server does not allow this method on the requested "
@@ -461,8 +616,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                 return
             items, rv, cont = reg.list(info, route.namespace, ctx)
             if _accepts_table(accept):
-                self._json(200, tables.table(info.plural, items, time.time(), rv, cont,
-                                             include=ctx.get("includeObject") or "Metadata"))
+                self._json(200, self._table(info, items, rv, cont,
+                                            ctx.get("includeObject") or "Metadata"))
                 return
             meta: dict = {"resourceVersion": rv}
             if cont:

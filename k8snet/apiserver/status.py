@@ -18,6 +18,7 @@ REASONS = {
     413: "RequestEntityTooLarge",
     415: "UnsupportedMediaType",
     422: "Invalid",
+    429: "TooManyRequests",
     500: "InternalError",
     503: "ServiceUnavailable",
     504: "Timeout",
@@ -52,7 +53,7 @@ def status_object(code: int, message: str, reason: str = "",
         obj["message"] = message
     if reason:
         obj["reason"] = reason
-    if details:
+    if details is not None:  # NotFound carries details even when empty, as upstream
         obj["details"] = details
     return obj
 
@@ -79,10 +80,12 @@ def conflict(resource: str, name: str, why: str, group: str = "") -> ApiStatusEr
 
 
 def invalid(kind: str, name: str, causes: list, group: str = "") -> ApiStatusError:
-    """422 Invalid with causes, as kubectl prints them."""
+    """422 Invalid with causes, as kubectl prints them; the message names the kind with its
+    group as upstream's does ('CronTab.stable.example.com "x" is invalid: ...')."""
     causes = [{"reason": c.get("reason") or c.get("type") or "FieldValueInvalid",
                "message": c.get("message", ""), "field": c.get("field", "")} for c in causes]
-    msg = invalid_message(kind, name, causes)
+    qual = f"{kind}.{group}" if group and not kind.endswith(f".{group}") else kind
+    msg = invalid_message(qual, name, causes)
     return ApiStatusError(422, msg, "Invalid",
                           {"name": name, "group": group, "kind": kind, "causes": causes})
 

@@ -8,7 +8,7 @@ import ssl
 import time
 
 from k8snet.apiserver import objects as o
-from k8snet.apiserver import podlog, tables
+from k8snet.apiserver import podlog
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.routes import Route
 from k8snet.apiserver.status import status_object
@@ -57,9 +57,8 @@ class StreamsMixin:
 
         def send(etype: str, obj: dict) -> None:
             if as_table and etype not in ("ERROR", "BOOKMARK"):
-                obj = tables.table(info.plural, [obj], time.time(),
-                                   obj["metadata"].get("resourceVersion", ""),
-                                   include=include, with_columns=True)
+                obj = self._table(info, [obj], obj["metadata"].get("resourceVersion", ""),
+                                  "", include)
             self._chunk(json.dumps({"type": etype, "object": obj},
                                    separators=(",", ":")).encode() + b"\n")
         pump = None

@@ -178,12 +178,13 @@ def _endpoints_row(ep: dict, now: float) -> list:
 
 
 def _event_row(ev: dict, now: float) -> list:
-    last = parse_time(ev.get("lastTimestamp") or ev.get("eventTime")
-                      or _d(ev, "metadata", "creationTimestamp"))
-    io = ev.get("involvedObject") or {}
+    # core v1 names, or events.k8s.io/v1's (deprecatedLastTimestamp, regarding, note)
+    last = parse_time(ev.get("lastTimestamp") or ev.get("deprecatedLastTimestamp")
+                      or ev.get("eventTime") or _d(ev, "metadata", "creationTimestamp"))
+    io = ev.get("involvedObject") or ev.get("regarding") or {}
     obj = f"{str(io.get('kind', '')).lower()}/{io.get('name', '')}"
     return [human_duration(now - last) if last else "<unknown>", ev.get("type") or "",
-            ev.get("reason") or "", obj, ev.get("message") or ""]
+            ev.get("reason") or "", obj, ev.get("message") or ev.get("note") or ""]
 
 
 def _namespace_row(ns: dict, now: float) -> list:
@@ -248,8 +249,16 @@ COLUMNS: dict[str, tuple[list[Col], Callable[[dict, float], list]]] = {
 }
 
 
+def columns(plural: str) -> tuple[list[Col], Callable[[dict, float], list]]:
+    """The columns and row function of a resource (NAME, AGE for those without)."""
+    from k8snet.apiserver import tables_more  # the other kinds; imported on use (uses us)
+
+    found = COLUMNS.get(plural) or tables_more.COLUMNS.get(plural)
+    return found if found is not None else ([NAME, AGE], _generic_row)
+
+
 def column_definitions(plural: str) -> list[dict]:
-    cols, _ = COLUMNS.get(plural, ([NAME, AGE], _generic_row))
+    cols, _ = columns(plural)
     return [{"name": n, "type": t, "format": "name" if n == "Name" else "",
              "description": desc, "priority": pr} for n, t, pr, desc in cols]
 
@@ -262,7 +271,7 @@ def partial_metadata(obj: dict) -> dict:
 
 
 def row(plural: str, obj: dict, now: float, include: str = "Metadata") -> dict:
-    _, fn = COLUMNS.get(plural, ([NAME, AGE], _generic_row))
+    _, fn = columns(plural)
     cells = fn(obj, now)
     r: dict = {"cells": cells}
     if include == "Object":

@@ -1,9 +1,8 @@
 """Container CPU and memory limits through cgroups (v1 here, v2 where present).
 
-Pure: `parse_cpu_millis`, `parse_memory_bytes`, `linux_resources` (the
-kubelet's own formulas: shares from requests.cpu, CFS quota from
-limits.cpu over a 100 ms period, memory limit from limits.memory) and
-`cgroup_files` (what to write for a cgroup version). Effects: `Cgroups`.
+Pure: `cgroup_files` (what to write for a cgroup version, from the CRI
+LinuxContainerResources the kubelet computed with
+k8snet.machinery.podresources.linux_resources). Effects: `Cgroups`.
 
 Container cgroups go under the runtime's own cgroup of each controller
 (read from /proc/self/cgroup), then ``--cgroup-parent``, then the container
@@ -15,62 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Optional
+
+from k8snet.machinery.podresources import CPU_PERIOD_US
 
 LOG = logging.getLogger(__name__)
-CPU_PERIOD_US = 100_000
-MIN_SHARES = 2
-MAX_SHARES = 262_144
-MIN_QUOTA_US = 1_000
 V1_CONTROLLERS = ("cpu", "memory", "pids")
-_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-           "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
-           "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
-_QUANTITY = re.compile(
-    r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
-
-
-def parse_quantity(text) -> Decimal:
-    """A Kubernetes resource quantity ("500m", "64Mi", "1.5", "1e3") as a Decimal."""
-    match = _QUANTITY.match(str(text).strip())
-    if not match:
-        raise ValueError(f"invalid resource quantity {text!r}")
-    try:
-        number = Decimal(match.group(1))
-    except InvalidOperation as exc:
-        raise ValueError(f"invalid resource quantity {text!r}") from exc
-    return number * Decimal(_SUFFIX[match.group(2) or ""])
-
-
-def parse_cpu_millis(text) -> int:
-    """CPU quantity in millicores, rounded up as the kubelet does."""
-    value = parse_quantity(text) * 1000
-    return int(value.to_integral_value(rounding="ROUND_CEILING"))
-
-
-def parse_memory_bytes(text) -> int:
-    value = parse_quantity(text)
-    return int(value.to_integral_value(rounding="ROUND_CEILING"))
-
-
-def linux_resources(resources: Optional[dict]) -> dict:
-    """A Pod container's ``resources`` -> CRI LinuxContainerResources fields."""
-    resources = resources or {}
-    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
-    cpu_req = requests.get("cpu", limits.get("cpu"))
-    shares = MIN_SHARES
-    if cpu_req is not None:
-        shares = min(MAX_SHARES, max(MIN_SHARES, parse_cpu_millis(cpu_req) * 1024 // 1000))
-    quota = 0
-    if limits.get("cpu") is not None:
-        milli = parse_cpu_millis(limits["cpu"])
-        quota = max(MIN_QUOTA_US, milli * CPU_PERIOD_US // 1000) if milli else 0
-    memory = parse_memory_bytes(limits["memory"]) if limits.get("memory") is not None else 0
-    return {"cpu_period": CPU_PERIOD_US, "cpu_quota": quota, "cpu_shares": shares,
-            "memory_limit_in_bytes": memory}
 
 
 def cgroup_files(version: int, res: dict) -> dict:

@@ -7,24 +7,17 @@ and as the kubelet's log reader expects.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Optional
+
+from k8snet.machinery.timefmt import format_nano_time
 
 MAX_RECORD = 16 * 1024
 
 
-def rfc3339nano(ts_ns: int) -> str:
-    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction trimmed."""
-    secs, nanos = divmod(ts_ns, 1_000_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    frac = f"{nanos:09d}".rstrip("0")
-    return f"{base}.{frac}Z" if frac else f"{base}Z"
-
-
 def format_records(ts_ns: int, stream: str, line: bytes, complete: bool = True) -> bytes:
     """Records for one line (without its newline); complete=False: a trailing piece."""
-    stamp = rfc3339nano(ts_ns).encode()
+    stamp = format_nano_time(ts_ns).encode()
     pieces = [line[i:i + MAX_RECORD] for i in range(0, len(line), MAX_RECORD)] or [b""]
     out = []
     for index, piece in enumerate(pieces):

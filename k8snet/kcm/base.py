@@ -1,23 +1,32 @@
 """The shape every controller loop shares: level-triggered syncs on informer changes
-and on a period, each sync reading whole snapshots and applying a pure plan."""
+and on a period, each sync reading whole snapshots and applying a pure plan.
+
+Each loop runs on the machinery's Reconciler with one key (ALL): changes to any
+watched resource coalesce into one pending sync, a failed sync is retried with
+exponential back-off, and `period` is the resync."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import threading
-from dataclasses import dataclass, field
-from typing import Callable
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
 
-from k8snet.machinery.client import RESOURCES, ApiClient, ApiError
+from k8snet.machinery.client import ApiClient, resource_info
+from k8snet.machinery.events import EventRecorder
 from k8snet.machinery.informer import Informer
+from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
 
 Clock = Callable[[], dt.datetime]
+RETRY = Backoff(base=0.5, cap=30.0)
 
 
 @dataclass
 class Context:
-    """What the loops share: the client, the informers by resource, the clock, a logger."""
+    """What the loops share: the client, the informers by resource, the clocks (wall time
+    for the plans, `monotonic` for retries and resyncs), a logger."""
 
     client: ApiClient
     informers: dict[str, Informer]
@@ -25,7 +34,7 @@ class Context:
     log: logging.Logger
     options: object = None
     component: str = "controller-manager"
-    kicks: dict[str, list[threading.Event]] = field(default_factory=dict)
+    monotonic: Callable[[], float] = time.monotonic
 
     def items(self, resource: str) -> list[dict]:
         return list(self.informers[resource].snapshot().values())
@@ -36,8 +45,8 @@ class Context:
 
 def with_kind(resource: str, obj: dict) -> dict:
     """The object with kind and apiVersion set (list items may lack them)."""
-    group, version, _namespaced, kind = RESOURCES[resource]
-    return dict(obj, kind=kind, apiVersion=f"{group}/{version}" if group else version)
+    info = resource_info(resource)
+    return dict(obj, kind=info.kind, apiVersion=info.api_version)
 
 
 @dataclass
@@ -57,34 +66,36 @@ class Loop:
     name = "loop"
     watches: tuple[str, ...] = ()
     period = 30.0
+    event_component = ""  # the Events' source.component (upstream's controller name)
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.kick = threading.Event()
         self.log = ctx.log.getChild(self.name)
+        self.events = self.recorder(self.event_component or f"{self.name}-controller")
+        self.reconciler = Reconciler(self.name, self._reconcile, clock=ctx.monotonic,
+                                     backoff=RETRY, resync=self.period, log=self.log)
+
+    def watch(self, informers: dict[str, Informer]) -> None:
+        """Sync after every change of the watched resources' informers."""
+        for resource in self.watches:
+            self.reconciler.watch(informers[resource])
+
+    def recorder(self, component: str) -> EventRecorder:
+        """An EventRecorder for `component` on the loops' wall clock."""
+        return EventRecorder(self.ctx.client, component,
+                             clock=lambda: self.ctx.clock().timestamp(), log=self.log)
+
+    def requeue(self) -> None:
+        """Sync again soon (after the current sync, if one runs)."""
+        self.reconciler.enqueue(ALL)
 
     def run(self, stop: threading.Event) -> None:
-        """Sync until `stop`; errors are logged and the next sync retries."""
-        self.kick.set()
-        while not stop.is_set():
-            self.kick.wait(self.period)
-            self.kick.clear()
-            if stop.is_set():
-                break
-            if not all(self.ctx.informers[r].synced for r in self.watches):
-                stop.wait(0.1)
-                self.kick.set()
-                continue
-            try:
-                self.sync()
-            except ApiError as exc:
-                self.log.warning("sync failed: %s", exc)
-                stop.wait(0.5)
-                self.kick.set()
-            except Exception:
-                self.log.exception("sync crashed; retrying")
-                stop.wait(1.0)
-                self.kick.set()
+        """Sync until `stop`; a failed sync is retried with back-off."""
+        self.reconciler.run(stop)
+
+    def _reconcile(self, _key: str) -> Optional[float]:
+        self.sync()
+        return None
 
     def sync(self) -> None:
         raise NotImplementedError

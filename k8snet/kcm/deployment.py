@@ -18,7 +18,7 @@ from k8snet.kcm.objects import (
     template_hash,
     timestamp,
 )
-from k8snet.machinery.leaderelection import format_time
+from k8snet.machinery.timefmt import format_time
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"

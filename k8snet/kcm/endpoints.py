@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from k8snet.kcm.objects import is_pod_ready, is_terminating, meta, name_of
+from k8snet.kcm.objects import is_terminating, meta, name_of
+from k8snet.machinery.conditions import is_ready
 
 
 def resolve_target_port(service_port: dict, pod: dict) -> Optional[int]:
@@ -79,7 +80,7 @@ def desired_subsets(service: dict, pods: list[dict]) -> list[dict]:
         group = groups.setdefault(key, {"addresses": [], "notReadyAddresses": [],
                                         "ports": sorted(ports, key=lambda p: (
                                             p.get("name", ""), p["port"]))})
-        ready = publish_all or is_pod_ready(pod)
+        ready = publish_all or is_ready(pod)
         group["addresses" if ready else "notReadyAddresses"].append(_address(pod))
     subsets = []
     for key in sorted(groups):

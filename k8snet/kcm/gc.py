@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Iterable
 
 from k8snet.kcm.objects import meta
-from k8snet.machinery.leaderelection import parse_time
+from k8snet.machinery.timefmt import parse_time
 
 
 def _key(obj: dict) -> str:

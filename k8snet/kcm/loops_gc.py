@@ -16,14 +16,13 @@ from k8snet.kcm.base import Context, Loop
 from k8snet.kcm.objects import name_of
 from k8snet.machinery import resources as kinds
 from k8snet.machinery.client import (
-    RESOURCES,
     ApiError,
     Conflict,
     NotFound,
+    resource_info,
     resource_name,
     resource_path,
 )
-from k8snet.machinery.events import record_event
 from k8snet.machinery.informer import Informer
 
 # upstream's default GCIgnoredResources: events are never owners worth a watch
@@ -34,10 +33,13 @@ COMPONENT = "garbage-collector-controller"
 
 
 def gc_resources() -> list[kinds.KindInfo]:
-    """Every served resource the collector watches: those that can be listed, watched and
-    deleted (as upstream's GetDeletableResources), minus the ignored ones."""
+    """Every served resource the collector watches: the preferred version of those that
+    can be listed, watched and deleted (as upstream's GetDeletableResources), minus the
+    ignored ones."""
     out = []
     for group, version in kinds.group_versions():
+        if version != kinds.builtin_view().preferred_version(group):
+            continue
         for info in kinds.resources_in(group, version):
             if {"delete", "list", "watch"} <= set(info.verbs) and \
                     (info.group, info.plural) not in IGNORED:
@@ -77,41 +79,36 @@ class GarbageCollectorLoop(Loop):
     """Owner/dependent garbage collection over one informer per deletable resource."""
 
     name = "garbagecollector"
+    event_component = COMPONENT
     period = 30.0
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.resources = {resource_name(i): i for i in gc_resources()}
-        # shared informers (cluster-wide, same group) are reused; the manager kicks us
-        self.watches = tuple(inf.resource for inf in map(self._shared, self.resources.values())
-                             if inf is not None)
         self.informers: dict[str, Informer] = {}
+        self._own: list[Informer] = []
         self.absent = AbsentOwners()
         self._recent: dict[object, float] = {}
         self._warned: set = set()
 
-    def _shared(self, info: kinds.KindInfo) -> Optional[Informer]:
-        """The manager's informer for this resource, if it watches all of it."""
-        for key in (resource_name(info), info.plural):
-            inf = self.ctx.informers.get(key)
-            if inf is not None and not inf.namespace and \
-                    RESOURCES.get(inf.resource, ("?",))[0] == info.group:
-                return inf
-        return None
+    def watch(self, informers: dict[str, Informer]) -> None:
+        """Reuse the manager's informers that watch a whole resource; make the others."""
+        for name, info in self.resources.items():
+            inf = _shared(informers, info)
+            if inf is None:
+                inf = Informer(self.ctx.client, name, log=self.log)
+                self._own.append(inf)
+            self.informers[name] = inf
+            self.reconciler.watch(inf)
 
     def run(self, stop: threading.Event) -> None:
-        for name, info in self.resources.items():
-            inf = self._shared(info)
-            if inf is None:
-                inf = Informer(self.ctx.client, name, log=self.log,
-                               on_change=lambda _items: self.kick.set())
-                inf.start(stop)
-            self.informers[name] = inf
+        for inf in self._own:
+            inf.start(stop)
         super().run(stop)
 
     def sync(self) -> None:
-        if not all(inf.synced for inf in self.informers.values()):
-            return  # every informer's first list first: absence must be real absence
+        """One pass over the whole graph (the reconciler runs it once every informer has
+        listed: absence must be real absence)."""
         graph = g.build_graph(
             (self.resources[name].api_version, self.resources[name].kind, obj)
             for name, inf in self.informers.items() for obj in inf.snapshot().values())
@@ -133,7 +130,7 @@ class GarbageCollectorLoop(Loop):
                 pass
             except ApiError as exc:
                 self.log.warning("%s: %s (retried on the next sync)", action, exc)
-                self.kick.set()
+                self.requeue()
 
     def _lookup(self, key: g.Lookup) -> Optional[dict]:
         """The owner by a live GET; None (and remembered) when it does not exist."""
@@ -192,10 +189,10 @@ class GarbageCollectorLoop(Loop):
                 meta = live.get("metadata") or {}
                 if meta.get("uid") != action.ref.uid or \
                         g.owners_key(meta.get("ownerReferences")) != action.owners:
-                    self.kick.set()  # decide again on fresh data
+                    self.requeue()  # decide again on fresh data
                     return
                 rv = str(meta.get("resourceVersion") or "")
-        self.kick.set()
+        self.requeue()
 
     def _patch_refs(self, ref: g.Ref, change) -> None:
         """Rewrite the ownerReferences of `ref` on its live version (resourceVersion-guarded,
@@ -251,8 +248,16 @@ class GarbageCollectorLoop(Loop):
                "metadata": {"name": action.ref.name, "uid": action.ref.uid,
                             "namespace": action.ref.namespace or None}}
         self.log.warning("%s: %s", action.reason, action.message)
-        record_event(self.ctx.client, obj, action.reason, action.message, "Warning",
-                     COMPONENT, log=self.log)
+        self.events.event(obj, "Warning", action.reason, action.message)
+
+
+def _shared(informers: dict[str, Informer], info: kinds.KindInfo) -> Optional[Informer]:
+    """The manager's informer for this resource, if it watches all of it."""
+    for key in (resource_name(info), info.plural):
+        inf = informers.get(key)
+        if inf is not None and not inf.namespace and resource_info(inf.resource) == info:
+            return inf
+    return None
 
 
 class PodGCLoop(Loop):

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Optional
 
 from k8snet.kcm import namespace as nsc
 from k8snet.kcm.base import Loop
 from k8snet.kcm.objects import meta, name_of
 from k8snet.machinery import resources as kinds
 from k8snet.machinery.client import ApiError, Conflict, NotFound, resource_name, resource_path
-from k8snet.machinery.leaderelection import format_time
+from k8snet.machinery.timefmt import format_time
 
 BACKGROUND = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
 
@@ -27,12 +28,13 @@ class NamespaceLoop(Loop):
     Pod changes wake it too, so a namespace goes as soon as its last Pod has."""
 
     name = "namespace"
+    event_component = "namespace-controller"
     watches = ("namespaces", "pods")
     period = 30.0
-    MAX_PERIOD = 30.0
 
-    def sync(self) -> None:
-        waits = [self.MAX_PERIOD]
+    def _reconcile(self, _key: str) -> Optional[float]:
+        """One pass; look again when the soonest terminating namespace asks to."""
+        waits = []
         for ns in self.ctx.items("namespaces"):
             if not meta(ns).get("deletionTimestamp"):
                 continue
@@ -43,7 +45,10 @@ class NamespaceLoop(Loop):
                 wait = 1.0
             if wait:
                 waits.append(wait)
-        self.period = min(waits)
+        return min(waits) if waits else None
+
+    def sync(self) -> None:
+        self._reconcile("")
 
     def _sync_one(self, name: str) -> float:
         """One pass over a terminating namespace; seconds until the next look (0: done)."""

@@ -10,7 +10,7 @@ from k8snet.kcm import nodelifecycle as nl
 from k8snet.kcm.base import Loop, with_kind
 from k8snet.kcm.objects import meta, name_of
 from k8snet.machinery.client import Conflict, NotFound
-from k8snet.machinery.events import record_event
+from k8snet.machinery.events import NORMAL
 
 
 class NodeIpamLoop(Loop):
@@ -57,10 +57,12 @@ class NodeLifecycleLoop(Loop):
     name = "nodelifecycle"
     watches = ("nodes", "leases", "pods")
     period = 1.0
+    event_component = "node-controller"
 
     def __init__(self, ctx):
         super().__init__(ctx)
         self.health: dict[str, nl.NodeHealth] = {}
+        self.evictions = self.recorder("taint-eviction-controller")
 
     def sync(self) -> None:
         now = self.ctx.clock()
@@ -94,10 +96,8 @@ class NodeLifecycleLoop(Loop):
                           subresource="status")
             self.log.warning("node %s: Lease not renewed for %.0fs: Ready=Unknown", name,
                              self.ctx.options.node_monitor_grace_period)
-            record_event(client, with_kind("nodes", dict(node, metadata=dict(
-                meta(node), namespace="default"))), "NodeNotReady",
-                f"Node {name} status is now: NodeNotReady", "Normal", "node-controller",
-                log=self.log)
+            self.events.event(with_kind("nodes", node), NORMAL, "NodeNotReady",
+                              f"Node {name} status is now: NodeNotReady")
         if plan.add_taints or plan.remove_taints:
             fresh = client.get("nodes", name)
             spec = dict(fresh.get("spec") or {})
@@ -114,9 +114,8 @@ class NodeLifecycleLoop(Loop):
             try:
                 client.delete("pods", pod_name, ns)
                 self.log.info("node %s: evicted Pod %s", name, key)
-                record_event(client, {"kind": "Pod", "apiVersion": "v1", "metadata": {
-                    "name": pod_name, "namespace": ns}}, "TaintManagerEviction",
-                    f"Marking for deletion Pod {key}", "Normal", "taint-eviction-controller",
-                    log=self.log)
+                self.evictions.event({"kind": "Pod", "apiVersion": "v1", "metadata": {
+                    "name": pod_name, "namespace": ns}}, NORMAL, "TaintManagerEviction",
+                    f"Marking for deletion Pod {key}")
             except NotFound:
                 pass

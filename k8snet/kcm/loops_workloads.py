@@ -10,7 +10,7 @@ from k8snet.kcm.base import Loop, with_kind
 from k8snet.kcm.objects import meta, name_of
 from k8snet.kcm.replicaset import pod_from_template, reconcile_replicaset, slow_start_batches
 from k8snet.machinery.client import AlreadyExists, ApiError, Conflict, NotFound
-from k8snet.machinery.events import record_event
+from k8snet.machinery.events import NORMAL
 
 EXPECTATION_TIMEOUT = 30.0
 CREATE_WORKERS = 8
@@ -31,6 +31,7 @@ class DeploymentLoop(Loop):
 
     name = "deployment"
     watches = ("deployments", "replicasets", "pods")
+    event_component = "deployment-controller"
 
     def sync(self) -> None:
         now = self.ctx.clock()
@@ -48,10 +49,9 @@ class DeploymentLoop(Loop):
                 client.create("replicasets", plan.create_rs, ns)
                 self.log.info("%s: created ReplicaSet %s (%d)", _key(d),
                               name_of(plan.create_rs), plan.create_rs["spec"]["replicas"])
-                record_event(client, with_kind("deployments", d), "ScalingReplicaSet",
-                             f"Scaled up replica set {name_of(plan.create_rs)} from 0 to "
-                             f"{plan.create_rs['spec']['replicas']}", "Normal",
-                             "deployment-controller", log=self.log)
+                self.events.event(with_kind("deployments", d), NORMAL, "ScalingReplicaSet",
+                                  f"Scaled up replica set {name_of(plan.create_rs)} from 0 to "
+                                  f"{plan.create_rs['spec']['replicas']}")
             except AlreadyExists:
                 pass
         cached = {name_of(r): r for r in self.ctx.items("replicasets")
@@ -71,10 +71,9 @@ class DeploymentLoop(Loop):
                 verb = "up" if plan.scale[rs_name] > old_replicas else "down"
                 self.log.info("%s: scaled %s %s from %s to %s", _key(d), rs_name, verb,
                               old_replicas, plan.scale[rs_name])
-                record_event(client, with_kind("deployments", d), "ScalingReplicaSet",
-                             f"Scaled {verb} replica set {rs_name} from {old_replicas} to "
-                             f"{plan.scale[rs_name]}", "Normal", "deployment-controller",
-                             log=self.log)
+                self.events.event(with_kind("deployments", d), NORMAL, "ScalingReplicaSet",
+                                  f"Scaled {verb} replica set {rs_name} from {old_replicas} "
+                                  f"to {plan.scale[rs_name]}")
         for rs_name in plan.delete_rs:
             try:
                 client.delete("replicasets", rs_name, ns, propagation_policy="Background")
@@ -165,7 +164,7 @@ class ReplicaSetLoop(Loop):
             if adds or dels:
                 self.expect[key] = (now, adds, dels)
                 self.log.info("%s: created %d, deleted %d Pods", key, len(adds), len(dels))
-                self.kick.set()
+                self.requeue()
         if _status_differs(rs.get("status"), plan.status):
             client.update("replicasets", dict(with_kind("replicasets", rs), status=plan.status),
                           ns, subresource="status")

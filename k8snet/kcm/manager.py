@@ -10,7 +10,7 @@ from k8snet.kcm.base import Clock, Context, Loop
 from k8snet.kcm.loops import LOOPS, Options
 from k8snet.machinery.client import ApiClient
 from k8snet.machinery.informer import Informer
-from k8snet.machinery.leaderelection import utcnow
+from k8snet.machinery.timefmt import utcnow
 
 INFORMERS = {"pods": None, "nodes": None, "services": None, "endpoints": None,
              "deployments": None, "replicasets": None, "leases": "kube-node-lease",
@@ -35,9 +35,9 @@ class ControllerManager:
         ctx = Context(self.client, informers, self.clock, self.log, self.options)
         loops: list[Loop] = [cls(ctx) for cls in LOOPS
                              if cls.name != "nodeipam" or self.options.allocate_node_cidrs]
-        for resource, informer in informers.items():
-            interested = [lp.kick for lp in loops if resource in lp.watches]
-            informer.on_change = _kicker(interested)
+        for lp in loops:
+            lp.watch(informers)
+        for informer in informers.values():
             informer.start(stop)
         threads = []
         for lp in loops:
@@ -49,10 +49,3 @@ class ControllerManager:
         stop.wait()
         for t in threads:
             t.join(timeout=5)
-
-
-def _kicker(events: list[threading.Event]):
-    def kick(_items: dict) -> None:
-        for e in events:
-            e.set()
-    return kick

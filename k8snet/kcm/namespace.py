@@ -16,8 +16,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from k8snet.machinery.leaderelection import parse_time
 from k8snet.machinery.resources import KindInfo
+from k8snet.machinery.timefmt import parse_time
 
 FINALIZER = "kubernetes"
 FINALIZER_ESTIMATE_SECONDS = 15

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from k8snet.kcm.objects import is_active_pod, meta
-from k8snet.machinery.leaderelection import format_time, parse_time
+from k8snet.machinery.conditions import condition, status_of
+from k8snet.machinery.timefmt import format_time, parse_time
 from k8snet.scheduler.matching import toleration_matches
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -48,20 +49,13 @@ def observe(previous: Optional[NodeHealth], lease: Optional[dict],
     """Update the memory: a changed renewTime (or status heartbeat) is a heartbeat seen now."""
     renew = ((lease or {}).get("spec") or {}).get("renewTime")
     posted = None
-    for cond in ((node or {}).get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready" and cond.get("reason") != "NodeStatusUnknown":
-            posted = cond.get("lastHeartbeatTime")
+    ready = condition(node, "Ready")
+    if ready and ready.get("reason") != "NodeStatusUnknown":
+        posted = ready.get("lastHeartbeatTime")
     signal = (renew, posted)
     if previous is None or signal != previous.renew_time:
         return NodeHealth(signal, now)
     return previous
-
-
-def ready_status(node: dict) -> Optional[str]:
-    for cond in (node.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond.get("status")
-    return None
 
 
 def _taints(key: str, now: dt.datetime) -> list[dict]:
@@ -89,7 +83,7 @@ def decide_node(node: dict, health: NodeHealth, pods: list[dict], now: dt.dateti
     taints = (node.get("spec") or {}).get("taints") or []
     have = {t.get("key") for t in taints if t.get("effect") == "NoExecute"}
     stale = (now - health.observed_at).total_seconds() > grace
-    ready = ready_status(node)
+    ready = status_of(node, "Ready")
     if stale:
         plan.ready_unknown = ready != "Unknown"
         if UNREACHABLE not in have:

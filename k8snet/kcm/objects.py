@@ -7,7 +7,8 @@ import json
 from typing import Iterable, Optional
 
 from k8snet.api.selectors import label_selector_from_dict
-from k8snet.machinery.leaderelection import parse_time
+from k8snet.machinery.conditions import condition, is_ready
+from k8snet.machinery.timefmt import parse_time
 
 # rand.SafeEncodeString's alphabet: no vowels (no words), no 0/1/3 (look like letters).
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
@@ -62,25 +63,13 @@ def is_active_pod(pod: dict) -> bool:
     return phase not in ("Succeeded", "Failed") and not is_terminating(pod)
 
 
-def ready_condition(pod: dict) -> Optional[dict]:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond
-    return None
-
-
-def is_pod_ready(pod: dict) -> bool:
-    cond = ready_condition(pod)
-    return bool(cond and cond.get("status") == "True")
-
-
 def is_pod_available(pod: dict, min_ready_seconds: int, now: dt.datetime) -> bool:
     """Ready for at least `min_ready_seconds`."""
-    if not is_pod_ready(pod):
+    if not is_ready(pod):
         return False
     if min_ready_seconds <= 0:
         return True
-    since = parse_time((ready_condition(pod) or {}).get("lastTransitionTime"))
+    since = parse_time((condition(pod, "Ready") or {}).get("lastTransitionTime"))
     return since is not None and since + dt.timedelta(seconds=min_ready_seconds) <= now
 
 

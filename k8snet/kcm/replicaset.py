@@ -9,15 +9,14 @@ from dataclasses import dataclass, field
 from k8snet.kcm.objects import (
     is_active_pod,
     is_pod_available,
-    is_pod_ready,
     meta,
     name_of,
     owned_by,
     owner_reference,
-    ready_condition,
     selector_matches,
     timestamp,
 )
+from k8snet.machinery.conditions import condition, is_ready
 
 BURST = 500
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
@@ -35,8 +34,8 @@ class ReplicaSetPlan:
 def deletion_rank(pod: dict) -> tuple:
     """Sort key: Pods that matter least first (unscheduled, pending, not ready, newest)."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
-    ready = is_pod_ready(pod)
-    ready_since = timestamp((ready_condition(pod) or {}).get("lastTransitionTime")) \
+    ready = is_ready(pod)
+    ready_since = timestamp((condition(pod, "Ready") or {}).get("lastTransitionTime")) \
         if ready else 0.0
     restarts = sum(int(c.get("restartCount") or 0)
                    for c in status.get("containerStatuses") or [])
@@ -61,7 +60,7 @@ def replicaset_status(rs: dict, owned: list[dict], now: dt.datetime) -> dict:
         "fullyLabeledReplicas": sum(
             1 for p in active
             if all((meta(p).get("labels") or {}).get(k) == v for k, v in template_labels.items())),
-        "readyReplicas": sum(1 for p in active if is_pod_ready(p)),
+        "readyReplicas": sum(1 for p in active if is_ready(p)),
         "availableReplicas": sum(1 for p in active if is_pod_available(p, min_ready, now)),
         "observedGeneration": meta(rs).get("generation", 1),
     }

@@ -9,16 +9,17 @@ crictl would recognise the Pods.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Dict, List, Mapping, Optional
 
-from k8snet.kubelet.node import parse_quantity
+from k8snet.machinery.podresources import linux_resources
+from k8snet.machinery.quantities import parse_quantity
 
 POD_NAME = "io.kubernetes.pod.name"
 POD_NAMESPACE = "io.kubernetes.pod.namespace"
 POD_UID = "io.kubernetes.pod.uid"
 CONTAINER_NAME = "io.kubernetes.container.name"
-CPU_PERIOD = 100_000
 
 
 def pod_labels(pod: Mapping[str, Any]) -> Dict[str, str]:
@@ -73,8 +74,7 @@ def _resource_ref(ref: Mapping[str, Any], container: Mapping[str, Any]) -> str:
     if value is None:
         return "0"
     divisor = parse_quantity(ref.get("divisor") or "1")
-    number = parse_quantity(value) / divisor
-    return str(int(-(-number // 1)))  # ceiling, as the kubelet does
+    return str(math.ceil(parse_quantity(value) / divisor))  # ceiling, as the kubelet does
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -105,22 +105,6 @@ def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], pod_ip: 
     return [{"key": k, "value": v} for k, v in env.items()]
 
 
-def linux_resources(container: Mapping[str, Any]) -> Dict[str, Any]:
-    """cgroup settings from requests and limits (CFS quota, shares, memory limit)."""
-    res = container.get("resources") or {}
-    req, lim = res.get("requests") or {}, res.get("limits") or {}
-    out: Dict[str, Any] = {}
-    cpu_req = req.get("cpu", lim.get("cpu"))
-    if cpu_req is not None:
-        out["cpu_shares"] = max(2, int(parse_quantity(cpu_req) * 1024))
-    if lim.get("cpu") is not None:
-        out["cpu_period"] = CPU_PERIOD
-        out["cpu_quota"] = max(1000, int(parse_quantity(lim["cpu"]) * CPU_PERIOD))
-    if lim.get("memory") is not None:
-        out["memory_limit_in_bytes"] = int(parse_quantity(lim["memory"]))
-    return out
-
-
 def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attempt: int,
                      pod_ip: str = "", host_ip: str = "",
                      image_ref: Optional[str] = None) -> Dict[str, Any]:
@@ -145,7 +129,5 @@ def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attem
         "stdin": bool(container.get("stdin")),
         "tty": bool(container.get("tty")),
     }
-    resources = linux_resources(container)
-    if resources:
-        cfg["linux"] = {"resources": resources}
+    cfg["linux"] = {"resources": linux_resources(container.get("resources"))}
     return cfg

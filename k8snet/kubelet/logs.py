@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, List, Mapping, Optional
 
-from k8snet.kubelet.timefmt import parse_rfc3339
+from k8snet.machinery.timefmt import parse_epoch
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def parse_line(line: str) -> Optional[tuple]:
     if len(parts) < 3 or parts[1] not in ("stdout", "stderr") or parts[2] not in ("F", "P"):
         return None
     try:
-        ts = parse_rfc3339(parts[0])
+        ts = parse_epoch(parts[0])
     except ValueError:
         return None
     return parts[0], ts, parts[1], parts[2], parts[3] if len(parts) > 3 else ""
@@ -99,7 +99,7 @@ def parse_query(params: Mapping[str, str], now: float) -> LogQuery:
     since = number("sinceSeconds")
     since_time = now - since if since is not None else None
     if params.get("sinceTime"):
-        since_time = parse_rfc3339(params["sinceTime"])
+        since_time = parse_epoch(params["sinceTime"])
     return LogQuery(tail_lines=number("tailLines"), since_time=since_time,
                     timestamps=flag("timestamps"), follow=flag("follow"),
                     previous=flag("previous"), limit_bytes=number("limitBytes"))

@@ -2,9 +2,11 @@
 
 Threads: the Pod informer (list+watch, fieldSelector spec.nodeName=<node>),
 a heartbeat (Lease every `lease_renew` seconds, Node status every
-`status_period`), a pool of pod workers (at most one sync per Pod at a
-time), and this loop, which every `sync_period` (or when a Pod changes)
-takes one snapshot of the runtime and hands each Pod its part.
+`status_period`), and the pod workers of the machinery's Reconciler: its
+keys are Pod uids (at most one sync per Pod at a time), queued when the Pod
+changes or goes away and every `sync_period` for every Pod the apiserver or
+the runtime knows; a failed sync is retried with back-off. Workers share one
+recent snapshot of the runtime.
 """
 
 from __future__ import annotations
@@ -15,20 +17,22 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Tuple
 
 from k8snet.errors import K8snetError
 from k8snet.kubelet import node as nodes
-from k8snet.kubelet.cri_effects import CriRuntime, container_snapshot
 from k8snet.kubelet.model import BackoffPolicy, ContainerInfo, PodActual, PodMemory, SandboxInfo
 from k8snet.kubelet.podworker import PodSyncer
-from k8snet.kubelet.recorder import Recorder
+from k8snet.kubelet.runtimeview import container_snapshot, sandbox_info
 from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
-from k8snet.machinery.informer import Informer
+from k8snet.machinery.cri import RuntimeClient
+from k8snet.machinery.events import EventRecorder
+from k8snet.machinery.informer import Informer, WaitTimeout, wait_until
+from k8snet.machinery.reconciler import Backoff, Reconciler
 
 CNI_FILE = "10-k8snet.conflist"
+RETRY = Backoff(base=1.0, cap=30.0)
 
 
 @dataclass
@@ -54,18 +58,20 @@ class KubeletConfig:
 class Kubelet:
     """One node's kubelet; `run(stop)` until `stop` is set."""
 
-    def __init__(self, cfg: KubeletConfig, api: ApiClient, runtime: CriRuntime,
+    def __init__(self, cfg: KubeletConfig, api: ApiClient, runtime: RuntimeClient,
                  clock: Callable[[], float] = time.time, log: Optional[logging.Logger] = None):
         self.cfg, self.api, self.runtime, self.clock = cfg, api, runtime, clock
         self.log = log or logging.getLogger("k8snet.kubelet")
         self.node_uid: Optional[str] = None
         self.network_ready = threading.Event()
-        self.kick = threading.Event()
         self._lock = threading.Lock()
         self._snap_lock = threading.Lock()
+        self._snap: Optional[Dict[str, PodActual]] = None
+        self._snap_at = -1.0
+        self._pods: Dict[str, dict] = {}
         self._mem: Dict[str, PodMemory] = {}
-        self._busy: Dict[str, bool] = {}
         self._done_at: Dict[str, float] = {}
+        self.syncer: Optional[PodSyncer] = None
         self._cache: Dict[str, ContainerInfo] = {}
         self._sb_net: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
         self._node_status: Optional[dict] = None
@@ -156,27 +162,25 @@ class Kubelet:
             stop.wait(self.cfg.lease_renew)
 
     def wait_pod_cidr(self, stop: threading.Event) -> Optional[str]:
-        """Poll the Node until node IPAM gives it spec.podCIDR (deadline from the config)."""
-        start = last_note = time.monotonic()
-        while not stop.is_set():
-            try:
-                cidr = nodes.pod_cidr(self.api.get("nodes", self.cfg.node.name))
-                if cidr:
-                    return cidr
-            except ApiError as exc:
-                self.log.warning("reading node %s: %s", self.cfg.node.name, exc)
-            waited = time.monotonic() - start
-            if waited > self.cfg.pod_cidr_timeout:
-                raise K8snetError(
-                    f"node {self.cfg.node.name} got no spec.podCIDR within "
-                    f"{self.cfg.pod_cidr_timeout:.0f}s: is the controller-manager (node IPAM) "
-                    "running? (--pod-cidr-timeout to wait longer)")
-            if time.monotonic() - last_note > 30:
-                self.log.info("still waiting for spec.podCIDR on node %s (%.0fs)",
-                              self.cfg.node.name, waited)
-                last_note = time.monotonic()
-            stop.wait(0.5)
-        return None
+        """Watch our Node until node IPAM gives it spec.podCIDR (deadline from the config);
+        None if stopped first."""
+        watching = threading.Event()
+        node = Informer(self.api, "nodes", field_selector=f"metadata.name={self.cfg.node.name}",
+                        log=self.log)
+        node.start(watching)
+        try:
+            cidr = wait_until(node, lambda items: next(
+                filter(None, map(nodes.pod_cidr, items.values())), None),
+                timeout=self.cfg.pod_cidr_timeout, stop=stop,
+                what=f"spec.podCIDR on node {self.cfg.node.name}")
+        except WaitTimeout:
+            raise K8snetError(
+                f"node {self.cfg.node.name} got no spec.podCIDR within "
+                f"{self.cfg.pod_cidr_timeout:.0f}s: is the controller-manager (node IPAM) "
+                "running? (--pod-cidr-timeout to wait longer)") from None
+        finally:
+            watching.set()
+        return None if cidr is None else str(cidr)
 
     def write_cni(self, pod_cidr: str) -> str:
         """Render the node's CNI conflist into the runtime's conf dir (atomically)."""
@@ -201,20 +205,40 @@ class Kubelet:
     # -- pods ---------------------------------------------------------------
 
     def snapshot(self) -> Dict[str, PodActual]:
-        """The runtime's sandboxes and containers, grouped by Pod uid."""
+        """The runtime's sandboxes and containers, grouped by Pod uid (taken now)."""
         with self._snap_lock:
-            return self._snapshot()
+            taken = time.monotonic()
+            snap = self._snapshot()
+            self._snap, self._snap_at = snap, taken
+            return snap
+
+    def actual(self, uid: str) -> PodActual:
+        """What the runtime has of one Pod, from a shared recent snapshot.
+
+        The snapshot is reused by the workers of one resync (a few list calls per
+        node instead of a few per Pod) only if it was taken after this Pod's last
+        sync ended, so a sync always sees what the previous one did.
+        """
+        with self._snap_lock:
+            taken = self._snap_at
+            fresh = (self._snap is not None and taken > self._done_at.get(uid, -1.0)
+                     and time.monotonic() - taken < self.cfg.sync_period / 2)
+            snap = self._snap if fresh else None
+        if snap is None:
+            snap = self.snapshot()
+        return snap.get(uid, PodActual())
 
     def _snapshot(self) -> Dict[str, PodActual]:
         sandboxes: Dict[str, List[SandboxInfo]] = {}
         owner: Dict[str, str] = {}
-        listed = self.runtime.list_sandboxes()
+        listed = [sandbox_info(sb) for sb in self.runtime.list_pod_sandboxes()]
         for uid, sb in listed:
             if sb.ready:
                 net = self._sb_net.get(sb.id)
                 if net is None or not net[0]:
                     try:
-                        net = self._sb_net[sb.id] = self.runtime.sandbox_network(sb.id)
+                        st = self.runtime.pod_sandbox_status(sb.id)
+                        net = self._sb_net[sb.id] = (st["ip"], tuple(st["ips"]))
                     except K8snetError:
                         net = ("", ())
                 sb = SandboxInfo(sb.id, sb.attempt, sb.ready, sb.created_at, net[0], net[1])
@@ -238,45 +262,47 @@ class Kubelet:
     def observe(self, uid: str) -> PodActual:
         return self.snapshot().get(uid, PodActual())
 
-    def _worker(self, syncer: PodSyncer, uid: str, pod: Optional[dict],
-                actual: PodActual) -> None:
+    def changed_pods(self, items: Dict[str, dict]) -> List[str]:
+        """Informer listener: the uids of this node's Pods that changed or went away."""
+        current = {p["metadata"]["uid"]: p for p in items.values()
+                   if p.get("spec", {}).get("nodeName") == self.cfg.node.name}
+        with self._lock:
+            previous, self._pods = self._pods, current
+        changed = [uid for uid, p in current.items()
+                   if (previous.get(uid) or {}).get("metadata", {}).get("resourceVersion")
+                   != p["metadata"].get("resourceVersion")]
+        return changed + [uid for uid in previous if uid not in current]
+
+    def all_pods(self) -> List[str]:
+        """Resync keys: every Pod the apiserver binds here or the runtime still has."""
+        with self._lock:
+            known = set(self._pods)
+        present = set(self.snapshot())
+        with self._lock:
+            for uid in [u for u in self._done_at if u not in known and u not in present]:
+                self._done_at.pop(uid, None)
+        return sorted(known | present)
+
+    def sync_pod(self, uid: str) -> None:
+        """Reconcile one Pod (the work queue guarantees one worker per Pod at a time)."""
+        assert self.syncer is not None
+        with self._lock:
+            pod = self._pods.get(uid)
         try:
             mem = self._mem.setdefault(uid, PodMemory())
-            if syncer.sync(pod, uid, actual, mem):
+            if self.syncer.sync(pod, uid, self.actual(uid), mem):
                 self._mem.pop(uid, None)
-        except Exception:  # one Pod's failure must not stop the others
-            self.log.exception("sync of pod %s failed", uid)
         finally:
             with self._lock:
-                self._busy.pop(uid, None)
                 self._done_at[uid] = time.monotonic()
-
-    def sync_round(self, pool: ThreadPoolExecutor, syncer: PodSyncer) -> int:
-        """Hand every Pod (in the apiserver or in the runtime) to a worker; returns count."""
-        assert self.pods is not None
-        taken = time.monotonic()
-        by_uid: Dict[str, dict] = {p["metadata"]["uid"]: p for p in self.pods.snapshot().values()
-                                   if p.get("spec", {}).get("nodeName") == self.cfg.node.name}
-        actual = self.snapshot()
-        submitted = 0
-        for uid in set(by_uid) | set(actual):
-            with self._lock:
-                if self._busy.get(uid) or self._done_at.get(uid, -1.0) > taken:
-                    continue
-                self._busy[uid] = True
-            pool.submit(self._worker, syncer, uid, by_uid.get(uid),
-                        actual.get(uid, PodActual()))
-            submitted += 1
-        with self._lock:
-            for uid in [u for u in self._done_at if u not in by_uid and u not in actual]:
-                self._done_at.pop(uid, None)
-        return submitted
 
     def run(self, stop: threading.Event, on_ready: Optional[Callable[[], None]] = None) -> None:
         """Everything, until `stop` is set."""
-        name, version = self.runtime.wait_ready(self.cfg.runtime_timeout, time.sleep)
-        self.log.info("runtime %s %s on %s", name, version, self.runtime.socket_path)
-        self.cfg.node = replace(self.cfg.node, runtime_version=f"k8snet://{version}")
+        version = self.runtime.wait_ready(self.cfg.runtime_timeout)
+        self.log.info("runtime %s %s on %s", version["runtime_name"],
+                      version["runtime_version"], self.runtime.socket_path)
+        self.cfg.node = replace(self.cfg.node,
+                                runtime_version=f"k8snet://{version['runtime_version']}")
         self.register_with_retry(stop)
         threading.Thread(target=self.heartbeat, args=(stop,), daemon=True,
                          name="heartbeat").start()
@@ -294,22 +320,23 @@ class Kubelet:
         except ApiError as exc:
             self.log.warning("node status: %s", exc)
         self.pods = Informer(self.api, "pods", field_selector=f"spec.nodeName={self.cfg.node.name}",
-                             on_change=lambda _items: self.kick.set(), log=self.log)
+                             log=self.log)
+        reconciler = Reconciler("kubelet", self._reconcile, backoff=RETRY,
+                                resync=self.cfg.sync_period, resync_keys=self.all_pods,
+                                workers=self.cfg.workers, log=self.log)
+        reconciler.watch(self.pods, keys=self.changed_pods)
         self.pods.start(stop)
         if not self.pods.wait_synced(60):
             raise K8snetError(f"could not list the Pods of node {self.cfg.node.name} within 60s")
-        recorder = Recorder(self.api, self.cfg.node.name, self.clock, self.log)
-        syncer = PodSyncer(self.api, self.runtime, recorder, self.cfg.node.ip, self.cfg.root_dir,
-                           self.observe, self.cfg.backoff, self.clock, self.log)
+        recorder = EventRecorder(self.api, "kubelet", host=self.cfg.node.name, clock=self.clock,
+                                 log=self.log)
+        self.syncer = PodSyncer(self.api, self.runtime, recorder, self.cfg.node.ip,
+                                self.cfg.root_dir, self.observe, self.cfg.backoff, self.clock,
+                                self.log)
         if on_ready is not None:
             on_ready()
-        with ThreadPoolExecutor(self.cfg.workers, thread_name_prefix="pod") as pool:
-            while not stop.is_set():
-                self.kick.clear()
-                try:
-                    self.sync_round(pool, syncer)
-                except K8snetError as exc:
-                    self.log.warning("sync round: %s", exc)
-                self.kick.wait(self.cfg.sync_period)
-                stop.wait(0.05)  # a burst of changes becomes one round
+        reconciler.run(stop)
+
+    def _reconcile(self, uid: str) -> None:
+        self.sync_pod(uid)
 

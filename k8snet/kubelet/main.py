@@ -57,33 +57,39 @@ def _read(path: str) -> str:
         return ""
 
 
+def host_facts(node_name: str) -> dict:
+    """What a Node reports of the machine it runs on: NodeConfig's arch, kernel, boot_id
+    and machine_id (unique per node name, as each emulated node is its own machine)."""
+    machine = hashlib.sha256((_read("/etc/machine-id") + node_name).encode()).hexdigest()
+    return {"arch": ARCH.get(platform.machine(), platform.machine()),
+            "kernel": os.uname().release, "boot_id": _read("/proc/sys/kernel/random/boot_id"),
+            "machine_id": machine[:32]}
+
+
 def node_config(args: argparse.Namespace):
     """NodeConfig from the flags (UsageError for bad values)."""
-    from k8snet.kubelet.node import NodeConfig, parse_node_labels, parse_quantity
+    from k8snet.kubelet.node import NodeConfig, check_quantity, parse_node_labels
 
     try:
         ipaddress.ip_address(args.node_ip)
     except ValueError:
         raise UsageError(f"--node-ip {args.node_ip!r} is not an IP address") from None
-    parse_quantity(args.cpu)
-    parse_quantity(args.memory)
+    check_quantity("--cpu", args.cpu)
+    check_quantity("--memory", args.memory)
     if args.max_pods < 1:
         raise UsageError("--max-pods must be at least 1")
-    machine = hashlib.sha256((_read("/etc/machine-id") + args.node_name).encode()).hexdigest()
     return NodeConfig(
         name=args.node_name, ip=args.node_ip, cpu=args.cpu, memory=args.memory,
         max_pods=args.max_pods, labels=parse_node_labels(args.node_labels),
-        kubelet_port=args.port, arch=ARCH.get(platform.machine(), platform.machine()),
-        kernel=os.uname().release, boot_id=_read("/proc/sys/kernel/random/boot_id"),
-        machine_id=machine[:32], os_image="k8snet emulated node")
+        kubelet_port=args.port, os_image="k8snet emulated node", **host_facts(args.node_name))
 
 
 def run(args: argparse.Namespace) -> int:
-    from k8snet.kubelet.cri_effects import CriRuntime
     from k8snet.kubelet.logserver import LogServer
     from k8snet.kubelet.loop import Kubelet, KubeletConfig
     from k8snet.kubelet.model import BackoffPolicy
     from k8snet.machinery.client import ApiClient
+    from k8snet.machinery.cri import RuntimeClient
 
     logging.basicConfig(level=args.log_level,
                         format=f"%(asctime)s kubelet[{args.node_name}] %(levelname)s %(message)s")
@@ -106,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         backoff=BackoffPolicy(args.backoff_base, args.backoff_cap))
     os.makedirs(os.path.join(args.root_dir, "pods"), exist_ok=True)
     api = ApiClient.from_kubeconfig(args.kubeconfig)
-    runtime = CriRuntime(args.runtime_socket)
+    runtime = RuntimeClient(args.runtime_socket, timeout=30.0)
     try:
         server = LogServer(args.node_ip, args.port, args.root_dir)
     except OSError as exc:

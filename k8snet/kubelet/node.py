@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from k8snet.errors import UsageError
-from k8snet.kubelet.timefmt import micro, rfc3339
+from k8snet.machinery.quantities import int_value, is_quantity
+from k8snet.machinery.timefmt import format_micro_time, format_time
 
 KUBELET_VERSION = "v1.32.0-k8snet"
 LEASE_NAMESPACE = "kube-node-lease"
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-_BIN = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DEC = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
 
 
 @dataclass(frozen=True)
@@ -61,27 +60,16 @@ def parse_node_labels(text: str) -> Tuple[Tuple[str, str], ...]:
     return tuple(out)
 
 
-def parse_quantity(text: str) -> float:
-    """A Kubernetes quantity ('4Gi', '500m', '2', '1.5G') as a number."""
-    text = str(text).strip()
-    m = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", text)
-    if not m:
-        raise UsageError(f"bad quantity {text!r}; use e.g. 2, 500m, 4Gi")
-    num, suffix = float(m.group(1)), m.group(2)
-    if suffix in _BIN:
-        return num * _BIN[suffix]
-    if suffix in _DEC:
-        return num * _DEC[suffix]
-    if suffix == "m":
-        return num / 1000
-    if suffix == "":
-        return num
-    raise UsageError(f"bad quantity {text!r}: unknown suffix {suffix!r}")
+def check_quantity(flag: str, text: str) -> str:
+    """`text` if it is a resource quantity, else UsageError naming the flag."""
+    if not is_quantity(text):
+        raise UsageError(f"{flag}: bad quantity {text!r}; use e.g. 2, 500m, 4Gi, 1e3")
+    return text
 
 
 def memory_ki(text: str) -> str:
     """Memory as the kubelet reports it: whole Ki."""
-    return f"{int(parse_quantity(text) // 1024)}Ki"
+    return f"{int_value(text) // 1024}Ki"
 
 
 def node_labels(cfg: NodeConfig) -> Dict[str, str]:
@@ -97,7 +85,7 @@ def node_labels(cfg: NodeConfig) -> Dict[str, str]:
 
 
 def resources(cfg: NodeConfig) -> Dict[str, str]:
-    parse_quantity(cfg.cpu)
+    check_quantity("cpu", cfg.cpu)
     return {"cpu": str(cfg.cpu), "memory": memory_ki(cfg.memory), "pods": str(cfg.max_pods),
             "ephemeral-storage": "10Gi"}
 
@@ -113,7 +101,7 @@ def _cond(ctype: str, status: str, reason: str, message: str, old: Mapping[str, 
 def node_status(cfg: NodeConfig, old: Optional[Mapping[str, Any]], now: float,
                 ready: bool, not_ready_message: str = "") -> Dict[str, Any]:
     """Node status: conditions with heartbeat, addresses, capacity, nodeInfo."""
-    now_s = rfc3339(now)
+    now_s = format_time(now)
     old_conds = {c["type"]: c for c in (old or {}).get("conditions") or []}
     res = resources(cfg)
     conditions = [
@@ -178,7 +166,7 @@ def build_lease(node_name: str, node_uid: Optional[str], duration: int,
         "kind": "Lease",
         "metadata": meta,
         "spec": {"holderIdentity": node_name, "leaseDurationSeconds": int(duration),
-                 "renewTime": micro(now)},
+                 "renewTime": format_micro_time(now)},
     }
 
 
@@ -188,7 +176,7 @@ def renew_lease(lease: Mapping[str, Any], node_name: str, duration: int,
     out = dict(lease)
     spec = dict(out.get("spec") or {})
     spec.update(holderIdentity=node_name, leaseDurationSeconds=int(duration),
-                renewTime=micro(now))
+                renewTime=format_micro_time(now))
     out["spec"] = spec
     return out
 

@@ -14,9 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
+from k8snet.api.defaults import image_pull_policy
 from k8snet.kubelet import crispec, probes, status, sync
-from k8snet.kubelet.cri_effects import CriError, CriRuntime, default_pull_policy, ensure_image
-from k8snet.kubelet.events import NORMAL, WARNING
 from k8snet.kubelet.logs import pod_log_dir
 from k8snet.kubelet.model import (
     RUNNING,
@@ -26,8 +25,10 @@ from k8snet.kubelet.model import (
     next_backoff,
 )
 from k8snet.kubelet.prober import run_probe
-from k8snet.kubelet.recorder import Recorder
+from k8snet.kubelet.runtimeview import ensure_image
 from k8snet.machinery.client import ApiClient, ApiError, NotFound
+from k8snet.machinery.cri import CriError, RuntimeClient
+from k8snet.machinery.events import NORMAL, WARNING, EventRecorder, container_field_path
 
 # seconds after which the status is compared with the apiserver's copy again
 STATUS_RESYNC = 10.0
@@ -45,14 +46,22 @@ class SyncContext:
 class PodSyncer:
     """Applies sync plans for the Pods of one node."""
 
-    def __init__(self, api: ApiClient, runtime: CriRuntime, recorder: Recorder, node_ip: str,
-                 root_dir: str, observe: Callable[[str], PodActual],
+    def __init__(self, api: ApiClient, runtime: RuntimeClient, recorder: EventRecorder,
+                 node_ip: str, root_dir: str, observe: Callable[[str], PodActual],
                  backoff: BackoffPolicy, clock: Callable[[], float] = time.time,
                  log: Optional[logging.Logger] = None):
         self.api, self.runtime, self.recorder = api, runtime, recorder
         self.node_ip, self.root_dir, self.observe = node_ip, root_dir, observe
         self.backoff, self.clock = backoff, clock
         self.log = log or logging.getLogger("k8snet.kubelet")
+
+    def _event(self, pod: Mapping[str, Any], event_type: str, reason: str, message: str,
+               container: str = "", init: bool = False) -> None:
+        meta = pod.get("metadata", {})
+        self.log.info("event %s %s/%s %s: %s", event_type, meta.get("namespace"),
+                      meta.get("name"), reason, message)
+        self.recorder.event(dict(pod, kind="Pod", apiVersion="v1"), event_type, reason, message,
+                            container_field_path(container, init))
 
     # -- one sync -------------------------------------------------------------
 
@@ -92,7 +101,7 @@ class PodSyncer:
                 self._act_simple(action)
             except CriError as exc:
                 self.log.warning("cleaning orphan pod %s: %s", uid, exc)
-        self.recorder.forget_pod(uid)
+        self.recorder.forget(uid)
         return True
 
     # -- actions --------------------------------------------------------------
@@ -129,9 +138,9 @@ class PodSyncer:
     def _act_simple(self, action: sync.Action) -> None:
         try:
             if isinstance(action, sync.StopSandbox):
-                self.runtime.stop_sandbox(action.sandbox_id)
+                self.runtime.stop_pod_sandbox(action.sandbox_id)
             elif isinstance(action, sync.RemoveSandbox):
-                self.runtime.remove_sandbox(action.sandbox_id)
+                self.runtime.remove_pod_sandbox(action.sandbox_id)
             elif isinstance(action, sync.RemoveContainer):
                 self.runtime.remove_container(action.container_id)
             elif isinstance(action, sync.KillContainer):
@@ -144,10 +153,10 @@ class PodSyncer:
                      log_dir: str) -> bool:
         ctx.sandbox_config = crispec.sandbox_config(pod, action.attempt, log_dir)
         try:
-            ctx.sandbox_id = self.runtime.run_sandbox(ctx.sandbox_config)
-            ctx.pod_ip = self.runtime.sandbox_network(ctx.sandbox_id)[0]
+            ctx.sandbox_id = self.runtime.run_pod_sandbox(ctx.sandbox_config)
+            ctx.pod_ip = self.runtime.pod_sandbox_status(ctx.sandbox_id)["ip"]
         except CriError as exc:
-            self.recorder.event(pod, WARNING, "FailedCreatePodSandBox",
+            self._event(pod, WARNING, "FailedCreatePodSandBox",
                                 f"Failed to create pod sandbox: {exc.message}")
             return False
         return True
@@ -159,7 +168,7 @@ class PodSyncer:
         name, image = action.name, spec.get("image", "")
         if ctx.sandbox_id is None:
             return
-        policy = spec.get("imagePullPolicy") or default_pull_policy(image)
+        policy = spec.get("imagePullPolicy") or image_pull_policy(image)
         started = self.clock()
         try:
             _ref, pulled = ensure_image(self.runtime, image, policy, ctx.sandbox_config)
@@ -168,10 +177,10 @@ class PodSyncer:
                                                    self.backoff)
             mem.pull_errors[name] = exc.message
             mem.waiting[name] = ("ErrImagePull", exc.message)
-            self.recorder.event(pod, WARNING, "Failed",
+            self._event(pod, WARNING, "Failed",
                                 f'Failed to pull image "{image}": {exc.message}', name,
                                 action.init)
-            self.recorder.event(pod, WARNING, "Failed", "Error: ErrImagePull", name, action.init)
+            self._event(pod, WARNING, "Failed", "Error: ErrImagePull", name, action.init)
             return
         mem.pull_backoffs.pop(name, None)
         mem.pull_errors.pop(name, None)
@@ -180,33 +189,33 @@ class PodSyncer:
             msg = f'Successfully pulled image "{image}" in {ms}ms'
         else:
             msg = f'Container image "{image}" already present on machine'
-        self.recorder.event(pod, NORMAL, "Pulled", msg, name, action.init)
+        self._event(pod, NORMAL, "Pulled", msg, name, action.init)
         config = crispec.container_config(pod, spec, action.attempt, ctx.pod_ip, self.node_ip,
                                           image_ref=None)
         try:
             cid = self.runtime.create_container(ctx.sandbox_id, config, ctx.sandbox_config)
         except CriError as exc:
             mem.waiting[name] = ("CreateContainerError", exc.message)
-            self.recorder.event(pod, WARNING, "Failed", f"Error: {exc.message}", name,
+            self._event(pod, WARNING, "Failed", f"Error: {exc.message}", name,
                                 action.init)
             return
-        self.recorder.event(pod, NORMAL, "Created", f"Created container {name}", name,
+        self._event(pod, NORMAL, "Created", f"Created container {name}", name,
                             action.init)
         try:
             self.runtime.start_container(cid)
         except CriError as exc:
             mem.waiting[name] = ("RunContainerError", exc.message)
-            self.recorder.event(pod, WARNING, "Failed", f"Error: {exc.message}", name,
+            self._event(pod, WARNING, "Failed", f"Error: {exc.message}", name,
                                 action.init)
             return
         mem.waiting.pop(name, None)
-        self.recorder.event(pod, NORMAL, "Started", f"Started container {name}", name,
+        self._event(pod, NORMAL, "Started", f"Started container {name}", name,
                             action.init)
 
     def _kill(self, pod: Mapping[str, Any], action: sync.KillContainer, mem: PodMemory) -> None:
         message = action.reason if "probe" in action.reason else \
             f"Stopping container {action.name}"
-        self.recorder.event(pod, NORMAL, "Killing", message, action.name)
+        self._event(pod, NORMAL, "Killing", message, action.name)
         self._act_simple(action)
         mem.probes.pop(action.container_id, None)
 
@@ -242,7 +251,7 @@ class PodSyncer:
             self.log.warning("confirming deletion of %s/%s: %s", meta["namespace"],
                              meta["name"], exc)
             return False
-        self.recorder.forget_pod(meta["uid"])
+        self.recorder.forget(meta["uid"])
         return True
 
     # -- probes and status ----------------------------------------------------
@@ -285,20 +294,20 @@ class PodSyncer:
                 ok, msg = run_probe(self.runtime, spec, cspecs[c.name], c.id, sb.ip)
                 states[kind] = probes.record(spec, states[kind], ok, self.clock(), msg)
                 if not ok:
-                    self.recorder.event(pod, WARNING, "Unhealthy",
+                    self._event(pod, WARNING, "Unhealthy",
                                         f"{kind.capitalize()} probe failed: {msg}", c.name)
 
     def _note_waiting(self, pod: Mapping[str, Any], mem: PodMemory,
                       waiting: Mapping[str, tuple]) -> None:
         for name, (reason, _msg) in waiting.items():
             if mem.waiting.get(name, ("",))[0] != reason and reason == sync.CRASH_LOOP:
-                self.recorder.event(pod, WARNING, "BackOff",
+                self._event(pod, WARNING, "BackOff",
                                     f"Back-off restarting failed container {name} in pod "
                                     f"{sync.pod_name(pod)}", name)
             if reason == sync.PULL_BACKOFF and mem.waiting.get(name, ("",))[0] != reason:
                 image = next((c.get("image", "") for c in pod["spec"].get("containers") or []
                               if c["name"] == name), "")
-                self.recorder.event(pod, NORMAL, "BackOff", f'Back-off pulling image "{image}"',
+                self._event(pod, NORMAL, "BackOff", f'Back-off pulling image "{image}"',
                                     name)
         mem.waiting = dict(waiting)
 

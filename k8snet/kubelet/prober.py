@@ -13,22 +13,23 @@ import ssl
 from typing import Any, Mapping, Tuple
 
 from k8snet.kubelet import probes
-from k8snet.kubelet.cri_effects import CriError, CriRuntime
+from k8snet.machinery.cri import CriError, RuntimeClient
 
 
-def run_exec(runtime: CriRuntime, container_id: str, action: Mapping[str, Any],
+def run_exec(runtime: RuntimeClient, container_id: str, action: Mapping[str, Any],
              timeout: float) -> Tuple[bool, str]:
     cmd = [str(a) for a in action.get("command") or []]
     if not cmd:
         return False, "exec probe has no command"
     try:
-        code, out, err = runtime.exec_sync(container_id, cmd, timeout)
+        result = runtime.exec_sync(container_id, cmd, timeout)
     except CriError as exc:
         return False, exc.message
-    if code == 0:
+    if result.exit_code == 0:
         return True, ""
-    text = (out + err).decode("utf-8", "replace").strip()
-    return False, f"command {cmd!r} exited with {code}" + (f": {text[:200]}" if text else "")
+    text = (result.stdout + result.stderr).decode("utf-8", "replace").strip()
+    return False, f"command {cmd!r} exited with {result.exit_code}" + \
+        (f": {text[:200]}" if text else "")
 
 
 def run_http(target: Mapping[str, Any], timeout: float) -> Tuple[bool, str]:
@@ -68,7 +69,7 @@ def run_tcp(host: str, port: int, timeout: float) -> Tuple[bool, str]:
         return False, f"dial tcp {host}:{port}: {exc.strerror or exc}"
 
 
-def run_probe(runtime: CriRuntime, spec: probes.ProbeSpec, container: Mapping[str, Any],
+def run_probe(runtime: RuntimeClient, spec: probes.ProbeSpec, container: Mapping[str, Any],
               container_id: str, pod_ip: str) -> Tuple[bool, str]:
     """Run the probe once; never raises for a probe that fails."""
     try:

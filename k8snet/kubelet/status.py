@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Mapping, Optional
 from k8snet.kubelet.model import CREATED, EXITED, RUNNING, ContainerInfo, PodActual, PodMemory
 from k8snet.kubelet.probes import Verdict
 from k8snet.kubelet.sync import init_done
-from k8snet.kubelet.timefmt import rfc3339
+from k8snet.machinery.podresources import pod_qos_class
+from k8snet.machinery.timefmt import format_time
 
 ID_PREFIX = "k8snet://"
 # status keys the kubelet owns and may remove (others, like nominatedNodeName, are not ours)
@@ -30,9 +31,9 @@ def _terminated(c: ContainerInfo) -> Dict[str, Any]:
     if c.message:
         out["message"] = c.message
     if c.started_at:
-        out["startedAt"] = rfc3339(c.started_at)
+        out["startedAt"] = format_time(c.started_at)
     if c.finished_at:
-        out["finishedAt"] = rfc3339(c.finished_at)
+        out["finishedAt"] = format_time(c.finished_at)
     return out
 
 
@@ -56,7 +57,8 @@ def container_status(cspec: Mapping[str, Any], instances: List[ContainerInfo],
     if previous is not None and previous.state == EXITED:
         out["lastState"] = {"terminated": _terminated(previous)}
     if latest.state == RUNNING:
-        out["state"] = {"running": {"startedAt": rfc3339(latest.started_at or latest.created_at)}}
+        started = latest.started_at or latest.created_at
+        out["state"] = {"running": {"startedAt": format_time(started)}}
         v = verdict or Verdict(started=True, ready=True)
         out["started"], out["ready"] = v.started, v.ready
     elif latest.state == EXITED and waiting is not None:
@@ -124,31 +126,13 @@ def _condition(ctype: str, ok: bool, old: Mapping[str, dict], now_s: str,
     return cond
 
 
-def qos_class(pod: Mapping[str, Any]) -> str:
-    """Guaranteed, Burstable or BestEffort from the containers' requests and limits."""
-    containers = list(pod.get("spec", {}).get("containers") or [])
-    containers += pod.get("spec", {}).get("initContainers") or []
-    any_set, guaranteed = False, True
-    for c in containers:
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
-        if req or lim:
-            any_set = True
-        for r in ("cpu", "memory"):
-            if r not in lim or str(req.get(r, lim[r])) != str(lim[r]):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
-
-
 def pod_status(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
                verdicts: Mapping[str, Verdict], host_ip: str, now: float) -> Dict[str, Any]:
     """The whole status the kubelet sends to pods/status."""
     spec = pod.get("spec", {})
     old = pod.get("status") or {}
     old_conds = {c["type"]: c for c in old.get("conditions") or []}
-    now_s = rfc3339(now)
+    now_s = format_time(now)
     sb = actual.sandbox
     sb_ready = sb is not None and sb.ready
     inits_ok = not spec.get("initContainers") or (
@@ -193,13 +177,13 @@ def pod_status(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
         "conditions": conditions,
         "hostIP": host_ip,
         "hostIPs": [{"ip": host_ip}],
-        "qosClass": qos_class(pod),
+        "qosClass": pod_qos_class(pod),
         "containerStatuses": statuses,
     }
     if init_statuses:
         status["initContainerStatuses"] = init_statuses
     start = mem.start_time
-    status["startTime"] = old.get("startTime") or rfc3339(start if start is not None else now)
+    status["startTime"] = old.get("startTime") or format_time(start if start is not None else now)
     ips = list(sb.ips) if sb_ready and sb.ips else ([sb.ip] if sb_ready and sb.ip else [])
     if ips:
         status["podIP"] = ips[0]

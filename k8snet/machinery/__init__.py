@@ -6,8 +6,13 @@ keeping its own copy of a primitive:
 
     resources    the resource registry (kinds, plurals, scopes, subresources)
     client       the REST client (ApiClient) and its errors
-    informer     list-then-watch caches
+    informer     list-then-watch caches, wait_until(informer, predicate)
+    reconciler   the reconcile loop: de-duplicating, rate-limited work queue, resync
     leaderelection  Lease-based leader election
     events       the event recorder
     quantities   resource.Quantity parsing
+    podresources what requests and limits mean: QoS class, cgroup settings
+    conditions   status conditions (is_ready, ...)
+    timefmt      metav1.Time / MicroTime / RFC3339Nano formatting and parsing
+    cri          the CRI (runtime.v1) client
 """

@@ -1,6 +1,8 @@
 """A thin Kubernetes REST client over the standard library.
 
-Objects are plain dicts in Kubernetes JSON shapes. HTTP errors become
+Objects are plain dicts in Kubernetes JSON shapes; resources are named by their plural
+(or kind / short name) and resolved to URL paths through the resource registry
+(k8snet.machinery.resources), so every kind the apiserver serves is reachable. HTTP errors become
 `ApiError` subclasses built from the server's `Status` object; an unreachable
 server is `Unreachable` (an `ApiError` with code 0), so one ``except ApiError``
 covers every failure a control loop should retry.
@@ -26,28 +28,6 @@ import yaml
 
 from k8snet.errors import K8snetError
 from k8snet.machinery import resources as kinds
-
-
-def _resource_table() -> dict[str, tuple[str, str, bool, str]]:
-    """Every served resource by plural (the first group wins, core first) and, for named
-    groups, also by "plural.group" (as kubectl spells them, e.g. "events.events.k8s.io")."""
-    table: dict[str, tuple[str, str, bool, str]] = {}
-    for group, version in kinds.group_versions():
-        for info in kinds.resources_in(group, version):
-            entry = (info.group, info.version, info.namespaced, info.kind)
-            table.setdefault(info.plural, entry)
-            if info.group:
-                table.setdefault(f"{info.plural}.{info.group}", entry)
-    return table
-
-
-# name -> (group, version, namespaced, kind); group "" is the core API.
-RESOURCES: dict[str, tuple[str, str, bool, str]] = _resource_table()
-
-
-def resource_name(info: kinds.KindInfo) -> str:
-    """The name this client knows a resource by: "pods", "deployments.apps"."""
-    return f"{info.plural}.{info.group}" if info.group else info.plural
 
 PATCH_CONTENT_TYPES = {
     "merge": "application/merge-patch+json",
@@ -117,20 +97,36 @@ def status_error(code: int, reason: str, message: str, status: dict) -> ApiError
     return cls(code, reason, message, status)
 
 
+def resource_info(resource: str) -> kinds.KindInfo:
+    """The registry entry of a resource: its plural, or any name `resources.lookup` knows
+    (kind, singular, short name), or "plural.group" as kubectl spells a resource of a named
+    group (e.g. "events.events.k8s.io"); K8snetError when the registry has no such one."""
+    info = kinds.RESOURCES.get(resource) or kinds.lookup(resource)
+    if info is None and "." in resource:
+        plural, group = resource.split(".", 1)
+        info = kinds.lookup(plural, group)
+    if info is None:
+        raise K8snetError(f"unknown resource '{resource}': the resource registry "
+                          "(k8snet.machinery.resources) has no such plural, kind or short name")
+    return info
+
+
+def resource_name(info: kinds.KindInfo) -> str:
+    """The name resource_info resolves back to this resource: "pods", "events.events.k8s.io"
+    (the group's preferred version)."""
+    return f"{info.plural}.{info.group}" if info.group else info.plural
+
+
 def resource_path(resource: str, namespace: Optional[str] = None, name: Optional[str] = None,
                   subresource: Optional[str] = None) -> str:
     """The URL path of a collection or object, e.g. /apis/apps/v1/namespaces/d/deployments/x."""
-    try:
-        group, version, namespaced, _kind = RESOURCES[resource]
-    except KeyError:
-        raise K8snetError(f"unknown resource '{resource}'; known: {', '.join(RESOURCES)}") \
-            from None
-    parts = ["/api/" + version if not group else f"/apis/{group}/{version}"]
-    if namespaced and namespace:
+    info = resource_info(resource)
+    parts = ["/api/" + info.version if not info.group else f"/apis/{info.group}/{info.version}"]
+    if info.namespaced and namespace:
         parts.append("namespaces/" + urllib.parse.quote(namespace, safe=""))
-    elif namespaced and name:
-        raise K8snetError(f"{resource} are namespaced: give a namespace for '{name}'")
-    parts.append(resource.split(".", 1)[0])  # "deployments.apps" -> "deployments"
+    elif info.namespaced and name:
+        raise K8snetError(f"{info.plural} are namespaced: give a namespace for '{name}'")
+    parts.append(info.plural)
     if name:
         parts.append(urllib.parse.quote(name, safe=""))
     if subresource:

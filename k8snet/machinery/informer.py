@@ -52,6 +52,7 @@ class Informer:
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.on_change = on_change
+        self._listeners: list[OnChange] = []
         self.resync_seconds = resync_seconds
         self.watch_timeout = watch_timeout
         self.retry_seconds = retry_seconds
@@ -152,6 +153,11 @@ class Informer:
                 return
         self._notify()
 
+    def add_listener(self, listener: OnChange) -> None:
+        """Call `listener(items)` after every change too (several controllers can share
+        one informer); add listeners before `start`."""
+        self._listeners.append(listener)
+
     def wait_change(self, generation: int, timeout: float) -> int:
         """Block until the cache changes after `generation` (or `timeout`); the new one."""
         with self._changed:
@@ -168,12 +174,15 @@ class Informer:
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
-        if self.on_change is None:
+        listeners = ([self.on_change] if self.on_change is not None else []) + self._listeners
+        if not listeners:
             return
-        try:
-            self.on_change(self.snapshot())
-        except Exception:  # a broken callback must not kill the cache
-            self.log.exception("%s: on_change callback failed", self.resource)
+        items = self.snapshot()
+        for listener in listeners:
+            try:
+                listener(items)
+            except Exception:  # a broken callback must not kill the cache
+                self.log.exception("%s: on_change callback failed", self.resource)
 
     def _close_on(self, stop: threading.Event) -> None:
         stop.wait()
@@ -187,17 +196,24 @@ class WaitTimeout(K8snetError):
 
 
 def wait_until(informer: Informer, predicate: Callable[[dict[str, dict]], object],
-               timeout: float, what: str = "the condition") -> object:
+               timeout: float, what: str = "the condition",
+               stop: Optional[threading.Event] = None) -> object:
     """Wait until `predicate(items)` is truthy on the informer's cache; return its value.
 
     The informer must be running (`start`). The predicate is evaluated on the first
     synced snapshot and after every change; `WaitTimeout` names `what` at the deadline.
+    When `stop` is given and set, the wait ends early and returns None.
     """
     deadline = time.monotonic() + timeout
-    if not informer.wait_synced(timeout):
-        raise WaitTimeout(f"timed out after {timeout:.0f}s listing {informer.resource} "
-                          f"while waiting for {what}")
+    while not informer.wait_synced(min(1.0, max(0.0, deadline - time.monotonic()))):
+        if stop is not None and stop.is_set():
+            return None
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout:.0f}s listing {informer.resource} "
+                              f"while waiting for {what}")
     while True:
+        if stop is not None and stop.is_set():
+            return None
         generation = informer.generation
         value = predicate(informer.snapshot())
         if value:

@@ -14,34 +14,9 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
+from k8snet.machinery.timefmt import format_micro_time, parse_time, utcnow
 
 Clock = Callable[[], dt.datetime]
-
-
-def utcnow() -> dt.datetime:
-    """The current UTC time (the default clock)."""
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def format_micro_time(t: dt.datetime) -> str:
-    """A metav1.MicroTime string: 2024-01-02T03:04:05.123456Z."""
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def format_time(t: dt.datetime) -> str:
-    """A metav1.Time string: 2024-01-02T03:04:05Z."""
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: Optional[str]) -> Optional[dt.datetime]:
-    """Parse metav1.Time / MicroTime (RFC 3339); None when absent or malformed."""
-    if not text:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ Public names:
     milli_value(value) -> int    ceil(quantity * 1000), e.g. CPU in millicores
     int_value(value) -> int      ceil(quantity), e.g. memory in bytes
 
-Exact arithmetic (fractions), so "0.1" == "100m" and "1Gi" == "1024Mi".
+Exact arithmetic (fractions), so "0.1" == "100m" and "1Gi" == "1024Mi". As upstream's
+resource.ParseQuantity: no spaces, suffixes are case-sensitive ("1K" is not a quantity,
+"1k" is), and "E" alone is exa while "E3" is an exponent. This is the one parser every
+component uses (apiserver validation and defaults, scheduler, kubelet, runtime).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def parse_quantity(value: Number) -> Fraction:
         return Fraction(str(value))
     if not isinstance(value, str):
         raise ValueError("quantity must be a string or a number")
-    m = _RE.match(value.strip())
+    m = _RE.match(value)
     if not m or len(value) > 64:
         raise ValueError("quantities must match the regular expression "
                          "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")

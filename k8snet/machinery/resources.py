@@ -1,35 +1,51 @@
-"""The registry of API kinds that k8snet serves, as discovery describes them.
+"""The resource table: which kinds are served, where, and how discovery describes them.
+
+A ``ResourceTable`` holds ``KindInfo`` entries, one per (group, version, plural). The
+apiserver owns one, built from the built-in resources of Kubernetes 1.32
+(``k8snet.machinery.builtin``, read from lightkube-models); CustomResourceDefinitions add
+and remove entries at run time with ``add``/``remove``. Reads see a consistent snapshot
+(the entries are an immutable tuple replaced under a lock on each change).
 
 Public names:
 
-    KINDS: dict kind -> KindInfo        (Namespace, Node, Pod, Service, Endpoints, Event,
-                                         Deployment, ReplicaSet, Lease; plus the
-                                         subresource-only kinds Binding and Scale)
-    RESOURCES: dict plural -> KindInfo  (top-level resources incl. "bindings", which like
-                                         Kubernetes' is create-only; not Scale)
-    STORED: dict plural -> KindInfo     (the resources kept in the store: RESOURCES minus
-                                         bindings)
     KindInfo fields: kind, plural, singular, group, version, namespaced, short_names,
-        verbs, subresources (tuple of Subresource), categories; properties
-        api_version ("v1", "apps/v1"), group_version, list_kind, scope
+        verbs, subresources (tuple of Subresource), categories, top_level, stored,
+        storage_version, custom, list_kind_name; properties api_version ("v1",
+        "apps/v1"), group_version, list_kind, scope, storage_api_version
     Subresource fields: name, kind, group, version, verbs
-    lookup(name, group=None) -> KindInfo | None   plural, singular, kind (any case) or short name
-    by_api_version_kind(api_version, kind) -> KindInfo | None
-    group_versions() -> list[tuple[group, version]]   each once, core ("") first
-    resources_in(group, version) -> list[KindInfo]
-    legacy_resource_list(group, version) -> dict      APIResourceList (/api/v1, /apis/apps/v1)
-    aggregated_discovery(core: bool) -> dict           APIGroupDiscoveryList body for /api
-                                                       (core=True) or /apis (core=False)
-    api_group_list() -> dict                           APIGroupList for legacy /apis
+    ResourceTable(infos=(), group_priority=None, frozen=False)
+        add(info), remove(group, version, plural) -> KindInfo | None, infos()
+        get(group, version, plural) -> KindInfo | None
+        group_versions() -> [(group, version)]   core first, groups in upstream order,
+                                                 each group's versions preferred first
+        versions(group) -> [version]             preferred first
+        preferred_version(group) -> str | None
+        resources_in(group, version) -> [KindInfo]
+        lookup(name, group=None) -> KindInfo | None   plural, singular, kind, short name;
+                                                      the group's preferred version
+        by_api_version_kind(api_version, kind) -> KindInfo | None
+        stored() -> [KindInfo]                   one per storage location (preferred)
+    version_priority(version) -> sort key      Kubernetes' version order (v2 > v1 >
+                                               v1beta2 > v1beta1 > v1alpha1 > others)
+    builtin_table() -> ResourceTable           a new, mutable table of the built-ins
+    builtin_view() -> ResourceTable            the built-ins, shared and read-only
 
-Facts (plurals, short names, verbs, categories) follow what a Kubernetes 1.32
-apiserver publishes.
+Thin wrappers over the (frozen) built-in table, for callers that need no CRDs:
+
+    KINDS: kind -> KindInfo (the preferred version; core Event), RESOURCES: plural ->
+    KindInfo (top-level), STORED: plural -> KindInfo (kept in the store);
+    lookup, by_api_version_kind, group_versions, resources_in, legacy_resource_list,
+    aggregated_discovery, api_group_list (documents: k8snet.machinery.discovery).
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import threading
 from dataclasses import dataclass
-from typing import Optional
+from types import MappingProxyType
+from typing import Iterable, Mapping, Optional
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 STATUS_VERBS = ("get", "patch", "update")
@@ -52,7 +68,14 @@ class Subresource:
 
 @dataclass(frozen=True)
 class KindInfo:
-    """One API kind and how it is served."""
+    """One resource in one group-version and how it is served.
+
+    ``stored`` is False for resources that are not kept in the store (create-only
+    reviews and bindings, computed componentstatuses). ``storage_version`` names the
+    apiVersion whose shape the store keeps when it is not this one ("" = this one), as
+    upstream keeps autoscaling/v1 HorizontalPodAutoscalers as autoscaling/v2. ``custom``
+    marks a CustomResourceDefinition's resource (stored under /registry/<group>/<plural>).
+    """
 
     kind: str
     plural: str
@@ -65,6 +88,10 @@ class KindInfo:
     subresources: tuple[Subresource, ...] = ()
     categories: tuple[str, ...] = ()
     top_level: bool = True
+    stored: bool = True
+    storage_version: str = ""
+    custom: bool = False  # served for a CustomResourceDefinition
+    list_kind_name: str = ""  # a CRD's names.listKind ("" = kind + "List")
 
     @property
     def api_version(self) -> str:
@@ -73,8 +100,12 @@ class KindInfo:
     group_version = api_version
 
     @property
+    def storage_api_version(self) -> str:
+        return self.storage_version or self.api_version
+
+    @property
     def list_kind(self) -> str:
-        return self.kind + "List"
+        return self.list_kind_name or self.kind + "List"
 
     @property
     def scope(self) -> str:
@@ -87,154 +118,200 @@ class KindInfo:
         return None
 
 
-def _status(kind: str, group: str, version: str = "v1") -> Subresource:
-    return Subresource("status", kind, group, version, STATUS_VERBS)
+_VERSION_RE = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 
 
-def _scale() -> Subresource:
-    return Subresource("scale", "Scale", "autoscaling", "v1", STATUS_VERBS)
+def version_priority(version: str) -> tuple:
+    """A sort key putting versions in Kubernetes' order: GA, then beta, then alpha (each
+    highest first), then anything else alphabetically."""
+    m = _VERSION_RE.match(version)
+    if m is None:
+        return (3, 0, 0, version)
+    stage = {None: 0, "beta": 1, "alpha": 2}[m.group(2)]
+    return (stage, -int(m.group(1)), -int(m.group(3) or 0), version)
 
 
-KINDS: dict[str, KindInfo] = {
-    k.kind: k
-    for k in (
-        KindInfo("Namespace", "namespaces", "namespace", "", "v1", False, ("ns",),
-                 ("create", "delete", "get", "list", "patch", "update", "watch"),
-                 (_status("Namespace", ""),
-                  Subresource("finalize", "Namespace", "", "v1", ("update",)))),
-        KindInfo("Node", "nodes", "node", "", "v1", False, ("no",), ALL_VERBS,
-                 (_status("Node", ""),)),
-        KindInfo("Pod", "pods", "pod", "", "v1", True, ("po",), ALL_VERBS,
-                 (_status("Pod", ""),
-                  Subresource("binding", "Binding", "", "v1", ("create",)),
-                  Subresource("log", "Pod", "", "v1", ("get",))),
-                 ("all",)),
-        KindInfo("Service", "services", "service", "", "v1", True, ("svc",), ALL_VERBS,
-                 (_status("Service", ""),), ("all",)),
-        KindInfo("Endpoints", "endpoints", "endpoints", "", "v1", True, ("ep",)),
-        KindInfo("Event", "events", "event", "", "v1", True, ("ev",)),
-        KindInfo("Deployment", "deployments", "deployment", "apps", "v1", True, ("deploy",),
-                 ALL_VERBS, (_scale(), _status("Deployment", "apps")), ("all",)),
-        KindInfo("ReplicaSet", "replicasets", "replicaset", "apps", "v1", True, ("rs",),
-                 ALL_VERBS, (_scale(), _status("ReplicaSet", "apps")), ("all",)),
-        KindInfo("Lease", "leases", "lease", "coordination.k8s.io", "v1", True),
-        KindInfo("Binding", "bindings", "binding", "", "v1", True, (), ("create",)),
-        KindInfo("Scale", "scales", "scale", "autoscaling", "v1", True, (), (), (), (),
-                 top_level=False),
-    )
-}
+class ResourceTable:
+    """The served resources; safe to read from many threads while one adds or removes."""
 
-RESOURCES: dict[str, KindInfo] = {k.plural: k for k in KINDS.values() if k.top_level}
-STORED: dict[str, KindInfo] = {p: k for p, k in RESOURCES.items() if "get" in k.verbs}
+    def __init__(self, infos: Iterable[KindInfo] = (),
+                 group_priority: Optional[Mapping[str, int]] = None,
+                 frozen: bool = False) -> None:
+        self._lock = threading.Lock()
+        self._infos: tuple[KindInfo, ...] = ()
+        self._priority = dict(group_priority or {})
+        for info in infos:
+            self._insert(info)
+        self._frozen = frozen
+
+    # -- changing ------------------------------------------------------------------
+    def _insert(self, info: KindInfo) -> None:
+        for cur in self._infos:
+            if (cur.group, cur.version, cur.plural) == (info.group, info.version,
+                                                        info.plural):
+                raise ValueError(f"{info.plural}.{info.version}.{info.group} is already "
+                                 "served")
+        self._infos = self._infos + (info,)
+
+    def add(self, info: KindInfo) -> None:
+        """Serve one more resource (a CustomResourceDefinition's version); ValueError
+        when that group-version already has this plural."""
+        if self._frozen:
+            raise TypeError("this resource table is read-only")
+        with self._lock:
+            self._insert(info)
+
+    def remove(self, group: str, version: str, plural: str) -> Optional[KindInfo]:
+        """Stop serving a resource; the removed entry, or None when it was not served."""
+        if self._frozen:
+            raise TypeError("this resource table is read-only")
+        with self._lock:
+            for cur in self._infos:
+                if (cur.group, cur.version, cur.plural) == (group, version, plural):
+                    self._infos = tuple(i for i in self._infos if i is not cur)
+                    return cur
+        return None
+
+    # -- reading -------------------------------------------------------------------
+    def infos(self) -> tuple[KindInfo, ...]:
+        """Every entry (top-level resources and subresource-only kinds)."""
+        return self._infos
+
+    def get(self, group: str, version: str, plural: str) -> Optional[KindInfo]:
+        for info in self._infos:
+            if info.top_level and (info.group, info.version, info.plural) == (
+                    group, version, plural):
+                return info
+        return None
+
+    def _group_key(self, group: str) -> tuple:
+        return (group != "", -self._priority.get(group, 1000), group)
+
+    def versions(self, group: str) -> list[str]:
+        """The versions served in a group, preferred first."""
+        found = {i.version for i in self._infos if i.top_level and i.group == group}
+        return sorted(found, key=version_priority)
+
+    def preferred_version(self, group: str) -> Optional[str]:
+        versions = self.versions(group)
+        return versions[0] if versions else None
+
+    def groups(self) -> list[str]:
+        """Every served group once, "" first, then upstream's order of groups."""
+        return sorted({i.group for i in self._infos if i.top_level}, key=self._group_key)
+
+    def group_versions(self) -> list[tuple[str, str]]:
+        """Every served (group, version) once: core first, each group's preferred first."""
+        return [(g, v) for g in self.groups() for v in self.versions(g)]
+
+    def resources_in(self, group: str, version: str) -> list[KindInfo]:
+        """The top-level resources served in a group-version, by plural."""
+        return sorted((i for i in self._infos
+                       if i.top_level and i.group == group and i.version == version),
+                      key=lambda i: i.plural)
+
+    def lookup(self, name: str, group: Optional[str] = None) -> Optional[KindInfo]:
+        """A plural, singular, kind (any case) or short name -> its resource in the
+        group's preferred version; groups in discovery order."""
+        low = name.lower()
+        for g, v in self.group_versions():
+            if (group is not None and g != group) or v != self.preferred_version(g):
+                continue
+            for info in self.resources_in(g, v):
+                if low in (info.plural, info.singular, info.kind.lower()) or \
+                        low in info.short_names:
+                    return info
+        return None
+
+    def by_api_version_kind(self, api_version: str, kind: str) -> Optional[KindInfo]:
+        """The resource serving `kind` in `api_version`, if any."""
+        for info in self._infos:
+            if info.top_level and info.kind == kind and info.api_version == api_version:
+                return info
+        return None
+
+    def stored(self) -> list[KindInfo]:
+        """One entry per storage location (/registry/<plural>/...): the preferred one."""
+        out: dict[str, KindInfo] = {}
+        for g, v in self.group_versions():
+            for info in self.resources_in(g, v):
+                if info.stored and info.plural not in out:
+                    out[info.plural] = info
+        return list(out.values())
+
+
+def builtin_table() -> ResourceTable:
+    """A new table holding the built-in resources of Kubernetes 1.32 (CRDs may be added)."""
+    from k8snet.machinery.builtin import GROUP_PRIORITY, builtin_kinds
+    return ResourceTable(builtin_kinds(), GROUP_PRIORITY)
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_view() -> ResourceTable:
+    """The built-in resources as one shared, read-only table."""
+    from k8snet.machinery.builtin import GROUP_PRIORITY, builtin_kinds
+    return ResourceTable(builtin_kinds(), GROUP_PRIORITY, frozen=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _maps() -> dict[str, Mapping[str, KindInfo]]:
+    table = builtin_view()
+    kinds: dict[str, KindInfo] = {}
+    resources: dict[str, KindInfo] = {}
+    for g, v in table.group_versions():
+        if v != table.preferred_version(g):
+            continue
+        for info in table.resources_in(g, v):
+            kinds.setdefault(info.kind, info)
+            resources.setdefault(info.plural, info)
+    for info in table.infos():
+        if not info.top_level:
+            kinds.setdefault(info.kind, info)
+    stored = {i.plural: i for i in table.stored()}
+    return {"KINDS": MappingProxyType(kinds), "RESOURCES": MappingProxyType(resources),
+            "STORED": MappingProxyType(stored)}
+
+
+def __getattr__(name: str) -> Mapping[str, KindInfo]:
+    """KINDS, RESOURCES and STORED: read-only maps over the built-in table (made on use)."""
+    if name in ("KINDS", "RESOURCES", "STORED"):
+        return _maps()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def lookup(name: str, group: Optional[str] = None) -> Optional[KindInfo]:
     """Resolve a plural, singular, kind (case-insensitive) or short name to a kind."""
-    low = name.lower()
-    for info in KINDS.values():
-        if not info.top_level or (group is not None and info.group != group):
-            continue
-        if low in (info.plural, info.singular, info.kind.lower()) or low in info.short_names:
-            return info
-    return None
+    return builtin_view().lookup(name, group)
 
 
 def by_api_version_kind(api_version: str, kind: str) -> Optional[KindInfo]:
-    """The kind registered for this apiVersion and kind, if any."""
-    info = KINDS.get(kind)
-    if info is not None and info.api_version == api_version:
-        return info
-    return None
+    """The built-in kind registered for this apiVersion and kind, if any."""
+    return builtin_view().by_api_version_kind(api_version, kind)
 
 
 def group_versions() -> list[tuple[str, str]]:
     """Every served (group, version) once, the core group first."""
-    out: list[tuple[str, str]] = []
-    for info in KINDS.values():
-        if info.top_level and (info.group, info.version) not in out:
-            out.append((info.group, info.version))
-    return sorted(out, key=lambda gv: (gv[0] != "", gv[0], gv[1]))
+    return builtin_view().group_versions()
 
 
 def resources_in(group: str, version: str) -> list[KindInfo]:
-    """The top-level resources served in a group-version, in registry order."""
-    return [k for k in KINDS.values()
-            if k.top_level and k.group == group and k.version == version]
+    """The top-level resources served in a group-version."""
+    return builtin_view().resources_in(group, version)
 
 
 def legacy_resource_list(group: str, version: str) -> dict:
     """An APIResourceList for /api/v1 or /apis/<group>/<version>."""
-    gv = f"{group}/{version}" if group else version
-    resources: list[dict] = []
-    for info in resources_in(group, version):
-        entry: dict = {"name": info.plural, "singularName": info.singular,
-                       "namespaced": info.namespaced, "kind": info.kind,
-                       "verbs": list(info.verbs)}
-        if info.short_names:
-            entry["shortNames"] = list(info.short_names)
-        if info.categories:
-            entry["categories"] = list(info.categories)
-        resources.append(entry)
-        for sub in info.subresources:
-            sub_entry: dict = {"name": f"{info.plural}/{sub.name}", "singularName": "",
-                               "namespaced": info.namespaced, "kind": sub.kind,
-                               "verbs": list(sub.verbs)}
-            if sub.group != info.group or sub.version != info.version:
-                sub_entry["group"] = sub.group
-                sub_entry["version"] = sub.version
-            resources.append(sub_entry)
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-            "resources": resources}
-
-
-def _aggregated_resource(info: KindInfo) -> dict:
-    entry: dict = {
-        "resource": info.plural,
-        "responseKind": {"group": info.group, "version": info.version, "kind": info.kind},
-        "scope": info.scope,
-        "singularResource": info.singular,
-        "verbs": list(info.verbs),
-    }
-    if info.short_names:
-        entry["shortNames"] = list(info.short_names)
-    if info.categories:
-        entry["categories"] = list(info.categories)
-    if info.subresources:
-        entry["subresources"] = [
-            {"subresource": sub.name,
-             "responseKind": {"group": sub.group, "version": sub.version, "kind": sub.kind},
-             "verbs": list(sub.verbs)}
-            for sub in info.subresources
-        ]
-    return entry
+    from k8snet.machinery import discovery
+    return discovery.resource_list(builtin_view(), group, version)
 
 
 def aggregated_discovery(core: bool) -> dict:
-    """APIGroupDiscoveryList for /api (core=True) or /apis (core=False).
-
-    Serve it with Content-Type
-    ``application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList``.
-    """
-    items = []
-    for group, version in group_versions():
-        if (group == "") != core:
-            continue
-        items.append({
-            "metadata": {"name": group, "creationTimestamp": None},
-            "versions": [{"version": version, "freshness": "Current",
-                          "resources": [_aggregated_resource(i)
-                                        for i in resources_in(group, version)]}],
-        })
-    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
-            "metadata": {}, "items": items}
+    """APIGroupDiscoveryList for /api (core=True) or /apis (core=False)."""
+    from k8snet.machinery import discovery
+    return discovery.aggregated(builtin_view(), core)
 
 
 def api_group_list() -> dict:
     """APIGroupList for the legacy /apis endpoint (named groups only)."""
-    groups = []
-    for group, version in group_versions():
-        if not group:
-            continue
-        gv = {"groupVersion": f"{group}/{version}", "version": version}
-        groups.append({"name": group, "versions": [gv], "preferredVersion": gv})
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+    from k8snet.machinery import discovery
+    return discovery.group_list(builtin_view())

@@ -2,9 +2,10 @@
 
 Level-triggered: every round plans from the full Node list and diffs against
 what the kernel has now, so a restart, a missed event or an entry someone
-deleted by hand is repaired by the next round. Rounds run when the overlay
-facts of any Node change (name, podCIDR, VTEP annotations) and every
-``resync`` seconds.
+deleted by hand is repaired by the next round. Rounds run on the machinery's
+Reconciler (one key) when the overlay facts of any Node change (name, podCIDR,
+VTEP annotations) and every ``resync`` seconds; a round with failed operations
+is retried with exponential back-off.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 from k8snet.errors import K8snetError
 from k8snet.machinery.client import ApiClient, ApiError
 from k8snet.machinery.informer import Informer
+from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
 from k8snet.overlay import observe
 from k8snet.overlay.diff import Op, diff
 from k8snet.overlay.model import DEVICE, IP_ANNOTATION, MAC_ANNOTATION, Observed, Plan
@@ -26,6 +28,7 @@ from k8snet.overlay.plan import annotations_to_publish, make_plan, node_pod_cidr
 
 BRIDGE_NF_CALL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 OP_TIMEOUT = 10.0
+RETRY = Backoff(base=1.0, cap=30.0)
 
 
 def overlay_facts(items: Iterable[dict]) -> Tuple:
@@ -63,6 +66,7 @@ class OverlayAgent:
                  device: str = DEVICE, resync: float = 10.0,
                  read: Callable[[str], Observed] = observe.read,
                  act: Callable[[Op], Optional[str]] = run_op,
+                 clock: Callable[[], float] = time.monotonic,
                  log: Optional[logging.Logger] = None):
         self.api = api
         self.node_name = node_name
@@ -73,16 +77,21 @@ class OverlayAgent:
         self.read = read
         self.act = act
         self.log = log or logging.getLogger("k8snet.overlay")
-        self.kick = threading.Event()
+        self.reconciler = Reconciler("overlay", self._reconcile, clock=clock, backoff=RETRY,
+                                     resync=resync, log=self.log)
+        self.nodes: Optional[Informer] = None
+        self.on_synced: Optional[Callable[[], None]] = None
+        self._synced = False
         self._facts: Optional[Tuple] = None
         self._skipped: Tuple[str, ...] = ()
 
-    def on_nodes(self, items: Dict[str, dict]) -> None:
-        """Informer callback: start a round only when overlay facts changed."""
+    def on_nodes(self, items: Dict[str, dict]) -> List[str]:
+        """Informer listener: a round only when overlay facts changed."""
         facts = overlay_facts(items.values())
-        if facts != self._facts:
-            self._facts = facts
-            self.kick.set()
+        if facts == self._facts:
+            return []
+        self._facts = facts
+        return [ALL]
 
     def round(self, nodes: List[dict]) -> RoundResult:
         """One reconcile: plan, diff against the kernel, apply, publish."""
@@ -121,34 +130,24 @@ class OverlayAgent:
 
     def run(self, stop: threading.Event, on_synced: Optional[Callable[[], None]] = None,
             sync_timeout: float = 120.0) -> None:
-        """Watch Nodes and reconcile until ``stop`` is set."""
-        nodes = Informer(self.api, "nodes", on_change=self.on_nodes, log=self.log,
-                         resync_seconds=300.0)
-        nodes.start(stop)
-        deadline = time.monotonic() + sync_timeout
-        while not nodes.wait_synced(1.0):
-            if stop.is_set():
-                return
-            if time.monotonic() > deadline:
-                raise K8snetError(f"could not list Nodes within {sync_timeout:.0f}s: "
-                                  "is the apiserver reachable from this node?")
-        synced = False
-        while not stop.is_set():
-            self.kick.clear()
-            try:
-                result = self.round(list(nodes.snapshot().values()))
-            except K8snetError as exc:
-                self.log.warning("round failed: %s", exc)
-                result = None
-            except Exception:  # a bug in one round must not leave the node unsynced for good
-                self.log.exception("round failed")
-                result = None
-            if result is not None and not result.errors and not synced:
-                synced = True
-                if on_synced is not None:
-                    on_synced()
-            self.kick.wait(self.resync)
-            stop.wait(0.02)  # a burst of Node changes becomes one round
+        """Watch Nodes and reconcile until ``stop`` is set; `on_synced` after the first
+        round without errors. K8snetError if Nodes cannot be listed within `sync_timeout`."""
+        self.on_synced = on_synced
+        self.nodes = Informer(self.api, "nodes", log=self.log, resync_seconds=300.0)
+        self.reconciler.watch(self.nodes, keys=self.on_nodes)
+        self.nodes.start(stop)
+        self.reconciler.run(stop, sync_timeout=sync_timeout)
+
+    def _reconcile(self, _key: str) -> None:
+        assert self.nodes is not None
+        result = self.round(list(self.nodes.snapshot().values()))
+        if result.errors:
+            raise K8snetError(f"{len(result.errors)} operation(s) failed: "
+                              f"{'; '.join(result.errors)}")
+        if not self._synced:
+            self._synced = True
+            if self.on_synced is not None:
+                self.on_synced()
 
 
 def set_bridge_nf_call(path: str = BRIDGE_NF_CALL) -> Optional[str]:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Iterable, List, Optional
 
 from k8snet.errors import K8snetError
+from k8snet.testbed.state import NodeInfo
 
 START_TIMEOUT = 30.0
 
@@ -26,17 +27,17 @@ def netns_argv(path: Optional[str]) -> List[str]:
     return ["nsenter", f"--net={path}"] if path else []
 
 
-def node_netns_path(node: Dict) -> str:
+def node_netns_path(node: NodeInfo) -> str:
     """A node's namespace as the testbed named it for ``ip netns``."""
-    return f"/run/netns/{node['netns']}"
+    return f"/run/netns/{node.netns}"
 
 
-def pod_netns_path(node: Dict, netns: str) -> str:
+def pod_netns_path(node: NodeInfo, netns: str) -> str:
     """A Pod sandbox's namespace, named by the runtime with ``ip netns add``:
     in the root mount namespace when the runtime runs there, else in its
     node's mount namespace (reached through the node's root). The one that
     is a mount point holds the namespace."""
-    candidates = [f"/run/netns/{netns}", f"/proc/{node['pid']}/root/run/netns/{netns}"]
+    candidates = [f"/run/netns/{netns}", f"/proc/{node.pid}/root/run/netns/{netns}"]
     for path in candidates:
         if os.path.ismount(path):
             return path

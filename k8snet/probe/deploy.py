@@ -14,12 +14,13 @@ the servers. Existing probe objects are reused (``--keep`` leaves them).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from k8snet.errors import K8snetError
 from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, NotFound
+from k8snet.machinery.conditions import is_ready as condition_ready
+from k8snet.testbed.waiting import WaitTimeout, by_name, wait_for
 
 NAMESPACE = "default"
 PREFIX = "k8snet-probe"
@@ -90,9 +91,7 @@ def service_manifest() -> Dict:
 
 
 def is_ready(pod: Dict) -> bool:
-    return pod.get("status", {}).get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in pod.get("status", {}).get("conditions", []))
+    return pod.get("status", {}).get("phase") == "Running" and condition_ready(pod)
 
 
 def is_running(pod: Dict) -> bool:
@@ -102,9 +101,16 @@ def is_running(pod: Dict) -> bool:
 
 def ready_workers(client: ApiClient, workers: List[str]) -> List[str]:
     nodes = {n["metadata"]["name"]: n for n in client.list("nodes")["items"]}
-    return [w for w in workers if w in nodes and any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in nodes[w].get("status", {}).get("conditions", []))]
+    return [w for w in workers if w in nodes and condition_ready(nodes[w])]
+
+
+def waiting_for(pods: Dict[str, dict], plan: List[Dict], created: set) -> List[str]:
+    """The planned Pods not there yet (pure). New Pods must become Ready;
+    reused ones only need to run (a broken network may have made them
+    unready: that is for the checks to show)."""
+    return [p["name"] for p in plan
+            if not (p["name"] in pods and (is_ready(pods[p["name"]]) if p["name"] in created
+                                           else is_running(pods[p["name"]])))]
 
 
 def ensure(client: ApiClient, workers: List[str], timeout: float = 120.0) -> List[ProbePod]:
@@ -127,28 +133,24 @@ def ensure(client: ApiClient, workers: List[str], timeout: float = 120.0) -> Lis
         client.create("services", service_manifest(), NAMESPACE)
     except AlreadyExists:
         pass
-    deadline = time.monotonic() + timeout
-    while True:
-        pods = {p["name"]: _try_get(client, p["name"]) for p in plan}
-        # New Pods must become Ready; reused ones only need to run (a broken
-        # network may have made them unready: that is for the checks to show).
-        waiting = [n for n, p in pods.items() if not (p and (is_ready(p) if n in created
-                                                             else is_running(p)))]
-        if not waiting:
-            return [ProbePod(p["name"], p["node"], pods[p["name"]]["status"]["podIP"],
-                             pods[p["name"]]["metadata"]["uid"], p["role"]) for p in plan]
-        if time.monotonic() > deadline:
-            states = {n: (pods[n] or {}).get("status", {}).get("phase", "missing")
-                      for n in waiting}
-            raise K8snetError(f"probe Pods not Ready after {timeout:.0f}s: {states}")
-        time.sleep(0.5)
+    last: Dict[str, dict] = {}
 
+    def all_there(items: Dict[str, dict]) -> Optional[Dict[str, dict]]:
+        last.clear()
+        last.update(by_name(items))
+        return None if waiting_for(last, plan, created) else dict(last)
 
-def _try_get(client: ApiClient, name: str) -> Optional[Dict]:
     try:
-        return client.get("pods", name, NAMESPACE)
-    except NotFound:
-        return None
+        pods = wait_for(client, "pods", all_there, timeout,
+                        f"probe Pods {', '.join(p['name'] for p in plan)} Ready",
+                        namespace=NAMESPACE, label_selector=f"app={PREFIX}")
+    except WaitTimeout as exc:
+        states = {n: (last.get(n) or {}).get("status", {}).get("phase", "missing")
+                  for n in waiting_for(last, plan, created)}
+        raise K8snetError(f"probe Pods not Ready after {timeout:.0f}s: {states} ({exc})") \
+            from None
+    return [ProbePod(p["name"], p["node"], pods[p["name"]]["status"]["podIP"],
+                     pods[p["name"]]["metadata"]["uid"], p["role"]) for p in plan]
 
 
 def set_serving(client: ApiClient, pod: str, serving: bool) -> None:
@@ -170,15 +172,16 @@ def remove(client: ApiClient, timeout: float = 60.0) -> List[str]:
             client.delete("pods", name, NAMESPACE, grace_period_seconds=1)
         except NotFound:
             pass
-    deadline = time.monotonic() + timeout
-    while True:
-        left = [n for n in names if _try_get(client, n)]
-        if not left:
-            return names
-        if time.monotonic() > deadline:
-            raise K8snetError(f"probe Pods still present {timeout:.0f}s after deletion: "
-                              f"{', '.join(left)}")
-        time.sleep(0.5)
+    def gone(items: Dict[str, dict]) -> bool:
+        return not set(names) & set(by_name(items))
+
+    try:
+        wait_for(client, "pods", gone, timeout, f"probe Pods {', '.join(names)} gone",
+                 namespace=NAMESPACE, label_selector=f"app={PREFIX}")
+    except WaitTimeout as exc:
+        raise K8snetError(f"probe Pods still present {timeout:.0f}s after deletion ({exc})") \
+            from None
+    return names
 
 
 def service_info(client: ApiClient) -> Dict:

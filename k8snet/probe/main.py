@@ -27,19 +27,17 @@ def check_only(only) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from k8snet.probe import cluster
     from k8snet.probe.run import run_probes
-    from k8snet.testbed import preflight
+    from k8snet.testbed import api, preflight
 
     check_only(args.only)
     preflight.require_root("probe")
-    state = cluster.load_state(args.name)
+    cluster = api.find(args.name, need_api=True)
     progress = (lambda text: print(f"-- {text}", file=sys.stderr)) if args.json else \
         (lambda text: print(f"-- {text}", flush=True))
-    rows, ok = run_probes(state["name"], args.only, args.keep, progress)
+    rows, ok = run_probes(cluster, args.only, args.keep, progress)
     if args.json:
-        mode = state.get("spec", {}).get("mode", "routed")
-        print(report.dumps(report.to_json(state["name"], mode, rows)))
+        print(report.dumps(report.to_json(cluster.name, cluster.spec.mode, rows)))
     else:
         print(report.render(rows, evidence=not args.brief))
     return 0 if ok else 1

@@ -24,7 +24,8 @@ from k8snet.probe import cluster as cl
 from k8snet.probe.agents import Agents, node_netns_path
 from k8snet.probe.model import CHECKS, Exchange, Row, Verdict, failed, row, skipped
 from k8snet.probe.packets import decode_all
-from k8snet.testbed import components
+from k8snet.testbed import api, components
+from k8snet.testbed.state import NodeInfo
 
 Progress = Callable[[str], None]
 REMOVAL_DEADLINE = 30.0
@@ -34,13 +35,13 @@ REMOVAL_DEADLINE = 30.0
 class Context:
     """Everything the checks share during one run."""
 
-    state: Dict
+    cluster: api.Cluster
     client: ApiClient
     agents: Agents
     pods: List[deploy.ProbePod]
     netns: Dict[str, str]                 # probe Pod name -> netns path
-    workers: List[Dict]
-    external: Optional[Dict]
+    workers: List[NodeInfo]
+    external: Optional[NodeInfo]
     notes: List[str] = field(default_factory=list)
 
     def pod(self, role_or_name: str) -> Optional[deploy.ProbePod]:
@@ -112,7 +113,7 @@ def check_unique_pod_ip(ctx: Context) -> Verdict:
             continue
         ref = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
         cidr = nodes[node].get("spec", {}).get("podCIDR", "")
-        path = cl.pod_netns(ctx.state, node, pod["metadata"]["uid"])
+        path = cl.pod_netns(ctx.cluster.state, node, pod["metadata"]["uid"])
         eth0 = None
         before = after = 0
         answer: Dict = {"sent": 0, "answered": 0}
@@ -135,14 +136,15 @@ def check_intra_pod_localhost(ctx: Context) -> Verdict:
     agent = ctx.agents[a.name]
     agent.call("sniff_start", sid="lo", iface="lo", needles_hex=[])
     agent.call("sniff_start", sid="eth0", iface="eth0", needles_hex=["7f000001"])
-    pod = ctx.client.get("pods", a.name, deploy.NAMESPACE)
-    tcp = cl.exec_in_container(ctx.state, pod, "busybox", [
-        "wget", "-q", "-O-", f"http://127.0.0.1:{deploy.HTTP_PORT}/clientip"])
+    tcp = api.exec_in_pod(ctx.cluster, a.name, [
+        "wget", "-q", "-O-", f"http://127.0.0.1:{deploy.HTTP_PORT}/clientip"],
+        deploy.NAMESPACE, "busybox", timeout=15)
     udp_script = ("import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
                   f"s.settimeout(3);s.sendto(b'clientip',('127.0.0.1',{deploy.UDP_PORT}));"
                   "print(s.recv(200).decode())")
-    udp = cl.exec_in_container(ctx.state, pod, "busybox", [
-        os.path.realpath(sys.executable), "-c", udp_script])
+    udp = api.exec_in_pod(ctx.cluster, a.name, [
+        os.path.realpath(sys.executable), "-c", udp_script], deploy.NAMESPACE, "busybox",
+        timeout=15)
     lo = decode_all(agent.call("sniff_stop", sid="lo")["frames"])
     eth0 = decode_all(agent.call("sniff_stop", sid="eth0")["frames"])
     return checks.intra_pod_localhost(
@@ -187,7 +189,7 @@ def check_node_to_pod(ctx: Context) -> Verdict:
     tagged = []
     for node in ctx.workers:
         for p in ctx.pods:
-            tagged += exchange_calls(node["name"], f"node {node['name']}", node["ip"], label(p),
+            tagged += exchange_calls(node.name, f"node {node.name}", node.ip, label(p),
                                      p.ip, ("icmp", "tcp"), tcp_path="/healthz")
     return checks.exchanges(run_exchanges(ctx, tagged), "node-to-Pod", both_ways=False)
 
@@ -196,7 +198,7 @@ def check_pod_to_node(ctx: Context) -> Verdict:
     tagged = []
     for p in ctx.pods:
         for node in ctx.workers:
-            tagged += exchange_calls(p.name, label(p), p.ip, f"node {node['name']}", node["ip"],
+            tagged += exchange_calls(p.name, label(p), p.ip, f"node {node.name}", node.ip,
                                      ("icmp", "tcp"), tcp_port=components.KUBELET_PORT,
                                      tcp_path=None)
     return checks.exchanges(run_exchanges(ctx, tagged), "Pod-to-node", both_ways=False)
@@ -206,18 +208,18 @@ def check_nodeport(ctx: Context) -> Verdict:
     if not ctx.external:
         return skipped("the topology has no host outside the cluster (ext1)")
     info = deploy.service_info(ctx.client)
-    ext = ctx.external["name"]
+    ext = ctx.external.name
     results = []
     for node in ctx.workers:
         answers, errors, tries = [], [], 6
         for _ in range(tries):
-            got = ctx.agents[ext].call("tcp", dst=node["ip"], port=info["node_port"],
+            got = ctx.agents[ext].call("tcp", dst=node.ip, port=info["node_port"],
                                        path="/hostname", timeout=3.0)
             (answers if got.get("ok") else errors).append(got.get("body") or got.get("error"))
-        results.append(checks.NodePortTry(node["name"], node["ip"], info["node_port"], tries,
+        results.append(checks.NodePortTry(node.name, node.ip, info["node_port"], tries,
                                           checks.hits_of(answers), errors))
     servers = [p.name for p in ctx.pods if p.role == "server"]
-    return checks.service_nodeport(f"host {ext} ({ctx.external['ip']})", results, servers)
+    return checks.service_nodeport(f"host {ext} ({ctx.external.ip})", results, servers)
 
 
 def service_hits(ctx: Context, ip: str, port: int, tries: int) -> Tuple[List[str], List[str]]:
@@ -273,10 +275,10 @@ def check_clusterip(ctx: Context) -> Verdict:
         probe.udp_answers, victim.name, stopped, REMOVAL_DEADLINE))
 
 
-def configured_mtu(state: Dict, node: str) -> Optional[int]:
+def configured_mtu(cluster: api.Cluster, node: str) -> Optional[int]:
     """The MTU in the CNI configuration the node's kubelet wrote."""
-    for path in sorted(glob.glob(os.path.join(components.node_dir(state["dir"], node), "cni",
-                                              "net.d", "*.conflist"))):
+    for path in sorted(glob.glob(os.path.join(cluster.state.node_dir(node), "cni", "net.d",
+                                              "*.conflist"))):
         with open(path) as fh:
             return checks_mtu_of(json.load(fh))
     return None
@@ -291,7 +293,7 @@ def checks_mtu_of(conflist: Dict) -> Optional[int]:
 
 def check_pod_mtu(ctx: Context) -> Verdict:
     a = ctx.pod("a")
-    want = configured_mtu(ctx.state, a.node)
+    want = configured_mtu(ctx.cluster, a.node)
     if want is None:
         return failed(f"no MTU in {a.node}'s CNI configuration", [])
     probes = []
@@ -327,33 +329,31 @@ assert tuple(RUNNERS) == CHECKS
 
 # ------------------------------------------------------------------------ run
 
-def run_probes(cluster: Optional[str] = None, only: Sequence[str] = (), keep: bool = False,
+def run_probes(cluster: api.Cluster, only: Sequence[str] = (), keep: bool = False,
                progress: Progress = lambda _text: None) -> Tuple[List[Row], bool]:
     """Run the checks (all, or ``only``) against a running cluster."""
-    state = cl.load_state(cluster)
-    client = ApiClient.from_kubeconfig(state["kubeconfig"], timeout=10)
-    nodes = state["nodes"]
-    workers = [n for n in nodes if n["role"] == "worker"]
-    external = next((n for n in nodes if n["role"] == "external"), None)
+    client = cluster.client(timeout=10)
+    workers = cluster.state.workers
+    external = cluster.state.external
     wanted = [c for c in CHECKS if not only or c in only]
-    progress(f"deploying probe Pods on {', '.join(w['name'] for w in workers[:2])}")
+    progress(f"deploying probe Pods on {', '.join(w.name for w in workers[:2])}")
     try:
-        pods = deploy.ensure(client, [w["name"] for w in workers])
+        pods = deploy.ensure(client, [w.name for w in workers])
         netns = {}
         for p in pods:
-            path = cl.pod_netns(state, p.node, p.uid)
+            path = cl.pod_netns(cluster.state, p.node, p.uid)
             if not path:
                 raise K8snetError(f"the runtime on {p.node} reports no network namespace "
                                   f"for {p.name}")
             netns[p.name] = path
         with Agents() as agents:
             places = {p.name: netns[p.name] for p in pods}
-            places.update({w["name"]: node_netns_path(w) for w in workers})
+            places.update({w.name: node_netns_path(w) for w in workers})
             if external:
-                places[external["name"]] = node_netns_path(external)
+                places[external.name] = node_netns_path(external)
             progress(f"starting {len(places)} probe agents")
             agents.start(places)
-            ctx = Context(state, client, agents, pods, netns, workers, external)
+            ctx = Context(cluster, client, agents, pods, netns, workers, external)
             rows = []
             for name in wanted:
                 progress(f"checking {name}")

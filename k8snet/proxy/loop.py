@@ -1,9 +1,10 @@
 """The kube-proxy control loop: watch Services and Endpoints, render, apply.
 
-Level-triggered: every change marks the state dirty; the loop waits
-``min_interval`` to batch bursts, renders everything from the caches and
-applies it if it differs from what was applied last (or when a periodic
-resync is due). It logs how long each Endpoints change took to reach the
+Level-triggered, on the machinery's Reconciler with one key: every change
+queues a sync ``min_interval`` later (a burst becomes one sync), which renders
+everything from the caches and applies it if it differs from what was applied
+last; every ``sync_period`` a full resync applies it regardless. A failed apply
+is retried with exponential back-off. It logs how long each Endpoints change took to reach the
 kernel: from the moment the watch delivered it, and from the
 ``endpoints.kubernetes.io/last-change-trigger-time`` annotation when the
 endpoints controller set one.
@@ -15,13 +16,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Callable, Optional
 
 from k8snet.errors import K8snetError
+from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
+from k8snet.machinery.timefmt import parse_epoch
 from k8snet.proxy.model import NodeFacts, ServicePort, conntrack_flushes, service_ports
 
 TRIGGER_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
+RETRY = Backoff(base=1.0, cap=30.0)
 
 
 @dataclass
@@ -47,7 +50,7 @@ def trigger_times(endpoints: dict[str, dict]) -> dict[str, str]:
 def parse_rfc3339(text: str) -> Optional[float]:
     """Seconds since the epoch from an RFC 3339 time, or None if unparsable."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return parse_epoch(text)
     except ValueError:
         return None
 
@@ -68,12 +71,15 @@ class ProxyLoop:
         self.log = log or logging.getLogger("k8snet.proxy")
         self.stats = SyncStats()
         self._lock = threading.Lock()
-        self._dirty = threading.Event()
+        self._resyncs = 1       # full syncs asked for (the first sync is one) ...
+        self._full_synced = 0   # ... and how many of them a full sync has answered
         self._services: Optional[dict[str, dict]] = None
         self._endpoints: Optional[dict[str, dict]] = None
         self._pending_since: Optional[float] = None
         self._applied: Optional[list[ServicePort]] = None
         self._seen_triggers: dict[str, str] = {}
+        self.reconciler = Reconciler("proxy", self._reconcile, clock=clock, backoff=RETRY,
+                                     resync=sync_period, resync_keys=self._resync, log=self.log)
 
     # -- inputs (Informer callbacks) -------------------------------------------
 
@@ -81,7 +87,7 @@ class ProxyLoop:
         """New full set of Services."""
         with self._lock:
             self._services = items
-        self._dirty.set()
+        self.reconciler.enqueue_after(ALL, self.min_interval)
 
     def on_endpoints(self, items: dict[str, dict]) -> None:
         """New full set of Endpoints; starts the latency clock."""
@@ -89,29 +95,29 @@ class ProxyLoop:
             self._endpoints = items
             if self._pending_since is None:
                 self._pending_since = self.clock()
-        self._dirty.set()
+        self.reconciler.enqueue_after(ALL, self.min_interval)
 
     # -- the loop ------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
         """Sync until ``stop`` is set: on changes, and every ``sync_period`` seconds."""
-        waker = threading.Thread(target=lambda: (stop.wait(), self._dirty.set()), daemon=True,
-                                 name="proxy-stop-waker")
-        waker.start()
-        last_full: Optional[float] = None
-        while not stop.is_set():
-            due = None if last_full is None else last_full + self.sync_period
-            changed = self._dirty.wait(0.5 if due is None else max(0.0, due - self.clock()))
-            if stop.is_set():
-                break
-            if changed:
-                stop.wait(self.min_interval)  # let a burst of events settle
-            full = due is None or self.clock() >= due
-            ok = self.sync_once(full=full)
-            if ok and full:
-                last_full = self.clock()
-            elif not ok and self.ready():
-                stop.wait(1.0)  # failed apply: back off before retrying
+        self.reconciler.run(stop)
+
+    def _resync(self) -> list[str]:
+        with self._lock:
+            self._resyncs += 1
+        return [ALL]
+
+    def _reconcile(self, _key: str) -> None:
+        with self._lock:
+            asked = self._resyncs
+            full = self._full_synced < asked
+        if self.sync_once(full=full):
+            if full:
+                with self._lock:
+                    self._full_synced = asked
+        elif self.ready():
+            raise K8snetError("rules not applied")  # retried with back-off
 
     def ready(self) -> bool:
         """Whether both caches have been listed at least once."""
@@ -122,11 +128,9 @@ class ProxyLoop:
         """Render and apply if anything changed (always when ``full``). True on success."""
         with self._lock:
             if self._services is None or self._endpoints is None:
-                self._dirty.clear()
                 return False
             services, endpoints = self._services, self._endpoints
             pending, self._pending_since = self._pending_since, None
-            self._dirty.clear()
         ports = service_ports(services.values(), endpoints.values())
         if not full and ports == self._applied:
             self._log_latency(pending, endpoints, applied=False)
@@ -141,7 +145,6 @@ class ProxyLoop:
                 if pending is not None and (self._pending_since is None
                                             or pending < self._pending_since):
                     self._pending_since = pending
-            self._dirty.set()
             return False
         elapsed = self.clock() - started
         stale = conntrack_flushes(self._applied or (), ports)

@@ -9,6 +9,7 @@ import signal
 import threading
 
 from k8snet.errors import UsageError
+from k8snet.proxy import MODES
 from k8snet.proxy.apply import Conntrack, applier_for, other_mode
 from k8snet.proxy.loop import ProxyLoop
 from k8snet.proxy.model import NodeFacts
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-name", help="this node's name (for externalTrafficPolicy Local)")
     parser.add_argument("--node-ip", default="",
                         help="this node's IP(s), comma-separated (NodePort addresses)")
-    parser.add_argument("--mode", choices=("iptables", "nftables"), default="iptables",
+    parser.add_argument("--mode", choices=MODES, default="iptables",
                         help="how to program Services (default iptables)")
     parser.add_argument("--cluster-cidr", default="10.244.0.0/16",
                         help="Pod CIDR of the cluster: other sources to a ClusterIP are "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from k8snet.machinery.conditions import status_of
 from k8snet.scheduler.matching import (
     node_matches_pod,
     pod_affinity_terms,
@@ -47,13 +48,11 @@ def node_unschedulable(pod: dict, info: NodeInfo, cluster: list[NodeInfo]) -> li
 
 def ready_taints(node: dict) -> list[dict]:
     """The taint a Node's Ready condition implies (as TaintNodesByCondition would add)."""
-    for cond in (node.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            if cond.get("status") == "True":
-                return []
-            key = NOT_READY_TAINT if cond.get("status") == "False" else UNREACHABLE_TAINT
-            return [{"key": key, "effect": "NoSchedule"}]
-    return [{"key": NOT_READY_TAINT, "effect": "NoSchedule"}]
+    ready = status_of(node, "Ready")
+    if ready == "True":
+        return []
+    key = UNREACHABLE_TAINT if ready not in (None, "False") else NOT_READY_TAINT
+    return [{"key": key, "effect": "NoSchedule"}]
 
 
 def taint_toleration(pod: dict, info: NodeInfo, cluster: list[NodeInfo]) -> list[str]:

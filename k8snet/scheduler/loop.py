@@ -1,4 +1,8 @@
-"""The scheduler's effects: watch Pods and Nodes, decide, bind, report failures."""
+"""The scheduler's effects: watch Pods and Nodes, decide, bind, report failures.
+
+It runs on the machinery's Reconciler with one key: every change of Pods, Nodes or
+Namespaces (and a failed binding) asks for one scheduling pass over the pending Pods;
+a 1 s resync lets Pods whose back-off has passed be tried again."""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 from k8snet.machinery.client import ApiClient, ApiError, Conflict, NotFound
-from k8snet.machinery.events import record_event
+from k8snet.machinery.events import NORMAL, WARNING, EventRecorder
 from k8snet.machinery.informer import Informer
-from k8snet.machinery.leaderelection import format_time, utcnow
+from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
+from k8snet.machinery.timefmt import format_time, utcnow
 from k8snet.scheduler.decide import schedule
 from k8snet.scheduler.matching import resolve_namespace_selectors
 from k8snet.scheduler.nodeinfo import NodeInfo, build_node_infos, find
@@ -27,6 +32,8 @@ from k8snet.scheduler.queue import (
 
 ASSUME_SECONDS = 30.0
 BIND_WORKERS = 4
+RESYNC_SECONDS = 1.0
+RETRY = Backoff(base=0.5, cap=10.0)
 
 
 class Scheduler:
@@ -43,7 +50,10 @@ class Scheduler:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.log = log or logging.getLogger("k8snet.scheduler")
-        self.kick = threading.Event()
+        self.reconciler = Reconciler("scheduler", self._reconcile, clock=clock, backoff=RETRY,
+                                     resync=RESYNC_SECONDS, log=self.log)
+        self._binder: Optional[ThreadPoolExecutor] = None
+        self.events = EventRecorder(client, name, log=self.log)
         self.generation = 0
         self.attempts: dict[str, Attempt] = {}
         self.assumed: dict[str, tuple[float, dict]] = {}
@@ -61,11 +71,9 @@ class Scheduler:
         if fingerprint != self._fingerprint:
             self._fingerprint = fingerprint
             self.generation += 1
-        self.kick.set()
 
     def _on_nodes(self, items: dict[str, dict]) -> None:
         self.generation += 1
-        self.kick.set()
 
     # -- main loop -----------------------------------------------------------
 
@@ -76,20 +84,16 @@ class Scheduler:
         self.namespaces = Informer(self.client, "namespaces", on_change=self._on_nodes,
                                    log=self.log)
         for informer in (self.pods, self.nodes, self.namespaces):
+            self.reconciler.watch(informer)
             informer.start(stop)
         # Binding (and its Event) happens in workers, as Kubernetes' binding cycle does:
         # the next decision counts the Pod as placed ("assumed") meanwhile.
         with ThreadPoolExecutor(BIND_WORKERS, thread_name_prefix="bind") as binder:
-            while not stop.is_set():
-                self.kick.wait(1.0)
-                self.kick.clear()
-                if stop.is_set() or not (self.pods.synced and self.nodes.synced
-                                         and self.namespaces.synced):
-                    continue
-                try:
-                    self.schedule_pending(binder)
-                except ApiError as exc:
-                    self.log.warning("scheduling pass failed: %s", exc)
+            self._binder = binder
+            self.reconciler.run(stop)
+
+    def _reconcile(self, _key: str) -> None:
+        self.schedule_pending(self._binder)
 
     def cluster(self) -> tuple[list[dict], list[NodeInfo]]:
         """Pending Pods and NodeInfos, counting Pods this scheduler bound but has not yet seen."""
@@ -142,7 +146,7 @@ class Scheduler:
     def _forget(self, key: str) -> None:
         with self.lock:
             self.assumed.pop(key, None)
-        self.kick.set()
+        self.reconciler.enqueue(ALL)
 
     def _bind(self, pod: dict, node: str) -> bool:
         meta = pod["metadata"]
@@ -165,9 +169,8 @@ class Scheduler:
             self.attempts.pop(key, None)
             self.bound_count += 1
         self.log.info("bound %s to %s", key, node)
-        record_event(self.client, _with_kind(pod), "Scheduled",
-                     f"Successfully assigned {key} to {node}", "Normal", self.name,
-                     log=self.log, action="Binding")
+        self.events.event(_with_kind(pod), NORMAL, "Scheduled",
+                          f"Successfully assigned {key} to {node}", action="Binding")
         return True
 
     def _unschedulable(self, pod: dict, message: str, now: float) -> None:
@@ -181,8 +184,8 @@ class Scheduler:
         self._set_condition(pod, message)
         if should_emit_event(attempt, now, previous.message if previous else ""):
             attempt.event_at = now
-            record_event(self.client, _with_kind(pod), "FailedScheduling", message, "Warning",
-                         self.name, log=self.log, action="Scheduling")
+            self.events.event(_with_kind(pod), WARNING, "FailedScheduling", message,
+                              action="Scheduling")
 
     def _set_condition(self, pod: dict, message: str) -> None:
         """PodScheduled=False, reason Unschedulable, through pods/status (skip if already so)."""

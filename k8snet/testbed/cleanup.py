@@ -23,6 +23,7 @@ from typing import Dict, Iterable, List, Optional
 
 from k8snet import naming
 from k8snet.testbed import state as st
+from k8snet.testbed.state import ClusterRecords, ProcessRecord
 
 SWITCH_PORT_RE = re.compile(r"^kn([a-z][a-z0-9]{0,5})-[slx]\d{1,3}p\d{1,3}$")
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -30,7 +31,7 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 
 @dataclass
 class CleanPlan:
-    records: List[Dict] = field(default_factory=list)   # recorded processes
+    records: List[ProcessRecord] = field(default_factory=list)  # recorded processes
     pids: List[int] = field(default_factory=list)       # processes inside k8snet netns
     bridges: List[str] = field(default_factory=list)
     netns: List[str] = field(default_factory=list)
@@ -44,12 +45,14 @@ class CleanPlan:
                     or self.dirs or self.locks)
 
 
-def plan_clean(states: Iterable[Dict], bridges: Iterable[str], netns: Iterable[str],
+def plan_clean(states: Iterable[ClusterRecords], bridges: Iterable[str], netns: Iterable[str],
                links: Iterable[str], netns_pids: Dict[str, List[int]],
                only: Optional[str] = None, own_pid: int = 0,
                running: Iterable[str] = (), locks: Iterable[str] = (),
                root: str = naming.STATE_ROOT) -> CleanPlan:
-    """Decide what to remove. ``netns_pids`` maps a namespace name to the PIDs
+    """Decide what to remove. ``states`` are the process records each cluster
+    left (its components', its runtimes' containers', its supervisor's);
+    ``netns_pids`` maps a namespace name to the PIDs
     living in it; ``only`` limits the plan to one cluster; clusters in
     ``running`` (their supervisor is alive) are spared unless named by ``only``.
     ``locks`` are the clusters that have a lock file; a lock file goes only once
@@ -64,10 +67,9 @@ def plan_clean(states: Iterable[Dict], bridges: Iterable[str], netns: Iterable[s
                 and cluster not in spared)
 
     for state in states:
-        if _wanted(state.get("name"), only):
-            plan.records.extend(r for r in st.iter_records(state) if r.get("pid") != own_pid)
-            plan.records.extend(state.get("containers", []))
-            plan.dirs.append(state.get("dir") or naming.state_dir(state["name"]))
+        if _wanted(state.name, only):
+            plan.records.extend(r for r in state.records if r.pid != own_pid)
+            plan.dirs.append(state.dir)
     for bridge in bridges:
         parsed = naming.parse_bridge_name(bridge)
         if parsed and _wanted(parsed[0], only):
@@ -135,9 +137,9 @@ def gather(only: Optional[str] = None, root: str = naming.STATE_ROOT,
 
     states = []
     for name in st.cluster_names(root):
-        state = st.read_state(name, root) or {"name": name, "dir": naming.state_dir(name, root)}
-        state["containers"] = container_records(state.get("dir") or naming.state_dir(name, root))
-        states.append(state)
+        found = st.read_records(name, root)
+        found.records = [*container_records(found.dir), *found.records]
+        states.append(found)
     netns = list_netns()
     k8s_netns = [n for n in netns if naming.cluster_of_netns(n)]
     locks = {f[:-5] for f in _lock_files(root)}
@@ -151,7 +153,7 @@ def gather(only: Optional[str] = None, root: str = naming.STATE_ROOT,
     return plan
 
 
-def container_records(cluster_dir: str) -> List[Dict]:
+def container_records(cluster_dir: str) -> List[ProcessRecord]:
     """The container and shim processes the nodes' runtimes recorded (PID and
     start time, in ``<node>/runtime/containers/<id>/started.json``)."""
     records = []
@@ -165,8 +167,8 @@ def container_records(cluster_dir: str) -> List[Dict]:
         for pid_key, time_key, name in (("pid", "starttime", "container"),
                                         ("shim_pid", "shim_starttime", "container shim")):
             if isinstance(started.get(pid_key), int) and started.get(time_key) is not None:
-                records.append({"pid": started[pid_key], "start_time": started[time_key],
-                                "name": name})
+                records.append(ProcessRecord(pid=started[pid_key], name=name,
+                                             start_time=started[time_key]))
     return records
 
 
@@ -189,7 +191,7 @@ def apply(plan: CleanPlan, grace: float = 3.0) -> List[str]:
         time.sleep(0.05)
     for record in alive:
         st.signal_process(record, signal.SIGKILL)
-        done.append(f"stopped {record.get('name', 'process')} (pid {record['pid']})")
+        done.append(f"stopped {record.name} (pid {record.pid})")
     for pid in plan.pids:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -1,9 +1,12 @@
 """Bringing a cluster up and taking it down, with a deadline for each wait.
 
-``Cluster.up()`` builds the network, names each node's namespace for
+``LiveCluster.up()`` builds the network, names each node's namespace for
 ``ip netns``, starts the os-ken controller and the switches, and waits until
-every node reaches every other node. Anything that fails on the way tears
-down what was already made: no half-built network is left behind.
+every node reaches every other node; then it starts the Kubernetes
+components and waits (watching the apiserver) until every worker Node is
+Ready. Anything that fails on the way tears down what was already made: no
+half-built network is left behind. The library API (``k8snet.testbed.api``)
+runs it in a supervisor process (``up``) or in the caller (``attached``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 from mininet.log import setLogLevel
 
@@ -23,6 +26,7 @@ from k8snet.errors import K8snetError
 from k8snet.testbed import components, network, reach
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, load_topology
+from k8snet.testbed.state import ClusterState, Controller, NodeInfo, SwitchInfo
 
 Progress = Callable[[str], None]
 
@@ -43,7 +47,19 @@ def last_line(path: str) -> str:
     return lines[-1] if lines else "(empty log)"
 
 
-class Cluster:
+def node_info(name: str, info: Dict, netns: str, pid: int) -> NodeInfo:
+    """A Mininet host's options (as a topology gave them) as typed node facts."""
+    def text(value) -> Optional[str]:
+        return None if value is None else str(value)
+
+    return NodeInfo(name=name, role=info["role"], ip=info["ip"].split("/")[0],
+                    mac=info["mac"], netns=netns, pid=pid,
+                    labels={str(k): str(v) for k, v in (info.get("labels") or {}).items()},
+                    cpu=text(info.get("cpu")), memory=text(info.get("memory")),
+                    pods=None if info.get("pods") is None else int(info["pods"]))
+
+
+class LiveCluster:
     """One running cluster; owns its Mininet network and its processes."""
 
     def __init__(self, spec: ClusterSpec, progress: Progress = print,
@@ -54,11 +70,11 @@ class Cluster:
         self.dir = naming.state_dir(spec.name, root)
         self.net = None
         self.topo = None
-        self.state: Dict = {}
+        self.state: Optional[ClusterState] = None
 
     # -- bring-up --------------------------------------------------------
 
-    def up(self) -> Dict:
+    def up(self) -> ClusterState:
         """Build and start everything; return the state. Tears down on failure."""
         setLogLevel("error")
         deadline = time.monotonic() + self.spec.timeout
@@ -67,9 +83,9 @@ class Cluster:
             self._start_controller()
             self._start_switches(deadline)
             self._wait_reachable(deadline)
-            if self.spec.components:
+            if not self.spec.network_only:
                 self._start_components(deadline)
-            self.state["status"] = "ready"
+            self.state.status = "ready"
             self._save()
             return self.state
         except BaseException:
@@ -84,32 +100,25 @@ class Cluster:
         os.makedirs(self.dir, exist_ok=True)
         ofp_port = free_port()
         self.net = network.make_network(self.topo, ofp_port)
-        self.state = {
-            "name": self.spec.name, "spec": self.spec.to_dict(), "status": "building",
-            "created": time.time(), "datapath": network.datapath(), "dir": self.dir,
-            "supervisor": st.record_process(os.getpid(), "supervisor"),
-            "nodes": [], "switches": [], "processes": [], "controller": None,
-            "netns": [], "bridges": [],
-        }
+        self.state = ClusterState(
+            name=self.spec.name, spec=self.spec, dir=self.dir, created=time.time(),
+            datapath=network.datapath(),
+            supervisor=st.record_process(os.getpid(), "supervisor"))
         self._save()
         self.progress(f"building {self.spec.topology} fabric "
                       f"({network.datapath()} datapath)")
-        self.state["bridges"] = [name for name in self.topo.switches()]
+        self.state.bridges = list(self.topo.switches())
         self._save()
         self.net.build()
         for host in self.net.hosts:
             netns = naming.node_netns(self.spec.name, host.name)
             network.attach_netns(netns, host.pid)
-            self.state["netns"].append(netns)
-            info = self.topo.nodeInfo(host.name)
-            self.state["nodes"].append({
-                "name": host.name, "role": info["role"], "ip": info["ip"].split("/")[0],
-                "mac": info["mac"], "netns": netns, "pid": host.pid,
-                "labels": info.get("labels", {}), "cpu": info.get("cpu"),
-                "memory": info.get("memory"), "pods": info.get("pods"),
-            })
-        self.state["switches"] = [
-            {"name": s.name, "dpid": s.dpid, "role": self.topo.nodeInfo(s.name).get("role")}
+            self.state.netns.append(netns)
+            self.state.nodes.append(node_info(host.name, self.topo.nodeInfo(host.name),
+                                              netns, host.pid))
+        self.state.switches = [
+            SwitchInfo(name=s.name, dpid=str(s.dpid),
+                       role=self.topo.nodeInfo(s.name).get("role"))
             for s in self.net.switches]
         network.disable_tx_offload(self.net)
         self._save()
@@ -123,25 +132,27 @@ class Cluster:
         port = self.net.controllers[0].port
         cmd = [sys.executable, "-m", "controllers.launcher", "--facts", facts_path,
                "--ofp-port", str(port), "--log", log_path, "--mode", self.spec.mode]
-        if self.spec.components:
+        if not self.spec.network_only:
             # Routed mode: the controller watches Nodes through the user kubeconfig,
             # which appears once the apiserver is up (the controller waits for it).
             cmd += ["--kubeconfig", os.path.join(self.dir, "kubeconfig")]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        self.state["controller"] = st.record_process(
-            proc.pid, "controller", port=port, log=log_path, facts=facts_path)
+        self.state.controller = Controller(
+            process=st.record_process(proc.pid, "controller", log=log_path), port=port,
+            facts=facts_path)
         self._save()
         self.progress(f"os-ken controller started on 127.0.0.1:{port} (log {log_path})")
 
     def _start_switches(self, deadline: float) -> None:
         self.net.start()
         want = {s.name for s in self.net.switches}
+        controller = self.state.controller.process
         while True:
-            if not st.is_alive(self.state["controller"]):
+            if not st.is_alive(controller):
                 raise K8snetError("the fabric controller exited: "
-                                  + last_line(self.state["controller"]["log"]))
+                                  + last_line(controller.log or ""))
             connected = set(network.connected_switches(self.net))
             if connected == want:
                 break
@@ -153,7 +164,7 @@ class Cluster:
 
     def _wait_reachable(self, deadline: float) -> None:
         hosts = {h.name: h for h in self.net.hosts}
-        ips = {n["name"]: n["ip"] for n in self.state["nodes"]}
+        ips = {n.name: n.ip for n in self.state.nodes}
         ip_name = {ip: name for name, ip in ips.items()}
         missing = reach.all_pairs(ips)
         total = len(missing)
@@ -194,7 +205,7 @@ class Cluster:
     # -- Kubernetes components ---------------------------------------------
 
     def _start_components(self, deadline: float) -> None:
-        plan = components.plan_components(self.state["nodes"], self.spec.to_dict(), self.dir,
+        plan = components.plan_components(self.state.nodes, self.spec, self.dir,
                                           [sys.executable, "-m", "k8snet.cli"])
         apiserver_started = False
         waiting: Dict[str, components.Component] = {}  # node -> its component not yet ready
@@ -228,13 +239,12 @@ class Cluster:
                 ["nsenter", f"--net=/run/netns/{netns}", *comp.argv], stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, **comp.env}, start_new_session=True)
-        self.state["processes"].append(st.record_process(
+        self.state.processes.append(st.record_process(
             proc.pid, f"{comp.name}@{comp.node}", node=comp.node, log=comp.log))
         self._save()
 
-    def _record_for(self, comp: components.Component) -> Dict:
-        name = f"{comp.name}@{comp.node}"
-        return next(r for r in self.state["processes"] if r["name"] == name)
+    def _record_for(self, comp: components.Component) -> st.ProcessRecord:
+        return self.state.process(f"{comp.name}@{comp.node}")
 
     def _wait_file(self, comp: components.Component, deadline: float) -> None:
         record = self._record_for(comp)
@@ -252,16 +262,16 @@ class Cluster:
         user's kubeconfig, and wait until the apiserver answers through it."""
         from k8snet.machinery.client import ApiClient, ApiError
 
-        master = next(n for n in self.state["nodes"] if n["role"] == "master")
+        master = self.state.masters[0]
         port = free_port()
         log = os.path.join(self.dir, "portforward.log")
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "k8snet.testbed.portforward", "--listen",
-                 f"127.0.0.1:{port}", "--netns", master["netns"], "--to",
-                 f"{master['ip']}:{components.APISERVER_PORT}"],
+                 f"127.0.0.1:{port}", "--netns", master.netns, "--to",
+                 f"{master.ip}:{components.APISERVER_PORT}"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.state["processes"].append(st.record_process(proc.pid, "portforward", log=log))
+        self.state.processes.append(st.record_process(proc.pid, "portforward", log=log))
         incluster = os.path.join(self.dir, "kubeconfig.incluster")
         kubeconfig = os.path.join(self.dir, "kubeconfig")
         with open(incluster) as fh:
@@ -269,8 +279,8 @@ class Cluster:
         with open(kubeconfig, "w") as fh:
             fh.write(text)
         os.chmod(kubeconfig, 0o600)
-        self.state["kubeconfig"] = kubeconfig
-        self.state["apiserver"] = f"https://127.0.0.1:{port}"
+        self.state.kubeconfig = kubeconfig
+        self.state.apiserver = f"https://127.0.0.1:{port}"
         self._save()
         client = ApiClient.from_kubeconfig(kubeconfig, timeout=5)
         while True:
@@ -281,41 +291,40 @@ class Cluster:
                 if time.monotonic() > deadline:
                     raise K8snetError(f"the apiserver did not answer in time: {exc}") from None
                 time.sleep(0.2)
-        self.progress(f"apiserver ready on {master['name']}; kubeconfig {kubeconfig}")
+        self.progress(f"apiserver ready on {master.name}; kubeconfig {kubeconfig}")
 
     def _wait_nodes_ready(self, deadline: float) -> None:
-        from k8snet.machinery.client import ApiClient, ApiError
+        """Watch Nodes until every worker is Ready; a component that exits
+        meanwhile ends the wait with its log's last line."""
+        from k8snet.machinery.client import ApiClient
+        from k8snet.testbed.waiting import WaitTimeout, ready_names, wait_for
 
-        client = ApiClient.from_kubeconfig(self.state["kubeconfig"], timeout=5)
-        want = {n["name"] for n in self.state["nodes"] if n["role"] == "worker"}
-        last = None
-        while True:
-            try:
-                items = client.list("nodes")["items"]
-            except ApiError:
-                items = []
-            ready = {n["metadata"]["name"] for n in items if any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in n.get("status", {}).get("conditions", []))}
-            text = f"{len(ready & want)}/{len(want)} worker nodes Ready"
-            if text != last:
+        client = ApiClient.from_kubeconfig(self.state.kubeconfig, timeout=5)
+        want = {n.name for n in self.state.workers}
+        shown: List[str] = []
+
+        def all_ready(items: Dict[str, dict]) -> bool:
+            ready = ready_names(items) & want
+            text = nodes_ready_text(ready, want)
+            if not shown or shown[-1] != text:
                 self.progress(text)
-                last = text
-            if want <= ready:
-                return
-            for record in self.state["processes"]:
+                shown.append(text)
+            for record in self.state.processes:
                 if not st.is_alive(record):
-                    raise K8snetError(f"{record['name']} exited: "
-                                      + last_line(record.get("log", "")))
-            if time.monotonic() > deadline:
-                raise K8snetError(f"gave up waiting for nodes: {text}; "
-                                  f"not Ready: {', '.join(sorted(want - ready))}")
-            time.sleep(0.5)
+                    raise K8snetError(f"{record.name} exited: " + last_line(record.log or ""))
+            return want <= ready
+
+        try:
+            wait_for(client, "nodes", all_ready, max(0.0, deadline - time.monotonic()),
+                     f"worker Nodes {', '.join(sorted(want))} Ready")
+        except WaitTimeout as exc:
+            raise K8snetError(f"gave up waiting for nodes: {shown[-1] if shown else exc}; "
+                              f"{exc}") from None
 
     # -- running ---------------------------------------------------------
 
     def _save(self) -> None:
-        st.write_state(self.state, self.root)
+        st.save_state(self.state, self.root)
 
     def node(self, name: str):
         return self.net.get(name)
@@ -325,25 +334,25 @@ class Cluster:
     def down(self) -> None:
         """Stop everything this cluster made; safe to call more than once."""
         if self.state:
-            self.state["status"] = "stopping"
+            self.state.status = "stopping"
             try:
                 self._save()
             except OSError:
                 pass
             # The node agents first, all at once (they may still tell the
             # apiserver they are going), then the control plane.
-            records = self.state.get("processes", [])
-            masters = {n["name"] for n in self.state.get("nodes", []) if n.get("role") == "master"}
-            st.stop_processes([r for r in records if r.get("node") not in masters])
-            st.stop_processes([r for r in records if r.get("node") in masters])
-            if self.state.get("controller"):
-                st.stop_process(self.state["controller"])
+            records = self.state.processes
+            masters = {n.name for n in self.state.masters}
+            st.stop_processes([r for r in records if r.node not in masters])
+            st.stop_processes([r for r in records if r.node in masters])
+            if self.state.controller:
+                st.stop_process(self.state.controller.process)
         if self.net is not None:
             try:
                 self.net.stop()
             finally:
                 self.net = None
-        for netns in self.state.get("netns", []):
+        for netns in self.state.netns if self.state else []:
             network.detach_netns(netns)
         # What the components made inside the nodes (Pod namespaces, cgroups)
         # and the state directory go the same way `k8snet clean` removes them.
@@ -351,7 +360,12 @@ class Cluster:
 
         cleanup.apply(cleanup.gather(only=self.spec.name, root=self.root))
         cleanup.remove_state_dir(self.spec.name, self.root)
-        self.state = {}
+        self.state = None
+
+
+def nodes_ready_text(ready: set, want: set) -> str:
+    """Progress while waiting for Nodes, e.g. ``2/3 worker nodes Ready``."""
+    return f"{len(ready & want)}/{len(want)} worker nodes Ready"
 
 
 def start_order(plan: List[components.Component]) -> List[components.Component]:

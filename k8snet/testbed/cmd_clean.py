@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
 def describe(plan: cleanup.CleanPlan) -> List[str]:
     """One line per thing a plan would remove."""
-    lines = [f"process {r.get('name', '?')} (pid {r['pid']})" for r in plan.records]
+    lines = [f"process {r.name} (pid {r.pid})" for r in plan.records]
     lines += [f"process pid {pid} (inside a k8snet namespace)" for pid in plan.pids]
     lines += [f"OVS bridge {b}" for b in plan.bridges]
     lines += [f"network namespace {n}" for n in plan.netns]

@@ -17,9 +17,13 @@ A bare veth pair between two scratch namespaces, measured in the same run,
 is the baseline every figure is divided by (the fabric is OVS's userspace
 datapath here, so absolute figures say more about the machine than the mode).
 
-Parsing and the table are pure (``parse_*``, ``classify_capture``,
-``table``, ``render``); the rest runs commands. Each cluster is taken down
-whatever happens.
+``--proxy-mode`` chooses the kube-proxy of every cluster (the Pod paths
+measured here do not cross it; it is there to compare with either one).
+
+Parsing, the options and the table are pure (``CompareOptions``,
+``parse_*``, ``classify_capture``, ``table``, ``render``); the rest runs
+commands. Clusters come and go through the testbed's API
+(``k8snet.testbed.api.up``/``down``); each one is taken down whatever happens.
 """
 
 from __future__ import annotations
@@ -36,11 +40,17 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from k8snet import naming
 from k8snet.cni import MODES
 from k8snet.errors import K8snetError, UsageError
-from k8snet.testbed import addressing
+from k8snet.proxy import MODES as PROXY_MODES
+from k8snet.testbed import addressing, api
+from k8snet.testbed.spec import ClusterSpec
+from k8snet.testbed.state import NodeInfo
+from k8snet.testbed.waiting import WaitTimeout, ready_pods, wait_for
 
 DEFAULT_MODES = ("routed", "overlay")
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.45"
@@ -56,7 +66,56 @@ PODS = (("cmp-a", "a"), ("cmp-b", "a"), ("cmp-c", "b"))  # Pod -> which picked w
 TIMESTAMP_RE = re.compile(r"^\d\d:\d\d:\d\d\.\d+ ")
 ADDR_RE = re.compile(r"IP (\d+\.\d+\.\d+\.\d+)(?:\.(\d+))? > (\d+\.\d+\.\d+\.\d+)(?:\.(\d+))?:")
 
-Extra = Callable[[Dict, object], Dict]  # (cluster state, ApiClient) -> extra figures
+Extra = Callable[[api.Cluster, object], Dict]  # (cluster, ApiClient) -> extra figures
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """What to compare: clusters ``<name><mode letter>`` of one topology."""
+
+    name: str = "cmp"
+    topology: str = "leaf-spine"
+    spines: int = 2
+    leaves: int = 2
+    workers: int = 2
+    modes: Tuple[str, ...] = DEFAULT_MODES
+    proxy_mode: str = "iptables"
+    seconds: float = 3.0         # iperf3 duration per run
+    rounds: int = 1              # iperf3 runs per path
+    pings: int = 20              # pings per path
+    timeout: float = 300.0       # for each cluster to come up and its Pods to be Ready
+
+    def cluster_name(self, mode: str) -> str:
+        return self.name + mode[0]
+
+    def cluster_spec(self, mode: str) -> ClusterSpec:
+        """The cluster that measures ``mode``."""
+        return ClusterSpec(name=self.cluster_name(mode), topology=self.topology,
+                           workers=self.workers, masters=1, spines=self.spines,
+                           leaves=self.leaves, mode=mode, store="sqlite",
+                           proxy_mode=self.proxy_mode, timeout=self.timeout)
+
+
+def check_options(options: CompareOptions) -> CompareOptions:
+    """UsageError for options compare cannot run with (pure)."""
+    if len(options.name) > 5:
+        raise UsageError(f"--name {options.name!r} is too long: at most 5 characters "
+                         "(a mode letter is added)")
+    naming.check_cluster_name(options.name + "r")
+    for key in ("seconds", "rounds", "pings"):
+        if getattr(options, key) <= 0:
+            raise UsageError(f"--{key} must be positive")
+    bad = [m for m in options.modes if m not in MODES]
+    if bad or not options.modes:
+        raise UsageError(f"--modes are {', '.join(MODES)}, comma-separated")
+    if options.proxy_mode not in PROXY_MODES:
+        raise UsageError(f"--proxy-mode must be one of {', '.join(PROXY_MODES)}, "
+                         f"not {options.proxy_mode!r}")
+    if options.topology == "single" or (options.topology == "leaf-spine" and (
+            (options.leaves or 0) < 2 or (options.workers or 0) < 2)):
+        raise UsageError("compare needs two workers under different leaves: use "
+                         "--topology leaf-spine with --leaves 2 or more and --workers 2 or more")
+    return options
 
 
 # -- pure: parsing ---------------------------------------------------------------
@@ -118,12 +177,12 @@ def classify_capture(text: str, pod_net: str = str(addressing.POD_NET)) -> Dict:
 
 # -- pure: choices and the table ---------------------------------------------
 
-def pick_workers(nodes: Sequence[Dict]) -> Tuple[Dict, Dict]:
+def pick_workers(nodes: Sequence[NodeInfo]) -> Tuple[NodeInfo, NodeInfo]:
     """Two workers under different leaves (their zone labels differ)."""
-    workers = [n for n in nodes if n.get("role") == "worker"]
+    workers = [n for n in nodes if n.role == "worker"]
     for a in workers:
         for b in workers:
-            za, zb = a.get("labels", {}).get(ZONE_LABEL), b.get("labels", {}).get(ZONE_LABEL)
+            za, zb = a.labels.get(ZONE_LABEL), b.labels.get(ZONE_LABEL)
             if za and zb and za != zb:
                 return a, b
     raise UsageError("compare needs two workers under different leaves: use "
@@ -192,7 +251,8 @@ def cell(value: Optional[float], times: Optional[float], digits: int) -> str:
 def render(result: Dict) -> str:
     """The side-by-side table as text."""
     modes = list(result["modes"])
-    lines = [f"k8snet compare: {result['topology']}; iperf3 {result['seconds']:g} s, "
+    lines = [f"k8snet compare: {result['topology']}, kube-proxy "
+             f"{result.get('proxy_mode', 'iptables')}; iperf3 {result['seconds']:g} s, "
              f"{result['pings']} pings per path; (Nx) = ratio to the bare veth pair, same run"]
     head = f"{'path':28}" + "".join(f" | {m + ' Gbit/s':>20} | {m + ' RTT ms':>20}"
                                     for m in modes)
@@ -320,40 +380,9 @@ def veth_pair(base: str) -> Iterator[Tuple[str, str, str]]:
 
 # -- effects: a cluster per mode ---------------------------------------------
 
-def cluster_args(args: argparse.Namespace, name: str, mode: str) -> argparse.Namespace:
-    return argparse.Namespace(
-        name=name, mode=mode, topology=args.topology, workers=args.workers,
-        masters=1, spines=args.spines, leaves=args.leaves, store="sqlite",
-        timeout=args.timeout, network_only=False)
-
-
-def reserve(args: argparse.Namespace):
-    """Check the cluster's options and take its name: (spec, lock fd). Raises
-    UsageError (touching nothing) when a cluster of that name already runs."""
-    from k8snet.testbed import cmd_up, preflight
-
-    spec = cmd_up.spec_from_args(args)
-    cmd_up.preflight_up(spec)
-    return spec, preflight.take_cluster_lock(spec.name)
-
-
-def bring_up(spec, lock: int) -> Dict:
-    from k8snet.testbed import cmd_up
-    from k8snet.testbed import state as st
-
-    cmd_up.clean_leftovers(spec.name)
-    cmd_up.start_detached(spec, lock)
-    state = st.read_state(spec.name)
-    if not state or not state.get("kubeconfig"):
-        raise K8snetError(f"cluster {spec.name} came up without a kubeconfig")
-    return state
-
-
 def take_down(name: str) -> None:
-    from k8snet.testbed import cmd_down
-
     try:
-        cmd_down.run(argparse.Namespace(name=name, timeout=60.0))
+        api.down(name, progress=progress)
     except UsageError:
         pass  # never came up: nothing to take down
 
@@ -367,67 +396,59 @@ def pod_doc(name: str, node: str) -> Dict:
 
 
 def wait_ready(client, names: Sequence[str], timeout: float = 120) -> Dict[str, Dict]:
-    """The Pods once every one of ``names`` is Ready (and has an IP)."""
-    end, pods = time.monotonic() + timeout, {}
-    while True:
-        pods = {p["metadata"]["name"]: p for p in client.list("pods", "default")["items"]}
-        ready = [n for n in names if n in pods and pods[n].get("status", {}).get("podIP")
-                 and any(c.get("type") == "Ready" and c.get("status") == "True"
-                         for c in pods[n]["status"].get("conditions", []))]
-        if len(ready) == len(names):
-            return pods
-        if time.monotonic() > end:
-            raise K8snetError(f"Pods not Ready after {timeout:.0f}s: "
-                              f"{', '.join(sorted(set(names) - set(ready)))}")
-        time.sleep(0.3)
+    """Watch Pods until every one of ``names`` is Ready (and has an IP); them."""
+    try:
+        return wait_for(client, "pods", lambda items: ready_pods(items, names), timeout,
+                        f"Pods {', '.join(names)} Ready with an IP", namespace="default",
+                        label_selector="app=k8snet-compare")
+    except WaitTimeout as exc:
+        raise K8snetError(str(exc)) from None
 
 
-def spine_ports(state: Dict) -> List[str]:
+def spine_ports(cluster: api.Cluster) -> List[str]:
     ports = []
-    for sw in state.get("switches", []):
-        if sw.get("role") == "spine":
-            out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-ports", sw["name"]],
+    for sw in cluster.state.switches:
+        if sw.role == "spine":
+            out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-ports", sw.name],
                                  capture_output=True, text=True, timeout=10, check=False)
             ports += out.stdout.split()
     return ports
 
 
-def measure_mode(args: argparse.Namespace, mode: str, name: str,
-                 extra: Optional[Extra] = None) -> Dict:
-    """Bring up cluster ``name`` in ``mode``, measure, take it down."""
-    from k8snet.machinery.client import ApiClient
-
-    doc: Dict = {"cluster": name, "paths": {}}
-    spec, lock = reserve(cluster_args(args, name, mode))  # someone else's cluster: untouched
+def measure_mode(options: CompareOptions, mode: str, extra: Optional[Extra] = None) -> Dict:
+    """Bring up the cluster of ``mode``, measure, take it down. A cluster of
+    that name that already runs is someone else's: ``api.up`` refuses it and
+    it is left alone."""
+    spec = options.cluster_spec(mode)
+    doc: Dict = {"cluster": spec.name, "paths": {}}
+    cluster = api.up(spec, progress=progress)  # fails leaving nothing behind
     try:
-        state = bring_up(spec, lock)
-        client = ApiClient.from_kubeconfig(state["kubeconfig"])
-        a, b = pick_workers(state["nodes"])
+        client = cluster.client(timeout=30)
+        a, b = pick_workers(cluster.state.nodes)
         picked = {"a": a, "b": b}
-        doc["nodes"] = {"a": a["name"], "b": b["name"]}
+        doc["nodes"] = {"a": a.name, "b": b.name}
         for pod, which in PODS:
-            client.create("pods", pod_doc(pod, picked[which]["name"]), "default")
-        pods = wait_ready(client, [p for p, _ in PODS], timeout=args.timeout)
+            client.create("pods", pod_doc(pod, picked[which].name), "default")
+        pods = wait_ready(client, [p for p, _ in PODS], timeout=options.timeout)
         existing = os.listdir("/run/netns")
-        ns = {f"pod:{p}": pod_netns(existing, picked[w]["netns"], "default", p)
+        ns = {f"pod:{p}": pod_netns(existing, picked[w].netns, "default", p)
               for p, w in PODS}
-        ns.update({f"node:{k}": v["netns"] for k, v in picked.items()})
+        ns.update({f"node:{k}": v.netns for k, v in picked.items()})
         ips = {f"pod:{p}": pods[p]["status"]["podIP"] for p, _ in PODS}
-        ips.update({f"node:{k}": v["ip"] for k, v in picked.items()})
+        ips.update({f"node:{k}": v.ip for k, v in picked.items()})
         for key, _label, cl, sv in PATHS:
             progress(f"{mode}: {key} {cl} -> {sv} ({ips[sv]})")
-            doc["paths"][key] = measure_path(ns[sv], ns[cl], ips[sv], args.seconds,
-                                             args.pings, args.rounds)
+            doc["paths"][key] = measure_path(ns[sv], ns[cl], ips[sv], options.seconds,
+                                             options.pings, options.rounds)
         doc["pod_mtu"] = parse_mtu(in_netns(ns["pod:cmp-a"], "ip", "-o", "link", "show",
                                             "eth0").stdout)
         doc["node_mtu"] = parse_mtu(in_netns(ns["node:a"], "ip", "-o", "link", "show",
                                              "eth0").stdout)
-        doc["capture"] = capture(spine_ports(state), ns["pod:cmp-a"], ips["pod:cmp-c"])
+        doc["capture"] = capture(spine_ports(cluster), ns["pod:cmp-a"], ips["pod:cmp-c"])
         if extra:
-            doc["extra"] = extra(state, client)
+            doc["extra"] = extra(cluster, client)
     finally:
-        with contextlib.redirect_stdout(sys.stderr):
-            take_down(name)
+        take_down(spec.name)
     return doc
 
 
@@ -435,24 +456,27 @@ def progress(text: str) -> None:
     print(f"[compare] {text}", file=sys.stderr, flush=True)
 
 
-def compare(args: argparse.Namespace, extra: Optional[Extra] = None) -> Dict:
+def compare(options: CompareOptions, extra: Optional[Extra] = None) -> Dict:
     """The raw result: the veth baseline, then each mode in turn."""
     from k8snet.testbed import preflight
 
+    check_options(options)
     preflight.require_root("compare")
     for tool in ("iperf3", "tcpdump", "ping"):
         if not shutil.which(tool):
             raise UsageError(f"{tool} is missing: run 'sudo make setup'")
-    result = {"topology": f"{args.topology} {args.spines} spines x {args.leaves} leaves, "
-                          f"{args.workers} workers", "seconds": args.seconds,
-              "pings": args.pings, "modes": {}}
+    result = {"topology": f"{options.topology} {options.spines} spines x {options.leaves} "
+                          f"leaves, {options.workers} workers",
+              "proxy_mode": options.proxy_mode, "seconds": options.seconds,
+              "pings": options.pings, "modes": {}}
     progress("bare veth pair baseline")
-    with veth_pair(args.name) as (srv, cli, ip):
-        result["veth"] = measure_path(srv, cli, ip, args.seconds, args.pings, args.rounds)
-    for mode in args.modes:
-        progress(f"{mode} mode: cluster {args.name + mode[0]}")
+    with veth_pair(options.name) as (srv, cli, ip):
+        result["veth"] = measure_path(srv, cli, ip, options.seconds, options.pings,
+                                      options.rounds)
+    for mode in options.modes:
+        progress(f"{mode} mode: cluster {options.cluster_name(mode)}")
         with contextlib.redirect_stdout(sys.stderr):
-            result["modes"][mode] = measure_mode(args, mode, args.name + mode[0], extra)
+            result["modes"][mode] = measure_mode(options, mode, extra)
     return result
 
 
@@ -474,6 +498,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modes", type=modes_arg, default=list(DEFAULT_MODES),
                         help="comma-separated, in order, of routed, overlay, macvlan "
                              "(default routed,overlay)")
+    parser.add_argument("--proxy-mode", default="iptables",
+                        help="every cluster's kube-proxy: iptables (default) or nftables")
     parser.add_argument("--name", default="cmp",
                         help="cluster name base (1-5 chars): clusters <name>r, <name>o, <name>m")
     parser.add_argument("--seconds", type=float, default=3.0, help="iperf3 duration per run")
@@ -484,25 +510,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="raw samples and the table as JSON")
 
 
-def check_args(args: argparse.Namespace) -> None:
-    from k8snet import naming
-
-    if len(args.name) > 5:
-        raise UsageError(f"--name {args.name!r} is too long: at most 5 characters "
-                         "(a mode letter is added)")
-    naming.check_cluster_name(args.name + "r")
-    for key in ("seconds", "rounds", "pings"):
-        if getattr(args, key) <= 0:
-            raise UsageError(f"--{key} must be positive")
-    if args.topology == "single" or (args.topology == "leaf-spine" and (
-            (args.leaves or 0) < 2 or (args.workers or 0) < 2)):
-        raise UsageError("compare needs two workers under different leaves: use "
-                         "--topology leaf-spine with --leaves 2 or more and --workers 2 or more")
+def options_from_args(args: argparse.Namespace) -> CompareOptions:
+    return CompareOptions(
+        name=args.name, topology=args.topology, spines=args.spines, leaves=args.leaves,
+        workers=args.workers, modes=tuple(args.modes), proxy_mode=args.proxy_mode,
+        seconds=args.seconds, rounds=args.rounds, pings=args.pings, timeout=args.timeout)
 
 
 def run(args: argparse.Namespace) -> int:
-    check_args(args)
-    result = compare(args)
+    result = compare(check_options(options_from_args(args)))
     if args.json:
         print(json.dumps({"raw": result, "table": table(result)}, indent=2))
     else:

@@ -26,38 +26,39 @@ import tempfile
 import time
 from typing import Dict, List
 
-from k8snet import naming
-from k8snet.testbed import cmd_status, cmd_up, preflight
-from k8snet.testbed import state as st
+from k8snet.testbed import api, status
+from k8snet.testbed.options import add_cluster_arguments, spec_from_args
+from k8snet.testbed.state import NodeInfo
+from k8snet.testbed.waiting import by_name, ready_names, wait_for
 
 APP = os.path.join(os.path.dirname(__file__), "demo_app.yaml")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    cmd_up.add_cluster_arguments(parser)
+    add_cluster_arguments(parser)
     parser.set_defaults(topology="leaf-spine", workers=4, spines=2, leaves=2, name="demo")
     parser.add_argument("--keep", action="store_true", help="leave the cluster running")
 
 
-def in_node(state: Dict, node: str, *cmd: str, timeout: float = 60):
-    netns = naming.node_netns(state["name"], node)
-    return subprocess.run(["ip", "netns", "exec", netns, *cmd], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def in_node(cluster: api.Cluster, node: str, *cmd: str, timeout: float = 60) -> api.ExecResult:
+    return api.exec(cluster, node, cmd, timeout=timeout)
 
 
-def tcp_throughput(state: Dict, server: Dict, client: Dict) -> str:
-    srv = subprocess.Popen(["ip", "netns", "exec", server["netns"], "iperf3", "-s", "-1"],
+def tcp_throughput(cluster: api.Cluster, server: NodeInfo, client: NodeInfo) -> str:
+    srv = subprocess.Popen([*api.node_argv(server), "iperf3", "-s", "-1"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 15
-        out = None
+        last = "no answer"
         while time.monotonic() < deadline:
-            out = in_node(state, client["name"], "iperf3", "-c", server["ip"], "-t", "2", "-J")
-            if out.returncode == 0:
-                result = json.loads(out.stdout)["end"]["sum_received"]
-                return f"{result['bits_per_second'] / 1e9:.2f} Gbit/s"
+            out = in_node(cluster, client.name, "iperf3", "-c", server.ip, "-t", "2", "-J")
+            try:  # a server not listening yet, or a run cut short: no result, try again
+                received = json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]
+                return f"{received / 1e9:.2f} Gbit/s"
+            except (ValueError, KeyError, TypeError):
+                last = (out.stderr or out.stdout).decode(errors="replace").strip()[-200:]
             time.sleep(0.3)
-        return "failed: " + ((out.stderr or out.stdout).strip()[:200] if out else "no answer")
+        return f"failed: {last}"
     finally:
         srv.kill()
         srv.wait()
@@ -83,19 +84,16 @@ class Kubectl:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def wait_ready(kubectl: Kubectl, selector: str, count: int, timeout: float = 180) -> List[Dict]:
-    deadline = time.monotonic() + timeout
-    pods: List[Dict] = []
-    while time.monotonic() < deadline:
-        out = kubectl("get", "pods", "-l", selector, "-o", "json", show=False)
-        if out.returncode == 0:
-            pods = json.loads(out.stdout)["items"]
-            ready = [p for p in pods if any(c.get("type") == "Ready" and c["status"] == "True"
-                                            for c in p.get("status", {}).get("conditions", []))]
-            if len(ready) >= count:
-                return ready
-        time.sleep(1)
-    raise TimeoutError(f"only {len(pods)} of {count} Pods Ready after {timeout:.0f}s")
+def wait_ready(cluster: api.Cluster, selector: str, count: int,
+               timeout: float = 180) -> List[Dict]:
+    """Watch the Pods matching ``selector`` until ``count`` of them are Ready."""
+    def enough(items: Dict[str, dict]) -> List[Dict]:
+        ready = ready_names(items)
+        pods = [p for name, p in sorted(by_name(items).items()) if name in ready]
+        return pods if len(pods) >= count else []
+
+    return wait_for(cluster.client(), "pods", enough, timeout, f"{count} Pods {selector} Ready",
+                    namespace="default", label_selector=selector)
 
 
 def check(label: str, ok: bool, detail: str, failures: List[str]) -> None:
@@ -104,52 +102,52 @@ def check(label: str, ok: bool, detail: str, failures: List[str]) -> None:
         failures.append(label)
 
 
-def show_app(state: Dict, kubectl: Kubectl, failures: List[str]) -> None:
+def show_app(cluster: api.Cluster, kubectl: Kubectl, failures: List[str]) -> None:
     print("\n== 4. a sample app, deployed with kubectl", flush=True)
     kubectl("apply", "-f", APP)
-    pods = wait_ready(kubectl, "app=web", 4)
+    pods = wait_ready(cluster, "app=web", 4)
     kubectl("get", "pods", "-o", "wide")
     kubectl("get", "service", "web")
     svc = json.loads(kubectl("get", "service", "web", "-o", "json", show=False).stdout)
     print("\n== 5. reaching the app", flush=True)
-    nodes = {n["name"]: n for n in state["nodes"]}
     by_node: Dict[str, Dict] = {}
     for pod in pods:
         by_node.setdefault(pod["spec"]["nodeName"], pod)
     client, server = list(by_node.values())[0], list(by_node.values())[-1]
     url = (f"http://{client['status']['podIP']}:8080/dial?request=clientip&protocol=http"
            f"&host={server['status']['podIP']}&port=8080&tries=1")
-    out = in_node(state, client["spec"]["nodeName"], "curl", "-s", "-m", "10", url)
+    out = in_node(cluster, client["spec"]["nodeName"], "curl", "-s", "-m", "10", url)
     try:
         seen = json.loads(out.stdout)["responses"][0].rsplit(":", 1)[0]
     except (ValueError, KeyError, IndexError):
-        seen = out.stdout.strip() or "no answer"
+        seen = out.stdout.decode(errors="replace").strip() or "no answer"
     check(f"Pod {client['metadata']['name']} ({client['spec']['nodeName']}) -> Pod "
           f"{server['metadata']['name']} ({server['spec']['nodeName']})",
           seen == client["status"]["podIP"],
           f"server saw source {seen}, client Pod IP {client['status']['podIP']}", failures)
     cluster_ip = svc["spec"]["clusterIP"]
-    answers = {in_node(state, "w1", "curl", "-s", "-m", "3",
-                       f"http://{cluster_ip}/hostname").stdout.strip() for _ in range(12)}
+    answers = {in_node(cluster, "w1", "curl", "-s", "-m", "3",
+                       f"http://{cluster_ip}/hostname").stdout.decode().strip()
+               for _ in range(12)}
     answers.discard("")
     check(f"ClusterIP {cluster_ip}:80 from node w1", bool(answers),
           f"{len(answers)} distinct Pods answered: {', '.join(sorted(answers))}", failures)
     node_port = svc["spec"]["ports"][0]["nodePort"]
-    for name in sorted(n for n in nodes if nodes[n]["role"] == "worker"):
-        out = in_node(state, "ext1", "curl", "-s", "-m", "3",
-                      f"http://{nodes[name]['ip']}:{node_port}/hostname")
-        check(f"NodePort {nodes[name]['ip']}:{node_port} from ext1 (outside the cluster)",
-              out.returncode == 0 and bool(out.stdout.strip()),
-              f"answered by {out.stdout.strip() or 'nobody'}", failures)
+    for node in sorted(cluster.state.workers, key=lambda n: n.name):
+        out = in_node(cluster, "ext1", "curl", "-s", "-m", "3",
+                      f"http://{node.ip}:{node_port}/hostname")
+        answer = out.stdout.decode(errors="replace").strip()
+        check(f"NodePort {node.ip}:{node_port} from ext1 (outside the cluster)",
+              out.exit_code == 0 and bool(answer), f"answered by {answer or 'nobody'}",
+              failures)
 
 
-def probes_and_trace(cluster: str, failures: List[str]) -> None:
-    from k8snet.machinery.client import ApiClient
+def probes_and_trace(cluster: api.Cluster, failures: List[str]) -> None:
     from k8snet.probe import deploy
     from k8snet.probe.report import render
     from k8snet.probe.run import run_probes
     from k8snet.trace.main import render as render_trace
-    from k8snet.trace.main import trace_cluster
+    from k8snet.trace.main import trace
 
     print("\n== 6. k8snet probe: each Kubernetes networking requirement, packet by packet",
           flush=True)
@@ -160,46 +158,41 @@ def probes_and_trace(cluster: str, failures: List[str]) -> None:
     try:
         print("\n== 7. k8snet trace k8snet-probe-a k8snet-probe-c --proto udp --port 8081",
               flush=True)
-        doc = trace_cluster(cluster, "k8snet-probe-a", "k8snet-probe-c", "udp", 8081)
+        doc = trace(cluster, "k8snet-probe-a", "k8snet-probe-c", "udp", 8081)
         print(render_trace(doc), flush=True)
         if not doc.get("matches_intended"):
             failures.append("trace: " + str(doc.get("comparison")))
     finally:
-        state = st.read_state(cluster)
-        deploy.safe_remove(ApiClient.from_kubeconfig(state["kubeconfig"]))
+        deploy.safe_remove(cluster.client())
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = cmd_up.spec_from_args(args)
-    cmd_up.preflight_up(spec)
+    spec = spec_from_args(args)
     print(f"== 1. k8snet up: a {spec.topology} cluster named {spec.name!r}", flush=True)
-    lock = preflight.take_cluster_lock(spec.name)
-    cmd_up.clean_leftovers(spec.name)
-    cmd_up.start_detached(spec, lock)
+    cluster = api.up(spec, progress=lambda text: print(f"  {text}", flush=True))
     failures: List[str] = []
     kubectl = None
     try:
-        state = st.read_state(spec.name)
         print("\n== 2. k8snet status", flush=True)
-        print(cmd_status.render([cmd_status.summarize(state, True)]), flush=True)
-        nodes = state["nodes"]
+        print(status.render(api.status(spec.name)), flush=True)
+        nodes = cluster.state.nodes
         print("\n== 3. node-to-node reachability through the fabric", flush=True)
         for src in nodes:
-            answered = [dst["name"] for dst in nodes if dst is not src and in_node(
-                state, src["name"], "ping", "-c1", "-W2", dst["ip"]).returncode == 0]
-            check(f"ICMP from {src['name']}", len(answered) == len(nodes) - 1,
+            answered = [dst.name for dst in nodes if dst is not src and in_node(
+                cluster, src.name, "ping", "-c1", "-W2", dst.ip).exit_code == 0]
+            check(f"ICMP from {src.name}", len(answered) == len(nodes) - 1,
                   f"reaches {len(answered)}/{len(nodes) - 1} nodes", failures)
-        workers = [n for n in nodes if n["role"] == "worker"]
+        workers = cluster.state.workers
         if len(workers) >= 2:
             a, b = workers[0], workers[1]
-            rate = tcp_throughput(state, a, b)
-            check(f"TCP {b['name']} -> {a['name']} across a spine (iperf3, 2 s)",
+            rate = tcp_throughput(cluster, a, b)
+            check(f"TCP {b.name} -> {a.name} across a spine (iperf3, 2 s)",
                   not rate.startswith("failed"), rate, failures)
-        if state.get("kubeconfig") and shutil.which("kubectl"):
-            kubectl = Kubectl(state["kubeconfig"])
+        if cluster.state.kubeconfig and shutil.which("kubectl"):
+            kubectl = Kubectl(cluster.kubeconfig)
             kubectl("get", "nodes", "-o", "wide", "-L", "k8snet.io/network-mode")
-            show_app(state, kubectl, failures)
-            probes_and_trace(spec.name, failures)
+            show_app(cluster, kubectl, failures)
+            probes_and_trace(cluster, failures)
         print(f"\n== {'every check passed' if not failures else 'FAILED: ' + '; '.join(failures)}")
         return 0 if not failures else 1
     finally:
@@ -207,6 +200,4 @@ def run(args: argparse.Namespace) -> int:
             kubectl.close()
         if not args.keep:
             print(f"\n== 8. k8snet down --name {spec.name}", flush=True)
-            from k8snet.testbed import cmd_down
-
-            cmd_down.run(argparse.Namespace(name=spec.name, timeout=60.0))
+            api.down(spec.name, progress=lambda text: print(text, flush=True))

@@ -6,7 +6,7 @@ import argparse
 
 from k8snet import naming
 from k8snet.errors import UsageError
-from k8snet.testbed import state as st
+from k8snet.testbed import api
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,11 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    state = st.read_state(args.name)
-    if state is None:
+    found = api.clusters(args.name)
+    if not found:
         raise UsageError(f"no cluster named {args.name!r} is running (see 'k8snet status')")
-    if not state.get("kubeconfig"):
-        raise UsageError(f"cluster {args.name!r} runs no control plane yet, so it has no "
-                         "kubeconfig")
-    print(state["kubeconfig"])
+    print(found[0].kubeconfig)
     return 0

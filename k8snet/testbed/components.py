@@ -4,7 +4,8 @@
 in start order, one `Component` per process (etcd, apiserver,
 controller-manager and scheduler on masters; runtime, kubelet and kube-proxy
 on workers; in overlay mode the overlay agent on every node, after the
-kubelet). ``cluster.py`` starts them inside the nodes.
+kubelet). Each worker's kube-proxy runs in the spec's ``proxy_mode``
+(iptables or nftables). ``cluster.py`` starts them inside the nodes.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from k8snet.errors import UsageError
 from k8snet.testbed import addressing
+from k8snet.testbed.spec import ClusterSpec, check_masters
+from k8snet.testbed.state import NodeInfo
 
 APISERVER_PORT = 6443
 KUBELET_PORT = 10250
@@ -35,94 +37,96 @@ def node_dir(cluster_dir: str, node: str) -> str:
     return os.path.join(cluster_dir, node)
 
 
-def check_masters(masters: int, store: str) -> None:
-    if masters > 1 and store != "etcd":
-        raise UsageError(f"--masters {masters} needs '--store etcd': the SQLite store is one "
-                         "file on one master, etcd replicates across masters")
-
-
-def plan_components(nodes: List[Dict], spec: Dict, cluster_dir: str,
+def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
                     k8snet: List[str]) -> List[Component]:
     """The processes of a cluster, in start order. ``k8snet`` is the argv
     prefix that runs the k8snet command (e.g. [python, -m, k8snet.cli])."""
-    masters = [n for n in nodes if n["role"] == "master"]
-    workers = [n for n in nodes if n["role"] == "worker"]
-    check_masters(len(masters), spec.get("store", "sqlite"))
+    masters = [n for n in nodes if n.role == "master"]
+    workers = [n for n in nodes if n.role == "worker"]
+    check_masters(len(masters), spec.store)
     kubeconfig = os.path.join(cluster_dir, "kubeconfig.incluster")
     plan: List[Component] = []
     store_url = None
-    if spec.get("store") == "etcd":
+    if spec.store == "etcd":
         from k8snet.store.etcd_process import EtcdMember, render_etcd_command
         from k8snet.store.etcd_process import store_url as url
 
-        members = [EtcdMember(m["name"], m["ip"]) for m in masters]
+        members = [EtcdMember(m.name, m.ip) for m in masters]
         store_url = url(members)
         for member, node in zip(members, masters):
-            plan.append(Component(node["name"], "etcd", render_etcd_command(
-                member, members, os.path.join(node_dir(cluster_dir, node["name"]), "etcd")),
-                log=os.path.join(node_dir(cluster_dir, node["name"]), "etcd.log")))
+            plan.append(Component(node.name, "etcd", render_etcd_command(
+                member, members, os.path.join(node_dir(cluster_dir, node.name), "etcd")),
+                log=os.path.join(node_dir(cluster_dir, node.name), "etcd.log")))
     for index, node in enumerate(masters):
-        ndir = node_dir(cluster_dir, node["name"])
+        ndir = node_dir(cluster_dir, node.name)
         data = os.path.join(ndir, "apiserver")
-        argv = [*k8snet, "apiserver", "--data-dir", data, "--bind-address", node["ip"],
-                "--port", str(APISERVER_PORT), "--advertise-address", node["ip"],
+        argv = [*k8snet, "apiserver", "--data-dir", data, "--bind-address", node.ip,
+                "--port", str(APISERVER_PORT), "--advertise-address", node.ip,
                 "--service-cidr", str(addressing.SERVICE_NET)]
         if index == 0:
             argv += ["--kubeconfig-out", kubeconfig]
         if store_url:
             argv += ["--store", store_url]
-        plan.append(Component(node["name"], "apiserver", argv,
+        plan.append(Component(node.name, "apiserver", argv,
                               log=os.path.join(ndir, "apiserver.log"),
                               ready_file=kubeconfig if index == 0 else None))
     for node in masters:
-        ndir = node_dir(cluster_dir, node["name"])
-        plan.append(Component(node["name"], "controller-manager", [
+        ndir = node_dir(cluster_dir, node.name)
+        plan.append(Component(node.name, "controller-manager", [
             *k8snet, "controller-manager", "--kubeconfig", kubeconfig,
             "--cluster-cidr", str(addressing.POD_NET), "--node-cidr-mask-size", "24"],
             log=os.path.join(ndir, "controller-manager.log")))
-        plan.append(Component(node["name"], "scheduler", [
+        plan.append(Component(node.name, "scheduler", [
             *k8snet, "scheduler", "--kubeconfig", kubeconfig],
             log=os.path.join(ndir, "scheduler.log")))
-        if spec.get("mode") == "overlay":
+        if spec.mode == "overlay":
             # No Node for a master: its agent only routes to the Pods of others.
             plan.append(overlay_agent(k8snet, node, kubeconfig, ndir))
     for node in workers:
-        ndir = node_dir(cluster_dir, node["name"])
+        ndir = node_dir(cluster_dir, node.name)
         socket = os.path.join(ndir, "runtime.sock")
         cni_conf = os.path.join(ndir, "cni", "net.d")
-        plan.append(Component(node["name"], "runtime", [
+        plan.append(Component(node.name, "runtime", [
             *k8snet, "runtime", "--socket", socket, "--root-dir", os.path.join(ndir, "runtime"),
-            "--netns-prefix", f"k8snet-{spec['name']}-{node['name']}",
+            "--netns-prefix", f"k8snet-{spec.name}-{node.name}",
             "--cni-conf-dir", cni_conf, "--cni-bin-dir", "/usr/lib/cni",
-            "--cgroup-parent", f"k8snet/{spec['name']}/{node['name']}"],
+            "--cgroup-parent", f"k8snet/{spec.name}/{node.name}"],
             log=os.path.join(ndir, "runtime.log"), ready_file=socket))
         # The Pod network mode shows on every Node: kubectl get nodes -L k8snet.io/network-mode
-        node_labels = {**node.get("labels", {}), MODE_LABEL: spec.get("mode", "routed")}
+        node_labels = {**node.labels, MODE_LABEL: spec.mode}
         labels = ",".join(f"{k}={v}" for k, v in sorted(node_labels.items()))
-        plan.append(Component(node["name"], "kubelet", [
-            *k8snet, "kubelet", "--kubeconfig", kubeconfig, "--node-name", node["name"],
-            "--node-ip", node["ip"], "--runtime-socket", socket, "--root-dir",
+        plan.append(Component(node.name, "kubelet", [
+            *k8snet, "kubelet", "--kubeconfig", kubeconfig, "--node-name", node.name,
+            "--node-ip", node.ip, "--runtime-socket", socket, "--root-dir",
             os.path.join(ndir, "kubelet"), "--cni-conf-dir", cni_conf,
             "--cni-data-dir", os.path.join(ndir, "ipam"),
-            "--cpu", str(node.get("cpu") or "2"), "--memory", str(node.get("memory") or "4Gi"),
-            "--max-pods", str(node.get("pods") or 110), "--node-labels", labels,
-            "--mode", spec.get("mode", "routed"), "--cluster-cidr", str(addressing.POD_NET)],
+            "--cpu", str(node.cpu or "2"), "--memory", str(node.memory or "4Gi"),
+            "--max-pods", str(node.pods or 110), "--node-labels", labels,
+            "--mode", spec.mode, "--cluster-cidr", str(addressing.POD_NET)],
             log=os.path.join(ndir, "kubelet.log")))
-        if spec.get("mode") == "overlay":
+        if spec.mode == "overlay":
             plan.append(overlay_agent(k8snet, node, kubeconfig, ndir))
-        plan.append(Component(node["name"], "kube-proxy", [
-            *k8snet, "proxy", "--kubeconfig", kubeconfig, "--node-name", node["name"],
-            "--node-ip", node["ip"], "--mode", spec.get("proxy_mode", "iptables"),
-            "--cluster-cidr", str(addressing.POD_NET)],
-            log=os.path.join(ndir, "kube-proxy.log")))
+        plan.append(Component(node.name, "kube-proxy",
+                              proxy_argv(k8snet, node, kubeconfig, spec.proxy_mode),
+                              log=os.path.join(ndir, "kube-proxy.log")))
     return plan
 
 
-def overlay_agent(k8snet: List[str], node: Dict, kubeconfig: str, ndir: str) -> Component:
+def proxy_argv(k8snet: List[str], node: NodeInfo, kubeconfig: str,
+               proxy_mode: str) -> List[str]:
+    """The command line of one worker's kube-proxy, programming Services in
+    ``proxy_mode`` (iptables or nftables)."""
+    return [*k8snet, "proxy", "--kubeconfig", kubeconfig, "--node-name", node.name,
+            "--node-ip", node.ip, "--mode", proxy_mode, "--cluster-cidr",
+            str(addressing.POD_NET)]
+
+
+def overlay_agent(k8snet: List[str], node: NodeInfo, kubeconfig: str,
+                  ndir: str) -> Component:
     """The VXLAN overlay agent of one node (overlay mode; see k8snet.overlay)."""
-    return Component(node["name"], "overlay-agent", [
-        *k8snet, "overlay-agent", "--kubeconfig", kubeconfig, "--node-name", node["name"],
-        "--node-ip", node["ip"], "--ready-file", os.path.join(ndir, "overlay.ready")],
+    return Component(node.name, "overlay-agent", [
+        *k8snet, "overlay-agent", "--kubeconfig", kubeconfig, "--node-name", node.name,
+        "--node-ip", node.ip, "--ready-file", os.path.join(ndir, "overlay.ready")],
         log=os.path.join(ndir, "overlay-agent.log"),
         ready_file=os.path.join(ndir, "overlay.ready"))
 

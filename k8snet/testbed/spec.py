@@ -1,19 +1,24 @@
 """What the user asked for, checked before anything is built.
 
-Pure: turns command-line options into a `ClusterSpec` or a `UsageError`
-that says what was wrong and how to fix it.
+A `ClusterSpec` is plain data: what ``up`` takes, written into the cluster's
+state. ``check_spec`` is pure and raises a `UsageError` that says, in one
+line, what was wrong and how to fix it; ``validate_spec`` also loads the
+topology and builds it (plain data too), so a topology that cannot be built
+with these options is refused before anything touches the machine.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Dict, Optional, Tuple, Type
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple, Type
 
 from k8snet import naming
 from k8snet.cni import MODES
-from k8snet.errors import UsageError
+from k8snet.errors import K8snetError, UsageError
+from k8snet.proxy import MODES as PROXY_MODES
+from k8snet.testbed import typed
 
 BUILTIN_TOPOLOGIES = ("single", "leaf-spine")
 STORES = ("sqlite", "etcd")
@@ -21,7 +26,16 @@ STORES = ("sqlite", "etcd")
 
 @dataclass
 class ClusterSpec:
-    """A cluster to build: plain data, written into the cluster's state."""
+    """A cluster to build: plain data, written into the cluster's state.
+
+    ``workers``, ``spines``, ``leaves`` and ``extra`` go to the topology's
+    ``build`` (None keeps its default); ``mode`` is the Pod network (routed,
+    overlay, macvlan); ``proxy_mode`` how every worker's kube-proxy programs
+    Services (iptables, nftables); ``network_only`` builds the fabric and
+    nodes without Kubernetes; ``timeout`` bounds the whole bring-up.
+    """
+
+    __pydantic_config__ = typed.STRICT
 
     name: str = naming.DEFAULT_CLUSTER
     topology: str = "single"
@@ -31,9 +45,10 @@ class ClusterSpec:
     leaves: Optional[int] = None
     mode: str = "routed"
     store: str = "sqlite"
-    components: bool = True
-    timeout: float = 120.0
-    extra: Dict[str, object] = field(default_factory=dict)
+    proxy_mode: str = "iptables"
+    network_only: bool = False
+    timeout: float = 180.0
+    extra: Dict[str, Any] = field(default_factory=dict)
 
     def topo_params(self) -> Dict[str, object]:
         """Keyword arguments for the topology's ``build``; unset ones keep its defaults."""
@@ -44,8 +59,13 @@ class ClusterSpec:
                 params[key] = value
         return params
 
-    def to_dict(self) -> Dict[str, object]:
-        return asdict(self)
+    def to_dict(self) -> Dict[str, Any]:
+        return typed.to_doc(self)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> ClusterSpec:
+        """A spec from its ``to_dict`` form; ValueError naming a bad or unknown field."""
+        return typed.from_doc(cls, doc, "cluster spec")
 
 
 def check_spec(spec: ClusterSpec) -> ClusterSpec:
@@ -61,12 +81,39 @@ def check_spec(spec: ClusterSpec) -> ClusterSpec:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {spec.mode!r}")
     if spec.store not in STORES:
         raise UsageError(f"--store must be one of {', '.join(STORES)}, not {spec.store!r}")
+    if spec.proxy_mode not in PROXY_MODES:
+        raise UsageError(f"--proxy-mode must be one of {', '.join(PROXY_MODES)}, "
+                         f"not {spec.proxy_mode!r}")
     if spec.topology not in BUILTIN_TOPOLOGIES and not spec.topology.endswith(".py"):
         raise UsageError(
             f"unknown topology {spec.topology!r}: use one of {', '.join(BUILTIN_TOPOLOGIES)} "
             "or the path of a .py file that defines TOPOS")
     if spec.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    check_masters(spec.masters, spec.store)
+    return spec
+
+
+def check_masters(masters: int, store: str) -> None:
+    if masters > 1 and store != "etcd":
+        raise UsageError(f"--masters {masters} needs '--store etcd': the SQLite store is one "
+                         "file on one master, etcd replicates across masters")
+
+
+def validate_spec(spec: ClusterSpec) -> ClusterSpec:
+    """`check_spec`, then load the topology and build it (plain data: nothing
+    touches the machine) so that options it cannot take are refused now."""
+    check_spec(spec)
+    topo_cls = load_topology(spec.topology)
+    try:
+        topo = topo_cls(cluster=spec.name, **spec.topo_params())
+    except K8snetError:
+        raise
+    except Exception as exc:  # a topology's own complaint about its options
+        raise UsageError(f"topology {spec.topology} cannot be built with these options: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    if not topo.hosts():
+        raise UsageError(f"topology {spec.topology} has no nodes")
     return spec
 
 

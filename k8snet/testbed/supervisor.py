@@ -28,7 +28,7 @@ def report(kind: str, text: str = "") -> None:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     with open(argv[0]) as fh:
-        spec = ClusterSpec(**json.load(fh))
+        spec = ClusterSpec.from_dict(json.load(fh))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
@@ -40,9 +40,9 @@ def main(argv=None) -> int:
 
 
 def supervise(spec: ClusterSpec, stop: threading.Event) -> int:
-    from k8snet.testbed.cluster import Cluster
+    from k8snet.testbed.cluster import LiveCluster
 
-    cluster = Cluster(spec, progress=lambda text: report("progress", text))
+    cluster = LiveCluster(spec, progress=lambda text: report("progress", text))
     try:
         cluster.up()
     except K8snetError as exc:

@@ -20,6 +20,7 @@ from k8snet.machinery.client import ApiClient, NotFound
 from k8snet.probe import cluster as cl
 from k8snet.probe.agents import Agents, node_netns_path
 from k8snet.probe.packets import decode_all
+from k8snet.testbed import api
 from k8snet.trace import path as tp
 
 
@@ -33,14 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable hops")
 
 
-def resolve(client: ApiClient, state: Dict, text: str, allow_service: bool) -> Dict:
+def resolve(client: ApiClient, cluster: api.Cluster, text: str, allow_service: bool) -> Dict:
     """What SRC or DST names: {"kind": pod|node|service, ...}."""
-    nodes = cl.nodes_by_name(state)
-    if text in nodes:
-        return {"kind": "node", "name": text, "ip": nodes[text]["ip"], "node": text}
-    for n in nodes.values():
-        if n["ip"] == text:
-            return {"kind": "node", "name": n["name"], "ip": text, "node": n["name"]}
+    for n in cluster.state.nodes:
+        if text in (n.name, n.ip):
+            return {"kind": "node", "name": n.name, "ip": n.ip, "node": n.name}
     pods = client.list("pods")["items"]
     for p in pods:
         if p.get("status", {}).get("podIP") == text or \
@@ -66,33 +64,32 @@ def interfaces(netns_path: Optional[str]) -> List[str]:
     return [n for n in names if n != "lo"]
 
 
-def switch_ports(state: Dict) -> List[str]:
+def switch_ports(cluster: api.Cluster) -> List[str]:
     ports = []
-    for sw in state.get("switches", []):
-        out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-ports", sw["name"]],
+    for sw in cluster.state.switches:
+        out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-ports", sw.name],
                              capture_output=True, text=True, check=False, timeout=10).stdout
         ports += [p for p in out.split() if tp.port_of(p)]
     return ports
 
 
-def trace(state: Dict, src_text: str, dst_text: str, proto: str,
+def trace(cluster: api.Cluster, src_text: str, dst_text: str, proto: str,
           port: Optional[int]) -> Dict:
     """Send one marked packet and return the report as plain data."""
-    client = ApiClient.from_kubeconfig(state["kubeconfig"], timeout=10)
-    src = resolve(client, state, src_text, allow_service=False)
-    dst = resolve(client, state, dst_text, allow_service=True)
-    nodes = cl.nodes_by_name(state)
+    client = cluster.client(timeout=10)
+    src = resolve(client, cluster, src_text, allow_service=False)
+    dst = resolve(client, cluster, dst_text, allow_service=True)
     if dst["kind"] == "service" and port is None:
         port = dst["port"]
     port = port or 8080
     places: Dict[str, Optional[str]] = {"root": None}
-    watch_nodes = {n["name"] for n in state["nodes"] if n["role"] == "worker"}
+    watch_nodes = {n.name for n in cluster.state.workers}
     watch_nodes |= {e["node"] for e in (src, dst) if e.get("node")}
     for name in watch_nodes:
-        places[f"node {name}"] = node_netns_path(nodes[name])
+        places[f"node {name}"] = node_netns_path(cluster.node(name))
     for end in (src, dst):
         if end["kind"] == "pod":
-            places[f"pod {end['name']}"] = cl.pod_netns(state, end["node"], end["uid"])
+            places[f"pod {end['name']}"] = cl.pod_netns(cluster.state, end["node"], end["uid"])
     marker = f"K8SNET-TRACE-{os.getpid()}".encode()
     sender = f"pod {src['name']}" if src["kind"] == "pod" else f"node {src['name']}"
     observed: List[Tuple[str, object]] = []
@@ -100,7 +97,7 @@ def trace(state: Dict, src_text: str, dst_text: str, proto: str,
         agents.start(places)
         sniffs = []
         for owner, path in places.items():
-            ifaces = switch_ports(state) if owner == "root" else (
+            ifaces = switch_ports(cluster) if owner == "root" else (
                 ["eth0"] if owner.startswith("pod ") else interfaces(path))
             for i, iface in enumerate(ifaces):
                 sid = f"t{i}"
@@ -118,12 +115,15 @@ def trace(state: Dict, src_text: str, dst_text: str, proto: str,
     final = hops[-1].packet.innermost() if hops else None
     dst_node = dst.get("node")
     if dst["kind"] == "service" and final is not None:
-        dst_node = next((r["node"] for r in [resolve_ip(client, state, final.dst)] if r), None)
-    facts = load_facts(state["controller"]["facts"])
+        dst_node = next((r["node"] for r in [resolve_ip(client, cluster, final.dst)] if r),
+                        None)
+    if cluster.state.controller is None:
+        raise UsageError(f"cluster {cluster.name!r} records no fabric controller")
+    facts = load_facts(cluster.state.controller.facts)
     intended = tp.intended_paths(facts, src["node"], dst_node) if dst_node else []
     same, verdict = tp.compare(tp.observed_switch_path(hops), intended)
     return {"src": src, "dst": dst, "proto": proto, "port": port, "marker": marker.decode(),
-            "send_error": sent.get("error", ""), "mode": state.get("spec", {}).get("mode"),
+            "send_error": sent.get("error", ""), "mode": cluster.spec.mode,
             "hops": [{"place": h.place, "iface": h.iface, "direction": h.direction,
                       "packet": h.packet.summary(), "eth_src": h.packet.eth_src,
                       "eth_dst": h.packet.eth_dst, "ttl": h.packet.innermost().ttl,
@@ -133,15 +133,9 @@ def trace(state: Dict, src_text: str, dst_text: str, proto: str,
             "matches_intended": same, "comparison": verdict}
 
 
-def trace_cluster(cluster: Optional[str], src: str, dst: str, proto: str = "udp",
-                  port: Optional[int] = None) -> Dict:
-    """`trace` for a cluster named like `k8snet trace --name` (for `k8snet demo`)."""
-    return trace(cl.load_state(cluster), src, dst, proto, port)
-
-
-def resolve_ip(client: ApiClient, state: Dict, ip: Optional[str]) -> Optional[Dict]:
+def resolve_ip(client: ApiClient, cluster: api.Cluster, ip: Optional[str]) -> Optional[Dict]:
     try:
-        return resolve(client, state, ip, allow_service=False) if ip else None
+        return resolve(client, cluster, ip, allow_service=False) if ip else None
     except (UsageError, NotFound):
         return None
 
@@ -167,7 +161,6 @@ def run(args: argparse.Namespace) -> int:
     from k8snet.testbed import preflight
 
     preflight.require_root("trace")
-    state = cl.load_state(args.name)
-    doc = trace(state, args.src, args.dst, args.proto, args.port)
+    doc = trace(api.find(args.name, need_api=True), args.src, args.dst, args.proto, args.port)
     print(json.dumps(doc, indent=2) if args.json else render(doc))
     return 0 if doc["hops"] and doc["matches_intended"] else 1

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -142,6 +143,85 @@ def test_control_plane_with_simulated_nodes_runs_a_deployment(tmp_path):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        out.close()
+
+
+def test_the_python_client_lists_what_simulated_nodes_report(tmp_path):
+    """Every object the API returns parses in the official client's models (it raised on
+    simulated nodes: V1ContainerStatus imageID None, V1NodeSystemInfo fields missing)."""
+    pytest.importorskip("kubernetes")
+    from kubernetes import client as k8s
+    from kubernetes import config as k8s_config
+
+    from k8snet.machinery.conditions import is_ready
+    from k8snet.machinery.informer import Informer, wait_until
+
+    data = tmp_path / "cp"
+    out = open(tmp_path / "out.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "k8snet.cli", "control-plane", "--data-dir",
+                             str(data), "--port", "0", "--simulated-nodes", "2"],
+                            stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    stop = None
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and "simulated nodes" not in \
+                (tmp_path / "out.log").read_text():
+            assert proc.poll() is None, (tmp_path / "out.log").read_text()
+            time.sleep(0.2)
+        cfg = k8s.Configuration()
+        k8s_config.load_kube_config(config_file=str(data / "kubeconfig"),
+                                    client_configuration=cfg)
+        api = k8s.ApiClient(cfg)
+        core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
+        # requests 1 CPU, limits 1000m: Guaranteed (the kubelet once said Burstable)
+        resources = k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "64Mi"},
+                                               limits={"cpu": "1000m", "memory": "64Mi"})
+        apps.create_namespaced_deployment("default", k8s.V1Deployment(
+            metadata=k8s.V1ObjectMeta(name="web"),
+            spec=k8s.V1DeploymentSpec(
+                replicas=2, selector=k8s.V1LabelSelector(match_labels={"app": "web"}),
+                template=k8s.V1PodTemplateSpec(
+                    metadata=k8s.V1ObjectMeta(labels={"app": "web"}),
+                    spec=k8s.V1PodSpec(
+                        init_containers=[k8s.V1Container(name="setup", image="busybox:1.36",
+                                                         resources=resources)],
+                        containers=[k8s.V1Container(name="app", image="nginx:1.27",
+                                                    resources=resources)])))))
+        ours = ApiClient.from_kubeconfig(str(data / "kubeconfig"))
+        stop = threading.Event()
+        pods = Informer(ours, "pods", namespace="default", label_selector="app=web")
+        pods.start(stop)
+        wait_until(pods, lambda items: len(items) == 2 and all(map(is_ready, items.values())),
+                   timeout=60, what="two Ready web Pods")
+
+        listed = core.list_pod_for_all_namespaces(label_selector="app=web").items
+        assert len(listed) == 2
+        for pod in listed:
+            assert pod.status.phase == "Running" and pod.status.qos_class == "Guaranteed"
+            [app] = pod.status.container_statuses
+            assert app.image_id.startswith("sha256:") and app.container_id.startswith("k8snet")
+            assert pod.status.init_container_statuses[0].state.terminated.exit_code == 0
+        nodes = core.list_node().items
+        assert sorted(n.metadata.name for n in nodes) == ["sim-1", "sim-2"]
+        for n in nodes:
+            info = n.status.node_info
+            assert info.kubelet_version == "v1.32.0-k8snet" and info.operating_system == "linux"
+            assert info.machine_id and info.boot_id and info.container_runtime_version
+        # the rest of what the components write parses too
+        assert core.list_event_for_all_namespaces().items
+        leases = k8s.CoordinationV1Api(api).list_namespaced_lease("kube-node-lease").items
+        assert sorted(le.spec.holder_identity for le in leases) == ["sim-1", "sim-2"]
+        assert apps.list_replica_set_for_all_namespaces().items
+        assert apps.read_namespaced_deployment("web", "default").status.ready_replicas == 2
+        api.close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if stop is not None:
+            stop.set()
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)

@@ -27,7 +27,7 @@ def k8snet(*args, check=True, timeout=300, env=None):
 def leftovers(cluster):
     """Everything of ``cluster``'s that is still on the machine."""
     plan = cleanup.gather(only=cluster)
-    return {"records": [r for r in plan.records if r.get("pid")], "pids": plan.pids,
+    return {"records": [r for r in plan.records if r.pid], "pids": plan.pids,
             "bridges": plan.bridges, "netns": plan.netns, "links": plan.links,
             "dirs": [d for d in plan.dirs if os.path.exists(d)],
             "locks": [p for p in plan.locks if os.path.exists(p)]}

@@ -129,17 +129,12 @@ class NodeStack:
     # -- runtime --------------------------------------------------------------
 
     def cri(self):
-        from k8snet.kubelet.cri_effects import CriRuntime
-        return CriRuntime(self.socket)
+        from k8snet.machinery.cri import RuntimeClient
+        return RuntimeClient(self.socket, timeout=10)
 
     def container_pid(self, container_id: str) -> int:
-        rt = self.cri()
-        try:
-            resp = rt._rt.ContainerStatus(rt.pb.ContainerStatusRequest(
-                container_id=container_id, verbose=True), timeout=10)
-            return int(resp.info.get("pid", "0"))
-        finally:
-            rt.close()
+        with self.cri() as rt:
+            return int(rt.container_status(container_id)["pid"])
 
     def pod_netns(self) -> List[str]:
         out = self.sh("ip", "netns", "list").stdout.split("\n")

@@ -138,7 +138,7 @@ def test_a_killed_container_is_restarted(cluster):
 
 
 def find_container_pid(container_id):
-    from k8snet.cri.client import RuntimeClient
+    from k8snet.machinery.cri import RuntimeClient
 
     for node in ("w1", "w2"):
         socket = f"/run/k8snet/{CLUSTER}/{node}/runtime.sock"

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from k8snet.testbed.state import load_state
 from tests.integration.conftest import k8snet, nothing_left
 from tests.integration.kube import Kubectl, ready, wait_for
 
@@ -71,9 +72,7 @@ def pod_netns_argv(pod):
     argv = ["ip", "netns", "exec", sorted(names)[0]]
     if subprocess.run([*argv, "true"], capture_output=True).returncode == 0:
         return argv
-    with open(f"/run/k8snet/{CLUSTER}/state.json") as fh:
-        state = json.load(fh)
-    rt = next(p["pid"] for p in state["processes"] if p["name"] == f"runtime@{node}")
+    rt = load_state(CLUSTER).process(f"runtime@{node}").pid
     return ["nsenter", f"--mount=/proc/{rt}/ns/mnt", *argv]
 
 

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from k8snet.probe.agents import pod_netns_path
+from k8snet.testbed.state import load_state
 from tests.integration.conftest import k8snet
 
 NAME = "tprb"
@@ -67,8 +68,7 @@ def healthy(cluster):
 
 
 def node(cluster, name):
-    state = json.load(open(f"/run/k8snet/{NAME}/state.json"))
-    return next(n for n in state["nodes"] if n["name"] == name)
+    return load_state(NAME).node(name)
 
 
 def probe_pod_path(cluster, node_name, pod):

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from k8snet import cni
-from k8snet.cri.client import CriError, RuntimeClient
 from k8snet.cri.logs import parse_record, read_log_text
+from k8snet.machinery.cri import CriError, RuntimeClient, container_config, sandbox_config
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
@@ -109,7 +109,8 @@ def test_two_containers_of_a_pod_talk_on_localhost_and_everything_goes_away(node
     n, client = node
     logs = n.dir / "logs"
     started = time.monotonic()
-    sid = client.run_pod_sandbox("default", "web", "uid-1", log_directory=str(logs))
+    sid = client.run_pod_sandbox(sandbox_config("default", "web", "uid-1",
+                                                log_directory=str(logs)))
     sandbox_seconds = time.monotonic() - started
     status = client.pod_sandbox_status(sid)
     assert status["state"] == "SANDBOX_READY"
@@ -117,15 +118,15 @@ def test_two_containers_of_a_pod_talk_on_localhost_and_everything_goes_away(node
     assert status["netns"] in netns_list() and status["netns"].startswith(n.name)
 
     client.pull_image(AGNHOST)
-    srv = client.create_container(sid, "server", AGNHOST, args=["netexec", "--http-port=8080"],
-                                  log_path="server/0.log",
-                                  resources={"limits": {"cpu": "500m", "memory": "128Mi"}})
+    srv = client.create_container(sid, container_config(
+        "server", AGNHOST, args=["netexec", "--http-port=8080"], log_path="server/0.log",
+        resources={"limits": {"cpu": "500m", "memory": "128Mi"}}))
     client.start_container(srv)
-    cli = client.create_container(
-        sid, "client", "busybox", log_path="client/0.log",
+    cli = client.create_container(sid, container_config(
+        "client", "busybox", log_path="client/0.log",
         command=["sh", "-c", "until wget -qO- http://127.0.0.1:8080/hostname 2>/dev/null; "
                  "do sleep 0.2; "
-                 "done; echo; wget -qO- http://127.0.0.1:8080/clientip; echo; sleep 3600"])
+                 "done; echo; wget -qO- http://127.0.0.1:8080/clientip; echo; sleep 3600"]))
     client.start_container(cli)
     wait_for("the busybox container to print the server's answers",
              lambda: os.path.exists(logs / "client/0.log") and
@@ -175,19 +176,20 @@ def test_two_containers_of_a_pod_talk_on_localhost_and_everything_goes_away(node
 
 def test_unknown_image_and_bad_command_fail_clearly(node):
     _, client = node
-    sid = client.run_pod_sandbox("default", "bad", "uid-2")
+    sid = client.run_pod_sandbox(sandbox_config("default", "bad", "uid-2"))
     with pytest.raises(CriError, match="failed to pull and unpack image"):
         client.pull_image("example.com/nope:1")
     with pytest.raises(CriError, match="not found in the k8snet catalogue"):
-        client.create_container(sid, "x", "example.com/nope:1")
+        client.create_container(sid, container_config("x", "example.com/nope:1"))
     with pytest.raises(CriError, match="executable file not found"):
-        client.create_container(sid, "x", "busybox", command=["no-such-binary"])
+        client.create_container(sid, container_config("x", "busybox",
+                                                      command=["no-such-binary"]))
 
 
 def test_a_restarted_runtime_keeps_its_sandboxes_and_containers(node):
     n, client = node
-    sid = client.run_pod_sandbox("default", "keep", "uid-3")
-    cid = client.create_container(sid, "pause", "registry.k8s.io/pause:3.9")
+    sid = client.run_pod_sandbox(sandbox_config("default", "keep", "uid-3"))
+    cid = client.create_container(sid, container_config("pause", "registry.k8s.io/pause:3.9"))
     client.start_container(cid)
     pid = client.container_status(cid)["pid"]
     n.stop_runtime()

@@ -6,11 +6,12 @@ import copy
 import datetime as dt
 from typing import Optional
 
+from k8snet.machinery.timefmt import format_time
+
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 
-def stamp(t: dt.datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+stamp = format_time
 
 
 def template(image: str = "nginx:1", labels: Optional[dict] = None) -> dict:

@@ -63,11 +63,22 @@ def test_delete_options_from_kubectl_drain():
         "preconditions": {"uid": "u-1"}, "propagationPolicy": "Background"}
 
 
+def test_configmap_and_secret_bodies():
+    meta = f(1, f(1, "cm"))
+    entry = f(2, f(1, "a") + f(2, "b"))
+    assert pb.decode(envelope("v1", "ConfigMap", meta + entry)) == {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"},
+        "data": {"a": "b"}}
+    secret = pb.decode(envelope("v1", "Secret", meta + f(2, f(1, "pw") + f(2, "hi"))
+                                + f(3, "Opaque")))
+    assert secret["data"] == {"pw": "aGk="} and secret["type"] == "Opaque"
+
+
 def test_refusals_are_clear():
     with pytest.raises(pb.ProtobufError, match="field 99 of ObjectMeta"):
         pb.decode(envelope("v1", "Namespace", f(1, f(99, "x"))))
     with pytest.raises(pb.ProtobufError, match="not supported by k8snet"):
-        pb.decode(envelope("v1", "ConfigMap", b""))
+        pb.decode(envelope("v1", "LimitRange", b""))
     with pytest.raises(pb.ProtobufError, match="prefix"):
         pb.decode(b"{}")
     with pytest.raises(pb.ProtobufError, match="truncated"):

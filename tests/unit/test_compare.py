@@ -6,7 +6,10 @@ import json
 import pytest
 
 from k8snet.errors import K8snetError, UsageError
+from k8snet.testbed import api
 from k8snet.testbed import cmd_compare as cc
+from k8snet.testbed.spec import ClusterSpec
+from k8snet.testbed.state import ClusterState, NodeInfo
 
 VXLAN_CAPTURE = """\
 19:29:57.385356 IP 10.0.0.2.57314 > 10.0.0.3.4789: VXLAN, flags [I] (0x08), vni 1
@@ -74,14 +77,15 @@ def test_capture_in_routed_mode_sees_plain_pod_addresses():
 
 def node(name, role="worker", zone=None):
     labels = {cc.ZONE_LABEL: zone} if zone else {}
-    return {"name": name, "role": role, "labels": labels, "netns": f"k8snet-c-{name}"}
+    return NodeInfo(name=name, role=role, ip="10.0.0.9", mac="02:00:00:00:00:09",
+                    netns=f"k8snet-c-{name}", pid=1, labels=labels)
 
 
 def test_pick_workers_takes_two_workers_under_different_leaves():
     nodes = [node("m1", "master", "zone-1"), node("w1", zone="zone-1"),
              node("w2", zone="zone-1"), node("w3", zone="zone-2")]
     a, b = cc.pick_workers(nodes)
-    assert (a["name"], b["name"]) == ("w1", "w3")
+    assert (a.name, b.name) == ("w1", "w3")
 
 
 def test_pick_workers_refuses_a_single_leaf():
@@ -155,49 +159,83 @@ def test_render_shows_both_modes_side_by_side():
     assert "plain Pod IPs" in text
 
 
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    cc.add_arguments(parser)
+    return cc.options_from_args(parser.parse_args(list(argv)))
+
+
 def test_options_are_checked():
     assert cc.modes_arg("overlay,routed") == ["overlay", "routed"]
     assert cc.modes_arg("routed,overlay,macvlan") == ["routed", "overlay", "macvlan"]
     with pytest.raises(argparse.ArgumentTypeError):
         cc.modes_arg("bogus")
-    parser = argparse.ArgumentParser()
-    cc.add_arguments(parser)
-    args = parser.parse_args([])
-    assert (args.topology, args.spines, args.leaves, args.workers, args.modes) == (
-        "leaf-spine", 2, 2, 2, ["routed", "overlay"])
-    cc.check_args(args)
+    options = parse()
+    assert options == cc.CompareOptions()  # the flags' defaults are the options' defaults
+    assert (options.topology, options.spines, options.leaves, options.workers,
+            options.modes, options.proxy_mode) == (
+        "leaf-spine", 2, 2, 2, ("routed", "overlay"), "iptables")
+    cc.check_options(options)
     for bad in (["--name", "toolong"], ["--name", "9x"], ["--seconds", "0"],
-                ["--topology", "single"], ["--leaves", "1"], ["--workers", "1"]):
+                ["--topology", "single"], ["--leaves", "1"], ["--workers", "1"],
+                ["--proxy-mode", "ipvs"]):
         with pytest.raises(UsageError):
-            cc.check_args(parser.parse_args(bad))
+            cc.check_options(parse(*bad))
+
+
+def fake_cluster(spec):
+    return api.Cluster(ClusterState(name=spec.name, spec=spec, dir=f"/run/k8snet/{spec.name}"))
+
+
+def test_compare_builds_each_cluster_through_the_api(monkeypatch):
+    built, downs = [], []
+
+    def up(spec, progress=None):
+        assert isinstance(spec, ClusterSpec)
+        built.append(spec)
+        raise K8snetError("stop after the spec")  # measuring is not what is tested here
+
+    monkeypatch.setattr(cc.api, "up", up)
+    monkeypatch.setattr(cc.api, "down", lambda name, **_kw: downs.append(name))
+    options = parse("--proxy-mode", "nftables", "--leaves", "3", "--workers", "3",
+                    "--name", "tb", "--timeout", "99")
+    for mode in ("routed", "overlay"):
+        with pytest.raises(K8snetError, match="stop after the spec"):
+            cc.measure_mode(options, mode)
+    assert built == [
+        ClusterSpec(name="tbr", topology="leaf-spine", workers=3, masters=1, spines=2,
+                    leaves=3, mode="routed", store="sqlite", proxy_mode="nftables",
+                    timeout=99.0),
+        ClusterSpec(name="tbo", topology="leaf-spine", workers=3, masters=1, spines=2,
+                    leaves=3, mode="overlay", store="sqlite", proxy_mode="nftables",
+                    timeout=99.0)]
+    assert downs == []  # up failed: it left nothing, so nothing is taken down
 
 
 def test_a_cluster_already_running_under_the_name_is_left_alone(monkeypatch):
     downs = []
 
-    def taken(_args):
+    def taken(_spec, progress=None):
         raise UsageError("a cluster named 'cmpr' is already running")
 
-    monkeypatch.setattr(cc, "reserve", taken)
-    monkeypatch.setattr(cc, "take_down", downs.append)
-    parser = argparse.ArgumentParser()
-    cc.add_arguments(parser)
+    monkeypatch.setattr(cc.api, "up", taken)
+    monkeypatch.setattr(cc.api, "down", lambda name, **_kw: downs.append(name))
     with pytest.raises(UsageError, match="already running"):
-        cc.measure_mode(parser.parse_args([]), "routed", "cmpr")
+        cc.measure_mode(cc.CompareOptions(), "routed")
     assert downs == []
 
 
 def test_a_cluster_it_started_is_taken_down_when_measuring_fails(monkeypatch):
     downs = []
-    monkeypatch.setattr(cc, "reserve", lambda _args: ("spec", -1))
+    monkeypatch.setattr(cc.api, "up", lambda spec, progress=None: fake_cluster(spec))
 
-    def broken(_spec, _lock):
-        raise K8snetError("the cluster supervisor exited")
+    def broken(_nodes):
+        raise K8snetError("no two workers")
 
-    monkeypatch.setattr(cc, "bring_up", broken)
-    monkeypatch.setattr(cc, "take_down", downs.append)
-    parser = argparse.ArgumentParser()
-    cc.add_arguments(parser)
-    with pytest.raises(K8snetError, match="supervisor"):
-        cc.measure_mode(parser.parse_args([]), "overlay", "cmpo")
+    monkeypatch.setattr(cc, "pick_workers", broken)
+    monkeypatch.setattr(api.Cluster, "client", lambda self, timeout=10: object())
+    monkeypatch.setattr(cc.api, "down", lambda name, **_kw: downs.append(name))
+    with pytest.raises(K8snetError, match="no two workers"):
+        cc.measure_mode(cc.CompareOptions(), "overlay")
     assert downs == ["cmpo"]
+

@@ -10,10 +10,10 @@ from concurrent import futures
 import grpc
 import pytest
 
-from k8snet.cri.client import CriError, RuntimeClient
 from k8snet.cri.proto import load
 from k8snet.cri.runtime import Runtime, RuntimeConfig
 from k8snet.cri.servicer import add_to_server
+from k8snet.machinery.cri import CriError, RuntimeClient, container_config, sandbox_config
 
 pb, pb_grpc = load()
 
@@ -127,3 +127,42 @@ def test_unknown_sandbox_is_not_found(server):
          pb.StopPodSandboxRequest(pod_sandbox_id="nope"), pb.StopPodSandboxResponse)
     call(sock, "/runtime.v1.RuntimeService/RemovePodSandbox",
          pb.RemovePodSandboxRequest(pod_sandbox_id="nope"), pb.RemovePodSandboxResponse)
+
+
+def test_the_one_cri_client_images_versions_and_errors(server):
+    sock, _ = server
+    ref = "registry.k8s.io/e2e-test-images/agnhost:2.53"
+    with RuntimeClient(sock, timeout=10) as client:
+        assert client.wait_ready(5)["runtime_name"] == "k8snet"
+        assert client.image_status(ref) is None
+        pulled = client.pull_image(ref, sandbox_config("default", "web", "u1"))
+        assert client.image_status(ref)["id"] == pulled
+        assert [i["id"] for i in client.list_images()] == [pulled]
+        client.remove_image(ref)
+        assert client.image_status(ref) is None
+        with pytest.raises(CriError) as info:
+            client.pod_sandbox_status("nope")
+        assert info.value.code == "NOT_FOUND" and info.value.method == "PodSandboxStatus"
+        assert str(info.value).startswith("CRI PodSandboxStatus: ")
+
+
+def test_wait_ready_names_the_socket_at_its_deadline(tmp_path):
+    ticks = iter(range(100))
+    with RuntimeClient(str(tmp_path / "absent.sock"), timeout=0.2) as client:
+        with pytest.raises(CriError, match=r"absent\.sock did not answer within 3s"):
+            client.wait_ready(3, sleep=lambda _s: None, clock=lambda: float(next(ticks)))
+
+
+def test_config_builders_are_runtime_v1_messages():
+    from google.protobuf import json_format
+
+    sb = json_format.ParseDict(sandbox_config("ns", "web", "u1", attempt=2,
+                                              labels={"app": "web"}), pb.PodSandboxConfig())
+    assert (sb.metadata.namespace, sb.metadata.attempt, sb.hostname) == ("ns", 2, "web")
+    c = json_format.ParseDict(container_config(
+        "app", "busybox", ["sh"], ["-c", "true"], env={"A": 1},
+        resources={"requests": {"cpu": "250m"}, "limits": {"cpu": "500m", "memory": "64Mi"}}),
+        pb.ContainerConfig())
+    assert list(c.command) == ["sh"] and c.envs[0].value == "1"
+    res = c.linux.resources
+    assert (res.cpu_shares, res.cpu_quota, res.memory_limit_in_bytes) == (256, 50_000, 64 << 20)

@@ -1,8 +1,8 @@
 """Pure parts of the runtime: names, log format, cgroup values, container state."""
 
-import pytest
 
 from k8snet.cri import cgroups, logs, names, status
+from k8snet.machinery.podresources import linux_resources
 
 
 def test_netns_name_is_prefix_namespace_pod():
@@ -32,10 +32,9 @@ def test_ids_are_64_hex():
     assert len(ident) == 64 and int(ident, 16) >= 0 and ident != names.new_id()
 
 
-def test_rfc3339nano_trims_trailing_zeros_like_go():
-    assert logs.rfc3339nano(1_600_000_000_123_456_789) == "2020-09-13T12:26:40.123456789Z"
-    assert logs.rfc3339nano(1_600_000_000_120_000_000) == "2020-09-13T12:26:40.12Z"
-    assert logs.rfc3339nano(1_600_000_000_000_000_000) == "2020-09-13T12:26:40Z"
+def test_log_records_carry_rfc3339nano_stamps():
+    assert logs.format_records(1_600_000_000_120_000_000, "stdout", b"hi") == \
+        b"2020-09-13T12:26:40.12Z stdout F hi\n"
 
 
 def test_log_records_and_partial_lines():
@@ -59,38 +58,8 @@ def test_log_file_reads_back_as_the_printed_text(tmp_path):
     assert logs.parse_record("nonsense") is None
 
 
-@pytest.mark.parametrize("text,millis", [("500m", 500), ("1", 1000), ("0.25", 250),
-                                         ("2.5", 2500), ("1m", 1), ("100u", 1)])
-def test_cpu_quantities(text, millis):
-    assert cgroups.parse_cpu_millis(text) == millis
-
-
-@pytest.mark.parametrize("text,nbytes", [("64Mi", 64 << 20), ("1Gi", 1 << 30), ("1G", 10**9),
-                                         ("128974848", 128974848), ("129e6", 129000000),
-                                         ("1.5Ki", 1536), ("100k", 100000)])
-def test_memory_quantities(text, nbytes):
-    assert cgroups.parse_memory_bytes(text) == nbytes
-
-
-def test_bad_quantity():
-    with pytest.raises(ValueError, match="invalid resource quantity"):
-        cgroups.parse_quantity("12 apples")
-
-
-def test_linux_resources_use_the_kubelets_formulas():
-    res = cgroups.linux_resources({"requests": {"cpu": "250m"},
-                                   "limits": {"cpu": "500m", "memory": "128Mi"}})
-    assert res == {"cpu_period": 100000, "cpu_quota": 50000, "cpu_shares": 256,
-                   "memory_limit_in_bytes": 128 << 20}
-    # no requests: requests default to limits; nothing at all: minimum shares, no limits
-    assert cgroups.linux_resources({"limits": {"cpu": "1"}})["cpu_shares"] == 1024
-    assert cgroups.linux_resources(None) == {"cpu_period": 100000, "cpu_quota": 0,
-                                             "cpu_shares": 2, "memory_limit_in_bytes": 0}
-    assert cgroups.linux_resources({"limits": {"cpu": "1m"}})["cpu_quota"] == 1000
-
-
 def test_cgroup_files_v1_and_v2():
-    res = cgroups.linux_resources({"requests": {"cpu": "1"}, "limits": {"cpu": "2",
+    res = linux_resources({"requests": {"cpu": "1"}, "limits": {"cpu": "2",
                                                                         "memory": "64Mi"}})
     v1 = cgroups.cgroup_files(1, res)
     assert v1[("cpu", "cpu.cfs_quota_us")] == "200000"
@@ -100,7 +69,7 @@ def test_cgroup_files_v1_and_v2():
     assert v2[("", "cpu.max")] == "200000 100000"
     assert v2[("", "memory.max")] == str(64 << 20)
     assert v2[("", "cpu.weight")] == "39"
-    unlimited = cgroups.cgroup_files(1, cgroups.linux_resources(None))
+    unlimited = cgroups.cgroup_files(1, linux_resources(None))
     assert unlimited[("cpu", "cpu.cfs_quota_us")] == "-1"
     assert ("memory", "memory.limit_in_bytes") not in unlimited
 

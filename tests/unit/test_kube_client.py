@@ -12,6 +12,7 @@ import pytest
 from kube_fake_http import FakeServer
 
 from k8snet.errors import K8snetError
+from k8snet.machinery import resources as kinds
 from k8snet.machinery.client import (
     AlreadyExists,
     ApiClient,
@@ -56,6 +57,17 @@ def test_paths():
         resource_path("widgets")
     with pytest.raises(K8snetError):
         resource_path("pods", None, "a")
+
+
+def test_every_registered_resource_has_a_path_from_the_one_registry():
+    # the client once kept its own table of nine; now it reads machinery.resources
+    for plural, info in kinds.RESOURCES.items():
+        prefix = "/api/v1" if not info.group else f"/apis/{info.api_version}"
+        scoped = "/namespaces/ns" if info.namespaced else ""
+        assert resource_path(plural, "ns") == f"{prefix}{scoped}/{plural}"
+    # kinds and short names resolve too, as kubectl resolves them
+    assert resource_path("deploy", "d") == "/apis/apps/v1/namespaces/d/deployments"
+    assert resource_path("Node") == "/api/v1/nodes"
 
 
 def test_get_and_not_found(server, client):

@@ -50,6 +50,10 @@ def test_container_config_env_expansion_and_resources():
     assert msg.labels[crispec.CONTAINER_NAME] == "app"
 
 
-def test_no_resources_means_no_linux_section():
+def test_no_resources_means_minimum_shares_and_no_limits():
+    # crispec and cri/cgroups disagreed here: the kubelet sent no shares at all (the kernel's
+    # default, 1024: a BestEffort container weighed as much as one requesting a whole CPU).
     cfg = crispec.container_config(POD, {"name": "c", "image": "busybox"}, 0)
-    assert "linux" not in cfg and cfg["command"] == [] and cfg["envs"] == []
+    assert cfg["command"] == [] and cfg["envs"] == []
+    assert cfg["linux"]["resources"] == {"cpu_shares": 2, "cpu_quota": 0,
+                                         "cpu_period": 100_000, "memory_limit_in_bytes": 0}

@@ -41,11 +41,11 @@ def test_resources_and_info():
     assert st["nodeInfo"]["containerRuntimeVersion"].startswith("k8snet://")
 
 
-def test_quantities():
-    assert node.parse_quantity("500m") == 0.5
-    assert node.parse_quantity("1G") == 10**9
-    with pytest.raises(UsageError):
-        node.parse_quantity("4Qi")
+def test_quantity_flags_use_the_machinery_parser():
+    assert node.check_quantity("--cpu", "1e3") == "1e3"  # upstream accepts exponents
+    assert node.memory_ki("1e3") == "0Ki" and node.memory_ki("1.5Gi") == "1572864Ki"
+    with pytest.raises(UsageError, match="--memory: bad quantity '4Qi'"):
+        node.check_quantity("--memory", "4Qi")
 
 
 def test_ready_heartbeat_and_transition():

@@ -2,7 +2,6 @@
 
 import itertools
 
-from k8snet.kubelet.cri_effects import CriError
 from k8snet.kubelet.model import (
     BackoffPolicy,
     ContainerInfo,
@@ -11,7 +10,8 @@ from k8snet.kubelet.model import (
     SandboxInfo,
 )
 from k8snet.kubelet.podworker import PodSyncer
-from k8snet.kubelet.recorder import Recorder
+from k8snet.machinery.cri import CriError, ExecResult
+from k8snet.machinery.events import EventRecorder
 
 
 class FakeRuntime:
@@ -20,18 +20,18 @@ class FakeRuntime:
         self.sandboxes, self.containers, self.calls = {}, {}, []
         self.ids = itertools.count(1)
 
-    def run_sandbox(self, cfg):
+    def run_pod_sandbox(self, cfg):
         sid = f"sb{next(self.ids)}"
         self.sandboxes[sid] = SandboxInfo(sid, cfg["metadata"]["attempt"], True, 1.0,
                                           "10.244.1.5", ("10.244.1.5",))
         self.calls.append(("run_sandbox", cfg["metadata"]["name"], cfg["log_directory"]))
         return sid
 
-    def sandbox_network(self, sid):
-        return self.sandboxes[sid].ip, self.sandboxes[sid].ips
+    def pod_sandbox_status(self, sid):
+        return {"id": sid, "ip": self.sandboxes[sid].ip, "ips": list(self.sandboxes[sid].ips)}
 
-    def image_ref(self, image):
-        return "sha256:1" if image in self.images else None
+    def image_status(self, image):
+        return {"id": "sha256:1", "repo_tags": [image]} if image in self.images else None
 
     def pull_image(self, image, _cfg):
         self.calls.append(("pull", image))
@@ -58,18 +58,18 @@ class FakeRuntime:
     def remove_container(self, cid):
         self.containers.pop(cid, None)
 
-    def stop_sandbox(self, sid):
+    def stop_pod_sandbox(self, sid):
         sb = self.sandboxes[sid]
         self.sandboxes[sid] = SandboxInfo(sid, sb.attempt, False, sb.created_at)
         self.calls.append(("stop_sandbox", sid))
 
-    def remove_sandbox(self, sid):
+    def remove_pod_sandbox(self, sid):
         self.sandboxes.pop(sid, None)
         self.calls.append(("remove_sandbox", sid))
 
     def exec_sync(self, cid, cmd, timeout):
         self.calls.append(("exec", cmd))
-        return self.exec_code, b"", b"nope" if self.exec_code else b""
+        return ExecResult(b"", b"nope" if self.exec_code else b"", self.exec_code)
 
     def actual(self, _uid=None):
         return PodActual.of(list(self.sandboxes.values()), list(self.containers.values()))
@@ -93,8 +93,9 @@ class FakeApi:
 
 def make(runtime, now=lambda: 1000.0):
     api = FakeApi()
-    syncer = PodSyncer(api, runtime, Recorder(api, "w1", now), "10.0.0.2", "/r",
-                       runtime.actual, BackoffPolicy(10, 40), clock=now)
+    recorder = EventRecorder(api, "kubelet", host="w1", clock=now)
+    syncer = PodSyncer(api, runtime, recorder, "10.0.0.2", "/r", runtime.actual,
+                       BackoffPolicy(10, 40), clock=now)
     return api, syncer
 
 

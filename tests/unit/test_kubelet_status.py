@@ -1,5 +1,6 @@
 """Pod status: phase, conditions, container states, restart counts, patches."""
 
+from k8snet.api.defaults import apply_defaults
 from k8snet.kubelet import status
 from k8snet.kubelet.model import ContainerInfo, PodActual, PodMemory, SandboxInfo
 from k8snet.kubelet.probes import Verdict
@@ -119,12 +120,24 @@ def test_transition_time_kept_when_unchanged():
     assert cond(st, "Initialized")["lastTransitionTime"] != "2020-01-01T00:00:00Z"
 
 
-def test_qos_classes():
-    p = pod()
-    p["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "1", "memory": "1Gi"}}
-    assert status.qos_class(p) == "Guaranteed"
-    p["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "100m"}}
-    assert status.qos_class(p) == "Burstable"
+def test_qos_class_agrees_with_the_apiserver_and_is_never_patched_back():
+    # The live bug: requests cpu "1", limits cpu "1000m". The apiserver said Guaranteed,
+    # the kubelet compared the strings, said Burstable and patched status.qosClass.
+    created = apply_defaults("Pod", pod())
+    created["spec"]["containers"][0]["resources"] = {
+        "requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
+    created = apply_defaults("Pod", {"metadata": created["metadata"], "spec": created["spec"]})
+    assert created["status"]["qosClass"] == "Guaranteed"
+    actual = PodActual.of([SB], [ctr("app", "running", cid="c1")])
+    st = compute(created, actual)
+    assert st["qosClass"] == "Guaranteed"
+    assert "qosClass" not in status.status_patch(created["status"], st)["status"]
+    # computed the same way when the Pod carries no qosClass yet
+    bare = dict(created, status={})
+    assert compute(bare, actual)["qosClass"] == "Guaranteed"
+    # and the class the apiserver recorded is the one reported, as upstream's GetPodQOS
+    recorded = dict(created, status={"qosClass": "Burstable"})
+    assert compute(recorded, actual)["qosClass"] == "Burstable"
 
 
 def test_status_patch_only_when_changed_and_nulls_removed_keys():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
-from k8snet.machinery.leaderelection import decide_lease, format_micro_time, parse_time
+from k8snet.machinery.client import AlreadyExists, Conflict, NotFound
+from k8snet.machinery.leaderelection import LeaderElector, decide_lease
+from k8snet.machinery.timefmt import format_micro_time, parse_time
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -37,3 +40,50 @@ def test_other_follows_while_fresh_and_takes_over_when_expired():
 def test_released_lease_is_taken():
     d = decide_lease(lease("", T0), "b", T0, 15)
     assert d.action == "acquire"
+
+
+class LeaseStore:
+    """An in-memory apiserver for one Lease: create, get, compare-and-swap update."""
+
+    def __init__(self):
+        self.obj = None
+        self.rv = 0
+
+    def get(self, resource, name, namespace=None):
+        if self.obj is None:
+            raise NotFound(404, "NotFound", f'leases "{name}" not found')
+        return copy.deepcopy(self.obj)
+
+    def create(self, resource, obj, namespace=None):
+        if self.obj is not None:
+            raise AlreadyExists(409, "AlreadyExists", "exists")
+        self.rv += 1
+        self.obj = dict(copy.deepcopy(obj), metadata=dict(obj["metadata"],
+                                                          resourceVersion=str(self.rv)))
+        return copy.deepcopy(self.obj)
+
+    def update(self, resource, obj, namespace=None):
+        if obj["metadata"].get("resourceVersion") != self.obj["metadata"]["resourceVersion"]:
+            raise Conflict(409, "Conflict", "the object has been modified")
+        return self.create_over(obj)
+
+    def create_over(self, obj):
+        self.obj = None
+        return self.create("leases", obj)
+
+
+def test_two_electors_one_leader_and_release_hands_over_at_once():
+    store, now = LeaseStore(), [T0]
+    a = LeaderElector(store, "kube-system", "kube-scheduler", "a", clock=lambda: now[0])
+    b = LeaderElector(store, "kube-system", "kube-scheduler", "b", clock=lambda: now[0])
+    assert a.try_once() and not b.try_once()
+    # both read the expired Lease; a writes first, so b's update is stale: 409, b follows
+    now[0] = T0 + dt.timedelta(seconds=20)
+    stale = store.get("leases", "kube-scheduler")
+    assert a.try_once()
+    fresh_get, store.get = store.get, lambda *_a, **_k: stale
+    assert not b.try_once()
+    store.get = fresh_get
+    a._release()
+    assert b.try_once()                                      # no wait for expiry
+    assert store.obj["spec"]["holderIdentity"] == "b" and store.obj["spec"]["leaseTransitions"] == 1

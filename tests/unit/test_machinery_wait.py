@@ -45,3 +45,12 @@ def test_wait_until_says_what_it_waited_for():
     inf._synced.set()
     with pytest.raises(WaitTimeout, match="every Pod Ready"):
         wait_until(inf, lambda items: False, timeout=0.2, what="every Pod Ready")
+
+
+def test_wait_until_ends_early_when_stopped():
+    inf = _informer()
+    stop = threading.Event()
+    threading.Timer(0.1, stop.set).start()
+    assert wait_until(inf, lambda items: False, timeout=30, what="never", stop=stop) is None
+    inf._synced.set()
+    assert wait_until(inf, lambda items: False, timeout=30, what="never", stop=stop) is None

@@ -89,6 +89,33 @@ def test_failed_apply_is_retried_and_keeps_the_change_time():
     assert loop.stats.latencies == [pytest.approx(2.0)]
 
 
+def test_reconciler_batches_retries_with_back_off_and_resyncs_in_full():
+    applier, clock = FakeApplier(fail=2), Clock()
+    loop = ProxyLoop(applier, NODE, clock=clock, sync_period=30.0, min_interval=0.1)
+    rec = loop.reconciler
+    rec.process_ready()                          # started: nothing listed yet, nothing done
+    loop.on_services(svc())
+    loop.on_endpoints(eps("10.244.1.2"))
+    assert rec.process_ready() == 0              # a burst waits min_interval
+    clock.now += 0.1
+    assert rec.process_ready() == 1 and loop.stats.failures == 1
+    clock.now += 0.9
+    assert rec.process_ready() == 0              # back-off: 1 s, then 2 s
+    clock.now += 0.1
+    rec.process_ready()
+    assert loop.stats.failures == 2 and applier.calls == []
+    clock.now += 2.0
+    rec.process_ready()
+    assert [full for _, full in applier.calls] == [True]
+    loop.on_endpoints(eps("10.244.1.3"))
+    clock.now += 0.1
+    rec.process_ready()
+    assert [full for _, full in applier.calls] == [True, False]
+    clock.now += 30.0                            # the resync applies everything again
+    rec.process_ready()
+    assert [full for _, full in applier.calls] == [True, False, True]
+
+
 def test_run_loop_syncs_on_change_and_stops_promptly():
     applier = FakeApplier()
     loop = ProxyLoop(applier, NODE, sync_period=3600, min_interval=0.01)

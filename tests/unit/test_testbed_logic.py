@@ -4,6 +4,16 @@ import subprocess
 
 from k8snet.testbed import cleanup, doctor, reach
 from k8snet.testbed.facts import describe_link
+from k8snet.testbed.state import ClusterRecords, NodeInfo, records_from
+
+
+def cluster(name):
+    return ClusterRecords(name=name, dir=f"/run/k8snet/{name}")
+
+
+def node(name, role, ip):
+    return NodeInfo(name=name, role=role, ip=ip, mac="02:00:00:00:00:01",
+                    netns=f"k8snet-c-{name}", pid=1)
 
 
 def test_all_pairs_and_summary():
@@ -32,10 +42,13 @@ def test_ping_script_stays_short_for_hundreds_of_nodes():
 
 
 def test_clean_plan_takes_only_k8snet_things():
+    # a state file as an older k8snet wrote it: its process records still count
+    old = records_from({"name": "k8s", "dir": "/run/k8snet/k8s",
+                        "supervisor": {"pid": 10, "start_time": 1, "name": "supervisor"},
+                        "controller": {"pid": 11, "start_time": 2, "name": "controller"}},
+                       "k8s")
     plan = cleanup.plan_clean(
-        states=[{"name": "k8s", "dir": "/run/k8snet/k8s",
-                 "supervisor": {"pid": 10, "start_time": 1, "name": "supervisor"},
-                 "controller": {"pid": 11, "start_time": 2, "name": "controller"}}],
+        states=[old],
         bridges=["br0", "knk8s-s1", "knk8s-l1", "s1", "knlab-x1"],
         netns=["k8snet-k8s-w1", "k8snet-lab-m1", "cni-123", "myns"],
         links=["eth0", "knk8s-l1p3", "s1-eth1", "veth123", "knlab-x1p2", "knowing"],
@@ -45,12 +58,12 @@ def test_clean_plan_takes_only_k8snet_things():
     assert plan.netns == ["k8snet-k8s-w1", "k8snet-lab-m1"]
     assert plan.links == ["knk8s-l1p3", "knlab-x1p2"]
     assert plan.pids == [100, 101]
-    assert [r["pid"] for r in plan.records] == [11, 10]
+    assert [r.pid for r in plan.records] == [11, 10]
 
 
 def test_clean_plan_for_one_cluster_spares_the_others():
     plan = cleanup.plan_clean(
-        states=[{"name": "k8s"}, {"name": "lab"}],
+        states=[cluster("k8s"), cluster("lab")],
         bridges=["knk8s-s1", "knlab-x1"], netns=["k8snet-k8s-w1", "k8snet-lab-m1"],
         links=["knk8s-s1p1", "knlab-x1p2"], netns_pids={"k8snet-lab-m1": [5]}, only="k8s")
     assert plan.bridges == ["knk8s-s1"] and plan.netns == ["k8snet-k8s-w1"]
@@ -111,7 +124,7 @@ def test_links_are_classified():
 
 
 def test_clean_spares_running_clusters_unless_named():
-    args = dict(states=[{"name": "k8s"}, {"name": "lab"}], bridges=["knk8s-s1", "knlab-x1"],
+    args = dict(states=[cluster("k8s"), cluster("lab")], bridges=["knk8s-s1", "knlab-x1"],
                 netns=["k8snet-k8s-w1", "k8snet-lab-m1"], links=[], netns_pids={})
     plan = cleanup.plan_clean(**args, running={"lab"})
     assert plan.bridges == ["knk8s-s1"] and plan.netns == ["k8snet-k8s-w1"]
@@ -136,9 +149,10 @@ def test_runtime_recorded_containers_are_found(tmp_path):
     (tmp_path / "w1" / "runtime" / "containers" / "bad").mkdir()
     (tmp_path / "w1" / "runtime" / "containers" / "bad" / "started.json").write_text("{")
     records = cleanup.container_records(str(tmp_path))
-    assert sorted((r["pid"], r["start_time"]) for r in records) == [(9, 4), (10, 5)]
-    plan = cleanup.plan_clean([{"name": "k8s", "containers": records}], [], [], [], {})
-    assert sorted(r["pid"] for r in plan.records) == [9, 10]
+    assert sorted((r.pid, r.start_time) for r in records) == [(9, 4), (10, 5)]
+    plan = cleanup.plan_clean([ClusterRecords("k8s", str(tmp_path), records=records)],
+                              [], [], [], {})
+    assert sorted(r.pid for r in plan.records) == [9, 10]
 
 
 def test_the_lock_holder_removes_the_lock_file_and_frees_the_name(tmp_path):
@@ -184,11 +198,12 @@ def test_stop_processes_stops_the_obedient_and_kills_the_stubborn():
 def test_workers_start_side_by_side_in_waves_after_the_control_plane():
     from k8snet.testbed.cluster import start_order
     from k8snet.testbed.components import plan_components
+    from k8snet.testbed.spec import ClusterSpec
 
-    nodes = [{"name": "m1", "role": "master", "ip": "10.0.0.1"},
-             {"name": "w1", "role": "worker", "ip": "10.0.0.2"},
-             {"name": "w2", "role": "worker", "ip": "10.0.0.3"}]
-    plan = plan_components(nodes, {"name": "c", "mode": "overlay"}, "/run/k8snet/c", ["k"])
+    nodes = [node("m1", "master", "10.0.0.1"), node("w1", "worker", "10.0.0.2"),
+             node("w2", "worker", "10.0.0.3")]
+    plan = plan_components(nodes, ClusterSpec(name="c", mode="overlay"), "/run/k8snet/c",
+                           ["k"])
     order = [f"{c.name}@{c.node}" for c in start_order(plan)]
     assert order == ["apiserver@m1", "controller-manager@m1", "scheduler@m1",
                      "overlay-agent@m1",
