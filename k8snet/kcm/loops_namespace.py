@@ -1,5 +1,6 @@
-"""The namespace controller: empties terminating Namespaces through the API and finalizes
-them (decisions in k8snet.kcm.namespace)."""
+"""The namespace controller: empties terminating Namespaces through the API (every
+namespaced resource discovery lists, custom resources too) and finalizes them (decisions
+in k8snet.kcm.namespace)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,10 @@ from k8snet.kcm import namespace as nsc
 from k8snet.kcm.base import Loop
 from k8snet.kcm.objects import meta, name_of
 from k8snet.machinery import resources as kinds
-from k8snet.machinery.client import ApiError, Conflict, NotFound, resource_name, resource_path
+from k8snet.machinery.client import ApiError, Conflict, NotFound
 from k8snet.machinery.timefmt import format_time
 
 BACKGROUND = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
-
-
-def namespace_resources() -> list[kinds.KindInfo]:
-    """Every served namespaced resource that can be deleted, each group/resource once."""
-    return nsc.deletable_resources(
-        info for g, v in kinds.group_versions() for info in kinds.resources_in(g, v))
 
 
 class NamespaceLoop(Loop):
@@ -64,10 +59,12 @@ class NamespaceLoop(Loop):
                 ns.get("status") or {}, phase="Terminating")), subresource="status")
         if not (ns.get("spec") or {}).get("finalizers"):
             return 0
-        estimate, errors, results = self._delete_all_content(ns)
+        estimate, errors, results, discovery = self._delete_all_content(ns)
         now = format_time(self.ctx.clock())
+        failing = nsc.new_conditions(results, [e for e in errors if e != discovery], now,
+                                     discovery)
         conds, changed = nsc.merge_conditions((ns.get("status") or {}).get("conditions") or [],
-                                              nsc.new_conditions(results, errors, now), now)
+                                              failing, now)
         if changed:
             try:
                 ns = client.update("namespaces", dict(ns, status=dict(
@@ -81,13 +78,39 @@ class NamespaceLoop(Loop):
         self._finalize(name)
         return 0
 
+    def _discover(self) -> tuple[list[kinds.KindInfo], dict[str, str]]:
+        """The namespaced deletable resources the apiserver serves now (CRDs included),
+        and the groupVersions whose discovery failed (their error texts)."""
+        client, failed = self.ctx.client, {}
+        core = groups = None
+        lists: dict[str, dict] = {}
+        try:
+            core = client.raw("GET", "/api/v1")
+        except ApiError as exc:
+            failed["v1"] = exc.message
+        try:
+            groups = client.raw("GET", "/apis")
+        except ApiError as exc:
+            failed["apis"] = exc.message
+        for g in (groups or {}).get("groups") or []:
+            gv = (g.get("preferredVersion") or {}).get("groupVersion")
+            if not gv:
+                continue
+            try:
+                lists[gv] = client.raw("GET", f"/apis/{gv}")
+            except ApiError as exc:
+                failed[gv] = exc.message
+        return nsc.deletable_resources(nsc.discovered_resources(core, groups, lists)), failed
+
     def _delete_all_content(self, ns: dict) \
-            -> tuple[int, list[str], dict[kinds.KindInfo, nsc.ResourceOutcome]]:
+            -> tuple[int, list[str], dict[kinds.KindInfo, nsc.ResourceOutcome], Optional[str]]:
         name = name_of(ns)
         now: dt.datetime = self.ctx.clock()
-        estimate, errors = 0, []
+        infos, failed = self._discover()
+        discovery = nsc.discovery_failure(failed)
+        estimate, errors = 0, ([discovery] if discovery else [])
         results: dict[kinds.KindInfo, nsc.ResourceOutcome] = {}
-        for info in namespace_resources():
+        for info in infos:
             try:
                 out = self._delete_resource(info, name, meta(ns).get("deletionTimestamp"), now)
             except ApiError as exc:
@@ -97,27 +120,26 @@ class NamespaceLoop(Loop):
             estimate = max(estimate, out.estimate)
             if out.error:
                 errors.append(out.error)
-        return estimate, errors, results
+        return estimate, errors, results, discovery
 
     def _delete_resource(self, info: kinds.KindInfo, namespace: str, deleted_at: str,
                          now: dt.datetime) -> nsc.ResourceOutcome:
-        client, resource = self.ctx.client, resource_name(info)
+        client, path = self.ctx.client, nsc.collection_path(info, namespace)
         estimate = 0
-        if info.kind == "Pod":
-            estimate = nsc.pod_estimate(client.list(resource, namespace)["items"], deleted_at,
-                                        now)
+        if (info.group, info.plural) == ("", "pods"):
+            estimate = nsc.pod_estimate(client.raw("GET", path).get("items") or [],
+                                        deleted_at, now)
         if "deletecollection" in info.verbs:
-            client.raw("DELETE", resource_path(resource, namespace), BACKGROUND)
+            client.raw("DELETE", path, BACKGROUND)
         elif "list" in info.verbs:
-            for item in client.list(resource, namespace).get("items") or []:
+            for item in client.raw("GET", path).get("items") or []:
                 try:
-                    client.raw("DELETE", resource_path(resource, namespace, name_of(item)),
-                               BACKGROUND)
+                    client.raw("DELETE", f"{path}/{name_of(item)}", BACKGROUND)
                 except NotFound:
                     pass
         if "list" not in info.verbs:
             return nsc.ResourceOutcome(estimate)
-        left = client.list(resource, namespace).get("items") or []
+        left = client.raw("GET", path).get("items") or []
         return nsc.outcome(info, namespace, left, estimate)
 
     def _finalize(self, name: str) -> None:

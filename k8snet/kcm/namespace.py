@@ -1,6 +1,7 @@
 """Namespace lifecycle decisions (pure), as Kubernetes' namespace controller makes them.
 
-A Namespace with a deletionTimestamp is emptied: every namespaced resource that can be
+A Namespace with a deletionTimestamp is emptied: every namespaced resource that discovery
+lists (custom resources included; the preferred version of each group) and that can be
 deleted is deleted through the API (deletecollection, else one by one, propagation
 Background), then listed again. What remains is summed up in the Namespace's status
 conditions (NamespaceDeletionContentFailure, NamespaceContentRemaining,
@@ -48,6 +49,45 @@ def deletable_resources(infos: Iterable[KindInfo]) -> list[KindInfo]:
         seen.add((info.group, info.plural))
         out.append(info)
     return out
+
+
+def discovered_resources(core: Optional[dict], groups: Optional[dict],
+                         lists: dict[str, dict]) -> list[KindInfo]:
+    """KindInfo for every top-level resource discovery lists: /api/v1's APIResourceList
+    (`core`), then each group's preferred version (`groups` is /apis' APIGroupList,
+    `lists` the APIResourceLists by groupVersion)."""
+    out: list[KindInfo] = []
+    documents = [core] if core else []
+    for g in (groups or {}).get("groups") or []:
+        documents.append(lists.get((g.get("preferredVersion") or {}).get("groupVersion")))
+    for doc in documents:
+        if not doc:
+            continue
+        gv = str(doc.get("groupVersion") or "v1")
+        group, version = gv.split("/", 1) if "/" in gv else ("", gv)
+        for r in doc.get("resources") or []:
+            if "/" in str(r.get("name") or ""):
+                continue  # a subresource
+            out.append(KindInfo(str(r.get("kind") or ""), str(r["name"]),
+                                str(r.get("singularName") or ""), group, version,
+                                bool(r.get("namespaced")), (), tuple(r.get("verbs") or ())))
+    return out
+
+
+def discovery_failure(failed: dict[str, str]) -> Optional[str]:
+    """The NamespaceDeletionDiscoveryFailure message for groupVersions that did not
+    answer (None when all did)."""
+    if not failed:
+        return None
+    detail = ", ".join(f"{gv}: {err}" for gv, err in sorted(failed.items()))
+    return (f"Discovery failed for some groups, {len(failed)} failing: unable to retrieve "
+            f"the complete list of server APIs: {detail}")
+
+
+def collection_path(info: KindInfo, namespace: str) -> str:
+    """/api/v1/namespaces/NS/PLURAL or /apis/GROUP/VERSION/namespaces/NS/PLURAL."""
+    root = f"/apis/{info.group}/{info.version}" if info.group else f"/api/{info.version}"
+    return f"{root}/namespaces/{namespace}/{info.plural}"
 
 
 def pod_estimate(pods: Iterable[dict], deleted_at: Optional[str], now: dt.datetime) -> int:
@@ -101,9 +141,13 @@ def _condition(ctype: str, status: str, reason: str, message: str, now: str) -> 
 
 
 def new_conditions(results: dict[KindInfo, ResourceOutcome], errors: list[str],
-                   now: str) -> list[dict]:
-    """The failing conditions for these results (the others are set to their OK form)."""
+                   now: str, discovery: Optional[str] = None) -> list[dict]:
+    """The failing conditions for these results (the others are set to their OK form);
+    `discovery` is a discovery failure's message."""
     out = []
+    if discovery:
+        out.append(_condition("NamespaceDeletionDiscoveryFailure", "True", "DiscoveryFailed",
+                              discovery, now))
     remaining = sorted(f"{info.plural}.{info.group} has {r.remaining} resource instances"
                        for info, r in results.items() if r.remaining)
     if remaining:

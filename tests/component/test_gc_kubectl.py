@@ -15,8 +15,7 @@ import time
 
 import pytest
 
-from k8snet.machinery import resources as kinds
-from k8snet.machinery.client import ApiClient, NotFound
+from k8snet.machinery.client import ApiClient
 from tests.component.apiserver_proc import EtcdForTest
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
@@ -151,44 +150,37 @@ def test_cascade_orphan_keeps_dependents_and_drops_their_references(cp):
             "the orphaned Pods to go with their ReplicaSet")
 
 
-def deleted_at(cp: ControlPlane, resource: str, since: str) -> dict[str, int]:
-    """name -> resourceVersion of its DELETED event since `since` (from the watch history)."""
-    out = {}
-    stream = cp.client.watch(resource, "default", resource_version=since, timeout_seconds=2)
-    for kind, obj in stream:
-        if kind == "DELETED":
-            out[obj["metadata"]["name"]] = int(obj["metadata"]["resourceVersion"])
-    return out
+def history(cp: ControlPlane, resource: str, since: str) -> list[tuple[str, dict]]:
+    """Every watch event of `resource` in default since `since` (the store's history)."""
+    return list(cp.client.watch(resource, "default", resource_version=since,
+                                timeout_seconds=2))
+
+
+def deleted_at(events: list[tuple[str, dict]]) -> dict[str, int]:
+    """name -> resourceVersion of its DELETED event."""
+    return {obj["metadata"]["name"]: int(obj["metadata"]["resourceVersion"])
+            for kind, obj in events if kind == "DELETED"}
 
 
 def test_cascade_foreground_deletes_pods_then_replicaset_then_deployment(cp):
     rs, pods = ready_deployment(cp, "fg")
     since = cp.client.list("deployments", "default")["metadata"]["resourceVersion"]
-    proc = subprocess.Popen(cp.kubectl_argv("delete", "deployment", "fg",
-                                            "--cascade=foreground"),
-                            env=cp.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        def marked():
-            try:
-                d = cp.client.get("deployments", "fg", "default")
-            except NotFound:
-                return "gone"
-            return d if d["metadata"].get("deletionTimestamp") else None
-        seen = cp.wait(marked, "the Deployment marked for deletion")
-        assert seen != "gone", "the Deployment went before its dependents"
-        assert seen["metadata"]["finalizers"] == ["foregroundDeletion"]
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err + cp.logs()
+    out = cp.kubectl("delete", "deployment", "fg", "--cascade=foreground",
+                     timeout=120).stdout    # kubectl waits until the Deployment is gone
     assert out.strip() == 'deployment.apps "fg" deleted'
-    pod_rvs = deleted_at(cp, "pods", since)
-    rs_rvs = deleted_at(cp, "replicasets", since)
-    dep_rvs = deleted_at(cp, "deployments", since)
+    deps = [(k, o) for k, o in history(cp, "deployments", since)
+            if o["metadata"]["name"] == "fg"]
+    assert deps[-1][0] == "DELETED"
+    marked = [o for k, o in deps if k == "MODIFIED" and o["metadata"].get("deletionTimestamp")]
+    assert marked, "the Deployment was never seen waiting for its dependents"
+    assert marked[0]["metadata"]["finalizers"] == ["foregroundDeletion"]
+    pod_rvs = deleted_at(history(cp, "pods", since))
+    rs_rvs = deleted_at(history(cp, "replicasets", since))
+    dep_rvs = deleted_at(deps)
     assert set(pod_rvs) >= {p["metadata"]["name"] for p in pods}
+    first_pod = min(pod_rvs[p["metadata"]["name"]] for p in pods)
     last_pod = max(pod_rvs[p["metadata"]["name"]] for p in pods)
+    assert int(marked[0]["metadata"]["resourceVersion"]) < first_pod
     assert last_pod < rs_rvs[rs["metadata"]["name"]] < dep_rvs["fg"]
 
 
@@ -215,14 +207,9 @@ def test_delete_namespace_empties_it_then_removes_it(cp):
         cp.wait(lambda: cp.json("get", "namespace", "demo")["status"]["phase"] ==
                 "Terminating", "namespace demo Terminating")
         # creating into it is refused with upstream's message
-        if "configmaps" in kinds.RESOURCES:
-            p = cp.kubectl("create", "configmap", "late", "-n", "demo",
-                           "--from-literal=a=b", ok=False)
-            what = 'configmaps "late"'
-        else:  # until the resource table serves ConfigMaps
-            p = cp.kubectl("create", "service", "clusterip", "late", "-n", "demo",
-                           "--tcp=81:81", ok=False)
-            what = 'services "late"'
+        p = cp.kubectl("create", "configmap", "late", "-n", "demo", "--from-literal=a=b",
+                       ok=False)
+        what = 'configmaps "late"'
         assert p.returncode == 1
         assert (f"{what} is forbidden: unable to create new content in namespace demo "
                 "because it is being terminated") in p.stderr
@@ -258,3 +245,24 @@ def test_delete_namespace_empties_it_then_removes_it(cp):
     assert 'namespaces "demo" not found' in p.stderr
     assert cp.kubectl("get", "all", "-n", "demo").stderr.strip() == \
         "No resources found in demo namespace."
+
+
+def test_delete_namespace_removes_custom_resources_too(cp):
+    """The namespace controller empties what discovery lists: CRDs' resources as well."""
+    crd = os.path.join(REPO, "tests", "data", "crds", "crontab.yaml")
+    cp.kubectl("apply", "-f", crd)
+    cp.kubectl("wait", "--for=condition=Established", "crd/crontabs.stable.example.com",
+               "--timeout=60s")
+    cp.kubectl("create", "namespace", "crs")
+    tab = ("apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata: {name: nightly}\n"
+           "spec: {cronSpec: '* * * * */5', image: my-awesome-cron-image}\n")
+    p = subprocess.run(cp.kubectl_argv("apply", "-n", "crs", "-f", "-"), input=tab,
+                       env=cp.env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert [t["metadata"]["name"] for t in cp.json("get", "crontabs", "-n", "crs")[
+        "items"]] == ["nightly"]
+    out = cp.kubectl("delete", "namespace", "crs", timeout=120).stdout
+    assert out.strip() == 'namespace "crs" deleted'
+    status = cp.client.raw("GET", "/apis/stable.example.com/v1/namespaces/crs/crontabs")
+    assert status["items"] == []
+    cp.kubectl("delete", "-f", crd, timeout=120)

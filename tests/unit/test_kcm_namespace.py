@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from k8snet.kcm import namespace as nsc
-from k8snet.kcm.loops_namespace import namespace_resources
+from k8snet.machinery import discovery
 from k8snet.machinery import resources as kinds
 
 T = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
@@ -15,20 +15,52 @@ PODS = kinds.RESOURCES["pods"]
 DEPLOY = kinds.RESOURCES["deployments"]
 
 
-def test_every_deletable_namespaced_resource_once_from_the_table():
-    got = namespace_resources()
+def discovery_of(table):
+    """What the apiserver's discovery serves for `table` (its own document builders)."""
+    groups = discovery.group_list(table)
+    lists = {g["preferredVersion"]["groupVersion"]: discovery.resource_list(
+        table, g["name"], g["preferredVersion"]["version"]) for g in groups["groups"]}
+    return discovery.resource_list(table, "", "v1"), groups, lists
+
+
+def test_every_deletable_namespaced_resource_once_from_discovery():
+    got = nsc.deletable_resources(nsc.discovered_resources(*discovery_of(
+        kinds.builtin_view())))
     every = {(i.group, i.plural) for g, v in kinds.group_versions()
              for i in kinds.resources_in(g, v) if i.namespaced and "delete" in i.verbs}
     assert sorted((i.group, i.plural) for i in got) == sorted(every)   # each once
     table = kinds.builtin_view()
     assert all(i.version == table.preferred_version(i.group) for i in got)
-    assert PODS in got and DEPLOY in got and len(got) >= 25
-    assert {"configmaps", "secrets", "jobs", "horizontalpodautoscalers"} <= \
-        {i.plural for i in got}
-    assert all(i.namespaced for i in got)
+    assert {"pods", "deployments", "configmaps", "secrets", "jobs",
+            "horizontalpodautoscalers"} <= {i.plural for i in got}
+    assert all(i.namespaced and "delete" in i.verbs for i in got)
     assert "bindings" not in {i.plural for i in got}      # create-only
     twice = nsc.deletable_resources([PODS, PODS, kinds.RESOURCES["nodes"]])
     assert twice == [PODS]
+
+
+def test_custom_resources_are_emptied_too():
+    table = kinds.builtin_table()
+    table.add(kinds.KindInfo("CronTab", "crontabs", "crontab", "stable.example.com", "v1",
+                             True, ("ct",), kinds.ALL_VERBS, custom=True))
+    got = nsc.deletable_resources(nsc.discovered_resources(*discovery_of(table)))
+    tab = next(i for i in got if i.plural == "crontabs")
+    assert (tab.group, tab.version, tab.kind) == ("stable.example.com", "v1", "CronTab")
+    assert nsc.collection_path(tab, "demo") == \
+        "/apis/stable.example.com/v1/namespaces/demo/crontabs"
+    assert nsc.collection_path(PODS, "demo") == "/api/v1/namespaces/demo/pods"
+
+
+def test_discovery_failure_condition():
+    msg = nsc.discovery_failure({"metrics.k8s.io/v1beta1": "the server is unavailable"})
+    assert msg == ("Discovery failed for some groups, 1 failing: unable to retrieve the "
+                   "complete list of server APIs: metrics.k8s.io/v1beta1: the server is "
+                   "unavailable")
+    assert nsc.discovery_failure({}) is None
+    conds, _ = nsc.merge_conditions([], nsc.new_conditions({}, [], NOW, msg), NOW)
+    by = {c["type"]: c for c in conds}
+    assert (by["NamespaceDeletionDiscoveryFailure"]["status"],
+            by["NamespaceDeletionDiscoveryFailure"]["reason"]) == ("True", "DiscoveryFailed")
 
 
 def pod(grace=30, phase="Running"):
