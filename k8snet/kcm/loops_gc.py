@@ -1,6 +1,10 @@
 """The garbage collector (owner/dependent graph, k8snet.kcm.gcgraph) and the Pod garbage
 collector (Pods of gone or unreachable Nodes, k8snet.kcm.gc): thin loops that read
-informers, ask the pure modules and apply their answer through the API."""
+informers, ask the pure modules and apply their answer through the API.
+
+The collector watches every deletable built-in resource from the start and, as upstream
+resyncs its monitors with discovery, looks at the apiserver's discovery every 30 s:
+custom resources (CRDs) get informers when they appear and lose them when they go."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Optional
 
 from k8snet.kcm import gc
 from k8snet.kcm import gcgraph as g
+from k8snet.kcm import namespace as nsc
 from k8snet.kcm import nodelifecycle as nl
 from k8snet.kcm.base import Context, Loop
 from k8snet.kcm.objects import name_of
@@ -19,6 +24,7 @@ from k8snet.machinery.client import (
     ApiError,
     Conflict,
     NotFound,
+    ResourceRef,
     resource_info,
     resource_name,
     resource_path,
@@ -28,6 +34,7 @@ from k8snet.machinery.informer import Informer
 # upstream's default GCIgnoredResources: events are never owners worth a watch
 IGNORED = {("", "events"), ("events.k8s.io", "events")}
 ABSENT_CACHE_SIZE = 500
+DISCOVERY_SECONDS = 30.0
 REPEAT_SECONDS = 2.0
 COMPONENT = "garbage-collector-controller"
 
@@ -45,17 +52,6 @@ def gc_resources() -> list[kinds.KindInfo]:
                     (info.group, info.plural) not in IGNORED:
                 out.append(info)
     return out
-
-
-def scope(api_version: str, kind: str) -> Optional[bool]:
-    """Whether a kind is namespaced, None when this apiVersion/kind is not served."""
-    info = kinds.by_api_version_kind(api_version, kind)
-    return None if info is None else info.namespaced
-
-
-def _resource_of(api_version: str, kind: str) -> Optional[str]:
-    info = kinds.by_api_version_kind(api_version, kind)
-    return None if info is None else resource_name(info)
 
 
 class AbsentOwners:
@@ -84,9 +80,14 @@ class GarbageCollectorLoop(Loop):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.resources = {resource_name(i): i for i in gc_resources()}
+        self.resources: dict[str, kinds.KindInfo] = {resource_name(i): i
+                                                     for i in gc_resources()}
         self.informers: dict[str, Informer] = {}
         self._own: list[Informer] = []
+        self._custom: dict[str, threading.Event] = {}   # custom resource -> its stop
+        self._served: dict[tuple[str, str], kinds.KindInfo] = {}  # discovered kinds
+        self._discovered_at: Optional[float] = None
+        self._stop: Optional[threading.Event] = None
         self.absent = AbsentOwners()
         self._recent: dict[object, float] = {}
         self._warned: set = set()
@@ -102,22 +103,89 @@ class GarbageCollectorLoop(Loop):
             self.reconciler.watch(inf)
 
     def run(self, stop: threading.Event) -> None:
+        self._stop = stop
         for inf in self._own:
             inf.start(stop)
-        super().run(stop)
+        try:
+            super().run(stop)
+        finally:
+            for custom_stop in self._custom.values():
+                custom_stop.set()
+
+    # -- what is served ------------------------------------------------------------------
+    def kind(self, api_version: str, kind: str) -> Optional[kinds.KindInfo]:
+        """The served resource of an apiVersion/kind: built-in, or seen in discovery."""
+        return kinds.by_api_version_kind(api_version, kind) or \
+            self._served.get((api_version, kind))
+
+    def scope(self, api_version: str, kind: str) -> Optional[bool]:
+        """Whether a kind is namespaced; None when the server does not serve it."""
+        info = self.kind(api_version, kind)
+        return None if info is None else info.namespaced
+
+    def _resource_of(self, api_version: str, kind: str) -> Optional[ResourceRef]:
+        info = self.kind(api_version, kind)
+        return None if info is None else ResourceRef(info)
+
+    def _discover(self) -> None:
+        """Every DISCOVERY_SECONDS: the custom resources served now get informers (and
+        those no longer served lose theirs)."""
+        now = self.ctx.monotonic()
+        if self._discovered_at is not None and now - self._discovered_at < DISCOVERY_SECONDS:
+            return
+        self._discovered_at = now
+        client = self.ctx.client
+        try:
+            core, groups = client.raw("GET", "/api/v1"), client.raw("GET", "/apis")
+            lists = {}
+            for grp in groups.get("groups") or []:
+                gv = (grp.get("preferredVersion") or {}).get("groupVersion")
+                if gv and not kinds.builtin_view().versions(grp.get("name", "")):
+                    lists[gv] = client.raw("GET", f"/apis/{gv}")   # a CRD's group
+        except ApiError as exc:
+            self.log.warning("discovery failed (%s): custom resources wait for the next try",
+                             exc)
+            return
+        found = [i for i in nsc.discovered_resources(core, groups, lists)
+                 if kinds.by_api_version_kind(i.api_version, i.kind) is None]
+        self._served = {(i.api_version, i.kind): i for i in found}
+        wanted = {str(ResourceRef(i)): i for i in found
+                  if {"delete", "list", "watch"} <= set(i.verbs)}
+        for name in [n for n in self._custom if n not in wanted]:
+            self._custom.pop(name).set()
+            self.informers.pop(name, None)
+            self.resources.pop(name, None)
+            self.log.info("no longer watching %s (not served)", name)
+        for name, info in wanted.items():
+            if name in self._custom or self._stop is None or self._stop.is_set():
+                continue
+            own_stop = threading.Event()
+            inf = Informer(client, ResourceRef(info), log=self.log)
+            self.reconciler.watch(inf)
+            inf.start(own_stop)
+            self._custom[name], self.informers[name], self.resources[name] = \
+                own_stop, inf, info
+            self.log.info("watching %s (custom resource)", name)
+
+    def _reconcile(self, _key: str) -> Optional[float]:
+        self._discover()
+        if not all(inf.synced for inf in list(self.informers.values())):
+            return 0.5  # a new custom resource's first list first
+        self.sync()
+        return None
 
     def sync(self) -> None:
-        """One pass over the whole graph (the reconciler runs it once every informer has
-        listed: absence must be real absence)."""
+        """One pass over the whole graph (run once every informer has listed: absence
+        must be real absence)."""
         graph = g.build_graph(
             (self.resources[name].api_version, self.resources[name].kind, obj)
-            for name, inf in self.informers.items() for obj in inf.snapshot().values())
+            for name, inf in list(self.informers.items()) for obj in inf.snapshot().values())
         known = self.absent.known()
-        plan = g.plan(graph, known, scope)
+        plan = g.plan(graph, known, self.scope)
         if plan.verify:
             for key in plan.verify:
                 known[key] = self._lookup(key)
-            plan = g.plan(graph, known, scope)
+            plan = g.plan(graph, known, self.scope)
         now = time.monotonic()
         self._recent = {a: t for a, t in self._recent.items() if now - t < REPEAT_SECONDS}
         for action in plan.actions:
@@ -134,7 +202,7 @@ class GarbageCollectorLoop(Loop):
 
     def _lookup(self, key: g.Lookup) -> Optional[dict]:
         """The owner by a live GET; None (and remembered) when it does not exist."""
-        resource = _resource_of(key.api_version, key.kind)
+        resource = self._resource_of(key.api_version, key.kind)
         if resource is None:
             return {}
         try:
@@ -167,7 +235,7 @@ class GarbageCollectorLoop(Loop):
             self._warn(action)
 
     def _delete(self, action: g.Delete) -> None:
-        resource = _resource_of(action.ref.api_version, action.ref.kind)
+        resource = self._resource_of(action.ref.api_version, action.ref.kind)
         if resource is None:
             return
         path = resource_path(resource, action.ref.namespace or None, action.ref.name)
@@ -197,7 +265,7 @@ class GarbageCollectorLoop(Loop):
     def _patch_refs(self, ref: g.Ref, change) -> None:
         """Rewrite the ownerReferences of `ref` on its live version (resourceVersion-guarded,
         retried on conflict)."""
-        resource = _resource_of(ref.api_version, ref.kind)
+        resource = self._resource_of(ref.api_version, ref.kind)
         if resource is None:
             return
         for _ in range(5):
@@ -219,7 +287,7 @@ class GarbageCollectorLoop(Loop):
         raise Conflict(409, "Conflict", f"ownerReferences of {ref} kept changing")
 
     def _remove_finalizer(self, ref: g.Ref, finalizer: str) -> None:
-        resource = _resource_of(ref.api_version, ref.kind)
+        resource = self._resource_of(ref.api_version, ref.kind)
         if resource is None:
             return
         for _ in range(5):

@@ -247,6 +247,53 @@ def test_delete_namespace_empties_it_then_removes_it(cp):
         "No resources found in demo namespace."
 
 
+def test_custom_resources_as_owners_and_dependents(cp):
+    """Discovery gives the collector the CRDs' kinds: built-ins owned by a CronTab go
+    with it (background and foreground), a CronTab owned by a ConfigMap goes with that."""
+    crd = os.path.join(REPO, "tests", "data", "crds", "crontab.yaml")
+    cp.kubectl("apply", "-f", crd)
+    cp.kubectl("wait", "--for=condition=Established", "crd/crontabs.stable.example.com",
+               "--timeout=60s")
+    tabs = "/apis/stable.example.com/v1/namespaces/default/crontabs"
+
+    def crontab(name: str, owners=()) -> dict:
+        body = {"apiVersion": "stable.example.com/v1", "kind": "CronTab",
+                "metadata": {"name": name, "ownerReferences": list(owners)},
+                "spec": {"cronSpec": "* * * * */5", "image": "my-awesome-cron-image"}}
+        return cp.client.raw("POST", tabs, body)
+
+    def ref(obj: dict) -> dict:
+        return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "blockOwnerDeletion":
+                True, "name": obj["metadata"]["name"], "uid": obj["metadata"]["uid"]}
+
+    def configmap(name: str, owner: dict) -> dict:
+        return cp.client.create("configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                               "metadata": {"name": name,
+                                                            "ownerReferences": [ref(owner)]}},
+                                "default")
+
+    def gone(resource: str, name: str) -> bool:
+        return cp.kubectl("get", resource, name, ok=False).returncode == 1
+
+    owner = crontab("owner-bg")
+    configmap("dep-bg", owner)
+    cp.kubectl("delete", "crontab", "owner-bg")
+    cp.wait(lambda: gone("configmap", "dep-bg"), "the CronTab's ConfigMap collected", 90)
+
+    owner = crontab("owner-fg")
+    configmap("dep-fg", owner)
+    time.sleep(1)  # let the collector's informers see both
+    out = cp.kubectl("delete", "crontab", "owner-fg", "--cascade=foreground", timeout=120)
+    assert out.stdout.strip() == 'crontab.stable.example.com "owner-fg" deleted'
+    assert gone("configmap", "dep-fg")
+
+    parent = cp.client.create("configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                             "metadata": {"name": "parent"}}, "default")
+    crontab("child", [ref(parent)])
+    cp.kubectl("delete", "configmap", "parent")
+    cp.wait(lambda: gone("crontab", "child"), "the ConfigMap's CronTab collected", 90)
+
+
 def test_delete_namespace_removes_custom_resources_too(cp):
     """The namespace controller empties what discovery lists: CRDs' resources as well."""
     crd = os.path.join(REPO, "tests", "data", "crds", "crontab.yaml")
