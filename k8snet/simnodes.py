@@ -5,6 +5,14 @@ kube-node-lease, mark Pods bound to them Running and Ready with a podIP from
 the Node's podCIDR (nothing actually runs), and confirm graceful deletions.
 `fail(node)` stops everything for one Node, as a crashed machine would.
 
+Containers of Pods whose restartPolicy is Never or OnFailure (a Job's Pods)
+run to completion by a documented rule (`run_to_completion`): their command
+and args, read as a shell script, take the seconds of their `sleep N`
+statements, then exit with the code of their last `exit N` statement (1 for a
+last statement `false`, 0 otherwise). So `perl -e ...` or `echo hi` succeed at
+once, `sleep 5; exit 3` fails after five seconds. Containers of restartPolicy
+Always Pods run for ever.
+
 The Node and Pod status come from the real kubelet's builders
 (k8snet.kubelet.node, k8snet.kubelet.status) fed with what a runtime would
 report, so they have every field a real kubelet fills and the official
@@ -19,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import re
 import threading
 import time
 import uuid
@@ -32,6 +41,7 @@ from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict
 from k8snet.machinery.conditions import is_ready
 from k8snet.machinery.informer import Informer
 from k8snet.machinery.reconciler import Backoff, Reconciler
+from k8snet.machinery.timefmt import parse_time
 
 HOST_IP = "127.0.0.1"
 RUNTIME_VERSION = "k8snet-simulated://0.1.0"
@@ -41,22 +51,62 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()
 
 
-def simulated_actual(pod: dict, ip: str, started: float) -> PodActual:
-    """What a runtime would report for a Pod whose init containers succeeded and whose
-    containers all run (pure; ids derived from the Pod's uid, image ids from the image)."""
+_SLEEP = re.compile(r"(?:^|[;&|\s])sleep\s+(\d+(?:\.\d+)?)")
+_STATEMENT = re.compile(r"[;\n]|&&|\|\|")
+_SHELL = re.compile(r"^\S*\b(?:sh|bash|ash|dash)\s+(?:-\w+\s+)*-[a-z]*c\s+")
+
+
+def run_to_completion(container: dict) -> tuple[float, int]:
+    """(seconds it runs, exit code) of a container that runs to completion (pure).
+
+    Its command and args, joined, are read as a shell script: it runs for the sum of
+    its `sleep N` statements and exits with its last statement's code: `exit N` gives
+    N, `false` gives 1, anything else 0 (a leading `sh -c` is the shell, not a
+    statement)."""
+    text = " ".join(str(x) for x in (container.get("command") or []) +
+                    (container.get("args") or []))
+    text = _SHELL.sub("", text.strip())
+    seconds = sum(float(m) for m in _SLEEP.findall(text))
+    statements = [s.strip() for s in _STATEMENT.split(text) if s.strip()]
+    last = statements[-1].split() if statements else []
+    code = 0
+    if last and last[0] == "exit":
+        code = int(last[1]) if len(last) > 1 and last[1].isdigit() else 0
+    elif last == ["false"]:
+        code = 1
+    return seconds, code
+
+
+def simulated_actual(pod: dict, ip: str, started: float,
+                     now: Optional[float] = None) -> PodActual:
+    """What a runtime would report at `now` for a Pod started at `started`: init
+    containers succeeded, containers run (for ever when restartPolicy is Always, else
+    as `run_to_completion` says) (pure; ids derived from the Pod's uid, image ids from
+    the image)."""
+    now = started if now is None else now
     uid = pod["metadata"].get("uid") or pod["metadata"]["name"]
     spec = pod.get("spec") or {}
+    completes = spec.get("restartPolicy", "Always") != "Always"
     sandbox = SandboxInfo(_digest(uid, "sandbox")[:32], 0, True, started, ip, (ip,))
     containers = []
-    for key, state in (("initContainers", EXITED), ("containers", RUNNING)):
+    for key in ("initContainers", "containers"):
         for c in spec.get(key) or []:
+            state, code, finished = EXITED, 0, started
+            if key == "containers":
+                state = RUNNING
+                if completes:
+                    seconds, code = run_to_completion(c)
+                    if now >= started + seconds:
+                        state, finished = EXITED, started + seconds
+                    else:
+                        code = 0
             image = c.get("image") or ""
             containers.append(ContainerInfo(
                 id=_digest(uid, key, c["name"]), name=c["name"], attempt=0, state=state,
                 sandbox_id=sandbox.id, created_at=started, started_at=started,
-                finished_at=started if state == EXITED else None, exit_code=0,
-                reason="Completed" if state == EXITED else "", image=image,
-                image_ref="sha256:" + _digest(image)))
+                finished_at=finished if state == EXITED else None, exit_code=code,
+                reason=("Completed" if code == 0 else "Error") if state == EXITED else "",
+                image=image, image_ref="sha256:" + _digest(image)))
     return PodActual.of([sandbox], containers)
 
 
@@ -178,7 +228,7 @@ class SimulatedNodes:
                 if meta.get("deletionTimestamp"):
                     self.client.delete("pods", meta["name"], meta["namespace"],
                                        grace_period_seconds=0)
-                elif not _is_running_ready(pod):
+                elif not _is_settled(pod):
                     self._mark_running(pod, node)
             except ApiError:
                 pass  # the next pass (a change, or the resync) retries
@@ -206,8 +256,10 @@ class SimulatedNodes:
 
     def _mark_running(self, pod: dict, node: str) -> None:
         now = time.time()
-        actual = simulated_actual(pod, self._pod_ip(pod, node), now)
-        status = kubelet_status.pod_status(pod, actual, PodMemory(start_time=now), {},
+        since = parse_time((pod.get("status") or {}).get("startTime"))
+        started = since.timestamp() if since else now
+        actual = simulated_actual(pod, self._pod_ip(pod, node), started, now)
+        status = kubelet_status.pod_status(pod, actual, PodMemory(start_time=started), {},
                                            HOST_IP, now)
         body = kubelet_status.status_patch(pod.get("status") or {}, status)
         if body is not None:
@@ -216,5 +268,10 @@ class SimulatedNodes:
                               subresource="status")
 
 
-def _is_running_ready(pod: dict) -> bool:
-    return (pod.get("status") or {}).get("phase") == "Running" and is_ready(pod)
+def _is_settled(pod: dict) -> bool:
+    """Nothing more will change: Running and Ready for ever, or finished."""
+    phase = (pod.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        return True
+    policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+    return policy == "Always" and phase == "Running" and is_ready(pod)

@@ -6,7 +6,7 @@ Layout under ``root_dir``::
     containers/<id>/container.json   record written at CreateContainer
     containers/<id>/spec.json    what the shim runs;  started.json, exit.json: the shim's
     images.json                  pulled references -> image IDs
-    busybox-bin/, nginx-www/     what busybox and nginx images need
+    busybox-bin/, www/<page>/    busybox applet links; the pages HTTP server images serve
 
 Everything is read back from disk, so a restarted runtime keeps managing the
 sandboxes and containers (whose shims survive it) it had before.
@@ -14,10 +14,12 @@ sandboxes and containers (whose shims survive it) it had before.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,11 +31,13 @@ from k8snet import cni
 from k8snet.cri import host
 from k8snet.cri.cgroups import Cgroups
 from k8snet.cri.names import new_id, sandbox_netns_name
+from k8snet.cri.shim import proc_starttime as shim_proc_starttime
 from k8snet.cri.status import CREATED, EXITED, RUNNING, container_phase, labels_match
 from k8snet.errors import K8snetError
 from k8snet.images import catalogue
 
 LOG = logging.getLogger(__name__)
+TMPFS_ANNOTATION = "k8snet.io/tmpfs"   # JSON {host path: size}: memory volumes to mount
 RUNTIME_NAME = "k8snet"
 RUNTIME_VERSION = "0.1.0"
 EXEC_OUTPUT_CAP = 16 << 20
@@ -63,6 +67,20 @@ class RuntimeConfig:
     cgroup_parent: str = "k8snet"
     cni_timeout: float = cni.DEFAULT_TIMEOUT
     isolate: bool = True
+    image_dirs: tuple = catalogue.USER_DIRS   # more image files (see k8snet.images.catalogue)
+
+
+def mount_order(mounts: Sequence[dict]) -> list[dict]:
+    """Mounts with outer paths first (/data before /data/logs), else in the given order."""
+    return sorted((dict(m) for m in mounts),
+                  key=lambda m: len(os.path.normpath(m["container_path"]).split("/")))
+
+
+def with_image_mounts(image_mounts: Sequence[dict], mounts: Sequence[dict]) -> list[dict]:
+    """The image's own mounts, except where the Pod mounts a volume on the same path."""
+    taken = {os.path.normpath(m["container_path"]) for m in mounts}
+    return [m for m in image_mounts if os.path.normpath(m["container_path"]) not in taken] + \
+        list(mounts)
 
 
 class Runtime:
@@ -73,6 +91,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._locks: dict = {}
         self._host_ctx: Optional[catalogue.HostContext] = None
+        self.images = catalogue.load(config.image_dirs)
 
     # ------------------------------------------------------------ setup
 
@@ -84,14 +103,12 @@ class Runtime:
         applets = host.busybox_applets(busybox)
         applet_dir = os.path.join(self.cfg.root_dir, "busybox-bin")
         host.ensure_applet_dir(applet_dir, busybox, applets)
-        www = os.path.join(self.cfg.root_dir, "nginx-www")
-        os.makedirs(www, exist_ok=True)
-        index = os.path.join(www, "index.html")
-        if not os.path.exists(index):
-            with open(index, "w", encoding="utf-8") as fh:
-                fh.write("<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>"
-                         "<body><h1>Welcome to nginx!</h1><p>(served by k8snet's busybox "
-                         "httpd stand-in)</p></body></html>\n")
+        www = os.path.join(self.cfg.root_dir, "www")
+        for image in self.images:
+            for page, text in image.pages:
+                os.makedirs(os.path.join(www, page), exist_ok=True)
+                with open(os.path.join(www, page, "index.html"), "w", encoding="utf-8") as fh:
+                    fh.write(text)
         self._host_ctx = catalogue.HostContext(sys.executable, busybox, applet_dir,
                                                frozenset(applets), www)
 
@@ -148,6 +165,8 @@ class Runtime:
         meta = config.get("metadata") or {}
         if not meta.get("name") or not meta.get("namespace"):
             raise K8snetError("sandbox config needs metadata.name and metadata.namespace")
+        if config.get("host_network"):
+            return self._host_network_sandbox(config)
         conflist = cni.load_conflist(self.cfg.cni_conf_dir)
         if conflist is None:
             raise FailedPrecondition(f"network not ready: no CNI network configuration in "
@@ -189,6 +208,21 @@ class Runtime:
                  meta["name"], netns, rec["ip"])
         return sid
 
+    def _host_network_sandbox(self, config: dict) -> str:
+        """A sandbox in the node's own network namespace: no netns, no CNI."""
+        meta = config["metadata"]
+        sid = new_id()
+        rec = {"id": sid, "metadata": meta, "hostname": config.get("hostname") or "",
+               "log_directory": config.get("log_directory", ""),
+               "labels": config.get("labels", {}), "annotations": config.get("annotations", {}),
+               "created_at": time.time_ns(), "netns": "", "host_network": True,
+               "state": "ready", "conflist": None, "cni_result": None, "ip": "",
+               "runtime_handler": config.get("runtime_handler", "")}
+        host.write_json(self._sandbox_file(sid), rec)
+        LOG.info("sandbox %s (%s/%s) ready in the node's network namespace", sid[:12],
+                 meta["namespace"], meta["name"])
+        return sid
+
     def _invocation(self, rec: dict) -> cni.Invocation:
         meta = rec["metadata"]
         return cni.Invocation(rec["id"], host.netns_path(rec["netns"]), "eth0",
@@ -211,9 +245,13 @@ class Runtime:
             self.stop_container(c["id"], 0)
         with self._id_lock(sid):
             rec = self.sandbox(sid)
+            holder = rec.get("pid_holder") or {}
+            if holder and host.same_process(holder["pid"], holder["starttime"]):
+                host.signal_process(holder["pid"], signal.SIGKILL)
             if rec.get("network_released"):
                 return
-            self._teardown_network(rec)
+            if not rec.get("host_network"):
+                self._teardown_network(rec)
             rec.update(state="notready", network_released=True)
             host.write_json(self._sandbox_file(sid), rec)
 
@@ -226,7 +264,11 @@ class Runtime:
         for c in self.containers(sandbox_id=sid):
             self.remove_container(c["id"])
         with self._id_lock(sid):
-            host.netns_delete(rec["netns"])
+            for path in rec.get("tmpfs") or []:
+                if os.path.ismount(path):
+                    host.run(["umount", "-l", path], check=False)
+            if rec.get("netns"):
+                host.netns_delete(rec["netns"])
             try:
                 os.unlink(self._sandbox_file(sid))
             except FileNotFoundError:
@@ -235,6 +277,8 @@ class Runtime:
             self._locks.pop(sid, None)
 
     def sandbox_ready(self, rec: dict) -> bool:
+        if rec.get("host_network"):
+            return rec.get("state") == "ready"
         return rec.get("state") == "ready" and host.netns_exists(rec["netns"])
 
     def list_pod_sandboxes(self, sid: str = "", state: Optional[str] = None,
@@ -275,9 +319,9 @@ class Runtime:
         if not self.sandbox_ready(sb):
             raise FailedPrecondition(f"pod sandbox {sandbox_id[:12]} is not ready")
         ref = (config.get("image") or {}).get("image", "")
-        image = catalogue.lookup(ref)
+        image = catalogue.lookup(ref, self.images)
         if image is None:
-            raise NotFound(catalogue.pull_error(ref))
+            raise NotFound(catalogue.pull_error(ref, self.images))
         ctx = self.host_ctx
         try:
             argv = catalogue.host_argv(image, catalogue.container_argv(
@@ -285,10 +329,12 @@ class Runtime:
         except ValueError as exc:
             raise K8snetError(f"failed to create containerd task: {exc}") from exc
         env = catalogue.default_env(ctx)
-        env["HOSTNAME"] = sb["hostname"]
+        env["HOSTNAME"] = sb["hostname"] or socket.gethostname()
         if argv[0] == ctx.python:
             env["PYTHONPATH"] = PACKAGE_PARENT
         env.update({kv["key"]: kv["value"] for kv in config.get("envs", [])})
+        self._mount_tmpfs(sandbox_id, config.get("annotations") or {})
+        pidns = self._pod_pidns(sandbox_id) if config.get("share_pid") else ""
         cid = new_id()
         meta = config.get("metadata") or {}
         log_path = config.get("log_path", "")
@@ -306,11 +352,81 @@ class Runtime:
                "created_at": time.time_ns(), "argv": argv, "resources": resources,
                "cgroup_notes": notes, "start_requested": False}
         spec = {"argv": argv, "env": env, "cwd": config.get("working_dir", ""),
-                "netns_path": host.netns_path(sb["netns"]), "hostname": sb["hostname"],
-                "log_path": log_path, "cgroup_procs": procs, "isolate": self.cfg.isolate}
+                "netns_path": host.netns_path(sb["netns"]) if sb["netns"] else "",
+                "pidns_path": pidns,
+                "hostname": sb["hostname"],
+                "log_path": log_path, "cgroup_procs": procs, "isolate": self.cfg.isolate,
+                "mounts": mount_order(with_image_mounts(
+                    catalogue.image_mounts(image, catalogue.container_argv(
+                        image, config.get("command", []), config.get("args", [])), ctx),
+                    config.get("mounts") or [])),
+                "exe": (ctx.busybox if ctx.applet_dir and
+                        os.path.dirname(argv[0]) == ctx.applet_dir else argv[0]),
+                "uid": config.get("run_as_user"), "gid": config.get("run_as_group"),
+                "groups": list(config.get("supplemental_groups") or [])}
         host.write_json(os.path.join(cdir, "spec.json"), spec)
         host.write_json(os.path.join(cdir, "container.json"), rec)
         return cid
+
+    def _mount_tmpfs(self, sandbox_id: str, annotations: dict) -> None:
+        """Mount the memory-backed volumes a container asks for (once per sandbox).
+
+        They are mounted in the runtime's own mount namespace, which every
+        shim starts from, so all containers of the Pod share them.
+        """
+        try:
+            wanted = json.loads(annotations.get(TMPFS_ANNOTATION) or "{}")
+        except ValueError:
+            wanted = {}
+        if not wanted:
+            return
+        with self._id_lock(sandbox_id):
+            rec = self.sandbox(sandbox_id)
+            mounted = rec.setdefault("tmpfs", [])
+            for path, size in sorted(wanted.items()):
+                if path in mounted and os.path.ismount(path):
+                    continue
+                os.makedirs(path, exist_ok=True)
+                host.run(["mount", "-t", "tmpfs", "-o",
+                          "mode=1777" + (f",size={size}" if size else ""), "tmpfs", path])
+                mounted.append(path)
+            host.write_json(self._sandbox_file(sandbox_id), rec)
+
+    def _pod_pidns(self, sandbox_id: str) -> str:
+        """The Pod's shared PID namespace (shareProcessNamespace): its holder's, started once.
+
+        The holder is the pause program as PID 1 of a new PID namespace,
+        like the sandbox's pause container elsewhere; it goes with the sandbox.
+        """
+        with self._id_lock(sandbox_id):
+            rec = self.sandbox(sandbox_id)
+            holder = rec.get("pid_holder") or {}
+            if holder and host.same_process(holder["pid"], holder["starttime"]):
+                return f"/proc/{holder['pid']}/ns/pid"
+            proc = subprocess.Popen(
+                ["unshare", "--pid", "--fork", "--kill-child", sys.executable, "-m",
+                 "k8snet.images.pause"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                     "PYTHONPATH": PACKAGE_PARENT})
+            children = f"/proc/{proc.pid}/task/{proc.pid}/children"
+            deadline = time.monotonic() + START_DEADLINE
+            pid = 0
+            while time.monotonic() < deadline and not pid:
+                try:
+                    with open(children, encoding="ascii") as fh:
+                        pid = int((fh.read().split() or ["0"])[0])
+                except (OSError, ValueError):
+                    pass
+                if not pid:
+                    time.sleep(0.01)
+            if not pid:
+                raise K8snetError(f"sandbox {sandbox_id[:12]}: the shared PID namespace's "
+                                  f"holder did not start within {START_DEADLINE:g}s")
+            rec["pid_holder"] = {"pid": pid, "starttime": shim_proc_starttime(pid),
+                                 "unshare_pid": proc.pid}
+            host.write_json(self._sandbox_file(sandbox_id), rec)
+            return f"/proc/{pid}/ns/pid"
 
     def _files(self, cid: str) -> tuple[Optional[dict], Optional[dict]]:
         cdir = self._cdir(cid)
@@ -330,7 +446,10 @@ class Runtime:
         started, exited = self._files(cid)
         alive = self._alive(started)
         oom = bool(exited and exited.get("signal") == 9 and self.cgroups.oom_killed(cid))
-        phase = container_phase(started, exited, alive, oom, rec.get("start_requested", False))
+        starting = time.time_ns() - int(rec.get("start_requested_at", 0)) < \
+            (START_DEADLINE + 5) * 1e9
+        phase = container_phase(started, exited, alive, oom, rec.get("start_requested", False),
+                                starting)
         return dict(rec, state=phase.state, exit_code=phase.exit_code, reason=phase.reason,
                     message=phase.message, started_at=phase.started_at,
                     finished_at=phase.finished_at,
@@ -343,7 +462,7 @@ class Runtime:
             if status["state"] != CREATED or rec.get("start_requested"):
                 raise FailedPrecondition(f"container {cid[:12]} is {status['state']}, "
                                          "not created")
-            rec["start_requested"] = True
+            rec.update(start_requested=True, start_requested_at=time.time_ns())
             host.write_json(os.path.join(self._cdir(cid), "container.json"), rec)
             with open(os.path.join(self._cdir(cid), "shim.log"), "ab") as shim_log:
                 shim = subprocess.Popen(
@@ -373,7 +492,12 @@ class Runtime:
         if status["state"] != RUNNING:
             return
         started, _ = self._files(cid)
-        assert started is not None
+        deadline = time.monotonic() + START_DEADLINE
+        while started is None and time.monotonic() < deadline:  # its shim is still starting
+            time.sleep(0.05)
+            started, _ = self._files(cid)
+        if started is None or "pid" not in started:
+            return
         pid, own_pidns = started["pid"], "pid" in started.get("namespaces", [])
         if timeout > 0:
             host.signal_process(pid, signal.SIGTERM, group=not own_pidns)
@@ -423,7 +547,8 @@ class Runtime:
         status = self.container_status(cid)
         if status["state"] != RUNNING:
             raise FailedPrecondition(f"container {cid[:12]} is not running")
-        image = catalogue.lookup(status["image"]) or catalogue.CATALOGUE[1]
+        image = catalogue.lookup(status["image"], self.images) or \
+            catalogue.lookup("busybox", self.images)
         try:
             argv = catalogue.host_argv(image, list(cmd), self.host_ctx)
         except ValueError as exc:
@@ -451,9 +576,9 @@ class Runtime:
         return host.read_json(self._path("images.json")) or {}
 
     def pull_image(self, ref: str) -> str:
-        image = catalogue.lookup(ref)
+        image = catalogue.lookup(ref, self.images)
         if image is None:
-            raise NotFound(catalogue.pull_error(ref))
+            raise NotFound(catalogue.pull_error(ref, self.images))
         with self._lock:
             images = self._images()
             images[ref] = catalogue.image_id(image)
@@ -461,7 +586,7 @@ class Runtime:
         return catalogue.image_id(image)
 
     def image_status(self, ref: str) -> Optional[dict]:
-        image = catalogue.lookup(ref)
+        image = catalogue.lookup(ref, self.images)
         if image is None:
             return None
         iid = catalogue.image_id(image)
@@ -474,7 +599,7 @@ class Runtime:
         ids = sorted(set(self._images().values()))
         out = []
         for iid in ids:
-            image = catalogue.lookup(iid)
+            image = catalogue.lookup(iid, self.images)
             if image is not None:
                 status = self.image_status(iid)
                 if status:
@@ -482,7 +607,7 @@ class Runtime:
         return out
 
     def remove_image(self, ref: str) -> None:
-        image = catalogue.lookup(ref)
+        image = catalogue.lookup(ref, self.images)
         if image is None:
             return
         iid = catalogue.image_id(image)

@@ -48,18 +48,26 @@ def sandbox_config(msg) -> dict:
                          "attempt": msg.metadata.attempt},
             "hostname": msg.hostname, "log_directory": msg.log_directory,
             "labels": dict(msg.labels), "annotations": dict(msg.annotations),
-            "cgroup_parent": msg.linux.cgroup_parent}
+            "cgroup_parent": msg.linux.cgroup_parent,
+            "host_network": msg.linux.security_context.namespace_options.network == 2}  # NODE
 
 
 def container_config(msg) -> dict:
     """ContainerConfig message -> plain dict (resources as LinuxContainerResources values)."""
     res = msg.linux.resources
-    return {"metadata": {"name": msg.metadata.name, "attempt": msg.metadata.attempt},
+    sec = msg.linux.security_context
+    return {"run_as_user": sec.run_as_user.value if sec.HasField("run_as_user") else None,
+            "run_as_group": sec.run_as_group.value if sec.HasField("run_as_group") else None,
+            "supplemental_groups": list(sec.supplemental_groups),
+            "share_pid": sec.HasField("namespace_options") and sec.namespace_options.pid == 0,
+            "metadata": {"name": msg.metadata.name, "attempt": msg.metadata.attempt},
             "image": {"image": msg.image.image}, "command": list(msg.command),
             "args": list(msg.args), "working_dir": msg.working_dir,
             "envs": [{"key": kv.key, "value": kv.value} for kv in msg.envs],
             "labels": dict(msg.labels), "annotations": dict(msg.annotations),
             "log_path": msg.log_path,
+            "mounts": [{"container_path": m.container_path, "host_path": m.host_path,
+                        "readonly": m.readonly} for m in msg.mounts],
             "resources": {"cpu_period": res.cpu_period, "cpu_quota": res.cpu_quota,
                           "cpu_shares": res.cpu_shares,
                           "memory_limit_in_bytes": res.memory_limit_in_bytes}}

@@ -33,6 +33,7 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
 MS_REC, MS_PRIVATE = 16384, 1 << 18
 
 
@@ -62,19 +63,47 @@ def proc_starttime(pid: int) -> int:
 def join_netns_and_pidns(libc: ctypes.CDLL, spec: dict) -> tuple[list[str], list[str]]:
     """In the shim: join the sandbox netns; unshare a PID namespace for the child."""
     got, notes = [], []
-    fd = os.open(spec["netns_path"], os.O_RDONLY)
-    try:
-        _check(libc.setns(fd, CLONE_NEWNET), f"setns {spec['netns_path']}")
-    finally:
-        os.close(fd)
-    got.append("net")
+    if spec.get("netns_path"):   # else: the node's network namespace (hostNetwork)
+        fd = os.open(spec["netns_path"], os.O_RDONLY)
+        try:
+            _check(libc.setns(fd, CLONE_NEWNET), f"setns {spec['netns_path']}")
+        finally:
+            os.close(fd)
+        got.append("net")
     if not spec.get("isolate", True):
         return got, ["isolation turned off"]
-    if libc.unshare(CLONE_NEWPID) == 0:
+    if spec.get("pidns_path"):   # the Pod's shared PID namespace (shareProcessNamespace)
+        fd = os.open(spec["pidns_path"], os.O_RDONLY)
+        try:
+            _check(libc.setns(fd, CLONE_NEWPID), f"setns {spec['pidns_path']}")
+        finally:
+            os.close(fd)
+        got.append("pid")
+    elif libc.unshare(CLONE_NEWPID) == 0:
         got.append("pid")
     else:
         notes.append(f"pid namespace not available: {os.strerror(ctypes.get_errno())}")
     return got, notes
+
+
+def bind_mount(libc: ctypes.CDLL, source: str, target: str, readonly: bool) -> None:
+    """Bind source onto target in this mount namespace (the target is made if missing).
+
+    There is no image root filesystem: a missing mount point is created on
+    the node's filesystem (an empty directory or file), as a runtime creates
+    it in an image's rootfs.
+    """
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    elif not os.path.exists(target):
+        os.makedirs(os.path.dirname(target) or "/", exist_ok=True)
+        with open(target, "a", encoding="utf-8"):
+            pass
+    _check(libc.mount(source.encode(), target.encode(), None, MS_BIND | MS_REC, None),
+           f"bind {source} on {target}")
+    if readonly:
+        _check(libc.mount(None, target.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY,
+                          None), f"read-only remount of {target}")
 
 
 def child_namespaces(libc: ctypes.CDLL, spec: dict, pidns: bool) -> list[str]:
@@ -90,8 +119,12 @@ def child_namespaces(libc: ctypes.CDLL, spec: dict, pidns: bool) -> list[str]:
         if pidns:
             _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                               None), "mount /proc")
+        for m in spec.get("mounts") or []:
+            bind_mount(libc, m["host_path"], m["container_path"], bool(m.get("readonly")))
     else:
         notes.append(f"mnt namespace not available: {os.strerror(ctypes.get_errno())}")
+        if spec.get("mounts"):
+            raise OSError(f"cannot mount volumes: {notes[-1]}")
     if libc.unshare(CLONE_NEWUTS) == 0:
         host = (spec.get("hostname") or "").encode()
         if host:
@@ -119,12 +152,35 @@ def child(libc: ctypes.CDLL, spec: dict, got: list[str], sync_r: int, err_w: int
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         if spec.get("cwd"):
+            os.makedirs(spec["cwd"], exist_ok=True)  # as runtimes make it in the rootfs
             os.chdir(spec["cwd"])
+        drop_privileges(spec)
+        if spec.get("exe", "").startswith("/"):
+            # busybox applets run as the busybox binary itself (it dispatches on argv[0]),
+            # so a non-root user needs no access to the runtime's applet directory
+            os.execve(spec["exe"], spec["argv"], spec["env"])
         os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
     except BaseException as exc:  # noqa: BLE001 - everything must reach the parent
         os.write(err_w, f"E{type(exc).__name__}: {exc}".encode()[:4000])
     finally:
         os._exit(127)
+
+
+def drop_privileges(spec: dict) -> None:
+    """Become the container's user: supplemental groups, then group, then user.
+
+    With runAsUser but no runAsGroup the group is 0, as runtimes do for an
+    image without a passwd entry.
+    """
+    uid, gid = spec.get("uid"), spec.get("gid")
+    groups = spec.get("groups") or []
+    if uid is None and gid is None and not groups:
+        return
+    os.setgroups([int(g) for g in groups])
+    if gid is not None or uid is not None:
+        os.setgid(int(gid if gid is not None else 0))
+    if uid is not None:
+        os.setuid(int(uid))
 
 
 class LogWriter:

@@ -19,13 +19,19 @@ class ContainerPhase:
 
 
 def container_phase(started: Optional[dict], exited: Optional[dict], alive: bool,
-                    oom_killed: bool = False, start_requested: bool = False) -> ContainerPhase:
+                    oom_killed: bool = False, start_requested: bool = False,
+                    starting: bool = False) -> ContainerPhase:
     """The CRI state of a container.
 
     started/exited: the shim's started.json / exit.json (None if absent);
     alive: whether the container's first process still runs;
-    start_requested: StartContainer was called (a shim may not have reported yet).
+    start_requested: StartContainer was called (a shim may not have reported yet);
+    starting: it was called so recently that the shim may still be on its way: the
+    container counts as running then, not as failed (a caller that cached a failure
+    would never look again).
     """
+    if started is None and start_requested and starting:
+        return ContainerPhase(RUNNING)
     if started is None:
         if start_requested and not alive:
             return ContainerPhase(EXITED, 128, "StartError", "the container's shim did not start")

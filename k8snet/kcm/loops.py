@@ -2,23 +2,30 @@
 and applies it with the API client (conflicts are left for the next sync).
 
 The loops live in loops_workloads (deployment, replicaset), loops_nodes (nodeipam,
-nodelifecycle), loops_services (endpoints), loops_gc (garbagecollector, podgc) and
-loops_namespace (namespace); this module is their registry (Options, their settings,
-is in base).
+nodelifecycle), loops_services (endpoints), loops_gc (garbagecollector, podgc),
+loops_namespace (namespace), loops_batch (job, cronjob), loops_apps (daemonset,
+statefulset), loops_slices (endpointslice) and loops_policy (disruption); this module is
+their registry (Options, their settings, is in base).
 """
 
 from __future__ import annotations
 
 from k8snet.kcm.base import Options
+from k8snet.kcm.loops_apps import DaemonSetLoop, StatefulSetLoop
+from k8snet.kcm.loops_batch import CronJobLoop, JobLoop
 from k8snet.kcm.loops_gc import GarbageCollectorLoop, PodGCLoop
 from k8snet.kcm.loops_namespace import NamespaceLoop
 from k8snet.kcm.loops_nodes import NodeIpamLoop, NodeLifecycleLoop
+from k8snet.kcm.loops_policy import DisruptionLoop
 from k8snet.kcm.loops_services import EndpointsLoop
+from k8snet.kcm.loops_slices import EndpointSliceLoop
 from k8snet.kcm.loops_workloads import DeploymentLoop, ReplicaSetLoop
 
 LOOPS = (DeploymentLoop, ReplicaSetLoop, EndpointsLoop, NodeIpamLoop, NodeLifecycleLoop,
-         GarbageCollectorLoop, PodGCLoop, NamespaceLoop)
+         GarbageCollectorLoop, PodGCLoop, NamespaceLoop, JobLoop, DaemonSetLoop,
+         EndpointSliceLoop, StatefulSetLoop, CronJobLoop, DisruptionLoop)
 
 __all__ = ["LOOPS", "Options", "DeploymentLoop", "ReplicaSetLoop", "EndpointsLoop",
            "NodeIpamLoop", "NodeLifecycleLoop", "GarbageCollectorLoop", "PodGCLoop",
-           "NamespaceLoop"]
+           "NamespaceLoop", "JobLoop", "DaemonSetLoop", "EndpointSliceLoop",
+           "StatefulSetLoop", "CronJobLoop", "DisruptionLoop"]

@@ -62,6 +62,7 @@ class NodeLifecycleLoop(Loop):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.health: dict[str, nl.NodeHealth] = {}
+        self.taints_seen: dict[str, dict[str, dt.datetime]] = {}   # node -> taint -> when
         self.evictions = self.recorder("taint-eviction-controller")
 
     def sync(self) -> None:
@@ -77,11 +78,19 @@ class NodeLifecycleLoop(Loop):
         nodes = self.ctx.items("nodes")
         for name in set(self.health) - {name_of(n) for n in nodes}:
             del self.health[name]
+            self.taints_seen.pop(name, None)
         for node in nodes:
             name = name_of(node)
             self.health[name] = nl.observe(self.health.get(name), leases.get(name), now, node)
+            seen = self.taints_seen.setdefault(name, {})
+            current = {nl.taint_key(t) for t in (node.get("spec") or {}).get("taints") or []}
+            for key in set(seen) - current:
+                del seen[key]
+            for key in current:
+                seen.setdefault(key, now)
             plan = nl.decide_node(node, self.health[name], pods_by_node.get(name, []), now,
-                                  opts.node_monitor_grace_period, opts.pod_eviction_timeout)
+                                  opts.node_monitor_grace_period, opts.pod_eviction_timeout,
+                                  seen)
             try:
                 self._apply(node, plan, now)
             except (Conflict, NotFound) as exc:

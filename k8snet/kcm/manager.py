@@ -14,7 +14,9 @@ from k8snet.machinery.timefmt import utcnow
 
 INFORMERS = {"pods": None, "nodes": None, "services": None, "endpoints": None,
              "deployments": None, "replicasets": None, "leases": "kube-node-lease",
-             "namespaces": None}
+             "jobs": None, "daemonsets": None, "controllerrevisions": None,
+             "endpointslices": None, "statefulsets": None, "persistentvolumeclaims": None,
+             "cronjobs": None, "poddisruptionbudgets": None, "namespaces": None}
 
 
 class ControllerManager:

@@ -8,6 +8,12 @@ its own clock), as Kubernetes does, so clock skew between nodes does not matter.
 `--pod-eviction-timeout` also caps a toleration's tolerationSeconds: Pod admission
 gives every Pod a 300 s toleration of unreachable/not-ready, which would make an
 emulated node failure take five minutes to show.
+
+Any other NoExecute taint (`kubectl taint node n key=value:NoExecute`) works as
+upstream's taint eviction: a Pod that does not tolerate it is evicted at once, one
+that tolerates it for tolerationSeconds that long after the taint's timeAdded (or,
+without one, after the controller first saw the taint), one that tolerates it
+without tolerationSeconds stays.
 """
 
 from __future__ import annotations
@@ -65,20 +71,30 @@ def _taints(key: str, now: dt.datetime) -> list[dict]:
 
 
 def eviction_delay(pod: dict, taint: dict, timeout: float) -> Optional[float]:
-    """Seconds after the taint's timeAdded that the Pod goes (None: it stays)."""
+    """Seconds after the taint's timeAdded that the Pod goes (None: it stays). The node
+    condition taints (unreachable, not-ready) wait at most `timeout`, and that long for
+    a Pod that does not tolerate them; other taints evict such a Pod at once."""
+    condition_taint = taint.get("key") in (UNREACHABLE, NOT_READY)
     matching = [t for t in (pod.get("spec") or {}).get("tolerations") or []
                 if toleration_matches(t, taint)]
     if not matching:
-        return timeout
+        return timeout if condition_taint else 0.0
     limits = [t.get("tolerationSeconds") for t in matching]
     if any(limit is None for limit in limits):
         return None
-    return min(timeout, max(0.0, float(min(limits))))
+    delay = max(0.0, float(min(limits)))
+    return min(timeout, delay) if condition_taint else delay
+
+
+def taint_key(taint: dict) -> str:
+    return f"{taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}"
 
 
 def decide_node(node: dict, health: NodeHealth, pods: list[dict], now: dt.datetime,
-                grace: float, eviction_timeout: float) -> NodePlan:
-    """What to do for `node` at `now`, given its heartbeat memory and the Pods bound to it."""
+                grace: float, eviction_timeout: float,
+                taints_seen: Optional[dict[str, dt.datetime]] = None) -> NodePlan:
+    """What to do for `node` at `now`, given its heartbeat memory and the Pods bound to it;
+    `taints_seen` (taint_key -> when first seen) dates taints without timeAdded."""
     plan = NodePlan()
     taints = (node.get("spec") or {}).get("taints") or []
     have = {t.get("key") for t in taints if t.get("effect") == "NoExecute"}
@@ -101,7 +117,8 @@ def decide_node(node: dict, health: NodeHealth, pods: list[dict], now: dt.dateti
             continue
         for taint in active:
             delay = eviction_delay(pod, taint, eviction_timeout)
-            added = parse_time(taint.get("timeAdded")) or health.observed_at
+            added = parse_time(taint.get("timeAdded")) or \
+                (taints_seen or {}).get(taint_key(taint)) or health.observed_at
             if delay is not None and now >= added + dt.timedelta(seconds=delay):
                 plan.evict.append(f"{meta(pod).get('namespace')}/{meta(pod).get('name')}")
                 break

@@ -9,12 +9,11 @@ crictl would recognise the Pods.
 
 from __future__ import annotations
 
-import math
-import re
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
+from k8snet.kubelet import envvars, etcfiles
+from k8snet.kubelet.envvars import expand
 from k8snet.machinery.podresources import linux_resources
-from k8snet.machinery.quantities import parse_quantity
 
 POD_NAME = "io.kubernetes.pod.name"
 POD_NAMESPACE = "io.kubernetes.pod.namespace"
@@ -43,74 +42,30 @@ def sandbox_config(pod: Mapping[str, Any], attempt: int, log_dir: str) -> Dict[s
     cfg: Dict[str, Any] = {
         "metadata": {"name": meta.get("name", ""), "uid": meta.get("uid", ""),
                      "namespace": meta.get("namespace", ""), "attempt": attempt},
-        "hostname": spec.get("hostname") or meta.get("name", ""),
+        "hostname": "" if spec.get("hostNetwork") else etcfiles.hostname_file(pod).strip(),
         "log_directory": log_dir,
         "labels": pod_labels(pod),
         "annotations": {k: str(v) for k, v in (meta.get("annotations") or {}).items()},
     }
     if ports:
         cfg["port_mappings"] = ports
+    if spec.get("hostNetwork"):
+        cfg["linux"] = {"security_context": {"namespace_options": {"network": "NODE"}}}
     return cfg
-
-
-def _field_ref(path: str, pod: Mapping[str, Any], pod_ip: str, host_ip: str) -> str:
-    meta, spec = pod.get("metadata", {}), pod.get("spec", {})
-    values = {
-        "metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", ""),
-        "metadata.uid": meta.get("uid", ""), "spec.nodeName": spec.get("nodeName", ""),
-        "spec.serviceAccountName": spec.get("serviceAccountName", ""),
-        "status.podIP": pod_ip, "status.hostIP": host_ip,
-    }
-    m = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
-    if m:
-        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
-    return values.get(path, "")
-
-
-def _resource_ref(ref: Mapping[str, Any], container: Mapping[str, Any]) -> str:
-    res = container.get("resources") or {}
-    which, _, kind = str(ref.get("resource", "")).partition(".")
-    value = (res.get(which) or {}).get(kind)
-    if value is None:
-        return "0"
-    divisor = parse_quantity(ref.get("divisor") or "1")
-    return str(math.ceil(parse_quantity(value) / divisor))  # ceiling, as the kubelet does
-
-
-def expand(text: str, env: Mapping[str, str]) -> str:
-    """Kubernetes' $(VAR) expansion: known names replaced, $$ escapes, others kept."""
-    def sub(m: re.Match) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        return env.get(m.group(1), m.group(0))
-    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", sub, text)
-
-
-def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], pod_ip: str,
-                  host_ip: str) -> List[Dict[str, str]]:
-    """The container's environment: value, fieldRef and resourceFieldRef entries."""
-    env: Dict[str, str] = {}
-    for item in container.get("env") or []:
-        name = item["name"]
-        if "value" in item:
-            env[name] = expand(str(item.get("value") or ""), env)
-            continue
-        source = item.get("valueFrom") or {}
-        if "fieldRef" in source:
-            env[name] = _field_ref(source["fieldRef"].get("fieldPath", ""), pod, pod_ip, host_ip)
-        elif "resourceFieldRef" in source:
-            env[name] = _resource_ref(source["resourceFieldRef"], container)
-        else:
-            env[name] = ""  # configMap/secret refs: no such objects in k8snet
-    return [{"key": k, "value": v} for k, v in env.items()]
 
 
 def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attempt: int,
                      pod_ip: str = "", host_ip: str = "",
-                     image_ref: Optional[str] = None) -> Dict[str, Any]:
-    """ContainerConfig: metadata, image, command/args (with $(VAR) expanded), env, log path."""
-    env = container_env(pod, container, pod_ip, host_ip)
-    env_map = {e["key"]: e["value"] for e in env}
+                     image_ref: Optional[str] = None,
+                     env_map: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """ContainerConfig: metadata, image, command/args (with $(VAR) expanded), env, log path.
+
+    `env_map` is the resolved environment (k8snet.kubelet.envvars); without it
+    the environment is resolved with no ConfigMaps or Secrets in existence.
+    """
+    if env_map is None:
+        env_map = envvars.container_env(pod, container, pod_ip, host_ip).env
+    env = [{"key": k, "value": v} for k, v in env_map.items()]
     labels = pod_labels(pod)
     labels[CONTAINER_NAME] = container["name"]
     cfg: Dict[str, Any] = {
@@ -130,4 +85,26 @@ def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attem
         "tty": bool(container.get("tty")),
     }
     cfg["linux"] = {"resources": linux_resources(container.get("resources"))}
+    sec = security_context(pod, container)
+    if pod.get("spec", {}).get("shareProcessNamespace"):
+        sec["namespace_options"] = {"pid": "POD"}   # one PID namespace for the Pod
+    if sec:
+        cfg["linux"]["security_context"] = sec
     return cfg
+
+
+def security_context(pod: Mapping[str, Any], container: Mapping[str, Any]) -> Dict[str, Any]:
+    """LinuxContainerSecurityContext: runAsUser/runAsGroup (the container's over the Pod's),
+    supplemental groups with fsGroup first."""
+    pod_sc = pod.get("spec", {}).get("securityContext") or {}
+    c_sc = container.get("securityContext") or {}
+    out: Dict[str, Any] = {}
+    for field, key in (("runAsUser", "run_as_user"), ("runAsGroup", "run_as_group")):
+        value = c_sc.get(field, pod_sc.get(field))
+        if value is not None:
+            out[key] = {"value": int(value)}
+    groups = ([int(pod_sc["fsGroup"])] if pod_sc.get("fsGroup") is not None else []) + \
+        [int(g) for g in pod_sc.get("supplementalGroups") or []]
+    if groups:
+        out["supplemental_groups"] = list(dict.fromkeys(groups))
+    return out

@@ -23,6 +23,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from k8snet.errors import K8snetError
 from k8snet.kubelet import node as nodes
 from k8snet.kubelet.model import BackoffPolicy, ContainerInfo, PodActual, PodMemory, SandboxInfo
+from k8snet.kubelet.podinputs import PodInputs
 from k8snet.kubelet.podworker import PodSyncer
 from k8snet.kubelet.runtimeview import container_snapshot, sandbox_info
 from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
@@ -53,6 +54,8 @@ class KubeletConfig:
     workers: int = 16
     api_timeout: float = 120.0
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    cluster_dns: tuple = ("10.96.0.10",)     # nameservers of ClusterFirst Pods
+    cluster_domain: str = "cluster.local"
 
 
 class Kubelet:
@@ -332,7 +335,10 @@ class Kubelet:
                                  log=self.log)
         self.syncer = PodSyncer(self.api, self.runtime, recorder, self.cfg.node.ip,
                                 self.cfg.root_dir, self.observe, self.cfg.backoff, self.clock,
-                                self.log)
+                                self.log, inputs=PodInputs(
+                                    self.api, self.cfg.root_dir, self.cfg.node.ip,
+                                    cluster_dns=self.cfg.cluster_dns,
+                                    cluster_domain=self.cfg.cluster_domain))
         if on_ready is not None:
             on_ready()
         reconciler.run(stop)

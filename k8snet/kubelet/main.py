@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="Pod network mode")
     a("--uplink-mtu", type=int, default=1500, help="node uplink MTU (overlay Pods get -50)")
     a("--cluster-cidr", default="10.244.0.0/16", help="the cluster's Pod network")
+    a("--cluster-dns", default="10.96.0.10",
+      help="comma-separated nameservers for ClusterFirst Pods (the cluster DNS Service)")
+    a("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
     a("--cni-conf-dir", help="where the runtime reads CNI config (default ROOT/cni/net.d)")
     a("--cni-data-dir", help="host-local IPAM directory (default ROOT/cni/networks)")
     a("--port", type=int, default=10250, help="log server port on --node-ip (default 10250)")
@@ -109,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
         lease_duration=args.lease_duration, lease_renew=args.lease_renew,
         status_period=args.status_period, pod_cidr_timeout=args.pod_cidr_timeout,
         cluster_cidr=args.cluster_cidr, workers=args.workers, api_timeout=args.api_timeout,
-        backoff=BackoffPolicy(args.backoff_base, args.backoff_cap))
+        backoff=BackoffPolicy(args.backoff_base, args.backoff_cap),
+        cluster_dns=tuple(s.strip() for s in args.cluster_dns.split(",") if s.strip()),
+        cluster_domain=args.cluster_domain)
     os.makedirs(os.path.join(args.root_dir, "pods"), exist_ok=True)
     api = ApiClient.from_kubeconfig(args.kubeconfig)
     runtime = RuntimeClient(args.runtime_socket, timeout=30.0)

@@ -110,3 +110,4 @@ class PodMemory:
     probes: Dict[str, Dict[str, ProbeState]] = field(default_factory=dict)  # container id
     last_status: Optional[dict] = None
     last_sent_at: float = 0.0
+    volumes_refreshed_at: float = 0.0

@@ -8,6 +8,7 @@ The decisions are elsewhere; this module only applies them.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -15,7 +16,15 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from k8snet.api.defaults import image_pull_policy
-from k8snet.kubelet import crispec, probes, status, sync
+from k8snet.kubelet import (
+    crispec,
+    envvars,
+    hooks,
+    probes,
+    status,
+    sync,
+    volumesetup,
+)
 from k8snet.kubelet.logs import pod_log_dir
 from k8snet.kubelet.model import (
     RUNNING,
@@ -24,14 +33,18 @@ from k8snet.kubelet.model import (
     PodMemory,
     next_backoff,
 )
+from k8snet.kubelet.podinputs import PodInputs
 from k8snet.kubelet.prober import run_probe
 from k8snet.kubelet.runtimeview import ensure_image
+from k8snet.kubelet.volumes import TokenSource, VolumeError
 from k8snet.machinery.client import ApiClient, ApiError, NotFound
 from k8snet.machinery.cri import CriError, RuntimeClient
 from k8snet.machinery.events import NORMAL, WARNING, EventRecorder, container_field_path
 
 # seconds after which the status is compared with the apiserver's copy again
 STATUS_RESYNC = 10.0
+# seconds between refreshes of a running Pod's configMap/secret/projected volumes
+VOLUME_RESYNC = 10.0
 
 
 @dataclass
@@ -49,8 +62,10 @@ class PodSyncer:
     def __init__(self, api: ApiClient, runtime: RuntimeClient, recorder: EventRecorder,
                  node_ip: str, root_dir: str, observe: Callable[[str], PodActual],
                  backoff: BackoffPolicy, clock: Callable[[], float] = time.time,
-                 log: Optional[logging.Logger] = None):
+                 log: Optional[logging.Logger] = None, tokens: Optional[TokenSource] = None,
+                 inputs: Optional[PodInputs] = None):
         self.api, self.runtime, self.recorder = api, runtime, recorder
+        self.inputs = inputs or PodInputs(api, root_dir, node_ip, tokens)
         self.node_ip, self.root_dir, self.observe = node_ip, root_dir, observe
         self.backoff, self.clock = backoff, clock
         self.log = log or logging.getLogger("k8snet.kubelet")
@@ -86,6 +101,15 @@ class PodSyncer:
             if confirmed:
                 return True
             actual = self.observe(uid)
+        if not terminal and mem.volumes_refreshed_at + VOLUME_RESYNC <= self.clock():
+            mem.volumes_refreshed_at = self.clock()
+            sb = actual.sandbox
+            if sb is not None and sb.ready:
+                try:
+                    self.inputs.refresh(pod, self._pod_ip(pod, sb.ip))
+                except VolumeError as exc:
+                    self.log.info("pod %s: volume refresh: %s", pod["metadata"].get("name"),
+                                  exc)
         self._probe(pod, actual, mem)
         if not terminal:
             self._report(pod, actual, mem)
@@ -94,6 +118,7 @@ class PodSyncer:
     def _orphan(self, uid: str, actual: PodActual) -> bool:
         """A Pod the apiserver no longer has: kill and remove what is left of it."""
         if actual.is_empty():
+            self.inputs.cleanup(uid)
             return True
         self.log.info("removing pod %s: gone from the apiserver", uid)
         for action in sync._teardown(actual, 2, "orphaned"):
@@ -102,6 +127,7 @@ class PodSyncer:
             except CriError as exc:
                 self.log.warning("cleaning orphan pod %s: %s", uid, exc)
         self.recorder.forget(uid)
+        self.inputs.cleanup(uid)
         return True
 
     # -- actions --------------------------------------------------------------
@@ -113,7 +139,7 @@ class PodSyncer:
         log_dir = pod_log_dir(self.root_dir, meta["namespace"], meta["name"], meta["uid"])
         ctx = SyncContext(sb.id if sb and sb.ready else None,
                           crispec.sandbox_config(pod, sb.attempt if sb else 0, log_dir),
-                          sb.ip if sb and sb.ready else "")
+                          self._pod_ip(pod, sb.ip) if sb and sb.ready else "")
         for action in _batched(actions):
             try:
                 if isinstance(action, list):
@@ -154,12 +180,16 @@ class PodSyncer:
         ctx.sandbox_config = crispec.sandbox_config(pod, action.attempt, log_dir)
         try:
             ctx.sandbox_id = self.runtime.run_pod_sandbox(ctx.sandbox_config)
-            ctx.pod_ip = self.runtime.pod_sandbox_status(ctx.sandbox_id)["ip"]
+            ctx.pod_ip = self._pod_ip(pod, self.runtime.pod_sandbox_status(ctx.sandbox_id)["ip"])
         except CriError as exc:
             self._event(pod, WARNING, "FailedCreatePodSandBox",
                                 f"Failed to create pod sandbox: {exc.message}")
             return False
         return True
+
+    def _pod_ip(self, pod: Mapping[str, Any], sandbox_ip: str) -> str:
+        """The Pod's IP: its sandbox's, or the node's for a hostNetwork Pod."""
+        return self.node_ip if pod.get("spec", {}).get("hostNetwork") else sandbox_ip
 
     def _start(self, pod: Mapping[str, Any], action: sync.StartContainer, ctx: SyncContext,
                mem: PodMemory) -> None:
@@ -190,8 +220,26 @@ class PodSyncer:
         else:
             msg = f'Container image "{image}" already present on machine'
         self._event(pod, NORMAL, "Pulled", msg, name, action.init)
+        try:
+            resolved = self.inputs.env(pod, spec, ctx.pod_ip)
+        except envvars.ContainerConfigError as exc:
+            mem.waiting[name] = ("CreateContainerConfigError", str(exc))
+            self._event(pod, WARNING, "Failed", f"Error: {exc}", name, action.init)
+            return
+        for warning in resolved.warnings:
+            self._event(pod, WARNING, "InvalidEnvironmentVariableNames", warning, name,
+                        action.init)
+        try:
+            mounts, tmpfs = self.inputs.mounts(pod, spec, ctx.pod_ip, resolved.env)
+        except VolumeError as exc:
+            mem.waiting[name] = ("ContainerCreating", "")
+            self._event(pod, WARNING, "FailedMount", str(exc))
+            return
         config = crispec.container_config(pod, spec, action.attempt, ctx.pod_ip, self.node_ip,
-                                          image_ref=None)
+                                          image_ref=None, env_map=resolved.env)
+        config["mounts"] = mounts
+        if tmpfs:
+            config["annotations"][volumesetup.TMPFS_ANNOTATION] = json.dumps(tmpfs)
         try:
             cid = self.runtime.create_container(ctx.sandbox_id, config, ctx.sandbox_config)
         except CriError as exc:
@@ -211,11 +259,30 @@ class PodSyncer:
         mem.waiting.pop(name, None)
         self._event(pod, NORMAL, "Started", f"Started container {name}", name,
                             action.init)
+        failure = hooks.run_hook(self.runtime, spec, "postStart", cid, ctx.pod_ip,
+                                 sync.pod_name(pod))
+        if failure:
+            self._event(pod, WARNING, "FailedPostStartHook", failure, name, action.init)
+            self._act_simple(sync.KillContainer(cid, name, sync.grace_seconds(pod),
+                                                "FailedPostStartHook"))
 
     def _kill(self, pod: Mapping[str, Any], action: sync.KillContainer, mem: PodMemory) -> None:
         message = action.reason if "probe" in action.reason else \
             f"Stopping container {action.name}"
         self._event(pod, NORMAL, "Killing", message, action.name)
+        spec = next((c for key in ("containers", "initContainers")
+                     for c in pod.get("spec", {}).get(key) or [] if c["name"] == action.name),
+                    None)
+        grace = action.grace
+        if spec is not None and grace > 0 and hooks.hook_of(spec, "preStop"):
+            started = self.clock()
+            failure = hooks.run_hook(self.runtime, spec, "preStop", action.container_id,
+                                     (pod.get("status") or {}).get("podIP", ""),
+                                     sync.pod_name(pod), timeout=grace)
+            if failure:
+                self._event(pod, WARNING, "FailedPreStopHook", failure, action.name)
+            grace = max(2, grace - int(self.clock() - started))  # as the kubelet: 2s minimum
+            action = sync.KillContainer(action.container_id, action.name, grace, action.reason)
         self._act_simple(action)
         mem.probes.pop(action.container_id, None)
 
@@ -252,6 +319,7 @@ class PodSyncer:
                              meta["name"], exc)
             return False
         self.recorder.forget(meta["uid"])
+        self.inputs.cleanup(meta["uid"])
         return True
 
     # -- probes and status ----------------------------------------------------

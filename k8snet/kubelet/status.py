@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from k8snet.kubelet.model import CREATED, EXITED, RUNNING, ContainerInfo, PodActual, PodMemory
 from k8snet.kubelet.probes import Verdict
-from k8snet.kubelet.sync import init_done
+from k8snet.kubelet.sync import init_done, is_sidecar
 from k8snet.machinery.podresources import pod_qos_class
 from k8snet.machinery.timefmt import format_time
 
@@ -75,10 +75,19 @@ def container_status(cspec: Mapping[str, Any], instances: List[ContainerInfo],
     return out
 
 
+def statuses_started(statuses: List[dict]) -> bool:
+    """Has any app container left the waiting state (the init phase is over)?"""
+    return any("waiting" not in s["state"] or s["lastState"] for s in statuses)
+
+
 def phase(pod: Mapping[str, Any], init_statuses: List[dict], statuses: List[dict]) -> str:
     """Kubernetes' getPhase over the computed container statuses."""
     policy = pod.get("spec", {}).get("restartPolicy", "Always")
+    sidecars = {c["name"] for c in pod.get("spec", {}).get("initContainers") or []
+                if is_sidecar(c)}
     for st in init_statuses:
+        if st["name"] in sidecars and ("running" in st["state"] or statuses_started(statuses)):
+            continue
         term = st["state"].get("terminated")
         if term and term["exitCode"] == 0:
             continue
@@ -140,13 +149,18 @@ def pod_status(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
     default = "ContainerCreating" if not sb_ready else "PodInitializing"
 
     init_statuses = []
+    started_sidecars: set = set()
     for ic in spec.get("initContainers") or []:
         inst = actual.instances(ic["name"])
         st = container_status(ic, inst, mem.waiting.get(ic["name"]),
                               verdicts.get(inst[0].id) if inst else None,
                               "ContainerCreating" if not sb_ready else "PodInitializing")
-        st["ready"] = bool(st["state"].get("terminated", {}).get("exitCode") == 0
-                           and "terminated" in st["state"])
+        if is_sidecar(ic):   # ready as its readiness probe says; initialized once started
+            if "running" in st["state"]:
+                started_sidecars.add(ic["name"])
+        else:
+            st["ready"] = bool(st["state"].get("terminated", {}).get("exitCode") == 0
+                               and "terminated" in st["state"])
         init_statuses.append(st)
     statuses = []
     for c in spec.get("containers") or []:
@@ -157,7 +171,8 @@ def pod_status(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
 
     ph = phase(pod, init_statuses, statuses)
     unready = [s["name"] for s in statuses if not s["ready"]]
-    incomplete = [s["name"] for s in init_statuses if not s["ready"]]
+    incomplete = [s["name"] for s in init_statuses
+                  if not s["ready"] and s["name"] not in started_sidecars]
     done = ph in ("Succeeded", "Failed")
     ready_reason = "PodCompleted" if done else "ContainersNotReady"
     ready_msg = "" if done else f"containers with unready status: [{' '.join(unready)}]"
@@ -185,6 +200,8 @@ def pod_status(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
     start = mem.start_time
     status["startTime"] = old.get("startTime") or format_time(start if start is not None else now)
     ips = list(sb.ips) if sb_ready and sb.ips else ([sb.ip] if sb_ready and sb.ip else [])
+    if sb_ready and spec.get("hostNetwork"):
+        ips = [host_ip]   # the node's network namespace: the Pod has the node's address
     if ips:
         status["podIP"] = ips[0]
         status["podIPs"] = [{"ip": ip} for ip in ips]

@@ -116,16 +116,33 @@ def pod_name(pod: Mapping[str, Any]) -> str:
     return f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
 
 
+def is_sidecar(container: Mapping[str, Any]) -> bool:
+    """An init container with restartPolicy Always: a sidecar that keeps running."""
+    return container.get("restartPolicy") == "Always"
+
+
 def init_done(pod: Mapping[str, Any], actual: PodActual, sandbox_id: str) -> Tuple[bool, bool]:
-    """(all init containers succeeded in this sandbox, one failed for good)."""
+    """(all init containers succeeded, or started for sidecars, in this sandbox; one failed
+    for good)."""
     policy = pod.get("spec", {}).get("restartPolicy", "Always")
     for ic in pod.get("spec", {}).get("initContainers") or []:
         inst = actual.instances(ic["name"], sandbox_id)
+        if is_sidecar(ic):
+            if not inst or (inst[0].state != RUNNING and not _app_started(pod, actual,
+                                                                             sandbox_id)):
+                return False, False
+            continue
         if not inst or inst[0].state != EXITED:
             return False, False
         if inst[0].exit_code != 0:
             return False, policy == "Never"
     return True, False
+
+
+def _app_started(pod: Mapping[str, Any], actual: PodActual, sandbox_id: str) -> bool:
+    """Has any app container been created in this sandbox (the init phase is over)?"""
+    return any(actual.instances(c["name"], sandbox_id)
+               for c in pod.get("spec", {}).get("containers") or [])
 
 
 def pod_finished(pod: Mapping[str, Any], actual: PodActual) -> bool:
@@ -208,6 +225,32 @@ def _restart_or_hold(plan: Plan, pod: Mapping[str, Any], actual: PodActual, mem:
     plan.actions.append(StartContainer(latest.name, latest.attempt + 1, init))
 
 
+def _sidecar(plan: Plan, pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
+             ic: Mapping[str, Any], inst: List[ContainerInfo], now: float,
+             policy: BackoffPolicy, verdicts: Mapping[str, Verdict]) -> bool:
+    """Keep a sidecar running (restarted whatever the Pod's policy); is it running now?"""
+    if not inst:
+        _start_or_hold(plan, pod, actual, mem, ic["name"], ic.get("image", ""), True, now,
+                       policy)
+        return False
+    latest = inst[0]
+    if latest.state == RUNNING:
+        v = verdicts.get(latest.id)
+        if v is not None and v.kill:
+            plan.actions.append(KillContainer(latest.id, ic["name"], grace_seconds(pod),
+                                              f"Container {ic['name']} failed {v.kill} probe,"
+                                              " will be restarted"))
+        return True
+    if latest.state == CREATED:
+        plan.actions += [RemoveContainer(latest.id),
+                         StartContainer(ic["name"], latest.attempt + 1, True)]
+        return False
+    if latest.state == UNKNOWN:
+        plan.actions.append(KillContainer(latest.id, ic["name"], 0, "state unknown"))
+    _restart_or_hold(plan, pod, actual, mem, latest, True, now, policy)
+    return False
+
+
 def decide(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
            verdicts: Mapping[str, Verdict], now: float,
            policy: Optional[BackoffPolicy] = None) -> Plan:
@@ -248,8 +291,16 @@ def decide(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
         return plan
 
     plan.actions += _gc(actual, sb.id)
+    app_started = _app_started(pod, actual, sb.id)
     for ic in spec.get("initContainers") or []:
         inst = actual.instances(ic["name"], sb.id)
+        if is_sidecar(ic):
+            if not _sidecar(plan, pod, actual, mem, ic, inst, now, policy, verdicts):
+                if not app_started:
+                    return plan
+            continue
+        if app_started:
+            continue  # init phase over: completed init containers are not run again
         if not inst:
             _start_or_hold(plan, pod, actual, mem, ic["name"], ic.get("image", ""), True, now,
                            policy)

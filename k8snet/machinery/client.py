@@ -342,6 +342,11 @@ class ApiClient:
             raise error_from_status(response.status, body)
         return WatchStream(conn, response)
 
+    def create_subresource(self, resource: str, name: str, subresource: str, obj: dict,
+                           namespace: Optional[str] = None) -> dict:
+        """POST to an object's subresource (serviceaccounts/x/token, pods/x/eviction)."""
+        return self._json("POST", resource_path(resource, namespace, name, subresource), obj)
+
     def bind(self, namespace: str, pod_name: str, node_name: str) -> None:
         """Bind a Pod to a Node through the pods/binding subresource."""
         binding = {

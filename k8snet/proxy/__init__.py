@@ -1,4 +1,4 @@
-"""kube-proxy for k8snet: Services and Endpoints to iptables or nftables rules.
+"""kube-proxy for k8snet: Services and EndpointSlices to iptables or nftables rules.
 
 Layout: `model` turns API objects into plain records; `render_iptables` and
 `render_nft` are pure renderers of those records; `apply` runs

@@ -1,13 +1,13 @@
-"""The kube-proxy control loop: watch Services and Endpoints, render, apply.
+"""The kube-proxy control loop: watch Services and EndpointSlices, render, apply.
 
 Level-triggered, on the machinery's Reconciler with one key: every change
 queues a sync ``min_interval`` later (a burst becomes one sync), which renders
 everything from the caches and applies it if it differs from what was applied
 last; every ``sync_period`` a full resync applies it regardless. A failed apply
-is retried with exponential back-off. It logs how long each Endpoints change took to reach the
-kernel: from the moment the watch delivered it, and from the
+is retried with exponential back-off. It logs how long each EndpointSlice change took to
+reach the kernel: from the moment the watch delivered it, and from the
 ``endpoints.kubernetes.io/last-change-trigger-time`` annotation when the
-endpoints controller set one.
+controller set one.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class SyncStats:
 
 
 def trigger_times(endpoints: dict[str, dict]) -> dict[str, str]:
-    """key -> last-change-trigger-time annotation, for Endpoints that carry one."""
+    """key -> last-change-trigger-time annotation, for EndpointSlices that carry one."""
     out = {}
     for key, obj in endpoints.items():
         value = ((obj.get("metadata") or {}).get("annotations") or {}).get(TRIGGER_ANNOTATION)
@@ -89,8 +89,8 @@ class ProxyLoop:
             self._services = items
         self.reconciler.enqueue_after(ALL, self.min_interval)
 
-    def on_endpoints(self, items: dict[str, dict]) -> None:
-        """New full set of Endpoints; starts the latency clock."""
+    def on_endpoint_slices(self, items: dict[str, dict]) -> None:
+        """New full set of EndpointSlices; starts the latency clock."""
         with self._lock:
             self._endpoints = items
             if self._pending_since is None:

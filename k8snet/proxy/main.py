@@ -59,7 +59,7 @@ def node_facts(args: argparse.Namespace) -> NodeFacts:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Watch Services and Endpoints and program this namespace until SIGTERM."""
+    """Watch Services and EndpointSlices and program this namespace until SIGTERM."""
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s proxy %(levelname)s %(message)s")
     log = logging.getLogger("k8snet.proxy")
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     for resource, callback in (("services", loop.on_services),
-                               ("endpoints", loop.on_endpoints)):
+                               ("endpointslices", loop.on_endpoint_slices)):
         Informer(client, resource, on_change=callback, resync_seconds=max(args.sync_period, 60),
                  log=log).start(stop)
     log.info("proxy for node %s in %s mode (node IPs %s, cluster CIDR %s)", node.name,

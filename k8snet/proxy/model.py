@@ -1,4 +1,4 @@
-"""Plain records kube-proxy renders from, built from Service and Endpoints dicts.
+"""Plain records kube-proxy renders from, built from Service and EndpointSlice dicts.
 
 Everything here is pure: no I/O, no clock.
 """
@@ -57,7 +57,9 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class ServicePort:
-    """One port of one Service, with its Ready endpoints."""
+    """One port of one Service, with its endpoints (the ready ones, else the serving
+    terminating ones) and, apart, the serving terminating ones not among them (the
+    node-local fallback of externalTrafficPolicy Local)."""
 
     namespace: str
     name: str
@@ -70,6 +72,7 @@ class ServicePort:
     external_local: bool = False  # externalTrafficPolicy: Local
     external_ips: tuple[str, ...] = ()
     endpoints: tuple[Endpoint, ...] = field(default_factory=tuple)
+    terminating: tuple[Endpoint, ...] = field(default_factory=tuple)
 
     @property
     def key(self) -> str:
@@ -83,8 +86,17 @@ class ServicePort:
         return self.protocol.lower()
 
     def local_endpoints(self, node_name: str) -> tuple[Endpoint, ...]:
-        """Endpoints running on ``node_name``."""
-        return tuple(ep for ep in self.endpoints if ep.node_name == node_name)
+        """Endpoints running on ``node_name``: the usable ones, else (as kube-proxy
+        categorizes them) the serving terminating ones there."""
+        local = tuple(ep for ep in self.endpoints if ep.node_name == node_name)
+        return local or tuple(ep for ep in self.terminating if ep.node_name == node_name)
+
+    def chained_endpoints(self, node_name: str) -> tuple[Endpoint, ...]:
+        """The endpoints that need a chain on ``node_name``: the usable ones, and the
+        node-local fallback ones of externalTrafficPolicy Local."""
+        extra = tuple(ep for ep in self.local_endpoints(node_name)
+                      if ep not in self.endpoints) if self.external_local else ()
+        return self.endpoints + extra
 
 
 def short_hash(text: str, length: int = 16) -> str:
@@ -92,36 +104,74 @@ def short_hash(text: str, length: int = 16) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:length]
 
 
-def _endpoints_for(port: dict, endpoints: Optional[dict]) -> tuple[Endpoint, ...]:
-    """Ready endpoints of one Service port from an Endpoints object."""
-    if not endpoints:
-        return ()
-    found: set[Endpoint] = set()
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+def _conditions(endpoint: dict) -> tuple[bool, bool, bool]:
+    """(ready, serving, terminating) of a slice endpoint; an absent ready means ready,
+    an absent serving means as ready (discovery.k8s.io/v1's rules)."""
+    cond = endpoint.get("conditions") or {}
+    ready = cond.get("ready") is not False
+    serving = ready if cond.get("serving") is None else bool(cond["serving"])
+    return ready, serving, bool(cond.get("terminating"))
+
+
+def _endpoints_for(port: dict, slices: Iterable[dict]
+                   ) -> tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]:
+    """(usable, other serving terminating) endpoints of one Service port from its
+    EndpointSlices: usable are the ready ones or, when none is ready, those that still
+    serve while terminating (as kube-proxy's ProxyTerminatingEndpoints). Only IPv4
+    slices; an endpoint's first address."""
+    ready: set[Endpoint] = set()
+    terminating: set[Endpoint] = set()
     want_name = port.get("name") or ""
     want_proto = port.get("protocol") or "TCP"
-    for subset in endpoints.get("subsets") or ():
+    for eps in slices:
+        if eps.get("addressType", "IPv4") != "IPv4":
+            continue
         target = None
-        for ep_port in subset.get("ports") or ():
+        for ep_port in eps.get("ports") or ():
             if (ep_port.get("name") or "") == want_name and \
                     (ep_port.get("protocol") or "TCP") == want_proto:
                 target = ep_port.get("port")
                 break
         if not target:
             continue
-        for address in subset.get("addresses") or ():
-            if address.get("ip"):
-                found.add(Endpoint(address["ip"], int(target), address.get("nodeName")))
-    return tuple(sorted(found, key=lambda e: (ipaddress.ip_address(e.ip), e.port)))
+        for endpoint in eps.get("endpoints") or ():
+            addresses = endpoint.get("addresses") or ()
+            if not addresses:
+                continue
+            is_ready, serving, ending = _conditions(endpoint)
+            ep = Endpoint(addresses[0], int(target), endpoint.get("nodeName"))
+            if is_ready:
+                ready.add(ep)
+            elif serving and ending:
+                terminating.add(ep)
+    def ordered(eps: set[Endpoint]) -> tuple[Endpoint, ...]:
+        return tuple(sorted(eps, key=lambda e: (ipaddress.ip_address(e.ip), e.port)))
+    if ready:
+        return ordered(ready), ordered(terminating)
+    return ordered(terminating), ()
 
 
-def service_ports(services: Iterable[dict], endpoints: Iterable[dict]) -> list[ServicePort]:
-    """Every renderable Service port, sorted, with its Ready endpoints.
+def slices_by_service(slices: Iterable[dict]) -> dict[tuple[str, str], list[dict]]:
+    """(namespace, Service name) -> its EndpointSlices (by the service-name label)."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for eps in slices:
+        meta = eps.get("metadata") or {}
+        name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if name:
+            out.setdefault((meta.get("namespace", "default"), name), []).append(eps)
+    return out
+
+
+def service_ports(services: Iterable[dict], slices: Iterable[dict]) -> list[ServicePort]:
+    """Every renderable Service port, sorted, with its endpoints (from its EndpointSlices).
 
     Skipped: headless Services (clusterIP None), ExternalName Services,
     non-IPv4 cluster IPs, protocols other than TCP/UDP/SCTP.
     """
-    by_name = {(e.get("metadata", {}).get("namespace", "default"),
-                e.get("metadata", {}).get("name")): e for e in endpoints}
+    by_name = slices_by_service(slices)
     result = []
     for svc in services:
         meta, spec = svc.get("metadata", {}), svc.get("spec", {})
@@ -138,6 +188,7 @@ def service_ports(services: Iterable[dict], endpoints: Iterable[dict]) -> list[S
             svc_type in ("NodePort", "LoadBalancer")
         external_ips = tuple(ip for ip in spec.get("externalIPs") or () if _is_ipv4(ip))
         for port in spec.get("ports") or ():
+            usable, terminating = _endpoints_for(port, by_name.get((ns, name), ()))
             protocol = port.get("protocol") or "TCP"
             if protocol not in PROTOCOLS or not port.get("port"):
                 continue
@@ -148,7 +199,7 @@ def service_ports(services: Iterable[dict], endpoints: Iterable[dict]) -> list[S
                 protocol=protocol, cluster_ip=cluster_ip, port=int(port["port"]),
                 node_port=int(node_port) if node_port else None,
                 affinity_timeout=timeout, external_local=local, external_ips=external_ips,
-                endpoints=_endpoints_for(port, by_name.get((ns, name)))))
+                endpoints=usable, terminating=terminating))
     result.sort(key=lambda sp: (sp.key, sp.protocol))
     return result
 

@@ -195,7 +195,7 @@ def render(ports: Iterable[ServicePort], node: NodeFacts,
                            f"! -s {node.cluster_cidr} -d {sp.cluster_ip}/32 {match} "
                            f"--dport {sp.port} -j KUBE-MARK-MASQ")
         n_rules += _balance(sp, svc, sp.endpoints)
-        for ep in sp.endpoints:
+        for ep in sp.chained_endpoints(node.name):
             n_chains.append(sep_chain(sp, ep))
             n_rules += _sep_rules(sp, ep)
         if external:

@@ -173,7 +173,7 @@ def ruleset(ports: Iterable[ServicePort], node: NodeFacts) -> dict:
             masq = [f"{match} ip saddr != {node.cluster_cidr} jump mark-for-masquerade"]
         chains[svc] = masq + _balance(sp, sp.endpoints)
         elements["service-ips"].append(f"{sp.cluster_ip} . {proto} . {sp.port} : goto {svc}")
-        for ep in sp.endpoints:
+        for ep in sp.chained_endpoints(node.name):
             chains[endpoint_chain(sp, ep)] = _endpoint_rules(sp, ep)
             if sp.affinity_timeout:
                 sets[affinity_set(sp, ep)] = sp.affinity_timeout

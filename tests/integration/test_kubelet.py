@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -171,3 +172,88 @@ def test_pod_bound_later_through_binding_is_picked_up(stack):
                   stdin=json.dumps(binding))
     wait_for("pod late Ready", lambda: ready(stack, "late"), deadline=90)
     stack.kubectl("delete", "pod", "late", "--wait=true", "--timeout=60s")
+
+
+def test_config_from_configmap_and_secret_in_env_files_and_etc(stack):
+    """A missing ConfigMap holds the container; then env, volumes, /etc files and an update."""
+    name = "cfg"
+    p = pod(name, image="busybox:1.36", command=["sh", "-c"], args=[
+        "echo env=$LIVES/$(LIVES)/$USER_NAME/'$$(LIVES)'; cat /etc/hostname; "
+        "grep foo.local /etc/hosts; grep -E '^(search|options)' /etc/resolv.conf; "
+        "while true; do echo file=$(cat /etc/config/lives) secret=$(cat /etc/creds/user); "
+        "sleep 1; done"],
+        env=[{"name": "LIVES", "valueFrom": {"configMapKeyRef": {"name": "game",
+                                                                 "key": "lives"}}},
+             {"name": "USER_NAME", "valueFrom": {"secretKeyRef": {"name": "creds",
+                                                                  "key": "user"}}}],
+        volumeMounts=[{"name": "config", "mountPath": "/etc/config"},
+                      {"name": "creds", "mountPath": "/etc/creds", "readOnly": True}])
+    p["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "game"}},
+                            {"name": "creds", "secret": {"secretName": "creds"}}]
+    p["spec"]["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": ["foo.local"]}]
+    stack.apply(p)
+    waiting = wait_for("CreateContainerConfigError", lambda: (
+        cstatus(stack, name).get("state") or {}).get("waiting", {}).get("reason") ==
+        "CreateContainerConfigError" and cstatus(stack, name)["state"]["waiting"], deadline=60)
+    assert waiting["message"] == 'configmap "game" not found'
+    stack.kubectl("create", "configmap", "game", "--from-literal=lives=3")
+    stack.kubectl("create", "secret", "generic", "creds", "--from-literal=user=admin")
+    wait_for("pod cfg running", lambda: ready(stack, name), deadline=90)
+    logs = wait_for("file line in logs", lambda: (lambda t: t if "file=3" in t else None)(
+        stack.kubectl("logs", name, check=False).stdout), deadline=30)
+    assert "env=3/3/admin/$(LIVES)" in logs
+    assert "\ncfg\n" in logs and "127.0.0.1\tfoo.local" in logs
+    assert "search default.svc.cluster.local svc.cluster.local cluster.local" in logs
+    assert "options ndots:5" in logs and "secret=admin" in logs
+    stack.kubectl("patch", "configmap", "game", "--type", "merge", "-p",
+                  json.dumps({"data": {"lives": "9"}}))
+    wait_for("updated file", lambda: "file=9" in stack.kubectl("logs", name,
+                                                               check=False).stdout, deadline=60)
+    stack.kubectl("delete", "pod", name, "--wait=true", "--timeout=60s")
+
+
+def test_init_sidecar_hooks_working_dir_user_and_memory_empty_dir(stack):
+    name = "features"
+    bb = "busybox:1.36"
+    p = pod(name, image=bb, workingDir="/work", command=["sh", "-c"], args=[
+        "pwd; id; cat order; grep ' /cache ' /proc/mounts; sleep 2; cat hook; sleep 3600"],
+        securityContext={"runAsUser": 1000, "runAsGroup": 3000},
+        lifecycle={"postStart": {"exec": {"command": ["sh", "-c", "echo hooked > /work/hook"]}}},
+        volumeMounts=[{"name": "work", "mountPath": "/work"},
+                      {"name": "cache", "mountPath": "/cache"}])
+    p["spec"]["securityContext"] = {"fsGroup": 2000}
+    p["spec"]["initContainers"] = [
+        {"name": "init", "image": bb, "command": ["sh", "-c", "echo init > /work/order"],
+         "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+        {"name": "side", "image": bb, "restartPolicy": "Always",
+         "command": ["sh", "-c", "echo side >> /work/order; sleep 3600"],
+         "volumeMounts": [{"name": "work", "mountPath": "/work"}]}]
+    p["spec"]["volumes"] = [{"name": "work", "emptyDir": {}},
+                            {"name": "cache", "emptyDir": {"medium": "Memory"}}]
+    stack.apply(p)
+    wait_for("pod features ready", lambda: ready(stack, name), deadline=90)
+    logs = wait_for("hook line", lambda: (lambda t: t if "hooked" in t else None)(
+        stack.kubectl("logs", name, check=False).stdout), deadline=30)
+    lines = logs.splitlines()
+    assert lines[0] == "/work"
+    # names come from the node's /etc/passwd (there is no image filesystem)
+    assert re.fullmatch(r"uid=1000(\(\S+\))? gid=3000(\(\S+\))? groups=2000(\(\S+\))?",
+                        lines[1]), lines[1]
+    assert lines[2:4] == ["init", "side"]
+    assert lines[4].startswith("tmpfs /cache tmpfs")
+    assert lines[5] == "hooked"
+    got = stack.get("pod", name)
+    side = next(s for s in got["status"]["initContainerStatuses"] if s["name"] == "side")
+    assert "running" in side["state"]
+    stack.kubectl("delete", "pod", name, "--wait=true", "--timeout=60s")
+
+
+def test_host_network_pod_runs_with_the_node_ip(stack):
+    p = pod("hostnet", image="busybox:1.36", command=["sh", "-c", "cat /etc/hosts; sleep 3600"])
+    p["spec"]["hostNetwork"] = True
+    stack.apply(p)
+    got = wait_for("hostnet ready", lambda: ready(stack, "hostnet"), deadline=60)
+    assert got["status"]["podIP"] == NODE_IP
+    before = set(stack.pod_netns())
+    assert not [ns for ns in before if "hostnet" in ns]
+    stack.kubectl("delete", "pod", "hostnet", "--wait=true", "--timeout=60s")

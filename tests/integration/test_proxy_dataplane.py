@@ -166,10 +166,14 @@ def service(affinity: bool = False, protocol_ports=(("TCP", 80), ("UDP", 53)),
 
 
 def endpoints(pods=("pod-a", "pod-b"), name: str = "web") -> dict:
-    subsets = [{"addresses": [{"ip": PODS[p], "nodeName": "node"} for p in pods],
-                "ports": [{"name": "tcp", "port": 8080, "protocol": "TCP"},
-                          {"name": "udp", "port": 8080, "protocol": "UDP"}]}] if pods else []
-    return {"metadata": {"namespace": "default", "name": name}, "subsets": subsets}
+    """The EndpointSlice of Service `name` with these Pods ready."""
+    return {"metadata": {"namespace": "default", "name": f"{name}-slice",
+                         "labels": {"kubernetes.io/service-name": name}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [PODS[p]], "nodeName": "node",
+                           "conditions": {"ready": True}} for p in pods],
+            "ports": [{"name": "tcp", "port": 8080, "protocol": "TCP"},
+                      {"name": "udp", "port": 8080, "protocol": "UDP"}]}
 
 
 NODE = NodeFacts(name="node", ips=(NODE_IP,), cluster_cidr="10.244.0.0/16")
@@ -273,11 +277,11 @@ def test_loop_applies_endpoint_changes(topo, mode):
     thread.start()
     try:
         loop.on_services({"default/web": service()})
-        loop.on_endpoints({"default/web": endpoints()})
+        loop.on_endpoint_slices({"default/web-slice": endpoints()})
         wait_for(lambda: loop.stats.syncs >= 1, 30, "the first sync")
         assert names(topo.probe(topo.ns["client"], "tcp", CLUSTER_IP, 80, 30)) == \
             {"pod-a", "pod-b"}
-        loop.on_endpoints({"default/web": endpoints(("pod-b",))})
+        loop.on_endpoint_slices({"default/web-slice": endpoints(("pod-b",))})
         wait_for(lambda: loop.stats.syncs >= 2, 30, "the sync after an endpoint removal")
         assert names(topo.probe(topo.ns["client"], "tcp", CLUSTER_IP, 80, 15)) == {"pod-b"}
         assert loop.stats.latencies, "no endpoints-change latency recorded"

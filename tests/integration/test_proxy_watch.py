@@ -31,10 +31,15 @@ spec:
   selector: {app: none}
   ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
 ---
-apiVersion: v1
-kind: Endpoints
-metadata: {name: web, namespace: default}
-subsets: [{addresses: [{ip: %s}], ports: [{name: http, port: 8080, protocol: TCP}]}]
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-manual
+  namespace: default
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+endpoints: [{addresses: [%s], conditions: {ready: true}}]
+ports: [{name: http, port: 8080, protocol: TCP}]
 """
 
 

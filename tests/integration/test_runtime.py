@@ -201,3 +201,131 @@ def test_a_restarted_runtime_keeps_its_sandboxes_and_containers(node):
     wait_for("the killed container to be reported exited",
              lambda: client.container_status(cid)["state"] == "CONTAINER_EXITED")
     assert client.container_status(cid)["exit_code"] == 137
+
+
+def test_mounts_are_private_to_the_container_and_read_only_when_asked(node, tmp_path):
+    n, client = node
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "game.properties").write_text("lives=3\n")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("10.250.20.9\tweb\n127.0.0.1\tfoo.local\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    target = f"/tmp/k8snet-mount-test-{secrets.token_hex(3)}"
+    sid = client.run_pod_sandbox(sandbox_config("default", "vols", "uid-4"))
+    cfg = container_config("app", "busybox", command=["sleep", "3600"])
+    cfg["mounts"] = [{"container_path": f"{target}/config", "host_path": str(vol),
+                      "readonly": True},
+                     {"container_path": "/etc/hosts", "host_path": str(hosts)},
+                     {"container_path": f"{target}/cache", "host_path": str(scratch)}]
+    cid = client.create_container(sid, cfg)
+    client.start_container(cid)
+    try:
+        out = client.exec_sync(cid, ["cat", f"{target}/config/game.properties", "/etc/hosts"])
+        assert out.stdout.decode() == "lives=3\n10.250.20.9\tweb\n127.0.0.1\tfoo.local\n"
+        denied = client.exec_sync(cid, ["touch", f"{target}/config/x"])
+        assert denied.exit_code != 0 and b"Read-only file system" in denied.stderr
+        assert client.exec_sync(cid, ["sh", "-c", f"echo hi > {target}/cache/f"]).exit_code == 0
+        assert (scratch / "f").read_text() == "hi\n"
+        with open("/etc/hosts") as fh:   # the node's own file is untouched
+            assert "foo.local" not in fh.read()
+        assert not os.path.exists(f"{target}/config/game.properties")
+    finally:
+        client.stop_container(cid, 0)
+        subprocess.run(["rm", "-rf", target], check=False)
+
+
+def test_run_as_user_group_and_supplemental_groups(node):
+    _, client = node
+    sid = client.run_pod_sandbox(sandbox_config("default", "ids", "uid-5"))
+    cfg = container_config("app", "busybox", command=["sleep", "3600"])
+    cfg["linux"]["security_context"] = {"run_as_user": {"value": 1000},
+                                        "run_as_group": {"value": 3000},
+                                        "supplemental_groups": [2000]}
+    cid = client.create_container(sid, cfg)
+    client.start_container(cid)
+    try:
+        pid = client.container_status(cid)["pid"]
+        with open(f"/proc/{pid}/status") as fh:
+            fields = dict(line.split(":", 1) for line in fh.read().splitlines() if ":" in line)
+        assert fields["Uid"].split()[0] == "1000" and fields["Gid"].split()[0] == "3000"
+        assert fields["Groups"].split() == ["2000"]
+    finally:
+        client.stop_container(cid, 0)
+
+
+def test_docs_images_nginx_http_echo_and_perl_run(node):
+    _, client = node
+    sid = client.run_pod_sandbox(sandbox_config("default", "docs", "uid-6"))
+    ids = []
+    for cfg in (container_config("web", "nginx:1.14.2"),
+                container_config("echo", "hashicorp/http-echo:1.0",
+                                 args=["-text=apple", "-listen=:5678"]),
+                container_config("client", "curlimages/curl:8.5.0", command=["sleep", "3600"])):
+        client.pull_image(cfg["image"]["image"])
+        ids.append(client.create_container(sid, cfg))
+        client.start_container(ids[-1])
+    try:
+        def get(url):
+            r = client.exec_sync(ids[2], ["curl", "-s", url], timeout=5)
+            return r.stdout.decode() if r.exit_code == 0 else None
+        page = wait_for("nginx page", lambda: get("http://127.0.0.1/"))
+        assert "<title>Welcome to nginx!</title>" in page
+        assert wait_for("http-echo", lambda: get("http://127.0.0.1:5678/")) == "apple\n"
+        perl = container_config("pi", "perl:5.34.0",
+                                command=["perl", "-e", "print 6*7, qq(\\n)"])
+        cid = client.create_container(sid, perl)
+        client.start_container(cid)
+        wait_for("perl exits", lambda: client.container_status(cid)["state"] ==
+                 "CONTAINER_EXITED")
+        assert client.container_status(cid)["exit_code"] == 0
+    finally:
+        for cid in ids:
+            client.stop_container(cid, 0)
+
+
+def test_host_network_sandbox_runs_in_the_node_namespace(node):
+    n, client = node
+    cfg = sandbox_config("kube-system", "agent", "uid-7")
+    cfg["linux"] = {"security_context": {"namespace_options": {"network": "NODE"}}}
+    sid = client.run_pod_sandbox(cfg)
+    assert client.pod_sandbox_status(sid)["state"] == "SANDBOX_READY"
+    assert not [ns for ns in netns_list() if ns.startswith(n.name + "-")]   # no Pod netns
+    cid = client.create_container(sid, container_config("app", "busybox",
+                                                        command=["sleep", "3600"]))
+    client.start_container(cid)
+    try:
+        links = client.exec_sync(cid, ["ip", "-o", "link"]).stdout.decode()
+        node_links = subprocess.run(["ip", "-n", n.name, "-o", "link"], capture_output=True,
+                                    text=True).stdout
+        assert sorted(x.split(":")[1] for x in links.splitlines()) == \
+            sorted(x.split(":")[1] for x in node_links.splitlines())
+    finally:
+        client.stop_pod_sandbox(sid)
+        client.remove_pod_sandbox(sid)
+    assert client.list_pod_sandboxes() == []
+
+
+def test_shared_process_namespace_shows_every_container_and_pause_as_pid_1(node):
+    _, client = node
+    sid = client.run_pod_sandbox(sandbox_config("default", "shared", "uid-8"))
+    ids = []
+    for name, cmd in (("a", ["sleep", "3601"]), ("b", ["sleep", "3602"])):
+        cfg = container_config(name, "busybox", command=cmd)
+        cfg["linux"]["security_context"] = {"namespace_options": {"pid": "POD"}}
+        ids.append(client.create_container(sid, cfg))
+        client.start_container(ids[-1])
+    solo = container_config("c", "busybox", command=["sleep", "3603"])
+    ids.append(client.create_container(sid, solo))
+    client.start_container(ids[-1])
+    try:
+        ps = client.exec_sync(ids[1], ["ps", "-o", "pid,args"]).stdout.decode()
+        assert "sleep 3601" in ps and "sleep 3602" in ps and "sleep 3603" not in ps
+        first = [line.split(None, 1) for line in ps.splitlines()[1:]
+                 if line.split()[0] == "1"]
+        assert first and "k8snet.images.pause" in first[0][1]
+        alone = client.exec_sync(ids[2], ["ps", "-o", "pid,args"]).stdout.decode()
+        assert "sleep 3601" not in alone
+    finally:
+        client.stop_pod_sandbox(sid)

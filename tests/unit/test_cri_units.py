@@ -83,6 +83,12 @@ def test_own_cgroups_parses_proc_self_cgroup():
 def test_container_phase():
     started = {"pid": 5, "started_at": 10}
     assert status.container_phase(None, None, False).state == status.CREATED
+    # StartContainer called, the shim not reported yet: running while it may still come,
+    # a StartError once it is overdue
+    assert status.container_phase(None, None, False, start_requested=True,
+                                  starting=True).state == status.RUNNING
+    assert status.container_phase(None, None, False, start_requested=True).reason == \
+        "StartError"
     assert status.container_phase(started, None, True).state == status.RUNNING
     done = status.container_phase(started, {"exit_code": 0, "finished_at": 20}, False)
     assert (done.state, done.exit_code, done.reason, done.finished_at) == \
@@ -103,3 +109,17 @@ def test_label_selector():
     assert status.labels_match({"a": "1", "b": "2"}, {"a": "1"})
     assert not status.labels_match({"a": "1"}, {"a": "2"})
     assert status.labels_match({}, {})
+
+
+def test_a_pod_volume_replaces_the_image_page_mount():
+    from k8snet.cri.runtime import mount_order, with_image_mounts
+    image = [{"container_path": "/usr/share/nginx/html", "host_path": "/www/nginx",
+              "readonly": True}]
+    volume = [{"container_path": "/usr/share/nginx/html/", "host_path": "/v/content",
+               "readonly": True}]
+    assert with_image_mounts(image, volume) == volume
+    other = [{"container_path": "/etc/hosts", "host_path": "/p/hosts", "readonly": False}]
+    assert with_image_mounts(image, other) == image + other
+    mounts = [{"container_path": "/a/b/c", "host_path": "x"},
+              {"container_path": "/a", "host_path": "y"}]
+    assert [m["container_path"] for m in mount_order(mounts)] == ["/a", "/a/b/c"]

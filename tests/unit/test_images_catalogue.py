@@ -72,7 +72,10 @@ def test_host_argv_maps_images_onto_this_machine():
     assert catalogue.host_argv(pause, ["/pause"], CTX) == ["/py", "-m", "k8snet.images.pause"]
     nginx = catalogue.lookup("nginx")
     argv = catalogue.host_argv(nginx, catalogue.container_argv(nginx, [], []), CTX)
-    assert argv[:4] == ["/bin/busybox", "httpd", "-f", "-p"] and argv[-1] == "/www"
+    assert argv == ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/usr/share/nginx/html"]
+    assert catalogue.image_mounts(nginx, ["nginx", "-g", "daemon off;"], CTX) == [
+        {"container_path": "/usr/share/nginx/html", "host_path": "/www/nginx", "readonly": True}]
+    assert catalogue.image_mounts(bb, ["sh"], CTX) == []
     with pytest.raises(ValueError, match="executable file not found"):
         catalogue.host_argv(bb, ["python3"], CTX)
     assert catalogue.default_env(CTX)["PATH"].startswith("/bb:")
@@ -118,3 +121,83 @@ def test_dial_collects_responses_and_errors():
         agnhost.parse_dial({"request": ["x"], "port": ["1"]})
     with pytest.raises(ValueError, match="unsupported protocol"):
         agnhost.parse_dial({"request": ["x"], "host": ["h"], "port": ["1"], "protocol": ["sctp"]})
+
+
+def host_ctx(tmp_path, tools=("curl", "perl", "bash", "tcpdump", "dig")):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for t in tools:
+        (bindir / t).write_text("#!/bin/sh\n")
+        (bindir / t).chmod(0o755)
+    return catalogue.HostContext(python="/py", busybox="/bin/busybox", applet_dir="/bb",
+                                 applets=frozenset({"sh", "sleep", "wget", "nslookup", "ls"}),
+                                 www_dir="/www", bin_dirs=(str(bindir),))
+
+
+@pytest.mark.parametrize("ref,name", [
+    ("nginx:1.14.2", "nginx"), ("registry.k8s.io/e2e-test-images/nginx:1.14-4", "nginx"),
+    ("httpd:2.4", "httpd"), ("alpine:3.20", "alpine"), ("debian:bookworm", "debian"),
+    ("ubuntu:24.04", "debian"), ("curlimages/curl:8.5.0", "curl"),
+    ("nicolaka/netshoot", "netshoot"),
+    ("registry.k8s.io/e2e-test-images/jessie-dnsutils:1.3", "netshoot"),
+    ("registry.k8s.io/e2e-test-images/dnsutils:1.3", "netshoot"), ("perl:5.34.0", "perl"),
+    ("python:3.12-slim", "python"), ("hashicorp/http-echo:1.0", "http-echo"),
+    ("registry.k8s.io/busybox", "busybox"), ("registry.k8s.io/e2e-test-images/busybox:1.29-4",
+                                        "busybox"),
+])
+def test_docs_images_are_known(ref, name):
+    found = catalogue.lookup(ref)
+    assert (found.name if found else None) == name
+
+
+def test_docs_commands_map_onto_node_tools(tmp_path):
+    ctx = host_ctx(tmp_path)
+    b = str(tmp_path / "bin")
+
+    def run(ref, command=(), args=()):
+        image = catalogue.lookup(ref)
+        return catalogue.host_argv(image, catalogue.container_argv(image, command, args), ctx)
+
+    assert run("httpd") == ["/bin/busybox", "httpd", "-f", "-p", "80", "-h",
+                            "/usr/local/apache2/htdocs"]
+    assert run("curlimages/curl", args=["-s", "http://x"]) == [f"{b}/curl", "-s", "http://x"]
+    assert run("perl:5.34.0", ["perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"]) == \
+        [f"{b}/perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"]
+    assert run("python:3.12", ["python", "-c", "print(1)"]) == ["/py", "-c", "print(1)"]
+    assert run("hashicorp/http-echo", args=["-text=apple"]) == \
+        ["/py", "-m", "k8snet.images.httpecho", "-text=apple"]
+    assert run("ubuntu") == [f"{b}/bash"]
+    assert run("debian", ["sleep", "10"]) == ["/bb/sleep", "10"]          # busybox first
+    assert run("alpine", ["tcpdump", "-i", "eth0"]) == [f"{b}/tcpdump", "-i", "eth0"]
+    assert run("nicolaka/netshoot", ["dig", "kubernetes"]) == [f"{b}/dig", "kubernetes"]
+    assert run("nicolaka/netshoot", ["nslookup", "x"]) == ["/bb/nslookup", "x"]
+    with pytest.raises(ValueError, match='"perl": executable file not found'):
+        run("busybox", ["perl"])
+    with pytest.raises(ValueError, match="executable file not found"):
+        run("nicolaka/netshoot", ["iperf3"])   # listed, but not on this node
+
+
+def test_a_user_image_file_adds_an_image(tmp_path):
+    d = tmp_path / "images.d"
+    d.mkdir()
+    (d / "mine.yaml").write_text(
+        "name: mine\nrepositories: [quay.io/me/app]\nentrypoint: [/app]\n"
+        "programs:\n  /app: {host: curl}\n")
+    images = catalogue.load([str(d)])
+    mine = catalogue.lookup("quay.io/me/app:v2", images)
+    assert mine.name == "mine" and catalogue.lookup("quay.io/me/app:v2") is None
+    assert catalogue.host_argv(mine, ["/app", "-s"], host_ctx(tmp_path)) == \
+        [str(tmp_path / "bin" / "curl"), "-s"]
+    (d / "bad.yaml").write_text("name: bad\nrepositories: [x]\nprograms:\n  a: {fly: 1}\n")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        catalogue.load([str(d)])
+    assert "quay.io/me/app" in catalogue.pull_error("nope", images)
+
+
+def test_http_echo_flags():
+    from k8snet.images import httpecho
+    assert httpecho.parse(["-text=apple"]) == ("apple", "", 5678, 200)
+    assert httpecho.parse(["-listen=:8080", "-text", "hi", "-status-code=201"]) == \
+        ("hi", "", 8080, 201)
+    with pytest.raises(ValueError, match="Missing -text option!"):
+        httpecho.parse([])

@@ -57,3 +57,42 @@ def test_no_resources_means_minimum_shares_and_no_limits():
     assert cfg["command"] == [] and cfg["envs"] == []
     assert cfg["linux"]["resources"] == {"cpu_shares": 2, "cpu_quota": 0,
                                          "cpu_period": 100_000, "memory_limit_in_bytes": 0}
+
+
+def test_security_context_container_over_pod_with_fs_group_first():
+    p = {"metadata": {}, "spec": {"securityContext": {"runAsUser": 1000, "runAsGroup": 3000,
+                                                       "fsGroup": 2000,
+                                                       "supplementalGroups": [4000, 2000]}}}
+    cfg = crispec.container_config(p, {"name": "c", "securityContext": {"runAsUser": 2000}}, 0)
+    assert cfg["linux"]["security_context"] == {
+        "run_as_user": {"value": 2000}, "run_as_group": {"value": 3000},
+        "supplemental_groups": [2000, 4000]}
+    assert "security_context" not in crispec.container_config(
+        {"metadata": {}, "spec": {}}, {"name": "c"}, 0)["linux"]
+
+
+def test_host_network_sandbox_asks_for_the_node_namespace():
+    pb, _ = proto.load()
+    p = {"metadata": {"name": "agent", "namespace": "kube-system", "uid": "u"},
+         "spec": {"hostNetwork": True, "containers": []}}
+    msg = json_format.ParseDict(crispec.sandbox_config(p, 0, "/l"), pb.PodSandboxConfig())
+    assert msg.linux.security_context.namespace_options.network == 2   # NODE
+    from k8snet.cri.servicer import sandbox_config
+    assert sandbox_config(msg)["host_network"] is True
+    plain = json_format.ParseDict(crispec.sandbox_config(POD, 0, "/l"), pb.PodSandboxConfig())
+    assert sandbox_config(plain)["host_network"] is False
+    long = {"metadata": {"name": "x" * 70, "namespace": "n"}, "spec": {}}
+    assert crispec.sandbox_config(long, 0, "/l")["hostname"] == "x" * 63
+
+
+def test_share_process_namespace_asks_for_the_pod_pid_namespace():
+    pb, _ = proto.load()
+    p = {"metadata": {}, "spec": {"shareProcessNamespace": True}}
+    msg = json_format.ParseDict(crispec.container_config(p, {"name": "c"}, 0),
+                                pb.ContainerConfig())
+    from k8snet.cri.servicer import container_config
+    assert container_config(msg)["share_pid"] is True
+    plain = json_format.ParseDict(crispec.container_config({"metadata": {}, "spec": {}},
+                                                           {"name": "c"}, 0),
+                                  pb.ContainerConfig())
+    assert container_config(plain)["share_pid"] is False

@@ -1,6 +1,8 @@
 """The pod worker's effects against a fake runtime and a fake apiserver (no root)."""
 
 import itertools
+import os
+import tempfile
 
 from k8snet.kubelet.model import (
     BackoffPolicy,
@@ -17,7 +19,7 @@ from k8snet.machinery.events import EventRecorder
 class FakeRuntime:
     def __init__(self, images=("busybox:1",), exec_code=0):
         self.images, self.exec_code = set(images), exec_code
-        self.sandboxes, self.containers, self.calls = {}, {}, []
+        self.sandboxes, self.containers, self.calls, self.configs = {}, {}, [], {}
         self.ids = itertools.count(1)
 
     def run_pod_sandbox(self, cfg):
@@ -39,6 +41,7 @@ class FakeRuntime:
 
     def create_container(self, sid, cfg, _sb):
         cid = f"c{next(self.ids)}"
+        self.configs[cfg["metadata"]["name"]] = cfg
         self.containers[cid] = ContainerInfo(cid, cfg["metadata"]["name"],
                                              cfg["metadata"]["attempt"], "created", sid)
         return cid
@@ -90,12 +93,21 @@ class FakeApi:
     def delete(self, resource, name, namespace=None, grace_period_seconds=None):
         self.deleted.append((resource, name, grace_period_seconds))
 
+    def list(self, resource, namespace=None, **_kw):
+        assert resource == "services"
+        return {"items": [{"metadata": {"name": "kubernetes", "namespace": "default"},
+                           "spec": {"clusterIP": "10.96.0.1", "ports": [
+                               {"name": "https", "port": 443, "protocol": "TCP"}]}}]
+                if namespace == "default" else []}
+
 
 def make(runtime, now=lambda: 1000.0):
     api = FakeApi()
     recorder = EventRecorder(api, "kubelet", host="w1", clock=now)
-    syncer = PodSyncer(api, runtime, recorder, "10.0.0.2", "/r", runtime.actual,
+    root = tempfile.TemporaryDirectory(prefix="k8snet-podworker-")  # volumes, /etc files
+    syncer = PodSyncer(api, runtime, recorder, "10.0.0.2", root.name, runtime.actual,
                        BackoffPolicy(10, 40), clock=now)
+    syncer.scratch = root   # removed with the syncer
     return api, syncer
 
 
@@ -119,7 +131,7 @@ def test_new_pod_runs_and_reports_running():
     rt = FakeRuntime()
     api, syncer = make(rt)
     assert syncer.sync(pod(), "u1", PodActual(), PodMemory()) is False
-    assert rt.calls[0] == ("run_sandbox", "web", "/r/pods/default_web_u1")
+    assert rt.calls[0] == ("run_sandbox", "web", f"{syncer.root_dir}/pods/default_web_u1")
     assert ("start", "app") in rt.calls
     assert reasons(api) == ["Pulled", "Created", "Started"]
     st = last_status(api)
@@ -201,3 +213,124 @@ def test_status_resent_when_apiserver_copy_differs_after_resync_period():
     t[0] += 11  # someone else overwrote the status meanwhile (pod() has an empty one)
     syncer.sync(pod(), "u1", rt.actual(), mem)
     assert len(api.patches) == n + 1
+
+
+def test_missing_configmap_holds_container_in_create_container_config_error():
+    rt = FakeRuntime()
+    api, syncer = make(rt)
+    objects = {}
+
+    def get(resource, name, namespace=None):
+        from k8snet.machinery.client import NotFound
+        if (resource, name) not in objects:
+            raise NotFound(404, "NotFound", f"{resource} \"{name}\" not found")
+        return objects[(resource, name)]
+
+    api.get = get
+    mem = PodMemory()
+    p = pod(env=[{"name": "V", "valueFrom": {"configMapKeyRef": {"name": "x", "key": "k"}}}])
+    syncer.sync(p, "u1", PodActual(), mem)
+    st = last_status(api)["containerStatuses"][0]["state"]["waiting"]
+    assert st == {"reason": "CreateContainerConfigError", "message": 'configmap "x" not found'}
+    assert not [c for c in rt.calls if c[0] == "start"]
+    msgs = [o["message"] for r, o in api.created if r == "events" and o["reason"] == "Failed"]
+    assert msgs == ['Error: configmap "x" not found']
+    objects[("configmaps", "x")] = {"data": {"other": "1"}}
+    syncer.sync(p, "u1", rt.actual(), mem)
+    st = last_status(api)["containerStatuses"][0]["state"]["waiting"]
+    assert st["message"] == "couldn't find key k in ConfigMap default/x"
+    objects[("configmaps", "x")] = {"data": {"k": "v"}}
+    syncer.sync(p, "u1", rt.actual(), mem)
+    assert ("start", "app") in rt.calls
+
+
+def test_volumes_mounted_etc_files_written_and_configmap_updates_swap_in():
+    rt = FakeRuntime()
+    now = [1000.0]
+    api, syncer = make(rt, now=lambda: now[0])
+    objects = {}
+
+    def get(resource, name, namespace=None):
+        from k8snet.machinery.client import NotFound
+        if (resource, name) not in objects:
+            raise NotFound(404, "NotFound", f"{resource} \"{name}\" not found")
+        return objects[(resource, name)]
+
+    api.get = get
+    mem = PodMemory()
+    p = pod(volumeMounts=[{"name": "cfg", "mountPath": "/etc/config", "readOnly": True},
+                          {"name": "scratch", "mountPath": "/cache"}])
+    p["spec"]["volumes"] = [{"name": "cfg", "configMap": {"name": "game"}},
+                            {"name": "scratch", "emptyDir": {}}]
+    p["spec"]["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": ["foo.local"]}]
+    syncer.sync(p, "u1", PodActual(), mem)
+    failed = [o["message"] for r, o in api.created
+              if r == "events" and o["reason"] == "FailedMount"]
+    assert failed == ['MountVolume.SetUp failed for volume "cfg" : configmap "game" not found']
+    st = last_status(api)["containerStatuses"][0]["state"]["waiting"]
+    assert st == {"reason": "ContainerCreating"}
+    assert not [c for c in rt.calls if c[0] == "start"]
+
+    objects[("configmaps", "game")] = {"data": {"lives": "3"}}
+    syncer.sync(p, "u1", rt.actual(), mem)
+    assert ("start", "app") in rt.calls
+    env = {e["key"]: e["value"] for e in rt.configs["app"]["envs"]}
+    assert env["KUBERNETES_SERVICE_HOST"] == "10.96.0.1"
+    assert env["KUBERNETES_PORT"] == "tcp://10.96.0.1:443"
+    mounts = {m["container_path"]: m for m in rt.configs["app"]["mounts"]}
+    assert set(mounts) == {"/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/config",
+                           "/cache"}
+    assert mounts["/etc/config"]["readonly"] is True
+    assert open(os.path.join(mounts["/etc/config"]["host_path"], "lives")).read() == "3"
+    hosts = open(mounts["/etc/hosts"]["host_path"]).read()
+    assert "10.244.1.5\tweb\n" in hosts and "127.0.0.1\tfoo.local\n" in hosts
+    assert "nameserver 10.96.0.10" in open(mounts["/etc/resolv.conf"]["host_path"]).read()
+    assert os.path.isdir(mounts["/cache"]["host_path"])
+
+    objects[("configmaps", "game")] = {"data": {"lives": "5"}}
+    now[0] += 11
+    syncer.sync(p, "u1", rt.actual(), mem)
+    assert open(os.path.join(mounts["/etc/config"]["host_path"], "lives")).read() == "5"
+
+
+def test_post_start_failure_kills_and_pre_stop_runs_before_stop():
+    rt = FakeRuntime(exec_code=1)
+    api, syncer = make(rt)
+    mem = PodMemory()
+    p = pod(lifecycle={"postStart": {"exec": {"command": ["sh", "-c", "false"]}}})
+    syncer.sync(p, "u1", PodActual(), mem)
+    msgs = [o["message"] for r, o in api.created
+            if r == "events" and o["reason"] == "FailedPostStartHook"]
+    assert msgs == ["Exec lifecycle hook (['sh', '-c', 'false']) for Container \"app\" in Pod "
+                    "\"web_default(u1)\" failed - error: command ['sh', '-c', 'false'] exited "
+                    "with 1: nope"]
+    assert rt.calls[-1] == ("stop", "app", 30)
+
+    rt2 = FakeRuntime()
+    api2, syncer2 = make(rt2)
+    mem2 = PodMemory()
+    p2 = pod(lifecycle={"preStop": {"exec": {"command": ["nginx", "-s", "quit"]}}})
+    syncer2.sync(p2, "u1", PodActual(), mem2)
+    p2["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    p2["metadata"]["deletionGracePeriodSeconds"] = 30
+    syncer2.sync(p2, "u1", rt2.actual(), mem2)
+    i = rt2.calls.index(("exec", ["nginx", "-s", "quit"]))
+    assert rt2.calls[i + 1] == ("stop", "app", 30)
+
+
+def test_apiserver_errors_while_fetching_volume_sources_are_failed_mounts():
+    from k8snet.machinery.client import ApiError
+    rt = FakeRuntime()
+    api, syncer = make(rt)
+
+    def get(resource, name, namespace=None):
+        raise ApiError(500, "InternalError", "etcd is down")
+
+    api.get = get
+    p = pod(volumeMounts=[{"name": "cfg", "mountPath": "/etc/config"}])
+    p["spec"]["volumes"] = [{"name": "cfg", "configMap": {"name": "game"}}]
+    assert syncer.sync(p, "u1", PodActual(), PodMemory()) is False
+    failed = [o["message"] for r, o in api.created
+              if r == "events" and o["reason"] == "FailedMount"]
+    assert failed == ['MountVolume.SetUp failed for volume "cfg" : etcd is down '
+                      "(HTTP 500 InternalError)"]

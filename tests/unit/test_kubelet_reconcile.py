@@ -91,6 +91,9 @@ class FakeApi:
     def delete(self, resource, name, namespace=None, grace_period_seconds=None):
         self.deleted.append((resource, name, grace_period_seconds))
 
+    def list(self, resource, namespace=None, **_kw):
+        return {"items": []}   # no Services: no service variables
+
 
 def pod(rv="1", deleting=False):
     meta = {"name": "web", "namespace": "default", "uid": "u1", "resourceVersion": rv}

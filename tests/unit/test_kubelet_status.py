@@ -145,3 +145,23 @@ def test_status_patch_only_when_changed_and_nulls_removed_keys():
     assert status.status_patch(a, dict(a)) is None
     b = {"phase": "Running", "containerStatuses": [2]}
     assert status.status_patch(a, b) == {"status": {"containerStatuses": [2], "podIP": None}}
+
+
+def test_running_sidecar_counts_as_initialized_and_pod_runs():
+    p = pod(inits=("setup", "proxy"))
+    p["spec"]["initContainers"][1]["restartPolicy"] = "Always"
+    starting = compute(p, PodActual.of([SB], [ctr("setup", "exited"), ctr("proxy", "running")]))
+    assert cond(starting, "Initialized")["status"] == "True"
+    assert starting["phase"] == "Pending"   # app not started yet
+    up = compute(p, PodActual.of([SB], [ctr("setup", "exited"), ctr("proxy", "running"),
+                                        ctr("app", "running")]))
+    assert up["phase"] == "Running" and cond(up, "Ready")["status"] == "True"
+    proxy = next(s for s in up["initContainerStatuses"] if s["name"] == "proxy")
+    assert "running" in proxy["state"] and proxy["ready"] is True
+
+
+def test_host_network_pod_has_the_node_ip():
+    p = pod()
+    p["spec"]["hostNetwork"] = True
+    st = compute(p, PodActual.of([SandboxInfo("sb0", 0, True, 1.0)], [ctr("app", "running")]))
+    assert st["podIP"] == "10.0.0.2" and st["podIPs"] == [{"ip": "10.0.0.2"}]

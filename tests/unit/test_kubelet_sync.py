@@ -160,3 +160,36 @@ def test_image_pull_backoff_holds_start():
 def test_grace_defaults():
     assert sync.grace_seconds({"spec": {}}) == 30
     assert sync.grace_seconds(pod(deleting=True, grace=0)) == 0
+
+
+def sidecar_pod(restart="Always"):
+    p = pod(restart=restart, inits=("setup", "proxy", "migrate"))
+    p["spec"]["initContainers"][1]["restartPolicy"] = "Always"
+    return p
+
+
+def test_sidecar_starts_in_order_and_does_not_block_once_running():
+    p = sidecar_pod()
+    done_setup = PodActual.of([sandbox()], [ctr("setup", "exited")])
+    assert decide(p, done_setup).actions == [sync.StartContainer("proxy", 0, True)]
+    proxy_up = PodActual.of([sandbox()], [ctr("setup", "exited"), ctr("proxy", "running")])
+    assert decide(p, proxy_up).actions == [sync.StartContainer("migrate", 0, True)]
+    all_init = PodActual.of([sandbox()], [ctr("setup", "exited"), ctr("proxy", "running"),
+                                          ctr("migrate", "exited")])
+    assert decide(p, all_init).actions == [sync.StartContainer("app", 0)]
+    running = PodActual.of([sandbox()], [ctr("setup", "exited"), ctr("proxy", "running"),
+                                         ctr("migrate", "exited"), ctr("app", "running")])
+    assert decide(p, running).actions == []
+
+
+def test_exited_sidecar_is_restarted_even_in_a_never_pod_and_pod_completes_without_it():
+    p = sidecar_pod(restart="Never")
+    crashed = PodActual.of([sandbox()], [ctr("setup", "exited"), ctr("proxy", "exited", code=1,
+                                                                      finished=99.0),
+                                         ctr("migrate", "exited"), ctr("app", "running")])
+    plan = decide(p, crashed)
+    assert plan.actions == [sync.StartContainer("proxy", 1, True)]   # app keeps running
+    finished = PodActual.of([sandbox()], [ctr("setup", "exited"), ctr("proxy", "running"),
+                                          ctr("migrate", "exited"), ctr("app", "exited")])
+    assert sync.pod_finished(p, finished)
+    assert decide(p, finished).actions == [sync.StopSandbox("sb0")]

@@ -49,9 +49,12 @@ def svc():
 
 
 def eps(*ips):
-    return {"default/web": {"metadata": {"namespace": "default", "name": "web"},
-                            "subsets": [{"addresses": [{"ip": ip} for ip in ips],
-                                         "ports": [{"port": 8080}]}]}}
+    return {"default/web-x": {"metadata": {"namespace": "default", "name": "web-x",
+                                           "labels": {"kubernetes.io/service-name": "web"}},
+                              "addressType": "IPv4",
+                              "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}
+                                            for ip in ips],
+                              "ports": [{"name": "", "port": 8080, "protocol": "TCP"}]}}
 
 
 def test_nothing_applied_before_both_caches_are_listed():
@@ -65,16 +68,16 @@ def test_sync_applies_changes_and_skips_no_ops_unless_full():
     applier, clock = FakeApplier(), Clock()
     loop = ProxyLoop(applier, NODE, clock=clock)
     loop.on_services(svc())
-    loop.on_endpoints(eps("10.244.1.2"))
+    loop.on_endpoint_slices(eps("10.244.1.2"))
     clock.now += 0.25
     assert loop.sync_once(full=True)
     [(ports, full)] = applier.calls
     assert full and [e.ip for e in ports[0].endpoints] == ["10.244.1.2"]
     assert loop.stats.latencies == [pytest.approx(0.25)]
-    loop.on_endpoints(eps("10.244.1.2"))  # same content: nothing to apply
+    loop.on_endpoint_slices(eps("10.244.1.2"))  # same content: nothing to apply
     assert loop.sync_once() and len(applier.calls) == 1
     assert loop.sync_once(full=True) and len(applier.calls) == 2  # periodic resync applies
-    loop.on_endpoints(eps("10.244.1.2", "10.244.1.3"))
+    loop.on_endpoint_slices(eps("10.244.1.2", "10.244.1.3"))
     assert loop.sync_once() and len(applier.calls[-1][0][0].endpoints) == 2
 
 
@@ -82,7 +85,7 @@ def test_failed_apply_is_retried_and_keeps_the_change_time():
     applier, clock = FakeApplier(fail=1), Clock()
     loop = ProxyLoop(applier, NODE, clock=clock)
     loop.on_services(svc())
-    loop.on_endpoints(eps("10.244.1.2"))
+    loop.on_endpoint_slices(eps("10.244.1.2"))
     assert loop.sync_once(full=True) is False and loop.stats.failures == 1
     clock.now += 2.0
     assert loop.sync_once(full=True)
@@ -95,7 +98,7 @@ def test_reconciler_batches_retries_with_back_off_and_resyncs_in_full():
     rec = loop.reconciler
     rec.process_ready()                          # started: nothing listed yet, nothing done
     loop.on_services(svc())
-    loop.on_endpoints(eps("10.244.1.2"))
+    loop.on_endpoint_slices(eps("10.244.1.2"))
     assert rec.process_ready() == 0              # a burst waits min_interval
     clock.now += 0.1
     assert rec.process_ready() == 1 and loop.stats.failures == 1
@@ -107,7 +110,7 @@ def test_reconciler_batches_retries_with_back_off_and_resyncs_in_full():
     clock.now += 2.0
     rec.process_ready()
     assert [full for _, full in applier.calls] == [True]
-    loop.on_endpoints(eps("10.244.1.3"))
+    loop.on_endpoint_slices(eps("10.244.1.3"))
     clock.now += 0.1
     rec.process_ready()
     assert [full for _, full in applier.calls] == [True, False]
@@ -123,7 +126,7 @@ def test_run_loop_syncs_on_change_and_stops_promptly():
     thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
     thread.start()
     loop.on_services(svc())
-    loop.on_endpoints(eps("10.244.1.2"))
+    loop.on_endpoint_slices(eps("10.244.1.2"))
     for _ in range(500):
         if applier.calls:
             break

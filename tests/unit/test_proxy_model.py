@@ -1,4 +1,4 @@
-"""kube-proxy's model: Service and Endpoints dicts to ServicePorts; conntrack cleanup."""
+"""kube-proxy's model: Service and EndpointSlice dicts to ServicePorts; conntrack cleanup."""
 
 from __future__ import annotations
 
@@ -19,11 +19,19 @@ def svc(name="web", ns="default", ports=None, **spec) -> dict:
     return {"metadata": {"name": name, "namespace": ns}, "spec": spec}
 
 
-def eps(name="web", ns="default", ready=("10.244.1.2",), not_ready=(), ports=None) -> dict:
-    return {"metadata": {"name": name, "namespace": ns}, "subsets": [{
-        "addresses": [{"ip": ip, "nodeName": "w1"} for ip in ready],
-        "notReadyAddresses": [{"ip": ip} for ip in not_ready],
-        "ports": ports or [{"name": "http", "port": 8080, "protocol": "TCP"}]}]}
+def eps(name="web", ns="default", ready=("10.244.1.2",), not_ready=(), ports=None,
+        terminating=(), slice_name="") -> dict:
+    """An EndpointSlice of Service `name`: `terminating` ones still serve."""
+    def endpoint(ip, ready, serving, ending):
+        return {"addresses": [ip], "nodeName": "w1",
+                "conditions": {"ready": ready, "serving": serving, "terminating": ending}}
+    return {"metadata": {"name": slice_name or f"{name}-abcde", "namespace": ns,
+                         "labels": {"kubernetes.io/service-name": name}},
+            "addressType": "IPv4",
+            "endpoints": [endpoint(ip, True, True, False) for ip in ready] +
+            [endpoint(ip, False, False, False) for ip in not_ready] +
+            [endpoint(ip, False, True, True) for ip in terminating],
+            "ports": ports or [{"name": "http", "port": 8080, "protocol": "TCP"}]}
 
 
 def test_ready_endpoints_only_sorted_by_address():
@@ -32,6 +40,35 @@ def test_ready_endpoints_only_sorted_by_address():
     assert port.key == "default/web:http"
     assert port.endpoints == (Endpoint("10.244.1.9", 8080, "w1"),
                               Endpoint("10.244.1.10", 8080, "w1"))
+
+
+def test_endpoints_come_from_every_slice_of_the_service_by_its_label():
+    slices = [eps(ready=("10.244.1.2",)), eps(ready=("10.244.2.2",), slice_name="web-2"),
+              eps(name="other", ready=("10.244.3.3",))]
+    [port] = service_ports([svc()], slices)
+    assert [e.ip for e in port.endpoints] == ["10.244.1.2", "10.244.2.2"]
+
+
+def test_absent_conditions_mean_ready():
+    slice_ = eps(ready=())
+    slice_["endpoints"] = [{"addresses": ["10.244.1.7"]}]
+    [port] = service_ports([svc()], [slice_])
+    assert [e.ip for e in port.endpoints] == ["10.244.1.7"]
+
+
+def test_terminating_serving_endpoints_only_when_none_is_ready():
+    [port] = service_ports([svc()], [eps(ready=("10.244.1.2",), terminating=("10.244.1.3",))])
+    assert [e.ip for e in port.endpoints] == ["10.244.1.2"]
+    [port] = service_ports([svc()], [eps(ready=(), terminating=("10.244.1.3",),
+                                         not_ready=("10.244.1.4",))])
+    assert [e.ip for e in port.endpoints] == ["10.244.1.3"]
+
+
+def test_ipv6_slices_are_skipped():
+    v6 = eps(ready=("fd00::5",))
+    v6["addressType"] = "IPv6"
+    [port] = service_ports([svc()], [v6])
+    assert port.endpoints == ()
 
 
 def test_endpoint_ports_are_matched_by_name_and_protocol():
@@ -101,3 +138,12 @@ def test_no_conntrack_flush_for_tcp_or_unchanged_udp():
                       endpoints=(Endpoint("10.244.1.2", 80),))
     assert conntrack_flushes([tcp], []) == []
     assert conntrack_flushes([_udp(["10.244.1.2"])], [_udp(["10.244.1.2"])]) == []
+
+
+def test_local_endpoints_fall_back_to_terminating_ones_on_the_node():
+    slice_ = eps(ready=("10.244.2.2",), terminating=("10.244.1.3",))
+    slice_["endpoints"][0]["nodeName"] = "w2"
+    [port] = service_ports([svc()], [slice_])
+    assert [e.ip for e in port.endpoints] == ["10.244.2.2"]
+    assert [e.ip for e in port.local_endpoints("w1")] == ["10.244.1.3"]
+    assert [e.ip for e in port.local_endpoints("w2")] == ["10.244.2.2"]

@@ -181,3 +181,14 @@ def test_masquerade_postrouting_only_for_marked_packets():
     assert "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN" in text
     assert "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000" in text
     assert "MASQUERADE --random-fully" in text
+
+
+def test_local_policy_falls_back_to_a_terminating_local_endpoint():
+    port = ServicePort("ns1", "svc1", "", "TCP", "10.96.0.10", 80, node_port=30080,
+                       external_local=True, endpoints=(Endpoint("10.244.2.5", 80, "w2"),),
+                       terminating=(Endpoint("10.244.1.7", 80, "w1"),))
+    text = render([port], NODE)
+    outside = outcomes(text, Packet(EXTERNAL, "10.0.0.2", "tcp", 30080, ("10.0.0.2",)))
+    assert {d for d, _ in outside} == {"10.244.1.7:80"}
+    from_pod = outcomes(text, Packet("10.244.9.9", "10.0.0.2", "tcp", 30080, ("10.0.0.2",)))
+    assert {d for d, _ in from_pod} == {"10.244.2.5:80"}

@@ -148,3 +148,15 @@ def test_base_chains_hook_nat_and_filter():
     assert "add chain ip k8snet-proxy nat-postrouting { type nat hook postrouting " \
            "priority srcnat ; }" in script
     assert f"add rule {T} masquerading meta mark & 0x4000 == 0 return" in script
+
+
+def test_local_policy_chains_a_terminating_local_endpoint():
+    term = Endpoint("10.244.1.7", 80, "w1")
+    port = ServicePort("ns1", "svc1", "", "TCP", "10.96.0.10", 80, node_port=30080,
+                       external_local=True, endpoints=(Endpoint("10.244.2.5", 80, "w2"),),
+                       terminating=(term,))
+    chains = ruleset([port], NODE)["chains"]
+    assert chains[external_chain(port)][-1].startswith("goto local-")
+    assert endpoint_chain(port, term) in chains
+    assert any(endpoint_chain(port, term) in r for r in
+               next(v for k, v in chains.items() if k.startswith("local-")))
