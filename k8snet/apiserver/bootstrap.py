@@ -1,12 +1,11 @@
 """What exists from the start: system namespaces, the `kubernetes` Service and Endpoints, the
-default RBAC roles and bindings; and the background namespace finalizer."""
+default RBAC roles and bindings. (Terminating namespaces are emptied and finalized by the
+controller-manager's namespace controller, k8snet.kcm.namespace.)"""
 
 from __future__ import annotations
 
 import copy
 import json
-import sys
-import threading
 from typing import Optional
 
 from k8snet.apiserver import alloc, rbac, rbac_defaults
@@ -135,16 +134,3 @@ def aggregation_writer(reg: Registry):
             if e.code != 404:
                 raise
     return write
-
-
-def namespace_finalizer(reg: Registry, stop: threading.Event, period: float = 1.0) -> None:
-    """Loop: remove the contents of terminating namespaces, then the namespaces."""
-    while not stop.wait(period):
-        try:
-            items, _ = reg.store.list("/registry/namespaces/")
-            for _k, v, _r in items:
-                meta = json.loads(v).get("metadata") or {}
-                if meta.get("deletionTimestamp"):
-                    reg.finalize_namespace(meta["name"])
-        except Exception as e:  # noqa: BLE001 - keep the loop alive, say what failed
-            print(f"k8snet apiserver: namespace finalizer: {e}", file=sys.stderr)

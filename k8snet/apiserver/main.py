@@ -15,7 +15,7 @@ from typing import Optional
 from k8snet.apiextensions.manager import CustomResources
 from k8snet.apiserver import alloc, authn, authz, certs, health, satokens
 from k8snet.apiserver.auth import Auth
-from k8snet.apiserver.bootstrap import aggregation_writer, bootstrap, namespace_finalizer
+from k8snet.apiserver.bootstrap import aggregation_writer, bootstrap
 from k8snet.apiserver.ipam import ServiceIPAM
 from k8snet.apiserver.metrics import ApiMetrics
 from k8snet.apiserver.rbaccache import RbacCache
@@ -47,13 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--insecure-http", action="store_true",
                         help="plain HTTP without authentication (debugging; loopback only)")
     parser.add_argument("--compaction-interval", type=float, default=300.0,
-                        help="seconds between store compactions (0: never; like "
-                             "kube-apiserver's --etcd-compaction-interval)")
-    parser.add_argument("--compaction-keep", type=int, default=10000,
-                        help="revisions of history kept at each compaction (watch resume "
-                             "window)")
-    parser.add_argument("--bookmark-interval", type=float, default=15.0,
-                        help="seconds between watch BOOKMARK events (when asked for)")
+                        help="seconds between store compactions; each forgets the history "
+                             "older than the previous one, as kube-apiserver's "
+                             "--etcd-compaction-interval does (0: never)")
+    parser.add_argument("--compaction-keep", type=int, default=0,
+                        help="also never keep more than this many revisions of history "
+                             "(0: no limit)")
+    parser.add_argument("--bookmark-interval", type=float, default=60.0,
+                        help="seconds between watch BOOKMARK events (when asked for; one "
+                             "also comes 2 s before a watch's timeout)")
     parser.add_argument("--token-auth-file", default=None, metavar="CSV",
                         help="more users: lines of token,user,uid,\"group1,group2\" (as "
                              "kube-apiserver's --token-auth-file)")
@@ -85,11 +87,25 @@ def _check(args: argparse.Namespace) -> tuple[tuple[int, int], str]:
     return port_range, advertise
 
 
+def compaction_target(previous: int, current: int, keep: int) -> int:
+    """The revision a compaction forgets up to: the one the previous compaction saw (so
+    one to two intervals of history stay), or `current - keep` when that keeps less."""
+    target = previous
+    if keep > 0:
+        target = max(target, current - keep)
+    return target
+
+
 def compactor(store, stop: threading.Event, interval: float, keep: int) -> None:
-    """Compact the store's history every `interval` seconds, keeping `keep` revisions."""
+    """Every `interval` seconds, compact the store to the revision of the previous round."""
+    previous = 0
     while not stop.wait(interval):
         try:
-            store.compact(max(keep, 0))
+            current = store.current_revision()
+            target = compaction_target(previous, current, keep)
+            if target > 0:
+                store.compact_to(target)
+            previous = current
         except Exception as e:  # noqa: BLE001 - say it and retry next period
             print(f"k8snet apiserver: compaction failed: {e}", file=sys.stderr, flush=True)
 
@@ -194,8 +210,6 @@ def run(args: argparse.Namespace) -> int:
             certs.write_kubeconfig(args.kubeconfig_out, url, files)
         with open(os.path.join(data_dir, "apiserver.url"), "w") as f:
             f.write(url + "\n")
-        threading.Thread(target=namespace_finalizer, args=(registry, stop), daemon=True,
-                         name="ns-finalizer").start()
         threading.Thread(target=registry.extensions.run, args=(stop,), daemon=True,
                          name="crd-controller").start()
         if args.compaction_interval > 0:

@@ -1,9 +1,9 @@
 """The verbs (get, list, create, update, patch, delete) over the store.
 
 Objects are stored as JSON without resourceVersion; the store's mod revision
-is the resourceVersion. Per-kind rules (status subresources, Pod graceful
-deletion, Service address allocation, Namespace termination, cascading
-deletion of owned objects) live here; pure helpers come from k8snet.api.
+is the resourceVersion. Per-kind rules (status subresources, Service address
+allocation) live here, deletion (marking, finalizers, Namespace termination) in
+k8snet.apiserver.deletion; pure helpers come from k8snet.api.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
 from k8snet.apiserver import saadmission, storageclass
 from k8snet.apiserver.context import Ctx
-from k8snet.apiserver.deletion import DeletionMixin
+from k8snet.apiserver.deletion import DeletionMixin, should_remove_on_update
 from k8snet.apiserver.ipam import ServiceIPAM
 from k8snet.apiserver.status import (
     ApiStatusError,
@@ -247,16 +247,23 @@ class Registry(DeletionMixin):
         if causes:
             raise invalid(info.kind, str(_meta(obj).get("name") or ""), causes, info.group)
 
-    def _namespace_ok(self, info: KindInfo, ns: Optional[str]) -> None:
+    def _namespace_ok(self, info: KindInfo, ns: Optional[str], name: str = "") -> None:
+        """Creating into a namespace needs it to exist and not be terminating (upstream's
+        NamespaceLifecycle admission: 404, or 403 with a NamespaceTerminating cause)."""
         if not info.namespaced:
             return
         nsobj = self.read(kinds.KINDS["Namespace"], None, str(ns))
         if nsobj is None:
             raise not_found("namespaces", str(ns))
         if (nsobj.get("metadata") or {}).get("deletionTimestamp"):
-            raise ApiStatusError(403, f"{info.plural} is forbidden: unable to create new "
-                                 f"content in namespace {ns} because it is being terminated",
-                                 "Forbidden", {"kind": info.plural})
+            qual = f"{info.plural}.{info.group}" if info.group else info.plural
+            what = f'{qual} "{name}"' if name else qual
+            raise ApiStatusError(
+                403, f"{what} is forbidden: unable to create new content in namespace {ns} "
+                "because it is being terminated", "Forbidden",
+                {"name": name, "group": info.group, "kind": info.plural,
+                 "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                             "message": f"namespace {ns} is being terminated"}]})
 
     # -- create --------------------------------------------------------------------
     def create(self, info: KindInfo, ns: Optional[str], obj: object, ctx: Ctx) -> dict:
@@ -274,7 +281,7 @@ class Registry(DeletionMixin):
         if not meta.get("name") and isinstance(meta.get("generateName"), str) \
                 and meta["generateName"]:
             meta["name"] = o.generate_name(meta["generateName"], self.rng)
-        self._namespace_ok(info, ns)
+        self._namespace_ok(info, ns, str(meta.get("name") or ""))
         return self._create_prepared(info, ns, obj, ctx)
 
     def _storage_classes(self) -> list[dict]:
@@ -371,7 +378,7 @@ class Registry(DeletionMixin):
                 wanted = mutate(None)
                 if wanted is None:
                     raise not_found(info.plural, name, info.group)
-                self._namespace_ok(info, ns)
+                self._namespace_ok(info, ns, name)
                 try:
                     return self._create_prepared(info, ns, wanted, ctx), True
                 except ApiStatusError as e:
@@ -391,6 +398,13 @@ class Registry(DeletionMixin):
                                    subresource)
             if new is not cur and ctx.admit is not None:
                 ctx.admit(info, new, cur)
+            if not ctx.dry_run and new is not cur and should_remove_on_update(info, cur, new):
+                try:  # the last finalizer of an object being deleted is gone: so is it
+                    gone = self._remove(info, ns, name, got[1])
+                except RevisionMismatch:
+                    continue
+                _meta(new)["resourceVersion"] = gone["metadata"]["resourceVersion"]
+                return new, False
             new_ips: list = []
             new_ports: list = []
             old_ips: list = []
@@ -416,7 +430,6 @@ class Registry(DeletionMixin):
                 raise
             self.ipam.release(old_ips, old_ports)
             _meta(new)["resourceVersion"] = str(rev)
-            self._after_update(info, ns, new)
             return new, False
         raise conflict(info.plural, name, "too many concurrent writers; try again", info.group)
 
@@ -462,6 +475,7 @@ class Registry(DeletionMixin):
             if not new["spec"].get("clusterIP") and old_spec.get("clusterIP"):
                 new["spec"]["clusterIP"] = old_spec["clusterIP"]
                 new["spec"]["clusterIPs"] = old_spec.get("clusterIPs") or [old_spec["clusterIP"]]
+        self._deletion_update_rules(info, cur, new, subresource)
         new = defaults.apply_defaults(info.kind, new, info.group)
         st = self.strategy(info)
         if st is not None:
@@ -472,16 +486,6 @@ class Registry(DeletionMixin):
         if new == cur_cmp:
             return cur
         return new
-
-    def _after_update(self, info: KindInfo, ns: Optional[str], obj: dict) -> None:
-        """Finalizers removed from an object being deleted: it goes now."""
-        meta = obj["metadata"]
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and \
-                info.kind not in ("Pod", "Namespace"):
-            try:
-                self._remove(info, ns, meta["name"], int(meta["resourceVersion"]))
-            except ApiStatusError:
-                pass
 
     def update(self, info: KindInfo, ns: Optional[str], name: str, body: object,
                ctx: Ctx, subresource: Optional[str] = None) -> tuple[dict, bool]:

@@ -101,8 +101,6 @@ def _resource_route(path: str, table: kinds.ResourceTable, group: str, version: 
         raise not_found_path(path)
     name = rest[1] if len(rest) > 1 else None
     sub = rest[2] if len(rest) > 2 else None
-    if sub == "finalize" and info.plural == "namespaces":
-        sub = "status"
     if sub in UNSERVED_CONNECT and info.subresource(sub) is not None:
         hint = (f": use `k8snet exec {name} -- COMMAND` for a command in a Pod"
                 if info.plural == "pods" and sub in ("exec", "attach") else "")

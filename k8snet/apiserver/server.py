@@ -62,7 +62,7 @@ class ServerOptions:
     metrics: ApiMetrics
     issuer: Optional[TokenIssuer] = None
     health_checks: list = field(default_factory=list)
-    bookmark_interval: float = 15.0
+    bookmark_interval: float = 60.0
     default_watch_timeout: float = 1800.0
     server_address: str = ""
 
@@ -541,7 +541,7 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             self._json(201 if created else 200, obj, ctx)
         elif method == "DELETE" and sub is None:
             obj, code = reg.delete(info, ns, name, self._delete_options(body, ctx), ctx)
-            self._json(code, obj)
+            self._json(code, obj, ctx)
         else:
             raise self._not_allowed(method)
 
@@ -599,6 +599,8 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                                                     "gracePeriodSeconds")
         if ctx.get("propagationPolicy"):
             opts["propagationPolicy"] = ctx.get("propagationPolicy")
+        if ctx.get("orphanDependents") in ("true", "false"):
+            opts["orphanDependents"] = ctx.get("orphanDependents") == "true"
         if isinstance(opts.get("dryRun"), list) and opts["dryRun"]:
             ctx.params["dryRun"] = "All"
         return opts
@@ -631,6 +633,6 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             if "deletecollection" not in info.verbs:
                 raise self._not_allowed(method)
             self._json(200, reg.delete_collection(info, route.namespace,
-                                                  self._delete_options(body, ctx), ctx))
+                                                  self._delete_options(body, ctx), ctx), ctx)
         else:
             raise self._not_allowed(method)

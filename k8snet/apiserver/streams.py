@@ -11,8 +11,19 @@ from k8snet.apiserver import objects as o
 from k8snet.apiserver import podlog
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.routes import Route
-from k8snet.apiserver.status import bad_request, status_object
-from k8snet.apiserver.watch import END, WatchPump, initial_events, translate
+from k8snet.apiserver.status import status_object
+from k8snet.apiserver.watch import (
+    END,
+    TOO_LARGE_WAIT,
+    WatchPump,
+    bookmark,
+    expired,
+    initial_events,
+    next_bookmark,
+    too_large,
+    translate,
+    watch_options,
+)
 from k8snet.machinery import resources as kinds
 from k8snet.store.base import Compacted
 
@@ -25,6 +36,7 @@ class StreamsMixin:
     """Needs the handler's server, _start_stream, _chunk, _end_stream, _client_gone, _send."""
 
     def _watch(self, route: Route, ctx: Ctx, accept: str) -> None:
+        """A watch stream (semantics: k8snet.apiserver.watch)."""
         reg = self.server.registry
         opts = self.server.options
         info = route.info
@@ -36,26 +48,10 @@ class StreamsMixin:
                 field_sel.matches(obj)
         as_table = _accepts_table(accept)
         include = ctx.get("includeObject") or "Metadata"
-        rv_text = ctx.get("resourceVersion") or ""
-        try:
-            timeout = float(ctx.get("timeoutSeconds") or opts.default_watch_timeout)
-        except ValueError:
-            raise bad_request("timeoutSeconds must be a number") from None
-        bookmarks = ctx.get("allowWatchBookmarks") in ("true", "1")
-        initial: list[dict] = []
-        if rv_text in ("", "0") or ctx.get("sendInitialEvents") == "true":
-            items, rv, _ = reg.list(info, route.namespace,
-                                    Ctx(params={k: v for k, v in ctx.params.items()
-                                                if k in ("labelSelector", "fieldSelector")}))
-            initial = items
-            from_rev = int(rv)
-        else:
-            from_rev = o.parse_rv(rv_text) or 0
-        pump = WatchPump(reg.store, o.prefix(info, route.namespace), from_rev).start()
-        deadline = time.monotonic() + max(timeout, 0)
-        last_rev = from_rev
-        last_sent = time.monotonic()
-        first = [True]
+        wo = watch_options(ctx.params, opts.default_watch_timeout)
+        requested = o.parse_rv(wo.resource_version) or 0
+        start = time.monotonic()
+        deadline = start + wo.timeout
         self._start_stream("application/json")
         self.close_connection = False
 
@@ -63,50 +59,67 @@ class StreamsMixin:
             if as_table and etype not in ("ERROR", "BOOKMARK"):
                 obj = self._table(info, [obj], obj["metadata"].get("resourceVersion", ""),
                                   "", include)
-                first[0] = False
             self._chunk(json.dumps({"type": etype, "object": obj},
                                    separators=(",", ":")).encode() + b"\n")
+        pump = None
         try:
-            for etype, obj in initial_events(initial):
+            current = reg.store.current_revision()
+            while requested > current and time.monotonic() - start < TOO_LARGE_WAIT:
+                time.sleep(0.1)
+                current = reg.store.current_revision()
+            if requested > current:
+                send("ERROR", too_large(requested, current))
+                self._end_stream()
+                return
+            if wo.initial_events:
+                items, rv, _ = reg.list(info, route.namespace, Ctx(params={
+                    k: v for k, v in ctx.params.items() if k in ("labelSelector",
+                                                                 "fieldSelector")}))
+                from_rev = int(rv)
+            else:
+                items, from_rev = [], requested or current
+            pump = WatchPump(reg.store, o.prefix(info, route.namespace), from_rev,
+                             progress=wo.bookmarks).start()
+            for etype, obj in initial_events(items):
                 send(etype, obj)
-            if ctx.get("sendInitialEvents") == "true" and bookmarks:
-                send("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
-                                  "metadata": {"resourceVersion": str(from_rev), "annotations": {
-                                      "k8s.io/initial-events-end": "true"}}})
+            if wo.send_initial and wo.bookmarks:
+                send("BOOKMARK", bookmark(info, from_rev, initial_end=True))
+            interval = opts.bookmark_interval
+            due = next_bookmark(time.monotonic(), deadline, interval) if wo.bookmarks else None
+            last_rev = from_rev
             while not self.server.stopping.is_set():
-                left = deadline - time.monotonic()
-                if left <= 0:
+                now = time.monotonic()
+                if now >= deadline:
                     break
-                item = pump.get(min(1.0, left))
+                if due is not None and now >= due:
+                    send("BOOKMARK", bookmark(info, last_rev))
+                    due = next_bookmark(now, deadline, interval)
+                    continue
+                wait = min(1.0, deadline - now, (due - now) if due is not None else 1.0)
+                item = pump.get(max(wait, 0.01))
                 if item is None:
                     if self._client_gone():
                         self.close_connection = True
                         return
-                    if bookmarks and time.monotonic() - last_sent >= opts.bookmark_interval:
-                        send("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
-                                          "metadata": {"resourceVersion": str(last_rev)}})
-                        last_sent = time.monotonic()
                     continue
                 if item is END:
                     break
                 if isinstance(item, Compacted):
-                    send("ERROR", status_object(
-                        410, f"too old resource version: {item.requested} "
-                        f"({item.compact_revision})", "Expired"))
+                    send("ERROR", expired(item.requested, item.compact_revision))
                     break
                 if isinstance(item, Exception):
                     send("ERROR", status_object(500, f"watch failed: {item}", "InternalError"))
                     break
-                last_rev = item.revision
+                last_rev = max(last_rev, item.revision)
                 out = translate(info, item, matches)
                 if out is not None:
                     send(*out)
-                    last_sent = time.monotonic()
             self._end_stream()
         except (OSError, ssl.SSLError):
             self.close_connection = True
         finally:
-            pump.close()
+            if pump is not None:
+                pump.close()
 
     # -- logs --------------------------------------------------------------------------
     def _pod_log(self, route: Route, ctx: Ctx) -> None:

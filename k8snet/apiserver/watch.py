@@ -1,16 +1,129 @@
-"""Watch: store events -> Kubernetes watch events, with selector transitions."""
+"""Watch semantics as Kubernetes': options, where a watch starts, bookmarks, and store
+events -> watch events (with selector transitions).
+
+- ``resourceVersion`` unset or "0": the current state as synthetic ADDED events, then
+  changes; "N": changes after N. N older than the retained history: 200, then an ERROR
+  event with a 410 Expired Status "too old resource version: N (oldest)" (what client-go's
+  reflectors and the machinery Informer re-list on); N newer than the store after 3 s:
+  an ERROR event 504 "Too large resource version".
+- ``sendInitialEvents=true`` (with ``resourceVersionMatch=NotOlderThan``, WatchList):
+  the state as ADDED events, then (with ``allowWatchBookmarks``) a BOOKMARK annotated
+  ``k8s.io/initial-events-end: "true"``; ``false`` starts at N (or now) without them.
+- ``allowWatchBookmarks=true``: a BOOKMARK carrying the revision the watch has caught up
+  with, every minute and 2 s before the watch's timeout (upstream's schedule).
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
+from k8snet.api.fielderrors import Errors
 from k8snet.apiserver import objects as o
+from k8snet.apiserver.status import bad_request, invalid, status_object
 from k8snet.machinery.resources import KindInfo
 from k8snet.store.base import Compacted, Store, WatchEvent
 
 END = object()
+BOOKMARK_INTERVAL = 60.0
+PRE_TIMEOUT = 2.0
+TOO_LARGE_WAIT = 3.0
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """The query parameters of a watch request, validated."""
+
+    resource_version: str = ""
+    match: str = ""
+    send_initial: Optional[bool] = None
+    bookmarks: bool = False
+    timeout: float = 1800.0
+
+    @property
+    def initial_events(self) -> bool:
+        """Whether the watch starts with the current state as ADDED events."""
+        if self.send_initial is not None:
+            return self.send_initial
+        return self.resource_version in ("", "0")
+
+
+def _bool(params: dict, name: str) -> Optional[bool]:
+    text = params.get(name)
+    if text in (None, ""):
+        return None
+    if text in ("true", "1", "True", "TRUE", "t", "T"):
+        return True
+    if text in ("false", "0", "False", "FALSE", "f", "F"):
+        return False
+    raise bad_request(f"invalid {name}: {text!r}: must be a boolean")
+
+
+def watch_options(params: dict, default_timeout: float) -> WatchOptions:
+    """WatchOptions from query parameters: 400 on garbage, 422 as ValidateListOptions."""
+    try:
+        timeout = float(params.get("timeoutSeconds") or 0)
+    except ValueError:
+        raise bad_request("timeoutSeconds must be a number") from None
+    if timeout <= 0:
+        timeout = default_timeout  # 0 or unset: the server's own limit
+    rv = params.get("resourceVersion") or ""
+    o.parse_rv(rv)
+    match = params.get("resourceVersionMatch") or ""
+    send = _bool(params, "sendInitialEvents")
+    errs = Errors()
+    if send is not None and match != "NotOlderThan":
+        errs.add("resourceVersionMatch", "FieldValueForbidden",
+                 "Forbidden: sendInitialEvents requires setting resourceVersionMatch to "
+                 "NotOlderThan")
+    if match:
+        if send is None:
+            errs.add("resourceVersionMatch", "FieldValueForbidden",
+                     "Forbidden: resourceVersionMatch is forbidden for watch unless "
+                     "sendInitialEvents is provided")
+        if match != "NotOlderThan":
+            errs.add("resourceVersionMatch", "FieldValueNotSupported",
+                     f'Unsupported value: "{match}": supported values: "NotOlderThan"')
+        if params.get("continue"):
+            errs.add("resourceVersionMatch", "FieldValueForbidden",
+                     "Forbidden: resourceVersionMatch is forbidden when continue is provided")
+    if errs.causes:
+        raise invalid("ListOptions.meta.k8s.io", "", errs.causes, "meta.k8s.io")
+    return WatchOptions(rv, match, send, _bool(params, "allowWatchBookmarks") is True, timeout)
+
+
+def next_bookmark(now: float, deadline: Optional[float],
+                  interval: float = BOOKMARK_INTERVAL) -> Optional[float]:
+    """When the next BOOKMARK is due: `interval` from now, but 2 s before the deadline at
+    the latest; None when that moment has passed."""
+    when = now + interval
+    if deadline is not None:
+        when = min(when, deadline - PRE_TIMEOUT)
+    return when if when > now else None
+
+
+def bookmark(info: KindInfo, revision: int, initial_end: bool = False) -> dict:
+    """A BOOKMARK's object: an empty object of the kind carrying the resourceVersion."""
+    meta: dict = {"resourceVersion": str(revision), "creationTimestamp": None}
+    if initial_end:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+    return {"kind": info.kind, "apiVersion": info.api_version, "metadata": meta}
+
+
+def expired(requested: int, oldest: int) -> dict:
+    """The ERROR event's Status for a resourceVersion older than the history."""
+    return status_object(410, f"too old resource version: {requested} ({oldest})", "Expired")
+
+
+def too_large(requested: int, current: int) -> dict:
+    """The ERROR event's Status for a resourceVersion the store has not reached."""
+    return status_object(504, f"Too large resource version: {requested}, current: {current}",
+                         "Timeout", {"causes": [{"reason": "ResourceVersionTooLarge",
+                                                 "message": "Too large resource version"}],
+                                     "retryAfterSeconds": 1})
 
 
 def translate(info: KindInfo, ev: WatchEvent, matches) -> Optional[tuple[str, dict]]:
@@ -19,6 +132,8 @@ def translate(info: KindInfo, ev: WatchEvent, matches) -> Optional[tuple[str, di
     An object that starts matching is ADDED, one that stops matching is DELETED
     (as Kubernetes does for selector watches).
     """
+    if ev.type == "PROGRESS":
+        return None
     if ev.type == "DELETE":
         if ev.prev_value is None:
             return None
@@ -45,10 +160,12 @@ class WatchPump:
     interleave bookmarks and deadlines. `get(timeout)` returns a WatchEvent, None (idle),
     a Compacted error, or END."""
 
-    def __init__(self, store: Store, prefix: str, from_revision: int) -> None:
+    def __init__(self, store: Store, prefix: str, from_revision: int,
+                 progress: bool = False) -> None:
         self.stop = threading.Event()
         self.q: queue.Queue = queue.Queue(maxsize=10000)
-        self._thread = threading.Thread(target=self._run, args=(store, prefix, from_revision),
+        self._thread = threading.Thread(target=self._run,
+                                        args=(store, prefix, from_revision, progress),
                                         name="watch-pump", daemon=True)
 
     def start(self) -> WatchPump:
@@ -64,9 +181,9 @@ class WatchPump:
                 continue
         return False
 
-    def _run(self, store: Store, prefix: str, from_revision: int) -> None:
+    def _run(self, store: Store, prefix: str, from_revision: int, progress: bool) -> None:
         try:
-            for ev in store.watch(prefix, from_revision, self.stop):
+            for ev in store.watch(prefix, from_revision, self.stop, progress):
                 if not self._put(ev):
                     return
         except Compacted as e:

@@ -1,30 +1,18 @@
-"""Garbage collection decisions: dependents whose controller owner is gone
-(background propagation), and Pods bound to Nodes that no longer exist."""
+"""Pod garbage collection decisions: Pods bound to Nodes that no longer exist, and
+terminating Pods stuck on unreachable Nodes. (Owner/dependent collection: gcgraph.)"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Iterable
 
-from k8snet.kcm.objects import controller_ref, meta
-from k8snet.machinery.leaderelection import parse_time
+from k8snet.kcm.objects import meta
+from k8snet.machinery.timefmt import parse_time
 
 
 def _key(obj: dict) -> str:
     m = meta(obj)
     return f"{m.get('namespace')}/{m.get('name')}"
-
-
-def orphaned(dependents: Iterable[dict], owners: Iterable[dict], owner_kind: str) -> list[str]:
-    """Dependents whose controller (of `owner_kind`) is not among `owners` (by uid)."""
-    alive = {meta(o).get("uid") for o in owners}
-    result = []
-    for obj in dependents:
-        ref = controller_ref(obj)
-        if ref and ref.get("kind") == owner_kind and ref.get("uid") not in alive \
-                and not meta(obj).get("deletionTimestamp"):
-            result.append(_key(obj))
-    return result
 
 
 def pods_on_missing_nodes(pods: Iterable[dict], nodes: Iterable[dict]) -> list[str]:

@@ -97,14 +97,40 @@ def status_error(code: int, reason: str, message: str, status: dict) -> ApiError
     return cls(code, reason, message, status)
 
 
+class ResourceRef(str):
+    """A resource name carrying its entry, for resources only the server's discovery
+    knows (custom resources): every verb and the Informer accept it as a resource."""
+
+    info: kinds.KindInfo
+
+    def __new__(cls, info: kinds.KindInfo) -> ResourceRef:
+        ref = super().__new__(cls, f"{info.plural}.{info.version}.{info.group}"
+                              if info.group else info.plural)
+        ref.info = info
+        return ref
+
+
 def resource_info(resource: str) -> kinds.KindInfo:
     """The registry entry of a resource: its plural, or any name `resources.lookup` knows
-    (kind, singular, short name); K8snetError when the registry has no such resource."""
+    (kind, singular, short name), or "plural.group" as kubectl spells a resource of a named
+    group (e.g. "events.events.k8s.io"), or a ResourceRef; K8snetError when the registry
+    has no such one."""
+    if isinstance(resource, ResourceRef):
+        return resource.info
     info = kinds.RESOURCES.get(resource) or kinds.lookup(resource)
+    if info is None and "." in resource:
+        plural, group = resource.split(".", 1)
+        info = kinds.lookup(plural, group)
     if info is None:
         raise K8snetError(f"unknown resource '{resource}': the resource registry "
                           "(k8snet.machinery.resources) has no such plural, kind or short name")
     return info
+
+
+def resource_name(info: kinds.KindInfo) -> str:
+    """The name resource_info resolves back to this resource: "pods", "events.events.k8s.io"
+    (the group's preferred version)."""
+    return f"{info.plural}.{info.group}" if info.group else info.plural
 
 
 def resource_path(resource: str, namespace: Optional[str] = None, name: Optional[str] = None,

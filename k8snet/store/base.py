@@ -83,7 +83,9 @@ class FutureRevision(StoreError):
 class WatchEvent:
     """One change: ``type`` is "PUT" or "DELETE"; ``created`` is True for the
     PUT that made the key. ``value`` is None for a DELETE; ``prev_value`` is
-    None for a creation."""
+    None for a creation. A watch asked for progress also yields "PROGRESS" events
+    (key "", no values): every change under the prefix up to ``revision`` has been
+    delivered (what a BOOKMARK may promise)."""
 
     type: str
     key: str
@@ -144,11 +146,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def watch(
-        self, prefix: str, from_revision: int, stop: threading.Event
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool = False
     ) -> Iterator[WatchEvent]:
         """Events under ``prefix`` with revision > ``from_revision``, in order,
         until ``stop`` is set. Compacted when the history no longer has them
-        (raised at the start or, if compaction overtakes a slow watcher, later)."""
+        (raised at the start or, if compaction overtakes a slow watcher, later).
+        With ``progress``, PROGRESS events now and then while nothing changes under
+        the prefix (SQLite: at most once a second; etcd: its progress notifications)."""
 
     @abc.abstractmethod
     def current_revision(self) -> int:
@@ -161,6 +165,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def compact(self, keep_revisions: int) -> None:
         """Forget history older than the latest ``keep_revisions`` revisions."""
+
+    @abc.abstractmethod
+    def compact_to(self, revision: int) -> None:
+        """Forget history up to and including ``revision`` (no-op when already past it)."""
 
     @abc.abstractmethod
     def close(self) -> None:

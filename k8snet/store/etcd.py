@@ -253,7 +253,10 @@ class EtcdStore(Store):
         return _int(result["header"]["revision"]), _unb64(prev.get("value"))
 
     def compact(self, keep_revisions: int) -> None:
-        target = self.current_revision() - max(keep_revisions, 0)
+        self.compact_to(self.current_revision() - max(keep_revisions, 0))
+
+    def compact_to(self, revision: int) -> None:
+        target = min(revision, self.current_revision())
         if target <= 1:
             return
         try:
@@ -264,7 +267,7 @@ class EtcdStore(Store):
     # -- watch ---------------------------------------------------------------
 
     def watch(
-        self, prefix: str, from_revision: int, stop: threading.Event
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool = False
     ) -> Iterator[WatchEvent]:
         if from_revision > 0:
             # A range at from_revision fails exactly when etcd has compacted it.
@@ -275,10 +278,10 @@ class EtcdStore(Store):
                 raise Compacted(from_revision, self.compact_revision()) from None
             except FutureRevision:
                 pass  # watching the future is fine: events arrive when written
-        return self._watch(prefix, from_revision, stop)
+        return self._watch(prefix, from_revision, stop, progress)
 
     def _watch(
-        self, prefix: str, from_revision: int, stop: threading.Event
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool
     ) -> Iterator[WatchEvent]:
         with self._lock:
             self._watch_stops.append(stop)
@@ -286,7 +289,7 @@ class EtcdStore(Store):
         failing_since: Optional[float] = None
         try:
             while not stop.is_set():
-                stream = _WatchStream(self._open_stream(prefix, seen, stop))
+                stream = _WatchStream(self._open_stream(prefix, seen, stop, progress))
                 try:
                     for result in stream.results(stop):
                         failing_since = None
@@ -297,10 +300,16 @@ class EtcdStore(Store):
                             raise StoreError(
                                 f"etcd cancelled the watch: {result.get('cancel_reason', '')}"
                             )
-                        for raw in result.get("events") or []:
+                        events = result.get("events") or []
+                        for raw in events:
                             event = watch_event(raw)
                             seen = event.revision
                             yield event
+                        at = _int((result.get("header") or {}).get("revision"))
+                        if progress and not events and not result.get("created") and at > seen:
+                            # a progress notification: everything up to `at` was sent
+                            seen = at
+                            yield WatchEvent("PROGRESS", "", None, None, at, False)
                 finally:
                     stream.close()
                 # The stream ended (member gone, "transport is closing"): reconnect
@@ -319,10 +328,12 @@ class EtcdStore(Store):
                 if stop in self._watch_stops:
                     self._watch_stops.remove(stop)
 
-    def _open_stream(self, prefix: str, seen: int, stop: threading.Event) -> requests.Response:
+    def _open_stream(self, prefix: str, seen: int, stop: threading.Event,
+                     progress: bool = False) -> requests.Response:
         """Open a watch stream from ``seen`` + 1, on any endpoint, within ``timeout``."""
         request = {"create_request": {
             **range_bounds(prefix), "start_revision": seen + 1, "prev_kv": True,
+            "progress_notify": progress,
         }}
         deadline = time.monotonic() + self.timeout
         attempt = self._current

@@ -15,8 +15,9 @@ Concurrency: a small pool of connections, one per operation in flight, so
 the apiserver's threads read in parallel; writes in this process are
 serialised by a lock (SQLite's busy timeout serialises them against other
 processes sharing the file). Watchers in this process are woken by a
-condition when a write commits and poll every ``poll_interval`` seconds for
-writes from other processes.
+condition when a write commits; one poller thread (started with the first watch)
+looks at the revision every ``poll_interval`` seconds and wakes them for writes
+from other processes, so idle watchers cost nothing however many there are.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ _SCHEMA = (
     "INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compact_revision', 0)",
 )
 _WATCH_BATCH = 256
+_STOP_CHECK = 0.5  # how often an idle watcher looks at its stop event (no query)
 _POOL_IDLE_MAX = 8
 
 
@@ -111,6 +113,7 @@ class SqliteStore(Store):
         self._writes = 0
         self._schema_ready = False
         self._closed = False
+        self._poller: Optional[threading.Thread] = None
 
     # -- connections ---------------------------------------------------------
 
@@ -283,6 +286,12 @@ class SqliteStore(Store):
 
         self._maintain(write)
 
+    def compact_to(self, revision: int) -> None:
+        def write(conn: sqlite3.Connection, _revision: int) -> None:
+            _compact_to(conn, min(revision, _meta(conn, "revision")))
+
+        self._maintain(write)
+
     def auto_compact(self, now: Optional[float] = None) -> None:
         """Compact what is older than both history_revisions and history_seconds."""
         cutoff = (time.time() if now is None else now) - self.history_seconds
@@ -309,22 +318,49 @@ class SqliteStore(Store):
                 raise
 
     def watch(
-        self, prefix: str, from_revision: int, stop: threading.Event
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool = False
     ) -> Iterator[WatchEvent]:
         compacted = self.compact_revision()
         if from_revision < compacted:
             raise Compacted(from_revision, compacted)
-        return self._watch(prefix, from_revision, stop)
+        return self._watch(prefix, from_revision, stop, progress)
+
+    def _start_poller(self) -> None:
+        with self._cond:
+            if self._poller is not None or self._closed:
+                return
+            self._poller = threading.Thread(target=self._poll, name="k8snet-sqlite-poller",
+                                            daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        """Wake the watchers when the revision moves (another process wrote)."""
+        last = None
+        while not self._closed:
+            try:
+                current = self.current_revision()
+            except StoreError:
+                current = last
+            if current != last:
+                last = current
+                with self._cond:
+                    self._seq += 1
+                    self._cond.notify_all()
+            with self._cond:
+                if not self._closed:
+                    self._cond.wait(self.poll_interval)
 
     def _watch(
-        self, prefix: str, from_revision: int, stop: threading.Event
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool
     ) -> Iterator[WatchEvent]:
+        self._start_poller()
         where, params = _range_sql(prefix, None)
         sql = (
             "SELECT revision, key, type, value, prev_value, created FROM history"
             f" WHERE revision > ? AND {where} ORDER BY revision LIMIT {_WATCH_BATCH}"
         )
         seen = from_revision
+        reported, reported_at = from_revision, 0.0
 
         def read(conn: sqlite3.Connection) -> Tuple[list, int]:
             compacted = _meta(conn, "compact_revision")
@@ -344,9 +380,16 @@ class SqliteStore(Store):
             if len(rows) == _WATCH_BATCH:
                 continue
             seen = max(seen, current)
-            with self._cond:
-                if self._seq == seq and not stop.is_set() and not self._closed:
-                    self._cond.wait(self.poll_interval)
+            if progress and seen > reported and time.monotonic() - reported_at >= 1.0:
+                reported, reported_at = seen, time.monotonic()
+                yield WatchEvent("PROGRESS", "", None, None, seen, False)
+                continue  # look again before sleeping: writes may have come meanwhile
+            due = progress and seen > reported  # a PROGRESS is owed once the second is up
+            with self._cond:  # sleep until a write (here or seen by the poller) or stop
+                while self._seq == seq and not stop.is_set() and not self._closed:
+                    if due and time.monotonic() - reported_at >= 1.0:
+                        break
+                    self._cond.wait(_STOP_CHECK)
 
     def close(self) -> None:
         with self._cond:

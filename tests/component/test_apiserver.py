@@ -282,30 +282,31 @@ def test_binding_and_graceful_pod_deletion(s):
     assert call(s, "GET", f"{base}/b2")[0] == 404
 
 
-def test_namespace_deletion_removes_contents(s):
+def test_namespace_deletion_marks_until_finalized(s):
+    """The apiserver only marks a namespace; emptying it is the namespace controller's
+    (tests/component/test_gc_kubectl.py), which ends with PUT .../finalize."""
     assert call(s, "POST", "/api/v1/namespaces", {"metadata": {"name": "gone"}})[0] == 201
     assert call(s, "POST", "/api/v1/namespaces/gone/pods", pod("p"))[0] == 201
-    assert call(s, "POST", "/api/v1/namespaces/gone/pods", pod("bound", node="w9"))[0] == 201
-    assert call(s, "POST", "/api/v1/namespaces/gone/services", _svc("sv"))[0] == 201
     code, ns = call(s, "DELETE", "/api/v1/namespaces/gone")
     assert code == 200 and ns["status"]["phase"] == "Terminating"
+    assert ns["metadata"]["deletionTimestamp"] and ns["spec"]["finalizers"] == ["kubernetes"]
     code, err = call(s, "POST", "/api/v1/namespaces/gone/pods", pod("q"))
-    assert code == 403 and "being terminated" in err["message"]
-    # the bound Pod waits for its kubelet; the rest goes
-    deadline = time.monotonic() + 20
-    while [p["metadata"]["name"] for p in
-           call(s, "GET", "/api/v1/namespaces/gone/pods")[1]["items"]] != ["bound"]:
-        assert time.monotonic() < deadline, "unbound Pod of 'gone' not deleted within 20s"
-        time.sleep(0.2)
-    _, b = call(s, "GET", "/api/v1/namespaces/gone/pods/bound")
-    assert b["metadata"]["deletionTimestamp"]
-    assert call(s, "GET", "/api/v1/namespaces/gone")[0] == 200
-    assert call(s, "DELETE", "/api/v1/namespaces/gone/pods/bound?gracePeriodSeconds=0")[0] == 200
-    deadline = time.monotonic() + 20
-    while call(s, "GET", "/api/v1/namespaces/gone")[0] != 404:
-        assert time.monotonic() < deadline, "namespace 'gone' still there after 20s"
-        time.sleep(0.2)
-    assert call(s, "GET", "/api/v1/namespaces/gone/pods")[1]["items"] == []
+    assert code == 403 and err["message"] == (
+        'pods "q" is forbidden: unable to create new content in namespace gone because it '
+        "is being terminated")
+    time.sleep(1.5)  # nothing in the apiserver empties it
+    assert [p["metadata"]["name"] for p in
+            call(s, "GET", "/api/v1/namespaces/gone/pods")[1]["items"]] == ["p"]
+    code, again = call(s, "DELETE", "/api/v1/namespaces/gone")
+    assert code == 200 and again["metadata"]["deletionTimestamp"]
+    _, cur = call(s, "GET", "/api/v1/namespaces/gone")
+    code, _ = call(s, "PUT", "/api/v1/namespaces/gone", dict(cur, spec={"finalizers": []}))
+    assert code == 200 and call(s, "GET", "/api/v1/namespaces/gone")[1]["spec"][
+        "finalizers"] == ["kubernetes"]       # only /finalize changes spec.finalizers
+    _, cur = call(s, "GET", "/api/v1/namespaces/gone")
+    code, _ = call(s, "PUT", "/api/v1/namespaces/gone/finalize",
+                   dict(cur, spec={"finalizers": []}))
+    assert code == 200 and call(s, "GET", "/api/v1/namespaces/gone")[0] == 404
     assert call(s, "DELETE", "/api/v1/namespaces/default")[0] == 403
 
 
@@ -453,7 +454,8 @@ def test_errors_never_drop_the_connection(s):
     assert call(s, "GET", "/api/v1/namespaces/default/pods/lp0/nope")[0] == 404
 
 
-def test_cascading_delete_and_deletecollection(s):
+def test_deletion_marks_and_deletecollection(s):
+    """The apiserver does not cascade: dependents stay for the garbage collector."""
     apps = "/apis/apps/v1/namespaces/default"
     tmpl = {"metadata": {"labels": {"app": "cas"}},
             "spec": {"containers": [{"name": "c", "image": "x"}]}}
@@ -467,15 +469,19 @@ def test_cascading_delete_and_deletecollection(s):
         "metadata": {"name": "cas-1", "ownerReferences": [owner]},
         "spec": {"selector": {"matchLabels": {"app": "cas"}}, "template": tmpl}})
     assert code == 201
-    p = pod("cas-1-a", {"app": "cas"})
-    p["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                                         "name": "cas-1", "uid": rs["metadata"]["uid"],
-                                         "controller": True}]
-    assert call(s, "POST", "/api/v1/namespaces/default/pods", p)[0] == 201
     assert call(s, "DELETE", f"{apps}/deployments/cas",
                 {"propagationPolicy": "Background"})[0] == 200
-    assert call(s, "GET", f"{apps}/replicasets/cas-1")[0] == 404
-    assert call(s, "GET", "/api/v1/namespaces/default/pods/cas-1-a")[0] == 404
+    assert call(s, "GET", f"{apps}/deployments/cas")[0] == 404
+    assert call(s, "GET", f"{apps}/replicasets/cas-1")[0] == 200
+    code, marked = call(s, "DELETE", f"{apps}/replicasets/cas-1",
+                        {"propagationPolicy": "Foreground"})
+    assert code == 200 and marked["metadata"]["finalizers"] == ["foregroundDeletion"]
+    code, err = call(s, "DELETE", f"{apps}/replicasets/cas-1", {"propagationPolicy": "Up"})
+    assert code == 422 and err["message"].startswith(
+        'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Up"')
+    code, patched = call(s, "PATCH", f"{apps}/replicasets/cas-1",
+                         {"metadata": {"finalizers": None}}, "application/merge-patch+json")
+    assert code == 200 and call(s, "GET", f"{apps}/replicasets/cas-1")[0] == 404
     for i in range(3):
         assert call(s, "POST", "/api/v1/namespaces/default/pods", pod(f"dc{i}", {"dc": "1"}))[
             0] == 201

@@ -322,3 +322,51 @@ def test_many_watchers_see_every_write(store):
     for t in threads:
         t.join(DEADLINE + 5)
     assert seen == [written] * 4
+
+
+def test_watch_progress_reports_the_revision_of_quiet_prefixes(store):
+    """An idle watch asked for progress learns how far the store got (BOOKMARK material):
+    SQLite at most once a second, etcd through its progress notifications (every second here)."""
+    st, root = store
+    start = st.current_revision()
+    stop = threading.Event()
+    timer = threading.Timer(DEADLINE, stop.set)
+    timer.start()
+    seen: List[WatchEvent] = []
+    try:
+        written = st.create(root + "elsewhere/x", b"x")
+        for event in st.watch(root + "quiet/", start, stop, progress=True):
+            seen.append(event)
+            if event.type == "PROGRESS" and event.revision >= written:
+                break
+    finally:
+        timer.cancel()
+        stop.set()
+    assert seen and seen[-1].type == "PROGRESS" and seen[-1].revision >= written, seen
+    assert all(e.type == "PROGRESS" and e.key == "" for e in seen)
+    # without asking, a quiet watch yields nothing at all
+    got: List[WatchEvent] = []
+    stop2 = threading.Event()
+    thread = threading.Thread(target=lambda: got.extend(
+        st.watch(root + "quiet/", start, stop2)))
+    thread.start()
+    time.sleep(1.5)
+    stop2.set()
+    thread.join(DEADLINE)
+    assert got == []
+
+
+def test_compact_to_a_revision(store):
+    st, root = store
+    key = root + "pods/ns/c"
+    first = st.create(key, b"0")
+    rev = first
+    for i in range(3):
+        rev = st.update(key, b"%d" % (i + 1), rev)
+    st.compact_to(first + 1)
+    assert st.compact_revision() == first + 1
+    with pytest.raises(Compacted):
+        st.watch(root + "pods/", first, threading.Event())
+    assert [e.value for e in collect(st, root + "pods/", first + 1, 2)] == [b"2", b"3"]
+    st.compact_to(first)  # older than what is gone already: nothing happens
+    assert st.compact_revision() == first + 1

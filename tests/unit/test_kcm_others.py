@@ -6,7 +6,7 @@ import datetime as dt
 import ipaddress
 
 import pytest
-from kcm_fixtures import T0, replicaset, rs_pod
+from kcm_fixtures import T0, rs_pod
 
 from k8snet.errors import UsageError
 from k8snet.kcm import endpoints as ep
@@ -201,14 +201,6 @@ def test_unknown_conditions():
 
 
 # -- garbage collection ----------------------------------------------------------
-
-def test_orphans_of_deleted_owners():
-    rs = replicaset("rs1", 1)
-    pods = [rs_pod("kept", rs="rs1"), rs_pod("orphan", rs="gone")]
-    assert gc.orphaned(pods, [rs], "ReplicaSet") == ["default/orphan"]
-    assert gc.orphaned([rs], [], "Deployment") == ["default/rs1"]
-    assert gc.orphaned([rs], [{"metadata": {"uid": "dep-uid"}}], "Deployment") == []
-
 
 def test_pod_gc():
     pods = [rs_pod("a", node="n1"), rs_pod("b", node="gone"), rs_pod("c", node=None)]
