@@ -29,6 +29,7 @@ def test_references_are_normalised(ref, repo, tag):
     ("k8s.gcr.io/e2e-test-images/agnhost:2.21", "agnhost"),
     ("busybox", "busybox"), ("busybox:1.28", "busybox"), ("docker.io/library/busybox", "busybox"),
     ("registry.k8s.io/pause:3.9", "pause"), ("nginx:1.25", "nginx"),
+    ("registry.k8s.io/nginx-slim:0.21", "nginx"),
     ("busybox@sha256:" + "a" * 64, "busybox"),
 ])
 def test_known_references(ref, name):
