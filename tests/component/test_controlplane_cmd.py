@@ -143,9 +143,13 @@ def test_control_plane_with_simulated_nodes_runs_a_deployment(tmp_path):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        if proc.poll() is None:  # a failed assertion: stop it so it stops its children
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
         out.close()
 
 
@@ -228,7 +232,11 @@ def test_the_python_client_lists_what_simulated_nodes_report(tmp_path):
     finally:
         if stop is not None:
             stop.set()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        if proc.poll() is None:  # a failed assertion: stop it so it stops its children
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
         out.close()
