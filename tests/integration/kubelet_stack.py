@@ -93,6 +93,11 @@ class NodeStack:
         if controller_manager:
             self.spawn("controller-manager", "controller-manager", "--kubeconfig",
                        self.kubeconfig)
+        else:
+            # what the controller-manager's root-CA publisher does: Pods mount their
+            # ServiceAccount's kube-api-access volume, which needs kube-root-ca.crt
+            self.kubectl("create", "configmap", "kube-root-ca.crt", "--from-file=ca.crt="
+                         + os.path.join(self.tmp, "api", "ca.crt"))
         return self.start_kubelet()
 
     def start_kubelet(self) -> NodeStack:
