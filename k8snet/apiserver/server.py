@@ -209,6 +209,10 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
     def _json(self, code: int, obj: object, ctx: Optional[Ctx] = None,
               ctype: str = "application/json") -> None:
         self._last_obj = obj
+        if self._rbac_write is not None and 200 <= code < 300:
+            # before the reply leaves: the client's next request is judged by this write
+            self._rbac_written(self._rbac_write)
+        self._rbac_write = None
         extra = []
         for w in (ctx.warnings if ctx else [])[:20]:
             extra.append(("Warning", warning_header(str(w))))
@@ -258,6 +262,7 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         self._responded = False
         self._code = 0
         self._last_obj: object = None
+        self._rbac_write: Optional[RequestInfo] = None
         started = time.perf_counter()
         opts = self.server.options
         labels: Optional[dict] = None
@@ -279,10 +284,9 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             if url.path == "/metrics":
                 self._metrics(method)
                 return
+            if ri.resource in RBAC_PLURALS and method in ("POST", "PUT", "PATCH", "DELETE"):
+                self._rbac_write = ri
             self._route(method, parse_path(url.path, self.server.registry.table), ctx, body)
-            if ri.resource in RBAC_PLURALS and method in ("POST", "PUT", "PATCH", "DELETE") \
-                    and 200 <= self._code < 300:
-                self._rbac_written(ri)
         except ApiStatusError as e:
             self._safe_status(e)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout,
