@@ -84,17 +84,7 @@ def go_value(v: Any) -> str:
     """A bad value as field.Error.ErrorBody renders it."""
     if isinstance(v, GoLiteral):
         return str(v)
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return go_float(v)
-    if isinstance(v, str):
-        return _quote(v)
-    return _compound(v)
+    return "null" if v is None else _inner(v)
 
 
 def _with(body: str, detail: str) -> str:
