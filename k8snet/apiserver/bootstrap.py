@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+import time
 from typing import Optional
 
 from k8snet.apiserver import alloc, rbac, rbac_defaults
@@ -33,32 +35,62 @@ def kubernetes_endpoints(ip: str, port: int) -> dict:
                          "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}
 
 
-def bootstrap(reg: Registry, advertise_ip: str, port: int) -> None:
-    """Idempotent start-up: repair address reservations, then ensure the defaults."""
-    svc_info = kinds.RESOURCES["services"]
+LEAK_GRACE = 30.0  # seconds a reservation no Service holds is given before it is freed
+BOOTSTRAP_ATTEMPTS = 20
+
+
+def bootstrap(reg: Registry, advertise_ip: str, port: int) -> dict[str, int]:
+    """Idempotent start-up: reserve the addresses stored Services hold, then ensure the
+    defaults. Several apiservers may run it at once on one store (HA masters): each
+    object is created by whichever gets there first, and the others find it made.
+    Returns the address reservations no Service held (see `release_leaks_later`)."""
     items, _ = reg.store.list("/registry/services/")
-    reg.ipam.repair([json.loads(v) for _, v, _ in items])
+    leaks = reg.ipam.repair([json.loads(v) for _, v, _ in items])
     ns_info = kinds.RESOURCES["namespaces"]
     for ns in SYSTEM_NAMESPACES:
-        if reg.read(ns_info, None, ns) is None:
-            try:
-                reg.create(ns_info, None, {"metadata": {"name": ns}}, Ctx())
-            except ApiStatusError as e:
-                if e.code != 409:
-                    raise
-    if reg.read(svc_info, "default", "kubernetes") is None:
-        try:
-            reg.create(svc_info, "default",
-                       kubernetes_service(alloc.reserved_cluster_ip(reg.ipam.cidr), port), Ctx())
-        except ApiStatusError as e:
-            if e.code != 409:
-                raise
+        ensure_created(reg, ns_info, None, {"metadata": {"name": ns}})
+    ensure_created(reg, kinds.RESOURCES["services"], "default",
+                   kubernetes_service(alloc.reserved_cluster_ip(reg.ipam.cidr), port))
     ep_info = kinds.RESOURCES["endpoints"]
     want = kubernetes_endpoints(advertise_ip, port)
     cur = reg.read(ep_info, "default", "kubernetes")
     if cur is None or cur.get("subsets") != want["subsets"]:
         reg.update(ep_info, "default", "kubernetes", want, Ctx())
     ensure_default_rbac(reg)
+    return leaks
+
+
+def ensure_created(reg: Registry, info, ns: Optional[str], obj: dict) -> None:
+    """Create `obj` unless it exists. Another apiserver creating it at the same moment
+    makes our create fail (409 AlreadyExists; for the `kubernetes` Service, 422 "provided
+    IP is already allocated" when its address is reserved but the Service not yet
+    stored): then read again until it is there, or create it if the other gave up."""
+    name = obj["metadata"]["name"]
+    for _ in range(BOOTSTRAP_ATTEMPTS):
+        if reg.read(info, ns, name) is not None:
+            return
+        try:
+            reg.create(info, ns, copy.deepcopy(obj), Ctx())
+            return
+        except ApiStatusError as e:
+            if e.code not in (409, 422):
+                raise
+        time.sleep(0.25)
+    if reg.read(info, ns, name) is None:
+        raise RuntimeError(f"bootstrap: could not create {info.plural} {name}")
+
+
+def release_leaks_later(reg: Registry, leaks: dict[str, int], stop: threading.Event,
+                        grace: float = LEAK_GRACE) -> None:
+    """After `grace` seconds, free the reservations `bootstrap` found unheld that are
+    still unheld (as upstream's repair controller frees a leak only when it persists)."""
+    if not leaks or stop.wait(grace):
+        return
+    items, _ = reg.store.list("/registry/services/")
+    released = reg.ipam.release_leaks(leaks, [json.loads(v) for _, v, _ in items])
+    if released:
+        print(f"k8snet apiserver: released {len(released)} address reservation(s) no "
+              f"Service holds: {', '.join(released)}", flush=True)
 
 
 def _reconcile_role(cur: dict, want: dict) -> Optional[dict]:

@@ -7,7 +7,7 @@ from typing import Optional
 
 from k8snet.apiserver import alloc
 from k8snet.apiserver.status import invalid
-from k8snet.store.base import KeyExists, KeyNotFound, Store
+from k8snet.store.base import KeyExists, KeyNotFound, RevisionMismatch, Store
 
 IP_PREFIX = "/registry/allocations/clusterips/"
 PORT_PREFIX = "/registry/allocations/nodeports/"
@@ -151,22 +151,47 @@ class ServiceIPAM:
         return (new_ips, new_ports, [ip for ip in old_ips if ip not in keep_ips],
                 [p for p in old_ports if p not in kept])
 
-    def repair(self, services: list[dict]) -> None:
-        """At start-up: reservations = exactly what stored Services hold."""
+    def _reservations(self) -> dict[str, int]:
+        """Every reservation key -> its revision."""
+        out: dict[str, int] = {}
+        for prefix in (IP_PREFIX, PORT_PREFIX):
+            items, _ = self.store.list(prefix)
+            out.update({k: rev for k, _, rev in items})
+        return out
+
+    def repair(self, services: list[dict]) -> dict[str, int]:
+        """At start-up: reserve what stored Services hold and is not reserved. Returns
+        the reservations no Service holds (key -> revision) without releasing them:
+        with several apiservers one may be another's create in flight (reserved, not yet
+        stored). `release_leaks` frees those still unheld a while later."""
         ips, ports = alloc.allocations_from_services(services)
-        have_ips = set(self._used(IP_PREFIX))
-        have_ports = {int(p) for p in self._used(PORT_PREFIX) if p.isdigit()}
-        self.release([ip for ip in have_ips if ip not in ips],
-                     [p for p in have_ports if p not in ports])
-        for ip, owner in ips.items():
-            if ip not in have_ips:
+        have = self._reservations()
+        for key, owner in [(IP_PREFIX + ip, o) for ip, o in ips.items()] + \
+                [(PORT_PREFIX + str(p), o) for p, o in ports.items()]:
+            if key not in have:
                 try:
-                    self.store.create(IP_PREFIX + ip, owner.encode())
+                    self.store.create(key, owner.encode())
                 except KeyExists:
                     pass
-        for port, owner in ports.items():
-            if port not in have_ports:
-                try:
-                    self.store.create(PORT_PREFIX + str(port), owner.encode())
-                except KeyExists:
-                    pass
+        return leaked_reservations(have, ips, ports)
+
+    def release_leaks(self, candidates: dict[str, int], services: list[dict]) -> list[str]:
+        """Release the `candidates` (from `repair`) that no Service holds still and that
+        nobody re-reserved since (same revision); the keys released."""
+        ips, ports = alloc.allocations_from_services(services)
+        still = leaked_reservations(candidates, ips, ports)
+        released = []
+        for key, rev in still.items():
+            try:
+                self.store.delete(key, expected_revision=rev)
+                released.append(key)
+            except (KeyNotFound, RevisionMismatch):
+                pass
+        return released
+
+
+def leaked_reservations(reservations: dict[str, int], ips: dict, ports: dict) -> dict[str, int]:
+    """The reservations (key -> revision) that no Service's address or port explains
+    (pure)."""
+    held = {IP_PREFIX + ip for ip in ips} | {PORT_PREFIX + str(p) for p in ports}
+    return {k: rev for k, rev in reservations.items() if k not in held}
