@@ -15,7 +15,7 @@ from typing import Optional
 from k8snet.apiextensions.manager import CustomResources
 from k8snet.apiserver import alloc, authn, authz, certs, health, satokens
 from k8snet.apiserver.auth import Auth
-from k8snet.apiserver.bootstrap import aggregation_writer, bootstrap
+from k8snet.apiserver.bootstrap import aggregation_writer, bootstrap, release_leaks_later
 from k8snet.apiserver.ipam import ServiceIPAM
 from k8snet.apiserver.metrics import ApiMetrics
 from k8snet.apiserver.rbaccache import RbacCache
@@ -29,7 +29,11 @@ CACHE_SYNC_DEADLINE = 30.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default="/var/lib/k8snet/apiserver",
-                        help="where the CA, certificate, token (and SQLite db) live")
+                        help="where the serving certificate (and SQLite db) live")
+    parser.add_argument("--pki-dir", default=None,
+                        help="where the cluster CA, admin token and ServiceAccount signing "
+                             "key live, made if missing; apiservers of one cluster share it "
+                             "(default: the data dir)")
     parser.add_argument("--bind-address", default="127.0.0.1", help="IP to listen on")
     parser.add_argument("--port", type=int, default=6443, help="port (0: any free port)")
     parser.add_argument("--store", default=None,
@@ -37,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default sqlite:///<data-dir>/state.db)")
     parser.add_argument("--kubeconfig-out", default=None,
                         help="write a kubeconfig (CA + token) for this server here")
+    parser.add_argument("--kubeconfig-server", action="append", default=[], metavar="URL",
+                        help="every apiserver of the cluster, for --kubeconfig-out to list "
+                             "so k8snet's clients fail over between them (repeatable)")
     parser.add_argument("--advertise-address", default=None,
                         help="IP other components reach this server on (kubernetes Endpoints, "
                              "kubeconfig server, certificate SAN)")
@@ -168,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
     os.makedirs(data_dir, exist_ok=True)
     store_url = args.store or f"sqlite:///{os.path.join(data_dir, 'state.db')}"
     sans = certs.wanted_sans(args.bind_address, [advertise] + list(args.tls_san))
-    files = certs.ensure_tls(data_dir, sans)
+    pki_dir = os.path.abspath(args.pki_dir or data_dir)
+    files = certs.ensure_tls(data_dir, sans, pki_dir)
     tls = None
     token = None
     if not args.insecure_http:
@@ -179,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         token = certs.read_token(files.token_file)
     static = _static_tokens(args, token)
     issuer = satokens.TokenIssuer(
-        satokens.load_signing_key(satokens.ensure_signing_key(data_dir)),
+        satokens.load_signing_key(certs.cluster_pki(pki_dir).sa_key),
         args.service_account_issuer, (args.service_account_issuer,))
     store = open_store(store_url)
     try:
@@ -201,13 +209,15 @@ def run(args: argparse.Namespace) -> int:
         host = advertise if ":" not in advertise else f"[{advertise}]"
         url = f"{scheme}://{host}:{port}"
         httpd.options.server_address = f"{host}:{port}"
-        bootstrap(registry, advertise, port)
+        leaks = bootstrap(registry, advertise, port)
         started.update(("bootstrap-controller", "rbac/bootstrap-roles"))
         stop = threading.Event()
+        threading.Thread(target=release_leaks_later, args=(registry, leaks, stop),
+                         daemon=True, name="ipam-repair").start()
         cache.start(stop)
         cache.wait_synced(CACHE_SYNC_DEADLINE)
         if args.kubeconfig_out:
-            certs.write_kubeconfig(args.kubeconfig_out, url, files)
+            certs.write_kubeconfig(args.kubeconfig_out, url, files, args.kubeconfig_server)
         with open(os.path.join(data_dir, "apiserver.url"), "w") as f:
             f.write(url + "\n")
         threading.Thread(target=registry.extensions.run, args=(stop,), daemon=True,

@@ -11,6 +11,15 @@ covers every failure a control loop should retry.
     pod = client.get("pods", "web-0", namespace="default")
     for kind, obj in client.watch("pods", resource_version="123"):
         ...
+
+With several masters, a kubeconfig's cluster may list every apiserver in an
+extension named ``k8snet.io/servers`` (``{"servers": [URL, ...]}``; kubectl
+ignores it). The client then fails over: when a server cannot be reached it
+moves to the next one and retries, for every request whose bytes never left
+(the connection was refused or timed out) and for idempotent ones (GET, PUT,
+DELETE: a PUT carries its resourceVersion) whatever happened. It stays on the
+server that answers. All apiservers share one store, so resourceVersions
+(and watches resumed from them) mean the same on each.
 """
 
 from __future__ import annotations
@@ -37,6 +46,11 @@ PATCH_CONTENT_TYPES = {
 }
 
 USER_AGENT = "k8snet/0.1"
+SERVERS_EXTENSION = "k8snet.io/servers"
+# With several servers, a server that does not accept a connection within this many
+# seconds is passed over (a master whose link is cut never answers the SYN).
+FAILOVER_CONNECT_TIMEOUT = 3.0
+IDEMPOTENT = ("GET", "HEAD", "PUT", "DELETE")
 
 
 class ApiError(K8snetError):
@@ -229,23 +243,32 @@ class ApiClient:
     """Kubernetes REST verbs against one apiserver."""
 
     def __init__(self, server: str, token: Optional[str] = None, ca_file: Optional[str] = None,
-                 insecure: bool = False, timeout: float = 10.0, ca_data: Optional[str] = None):
-        url = urllib.parse.urlsplit(server)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise K8snetError(f"bad apiserver URL '{server}': expected https://HOST:PORT")
-        self.server = server.rstrip("/")
+                 insecure: bool = False, timeout: float = 10.0, ca_data: Optional[str] = None,
+                 servers: Optional[list[str]] = None):
+        urls = [server] + [u for u in servers or [] if u.rstrip("/") != server.rstrip("/")]
+        self._servers = [_split_server(u) for u in urls]
+        self._current = 0
         self.token = token
         self.timeout = timeout
-        self._scheme = url.scheme
-        self._host = url.hostname
-        self._port = url.port or (443 if url.scheme == "https" else 80)
-        self._prefix = url.path.rstrip("/")
         self._ca_file = ca_file
         self._ca_data = ca_data
         self._insecure = insecure
         self._local = threading.local()
-        self._ssl_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._ssl_context: Optional[ssl.SSLContext] = None
+
+    @property
+    def server(self) -> str:
+        """The URL of the apiserver requests go to now."""
+        return self._servers[self._current][0]
+
+    @property
+    def servers(self) -> list[str]:
+        return [entry[0] for entry in self._servers]
+
+    @property
+    def _prefix(self) -> str:
+        return self._servers[self._current][4]
 
     # -- construction -------------------------------------------------------
 
@@ -260,6 +283,16 @@ class ApiClient:
         except yaml.YAMLError as exc:
             raise K8snetError(f"kubeconfig {path} is not valid YAML: {exc}") from None
         return cls(**kubeconfig_settings(config, path), timeout=timeout)
+
+    def _fail_over(self, index: int) -> bool:
+        """Server `index` did not answer: move to the next one (once, however many
+        threads saw it fail). False when there is no other server."""
+        if len(self._servers) < 2:
+            return False
+        with self._lock:
+            if self._current == index:
+                self._current = (index + 1) % len(self._servers)
+        return True
 
     # -- verbs --------------------------------------------------------------
 
@@ -329,13 +362,18 @@ class ApiClient:
         path = resource_path(resource, namespace) + query
         # A watch may be quiet for a long time: no read timeout unless the server has one.
         read_timeout = None if timeout_seconds is None else timeout_seconds + self.timeout
-        conn = self._new_connection(read_timeout)
-        try:
-            conn.request("GET", self._prefix + path, headers=self._headers())
-            response = conn.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise self._unreachable(exc) from None
+        for attempt in range(len(self._servers)):
+            index = self._current
+            conn = self._new_connection(read_timeout, index)
+            try:
+                conn.request("GET", self._prefix + path, headers=self._headers())
+                response = conn.getresponse()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                if attempt + 1 < len(self._servers) and self._fail_over(index):
+                    continue
+                raise self._unreachable(exc) from None
         if response.status != 200:
             body = response.read()
             conn.close()
@@ -395,26 +433,35 @@ class ApiClient:
         headers = self._headers()
         if payload is not None:
             headers["Content-Type"] = content_type
-        for attempt in (0, 1):
-            conn, reused = self._connection()
+        retried_stale = False
+        failovers = 0
+        while True:
+            conn, reused, index = self._connection()
+            sent = False
             try:
-                conn.request(method, self._prefix + path, body=payload, headers=headers)
+                if conn.sock is None:
+                    conn.connect()
+                sent = True
+                conn.request(method, self._servers[index][4] + path, body=payload,
+                             headers=headers)
                 response = conn.getresponse()
                 data = response.read()
                 if response.will_close:
                     self._drop_connection()
                 return response.status, data
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
-                    ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
-                self._drop_connection()
-                # A kept-alive connection the server had closed: try once on a fresh one.
-                if reused and attempt == 0:
-                    continue
-                raise self._unreachable(exc) from None
             except (OSError, http.client.HTTPException) as exc:
                 self._drop_connection()
+                # A kept-alive connection the server had closed: try once on a fresh one.
+                if reused and not retried_stale and isinstance(exc, (
+                        http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+                        ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+                    retried_stale = True
+                    continue
+                if (not sent or method in IDEMPOTENT) and \
+                        failovers + 1 < len(self._servers) and self._fail_over(index):
+                    failovers += 1
+                    continue
                 raise self._unreachable(exc) from None
-        raise AssertionError("unreachable")
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
@@ -425,13 +472,18 @@ class ApiClient:
     def _unreachable(self, exc: BaseException) -> Unreachable:
         return Unreachable(0, "Unreachable", f"cannot reach apiserver {self.server}: {exc}")
 
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool, int]:
+        """This thread's kept-alive connection to the current server (made if needed),
+        whether it was reused, and the server's index."""
         conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn, True
-        conn = self._new_connection(self.timeout)
+        index = self._current
+        if conn is not None and self._local.index == index:
+            return conn, True, index
+        self._drop_connection()
+        conn = self._new_connection(self.timeout, index)
         self._local.conn = conn
-        return conn, False
+        self._local.index = index
+        return conn, False, index
 
     def _drop_connection(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -439,14 +491,21 @@ class ApiClient:
         if conn is not None:
             conn.close()
 
-    def _new_connection(self, timeout: Optional[float]) -> http.client.HTTPConnection:
-        if self._scheme == "http":
-            return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
-        return http.client.HTTPSConnection(self._host, self._port, timeout=timeout,
-                                           context=self._context())
+    def _new_connection(self, timeout: Optional[float],
+                        index: Optional[int] = None) -> http.client.HTTPConnection:
+        _url, scheme, host, port, _prefix = self._servers[
+            self._current if index is None else index]
+        if scheme == "http":
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        else:
+            conn = http.client.HTTPSConnection(host, port, timeout=timeout,
+                                               context=self._context())
+        if len(self._servers) > 1:
+            _bound_connect(conn, timeout)
+        return conn
 
     def _context(self) -> ssl.SSLContext:
-        with self._ssl_lock:
+        with self._lock:
             if self._ssl_context is None:
                 ctx = ssl.create_default_context(cafile=self._ca_file, cadata=self._ca_data)
                 if self._insecure:
@@ -454,6 +513,41 @@ class ApiClient:
                     ctx.verify_mode = ssl.CERT_NONE
                 self._ssl_context = ctx
             return self._ssl_context
+
+
+def _split_server(server: str) -> tuple[str, str, str, int, str]:
+    """(url, scheme, host, port, path prefix) of an apiserver URL."""
+    url = urllib.parse.urlsplit(server)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise K8snetError(f"bad apiserver URL '{server}': expected https://HOST:PORT")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return server.rstrip("/"), url.scheme, url.hostname, port, url.path.rstrip("/")
+
+
+def _bound_connect(conn: http.client.HTTPConnection, timeout: Optional[float]) -> None:
+    """Make `conn` give up connecting after FAILOVER_CONNECT_TIMEOUT (then reads wait
+    `timeout` as before), so a dead server costs seconds, not the read timeout."""
+    connect = conn.connect
+
+    def bounded() -> None:
+        conn.timeout = FAILOVER_CONNECT_TIMEOUT if timeout is None else \
+            min(timeout, FAILOVER_CONNECT_TIMEOUT)
+        try:
+            connect()
+        finally:
+            conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+    conn.connect = bounded  # type: ignore[method-assign]
+
+
+def servers_from_cluster(cluster: dict) -> list[str]:
+    """The apiserver URLs a kubeconfig cluster lists in its k8snet.io/servers extension."""
+    for ext in cluster.get("extensions") or []:
+        if isinstance(ext, dict) and ext.get("name") == SERVERS_EXTENSION:
+            value = ext.get("extension") or {}
+            return [str(u) for u in value.get("servers") or [] if u]
+    return []
 
 
 def kubeconfig_settings(config: dict, path: str = "kubeconfig") -> dict[str, Any]:
@@ -484,4 +578,5 @@ def kubeconfig_settings(config: dict, path: str = "kubeconfig") -> dict[str, Any
     return {
         "server": server, "token": token, "ca_file": cluster.get("certificate-authority"),
         "ca_data": ca_data, "insecure": bool(cluster.get("insecure-skip-tls-verify")),
+        "servers": servers_from_cluster(cluster),
     }

@@ -268,8 +268,7 @@ class LiveCluster:
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "k8snet.testbed.portforward", "--listen",
-                 f"127.0.0.1:{port}", "--netns", master.netns, "--to",
-                 f"{master.ip}:{components.APISERVER_PORT}"],
+                 f"127.0.0.1:{port}", *components.forward_targets(self.state.masters)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.state.processes.append(st.record_process(proc.pid, "portforward", log=log))
         incluster = os.path.join(self.dir, "kubeconfig.incluster")

@@ -37,6 +37,17 @@ def node_dir(cluster_dir: str, node: str) -> str:
     return os.path.join(cluster_dir, node)
 
 
+def pki_dir(cluster_dir: str) -> str:
+    """The cluster's shared CA, admin token and ServiceAccount key (see
+    k8snet.apiserver.certs.ensure_cluster_pki): every apiserver uses these, and
+    anything the cluster's clients must trust is signed by this CA."""
+    return os.path.join(cluster_dir, "pki")
+
+
+def apiserver_url(master: NodeInfo) -> str:
+    return f"https://{master.ip}:{APISERVER_PORT}"
+
+
 def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
                     k8snet: List[str]) -> List[Component]:
     """The processes of a cluster, in start order. ``k8snet`` is the argv
@@ -62,14 +73,26 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
         data = os.path.join(ndir, "apiserver")
         argv = [*k8snet, "apiserver", "--data-dir", data, "--bind-address", node.ip,
                 "--port", str(APISERVER_PORT), "--advertise-address", node.ip,
-                "--service-cidr", str(addressing.SERVICE_NET)]
+                "--service-cidr", str(addressing.SERVICE_NET),
+                "--pki-dir", pki_dir(cluster_dir)]
+        # Every serving certificate names every master: a client failing over from
+        # one apiserver to another checks the same names.
+        for other in masters:
+            if other is not node:
+                argv += ["--tls-san", other.ip]
         if index == 0:
             argv += ["--kubeconfig-out", kubeconfig]
+            if len(masters) > 1:
+                for other in masters:
+                    argv += ["--kubeconfig-server", apiserver_url(other)]
         if store_url:
             argv += ["--store", store_url]
+        # The first apiserver writes the kubeconfig once it serves; the others
+        # write apiserver.url in their data dir when they do.
         plan.append(Component(node.name, "apiserver", argv,
                               log=os.path.join(ndir, "apiserver.log"),
-                              ready_file=kubeconfig if index == 0 else None))
+                              ready_file=kubeconfig if index == 0
+                              else os.path.join(data, "apiserver.url")))
     for node in masters:
         ndir = node_dir(cluster_dir, node.name)
         plan.append(Component(node.name, "controller-manager", [
@@ -132,6 +155,18 @@ def overlay_agent(k8snet: List[str], node: NodeInfo, kubeconfig: str,
         ready_file=os.path.join(ndir, "overlay.ready"))
 
 
+def forward_targets(masters: List[NodeInfo]) -> List[str]:
+    """The arguments of the loopback forwarder (k8snet.testbed.portforward) that
+    lets kubectl on this machine reach the apiservers: every master's, each from
+    its own namespace; with several, a dead one is passed over after 2 s."""
+    argv: List[str] = []
+    for master in masters:
+        argv += ["--to", f"{master.netns}={master.ip}:{APISERVER_PORT}"]
+    if len(masters) > 1:
+        argv += ["--connect-timeout", "2"]
+    return argv
+
+
 def user_kubeconfig(incluster_text: str, local_port: int) -> str:
     """The kubeconfig for kubectl on this machine: same CA and token, server
     on the loopback port forwarded into the master."""
@@ -140,4 +175,6 @@ def user_kubeconfig(incluster_text: str, local_port: int) -> str:
     doc = yaml.safe_load(incluster_text)
     for cluster in doc.get("clusters", []):
         cluster["cluster"]["server"] = f"https://127.0.0.1:{local_port}"
+        # The forwarder fails over between masters: one server is all kubectl needs.
+        cluster["cluster"].pop("extensions", None)
     return yaml.safe_dump(doc, sort_keys=False)

@@ -1,11 +1,19 @@
 """Lets a local kubectl reach the apiserver without touching the root
-namespace's routes: the listening socket is made on root's loopback, then
-the process joins the master's network namespace, so every connection it
-opens onwards starts inside the cluster. Sockets keep the namespace they
-were created in; nothing is routed, nothing is translated.
+namespace's routes: the listening socket is made on root's loopback; each
+connection onwards is made inside a master's network namespace (setns(2)
+applies to the calling thread only, and a socket keeps the namespace it was
+created in), so it starts inside the cluster. Nothing is routed, nothing is
+translated.
 
     python -m k8snet.testbed.portforward --listen 127.0.0.1:PORT \
-        --netns k8snet-<cluster>-m1 --to 10.0.0.1:6443
+        --to k8snet-<cluster>-m1=10.0.0.1:6443 [--to k8snet-<cluster>-m2=10.0.0.2:6443 ...]
+
+With several masters it is a TCP failover balancer, the way HAProxy is put
+in front of kube-apiservers: a connection goes to the target that last
+accepted one; when that target refuses or does not answer within
+``--connect-timeout`` seconds, the next is tried. Each target is reached
+from its own master's namespace, so a master whose processes died or whose
+link is cut takes only its own target away.
 """
 
 from __future__ import annotations
@@ -17,12 +25,15 @@ import signal
 import socket
 import sys
 import threading
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
 
 CLONE_NEWNET = 0x40000000
 
 
 def join_netns(path: str) -> None:
-    """setns(2) into a network namespace (os.setns exists only from 3.12)."""
+    """setns(2) the calling thread into a network namespace (os.setns exists
+    only from 3.12)."""
     libc = ctypes.CDLL(None, use_errno=True)
     with open(path) as ns:
         if libc.setns(ns.fileno(), CLONE_NEWNET) != 0:
@@ -47,17 +58,82 @@ def pipe(src: socket.socket, dst: socket.socket) -> None:
                 pass
 
 
-def serve(listener: socket.socket, target, connect_timeout: float = 10.0) -> None:
+@dataclass(frozen=True)
+class Target:
+    netns: str
+    address: Tuple[str, int]
+
+
+def parse_target(text: str) -> Target:
+    """``NETNS=HOST:PORT`` (pure)."""
+    netns, sep, hostport = text.partition("=")
+    if not sep or not netns:
+        raise ValueError(f"--to {text!r}: expected NETNS=HOST:PORT")
+    return Target(netns, split_hostport(hostport))
+
+
+def try_order(count: int, preferred: int) -> List[int]:
+    """Targets to try, the one that last worked first, then the others in order (pure)."""
+    return [(preferred + i) % count for i in range(count)]
+
+
+class Connector:
+    """Opens connections to the first target that accepts, remembering it."""
+
+    def __init__(self, targets: List[Target], connect_timeout: float):
+        self.targets = targets
+        self.connect_timeout = connect_timeout
+        self.preferred = 0
+
+    def connect(self) -> Optional[socket.socket]:
+        for index in try_order(len(self.targets), self.preferred):
+            target = self.targets[index]
+            try:
+                sock = self._open_in(target)
+            except OSError as exc:
+                print(f"{target.netns} {target.address[0]}:{target.address[1]}: {exc}",
+                      flush=True)
+                continue
+            if index != self.preferred:
+                print(f"failing over to {target.address[0]}:{target.address[1]}", flush=True)
+                self.preferred = index
+            return sock
+        return None
+
+    def _open_in(self, target: Target) -> socket.socket:
+        """A connected socket made in the target's namespace, from a short-lived
+        thread (so the accepting thread's namespace never changes)."""
+        result: list = []
+
+        def run() -> None:
+            try:
+                join_netns(f"/run/netns/{target.netns}")
+                sock = socket.create_connection(target.address, timeout=self.connect_timeout)
+                sock.settimeout(None)
+                result.append(sock)
+            except OSError as exc:
+                result.append(exc)
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join()
+        if isinstance(result[0], OSError):
+            raise result[0]
+        return result[0]
+
+
+def serve(listener: socket.socket, connector: Connector) -> None:
     while True:
         client, _ = listener.accept()
-        try:
-            upstream = socket.create_connection(target, timeout=connect_timeout)
-            upstream.settimeout(None)
-        except OSError:
-            client.close()
-            continue
-        for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+        threading.Thread(target=forward, args=(client, connector), daemon=True).start()
+
+
+def forward(client: socket.socket, connector: Connector) -> None:
+    upstream = connector.connect()
+    if upstream is None:
+        client.close()
+        return
+    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+    pipe(client, upstream)
 
 
 def split_hostport(text: str):
@@ -68,17 +144,17 @@ def split_hostport(text: str):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--listen", required=True)
-    parser.add_argument("--netns", required=True)
-    parser.add_argument("--to", required=True)
+    parser.add_argument("--to", action="append", required=True, metavar="NETNS=HOST:PORT")
+    parser.add_argument("--connect-timeout", type=float, default=10.0)
     args = parser.parse_args(argv)
+    targets = [parse_target(t) for t in args.to]
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(split_hostport(args.listen))
     listener.listen(64)
-    join_netns(f"/run/netns/{args.netns}")
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    print(f"forwarding {args.listen} -> {args.to} in {args.netns}", flush=True)
-    serve(listener, split_hostport(args.to))
+    print(f"forwarding {args.listen} -> {', '.join(args.to)}", flush=True)
+    serve(listener, Connector(targets, args.connect_timeout))
     return 0
 
 
