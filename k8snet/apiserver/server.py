@@ -43,6 +43,7 @@ from k8snet.apiserver.status import ApiStatusError, bad_request
 from k8snet.apiserver.streams import StreamsMixin
 from k8snet.machinery import discovery
 from k8snet.machinery.resources import KindInfo
+from k8snet.store.base import StoreUnavailable
 
 MAX_BODY = 3 * 1024 * 1024
 AGGREGATED_CT = discovery.AGGREGATED_CT
@@ -292,6 +293,11 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout,
                 TimeoutError):
             self.close_connection = True
+        except StoreUnavailable as e:
+            # etcd has no quorum here (this master is cut off, or most members are
+            # down): 503 tells clients to try another apiserver.
+            self._safe_status(ApiStatusError(503, f"the storage is unavailable: {e}",
+                                             "ServiceUnavailable"))
         except Exception as e:  # noqa: BLE001 - a request must never drop the connection
             traceback.print_exc()
             self._safe_status(ApiStatusError(500, f"Internal error occurred: "

@@ -17,8 +17,9 @@ extension named ``k8snet.io/servers`` (``{"servers": [URL, ...]}``; kubectl
 ignores it). The client then fails over: when a server cannot be reached it
 moves to the next one and retries, for every request whose bytes never left
 (the connection was refused or timed out) and for idempotent ones (GET, PUT,
-DELETE: a PUT carries its resourceVersion) whatever happened. It stays on the
-server that answers. All apiservers share one store, so resourceVersions
+DELETE: a PUT carries its resourceVersion) whatever happened, and also when
+the server answers 503/504 (its store has no quorum). It stays on the server
+that answers. All apiservers share one store, so resourceVersions
 (and watches resumed from them) mean the same on each.
 """
 
@@ -448,7 +449,6 @@ class ApiClient:
                 data = response.read()
                 if response.will_close:
                     self._drop_connection()
-                return response.status, data
             except (OSError, http.client.HTTPException) as exc:
                 self._drop_connection()
                 # A kept-alive connection the server had closed: try once on a fresh one.
@@ -457,11 +457,20 @@ class ApiClient:
                         ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError)):
                     retried_stale = True
                     continue
-                if (not sent or method in IDEMPOTENT) and \
-                        failovers + 1 < len(self._servers) and self._fail_over(index):
+                # Whatever the verb, the next request goes elsewhere; this one is sent
+                # again only when that cannot apply it twice.
+                if self._fail_over(index) and (not sent or method in IDEMPOTENT) and \
+                        failovers + 1 < len(self._servers):
                     failovers += 1
                     continue
                 raise self._unreachable(exc) from None
+            # 503/504: this apiserver has lost its store (its etcd member is cut off
+            # from the quorum); another may still have it.
+            if response.status in (503, 504) and self._fail_over(index) and \
+                    method in IDEMPOTENT and failovers + 1 < len(self._servers):
+                failovers += 1
+                continue
+            return response.status, data
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
@@ -538,7 +547,19 @@ def _bound_connect(conn: http.client.HTTPConnection, timeout: Optional[float]) -
             conn.timeout = timeout
         if conn.sock is not None:
             conn.sock.settimeout(timeout)
+            keep_alive(conn.sock)
     conn.connect = bounded  # type: ignore[method-assign]
+
+
+def keep_alive(sock: socket.socket, idle: int = 5, interval: int = 2, count: int = 3) -> None:
+    """TCP keepalive probes after `idle` s of silence: a quiet watch on a master whose
+    link was cut fails within about idle + interval * count seconds instead of hanging
+    until its timeout (client-go relies on keepalive and HTTP/2 pings the same way)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", interval),
+                        ("TCP_KEEPCNT", count)):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def servers_from_cluster(cluster: dict) -> list[str]:

@@ -133,6 +133,8 @@ class EtcdStore(Store):
             except ConnectionTimeoutError as err:
                 # The request may have been applied: retrying a compare-and-swap
                 # elsewhere could report a conflict for a write that succeeded.
+                # The next request starts at the next member (this one may be cut off).
+                self._current = (index + 1) % len(self.endpoints)
                 raise StoreUnavailable(f"etcd at {client.host}:{client.port}: {err}") from err
             except Etcd3Exception as err:
                 raise _translate(err) from err

@@ -86,7 +86,9 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
                 for other in masters:
                     argv += ["--kubeconfig-server", apiserver_url(other)]
         if store_url:
-            argv += ["--store", store_url]
+            # Its own member first, as a stacked kubeadm master talks to its local
+            # etcd: losing another master costs this apiserver nothing.
+            argv += ["--store", url(members[index:] + members[:index])]
         # The first apiserver writes the kubeconfig once it serves; the others
         # write apiserver.url in their data dir when they do.
         plan.append(Component(node.name, "apiserver", argv,

@@ -13,7 +13,10 @@ in front of kube-apiservers: a connection goes to the target that last
 accepted one; when that target refuses or does not answer within
 ``--connect-timeout`` seconds, the next is tried. Each target is reached
 from its own master's namespace, so a master whose processes died or whose
-link is cut takes only its own target away.
+link is cut takes only its own target away. As HAProxy's ``check`` does, a
+thread per target asks its ``/readyz`` every second: a master that still
+accepts connections but has lost etcd's quorum (its link is cut) is passed
+over too.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import ctypes
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -72,21 +77,54 @@ def parse_target(text: str) -> Target:
     return Target(netns, split_hostport(hostport))
 
 
-def try_order(count: int, preferred: int) -> List[int]:
-    """Targets to try, the one that last worked first, then the others in order (pure)."""
-    return [(preferred + i) % count for i in range(count)]
+def try_order(count: int, preferred: int, healthy: Optional[List[bool]] = None) -> List[int]:
+    """Targets to try: the one that last worked first, then the others in order; those
+    whose health check fails after all the rest (pure)."""
+    order = [(preferred + i) % count for i in range(count)]
+    if healthy is None:
+        return order
+    return [i for i in order if healthy[i]] + [i for i in order if not healthy[i]]
+
+
+READYZ = b"GET /readyz HTTP/1.1\r\nHost: apiserver\r\nConnection: close\r\n\r\n"
+
+
+def check_ready(address: Tuple[str, int], timeout: float) -> bool:
+    """Does the apiserver at ``address`` answer 200 to /readyz within ``timeout``?
+    (Anonymous, as upstream allows; the certificate is not checked: this only decides
+    where to forward, kubectl checks the certificate through the tunnel.)"""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection(address, timeout=timeout) as raw:
+            with context.wrap_socket(raw) as sock:
+                sock.sendall(READYZ)
+                return sock.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def health_loop(target: Target, index: int, healthy: List[bool], period: float) -> None:
+    """Keep ``healthy[index]`` up to date, from inside the target's namespace."""
+    join_netns(f"/run/netns/{target.netns}")
+    while True:
+        healthy[index] = check_ready(target.address, timeout=2.0)
+        time.sleep(period)
 
 
 class Connector:
     """Opens connections to the first target that accepts, remembering it."""
 
-    def __init__(self, targets: List[Target], connect_timeout: float):
+    def __init__(self, targets: List[Target], connect_timeout: float,
+                 healthy: Optional[List[bool]] = None):
         self.targets = targets
         self.connect_timeout = connect_timeout
+        self.healthy = healthy
         self.preferred = 0
 
     def connect(self) -> Optional[socket.socket]:
-        for index in try_order(len(self.targets), self.preferred):
+        for index in try_order(len(self.targets), self.preferred, self.healthy):
             target = self.targets[index]
             try:
                 sock = self._open_in(target)
@@ -154,7 +192,13 @@ def main(argv=None) -> int:
     listener.listen(64)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     print(f"forwarding {args.listen} -> {', '.join(args.to)}", flush=True)
-    serve(listener, Connector(targets, args.connect_timeout))
+    healthy = None
+    if len(targets) > 1:
+        healthy = [True] * len(targets)
+        for index, target in enumerate(targets):
+            threading.Thread(target=health_loop, args=(target, index, healthy, 1.0),
+                             daemon=True, name=f"check-{target.netns}").start()
+    serve(listener, Connector(targets, args.connect_timeout, healthy))
     return 0
 
 

@@ -229,6 +229,8 @@ def test_forwarder_targets_and_order():
     with pytest.raises(ValueError):
         portforward.parse_target("10.0.0.2:6443")
     assert portforward.try_order(3, 1) == [1, 2, 0]
+    # a master that accepts but fails /readyz (cut off from etcd's quorum) comes last
+    assert portforward.try_order(3, 0, [False, True, True]) == [1, 2, 0]
 
 
 # -- the figures of losing a master ------------------------------------------------
