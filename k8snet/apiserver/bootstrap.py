@@ -51,11 +51,10 @@ def bootstrap(reg: Registry, advertise_ip: str, port: int) -> dict[str, int]:
         ensure_created(reg, ns_info, None, {"metadata": {"name": ns}})
     ensure_created(reg, kinds.RESOURCES["services"], "default",
                    kubernetes_service(alloc.reserved_cluster_ip(reg.ipam.cidr), port))
-    ep_info = kinds.RESOURCES["endpoints"]
-    want = kubernetes_endpoints(advertise_ip, port)
-    cur = reg.read(ep_info, "default", "kubernetes")
-    if cur is None or cur.get("subsets") != want["subsets"]:
-        reg.update(ep_info, "default", "kubernetes", want, Ctx())
+    from k8snet.apiserver.masterleases import MasterLeases
+
+    # this apiserver among the `kubernetes` Endpoints, beside the other live ones
+    MasterLeases(reg, advertise_ip, port).once()
     ensure_default_rbac(reg)
     return leaks
 

@@ -17,6 +17,7 @@ from k8snet.apiserver import alloc, authn, authz, certs, health, satokens
 from k8snet.apiserver.auth import Auth
 from k8snet.apiserver.bootstrap import aggregation_writer, bootstrap, release_leaks_later
 from k8snet.apiserver.ipam import ServiceIPAM
+from k8snet.apiserver.masterleases import MasterLeases
 from k8snet.apiserver.metrics import ApiMetrics
 from k8snet.apiserver.rbaccache import RbacCache
 from k8snet.apiserver.registry import Registry
@@ -214,6 +215,9 @@ def run(args: argparse.Namespace) -> int:
         stop = threading.Event()
         threading.Thread(target=release_leaks_later, args=(registry, leaks, stop),
                          daemon=True, name="ipam-repair").start()
+        leases = MasterLeases(registry, advertise, port)
+        threading.Thread(target=leases.run, args=(stop,), daemon=True,
+                         name="master-leases").start()
         cache.start(stop)
         cache.wait_synced(CACHE_SYNC_DEADLINE)
         if args.kubeconfig_out:
@@ -242,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
             stop.set()
             httpd.stopping.set()
             httpd.server_close()
+            leases.release()
         print("k8snet apiserver: stopped", file=sys.stderr, flush=True)
         return 0
     finally:

@@ -14,6 +14,7 @@ from kube_fake_http import FakeServer
 
 from k8snet.apiserver import certs, satokens
 from k8snet.apiserver.bootstrap import bootstrap
+from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.ipam import IP_PREFIX, ServiceIPAM, leaked_reservations
 from k8snet.apiserver.registry import Registry
 from k8snet.machinery import resources as kinds
@@ -246,3 +247,31 @@ def test_master_loss_figures():
     assert masterloss.first_after([1.0, 3.5, 4.0], 3.0) == 0.5
     assert masterloss.first_after([1.0], 3.0) is None
     assert masterloss.longest_gap([1.0, 2.0, 6.0], 0.5, 7.0) == 4.0
+
+
+# -- the `kubernetes` Endpoints: every live apiserver ---------------------------------
+
+def test_kubernetes_endpoints_list_every_live_apiserver(tmp_path):
+    from k8snet.apiserver import masterleases
+
+    store = open_store(f"sqlite:///{tmp_path}/state.db")
+    reg = Registry(store, ServiceIPAM(store, "10.96.0.0/12", (30000, 32767)))
+    reg.create(kinds.RESOURCES["namespaces"], None, {"metadata": {"name": "default"}}, Ctx())
+    now = [1000.0]
+    one, two = (masterleases.MasterLeases(reg, ip, 6443, ttl=30, clock=lambda: now[0])
+                for ip in ("10.0.0.2", "10.0.0.1"))
+    one.once()
+    two.once()
+    endpoints = kinds.RESOURCES["endpoints"]
+
+    def addresses():
+        subsets = reg.read(endpoints, "default", "kubernetes")["subsets"]
+        return [a["ip"] for s in subsets for a in s["addresses"]]
+    assert addresses() == ["10.0.0.1", "10.0.0.2"]
+    now[0] += 31          # 10.0.0.1 died: only 10.0.0.2 renews
+    one.once()
+    assert addresses() == ["10.0.0.2"]
+    two.once()            # it came back
+    one.release()         # and 10.0.0.2 stops cleanly: gone at once
+    assert addresses() == ["10.0.0.1"]
+    assert masterleases.live_addresses([(masterleases.PREFIX + "10.0.0.9", b"junk")], 0, 1) == []
