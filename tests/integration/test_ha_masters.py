@@ -60,6 +60,15 @@ def test_three_members_one_ca_one_token_every_master_named(cluster):
 
 def test_bootstrap_objects_once_and_one_leader_each(cluster):
     client = ApiClient.from_kubeconfig(cluster.kubeconfig)
+    # a ServiceAccount token one apiserver issued is good on every one (one signing key)
+    token = client.create_subresource("serviceaccounts", "default", "token", {
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {}}, "default")["status"]["token"]
+    for master in cluster.masters:
+        out = in_node(cluster, "w1", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                      "--cacert", f"{cluster.dir}/pki/ca.crt", "-H",
+                      f"Authorization: Bearer {token}", f"https://{master.ip}:6443/apis")
+        assert out.stdout == "200", (master.name, out.stdout)
     services = client.list("services", "default")["items"]
     assert [s["spec"]["clusterIP"] for s in services if s["metadata"]["name"] ==
             "kubernetes"] == ["10.96.0.1"]
