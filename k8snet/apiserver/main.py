@@ -13,7 +13,7 @@ import threading
 from typing import Optional
 
 from k8snet.apiextensions.manager import CustomResources
-from k8snet.apiserver import alloc, authn, authz, certs, health, satokens
+from k8snet.apiserver import alloc, authn, authz, certs, health, kubeletclient, satokens
 from k8snet.apiserver.auth import Auth
 from k8snet.apiserver.bootstrap import aggregation_writer, bootstrap
 from k8snet.apiserver.ipam import ServiceIPAM
@@ -193,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
         scheme = "http" if args.insecure_http else "https"
         httpd = ApiHTTPServer((args.bind_address, args.port), registry,
                               ServerOptions(auth=auth, metrics=metrics, issuer=issuer,
-                                            bookmark_interval=args.bookmark_interval),
+                                            bookmark_interval=args.bookmark_interval,
+                                            kubelet_tls=kubeletclient.client_context(data_dir)),
                               tls)
         started: set = set()
         httpd.options.health_checks = _health_checks(store, cache, httpd, started)

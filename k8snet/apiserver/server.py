@@ -65,6 +65,7 @@ class ServerOptions:
     bookmark_interval: float = 60.0
     default_watch_timeout: float = 1800.0
     server_address: str = ""
+    kubelet_tls: Optional[ssl.SSLContext] = None   # client certificate towards kubelets
 
 
 class ApiHTTPServer(ThreadingHTTPServer):
@@ -500,6 +501,11 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             if method != "GET":
                 raise self._not_allowed(method)
             self._pod_log(route, ctx)
+            return
+        if sub in ("exec", "attach") and info.plural == "pods":
+            if method not in ("GET", "POST"):
+                raise self._not_allowed(method)
+            self._pod_stream(route, ctx, urlsplit(self.path).query)
             return
         if sub == "eviction":
             if method != "POST":

@@ -1,0 +1,106 @@
+"""The kubelet's server on :10250: container logs, and exec/attach handed to the runtime.
+
+``GET /exec/<ns>/<pod>/<container>?command=..&stdin=..&stdout=..&stderr=..&tty=..``
+and ``GET /attach/<ns>/<pod>/<container>?..`` carry a WebSocket upgrade (the
+apiserver proxies kubectl's). The kubelet finds the running container through
+CRI, asks CRI Exec/Attach for a streaming URL, and takes the upgrade there
+(k8snet.machinery.upgradeproxy), as upstream's kubelet does with its
+runtime's streaming server. Logs are served as before (k8snet.kubelet.logserver).
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any, Optional
+from urllib.parse import unquote, urlsplit
+
+from k8snet.cri.channels import parse_options
+from k8snet.kubelet import crispec
+from k8snet.kubelet.logserver import LogHandler, LogServer
+from k8snet.machinery import upgradeproxy
+
+STREAM_VERBS = ("exec", "attach")
+
+
+class KubeletHandler(LogHandler):
+    """LogHandler plus exec and attach."""
+
+    runtime: Any = None          # a machinery.cri.RuntimeClient
+
+    def setup(self) -> None:
+        super().setup()
+        conn = self.connection
+        if isinstance(conn, ssl.SSLSocket):  # the handshake in this thread, not accept()'s
+            try:
+                conn.settimeout(30)
+                conn.do_handshake()
+                conn.settimeout(None)
+            except (OSError, ssl.SSLError):
+                self.close_connection = True
+                raise ConnectionResetError("TLS handshake failed") from None
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        url = urlsplit(self.path)
+        parts = [unquote(p) for p in url.path.strip("/").split("/")]
+        if parts[0] not in STREAM_VERBS:
+            super().do_GET()
+            return
+        self.close_connection = True
+        if len(parts) != 4 or not all(parts[1:]):
+            self._fail(404, f"not found: {url.path}; use /{parts[0]}/<ns>/<pod>/<container>")
+            return
+        verb, ns, pod, container = parts
+        opts = parse_options(url.query)
+        if verb == "exec" and not opts.command:
+            self._fail(400, "you must specify at least one command for the container")
+            return
+        cid = self._running_container(ns, pod, container)
+        if cid is None:
+            self._fail(404, f'container "{container}" in pod "{pod}" (namespace {ns}) is not '
+                       "running on this node")
+            return
+        from k8snet.machinery.cri import CriError
+        try:
+            if verb == "exec":
+                target = self.runtime.exec_url(cid, opts.command, tty=opts.tty, stdin=opts.stdin,
+                                               stdout=opts.stdout, stderr=opts.stderr)
+            else:
+                target = self.runtime.attach_url(cid, tty=opts.tty, stdin=opts.stdin,
+                                                 stdout=opts.stdout, stderr=opts.stderr)
+            upstream, head, rest = upgradeproxy.open_upgrade(target, "GET",
+                                                             self.headers.items())
+        except CriError as exc:
+            self._fail(500, f"the runtime refused {verb}: {exc}")
+            return
+        except upgradeproxy.UpstreamError as exc:
+            self._fail(502, f"the runtime's streaming server: {exc}")
+            return
+        self.wfile.write(head + rest)
+        self.wfile.flush()
+        self.connection.settimeout(None)  # an idle shell is not a dead connection
+        upgradeproxy.splice(self.rfile.read1, self.connection, upstream)
+
+    def _running_container(self, ns: str, pod: str, container: str) -> Optional[str]:
+        found = self.runtime.list_containers(labels={
+            crispec.POD_NAMESPACE: ns, crispec.POD_NAME: pod,
+            crispec.CONTAINER_NAME: container}, state="running")
+        return max(found, key=lambda c: c["created_at"])["id"] if found else None
+
+
+class KubeletServer(LogServer):
+    """The kubelet's port: logs, exec, attach; TLS when given a context."""
+
+    def __init__(self, host: str, port: int, root_dir: str, runtime: Any,
+                 tls: Optional[ssl.SSLContext] = None):
+        handler = type("BoundKubeletHandler", (KubeletHandler,),
+                       {"root_dir": root_dir, "runtime": runtime})
+        super().__init__(host, port, root_dir, handler=handler)
+        self.tls = tls
+        if tls is not None:
+            plain_get_request = self.httpd.get_request
+
+            def get_request():
+                sock, addr = plain_get_request()
+                return tls.wrap_socket(sock, server_side=True,
+                                       do_handshake_on_connect=False), addr
+            self.httpd.get_request = get_request  # type: ignore[method-assign]
