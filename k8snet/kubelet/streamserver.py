@@ -54,12 +54,16 @@ class KubeletHandler(LogHandler):
         if verb == "exec" and not opts.command:
             self._fail(400, "you must specify at least one command for the container")
             return
-        cid = self._running_container(ns, pod, container)
+        from k8snet.machinery.cri import CriError
+        try:
+            cid = self._running_container(ns, pod, container)
+        except CriError as exc:
+            self._fail(503, f"cannot ask the runtime for the container: {exc}")
+            return
         if cid is None:
             self._fail(404, f'container "{container}" in pod "{pod}" (namespace {ns}) is not '
                        "running on this node")
             return
-        from k8snet.machinery.cri import CriError
         try:
             if verb == "exec":
                 target = self.runtime.exec_url(cid, opts.command, tty=opts.tty, stdin=opts.stdin,
@@ -83,7 +87,7 @@ class KubeletHandler(LogHandler):
     def _running_container(self, ns: str, pod: str, container: str) -> Optional[str]:
         found = self.runtime.list_containers(labels={
             crispec.POD_NAMESPACE: ns, crispec.POD_NAME: pod,
-            crispec.CONTAINER_NAME: container}, state="running")
+            crispec.CONTAINER_NAME: container}, state="CONTAINER_RUNNING")
         return max(found, key=lambda c: c["created_at"])["id"] if found else None
 
 
