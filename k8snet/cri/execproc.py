@@ -14,19 +14,18 @@ from typing import Optional, Sequence
 
 from k8snet.cri import host
 
+# joins each cgroup.procs named before "--" (writing 0 moves the writer: this shell),
+# then becomes the command; a shell, not a preexec_fn: Python code between fork and exec
+# in the runtime trips gRPC's fork handlers (the child aborts)
+JOIN_SCRIPT = ('while [ "$1" != -- ]; do echo 0 > "$1" 2>/dev/null; shift; done; '
+               'shift; exec "$@"')
 
-def _join_cgroups(procs_files: Sequence[str], tty: bool):
-    """preexec_fn: move the child into the container's cgroups (and take the terminal)."""
-    def run() -> None:
-        for path in procs_files:
-            try:
-                with open(path, "w", encoding="ascii") as fh:
-                    fh.write("0")
-            except OSError:
-                pass  # a cgroup that went away: the command still runs, unaccounted
-        if tty:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    return run
+
+def wrap(argv: Sequence[str], cgroup_procs: Sequence[str], tty: bool) -> list[str]:
+    """The argv that joins the cgroups (and, with a terminal, takes it as its controlling
+    terminal in a new session: util-linux setsid -c) before running argv (pure)."""
+    inner = ["/bin/sh", "-c", JOIN_SCRIPT, "k8snet-exec", *cgroup_procs, "--", *argv]
+    return ["/usr/bin/setsid", "-c", *inner] if tty else inner
 
 
 @dataclass
@@ -55,17 +54,18 @@ def spawn(argv: Sequence[str], env: Optional[dict], cgroup_procs: Sequence[str],
     """Start argv in a new session; OSError when it cannot start."""
     env = dict(env) if env is not None else dict(os.environ)
     if not tty:
-        proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        proc = subprocess.Popen(wrap(argv, cgroup_procs, False),
+                                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                start_new_session=True,
-                                preexec_fn=_join_cgroups(cgroup_procs, False))
+                                start_new_session=True)
         return ExecProcess(proc)
     env.setdefault("TERM", "xterm")
     master, slave = pty.openpty()
     try:
-        proc = subprocess.Popen(list(argv), stdin=slave, stdout=slave, stderr=slave, env=env,
-                                start_new_session=True,
-                                preexec_fn=_join_cgroups(cgroup_procs, True))
+        # not start_new_session: setsid makes the session (without forking, as the child
+        # leads no process group), so proc.pid stays the session's and group's leader
+        proc = subprocess.Popen(wrap(argv, cgroup_procs, True), stdin=slave, stdout=slave,
+                                stderr=slave, env=env)
     except OSError:
         os.close(master)
         raise

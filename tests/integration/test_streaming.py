@@ -124,3 +124,40 @@ def test_logs_follow_shows_a_line_written_after_it_started(stack):
     finally:
         follow.kill()
         follow.wait()
+
+
+def _screen(server: str) -> str:
+    return subprocess.run(["tmux", "-L", server, "capture-pane", "-p", "-t", "tty"],
+                          capture_output=True, text=True).stdout
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (make setup)")
+def test_exec_tty_under_tmux_types_resizes_and_exits(stack, tmp_path):
+    """`kubectl exec -it` in a real terminal: type, read the screen, resize, exit code."""
+    script = tmp_path / "k.sh"
+    script.write_text(f"#!/bin/sh\nexport HOME={stack.home} KUBECONFIG={stack.kubeconfig}\n"
+                      f"ip netns exec {stack.ns} kubectl exec -it box -- sh\n"
+                      "echo rc=$?; sleep 60\n")
+    script.chmod(0o755)
+    server = f"k8snet-str{os.getpid()}"
+    subprocess.run(["tmux", "-L", server, "new-session", "-d", "-s", "tty", "-x", "120", "-y",
+                    "40", str(script)], check=True)
+
+    def typed(keys: str, want: str) -> str:
+        subprocess.run(["tmux", "-L", server, "send-keys", "-t", "tty", keys, "Enter"],
+                       check=True)
+        return wait_for(f"{want!r} on the screen",
+                        lambda: want in _screen(server) or None, deadline=30, every=0.2)
+
+    try:
+        # capture-pane drops trailing blanks: the prompt "/ # " reads "/ #"
+        wait_for("the shell's prompt", lambda: "/ #" in _screen(server) or None, deadline=30)
+        typed("echo $((6*7)); tty", "42\n/dev/pts/")
+        typed("stty size", "40 120")
+        subprocess.run(["tmux", "-L", server, "resize-window", "-t", "tty", "-x", "100", "-y",
+                        "30"], check=True)
+        time.sleep(0.5)
+        typed("stty size", "30 100")
+        typed("exit 4", "rc=4")
+    finally:
+        subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
