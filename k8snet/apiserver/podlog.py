@@ -136,3 +136,16 @@ def open_kubelet(url: str, timeout: float = 10.0,
                              "NotFound" if resp.status == 404 else "BadRequest"
                              if resp.status == 400 else "InternalError")
     return resp
+
+
+def portforward_url(pod: dict, node: Optional[dict], query: str) -> str:
+    """The kubelet URL for port-forward (/portForward/<ns>/<pod>); a running Pod only."""
+    meta = pod.get("metadata") or {}
+    phase = (pod.get("status") or {}).get("phase")
+    if phase != "Running":
+        raise bad_request(f"unable to forward port because pod is not running. Current "
+                          f"status={phase or 'Pending'}")
+    base = kubelet_base(pod, node, "forward ports of")
+    path = "/portForward/" + "/".join(quote(str(x), safe="") for x in
+                                      (meta.get("namespace"), meta.get("name")))
+    return base + path + (f"?{query}" if query else "")

@@ -11,7 +11,7 @@ from k8snet.machinery import resources as kinds
 # subresources of a namespace that sit where a namespaced resource's plural would
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
 # connect subresources k8snet does not serve (discovery lists them, as upstream's does)
-UNSERVED_CONNECT = ("portforward", "proxy")
+UNSERVED_CONNECT = ("proxy",)
 
 # HTTP method (and whether a name is given) -> the verb discovery lists
 METHOD_VERBS = {("GET", True): "get", ("HEAD", True): "get", ("GET", False): "list",

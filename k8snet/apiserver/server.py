@@ -502,7 +502,7 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                 raise self._not_allowed(method)
             self._pod_log(route, ctx)
             return
-        if sub in ("exec", "attach") and info.plural == "pods":
+        if sub in ("exec", "attach", "portforward") and info.plural == "pods":
             if method not in ("GET", "POST"):
                 raise self._not_allowed(method)
             self._pod_stream(route, ctx, urlsplit(self.path).query)

@@ -151,11 +151,15 @@ class StreamsMixin:
         reg = self.server.registry
         verb = str(route.subresource)
         pod = reg.get(route.info, route.namespace, str(route.name))
-        container = podlog.pick_container(pod, ctx.get("container"))
         node_name = (pod.get("spec") or {}).get("nodeName")
         node = reg.read(kinds.KINDS["Node"], None, node_name) if node_name else None
-        url = podlog.stream_url(pod, node, verb, container, query)
-        if (self.headers.get("Upgrade") or "").lower() != "websocket":
+        upgrade = (self.headers.get("Upgrade") or "").lower()
+        if verb == "portforward":
+            url = podlog.portforward_url(pod, node, query)
+        else:
+            url = podlog.stream_url(pod, node, verb,
+                                    podlog.pick_container(pod, ctx.get("container")), query)
+        if upgrade != "websocket" and not (verb == "portforward" and upgrade == "spdy/3.1"):
             raise ApiStatusError(400, f"pods/{verb} is served over WebSocket only "
                                  "(v5.channel.k8s.io, v4.channel.k8s.io), not SPDY: use "
                                  "kubectl 1.30 or newer without "

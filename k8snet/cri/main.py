@@ -65,7 +65,8 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> int:
     if os.path.exists(args.socket):
         os.unlink(args.socket)
     streaming = StreamingServer(runtime.exec_plan,
-                                lambda cid: runtime.container(cid).get("log_path"))
+                                lambda cid: runtime.container(cid).get("log_path"),
+                                runtime.sandbox_netns_path)
     streaming.start()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers))
     add_to_server(server, runtime, streaming)

@@ -551,6 +551,11 @@ class Runtime:
             out.append(status)
         return out
 
+    def sandbox_netns_path(self, sid: str) -> str:
+        """Where a sandbox's network namespace is ("": the node's, for hostNetwork)."""
+        netns = self.sandbox(sid).get("netns") or ""
+        return host.netns_path(netns) if netns else ""
+
     def exec_plan(self, cid: str, cmd: Sequence[str]) -> ExecPlan:
         """How to run cmd inside a running container: its namespaces (nsenter), the
         container's environment and the cgroup.procs files of its cgroups.

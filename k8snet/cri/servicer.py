@@ -223,6 +223,16 @@ class RuntimeServicer:
                                                          request.container_id, opts))
 
     @_grpc_errors
+    def PortForward(self, request, context):  # noqa: N802
+        if self.streaming is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this runtime has no streaming server")
+        rec = self.rt.sandbox(request.pod_sandbox_id)  # NotFound for an unknown sandbox
+        if not self.rt.sandbox_ready(rec):
+            raise rt.FailedPrecondition(f"sandbox {request.pod_sandbox_id[:12]} is not ready")
+        return self.pb.PortForwardResponse(url=self.streaming.register(
+            "portforward", request.pod_sandbox_id, channels.StreamOptions()))
+
+    @_grpc_errors
     def Attach(self, request, context):  # noqa: N802
         opts = channels.StreamOptions(stdin=request.stdin, stdout=request.stdout,
                                       stderr=request.stderr, tty=request.tty)

@@ -17,21 +17,22 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
-from k8snet.cri import channels, execproc
+from k8snet.cri import channels, execproc, portforward
 from k8snet.cri.wsconn import WebSocket, handshake_response
 
 LOG = logging.getLogger(__name__)
 TOKEN_TTL = 60.0
+PORTFORWARD_TUNNEL = "SPDY/3.1+portforward.k8s.io"  # SPDY frames inside WebSocket messages
 
 
 @dataclass(frozen=True)
 class Pending:
     """A request CRI Exec (or Attach) accepted and the client has not yet connected to."""
 
-    kind: str                      # "exec" or "attach"
-    container_id: str
+    kind: str                      # "exec", "attach" or "portforward"
+    container_id: str              # the sandbox's id for portforward
     options: channels.StreamOptions
     expires: float
 
@@ -60,15 +61,24 @@ class StreamHandler(BaseHTTPRequestHandler):
         if pending is None or pending.kind != parts[0]:
             self._fail(404, "unknown or expired streaming session; ask CRI Exec again")
             return
-        if self.headers.get("Upgrade", "").lower() != "websocket":
-            self._fail(400, "this streaming server speaks WebSocket only (v5.channel.k8s.io, "
-                       "v4.channel.k8s.io); SPDY is not served")
+        upgrade = self.headers.get("Upgrade", "").lower()
+        if pending.kind == "portforward" and upgrade == "spdy/3.1":
+            self._spdy_portforward(pending)
             return
-        proto = channels.pick_subprotocol(self.headers.get("Sec-WebSocket-Protocol", ""))
+        if upgrade != "websocket":
+            self._fail(400, "this streaming server speaks WebSocket (v5.channel.k8s.io, "
+                       "v4.channel.k8s.io, SPDY/3.1+portforward.k8s.io) and SPDY/3.1 for "
+                       "port-forward only")
+            return
+        offered = self.headers.get("Sec-WebSocket-Protocol", "")
+        proto = channels.pick_subprotocol(offered) if pending.kind != "portforward" else \
+            (PORTFORWARD_TUNNEL if PORTFORWARD_TUNNEL in
+             [p.strip() for p in offered.split(",")] else None)
         key = self.headers.get("Sec-WebSocket-Key")
         if proto is None or not key:
-            self._fail(400, "no supported subprotocol offered: want v5.channel.k8s.io or "
-                       "v4.channel.k8s.io")
+            self._fail(400, f"no supported subprotocol offered ({offered!r}): want "
+                       + ("SPDY/3.1+portforward.k8s.io" if pending.kind == "portforward"
+                          else "v5.channel.k8s.io or v4.channel.k8s.io"))
             return
         self.wfile.write(handshake_response(key, proto))
         self.wfile.flush()
@@ -78,6 +88,34 @@ class StreamHandler(BaseHTTPRequestHandler):
             self.server.owner.serve(ws, pending)
         finally:
             ws.close()
+
+
+    def _spdy_portforward(self, pending: Pending) -> None:
+        """The SPDY fallback: plain SPDY/3.1 on the upgraded connection."""
+        self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                         b"Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: "
+                         b"portforward.k8s.io\r\n\r\n")
+        self.wfile.flush()
+        self.close_connection = True
+        sock = self.connection
+
+        def send(data: bytes) -> bool:
+            try:
+                sock.sendall(data)
+                return True
+            except OSError:
+                return False
+
+        def chunks():
+            while True:
+                try:
+                    data = self.rfile.read1(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                yield data
+        self.server.owner.serve_portforward(send, chunks(), pending)
 
 
 class StreamingHTTPServer(ThreadingHTTPServer):
@@ -92,14 +130,17 @@ class StreamingServer:
     """Tokens for pending sessions, and the sessions themselves.
 
     `plan(container_id, command)` is the runtime's Runtime.exec_plan; `attach_log`
-    gives a container's log path for attach (output only, see serve_attach).
+    gives a container's log path for attach (output only, see serve_attach);
+    `pod_netns(sandbox_id)` the netns path port-forward connects in.
     """
 
     def __init__(self, plan: Callable, attach_log: Callable[[str], Optional[str]],
+                 pod_netns: Callable[[str], str] = lambda _sid: "",
                  host: str = "127.0.0.1", port: int = 0,
                  clock: Callable[[], float] = time.monotonic):
         self.plan = plan
         self.attach_log = attach_log
+        self.pod_netns = pod_netns
         self.clock = clock
         self._pending: dict = {}
         self._lock = threading.Lock()
@@ -129,11 +170,28 @@ class StreamingServer:
         return pending if pending is not None and pending.expires > self.clock() else None
 
     def serve(self, ws: WebSocket, pending: Pending) -> None:
-        if pending.kind == "exec":
+        if pending.kind == "portforward":
+            self.serve_portforward(ws.send, ws.messages(), pending)
+        elif pending.kind == "exec":
             serve_exec(ws, pending.options, lambda: self.plan(pending.container_id,
                                                               pending.options.command))
         else:
             serve_attach(ws, self.attach_log(pending.container_id))
+
+
+    def serve_portforward(self, send: Callable[[bytes], bool], incoming: Iterable[bytes],
+                          pending: Pending) -> None:
+        netns = self.pod_netns(pending.container_id)
+        session = portforward.PortForwardSession(
+            send, lambda port: portforward.connect_in_netns(netns, port))
+        try:
+            for data in incoming:
+                if not session.feed(data):
+                    break
+        except ValueError as exc:  # not SPDY/3: end the session, say why in the log
+            LOG.warning("port-forward session ended: %s", exc)
+        finally:
+            session.close()
 
 
 def _pump(read: Callable[[], bytes], ws: WebSocket, stream: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ssl
 from typing import Any, Optional
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from k8snet.cri.channels import parse_options
 from k8snet.kubelet import crispec
@@ -42,6 +42,10 @@ class KubeletHandler(LogHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
+        if parts[0] == "portForward":
+            self.close_connection = True
+            self._port_forward(parts, url.query)
+            return
         if parts[0] not in STREAM_VERBS:
             super().do_GET()
             return
@@ -79,10 +83,43 @@ class KubeletHandler(LogHandler):
         except upgradeproxy.UpstreamError as exc:
             self._fail(502, f"the runtime's streaming server: {exc}")
             return
+        self._take_over(upstream, head, rest)
+
+    def do_POST(self) -> None:  # noqa: N802 - kubectl's SPDY fallback posts its upgrades
+        self.do_GET()
+
+    def _take_over(self, upstream, head: bytes, rest: bytes) -> None:
         self.wfile.write(head + rest)
         self.wfile.flush()
         self.connection.settimeout(None)  # an idle shell is not a dead connection
         upgradeproxy.splice(self.rfile.read1, self.connection, upstream)
+
+    def _port_forward(self, parts: list, query: str) -> None:
+        """/portForward/<ns>/<pod>: the sandbox's session on the runtime's streaming server."""
+        from k8snet.machinery.cri import CriError
+        if len(parts) != 3 or not all(parts[1:]):
+            self._fail(404, "not found; use /portForward/<ns>/<pod>")
+            return
+        ns, pod = parts[1], parts[2]
+        try:
+            found = self.runtime.list_pod_sandboxes(
+                labels={crispec.POD_NAMESPACE: ns, crispec.POD_NAME: pod}, ready_only=True)
+            if not found:
+                self._fail(404, f'pod "{pod}" (namespace {ns}) has no running sandbox on '
+                           "this node")
+                return
+            sandbox = max(found, key=lambda sb: sb["created_at"])["id"]
+            ports = [int(p) for p in parse_qs(query).get("port", []) if p.isdigit()]
+            target = self.runtime.port_forward_url(sandbox, ports)
+            upstream, head, rest = upgradeproxy.open_upgrade(target, "GET",
+                                                             self.headers.items())
+        except CriError as exc:
+            self._fail(500, f"the runtime refused port-forward: {exc}")
+            return
+        except upgradeproxy.UpstreamError as exc:
+            self._fail(502, f"the runtime's streaming server: {exc}")
+            return
+        self._take_over(upstream, head, rest)
 
     def _running_container(self, ns: str, pod: str, container: str) -> Optional[str]:
         found = self.runtime.list_containers(labels={

@@ -246,6 +246,11 @@ class RuntimeClient:
             container_id=container_id, tty=tty, stdin=stdin, stdout=stdout,
             stderr=stderr)).url
 
+    def port_forward_url(self, sandbox_id: str, ports: Sequence[int] = ()) -> str:
+        """CRI PortForward: the streaming URL for the sandbox's port-forward session."""
+        return self._call(self.runtime, "PortForward", self.pb.PortForwardRequest(
+            pod_sandbox_id=sandbox_id, port=[int(p) for p in ports])).url
+
     # -- images ---------------------------------------------------------------
 
     def pull_image(self, image: str, sandbox: Optional[Mapping[str, Any]] = None) -> str:

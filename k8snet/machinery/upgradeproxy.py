@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 # request headers an upgrade needs downstream (hop-by-hop ones included on purpose)
 FORWARD_HEADERS = ("Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
-                   "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "User-Agent")
+                   "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "User-Agent",
+                   "X-Stream-Protocol-Version")
 MAX_HEAD = 64 * 1024
 
 
