@@ -1,4 +1,5 @@
-"""kubectl exec, cp and logs -f through apiserver -> kubelet (:10250 HTTPS) -> CRI streaming.
+"""kubectl exec, cp, port-forward, attach and logs through apiserver -> kubelet (:10250
+HTTPS) -> CRI streaming.
 
 One node stack in a scratch netns (tests/integration/kubelet_stack.py): the
 real kubectl talks to our apiserver, which proxies the WebSocket upgrade to
@@ -14,7 +15,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -23,6 +26,8 @@ from tests.integration.kubelet_stack import NODE, POD_CIDR, NodeStack, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
+AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.53"
+
 if shutil.which("kubectl") is None:
     pytest.skip("kubectl is not installed (make setup)", allow_module_level=True)
 
@@ -30,7 +35,7 @@ if shutil.which("kubectl") is None:
 @pytest.fixture(scope="module")
 def stack():
     tmp = tempfile.mkdtemp(prefix="k8snet-test-stream-")
-    node = NodeStack(tmp)
+    node = NodeStack(tmp, kubelet_flags=("--backoff-base", "1", "--backoff-cap", "2"))
     try:
         node.start()
         wait_for("node w1 registered", lambda: node.get("node", NODE), deadline=60)
@@ -44,8 +49,19 @@ def stack():
                                  "name": "c", "image": "busybox",
                                  "command": ["sh", "-c", "echo started; exec sleep 3600"],
                                  "resources": {"limits": {"memory": "64Mi"}}}]}})
-        wait_for("pod box running", lambda: (node.get("pod", "box") or {}).get(
-            "status", {}).get("phase") == "Running", deadline=90)
+        node.apply({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "web", "namespace": "default"},
+                    "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+                             "containers": [{"name": "app", "image": AGNHOST,
+                                             "args": ["netexec", "--http-port=8080"]}]}})
+        node.apply({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "crash", "namespace": "default"},
+                    "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+                             "containers": [{"name": "c", "image": "busybox", "command": [
+                                 "sh", "-c", "echo run $(date +%s%N); sleep 2; exit 1"]}]}})
+        for name in ("box", "web"):
+            wait_for(f"pod {name} running", lambda n=name: (node.get("pod", n) or {}).get(
+                "status", {}).get("phase") == "Running", deadline=90)
         yield node
     finally:
         node.close()
@@ -161,3 +177,103 @@ def test_exec_tty_under_tmux_types_resizes_and_exits(stack, tmp_path):
         typed("exit 4", "rc=4")
     finally:
         subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
+
+
+class PortForward:
+    """`kubectl port-forward` running in the stack's netns until closed."""
+
+    def __init__(self, node: NodeStack, *args: str):
+        env = dict(os.environ, HOME=node.home, KUBECONFIG=node.kubeconfig)
+        self.proc = subprocess.Popen(["ip", "netns", "exec", node.ns, "kubectl",
+                                      "port-forward", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=env)
+        first = self.proc.stdout.readline()
+        assert first.startswith(b"Forwarding from 127.0.0.1:"), first
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def in_netns(node: NodeStack, code: str) -> str:
+    """Python run in the stack's netns (where kubectl's listener and the Pods are)."""
+    return subprocess.run(["ip", "netns", "exec", node.ns, sys.executable, "-c", code],
+                          capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+READ_ALL = """
+import socket, sys, time
+for _ in range(50):
+    try:
+        s = socket.create_connection(("{host}", {port})); break
+    except ConnectionRefusedError:
+        time.sleep(0.1)
+t, n = time.monotonic(), 0
+while True:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    n += len(d)
+print(n, time.monotonic() - t)
+"""
+
+
+def test_port_forward_carries_http_and_a_hundred_megabytes(stack):
+    pf = PortForward(stack, "pod/web", "18080:8080")
+    try:
+        out = in_netns(stack, "import urllib.request; print(urllib.request.urlopen("
+                              "'http://127.0.0.1:18080/hostname', timeout=10).read().decode())")
+        assert out.strip() == "web"
+    finally:
+        pf.close()
+    r = kubectl(stack, "exec", "box", "--", "sh", "-c",
+                "head -c 104857600 /dev/zero | nc -l -p 9000 >/dev/null 2>&1 &")
+    assert r.returncode == 0, r
+    pf = PortForward(stack, "pod/box", "19000:9000")
+    try:
+        got, seconds = in_netns(stack, READ_ALL.format(host="127.0.0.1", port=19000)).split()
+        assert int(got) == 100 << 20
+    finally:
+        pf.close()
+
+
+def test_port_forward_to_a_closed_port_says_so(stack):
+    pf = PortForward(stack, "pod/web", "18081:9999")
+    try:
+        in_netns(stack, "import socket; s = socket.create_connection(('127.0.0.1', 18081)); "
+                        "s.recv(1)")
+        time.sleep(1)
+        pf.proc.kill()
+        out = pf.proc.stdout.read().decode()
+        assert "error forwarding port 9999" in out and "refused" in out.lower(), out
+    finally:
+        pf.close()
+
+
+def test_logs_previous_after_a_restart(stack):
+    wait_for("crash restarted", lambda: ((stack.get("pod", "crash") or {}).get("status", {})
+                                         .get("containerStatuses") or [{}])[0]
+             .get("restartCount", 0) >= 1, deadline=60)
+    prev = kubectl(stack, "logs", "--previous", "crash")
+    assert prev.returncode == 0 and prev.stdout.startswith(b"run "), prev
+    now = kubectl(stack, "logs", "crash", "--timestamps")
+    assert now.returncode == 0 and b"Z run " in now.stdout, now
+
+
+def test_attach_shows_the_containers_new_output(stack):
+    env = dict(os.environ, HOME=stack.home, KUBECONFIG=stack.kubeconfig)
+    att = subprocess.Popen(["ip", "netns", "exec", stack.ns, "kubectl", "attach", "box"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    seen: list = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(att.stdout.readline, b"")),
+                              daemon=True)
+    reader.start()
+    try:
+        def write_and_look() -> bool:  # until attach is connected, lines go unseen
+            kubectl(stack, "exec", "box", "--", "sh", "-c", "echo attached > /proc/1/fd/1")
+            time.sleep(0.5)
+            return b"attached\n" in seen
+        wait_for("attach shows the line", write_and_look, deadline=30, every=0.5)
+    finally:
+        att.kill()
+        att.wait()
