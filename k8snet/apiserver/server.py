@@ -23,6 +23,7 @@ from k8snet.apiserver import (
     componentstatus,
     eviction,
     health,
+    metricsapi,
     patching,
     protobuf,
     reviews,
@@ -466,6 +467,9 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         if st is not None:
             st.refuse(method, sub, self.headers.get("Content-Type") or "")
             ctx.warnings.extend(st.request_warnings(method))
+        if info.group == metricsapi.GROUP:
+            self._resource_metrics(route, ctx)
+            return
         if info.plural == "componentstatuses" and info.group == "":
             self._component_statuses(name, ctx, accept)
             return

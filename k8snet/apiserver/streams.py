@@ -7,8 +7,9 @@ import json
 import ssl
 import time
 
+from k8snet.api import selectors
+from k8snet.apiserver import metricsapi, podlog
 from k8snet.apiserver import objects as o
-from k8snet.apiserver import podlog
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.routes import Route
 from k8snet.apiserver.status import ApiStatusError, status_object
@@ -193,3 +194,30 @@ class StreamsMixin:
         self.wfile.flush()
         self.connection.settimeout(None)  # an idle shell is not a dead connection
         upgradeproxy.splice(self.rfile.read1, self.connection, upstream)
+
+    # -- metrics.k8s.io ------------------------------------------------------------------
+    def _resource_metrics(self, route: Route, ctx: Ctx) -> None:
+        """NodeMetrics / PodMetrics, read from the kubelets now (k8snet.apiserver.metricsapi)."""
+        reg = self.server.registry
+        info = route.info
+        assert info is not None
+        nodes, _, _ = reg.list(kinds.KINDS["Node"], None, Ctx(params={}))
+        tls = self.server.options.kubelet_tls
+        node_items, pod_items = metricsapi.collect(
+            nodes, lambda n: metricsapi.fetch_summary(n, tls))
+        wanted = selectors.parse_label_selector(ctx.get("labelSelector"))
+        if info.kind == "NodeMetrics":
+            labels = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in nodes}
+            items = [dict(i, metadata=dict(i["metadata"], labels=labels.get(
+                i["metadata"]["name"], {}))) for i in node_items]
+        else:
+            items = []
+            for item in pod_items:  # labels from the Pod; gone Pods show no figures
+                meta = item["metadata"]
+                pod = reg.read(kinds.KINDS["Pod"], meta["namespace"], meta["name"])
+                if pod is not None:
+                    items.append(dict(item, metadata=dict(meta, labels=(
+                        pod["metadata"].get("labels") or {}))))
+        self._json(200, metricsapi.select(
+            items, info.kind, route.namespace, route.name,
+            lambda i: wanted.matches(i["metadata"].get("labels") or {})))

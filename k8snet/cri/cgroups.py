@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from k8snet.machinery.podresources import CPU_PERIOD_US
 
 LOG = logging.getLogger(__name__)
-V1_CONTROLLERS = ("cpu", "memory", "pids")
+V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids")  # cpuacct: usage for /stats
 
 
 def cgroup_files(version: int, res: dict) -> dict:

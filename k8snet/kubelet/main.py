@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from k8snet.kubelet import servingtls
     from k8snet.kubelet.loop import Kubelet, KubeletConfig
     from k8snet.kubelet.model import BackoffPolicy
+    from k8snet.kubelet.statscollector import StatsCollector
     from k8snet.kubelet.streamserver import KubeletServer
     from k8snet.machinery.client import ApiClient
     from k8snet.machinery.cri import RuntimeClient
@@ -138,12 +139,14 @@ def run(args: argparse.Namespace) -> int:
     os.makedirs(os.path.join(args.root_dir, "pods"), exist_ok=True)
     api = ApiClient.from_kubeconfig(args.kubeconfig)
     runtime = RuntimeClient(args.runtime_socket, timeout=30.0)
+    collector = StatsCollector(runtime)
     tls = None
     if cfg.node.kubelet_scheme == "https":
         tls = servingtls.server_context(os.path.join(args.root_dir, "pki"), args.node_name,
                                         args.node_ip, kubeconfig_ca(args.kubeconfig))
     try:
-        server = KubeletServer(args.node_ip, args.port, args.root_dir, runtime, tls)
+        server = KubeletServer(args.node_ip, args.port, args.root_dir, runtime, tls,
+                               collector, args.node_name)
     except OSError as exc:
         raise UsageError(f"cannot serve on {args.node_ip}:{args.port}: {exc.strerror}; "
                          "is another kubelet running there? (--port to choose another)") from None
@@ -151,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
+    threading.Thread(target=collector.run, args=(stop,), daemon=True, name="stats").start()
     logging.getLogger("k8snet.kubelet").info("serving logs, exec and attach on %s://%s:%d",
                                              cfg.node.kubelet_scheme, args.node_ip, server.port)
     try:

@@ -5,17 +5,20 @@ and ``GET /attach/<ns>/<pod>/<container>?..`` carry a WebSocket upgrade (the
 apiserver proxies kubectl's). The kubelet finds the running container through
 CRI, asks CRI Exec/Attach for a streaming URL, and takes the upgrade there
 (k8snet.machinery.upgradeproxy), as upstream's kubelet does with its
-runtime's streaming server. Logs are served as before (k8snet.kubelet.logserver).
+runtime's streaming server. Logs are served as before (k8snet.kubelet.logserver);
+``/stats/summary`` and ``/metrics/resource`` from cgroups (k8snet.kubelet.stats).
 """
 
 from __future__ import annotations
 
+import json
 import ssl
+import time
 from typing import Any, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from k8snet.cri.channels import parse_options
-from k8snet.kubelet import crispec
+from k8snet.kubelet import crispec, stats
 from k8snet.kubelet.logserver import LogHandler, LogServer
 from k8snet.machinery import upgradeproxy
 
@@ -26,6 +29,9 @@ class KubeletHandler(LogHandler):
     """LogHandler plus exec and attach."""
 
     runtime: Any = None          # a machinery.cri.RuntimeClient
+    collector: Any = None        # a statscollector.StatsCollector (None: no /stats)
+    node_name = ""
+    started = 0.0
 
     def setup(self) -> None:
         super().setup()
@@ -45,6 +51,9 @@ class KubeletHandler(LogHandler):
         if parts[0] == "portForward":
             self.close_connection = True
             self._port_forward(parts, url.query)
+            return
+        if url.path in ("/stats/summary", "/metrics/resource") and self.collector is not None:
+            self._stats(url.path)
             return
         if parts[0] not in STREAM_VERBS:
             super().do_GET()
@@ -84,6 +93,21 @@ class KubeletHandler(LogHandler):
             self._fail(502, f"the runtime's streaming server: {exc}")
             return
         self._take_over(upstream, head, rest)
+
+    def _stats(self, path: str) -> None:
+        figures = self.collector.latest()
+        now = time.time()
+        if path == "/stats/summary":
+            body = json.dumps(stats.summary(self.node_name, self.started, now, figures)).encode()
+            ctype = "application/json"
+        else:
+            body = stats.resource_metrics(figures, now).encode()
+            ctype = "text/plain; version=0.0.4; charset=utf-8"
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self) -> None:  # noqa: N802 - kubectl's SPDY fallback posts its upgrades
         self.do_GET()
@@ -132,9 +156,11 @@ class KubeletServer(LogServer):
     """The kubelet's port: logs, exec, attach; TLS when given a context."""
 
     def __init__(self, host: str, port: int, root_dir: str, runtime: Any,
-                 tls: Optional[ssl.SSLContext] = None):
+                 tls: Optional[ssl.SSLContext] = None, collector: Any = None,
+                 node_name: str = ""):
         handler = type("BoundKubeletHandler", (KubeletHandler,),
-                       {"root_dir": root_dir, "runtime": runtime})
+                       {"root_dir": root_dir, "runtime": runtime, "collector": collector,
+                        "node_name": node_name, "started": time.time()})
         super().__init__(host, port, root_dir, handler=handler)
         self.tls = tls
         if tls is not None:
