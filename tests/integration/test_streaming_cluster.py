@@ -18,7 +18,7 @@ import pytest
 from tests.integration.conftest import k8snet, nothing_left
 from tests.integration.kube import Kubectl, wait_for
 
-CLUSTER = "tstream"
+CLUSTER = "tstrm"
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.53"
 
 
