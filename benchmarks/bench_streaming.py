@@ -24,6 +24,23 @@ import time
 from benchmarks.common import fmt_ms
 from benchmarks.common import percentile as pct
 
+# the source Pod: every connection to :9000 gets `size` bytes, written in 1 MiB blocks
+SOURCE = """
+import socket
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", 9000))
+srv.listen(4)
+block = bytes(1 << 20)
+while True:
+    conn, _ = srv.accept()
+    left = {size}
+    while left > 0:
+        conn.sendall(block[:min(left, len(block))])
+        left -= len(block)
+    conn.close()
+"""
+
 READ_ALL = """
 import socket, time
 for _ in range(100):
@@ -74,8 +91,15 @@ def main() -> int:
                     "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
                              "containers": [{"name": "c", "image": "busybox",
                                              "command": ["sleep", "3600"]}]}})
-        pod = wait_for("pod running", lambda: (lambda p: p if p and p.get("status", {}).get(
-            "phase") == "Running" else None)(node.get("pod", "bench")), deadline=90)
+        node.apply({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "source", "namespace": "default"},
+                    "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+                             "containers": [{"name": "c", "image": "python", "command": [
+                                 "python3", "-c", SOURCE.format(size=args.mib << 20)]}]}})
+        for name in ("bench", "source"):
+            wait_for(f"pod {name} running", lambda n=name: (node.get("pod", n) or {}).get(
+                "status", {}).get("phase") == "Running", deadline=90)
+        pod = node.get("pod", "source")
         env = dict(os.environ, HOME=node.home, KUBECONFIG=node.kubeconfig)
         base = ["ip", "netns", "exec", node.ns, "kubectl"]
         timed(base + ["exec", "bench", "--", "true"], env)  # warm the discovery cache
@@ -88,11 +112,8 @@ def main() -> int:
               f"{pct(execs, 50) / pct(gets, 50):.2f}")
 
         size = args.mib << 20
-        serve = f"head -c {size} /dev/zero | nc -l -p 9000 >/dev/null 2>&1 &"
-        node.kubectl("exec", "bench", "--", "sh", "-c", serve)
         n_direct, t_direct = read_through(node, pod["status"]["podIP"], 9000)
-        node.kubectl("exec", "bench", "--", "sh", "-c", serve)
-        pf = subprocess.Popen(base + ["port-forward", "pod/bench", "19000:9000"], env=env,
+        pf = subprocess.Popen(base + ["port-forward", "pod/source", "19000:9000"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
             pf.stdout.readline()
