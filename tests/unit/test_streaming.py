@@ -119,3 +119,10 @@ def test_node_registers_and_keeps_the_kubelet_scheme():
     assert node.merge_registration(registered, plain) == {
         "metadata": {"annotations": {node.SCHEME_ANNOTATION: "http"}}}
     assert node.SCHEME_ANNOTATION == podlog.SCHEME_ANNOTATION
+
+
+def test_websocket_exec_is_authorized_as_create():
+    from k8snet.apiserver.requestinfo import request_info
+    ri = request_info("GET", "/api/v1/namespaces/d/pods/p/exec", {"command": "ls"})
+    assert (ri.verb, ri.resource, ri.subresource) == ("create", "pods", "exec")
+    assert request_info("GET", "/api/v1/namespaces/d/pods/p/log", {}).verb == "get"
