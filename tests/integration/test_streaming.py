@@ -50,7 +50,8 @@ def stack():
                                  "command": ["sh", "-c", "echo started; exec sleep 3600"],
                                  "resources": {"limits": {"memory": "64Mi"}}}]}})
         node.apply({"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": "web", "namespace": "default"},
+                    "metadata": {"name": "web", "namespace": "default",
+                                 "labels": {"app": "web"}},
                     "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
                              "containers": [{"name": "app", "image": AGNHOST,
                                              "args": ["netexec", "--http-port=8080"]}]}})
@@ -182,8 +183,8 @@ def test_exec_tty_under_tmux_types_resizes_and_exits(stack, tmp_path):
 class PortForward:
     """`kubectl port-forward` running in the stack's netns until closed."""
 
-    def __init__(self, node: NodeStack, *args: str):
-        env = dict(os.environ, HOME=node.home, KUBECONFIG=node.kubeconfig)
+    def __init__(self, node: NodeStack, *args: str, env: dict | None = None):
+        env = dict(os.environ, HOME=node.home, KUBECONFIG=node.kubeconfig, **(env or {}))
         self.proc = subprocess.Popen(["ip", "netns", "exec", node.ns, "kubectl",
                                       "port-forward", *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, env=env)
@@ -233,6 +234,20 @@ def test_port_forward_carries_http_and_a_hundred_megabytes(stack):
     try:
         got, seconds = in_netns(stack, READ_ALL.format(host="127.0.0.1", port=19000)).split()
         assert int(got) == 100 << 20
+    finally:
+        pf.close()
+
+
+def test_port_forward_to_a_service_over_the_spdy_fallback(stack):
+    stack.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                 "spec": {"selector": {"app": "web"},
+                          "ports": [{"port": 80, "targetPort": 8080}]}})
+    pf = PortForward(stack, "svc/web", "18082:80", env={"KUBECTL_PORT_FORWARD_WEBSOCKETS":
+                                                         "false"})
+    try:
+        out = in_netns(stack, "import urllib.request; print(urllib.request.urlopen("
+                              "'http://127.0.0.1:18082/hostname', timeout=10).read().decode())")
+        assert out.strip() == "web"
     finally:
         pf.close()
 
