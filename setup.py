@@ -9,7 +9,7 @@ setup(
     "an os-ken SDN controller, real CNI plugins and scapy probes",
     python_requires=">=3.9",
     packages=find_packages(include=["k8snet", "k8snet.*", "controllers", "topologies"]),
-    package_data={"k8snet": ["cri/*.proto", "apiserver/*.proto", "testbed/*.yaml",
+    package_data={"k8snet": ["cri/*.proto", "cri/*.bin", "apiserver/*.proto", "testbed/*.yaml",
                              "images/known/*.yaml"]},
     install_requires=[
         # The maintained fork of Ryu (Ryu 4.34 no longer imports on 3.11).
@@ -37,6 +37,12 @@ setup(
         # A cluster's state file and spec, loaded strictly into dataclasses: a
         # missing, mistyped or unknown field is an error naming it (k8snet.testbed.typed).
         "pydantic>=2",
+        # kubectl exec/attach/cp speak WebSocket (v5.channel.k8s.io). wsproto rather than
+        # websockets: it is sans-I/O, so the runtime's streaming server keeps its threaded
+        # http.server handlers and sockets (which have already read the upgrade request)
+        # and uses only wsproto's frame layer; websockets wants to own the connection and
+        # its handshake (asyncio or its own sync server). Maintained by python-hyper.
+        "wsproto>=1.2",
         # The CRI service is gRPC, as the real runtime.v1 API is.
         "grpcio>=1.60",
         "grpcio-tools>=1.60",

@@ -13,7 +13,7 @@ import threading
 from typing import Optional
 
 from k8snet.apiextensions.manager import CustomResources
-from k8snet.apiserver import alloc, authn, authz, certs, health, satokens
+from k8snet.apiserver import alloc, authn, authz, certs, health, kubeletclient, metricsapi, satokens
 from k8snet.apiserver.auth import Auth
 from k8snet.apiserver.bootstrap import aggregation_writer, bootstrap, release_leaks_later
 from k8snet.apiserver.ipam import ServiceIPAM
@@ -199,10 +199,13 @@ def run(args: argparse.Namespace) -> int:
             authn.Authenticator(static, issuer, _lookup(registry))
         auth = Auth(authenticator, authz.Authorizer(cache.policy), cache, metrics)
         registry.extensions = CustomResources(registry)
+        for info in metricsapi.KIND_INFOS:  # computed from the kubelets, never stored
+            registry.table.add(info)
         scheme = "http" if args.insecure_http else "https"
         httpd = ApiHTTPServer((args.bind_address, args.port), registry,
                               ServerOptions(auth=auth, metrics=metrics, issuer=issuer,
-                                            bookmark_interval=args.bookmark_interval),
+                                            bookmark_interval=args.bookmark_interval,
+                                            kubelet_tls=kubeletclient.client_context(data_dir)),
                               tls)
         started: set = set()
         httpd.options.health_checks = _health_checks(store, cache, httpd, started)

@@ -60,6 +60,11 @@ def _name_from_field_selector(selector: Optional[str]) -> str:
     return ""
 
 
+# Pod connect subresources kubectl opens with a GET upgrade (KEP-4006); upstream's
+# AuthorizePodWebsocketUpgradeCreatePermission (on by default since 1.31) asks `create`
+WEBSOCKET_CONNECT = ("exec", "attach", "portforward")
+
+
 def request_info(method: str, path: str, params: dict) -> RequestInfo:
     """Parse one request. `params` maps query names to their first value."""
     method = method.upper()
@@ -88,6 +93,8 @@ def request_info(method: str, path: str, params: dict) -> RequestInfo:
     resource = rest[0]
     name = rest[1] if len(rest) > 1 else ""
     subresource = rest[2] if len(rest) > 2 else ""
+    if resource == "pods" and subresource in WEBSOCKET_CONNECT and verb == "get":
+        verb = "create"  # a WebSocket upgrade is a GET; 1.32 authorizes it as create
     if not name and verb == "get":
         verb = "watch" if _truthy(params.get("watch")) else "list"
     if not name and verb in ("list", "watch"):

@@ -11,7 +11,7 @@ from k8snet.machinery import resources as kinds
 # subresources of a namespace that sit where a namespaced resource's plural would
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
 # connect subresources k8snet does not serve (discovery lists them, as upstream's does)
-UNSERVED_CONNECT = ("exec", "attach", "portforward", "proxy")
+UNSERVED_CONNECT = ("proxy",)
 
 # HTTP method (and whether a name is given) -> the verb discovery lists
 METHOD_VERBS = {("GET", True): "get", ("HEAD", True): "get", ("GET", False): "list",
@@ -102,9 +102,7 @@ def _resource_route(path: str, table: kinds.ResourceTable, group: str, version: 
     name = rest[1] if len(rest) > 1 else None
     sub = rest[2] if len(rest) > 2 else None
     if sub in UNSERVED_CONNECT and info.subresource(sub) is not None:
-        hint = (f": use `k8snet exec {name} -- COMMAND` for a command in a Pod"
-                if info.plural == "pods" and sub in ("exec", "attach") else "")
-        raise ApiStatusError(404, f"{info.plural}/{sub} is not served by k8snet{hint}",
+        raise ApiStatusError(404, f"{info.plural}/{sub} is not served by k8snet",
                              "NotFound", {"name": name or "", "group": info.group,
                                           "kind": info.plural})
     if len(rest) > 3 or (sub is not None and info.subresource(sub) is None):

@@ -23,6 +23,7 @@ from k8snet.apiserver import (
     componentstatus,
     eviction,
     health,
+    metricsapi,
     patching,
     protobuf,
     reviews,
@@ -66,6 +67,7 @@ class ServerOptions:
     bookmark_interval: float = 60.0
     default_watch_timeout: float = 1800.0
     server_address: str = ""
+    kubelet_tls: Optional[ssl.SSLContext] = None   # client certificate towards kubelets
 
 
 class ApiHTTPServer(ThreadingHTTPServer):
@@ -471,6 +473,9 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         if st is not None:
             st.refuse(method, sub, self.headers.get("Content-Type") or "")
             ctx.warnings.extend(st.request_warnings(method))
+        if info.group == metricsapi.GROUP:
+            self._resource_metrics(route, ctx)
+            return
         if info.plural == "componentstatuses" and info.group == "":
             self._component_statuses(name, ctx, accept)
             return
@@ -506,6 +511,11 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             if method != "GET":
                 raise self._not_allowed(method)
             self._pod_log(route, ctx)
+            return
+        if sub in ("exec", "attach", "portforward") and info.plural == "pods":
+            if method not in ("GET", "POST"):
+                raise self._not_allowed(method)
+            self._pod_stream(route, ctx, urlsplit(self.path).query)
             return
         if sub == "eviction":
             if method != "POST":

@@ -7,11 +7,12 @@ import json
 import ssl
 import time
 
+from k8snet.api import selectors
+from k8snet.apiserver import metricsapi, podlog
 from k8snet.apiserver import objects as o
-from k8snet.apiserver import podlog
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.routes import Route
-from k8snet.apiserver.status import status_object
+from k8snet.apiserver.status import ApiStatusError, status_object
 from k8snet.apiserver.watch import (
     END,
     TOO_LARGE_WAIT,
@@ -25,6 +26,7 @@ from k8snet.apiserver.watch import (
     watch_options,
 )
 from k8snet.machinery import resources as kinds
+from k8snet.machinery import upgradeproxy
 from k8snet.store.base import Compacted
 
 
@@ -129,7 +131,7 @@ class StreamsMixin:
         node_name = (pod.get("spec") or {}).get("nodeName")
         node = reg.read(kinds.KINDS["Node"], None, node_name) if node_name else None
         url = podlog.kubelet_url(pod, node, container, ctx.params)
-        resp = podlog.open_kubelet(url)
+        resp = podlog.open_kubelet(url, tls=self.server.options.kubelet_tls)
         try:
             if ctx.get("follow") in ("true", "1"):
                 self._start_stream("text/plain")
@@ -143,3 +145,79 @@ class StreamsMixin:
                 self._send(200, resp.read(), "text/plain")
         finally:
             resp.close()
+
+    # -- exec, attach --------------------------------------------------------------------
+    def _pod_stream(self, route: Route, ctx: Ctx, query: str) -> None:
+        """Take kubectl's WebSocket upgrade to the kubelet, then relay bytes both ways."""
+        reg = self.server.registry
+        verb = str(route.subresource)
+        pod = reg.get(route.info, route.namespace, str(route.name))
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        node = reg.read(kinds.KINDS["Node"], None, node_name) if node_name else None
+        upgrade = (self.headers.get("Upgrade") or "").lower()
+        if verb == "portforward":
+            url = podlog.portforward_url(pod, node, query)
+        else:
+            url = podlog.stream_url(pod, node, verb,
+                                    podlog.pick_container(pod, ctx.get("container")), query)
+        if upgrade != "websocket" and not (verb == "portforward" and upgrade == "spdy/3.1"):
+            raise ApiStatusError(400, f"pods/{verb} is served over WebSocket only "
+                                 "(v5.channel.k8s.io, v4.channel.k8s.io), not SPDY: use "
+                                 "kubectl 1.30 or newer without "
+                                 "KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false", "BadRequest")
+        try:
+            upstream, head, rest = upgradeproxy.open_upgrade(
+                url, "GET", self.headers.items(), tls=self.server.options.kubelet_tls)
+        except upgradeproxy.UpstreamError as exc:
+            raise ApiStatusError(503, f"cannot reach the kubelet of node {node_name}: {exc}",
+                                 "ServiceUnavailable") from None
+        code = upgradeproxy.response_status(head)
+        if code != 101:
+            body = rest
+            try:
+                while len(body) < 8192:
+                    more = upstream.recv(8192)
+                    if not more:
+                        break
+                    body += more
+            except OSError:
+                pass
+            upstream.close()
+            raise ApiStatusError(code if code in (400, 404) else 502,
+                                 f"the kubelet refused {verb}: "
+                                 f"{body.decode('utf-8', 'replace').strip()}",
+                                 "NotFound" if code == 404 else "BadRequest" if code == 400
+                                 else "InternalError")
+        self._responded = True
+        self.close_connection = True
+        self.wfile.write(head + rest)
+        self.wfile.flush()
+        self.connection.settimeout(None)  # an idle shell is not a dead connection
+        upgradeproxy.splice(self.rfile.read1, self.connection, upstream)
+
+    # -- metrics.k8s.io ------------------------------------------------------------------
+    def _resource_metrics(self, route: Route, ctx: Ctx) -> None:
+        """NodeMetrics / PodMetrics, read from the kubelets now (k8snet.apiserver.metricsapi)."""
+        reg = self.server.registry
+        info = route.info
+        assert info is not None
+        nodes, _, _ = reg.list(kinds.KINDS["Node"], None, Ctx(params={}))
+        tls = self.server.options.kubelet_tls
+        node_items, pod_items = metricsapi.collect(
+            nodes, lambda n: metricsapi.fetch_summary(n, tls))
+        wanted = selectors.parse_label_selector(ctx.get("labelSelector"))
+        if info.kind == "NodeMetrics":
+            labels = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in nodes}
+            items = [dict(i, metadata=dict(i["metadata"], labels=labels.get(
+                i["metadata"]["name"], {}))) for i in node_items]
+        else:
+            items = []
+            for item in pod_items:  # labels from the Pod; gone Pods show no figures
+                meta = item["metadata"]
+                pod = reg.read(kinds.KINDS["Pod"], meta["namespace"], meta["name"])
+                if pod is not None:
+                    items.append(dict(item, metadata=dict(meta, labels=(
+                        pod["metadata"].get("labels") or {}))))
+        self._json(200, metricsapi.select(
+            items, info.kind, route.namespace, route.name,
+            lambda i: wanted.matches(i["metadata"].get("labels") or {})))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from k8snet.machinery.podresources import CPU_PERIOD_US
 
 LOG = logging.getLogger(__name__)
-V1_CONTROLLERS = ("cpu", "memory", "pids")
+V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids")  # cpuacct: usage for /stats
 
 
 def cgroup_files(version: int, res: dict) -> dict:
@@ -105,6 +105,22 @@ class Cgroups:
         for note in notes:
             LOG.warning("container %s: %s", name[:12], note)
         return procs, notes
+
+    def procs_of(self, pid: int) -> list[str]:
+        """The cgroup.procs files of the cgroups `pid` is in (what an exec joins)."""
+        try:
+            with open(f"/proc/{pid}/cgroup", encoding="utf-8") as fh:
+                theirs = own_cgroups(fh.read())
+        except OSError:
+            return []
+        if self.version() == 2:
+            dirs = [os.path.join(self.root, theirs.get("", "/").lstrip("/"))] \
+                if "" in theirs else []
+        else:
+            dirs = [os.path.join(self.root, c, theirs[c].lstrip("/"))
+                    for c in V1_CONTROLLERS if c in theirs]
+        return [os.path.join(d, "cgroup.procs") for d in dirs
+                if os.path.exists(os.path.join(d, "cgroup.procs"))]
 
     def oom_killed(self, name: str) -> bool:
         """Whether the kernel's OOM killer acted in the container's memory cgroup."""

@@ -48,6 +48,7 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> int:
 
     from k8snet.cri.runtime import Runtime, RuntimeConfig
     from k8snet.cri.servicer import add_to_server
+    from k8snet.cri.streaming import StreamingServer
 
     if not args.netns_prefix.startswith("k8snet-"):
         raise UsageError(f"--netns-prefix {args.netns_prefix!r} must start with 'k8snet-' "
@@ -63,15 +64,21 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.socket)), exist_ok=True)
     if os.path.exists(args.socket):
         os.unlink(args.socket)
+    streaming = StreamingServer(runtime.exec_plan,
+                                lambda cid: runtime.container(cid).get("log_path"),
+                                runtime.sandbox_netns_path)
+    streaming.start()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers))
-    add_to_server(server, runtime)
+    add_to_server(server, runtime, streaming)
     if server.add_insecure_port(f"unix://{os.path.abspath(args.socket)}") == 0:
         raise UsageError(f"cannot listen on {args.socket}")
     server.start()
-    LOG.info("k8snet runtime serving CRI runtime.v1 on %s (root %s, netns prefix %s)",
-             args.socket, args.root_dir, args.netns_prefix)
+    LOG.info("k8snet runtime serving CRI runtime.v1 on %s (root %s, netns prefix %s), "
+             "streaming on 127.0.0.1:%d", args.socket, args.root_dir, args.netns_prefix,
+             streaming.port)
     stop.wait()
     server.stop(grace=5).wait(10)
+    streaming.stop()
     try:
         os.unlink(args.socket)
     except FileNotFoundError:

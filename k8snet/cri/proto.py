@@ -21,7 +21,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 def load() -> tuple[ModuleType, ModuleType]:
     """Return (api_pb2, api_pb2_grpc), generating them first if needed."""
-    if not (PACKAGE_DIR / "api_pb2.py").exists() or not (PACKAGE_DIR / "api_pb2_grpc.py").exists():
+    generated = [PACKAGE_DIR / "api_pb2.py", PACKAGE_DIR / "api_pb2_grpc.py"]
+    proto = PACKAGE_DIR / "api.proto"
+    # regenerate when missing or older than api.proto (a checkout that added RPCs)
+    if not all(g.exists() and g.stat().st_mtime >= proto.stat().st_mtime for g in generated):
         from k8snet.cri import build
 
         if build.build(PACKAGE_DIR) != 0:

@@ -59,6 +59,15 @@ class ExecTimeout(K8snetError):
 
 
 @dataclass(frozen=True)
+class ExecPlan:
+    """A command to run in a container: argv (through nsenter), env, cgroups to join."""
+
+    argv: list
+    env: Optional[dict]
+    cgroup_procs: list
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     root_dir: str
     netns_prefix: str
@@ -542,25 +551,40 @@ class Runtime:
             out.append(status)
         return out
 
-    def exec_sync(self, cid: str, cmd: Sequence[str], timeout: int) -> tuple[bytes, bytes, int]:
-        """Run cmd in the container's namespaces: (stdout, stderr, exit code)."""
+    def sandbox_netns_path(self, sid: str) -> str:
+        """Where a sandbox's network namespace is ("": the node's, for hostNetwork)."""
+        netns = self.sandbox(sid).get("netns") or ""
+        return host.netns_path(netns) if netns else ""
+
+    def exec_plan(self, cid: str, cmd: Sequence[str]) -> ExecPlan:
+        """How to run cmd inside a running container: its namespaces (nsenter), the
+        container's environment and the cgroup.procs files of its cgroups.
+
+        ValueError when the image has no such executable.
+        """
         status = self.container_status(cid)
         if status["state"] != RUNNING:
             raise FailedPrecondition(f"container {cid[:12]} is not running")
         image = catalogue.lookup(status["image"], self.images) or \
             catalogue.lookup("busybox", self.images)
-        try:
-            argv = catalogue.host_argv(image, list(cmd), self.host_ctx)
-        except ValueError as exc:
-            return b"", str(exc).encode() + b"\n", 126
+        argv = catalogue.host_argv(image, list(cmd), self.host_ctx)
         spec = host.read_json(os.path.join(self._cdir(cid), "spec.json")) or {}
         started, _ = self._files(cid)
         namespaces = (started or {}).get("namespaces", ["net"])
         flags = [f for ns, f in (("net", "-n"), ("mnt", "-m"), ("uts", "-u"), ("pid", "-p"))
                  if ns in namespaces]
-        full = ["nsenter", "-t", str(status["pid"]), *flags, "--", *argv]
-        proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=spec.get("env"),
+        pid = str(status["pid"])
+        return ExecPlan(argv=["nsenter", "-t", pid, *flags, "--", *argv],
+                        env=spec.get("env"), cgroup_procs=self.cgroups.procs_of(int(pid)))
+
+    def exec_sync(self, cid: str, cmd: Sequence[str], timeout: int) -> tuple[bytes, bytes, int]:
+        """Run cmd in the container's namespaces: (stdout, stderr, exit code)."""
+        try:
+            plan = self.exec_plan(cid, cmd)
+        except ValueError as exc:
+            return b"", str(exc).encode() + b"\n", 126
+        proc = subprocess.Popen(plan.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=plan.env,
                                 start_new_session=True)
         try:
             out, err = proc.communicate(timeout=timeout if timeout > 0 else None)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import grpc
 
+from k8snet.cri import channels
 from k8snet.cri import runtime as rt
 from k8snet.cri.proto import load
+from k8snet.cri.streaming import StreamingServer
 from k8snet.errors import K8snetError
 
 LOG = logging.getLogger(__name__)
@@ -76,8 +78,9 @@ def container_config(msg) -> dict:
 class RuntimeServicer:
     """Implements runtime.v1.RuntimeService (registered by `add_to_server`)."""
 
-    def __init__(self, runtime: rt.Runtime):
+    def __init__(self, runtime: rt.Runtime, streaming: Optional[StreamingServer] = None):
         self.rt = runtime
+        self.streaming = streaming
         self.pb, _ = load()
 
     def _meta(self, rec: dict):
@@ -201,6 +204,41 @@ class RuntimeServicer:
                                            int(request.timeout))
         return self.pb.ExecSyncResponse(stdout=out, stderr=err, exit_code=code)
 
+    def _stream_url(self, context, kind: str, cid: str, opts: channels.StreamOptions) -> str:
+        if self.streaming is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this runtime has no streaming server")
+        status = self.rt.container_status(cid)  # NotFound for an unknown container
+        if status["state"] != rt.RUNNING:
+            raise rt.FailedPrecondition(f"container {cid[:12]} is not running")
+        return self.streaming.register(kind, cid, opts)
+
+    @_grpc_errors
+    def Exec(self, request, context):  # noqa: N802
+        if not request.cmd:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Exec needs a command")
+        opts = channels.StreamOptions(command=tuple(request.cmd), stdin=request.stdin,
+                                      stdout=request.stdout, stderr=request.stderr,
+                                      tty=request.tty)
+        return self.pb.ExecResponse(url=self._stream_url(context, "exec",
+                                                         request.container_id, opts))
+
+    @_grpc_errors
+    def PortForward(self, request, context):  # noqa: N802
+        if self.streaming is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this runtime has no streaming server")
+        rec = self.rt.sandbox(request.pod_sandbox_id)  # NotFound for an unknown sandbox
+        if not self.rt.sandbox_ready(rec):
+            raise rt.FailedPrecondition(f"sandbox {request.pod_sandbox_id[:12]} is not ready")
+        return self.pb.PortForwardResponse(url=self.streaming.register(
+            "portforward", request.pod_sandbox_id, channels.StreamOptions()))
+
+    @_grpc_errors
+    def Attach(self, request, context):  # noqa: N802
+        opts = channels.StreamOptions(stdin=request.stdin, stdout=request.stdout,
+                                      stderr=request.stderr, tty=request.tty)
+        return self.pb.AttachResponse(url=self._stream_url(context, "attach",
+                                                           request.container_id, opts))
+
 
 class ImageServicer:
     """Implements runtime.v1.ImageService over the catalogue."""
@@ -236,7 +274,8 @@ class ImageServicer:
         return self.pb.RemoveImageResponse()
 
 
-def add_to_server(server: grpc.Server, runtime: rt.Runtime) -> None:
+def add_to_server(server: grpc.Server, runtime: rt.Runtime,
+                  streaming: Optional[StreamingServer] = None) -> None:
     _, grpc_mod = load()
-    grpc_mod.add_RuntimeServiceServicer_to_server(RuntimeServicer(runtime), server)
+    grpc_mod.add_RuntimeServiceServicer_to_server(RuntimeServicer(runtime, streaming), server)
     grpc_mod.add_ImageServiceServicer_to_server(ImageServicer(runtime), server)

@@ -129,8 +129,8 @@ class LogHandler(BaseHTTPRequestHandler):
 class LogServer:
     """ThreadingHTTPServer serving container logs from `root_dir`."""
 
-    def __init__(self, host: str, port: int, root_dir: str):
-        handler = type("BoundLogHandler", (LogHandler,), {"root_dir": root_dir})
+    def __init__(self, host: str, port: int, root_dir: str, handler: Optional[type] = None):
+        handler = handler or type("BoundLogHandler", (LogHandler,), {"root_dir": root_dir})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]

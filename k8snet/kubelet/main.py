@@ -11,6 +11,8 @@ import platform
 import signal
 import threading
 
+import yaml
+
 from k8snet import cni
 from k8snet.errors import UsageError
 
@@ -37,7 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
     a("--cni-conf-dir", help="where the runtime reads CNI config (default ROOT/cni/net.d)")
     a("--cni-data-dir", help="host-local IPAM directory (default ROOT/cni/networks)")
-    a("--port", type=int, default=10250, help="log server port on --node-ip (default 10250)")
+    a("--port", type=int, default=10250,
+      help="the kubelet's HTTPS port on --node-ip: logs, exec, attach (default 10250)")
+    a("--plain-http", action="store_true",
+      help="serve that port without TLS or client certificates (tests, old apiservers)")
     a("--sync-period", type=float, default=1.0, help="seconds between Pod sync rounds")
     a("--lease-duration", type=int, default=40, help="Lease leaseDurationSeconds")
     a("--lease-renew", type=float, default=5.0, help="seconds between Lease renewals")
@@ -69,6 +74,19 @@ def host_facts(node_name: str) -> dict:
             "machine_id": machine[:32]}
 
 
+def kubeconfig_ca(path: str) -> str:
+    """The cluster CA (PEM) named by a kubeconfig: whom the kubelet's port trusts."""
+    from k8snet.machinery.client import kubeconfig_settings
+
+    with open(path, encoding="utf-8") as fh:
+        conn = kubeconfig_settings(yaml.safe_load(fh) or {}, path)
+    if conn.get("ca_data"):
+        return conn["ca_data"]
+    if conn.get("ca_file"):
+        return _read(conn["ca_file"])
+    return ""
+
+
 def node_config(args: argparse.Namespace):
     """NodeConfig from the flags (UsageError for bad values)."""
     from k8snet.kubelet.node import NodeConfig, check_quantity, parse_node_labels
@@ -84,13 +102,16 @@ def node_config(args: argparse.Namespace):
     return NodeConfig(
         name=args.node_name, ip=args.node_ip, cpu=args.cpu, memory=args.memory,
         max_pods=args.max_pods, labels=parse_node_labels(args.node_labels),
-        kubelet_port=args.port, os_image="k8snet emulated node", **host_facts(args.node_name))
+        kubelet_port=args.port, kubelet_scheme="http" if args.plain_http else "https",
+        os_image="k8snet emulated node", **host_facts(args.node_name))
 
 
 def run(args: argparse.Namespace) -> int:
-    from k8snet.kubelet.logserver import LogServer
+    from k8snet.kubelet import servingtls
     from k8snet.kubelet.loop import Kubelet, KubeletConfig
     from k8snet.kubelet.model import BackoffPolicy
+    from k8snet.kubelet.statscollector import StatsCollector
+    from k8snet.kubelet.streamserver import KubeletServer
     from k8snet.machinery.client import ApiClient
     from k8snet.machinery.cri import RuntimeClient
 
@@ -118,17 +139,24 @@ def run(args: argparse.Namespace) -> int:
     os.makedirs(os.path.join(args.root_dir, "pods"), exist_ok=True)
     api = ApiClient.from_kubeconfig(args.kubeconfig)
     runtime = RuntimeClient(args.runtime_socket, timeout=30.0)
+    collector = StatsCollector(runtime)
+    tls = None
+    if cfg.node.kubelet_scheme == "https":
+        tls = servingtls.server_context(os.path.join(args.root_dir, "pki"), args.node_name,
+                                        args.node_ip, kubeconfig_ca(args.kubeconfig))
     try:
-        server = LogServer(args.node_ip, args.port, args.root_dir)
+        server = KubeletServer(args.node_ip, args.port, args.root_dir, runtime, tls,
+                               collector, args.node_name)
     except OSError as exc:
-        raise UsageError(f"cannot serve logs on {args.node_ip}:{args.port}: {exc.strerror}; "
+        raise UsageError(f"cannot serve on {args.node_ip}:{args.port}: {exc.strerror}; "
                          "is another kubelet running there? (--port to choose another)") from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
-    logging.getLogger("k8snet.kubelet").info("serving container logs on http://%s:%d",
-                                             args.node_ip, server.port)
+    threading.Thread(target=collector.run, args=(stop,), daemon=True, name="stats").start()
+    logging.getLogger("k8snet.kubelet").info("serving logs, exec and attach on %s://%s:%d",
+                                             cfg.node.kubelet_scheme, args.node_ip, server.port)
     try:
         Kubelet(cfg, api, runtime).run(stop)
     finally:

@@ -23,6 +23,10 @@ LEASE_NAMESPACE = "kube-node-lease"
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
 
+# read by the apiserver (k8snet.apiserver.podlog) to pick http or https for :10250
+SCHEME_ANNOTATION = "k8snet.io/kubelet-scheme"
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     name: str
@@ -32,6 +36,7 @@ class NodeConfig:
     max_pods: int = 110
     labels: Tuple[Tuple[str, str], ...] = ()
     kubelet_port: int = 10250
+    kubelet_scheme: str = "https"   # how the apiserver reaches kubelet_port
     arch: str = "amd64"
     kernel: str = ""
     os_image: str = "k8snet emulated node"
@@ -140,7 +145,8 @@ def build_node(cfg: NodeConfig, now: float, not_ready_message: str = "") -> Dict
         "kind": "Node",
         "metadata": {"name": cfg.name, "labels": node_labels(cfg),
                      "annotations": {"node.alpha.kubernetes.io/ttl": "0",
-                                     "k8snet.io/node-ip": cfg.ip}},
+                                     "k8snet.io/node-ip": cfg.ip,
+                                     SCHEME_ANNOTATION: cfg.kubelet_scheme}},
         "spec": {},
         "status": node_status(cfg, None, now, ready=False, not_ready_message=not_ready_message),
     }
@@ -148,10 +154,14 @@ def build_node(cfg: NodeConfig, now: float, not_ready_message: str = "") -> Dict
 
 def merge_registration(existing: Mapping[str, Any], cfg: NodeConfig) -> Optional[Dict[str, Any]]:
     """Merge patch to bring an already registered Node's labels up to date (None if fine)."""
-    labels = (existing.get("metadata") or {}).get("labels") or {}
+    meta = existing.get("metadata") or {}
+    labels = meta.get("labels") or {}
     want = node_labels(cfg)
     missing = {k: v for k, v in want.items() if labels.get(k) != v}
-    return {"metadata": {"labels": missing}} if missing else None
+    patch: Dict[str, Any] = {"labels": missing} if missing else {}
+    if (meta.get("annotations") or {}).get(SCHEME_ANNOTATION) != cfg.kubelet_scheme:
+        patch["annotations"] = {SCHEME_ANNOTATION: cfg.kubelet_scheme}
+    return {"metadata": patch} if patch else None
 
 
 def build_lease(node_name: str, node_uid: Optional[str], duration: int,

@@ -201,7 +201,10 @@ class PodSyncer:
         policy = spec.get("imagePullPolicy") or image_pull_policy(image)
         started = self.clock()
         try:
-            _ref, pulled = ensure_image(self.runtime, image, policy, ctx.sandbox_config)
+            _ref, pulled = ensure_image(
+                self.runtime, image, policy, ctx.sandbox_config,
+                lambda: self._event(pod, NORMAL, "Pulling", f'Pulling image "{image}"', name,
+                                    action.init))
         except CriError as exc:
             mem.pull_backoffs[name] = next_backoff(mem.pull_backoffs.get(name), self.clock(),
                                                    self.backoff)

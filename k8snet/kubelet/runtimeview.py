@@ -7,7 +7,7 @@ by imagePullPolicy.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from k8snet.kubelet.model import CREATED, EXITED, RUNNING, UNKNOWN, ContainerInfo, SandboxInfo
 from k8snet.machinery.cri import CriError, RuntimeClient
@@ -56,8 +56,10 @@ def container_snapshot(runtime: RuntimeClient, listed: List[Mapping[str, Any]],
 
 
 def ensure_image(runtime: RuntimeClient, image: str, pull_policy: str,
-                 sandbox_config: Mapping[str, Any]) -> Tuple[Optional[str], bool]:
-    """(image ref, pulled?) honouring imagePullPolicy; CriError if the pull fails."""
+                 sandbox_config: Mapping[str, Any],
+                 pulling: Optional[Callable[[], None]] = None) -> Tuple[Optional[str], bool]:
+    """(image ref, pulled?) honouring imagePullPolicy; CriError if the pull fails.
+    `pulling` is called just before a pull (the kubelet's Pulling event)."""
     if pull_policy != "Always":
         present = runtime.image_status(image)
         if present:
@@ -65,4 +67,6 @@ def ensure_image(runtime: RuntimeClient, image: str, pull_policy: str,
         if pull_policy == "Never":
             raise CriError("PullImage", "NOT_FOUND",
                            f'image "{image}" is not present with pull policy of Never')
+    if pulling is not None:
+        pulling()
     return runtime.pull_image(image, sandbox_config), True

@@ -232,6 +232,25 @@ class RuntimeClient:
             timeout=(seconds or 3600) + 10)
         return ExecResult(r.stdout, r.stderr, r.exit_code)
 
+    def exec_url(self, container_id: str, cmd: Sequence[str], tty: bool = False,
+                 stdin: bool = False, stdout: bool = True, stderr: bool = True) -> str:
+        """CRI Exec: the runtime's streaming URL where the session's upgrade goes."""
+        return self._call(self.runtime, "Exec", self.pb.ExecRequest(
+            container_id=container_id, cmd=[str(c) for c in cmd], tty=tty, stdin=stdin,
+            stdout=stdout, stderr=stderr)).url
+
+    def attach_url(self, container_id: str, tty: bool = False, stdin: bool = False,
+                   stdout: bool = True, stderr: bool = True) -> str:
+        """CRI Attach: the streaming URL for the container's own output."""
+        return self._call(self.runtime, "Attach", self.pb.AttachRequest(
+            container_id=container_id, tty=tty, stdin=stdin, stdout=stdout,
+            stderr=stderr)).url
+
+    def port_forward_url(self, sandbox_id: str, ports: Sequence[int] = ()) -> str:
+        """CRI PortForward: the streaming URL for the sandbox's port-forward session."""
+        return self._call(self.runtime, "PortForward", self.pb.PortForwardRequest(
+            pod_sandbox_id=sandbox_id, port=[int(p) for p in ports])).url
+
     # -- images ---------------------------------------------------------------
 
     def pull_image(self, image: str, sandbox: Optional[Mapping[str, Any]] = None) -> str:

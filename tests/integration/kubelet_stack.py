@@ -168,8 +168,8 @@ class NodeStack:
             self.sh("ip", "netns", "delete", ns, check=False)
         self.sh("ip", "netns", "delete", self.ns, check=False)
         rest = self.ns[len("k8snet-"):].split("-")
-        for root in ("/sys/fs/cgroup", *[f"/sys/fs/cgroup/{c}" for c in ("cpu", "memory",
-                                                                          "pids")]):
+        for root in ("/sys/fs/cgroup", *[f"/sys/fs/cgroup/{c}" for c in (
+                "cpu", "cpuacct", "memory", "pids")]):
             path = os.path.join(root, "k8snet", *rest)
             if os.path.isdir(path):
                 for sub in sorted((os.path.join(path, d) for d in os.listdir(path)

@@ -58,3 +58,12 @@ def test_pull_policies():
         runtimeview.ensure_image(cri, "nginx:1", "Never", {})
     with pytest.raises(CriError, match="failed to pull"):
         runtimeview.ensure_image(cri, "busybox:1", "Always", {})
+
+
+def test_pulling_is_announced_only_before_a_pull():
+    cri, said = FakeCri(), []
+    runtimeview.ensure_image(cri, "busybox:1", "IfNotPresent", {}, lambda: said.append(1))
+    assert said == []
+    with pytest.raises(CriError):
+        runtimeview.ensure_image(cri, "busybox:1", "Always", {}, lambda: said.append(1))
+    assert said == [1]
