@@ -2,7 +2,8 @@
 
 The apiserver proves who it is to the kubelet's port with a certificate signed
 by the cluster CA (``apiserver-kubelet-client.crt``, as kubeadm names it,
-made from ``ca.crt``/``ca.key`` in the data dir and kept there); the kubelet
+signed by the cluster CA in the PKI dir, shared by every master (see
+k8snet.apiserver.certs), and kept in this apiserver's data dir); the kubelet
 admits clients of that CA only (k8snet.kubelet.servingtls). As upstream
 without ``--kubelet-certificate-authority``, the kubelet's self-signed serving
 certificate is not checked. Masters sharing a CA share this trust too.
@@ -13,26 +14,31 @@ from __future__ import annotations
 import datetime
 import os
 import ssl
+from typing import Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from k8snet.apiserver import certs
+
 CLIENT_CERT = "apiserver-kubelet-client.crt"
 CLIENT_KEY = "apiserver-kubelet-client.key"
 
 
-def ensure_client_cert(data_dir: str) -> tuple[str, str]:
-    """(cert, key) paths, made once from the data dir's CA (remade when the CA changes)."""
+def ensure_client_cert(data_dir: str, pki_dir: Optional[str] = None) -> tuple[str, str]:
+    """(cert, key) paths in ``data_dir``, signed once by the CA in ``pki_dir`` (default:
+    ``data_dir``) and remade when the CA changes."""
     cert_path, key_path = (os.path.join(data_dir, n) for n in (CLIENT_CERT, CLIENT_KEY))
-    with open(os.path.join(data_dir, "ca.crt"), "rb") as fh:
+    pki = certs.cluster_pki(pki_dir or data_dir)
+    with open(pki.ca_cert, "rb") as fh:
         ca = x509.load_pem_x509_certificate(fh.read())
     if os.path.exists(cert_path) and os.path.exists(key_path):
         with open(cert_path, "rb") as fh:
             if x509.load_pem_x509_certificate(fh.read()).issuer == ca.subject:
                 return cert_path, key_path
-    with open(os.path.join(data_dir, "ca.key"), "rb") as fh:
+    with open(pki.ca_key, "rb") as fh:
         ca_key = serialization.load_pem_private_key(fh.read(), None)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -58,9 +64,9 @@ def ensure_client_cert(data_dir: str) -> tuple[str, str]:
     return cert_path, key_path
 
 
-def client_context(data_dir: str) -> ssl.SSLContext:
+def client_context(data_dir: str, pki_dir: Optional[str] = None) -> ssl.SSLContext:
     """TLS towards kubelets: present the client certificate, do not verify theirs."""
-    cert, key = ensure_client_cert(data_dir)
+    cert, key = ensure_client_cert(data_dir, pki_dir)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE

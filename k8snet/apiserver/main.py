@@ -202,10 +202,11 @@ def run(args: argparse.Namespace) -> int:
         for info in metricsapi.KIND_INFOS:  # computed from the kubelets, never stored
             registry.table.add(info)
         scheme = "http" if args.insecure_http else "https"
+        kubelet_tls = kubeletclient.client_context(data_dir, pki_dir)
         httpd = ApiHTTPServer((args.bind_address, args.port), registry,
                               ServerOptions(auth=auth, metrics=metrics, issuer=issuer,
                                             bookmark_interval=args.bookmark_interval,
-                                            kubelet_tls=kubeletclient.client_context(data_dir)),
+                                            kubelet_tls=kubelet_tls),
                               tls)
         started: set = set()
         httpd.options.health_checks = _health_checks(store, cache, httpd, started)
