@@ -30,7 +30,7 @@ from k8snet.fabric.facts import Facts
 # Pods under their node; Services on a row above the spines.
 ROW_SERVICE, ROW_SPINE, ROW_LEAF, ROW_NODE, ROW_POD = -120, 0, 160, 320, 470
 COLUMN = 150
-POD_STEP = 42
+POD_STEP = 36
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,7 @@ def build_view(inp: Inputs) -> dict:
     elements: List[dict] = []
 
     def add(group: str, data: dict, classes: str = "", at: Optional[Tuple] = None) -> None:
-        el = {"group": group, "data": data, "classes": classes}
+        el = {"group": group, "data": {"label": "", **data}, "classes": classes}
         if at is not None:
             el["position"] = {"x": at[0], "y": at[1]}
         elements.append(el)
@@ -251,7 +251,7 @@ def build_view(inp: Inputs) -> dict:
         add("nodes", {"id": f"pod:{pod['key']}", "label": f"{pod['key'].split('/', 1)[1]}"
                       f"\n{pod['ip']}", "kind": "pod", **pod},
             f"pod {pod['phase'].lower()}{' deleting' if pod['deleting'] else ''}",
-            (x - 40 + 80 * (i % 2), ROW_POD + POD_STEP * (i // 2)))
+            (x - POD_STEP + 2 * POD_STEP * (i % 2), ROW_POD + POD_STEP * i))
         add("edges", {"id": f"on:{pod['key']}", "source": f"pod:{pod['key']}",
                       "target": parent, "kind": "on"}, "on")
     services = []

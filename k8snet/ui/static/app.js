@@ -33,7 +33,7 @@ const STYLE = [
 ];
 
 const cy = cytoscape({ container: document.getElementById("cy"), style: STYLE,
-                       layout: { name: "preset" }, wheelSensitivity: 0.3 });
+                       layout: { name: "preset" } });
 window.cy = cy;            // the browser test reads element state from here
 window.k8snet = { view: null, updates: 0, picked: [] };
 let fitted = false;
