@@ -27,8 +27,9 @@ const STYLE = [
   { selector: "edge.on", style: { "width": 1, "line-color": "#b0bec5" } },
   { selector: "edge.endpoint", style: { "width": 1, "line-style": "dotted",
       "line-color": "#fb8c00" } },
-  { selector: ".path", style: { "line-color": "#8e24aa", "background-color": "#8e24aa",
-      "width": 6, "z-index": 10, "border-width": 3, "border-color": "#8e24aa" } },
+  { selector: "edge.path", style: { "line-color": "#8e24aa", "width": 6, "z-index": 10,
+      "line-style": "solid" } },
+  { selector: "node.path", style: { "border-width": 4, "border-color": "#8e24aa" } },
   { selector: ".picked", style: { "border-width": 3, "border-color": "#000" } },
 ];
 
