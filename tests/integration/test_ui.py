@@ -1,6 +1,6 @@
-"""`k8snet ui` in a real browser: Debian's chromium, headless, driven by
-Selenium through Debian's chromium-driver (same version as the browser, both
-from the archive, so no driver download at test time).
+"""`k8snet ui` in a real browser (Debian's chromium, headless, driven by
+Selenium through Debian's chromium-driver: same version as the browser, both
+from the archive, so no driver download at test time), and `k8snet capture`.
 
 One leaf-spine cluster for the module. Screenshots go to tests/artifacts/
 (ignored by git); their paths are printed.
@@ -157,3 +157,27 @@ def test_trace_click_draws_the_switches_the_packet_crossed(cluster, browser):
     assert len(crossed) >= 3
     assert {el for el in drawn if el.startswith("sw:")} == crossed
     assert {"pod:default/p1", "pod:default/p2", "node:w1", "node:w2"} <= drawn
+
+
+def test_capture_of_a_pod_ping_opens_in_scapy(cluster, tmp_path):
+    from scapy.all import ICMP, IP, rdpcap
+
+    ips = {p: kubectl("get", "pod", p, "-o", "jsonpath={.status.podIP}").stdout
+           for p in ("p1", "p2")}
+    out = tmp_path / "p2.pcap"
+    cap = subprocess.Popen([sys.executable, "-m", "k8snet.cli", "capture", "--name", cluster,
+                            "p2", "-w", str(out), "--filter", "icmp", "--duration", "20",
+                            "-c", "6"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert "listening on eth0" in cap.stderr.readline()
+        k8snet("exec", "--name", cluster, "p1", "--", "ping", "-c", "3", ips["p2"])
+        assert cap.wait(timeout=30) == 0
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+    packets = [p for p in rdpcap(str(out)) if ICMP in p]
+    print(f"capture: {out} ({len(packets)} ICMP packets)")
+    requests = [p for p in packets if p[ICMP].type == 8]
+    replies = [p for p in packets if p[ICMP].type == 0]
+    assert len(requests) == 3 and len(replies) == 3
+    assert {(p[IP].src, p[IP].dst) for p in requests} == {(ips["p1"], ips["p2"])}
