@@ -21,10 +21,6 @@ CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "artifacts")
 RED = "rgb(229,57,53)"          # edge.link.down in static/app.js
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
-if not (shutil.which(CHROMIUM) and shutil.which(DRIVER)):
-    pytest.skip("needs Debian's chromium and chromium-driver (make deps)",
-                allow_module_level=True)
 
 
 def kubectl(*args, stdin=None):
@@ -64,6 +60,9 @@ def ui_url(cluster):
 
 @pytest.fixture(scope="module")
 def browser(ui_url):
+    if not (shutil.which(CHROMIUM) and shutil.which(DRIVER)):
+        pytest.skip("needs Debian's chromium and chromium-driver (make deps)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 

@@ -1,0 +1,93 @@
+"""Plots of a comparison report, drawn with matplotlib's Agg backend.
+
+Each function takes the plain series of `k8snet.report.figures` and returns
+a Figure (the tests look at its axes); `save` writes it as PNG and SVG.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
+
+from k8snet.report import figures  # noqa: E402
+
+COLOURS = {"veth": "#607d8b", "routed": "#1e88e5", "overlay": "#fb8c00", "macvlan": "#43a047"}
+
+
+def throughput_figure(tp: Dict[str, Dict[str, List[float]]], labels: Dict[str, str]) -> Figure:
+    """Bars: median Gbit/s per path and mode; dots: each run (the spread)."""
+    fig = Figure(figsize=(8, 4.2))
+    ax = fig.add_subplot()
+    paths = list(tp)
+    modes = [m for m in dict.fromkeys(m for by in tp.values() for m in by)]
+    width = 0.8 / max(1, len(modes))
+    for k, mode in enumerate(modes):
+        xs, heights = [], []
+        for i, path in enumerate(paths):
+            values = tp[path].get(mode) or []
+            if not values:
+                continue
+            x = i - 0.4 + width * (k + 0.5)
+            xs.append(x)
+            heights.append(figures.median(values))
+            ax.plot([x] * len(values), values, "o", color="black", markersize=3)
+        ax.bar(xs, heights, width * 0.9, label=mode, color=COLOURS.get(mode))
+    ax.set_xticks(range(len(paths)), [labels.get(p, p) for p in paths], fontsize=8)
+    ax.set_ylabel("TCP throughput, Gbit/s (median; dots: runs)")
+    ax.set_title("Throughput per mode (iperf3, one stream)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def latency_figure(lat: Dict[str, Dict[str, List[float]]], labels: Dict[str, str]) -> Figure:
+    """One CDF panel per path, a line per mode."""
+    paths = [p for p in lat if any(lat[p].values())]
+    fig = Figure(figsize=(4 * max(1, len(paths)), 3.6))
+    for i, path in enumerate(paths, 1):
+        ax = fig.add_subplot(1, len(paths), i)
+        for mode, values in lat[path].items():
+            if values:
+                xs, ys = figures.cdf(values)
+                ax.step(xs, ys, where="post", label=mode, color=COLOURS.get(mode))
+        ax.set_title(labels.get(path, path), fontsize=9)
+        ax.set_xlabel("ping RTT, ms")
+        ax.set_ylabel("fraction of pings")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ratio_figure(ratios: Dict[str, Dict[str, float]], labels: Dict[str, str]) -> Figure:
+    """Throughput as a fraction of the bare veth pair's, same run."""
+    fig = Figure(figsize=(8, 3.6))
+    ax = fig.add_subplot()
+    paths = list(ratios)
+    modes = [m for m in dict.fromkeys(m for by in ratios.values() for m in by)]
+    width = 0.8 / max(1, len(modes))
+    for k, mode in enumerate(modes):
+        xs = [i - 0.4 + width * (k + 0.5) for i, p in enumerate(paths)
+              if ratios[p].get(mode) is not None]
+        ys = [ratios[p][mode] for p in paths if ratios[p].get(mode) is not None]
+        ax.bar(xs, ys, width * 0.9, label=mode, color=COLOURS.get(mode))
+    ax.set_xticks(range(len(paths)), [labels.get(p, p) for p in paths], fontsize=8)
+    ax.set_ylabel("throughput / bare veth")
+    ax.set_title("Cost of the path, relative to a bare veth pair")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Figure, directory: str, stem: str) -> Sequence[str]:
+    """``stem.png`` and ``stem.svg`` in ``directory``; their names."""
+    names = []
+    for ext in ("png", "svg"):
+        name = f"{stem}.{ext}"
+        fig.savefig(os.path.join(directory, name), dpi=110)
+        names.append(name)
+    return names

@@ -1,0 +1,99 @@
+"""Comparison reports assembled from recorded figures: series, plots, files."""
+
+import csv
+import json
+from html.parser import HTMLParser
+
+from k8snet.report import figures, plots
+from k8snet.report.write import write_report
+
+
+def run(routed_gbps, overlay_gbps, veth_gbps=10.0):
+    return {"topology": "leaf-spine 2 spines x 2 leaves, 2 workers", "proxy_mode": "iptables",
+            "seconds": 1.0, "pings": 3,
+            "veth": {"gbps": [veth_gbps], "rtt_ms": [0.05, 0.06, 0.05]},
+            "modes": {
+                "routed": {"pod_mtu": 1500, "node_mtu": 1500, "paths": {
+                    "pod_across_leaves": {"gbps": [routed_gbps], "rtt_ms": [0.5, 0.6, 0.7]},
+                    "node_across_leaves": {"gbps": [routed_gbps * 1.1], "rtt_ms": [0.4]}}},
+                "overlay": {"pod_mtu": 1450, "node_mtu": 1500, "paths": {
+                    "pod_across_leaves": {"gbps": [overlay_gbps], "rtt_ms": [0.8, 0.9, 1.0]},
+                    "node_across_leaves": {"gbps": [routed_gbps * 1.1], "rtt_ms": [0.4]}}}}}
+
+
+RUNS = [run(0.6, 0.4), run(0.8, 0.5), run(0.7, 0.45, veth_gbps=12.0)]
+LABELS = {"pod_across_leaves": "Pod-to-Pod, across leaves",
+          "node_across_leaves": "node-to-node, across leaves"}
+
+
+def test_throughput_keeps_one_median_per_run_and_the_baseline():
+    tp = figures.throughput(RUNS)
+    assert tp["baseline"] == {"veth": [10.0, 10.0, 12.0]}
+    assert tp["pod_across_leaves"] == {"routed": [0.6, 0.8, 0.7], "overlay": [0.4, 0.5, 0.45]}
+    ratios = figures.ratios(RUNS)
+    assert ratios["pod_across_leaves"]["routed"] == 0.7 / 10.0
+    assert ratios["pod_across_leaves"]["overlay"] == 0.45 / 10.0
+
+
+def test_latency_pools_every_sample_and_cdf_ends_at_one():
+    lat = figures.latency(RUNS)
+    assert sorted(lat["pod_across_leaves"]["overlay"]) == [0.8] * 3 + [0.9] * 3 + [1.0] * 3
+    xs, ys = figures.cdf([3.0, 1.0, 2.0])
+    assert xs == [1.0, 2.0, 3.0] and ys[-1] == 1.0 and ys[0] == 1 / 3
+
+
+def test_throughput_plot_has_a_bar_series_per_mode_and_a_dot_per_run():
+    fig = plots.throughput_figure(figures.throughput(RUNS), LABELS)
+    ax = fig.axes[0]
+    assert ax.get_legend_handles_labels()[1] == ["veth", "routed", "overlay"]
+    heights = {c.get_label(): [round(p.get_height(), 3) for p in c.patches]
+               for c in ax.containers}
+    assert heights["routed"] == [0.7, 0.77]
+    assert heights["overlay"] == [0.45, 0.77]
+    dots = sorted(round(y, 3) for line in ax.lines for y in line.get_ydata())
+    assert 0.6 in dots and 0.8 in dots and 12.0 in dots   # every run is drawn
+
+
+def test_latency_plot_has_a_cdf_per_mode_per_path():
+    fig = plots.latency_figure(figures.latency(RUNS), LABELS)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["baseline", "Pod-to-Pod, across leaves", "node-to-node, across leaves"]
+    pod_ax = fig.axes[1]
+    assert [line.get_label() for line in pod_ax.lines] == ["routed", "overlay"]
+    assert max(pod_ax.lines[1].get_xdata()) == 1.0
+
+
+class Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.links, self.open = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs["src"])
+        elif tag == "a":
+            self.links.append(attrs["href"])
+        if tag not in ("img", "meta", "link", "br"):
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.open.pop() == tag
+
+
+def test_report_files_json_csv_and_a_page_that_names_every_plot(tmp_path):
+    files = write_report(str(tmp_path), RUNS, LABELS)
+    for name in files:
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert {"throughput.png", "throughput.svg", "latency_cdf.svg",
+            "throughput_ratio.png"} <= set(files)
+    page = Page()
+    page.feed((tmp_path / "report.html").read_text())
+    assert not page.open
+    assert set(page.images) == {"throughput.svg", "latency_cdf.svg", "throughput_ratio.svg"}
+    assert set(page.links) == {"report.json", "report.csv"}
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert len(doc["runs"]) == 3 and doc["mtu"]["overlay"]["pod_mtu"] == 1450
+    rows = list(csv.DictReader((tmp_path / "report.csv").open()))
+    assert sum(1 for r in rows if r["metric"] == "gbps") == 3 * (1 + 2 * 2)
+    assert {r["mode"] for r in rows} == {"veth", "routed", "overlay"}
