@@ -65,6 +65,7 @@ class LiveView:
         self.informers: Dict[str, Informer] = {}
         self.facts: Optional[Facts] = None
         self.latest: Optional[dict] = None
+        self.ports: Dict[str, model.PortView] = {}
 
     def start(self, stop: threading.Event) -> threading.Thread:
         state = self.cluster.state
@@ -89,6 +90,14 @@ class LiveView:
             services=items.get("services", {}), endpoints=items.get("endpoints", {}),
             ports=ports, faults=self.fault_source())
 
+    def switch_view(self, switch: str) -> dict:
+        """The controller's intended content of ``switch`` (`k8snet.ui.controller`)."""
+        from k8snet.ui import controller
+
+        nodes = self.informers["nodes"].snapshot().values() if self.informers else []
+        return controller.switch_view(self.facts, self.cluster.state.spec.mode, switch,
+                                      list(nodes), self.ports)
+
     def run(self, stop: threading.Event) -> None:
         bridges = [s.name for s in self.facts.switches]
         before, before_at = {}, self.clock()
@@ -99,6 +108,7 @@ class LiveView:
                 now_at = self.clock()
                 after = self.read_ports(bridges)
                 ports = model.port_views(before, after, now_at - before_at)
+                self.ports = ports
                 before, before_at = after, now_at
                 doc = model.build_view(self.inputs(ports))
             except Exception:  # keep the page alive; the log says what broke

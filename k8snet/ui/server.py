@@ -11,7 +11,8 @@ already in the venv. Routes:
 - ``POST /api/trace`` ``{"src", "dst", "proto", "port"}`` runs `k8snet trace`
   and returns its report plus the element ids of the path;
 - ``POST /api/probe`` runs the probes, returns each check's verdict;
-- ``GET /api/switch/{name}`` that switch's OpenFlow flows and groups.
+- ``GET /api/switch/{name}`` that switch's OpenFlow flows and groups, beside
+  what the controller means it to hold (`k8snet.ui.controller`).
 
 Trace and probe block for seconds: they run in the default executor, one
 at a time (a lock), so two clicks do not send two marked packets at once.
@@ -29,7 +30,7 @@ from typing import Optional, Set
 from aiohttp import web
 
 from k8snet.errors import K8snetError
-from k8snet.ui import model
+from k8snet.ui import controller, model
 from k8snet.ui.live import LiveView
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
@@ -143,7 +144,11 @@ async def switch(request: web.Request) -> web.Response:
     if name not in {s.name for s in facts.switches}:
         raise web.HTTPNotFound(text=f"no switch {name} in this cluster")
     loop = asyncio.get_running_loop()
-    return web.json_response(await loop.run_in_executor(None, switch_tables, name))
+    tables = await loop.run_in_executor(None, switch_tables, name)
+    intended = await loop.run_in_executor(None, request.app["live"].switch_view, name)
+    return web.json_response({**tables, "controller": intended,
+                              "held": {"flows": controller.count_flows(tables["flows"]),
+                                       "groups": controller.count_groups(tables["groups"])}})
 
 
 def make_app(cluster, live_factory=LiveView) -> web.Application:

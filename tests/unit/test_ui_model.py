@@ -148,3 +148,27 @@ def test_trace_path_lights_places_and_the_links_between_them():
         "pod:default/a", "on:default/a", "node:w1", "link:knt-l1:3", "sw:knt-l1",
         "link:knt-l1:1", "sw:knt-s1", "link:knt-l2:1", "sw:knt-l2", "link:knt-l2:2",
         "node:w2", "on:default/b", "pod:default/b"]
+
+
+def test_controller_view_loses_an_ecmp_branch_when_an_uplink_goes_down():
+    from k8snet.ui import controller
+
+    facts = facts_from_dict({
+        "switches": [{"name": "knt-l1", "dpid": 1, "role": "leaf"},
+                     {"name": "knt-l2", "dpid": 2, "role": "leaf"},
+                     {"name": "knt-s1", "dpid": 3, "role": "spine"},
+                     {"name": "knt-s2", "dpid": 4, "role": "spine"}],
+        "links": [{"a": "knt-l1", "a_port": 1, "b": "knt-s1", "b_port": 1},
+                  {"a": "knt-l1", "a_port": 2, "b": "knt-s2", "b_port": 1},
+                  {"a": "knt-l2", "a_port": 1, "b": "knt-s1", "b_port": 2},
+                  {"a": "knt-l2", "a_port": 2, "b": "knt-s2", "b_port": 2}],
+        "hosts": [{"name": "w1", "ip": "10.0.0.2", "prefixlen": 16, "mac": "02:00:00:00:00:02",
+                   "switch": "knt-l1", "port": 3},
+                  {"name": "w2", "ip": "10.0.0.3", "prefixlen": 16, "mac": "02:00:00:00:00:03",
+                   "switch": "knt-l2", "port": 3}]})
+    up = controller.switch_view(facts, "overlay", "knt-l1", [], {})
+    assert up["ecmp"] and all(g["branches"] == [1, 2] for g in up["ecmp"])
+    down = controller.switch_view(facts, "overlay", "knt-l1", [],
+                                  {"knt-l1p2": model.PortView(up=False)})
+    assert down["down"] == ["knt-l1p2"] and not down["ecmp"]
+    assert controller.count_flows(["NXST_FLOW reply", " table=0, priority=0 actions=drop"]) == 1

@@ -92,8 +92,17 @@ function showDetails(el) {
   $("details").innerHTML = html;
   if (d.kind === "switch") {
     fetch(`/api/switch/${encodeURIComponent(d.label)}`).then(r => r.json()).then(t => {
-      $("details").innerHTML = html + `<b>groups</b><pre>${esc(t.groups.join("\n"))}</pre>` +
-        `<b>flows</b><pre>${esc(t.flows.join("\n"))}</pre>`;
+      const c = t.controller, same = c.flows === t.held.flows && c.groups.length === t.held.groups;
+      $("details").innerHTML = html +
+        `<table><tr><th></th><th>controller</th><th>switch</th></tr>` +
+        `<tr><td>flows</td><td>${c.flows}</td><td>${t.held.flows}</td></tr>` +
+        `<tr><td>groups</td><td>${c.groups.length}</td><td>${t.held.groups}</td></tr></table>` +
+        `<p class="${same ? "ok" : "fail"}">${same ? "switch holds what the controller plans"
+          : "switch and controller differ"}</p>` +
+        `<b>ECMP groups (controller)</b><pre>${esc(c.ecmp.map(g =>
+          `group ${g.id}: branches via ports ${g.branches.join(", ")}`).join("\n") || "none")}` +
+        `</pre><b>groups (switch)</b><pre>${esc(t.groups.join("\n"))}</pre>` +
+        `<b>flows (switch)</b><pre>${esc(t.flows.join("\n"))}</pre>`;
     });
   }
 }
