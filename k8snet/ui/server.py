@@ -36,6 +36,11 @@ from k8snet.ui.live import LiveView
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 HOST = "127.0.0.1"     # never another address: the page can run traces and probes
 HEARTBEAT_SECONDS = 15.0
+CLUSTER = web.AppKey("cluster", object)        # the api.Cluster served
+HUB = web.AppKey("hub", object)                # Hub: latest view and SSE queues
+LIVE = web.AppKey("live", object)              # LiveView (or a test's stand-in)
+BUSY = web.AppKey("busy", asyncio.Lock)        # one trace or probe at a time
+STOP = web.AppKey("stop", threading.Event)     # stops the view's threads
 
 
 class Hub:
@@ -62,14 +67,14 @@ async def page(_request: web.Request) -> web.FileResponse:
 
 
 async def view(request: web.Request) -> web.Response:
-    hub: Hub = request.app["hub"]
+    hub: Hub = request.app[HUB]
     if hub.latest is None:
         raise web.HTTPServiceUnavailable(text="the view is not built yet")
     return web.json_response(hub.latest)
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    hub: Hub = request.app["hub"]
+    hub: Hub = request.app[HUB]
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                        "Cache-Control": "no-cache"})
     await resp.prepare(request)
@@ -94,7 +99,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def blocking(request: web.Request, fn, *args):
     """Run a slow library call in a thread, one at a time; errors become JSON."""
-    async with request.app["busy"]:
+    async with request.app[BUSY]:
         try:
             return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
         except K8snetError as exc:
@@ -111,9 +116,9 @@ async def trace(request: web.Request) -> web.Response:
                                  content_type="application/json")
     proto = body.get("proto") or "icmp"
     port = int(body["port"]) if body.get("port") else None
-    doc = await blocking(request, run_trace, request.app["cluster"], body["src"], body["dst"],
+    doc = await blocking(request, run_trace, request.app[CLUSTER], body["src"], body["dst"],
                          proto, port)
-    path = model.trace_path(doc, request.app["live"].facts)
+    path = model.trace_path(doc, request.app[LIVE].facts)
     return web.json_response({"trace": doc, "path": path})
 
 
@@ -126,7 +131,7 @@ def probe_rows(cluster) -> dict:
 
 
 async def probe(request: web.Request) -> web.Response:
-    return web.json_response(await blocking(request, probe_rows, request.app["cluster"]))
+    return web.json_response(await blocking(request, probe_rows, request.app[CLUSTER]))
 
 
 def switch_tables(bridge: str) -> dict:
@@ -140,12 +145,12 @@ def switch_tables(bridge: str) -> dict:
 
 async def switch(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    facts = request.app["live"].facts
+    facts = request.app[LIVE].facts
     if name not in {s.name for s in facts.switches}:
         raise web.HTTPNotFound(text=f"no switch {name} in this cluster")
     loop = asyncio.get_running_loop()
     tables = await loop.run_in_executor(None, switch_tables, name)
-    intended = await loop.run_in_executor(None, request.app["live"].switch_view, name)
+    intended = await loop.run_in_executor(None, request.app[LIVE].switch_view, name)
     return web.json_response({**tables, "controller": intended,
                               "held": {"flows": controller.count_flows(tables["flows"]),
                                        "groups": controller.count_groups(tables["groups"])}})
@@ -154,7 +159,7 @@ async def switch(request: web.Request) -> web.Response:
 def make_app(cluster, live_factory=LiveView) -> web.Application:
     """The application for ``cluster``; its view thread starts with the app."""
     app = web.Application()
-    app["cluster"] = cluster
+    app[CLUSTER] = cluster
     app.router.add_get("/", page)
     app.router.add_get("/api/view", view)
     app.router.add_get("/events", events)
@@ -164,23 +169,23 @@ def make_app(cluster, live_factory=LiveView) -> web.Application:
     app.router.add_static("/static/", STATIC)
 
     async def start_live(app: web.Application) -> None:
-        app["stop"] = threading.Event()
-        app["busy"] = asyncio.Lock()
-        app["hub"] = Hub(asyncio.get_running_loop())
-        app["live"] = live_factory(cluster, app["hub"].publish_threadsafe)
-        app["live"].start(app["stop"])
+        app[STOP] = threading.Event()
+        app[BUSY] = asyncio.Lock()
+        app[HUB] = Hub(asyncio.get_running_loop())
+        app[LIVE] = live_factory(cluster, app[HUB].publish_threadsafe)
+        app[LIVE].start(app[STOP])
 
     async def stop_live(app: web.Application) -> None:
-        app["stop"].set()
+        app[STOP].set()
 
     app.on_startup.append(start_live)
     app.on_shutdown.append(stop_live)
     return app
 
 
-async def serve(cluster, port: int, announce) -> None:
+async def serve(cluster, port: int, announce, live_factory=LiveView) -> None:
     """Serve until cancelled; ``announce(url)`` once the socket listens."""
-    runner = web.AppRunner(make_app(cluster), shutdown_timeout=1.0)
+    runner = web.AppRunner(make_app(cluster, live_factory), shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, HOST, port)
     try:
