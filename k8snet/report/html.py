@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence
 
 
 def cell(value: Optional[float], digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    return "-" if value is None else f"{value:.{digits}g}"
 
 
 def table(head: Sequence[str], body: List[Sequence[str]]) -> str:
@@ -20,12 +20,22 @@ def table(head: Sequence[str], body: List[Sequence[str]]) -> str:
 
 def render(title: str, summary: Sequence[str], plots: Dict[str, str],
            ratios: Dict[str, Dict[str, Optional[float]]], mtus: Dict[str, Dict],
-           labels: Dict[str, str], files: Sequence[str]) -> str:
+           labels: Dict[str, str], files: Sequence[str],
+           mtu_behaviour: Optional[Dict[str, dict]] = None,
+           errors: Sequence[str] = ()) -> str:
     """The page: ``plots`` maps a caption to an image file name."""
     modes = list(dict.fromkeys(m for by in ratios.values() for m in by))
     ratio_rows = [[labels.get(p, p), *(cell(by.get(m)) for m in modes)]
                   for p, by in ratios.items()]
-    mtu_rows = [[m, str(v.get("pod_mtu")), str(v.get("node_mtu"))] for m, v in mtus.items()]
+    behaviour = mtu_behaviour or {}
+
+    def yes(mode: str, key: str) -> str:
+        found = behaviour.get(mode, {}).get(key)
+        return "-" if found is None else ("passes" if found else "refused/lost")
+    mtu_rows = [[m, str(v.get("pod_mtu")), str(v.get("node_mtu")),
+                 yes(m, "df_full_size_passes"), yes(m, "df_one_byte_more_passes"),
+                 yes(m, "fragmented_3000_passes")] for m, v in mtus.items()]
+    problems = "".join(f"<li>{html.escape(e)}</li>" for e in errors)
     figs = "".join(f"<figure><img src=\"{html.escape(src)}\" alt=\"{html.escape(cap)}\">"
                    f"<figcaption>{html.escape(cap)}</figcaption></figure>"
                    for cap, src in plots.items())
@@ -46,9 +56,11 @@ figcaption {{ color: #555; font-size: 12px; }}
 <h2>Throughput relative to a bare veth pair (median over runs)</h2>
 {table(["path", *modes], ratio_rows)}
 <h2>MTU</h2>
-{table(["mode", "Pod eth0", "node eth0"], mtu_rows)}
+{table(["mode", "Pod eth0", "node eth0", "ping DF, full size", "ping DF, 1 byte more",
+        "ping 3000 B, fragments"], mtu_rows)}
 <h2>Plots</h2>
 {figs}
 <p>Raw figures: {links}</p>
+{f"<h2>Not measured</h2><ul>{problems}</ul>" if problems else ""}
 </body></html>
 """

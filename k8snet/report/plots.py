@@ -83,6 +83,49 @@ def ratio_figure(ratios: Dict[str, Dict[str, float]], labels: Dict[str, str]) ->
     return fig
 
 
+def grouped_bars(ax, groups: Dict[str, Dict[str, List[float]]], colour_by_series: bool) -> None:
+    """Bars of the medians, one group per key of ``groups``, dots for each value."""
+    keys = list(groups)
+    series = list(dict.fromkeys(s for by in groups.values() for s in by))
+    width = 0.8 / max(1, len(series))
+    for k, name in enumerate(series):
+        xs, heights = [], []
+        for i, key in enumerate(keys):
+            values = groups[key].get(name) or []
+            if not values:
+                continue
+            x = i - 0.4 + width * (k + 0.5)
+            xs.append(x)
+            heights.append(figures.median(values))
+            ax.plot([x] * len(values), values, "o", color="black", markersize=3)
+        ax.bar(xs, heights, width * 0.9, label=name,
+               color=COLOURS.get(name) if colour_by_series else None)
+    ax.set_xticks(range(len(keys)), keys)
+    ax.legend()
+
+
+def cpu_figure(cpu: Dict[str, Dict[str, List[float]]]) -> Figure:
+    """CPU seconds per Gbit carried, per mode: what each mode's path costs."""
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    grouped_bars(ax, cpu, colour_by_series=False)
+    ax.set_ylabel("CPU seconds per Gbit (median; dots: runs)")
+    ax.set_title("CPU cost of one TCP stream across leaves")
+    fig.tight_layout()
+    return fig
+
+
+def ready_figure(ready: Dict[str, List[float]]) -> Figure:
+    """Seconds from a Pod's Ready condition to its first ping reply, per mode."""
+    fig = Figure(figsize=(5, 3.4))
+    ax = fig.add_subplot()
+    grouped_bars(ax, {m: {m: v} for m, v in ready.items()}, colour_by_series=True)
+    ax.set_ylabel("seconds (median; dots: runs)")
+    ax.set_title("Pod Ready to reachable")
+    fig.tight_layout()
+    return fig
+
+
 def save(fig: Figure, directory: str, stem: str) -> Sequence[str]:
     """``stem.png`` and ``stem.svg`` in ``directory``; their names."""
     names = []

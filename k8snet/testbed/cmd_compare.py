@@ -521,6 +521,14 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
         seconds=args.seconds, rounds=args.rounds, pings=args.pings, timeout=args.timeout)
 
 
+def report_extra(cluster: api.Cluster, client) -> Dict:
+    """The report's own figures for each mode (parallel streams, UDP, request/
+    response, CPU per Gbit, Ready to reachable, DF and fragments)."""
+    from k8snet.report.measure import extra_figures
+
+    return extra_figures(cluster, client)
+
+
 def run(args: argparse.Namespace) -> int:
     options = check_options(options_from_args(args))
     repeat = args.repeat if args.repeat is not None else (3 if args.report else 1)
@@ -532,7 +540,7 @@ def run(args: argparse.Namespace) -> int:
     for i in range(repeat):
         if repeat > 1:
             progress(f"run {i + 1} of {repeat}")
-        runs.append(compare(options))
+        runs.append(compare(options, report_extra if args.report else None))
     result = runs[-1]
     if args.report:
         from k8snet.report.write import write_report

@@ -8,6 +8,15 @@ from k8snet.report import figures, plots
 from k8snet.report.write import write_report
 
 
+def extra(gbps, ready_s, frag_ok=True):
+    return {"paths": {"pod_across_leaves_parallel": {"gbps": [gbps * 1.5]},
+                      "pod_across_leaves_udp": {"error": "iperf3 gave no result"}},
+            "rr_ms": [1.0, 1.2, 1.1], "ready_to_reachable_s": ready_s,
+            "cpu": {"gbps": gbps, "seconds": 2.0, "iperf_cpu_s": 0.4, "ovs_cpu_s": 1.0},
+            "mtu": {"pod_mtu": 1450, "df_full_size_passes": True,
+                    "df_one_byte_more_passes": False, "fragmented_3000_passes": frag_ok}}
+
+
 def run(routed_gbps, overlay_gbps, veth_gbps=10.0):
     return {"topology": "leaf-spine 2 spines x 2 leaves, 2 workers", "proxy_mode": "iptables",
             "seconds": 1.0, "pings": 3,
@@ -22,6 +31,10 @@ def run(routed_gbps, overlay_gbps, veth_gbps=10.0):
 
 
 RUNS = [run(0.6, 0.4), run(0.8, 0.5), run(0.7, 0.45, veth_gbps=12.0)]
+WITH_EXTRA = [run(0.5, 0.25), run(0.5, 0.25)]
+for _r in WITH_EXTRA:
+    _r["modes"]["routed"]["extra"] = extra(0.5, 0.2)
+    _r["modes"]["overlay"]["extra"] = extra(0.25, 0.4, frag_ok=False)
 LABELS = {"pod_across_leaves": "Pod-to-Pod, across leaves",
           "node_across_leaves": "node-to-node, across leaves"}
 
@@ -97,3 +110,27 @@ def test_report_files_json_csv_and_a_page_that_names_every_plot(tmp_path):
     rows = list(csv.DictReader((tmp_path / "report.csv").open()))
     assert sum(1 for r in rows if r["metric"] == "gbps") == 3 * (1 + 2 * 2)
     assert {r["mode"] for r in rows} == {"veth", "routed", "overlay"}
+
+
+def test_extra_figures_add_paths_cpu_ready_and_say_what_failed(tmp_path):
+    tp = figures.throughput(WITH_EXTRA)
+    assert tp["pod_across_leaves_parallel"] == {"routed": [0.75, 0.75],
+                                                "overlay": [0.375, 0.375]}
+    assert "pod_across_leaves_udp" not in tp          # failed: left out, not zero
+    assert figures.latency(WITH_EXTRA)["tcp_rr"]["overlay"] == [1.0, 1.2, 1.1] * 2
+    cpu = figures.cpu_per_gbit(WITH_EXTRA)
+    assert cpu["overlay"]["iperf3"] == [0.4 / 0.5] * 2        # 0.4 s for 0.5 Gbit
+    assert cpu["routed"]["ovs-vswitchd"] == [1.0 / 1.0] * 2
+    assert figures.ready_to_reachable(WITH_EXTRA) == {"routed": [0.2, 0.2],
+                                                      "overlay": [0.4, 0.4]}
+    assert any("pod_across_leaves_udp" not in e and "iperf3 gave no result" in e
+               for e in figures.errors(WITH_EXTRA))
+    fig = plots.cpu_figure(cpu)
+    assert fig.axes[0].get_legend_handles_labels()[1] == ["iperf3", "ovs-vswitchd"]
+    files = write_report(str(tmp_path), WITH_EXTRA, LABELS)
+    assert {"cpu_per_gbit.svg", "ready_to_reachable.svg"} <= set(files)
+    page = (tmp_path / "report.html").read_text()
+    assert "Not measured" in page and "refused/lost" in page
+    rows = list(csv.DictReader((tmp_path / "report.csv").open()))
+    assert {r["metric"] for r in rows} >= {"tcp_rr_ms", "ready_to_reachable_s",
+                                           "cpu_run_iperf_cpu_s"}
