@@ -27,7 +27,7 @@ from k8snet.ui import model
 
 log = logging.getLogger("k8snet.ui")
 
-RESOURCES = ("nodes", "pods", "services", "endpoints")
+RESOURCES = ("nodes", "pods", "services", "endpoints", "networkpolicies")
 Publish = Callable[[dict], None]
 
 
@@ -88,7 +88,8 @@ class LiveView:
             nodes=[model.NodeFact(n.name, n.role, n.ip) for n in state.nodes],
             k8s_nodes=items.get("nodes", {}), pods=items.get("pods", {}),
             services=items.get("services", {}), endpoints=items.get("endpoints", {}),
-            ports=ports, faults=self.fault_source())
+            policies=items.get("networkpolicies", {}), ports=ports,
+            faults=self.fault_source())
 
     def switch_view(self, switch: str) -> dict:
         """The controller's intended content of ``switch`` (`k8snet.ui.controller`)."""

@@ -276,7 +276,19 @@ def build_view(inp: Inputs) -> dict:
     return {"cluster": inp.cluster, "mode": inp.mode, "elements": elements,
             "nodes": node_rows, "pods": pods, "services": services,
             "links": links,
-            "faults": list(inp.faults), "policies": sorted(inp.policies)}
+            "faults": list(inp.faults),
+            "policies": [policy_row(k, inp.policies[k]) for k in sorted(inp.policies)]}
+
+
+def policy_row(key: str, policy: dict) -> dict:
+    """A NetworkPolicy as the side panel lists it: whom it selects, which ways."""
+    spec = policy.get("spec", {})
+    labels = (spec.get("podSelector") or {}).get("matchLabels") or {}
+    selects = ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "all Pods"
+    types = spec.get("policyTypes") or (["Ingress"] + (["Egress"] if "egress" in spec else []))
+    return {"key": key, "selects": selects, "types": types,
+            "ingress_rules": len(spec.get("ingress") or []),
+            "egress_rules": len(spec.get("egress") or [])}
 
 
 def trace_path(doc: dict, facts: Facts) -> List[str]:

@@ -172,3 +172,13 @@ def test_controller_view_loses_an_ecmp_branch_when_an_uplink_goes_down():
                                   {"knt-l1p2": model.PortView(up=False)})
     assert down["down"] == ["knt-l1p2"] and not down["ecmp"]
     assert controller.count_flows(["NXST_FLOW reply", " table=0, priority=0 actions=drop"]) == 1
+
+
+def test_network_policies_are_listed_with_what_they_select():
+    policy = {"metadata": {"namespace": "default", "name": "deny"},
+              "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                       "ingress": [{"from": [{"podSelector": {}}]}]}}
+    doc = model.build_view(model.Inputs("t", "routed", FACTS, NODES,
+                                        policies={"default/deny": policy}))
+    assert doc["policies"] == [{"key": "default/deny", "selects": "app=web",
+                                "types": ["Ingress"], "ingress_rules": 1, "egress_rules": 0}]

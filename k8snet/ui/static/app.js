@@ -73,9 +73,19 @@ function draw(view) {
     `</span>`).join("<br>") || "<i>none</i>"}</td></tr>`).join("") + "</table>" : "none";
 }
 
+function drawPolicies(view) {
+  $("policies").innerHTML = view.policies.length ? "<table>" + view.policies.map(p =>
+    `<tr><td>${esc(p.key)}</td><td>selects ${esc(p.selects)}<br>${esc(p.types.join(", "))}` +
+    ` (${p.ingress_rules} in, ${p.egress_rules} out)</td></tr>`).join("") + "</table>" : "none";
+}
+
 function connect() {
   const source = new EventSource("/events");
-  source.addEventListener("view", ev => draw(JSON.parse(ev.data)));
+  source.addEventListener("view", ev => {
+    const view = JSON.parse(ev.data);
+    draw(view);
+    drawPolicies(view);
+  });
   source.onopen = () => { $("conn").textContent = "live"; $("conn").className = "conn-ok"; };
   source.onerror = () => { $("conn").textContent = "reconnecting";
                            $("conn").className = "conn-wait"; };
