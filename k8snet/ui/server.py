@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import threading
 from typing import Optional, Set
@@ -185,17 +186,19 @@ def make_app(cluster, live_factory=LiveView) -> web.Application:
 
 async def serve(cluster, port: int, announce, live_factory=LiveView) -> None:
     """Serve until cancelled; ``announce(url)`` once the socket listens."""
-    runner = web.AppRunner(make_app(cluster, live_factory), shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, HOST, port)
+    # Bind first: a port in use is reported before anything starts watching.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        await site.start()
+        sock.bind((HOST, port))
     except OSError as exc:
-        await runner.cleanup()
+        sock.close()
         raise K8snetError(f"cannot listen on {HOST}:{port} ({exc.strerror}); "
                           "choose another with --port") from None
-    bound = site._server.sockets[0].getsockname()[1]
-    announce(f"http://{HOST}:{bound}/")
+    runner = web.AppRunner(make_app(cluster, live_factory), shutdown_timeout=1.0)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    announce(f"http://{HOST}:{sock.getsockname()[1]}/")
     try:
         await asyncio.Event().wait()
     finally:
