@@ -120,8 +120,8 @@ def iperf(server_ns: str, client_ns: str, ip: str, seconds: float, *args: str) -
 
 def request_response(client_ns: str, ip: str, count: int = RR_REQUESTS) -> List[float]:
     url = f"http://{ip}:8080/echo?msg=k8snet"
-    out = netns_run(client_ns, "curl", "-s", "-o", "/dev/null", "-w", "%{time_total}\\n",
-                    *([url] * count), timeout=60)
+    out = netns_run(client_ns, "curl", "-s", "-w", "%{time_total}\\n",
+                    *(["-o", "/dev/null", url] * count), timeout=60)   # -o is per URL
     times = parse_curl_times(out.stdout)
     if len(times) < 2:
         raise K8snetError(f"curl to {url} answered {len(times)} time(s): {out.stderr[-200:]}")

@@ -7,6 +7,7 @@ a Figure (the tests look at its axes); `save` writes it as PNG and SVG.
 from __future__ import annotations
 
 import os
+import textwrap
 from typing import Dict, List, Sequence
 
 import matplotlib
@@ -19,9 +20,14 @@ from k8snet.report import figures  # noqa: E402
 COLOURS = {"veth": "#607d8b", "routed": "#1e88e5", "overlay": "#fb8c00", "macvlan": "#43a047"}
 
 
+def wrap(label: str, width: int = 16) -> str:
+    """Tick labels on several lines, so neighbours do not overlap."""
+    return textwrap.fill(label, width)
+
+
 def throughput_figure(tp: Dict[str, Dict[str, List[float]]], labels: Dict[str, str]) -> Figure:
     """Bars: median Gbit/s per path and mode; dots: each run (the spread)."""
-    fig = Figure(figsize=(8, 4.2))
+    fig = Figure(figsize=(9, 4.6))
     ax = fig.add_subplot()
     paths = list(tp)
     modes = [m for m in dict.fromkeys(m for by in tp.values() for m in by)]
@@ -37,9 +43,10 @@ def throughput_figure(tp: Dict[str, Dict[str, List[float]]], labels: Dict[str, s
             heights.append(figures.median(values))
             ax.plot([x] * len(values), values, "o", color="black", markersize=3)
         ax.bar(xs, heights, width * 0.9, label=mode, color=COLOURS.get(mode))
-    ax.set_xticks(range(len(paths)), [labels.get(p, p) for p in paths], fontsize=8)
-    ax.set_ylabel("TCP throughput, Gbit/s (median; dots: runs)")
-    ax.set_title("Throughput per mode (iperf3, one stream)")
+    ax.set_xticks(range(len(paths)), [wrap(labels.get(p, p)) for p in paths], fontsize=8)
+    ax.set_yscale("log")   # the bare veth pair is often 10-100x the fabric's paths
+    ax.set_ylabel("Gbit/s, log scale (median; dots: runs)")
+    ax.set_title("Throughput per mode and path (iperf3)")
     ax.legend()
     fig.tight_layout()
     return fig
@@ -55,7 +62,7 @@ def latency_figure(lat: Dict[str, Dict[str, List[float]]], labels: Dict[str, str
             if values:
                 xs, ys = figures.cdf(values)
                 ax.step(xs, ys, where="post", label=mode, color=COLOURS.get(mode))
-        ax.set_title(labels.get(path, path), fontsize=9)
+        ax.set_title(wrap(labels.get(path, path), 40), fontsize=9)
         ax.set_xlabel("ping RTT, ms")
         ax.set_ylabel("fraction of pings")
         ax.legend(fontsize=8)
@@ -65,7 +72,7 @@ def latency_figure(lat: Dict[str, Dict[str, List[float]]], labels: Dict[str, str
 
 def ratio_figure(ratios: Dict[str, Dict[str, float]], labels: Dict[str, str]) -> Figure:
     """Throughput as a fraction of the bare veth pair's, same run."""
-    fig = Figure(figsize=(8, 3.6))
+    fig = Figure(figsize=(9, 4.2))
     ax = fig.add_subplot()
     paths = list(ratios)
     modes = [m for m in dict.fromkeys(m for by in ratios.values() for m in by)]
@@ -75,7 +82,7 @@ def ratio_figure(ratios: Dict[str, Dict[str, float]], labels: Dict[str, str]) ->
               if ratios[p].get(mode) is not None]
         ys = [ratios[p][mode] for p in paths if ratios[p].get(mode) is not None]
         ax.bar(xs, ys, width * 0.9, label=mode, color=COLOURS.get(mode))
-    ax.set_xticks(range(len(paths)), [labels.get(p, p) for p in paths], fontsize=8)
+    ax.set_xticks(range(len(paths)), [wrap(labels.get(p, p)) for p in paths], fontsize=8)
     ax.set_ylabel("throughput / bare veth")
     ax.set_title("Cost of the path, relative to a bare veth pair")
     ax.legend()

@@ -134,3 +134,14 @@ def test_extra_figures_add_paths_cpu_ready_and_say_what_failed(tmp_path):
     rows = list(csv.DictReader((tmp_path / "report.csv").open()))
     assert {r["metric"] for r in rows} >= {"tcp_rr_ms", "ready_to_reachable_s",
                                            "cpu_run_iperf_cpu_s"}
+
+
+def test_parsers_of_iperf_udp_tcp_and_curl():
+    from k8snet.report import measure
+
+    tcp = json.dumps({"end": {"sum_received": {"bits_per_second": 2e9},
+                              "sum_sent": {"bits_per_second": 2.1e9}}})
+    assert measure.parse_iperf_end(tcp) == {"gbps": 2.0}
+    udp = json.dumps({"end": {"sum": {"bits_per_second": 1e9, "lost_percent": 25.0}}})
+    assert measure.parse_iperf_end(udp) == {"gbps": 0.75, "loss_pct": 25.0}
+    assert measure.parse_curl_times("0.001500\n0.002000\n") == [1.5, 2.0]
