@@ -161,9 +161,12 @@ $("probe-btn").onclick = async () => {
   $("trace-out").textContent = "probing (this takes a while) …";
   try {
     const res = await post("/api/probe");
-    const checks = res.report.checks || res.report.results || [];
+    const checks = res.report.checks || [];
     $("trace-out").innerHTML = `<p class="${res.ok ? "ok" : "fail"}">probes ` +
-      `${res.ok ? "passed" : "failed"}</p><pre>${esc(JSON.stringify(checks, null, 1))}</pre>`;
+      `${res.ok ? "passed" : "failed"}</p>` + checks.map(c =>
+        `<details><summary><span class="${c.verdict === "pass" ? "ok" : "fail"}">` +
+        `${esc(c.verdict)}</span> <b>${esc(c.name)}</b>: ${esc(c.reason)}</summary>` +
+        `<pre>${esc((c.evidence || []).join("\n"))}</pre></details>`).join("");
   } catch (err) {
     $("trace-out").innerHTML = `<p class="fail">${esc(err.message)}</p>`;
   }
