@@ -51,9 +51,14 @@ def check_report(report):
     renders with every image loaded and no console error."""
     for name in ("report.html", "report.json", "report.csv", "throughput.png",
                  "throughput.svg", "latency_cdf.png", "latency_cdf.svg",
-                 "throughput_ratio.png", "throughput_ratio.svg"):
+                 "throughput_ratio.png", "throughput_ratio.svg", "cpu_per_gbit.svg",
+                 "ready_to_reachable.svg"):
         assert (report / name).stat().st_size > 0, name
     print(f"report: {report / 'report.html'}")
+    doc = json.loads((report / "report.json").read_text())
+    assert not doc["errors"], doc["errors"]        # every extra figure was measured
+    assert doc["mtu_behaviour"]["overlay"]["df_full_size_passes"]
+    assert not doc["mtu_behaviour"]["overlay"]["df_one_byte_more_passes"]
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         pytest.skip("report written; chromium and chromium-driver are needed to render it")
     webdriver = pytest.importorskip("selenium.webdriver")
@@ -71,7 +76,10 @@ def check_report(report):
         loaded = driver.execute_script(
             "return Array.from(document.images)"
             ".map(i => [i.src, i.complete && i.naturalWidth > 0])")
-        assert len(loaded) == 3 and all(ok for _src, ok in loaded), loaded
+        names = {src.rsplit("/", 1)[1] for src, _ok in loaded}
+        assert {"throughput.svg", "latency_cdf.svg", "throughput_ratio.svg",
+                "cpu_per_gbit.svg", "ready_to_reachable.svg"} == names, names
+        assert all(ok for _src, ok in loaded), loaded
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
         driver.save_screenshot(os.path.join(str(report), "report.png"))
