@@ -62,6 +62,9 @@ setup(
         # `k8snet ui`: one library for the HTTP server, static files and the streamed
         # Server-Sent Events responses, with no separate ASGI server to run.
         "aiohttp>=3.9",
+        # `k8snet compare --report`: the plots (PNG and SVG) of the report, drawn
+        # headless with the Agg backend; the reference plotting library, nothing to build.
+        "matplotlib>=3.6",
     ],
     extras_require={
         "test": [
