@@ -521,12 +521,13 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
         seconds=args.seconds, rounds=args.rounds, pings=args.pings, timeout=args.timeout)
 
 
-def report_extra(cluster: api.Cluster, client) -> Dict:
+def report_extra(seconds: float) -> Extra:
     """The report's own figures for each mode (parallel streams, UDP, request/
-    response, CPU per Gbit, Ready to reachable, DF and fragments)."""
+    response, CPU per Gbit, Ready to reachable, DF and fragments), with
+    iperf3 runs of ``seconds`` as compare's own."""
     from k8snet.report.measure import extra_figures
 
-    return extra_figures(cluster, client)
+    return lambda cluster, client: extra_figures(cluster, client, seconds)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -540,7 +541,7 @@ def run(args: argparse.Namespace) -> int:
     for i in range(repeat):
         if repeat > 1:
             progress(f"run {i + 1} of {repeat}")
-        runs.append(compare(options, report_extra if args.report else None))
+        runs.append(compare(options, report_extra(options.seconds) if args.report else None))
     result = runs[-1]
     if args.report:
         from k8snet.report.write import write_report

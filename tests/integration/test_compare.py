@@ -14,6 +14,7 @@ from tests.integration.conftest import k8snet, nothing_left
 BASE = "tcmp"
 
 
+@pytest.mark.timeout(900)   # two clusters one after the other, then the report's figures
 def test_compare_routed_and_overlay_side_by_side(tmp_path):
     report = tmp_path / "report"
     try:

@@ -36,7 +36,9 @@ const STYLE = [
 const cy = cytoscape({ container: document.getElementById("cy"), style: STYLE,
                        layout: { name: "preset" } });
 window.cy = cy;            // the browser test reads element state from here
-window.k8snet = { view: null, updates: 0, picked: [] };
+// linkChanged[id] = {state, at}: when this page drew a link's new state (ms since
+// the epoch), so a test can tell the delay from a cut to red without its own polling.
+window.k8snet = { view: null, updates: 0, picked: [], linkChanged: {} };
 let fitted = false;
 
 function $(id) { return document.getElementById(id); }
@@ -56,6 +58,10 @@ function draw(view) {
     for (const e of view.elements.filter(e => e.group === "nodes").concat(
                     view.elements.filter(e => e.group === "edges"))) {
       const el = cy.getElementById(e.data.id);
+      if (e.data.kind === "link" &&
+          (window.k8snet.linkChanged[e.data.id] || {}).state !== e.data.state) {
+        window.k8snet.linkChanged[e.data.id] = { state: e.data.state, at: Date.now() };
+      }
       if (el.length) {
         el.data(e.data);
         el.classes(e.classes + (el.hasClass("path") ? " path" : "") +
@@ -142,6 +148,7 @@ $("trace-btn").onclick = async () => {
   const [src, dst] = window.k8snet.picked;
   $("trace-out").textContent = `tracing ${src} → ${dst} …`;
   cy.elements(".path").removeClass("path");
+  window.k8snet.trace = window.k8snet.traceError = null;
   try {
     const res = await post("/api/trace", { src, dst, proto: $("proto").value });
     window.k8snet.trace = res;
@@ -153,6 +160,7 @@ $("trace-btn").onclick = async () => {
         ` ttl ${esc(h.ttl)}<br><code>${esc(h.eth_src)} &gt; ${esc(h.eth_dst)}</code>` +
         h.changes.map(c => `<br>changed: ${esc(c)}`).join("") + "</div>").join("");
   } catch (err) {
+    window.k8snet.traceError = err.message;
     $("trace-out").innerHTML = `<p class="fail">${esc(err.message)}</p>`;
   }
 };
