@@ -174,12 +174,12 @@ def test_capture_of_a_pod_ping_opens_in_scapy(cluster, tmp_path):
            for p in ("p1", "p2")}
     out = tmp_path / "p2.pcap"
     cap = subprocess.Popen([sys.executable, "-m", "k8snet.cli", "capture", "--name", cluster,
-                            "p2", "-w", str(out), "--filter", "icmp", "--duration", "20",
+                            "p2", "-w", str(out), "--filter", "icmp", "--duration", "180",
                             "-c", "6"], stderr=subprocess.PIPE, text=True)
     try:
         assert "listening on eth0" in cap.stderr.readline()
         k8snet("exec", "--name", cluster, "p1", "--", "ping", "-c", "3", ips["p2"])
-        assert cap.wait(timeout=30) == 0
+        assert cap.wait(timeout=200) == 0   # it ends at the 6th packet
     finally:
         if cap.poll() is None:
             cap.kill()
