@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["k8snet", "k8snet.*", "controllers", "topologies"]),
     package_data={"k8snet": ["cri/*.proto", "cri/*.bin", "apiserver/*.proto", "testbed/*.yaml",
-                             "images/known/*.yaml"]},
+                             "images/known/*.yaml", "ui/static/*.*", "ui/static/vendor/*"]},
     install_requires=[
         # The maintained fork of Ryu (Ryu 4.34 no longer imports on 3.11).
         "os-ken>=2.0",
@@ -64,6 +64,12 @@ setup(
         # OpenAPI v2/v3 documents and schema-driven field validation are built from it.
         # Maintained, versioned per Kubernetes release, and plain data (no codegen).
         "kubernetes-validate>=1.32",
+        # `k8snet ui`: one library for the HTTP server, static files and the streamed
+        # Server-Sent Events responses, with no separate ASGI server to run.
+        "aiohttp>=3.9",
+        # `k8snet compare --report`: the plots (PNG and SVG) of the report, drawn
+        # headless with the Agg backend; the reference plotting library, nothing to build.
+        "matplotlib>=3.6",
     ],
     extras_require={
         "test": [
@@ -73,6 +79,9 @@ setup(
             "ruff>=0.4",
             # The official Python client is one of the judges of the apiserver.
             "kubernetes>=29",
+            # The UI's browser test drives Debian's chromium through its matching
+            # chromium-driver (both from the archive, so no driver download at test time).
+            "selenium>=4.10",
         ],
     },
     entry_points={"console_scripts": ["k8snet = k8snet.cli:main"]},

@@ -35,6 +35,8 @@ COMMANDS = {
     "probe": ("k8snet.probe.main", "prove each Kubernetes networking requirement with packets"),
     "trace": ("k8snet.trace.main", "hop-by-hop path of one packet"),
     "overlay-agent": ("k8snet.overlay.main", "run the VXLAN overlay agent"),
+    "capture": ("k8snet.capture.main", "packets at a Pod, node or switch port, as pcap"),
+    "ui": ("k8snet.ui.main", "a live web view of a cluster on 127.0.0.1"),
     "compare": ("k8snet.testbed.cmd_compare", "the same workload in routed and overlay mode, side by side"),  # noqa: E501
 }
 

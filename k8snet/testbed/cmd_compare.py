@@ -508,6 +508,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds for each cluster to come up and its Pods to be Ready")
     parser.add_argument("--json", action="store_true", help="raw samples and the table as JSON")
+    parser.add_argument("--report", metavar="DIR", help="also write DIR/report.html with "
+                        "plots (PNG and SVG) and the raw figures as report.json and report.csv")
+    parser.add_argument("--repeat", type=int, help="run the whole comparison N times "
+                        "(default 3 with --report, else 1)")
 
 
 def options_from_args(args: argparse.Namespace) -> CompareOptions:
@@ -517,8 +521,33 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
         seconds=args.seconds, rounds=args.rounds, pings=args.pings, timeout=args.timeout)
 
 
+def report_extra(seconds: float) -> Extra:
+    """The report's own figures for each mode (parallel streams, UDP, request/
+    response, CPU per Gbit, Ready to reachable, DF and fragments), with
+    iperf3 runs of ``seconds`` as compare's own."""
+    from k8snet.report.measure import extra_figures
+
+    return lambda cluster, client: extra_figures(cluster, client, seconds)
+
+
 def run(args: argparse.Namespace) -> int:
-    result = compare(check_options(options_from_args(args)))
+    options = check_options(options_from_args(args))
+    repeat = args.repeat if args.repeat is not None else (3 if args.report else 1)
+    if repeat < 1:
+        raise UsageError(f"--repeat {repeat}: give at least 1 run")
+    if args.report and os.path.exists(args.report) and not os.path.isdir(args.report):
+        raise UsageError(f"--report {args.report} is a file, not a directory")
+    runs = []
+    for i in range(repeat):
+        if repeat > 1:
+            progress(f"run {i + 1} of {repeat}")
+        runs.append(compare(options, report_extra(options.seconds) if args.report else None))
+    result = runs[-1]
+    if args.report:
+        from k8snet.report.write import write_report
+
+        write_report(args.report, runs, {key: label for key, label, _c, _s in PATHS})
+        progress(f"report: {os.path.join(os.path.abspath(args.report), 'report.html')}")
     if args.json:
         print(json.dumps({"raw": result, "table": table(result)}, indent=2))
     else:

@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "Service's first port)")
     parser.add_argument("--name", help="cluster (needed when several run)")
     parser.add_argument("--json", action="store_true", help="machine-readable hops")
+    parser.add_argument("--pcap", metavar="FILE", help="save the packet as seen at every hop "
+                        "into one pcapng file, an interface per hop (for Wireshark)")
 
 
 def resolve(client: ApiClient, cluster: api.Cluster, text: str, allow_service: bool) -> Dict:
@@ -74,8 +76,9 @@ def switch_ports(cluster: api.Cluster) -> List[str]:
 
 
 def trace(cluster: api.Cluster, src_text: str, dst_text: str, proto: str,
-          port: Optional[int]) -> Dict:
-    """Send one marked packet and return the report as plain data."""
+          port: Optional[int], pcap: Optional[str] = None) -> Dict:
+    """Send one marked packet and return the report as plain data; with
+    ``pcap``, also write the frame seen at every hop there (pcapng)."""
     client = cluster.client(timeout=10)
     src = resolve(client, cluster, src_text, allow_service=False)
     dst = resolve(client, cluster, dst_text, allow_service=True)
@@ -107,11 +110,15 @@ def trace(cluster: api.Cluster, src_text: str, dst_text: str, proto: str,
         sent = agents[sender].call("send", dst=dst["ip"], proto=proto, sport=41414, dport=port,
                                    ident=0x4b54, icmp_id=0x4b54, payload_hex=marker.hex())
         for owner, sid in sniffs:
-            for pkt in decode_all(agents[owner].call("sniff_stop", sid=sid)["frames"]):
+            frames = agents[owner].call("sniff_stop", sid=sid)["frames"]
+            for record, pkt in zip(frames, decode_all(frames)):
+                pkt.meta["frame_hex"] = record["hex"]
                 inner = pkt.innermost()
                 if inner.proto == proto and (proto != "icmp" or inner.icmp_type == 8):
                     observed.append((owner.split(" ")[0] if owner == "root" else owner, pkt))
     hops = tp.build_hops(observed)
+    if pcap:
+        write_pcap(pcap, hops, f"k8snet trace {proto} {src['name']} -> {dst['name']}")
     final = hops[-1].packet.innermost() if hops else None
     dst_node = dst.get("node")
     if dst["kind"] == "service" and final is not None:
@@ -131,6 +138,17 @@ def trace(cluster: api.Cluster, src_text: str, dst_text: str, proto: str,
             "switch_hops": len(tp.observed_switch_path(hops)),
             "intended": [[list(h) for h in p] for p in intended],
             "matches_intended": same, "comparison": verdict}
+
+
+def write_pcap(path: str, hops: List[tp.Hop], comment: str) -> None:
+    """One pcapng interface per hop, named after the place, interface and direction."""
+    from k8snet.capture import pcapng
+
+    frames = [pcapng.HopFrame(f"{h.place} {h.iface} {h.direction}", h.packet.meta.get("ts", 0.0),
+                              bytes.fromhex(h.packet.meta.get("frame_hex", "")),
+                              "; ".join(h.changes)) for h in hops]
+    with open(path, "wb") as fh:
+        fh.write(pcapng.render(frames, comment))
 
 
 def resolve_ip(client: ApiClient, cluster: api.Cluster, ip: Optional[str]) -> Optional[Dict]:
@@ -161,6 +179,9 @@ def run(args: argparse.Namespace) -> int:
     from k8snet.testbed import preflight
 
     preflight.require_root("trace")
-    doc = trace(api.find(args.name, need_api=True), args.src, args.dst, args.proto, args.port)
+    if args.pcap and not os.path.isdir(os.path.dirname(os.path.abspath(args.pcap))):
+        raise UsageError(f"--pcap {args.pcap}: its directory does not exist")
+    doc = trace(api.find(args.name, need_api=True), args.src, args.dst, args.proto, args.port,
+                args.pcap)
     print(json.dumps(doc, indent=2) if args.json else render(doc))
     return 0 if doc["hops"] and doc["matches_intended"] else 1

@@ -1,18 +1,26 @@
 """`k8snet compare` end to end, with small settings (two clusters, one after
 the other): both modes in the table, real figures, and what sets the modes
-apart on the wire (MTU, VXLAN on the spine links only in overlay mode)."""
+apart on the wire (MTU, VXLAN on the spine links only in overlay mode); the
+same run writes the report (``--report``), which headless chromium renders."""
 
 import json
+import os
+import shutil
+
+import pytest
 
 from tests.integration.conftest import k8snet, nothing_left
 
 BASE = "tcmp"
 
 
-def test_compare_routed_and_overlay_side_by_side():
+@pytest.mark.timeout(900)   # two clusters one after the other, then the report's figures
+def test_compare_routed_and_overlay_side_by_side(tmp_path):
+    report = tmp_path / "report"
     try:
         proc = k8snet("compare", "--name", BASE, "--seconds", "1", "--pings", "5",
-                      "--timeout", "240", "--json", timeout=600)
+                      "--timeout", "240", "--json", "--report", str(report), "--repeat", "1",
+                      timeout=600)
     finally:
         for mode in "ro":
             k8snet("down", "--name", BASE + mode, check=False)
@@ -36,3 +44,45 @@ def test_compare_routed_and_overlay_side_by_side():
     assert all(pair.startswith("10.244.") for pair in overlay["capture"]["inner"])
     for cluster in (BASE + "r", BASE + "o", BASE + "v"):  # "v": the veth baseline's netns
         assert nothing_left(cluster) == {}
+    check_report(report)
+
+
+def check_report(report):
+    """Every plot written, the raw figures beside them, and a page chromium
+    renders with every image loaded and no console error."""
+    for name in ("report.html", "report.json", "report.csv", "throughput.png",
+                 "throughput.svg", "latency_cdf.png", "latency_cdf.svg",
+                 "throughput_ratio.png", "throughput_ratio.svg", "cpu_per_gbit.svg",
+                 "ready_to_reachable.svg"):
+        assert (report / name).stat().st_size > 0, name
+    print(f"report: {report / 'report.html'}")
+    doc = json.loads((report / "report.json").read_text())
+    assert not doc["errors"], doc["errors"]        # every extra figure was measured
+    assert doc["mtu_behaviour"]["overlay"]["df_full_size_passes"]
+    assert not doc["mtu_behaviour"]["overlay"]["df_one_byte_more_passes"]
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("report written; chromium and chromium-driver are needed to render it")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=opts, service=Service("/usr/bin/chromedriver"))
+    try:
+        driver.get(f"file://{report / 'report.html'}")
+        loaded = driver.execute_script(
+            "return Array.from(document.images)"
+            ".map(i => [i.src, i.complete && i.naturalWidth > 0])")
+        names = {src.rsplit("/", 1)[1] for src, _ok in loaded}
+        assert {"throughput.svg", "latency_cdf.svg", "throughput_ratio.svg",
+                "cpu_per_gbit.svg", "ready_to_reachable.svg"} == names, names
+        assert all(ok for _src, ok in loaded), loaded
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        driver.save_screenshot(os.path.join(str(report), "report.png"))
+    finally:
+        driver.quit()
