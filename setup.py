@@ -9,7 +9,7 @@ setup(
     "an os-ken SDN controller, real CNI plugins and scapy probes",
     python_requires=">=3.9",
     packages=find_packages(include=["k8snet", "k8snet.*", "controllers", "topologies"]),
-    package_data={"k8snet": ["cri/*.proto", "apiserver/*.proto", "testbed/*.yaml",
+    package_data={"k8snet": ["cri/*.proto", "apiserver/*.proto", "testbed/*.yaml", "policy/*.yaml",
                              "images/known/*.yaml"]},
     install_requires=[
         # The maintained fork of Ryu (Ryu 4.34 no longer imports on 3.11).
