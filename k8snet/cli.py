@@ -35,6 +35,7 @@ COMMANDS = {
     "probe": ("k8snet.probe.main", "prove each Kubernetes networking requirement with packets"),
     "trace": ("k8snet.trace.main", "hop-by-hop path of one packet"),
     "overlay-agent": ("k8snet.overlay.main", "run the VXLAN overlay agent"),
+    "policy-agent": ("k8snet.policy.main", "run the NetworkPolicy agent of one node"),
     "compare": ("k8snet.testbed.cmd_compare", "the same workload in routed and overlay mode, side by side"),  # noqa: E501
 }
 
