@@ -9,7 +9,9 @@ regardless. `plan_node` is the pure part: objects in, script out.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -92,13 +94,18 @@ class PolicyAgent:
 
     def __init__(self, applier, node: str, cluster_cidr: str, sync_period: float = 60.0,
                  min_interval: float = 0.02, clock: Callable[[], float] = time.monotonic,
-                 log: Optional[logging.Logger] = None, ready_file: Optional[str] = None):
+                 log: Optional[logging.Logger] = None, ready_file: Optional[str] = None,
+                 status_file: Optional[str] = None, wall: Callable[[], float] = time.time):
         self.applier = applier
         self.node = node
         self.cluster_cidr = cluster_cidr
         self.min_interval = min_interval
         self.clock = clock
         self.ready_file = ready_file
+        self.status_file = status_file
+        self.wall = wall
+        self._versions: dict[str, str] = {}
+        self._status: Optional[dict] = None
         self.log = log or logging.getLogger("k8snet.policy")
         self.stats = AgentStats()
         self._lock = threading.Lock()
@@ -109,11 +116,17 @@ class PolicyAgent:
         self.reconciler = Reconciler("policy-agent", self._reconcile, clock=clock,
                                      backoff=RETRY, resync=sync_period, log=self.log)
 
-    def on_change(self, resource: str) -> Callable[[dict], None]:
-        """The Informer callback for one resource."""
+    def on_change(self, resource: str,
+                  version: Callable[[], Optional[str]] = lambda: None) -> Callable[[dict], None]:
+        """The Informer callback for one resource; ``version`` reads the informer's
+        resourceVersion (reported in the status file, so a client that wrote an object
+        can wait until every agent has enforced what it wrote)."""
         def changed(items: dict) -> None:
             with self._lock:
                 self._caches[resource] = items
+                rv = version()
+                if rv:
+                    self._versions[resource] = rv
                 if self._pending_since is None:
                     self._pending_since = self.clock()
             self.reconciler.enqueue_after(ALL, self.min_interval)
@@ -136,12 +149,14 @@ class PolicyAgent:
             if not all(v is not None for v in self._caches.values()):
                 return False
             caches = dict(self._caches)
+            versions = dict(self._versions)
             pending, self._pending_since = self._pending_since, None
         plan = plan_node(self.node, self.cluster_cidr, caches["networkpolicies"].values(),
                          caches["pods"].values(), caches["namespaces"].values())
         for reason in plan.skipped:
             self.log.warning("policy skipped: %s", reason)
         if plan.script == self._applied:
+            self._write_status(plan, versions)
             return True
         started = self.clock()
         try:
@@ -162,7 +177,41 @@ class PolicyAgent:
                       latency * 1000,
                       f"; isolation pending for {', '.join(plan.pending)}" if plan.pending
                       else "")
+        self._write_status(plan, versions)
         if self.ready_file and self.stats.syncs == 1:
             with open(self.ready_file, "w", encoding="utf-8") as fh:
                 fh.write("ready\n")
         return True
+
+    def _write_status(self, plan: NodePlan, versions: dict[str, str]) -> None:
+        """What the kernel now enforces, as of which resourceVersions (atomic rename)."""
+        status = {"node": self.node, "versions": versions, "rules": plan.rules,
+                  "pods": plan.pods, "pending": list(plan.pending)}
+        if not self.status_file or status == self._status:
+            return
+        self._status = status
+        tmp = self.status_file + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({**status, "applied_at": self.wall()}, fh)
+        os.replace(tmp, self.status_file)
+
+
+def read_status(path: str) -> Optional[dict]:
+    """An agent's status file, or None when it has not written one yet."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def enforced_since(status: Optional[dict], resource: str, version: str) -> bool:
+    """Whether an agent's status shows it enforcing ``resource`` as of ``version``
+    (resourceVersions compare as numbers, as this apiserver issues them)."""
+    if not status:
+        return False
+    seen = (status.get("versions") or {}).get(resource)
+    try:
+        return seen is not None and int(seen) >= int(version)
+    except ValueError:
+        return seen == version

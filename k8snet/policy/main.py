@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sync-period", type=float, default=60.0,
                         help="full resync every S seconds (default 60)")
     parser.add_argument("--ready-file", help="written once the first rules are applied")
+    parser.add_argument("--status-file",
+                        help="JSON: what is enforced, as of which resourceVersions")
     parser.add_argument("--cleanup", action="store_true",
                         help="remove k8snet's policy table and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every sync")
@@ -47,13 +49,16 @@ def run(args: argparse.Namespace) -> int:
 
     client = ApiClient.from_kubeconfig(args.kubeconfig)
     agent = PolicyAgent(NftApplier(), args.node_name, args.cluster_cidr,
-                        sync_period=args.sync_period, log=log, ready_file=args.ready_file)
+                        sync_period=args.sync_period, log=log, ready_file=args.ready_file,
+                        status_file=args.status_file)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     for resource in ("networkpolicies", "pods", "namespaces"):
-        Informer(client, resource, on_change=agent.on_change(resource),
-                 resync_seconds=max(args.sync_period, 60), log=log).start(stop)
+        informer = Informer(client, resource, resync_seconds=max(args.sync_period, 60), log=log)
+        informer.add_listener(agent.on_change(
+            resource, version=lambda inf=informer: inf.resource_version))
+        informer.start(stop)
     log.info("policy agent for node %s (Pod network %s)", args.node_name, args.cluster_cidr)
     agent.run(stop)
     return 0

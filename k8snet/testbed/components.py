@@ -131,7 +131,8 @@ def policy_agent(k8snet: List[str], node: NodeInfo, kubeconfig: str, ndir: str) 
     ready = os.path.join(ndir, "policy.ready")
     return Component(node.name, "policy-agent", [
         *k8snet, "policy-agent", "--kubeconfig", kubeconfig, "--node-name", node.name,
-        "--cluster-cidr", str(addressing.POD_NET), "--ready-file", ready, "--verbose"],
+        "--cluster-cidr", str(addressing.POD_NET), "--ready-file", ready,
+        "--status-file", os.path.join(ndir, "policy.status"), "--verbose"],
         log=os.path.join(ndir, "policy-agent.log"), ready_file=ready)
 
 
