@@ -156,7 +156,7 @@ class PolicyAgent:
         for reason in plan.skipped:
             self.log.warning("policy skipped: %s", reason)
         if plan.script == self._applied:
-            self._write_status(plan, versions)
+            self._write_status(plan, versions, caches["networkpolicies"])
             return True
         started = self.clock()
         try:
@@ -177,16 +177,20 @@ class PolicyAgent:
                       latency * 1000,
                       f"; isolation pending for {', '.join(plan.pending)}" if plan.pending
                       else "")
-        self._write_status(plan, versions)
+        self._write_status(plan, versions, caches["networkpolicies"])
         if self.ready_file and self.stats.syncs == 1:
             with open(self.ready_file, "w", encoding="utf-8") as fh:
                 fh.write("ready\n")
         return True
 
-    def _write_status(self, plan: NodePlan, versions: dict[str, str]) -> None:
-        """What the kernel now enforces, as of which resourceVersions (atomic rename)."""
+    def _write_status(self, plan: NodePlan, versions: dict[str, str],
+                      policies: dict[str, dict]) -> None:
+        """What the kernel now enforces: which policies at which resourceVersion, and
+        the informers' resourceVersions (written by atomic rename)."""
         status = {"node": self.node, "versions": versions, "rules": plan.rules,
-                  "pods": plan.pods, "pending": list(plan.pending)}
+                  "pods": plan.pods, "pending": list(plan.pending),
+                  "policies": {k: (v.get("metadata") or {}).get("resourceVersion")
+                               for k, v in sorted(policies.items())}}
         if not self.status_file or status == self._status:
             return
         self._status = status
