@@ -62,6 +62,8 @@ class CaseResult:
             parts.append(format_table(t.expected, t.observed, title=f"{t.protocol}/{t.port} "
                                       "(rows: from, columns: to; . allowed, X denied, "
                                       "! observed differs)"))
+            for src, dst in t.differ:
+                parts.append(f"  {src}->{dst}: {t.evidence.get((src, dst), 'no evidence')}")
         return "\n".join(parts)
 
     def json(self) -> dict:

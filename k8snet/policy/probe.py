@@ -24,6 +24,7 @@ from typing import Callable, Iterable, Optional
 
 from k8snet.errors import K8snetError
 from k8snet.machinery.client import AlreadyExists, ApiClient, NotFound
+from k8snet.machinery.conditions import is_ready
 from k8snet.policy.agent import enforced_since, read_status
 from k8snet.policy.model import PodFacts, parse_pod
 from k8snet.policy.truthtable import NAMESPACES, PODS, PORTS, Table, pod_keys, port_name
@@ -43,7 +44,8 @@ def model_pod_manifest(namespace: str, name: str, node: str) -> dict:
             "name": f"cont-{port}", "image": AGNHOST,
             "args": ["netexec", f"--http-port={port}", f"--udp-port={port}"],
             "ports": [{"name": port_name(port, proto), "containerPort": port,
-                       "protocol": proto} for proto in SERVED]})
+                       "protocol": proto} for proto in SERVED],
+            "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 1}})
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": namespace,
                          "labels": {"pod": name, MODEL_LABEL: "yes"}},
@@ -81,14 +83,13 @@ def ensure_model(client: ApiClient, workers: list[str], timeout: float = 180.0,
         pods = {}
         for ns in NAMESPACES:
             for obj in client.list("pods", ns, label_selector=f"{MODEL_LABEL}=yes")["items"]:
-                if (obj.get("status") or {}).get("phase") == "Running" and \
-                        (obj.get("status") or {}).get("podIP"):
+                if is_ready(obj) and (obj.get("status") or {}).get("podIP"):
                     pods[f"{ns}/{obj['metadata']['name']}"] = obj
         if set(pods) >= set(plan):
             return [parse_pod(pods[k]) for k in pod_keys()]
         if time.monotonic() > deadline:
             missing = sorted(set(plan) - set(pods))
-            raise K8snetError(f"model Pods not running after {timeout:.0f}s: {missing}")
+            raise K8snetError(f"model Pods not Ready after {timeout:.0f}s: {missing}")
         time.sleep(0.5)
 
 
