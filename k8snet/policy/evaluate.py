@@ -101,7 +101,8 @@ class PolicyLab:
         for item in case.probes:
             expected = expected_table(policies, case.namespaces(), pods, item.protocol,
                                       item.port)
-            observed, evidence = probe.observe(self.pods, self.paths, item.protocol, item.port)
+            observed, evidence = probe.observe(self.pods, self.paths, item.protocol, item.port,
+                                               expected=expected)
             written = item.expected() if case.name != USER else None
             result.tables.append(TableResult(item.protocol, item.port, expected, observed,
                                              evidence, written))

@@ -28,6 +28,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log every sync")
 
 
+BRIDGE_NF = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+
+
+def enable_bridge_netfilter(log: logging.Logger, path: str = BRIDGE_NF) -> None:
+    """Make bridged IPv4 packets traverse the ip hooks in this namespace: in overlay
+    mode two Pods of one node talk across the cni0 bridge, which the forward chain
+    would otherwise never see (kubeadm asks for the same setting, for kube-proxy)."""
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("1\n")
+    except OSError as exc:
+        log.warning("cannot enable bridge netfilter (%s): traffic between Pods on one "
+                    "bridge is not policed", exc)
+
+
 def run(args: argparse.Namespace) -> int:
     """Watch NetworkPolicies, Pods and Namespaces and program this namespace until SIGTERM."""
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -48,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from k8snet.machinery.informer import Informer
 
     client = ApiClient.from_kubeconfig(args.kubeconfig)
+    enable_bridge_netfilter(log)
     agent = PolicyAgent(NftApplier(), args.node_name, args.cluster_cidr,
                         sync_period=args.sync_period, log=log, ready_file=args.ready_file,
                         status_file=args.status_file)
