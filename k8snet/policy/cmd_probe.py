@@ -47,6 +47,7 @@ def run(args) -> int:
                 print(result.text(), flush=True)
         lab.clear()
     finally:
+        lab.close()
         if not args.keep:
             remove_model(lab.client)
     ok = all(r.ok for r in results)

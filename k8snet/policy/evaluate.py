@@ -85,7 +85,11 @@ class PolicyLab:
         for pod in self.pods:
             obj = self.client.get("pods", pod.name, pod.namespace)
             uids[pod.key] = obj["metadata"]["uid"]
-        self.paths = probe.netns_paths(cluster, self.pods, uids)
+        self.probers = probe.Probers(probe.netns_paths(cluster, self.pods, uids))
+
+    def close(self) -> None:
+        """Stop the probers (the model stays)."""
+        self.probers.stop()
 
     def run_case(self, case: Case) -> CaseResult:
         """Apply a case, wait for enforcement, probe each of its protocol/ports."""
@@ -101,7 +105,7 @@ class PolicyLab:
         for item in case.probes:
             expected = expected_table(policies, case.namespaces(), pods, item.protocol,
                                       item.port)
-            observed, evidence = probe.observe(self.pods, self.paths, item.protocol, item.port,
+            observed, evidence = probe.observe(self.pods, self.probers, item.protocol, item.port,
                                                expected=expected)
             written = item.expected() if case.name != USER else None
             result.tables.append(TableResult(item.protocol, item.port, expected, observed,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.45"
 MODEL_LABEL = "k8snet.io/policy-model"
 SERVED = ("TCP", "UDP")   # k8snet's agnhost serves no SCTP
 PROBE_TIMEOUT = 1.5
+START_TIMEOUT = 30.0
 Progress = Callable[[str], None]
 
 
@@ -212,16 +214,53 @@ def netns_paths(cluster, pods: list[PodFacts], uids: dict[str, str]) -> dict[str
     return out
 
 
-def _row(path: str, targets: list, timeout: float) -> list[dict]:
-    proc = subprocess.run(["nsenter", f"--net={path}", sys.executable, "-m",
-                           "k8snet.policy.prober", str(timeout), json.dumps(targets)],
-                          capture_output=True, text=True, timeout=timeout * 4 + 30)
-    if proc.returncode != 0:
-        raise K8snetError(f"prober failed in {path}: {proc.stderr.strip()[-300:]}")
-    return json.loads(proc.stdout)
+class Probers:
+    """One `k8snet.policy.prober` process per Pod namespace, for a whole run."""
+
+    def __init__(self, paths: dict[str, str]):
+        self.procs: dict[str, subprocess.Popen] = {}
+        try:
+            for key, path in paths.items():
+                self.procs[key] = subprocess.Popen(
+                    ["nsenter", f"--net={path}", sys.executable, "-m", "k8snet.policy.prober"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True, bufsize=1)
+            for key in self.procs:
+                self._read(key, START_TIMEOUT)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _read(self, key: str, timeout: float):
+        proc = self.procs[key]
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        line = proc.stdout.readline() if ready else ""
+        if not line:
+            raise K8snetError(f"prober in {key}'s namespace gave no answer within "
+                              f"{timeout:.0f}s")
+        return json.loads(line)
+
+    def ask(self, key: str, targets: list, timeout: float) -> list[dict]:
+        proc = self.procs[key]
+        proc.stdin.write(json.dumps({"timeout": timeout, "targets": targets}) + "\n")
+        proc.stdin.flush()
+        return self._read(key, timeout * 2 + 30)
+
+    def stop(self) -> None:
+        """Close their input (they exit); kill any that does not within 3 s."""
+        for proc in self.procs.values():
+            try:
+                proc.stdin.close()
+                proc.wait(3)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait(5)
+            for stream in (proc.stdout, proc.stderr):
+                stream.close()
+        self.procs.clear()
 
 
-def observe(pods: list[PodFacts], paths: dict[str, str], protocol: str, port: int,
+def observe(pods: list[PodFacts], probers: Probers, protocol: str, port: int,
             timeout: float = PROBE_TIMEOUT,
             expected: Optional[Table] = None) -> tuple[Table, dict]:
     """The observed table for one protocol and port, and each cell's evidence. A cell
@@ -234,7 +273,7 @@ def observe(pods: list[PodFacts], paths: dict[str, str], protocol: str, port: in
     evidence: dict = {}
 
     def row(src: str, dsts: list[str]) -> None:
-        results = _row(paths[src], [[by_key[d].ip, port, protocol] for d in dsts], timeout)
+        results = probers.ask(src, [[by_key[d].ip, port, protocol] for d in dsts], timeout)
         for dst, result in zip(dsts, results):
             table[(src, dst)] = bool(result["ok"])
             evidence[(src, dst)] = result["detail"]

@@ -1,8 +1,10 @@
 """Connect to many addresses at once from inside one network namespace.
 
-Run as ``python -m k8snet.policy.prober TIMEOUT JSON`` (through nsenter into a
-Pod's namespace) with JSON a list of ``[ip, port, protocol]``; prints one JSON
-list of ``{"ok": bool, "detail": str}`` in the same order. TCP is a full
+Run as ``python -m k8snet.policy.prober`` through nsenter in a Pod's
+namespace: it prints ``{"ready": true}``, then answers each line
+``{"timeout": S, "targets": [[ip, port, protocol], ...]}`` on stdin with one
+line, a JSON list of ``{"ok": bool, "detail": str}`` in the same order (one
+process per Pod for a whole run: no interpreter start per table). TCP is a full
 handshake (the server's SYN-ACK is the evidence); UDP is a datagram that
 agnhost netexec answers. Every target has its own thread, so a table row
 costs one timeout, not one per denied cell.
@@ -53,8 +55,14 @@ def probe_all(targets: list, timeout: float) -> list[dict]:
     return results
 
 
-def main(argv: list[str]) -> int:
-    print(json.dumps(probe_all(json.loads(argv[1]), float(argv[0]))))
+def main(_argv: list[str]) -> int:
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        print(json.dumps(probe_all(request["targets"], float(request["timeout"]))),
+              flush=True)
     return 0
 
 
