@@ -82,11 +82,14 @@ def _peers(policy: Policy, rule: Rule, pods: list[PodFacts],
 
 
 def _ingress(policy: Policy, index: int, rule: Rule, pod: PodFacts, pods: list[PodFacts],
-             namespaces: dict[str, dict]) -> list[Allow]:
+             namespaces: dict[str, dict], memo: dict) -> list[Allow]:
     ports = _ranges(rule.ports, pod) if rule.ports else None
     if ports == ():
         return []  # only named ports, none of them on this Pod
-    any_peer, ips, blocks = _peers(policy, rule, pods, namespaces)
+    key = (policy.key, INGRESS, index)
+    if key not in memo:   # peers do not depend on the Pod the rule protects
+        memo[key] = _peers(policy, rule, pods, namespaces)
+    any_peer, ips, blocks = memo[key]
     if not (any_peer or ips or blocks):
         return []
     return [Allow(policy.key, INGRESS, index, any_peer, ips, blocks, ports)]
@@ -120,8 +123,10 @@ def _egress(policy: Policy, index: int, rule: Rule, pods: list[PodFacts],
 
 
 def compile_pod(pod: PodFacts, policies: Iterable[Policy], pods: list[PodFacts],
-                namespaces: dict[str, dict]) -> PodRules:
-    """The allow lists of one Pod, from every policy and the Pods selectors may name."""
+                namespaces: dict[str, dict], memo: Optional[dict] = None) -> PodRules:
+    """The allow lists of one Pod, from every policy and the Pods selectors may name.
+    ``memo`` shares what does not depend on the Pod between the Pods of one node."""
+    memo = {} if memo is None else memo
     selecting = sorted((p for p in policies if p.selects(pod)), key=lambda p: p.key)
     result: dict[str, Optional[tuple[Allow, ...]]] = {INGRESS: None, EGRESS: None}
     for direction in (INGRESS, EGRESS):
@@ -132,9 +137,12 @@ def compile_pod(pod: PodFacts, policies: Iterable[Policy], pods: list[PodFacts],
         for policy in isolating:
             for index, rule in enumerate(policy.rules(direction)):
                 if direction == INGRESS:
-                    allows += _ingress(policy, index, rule, pod, pods, namespaces)
-                else:
-                    allows += _egress(policy, index, rule, pods, namespaces)
+                    allows += _ingress(policy, index, rule, pod, pods, namespaces, memo)
+                    continue
+                key = (policy.key, EGRESS, index)
+                if key not in memo:   # egress allows do not depend on the source Pod
+                    memo[key] = _egress(policy, index, rule, pods, namespaces)
+                allows += memo[key]
         result[direction] = tuple(allows)
     return PodRules(pod.key, pod.ip or "", result[INGRESS], result[EGRESS],
                     tuple(p.key for p in selecting))
@@ -146,11 +154,12 @@ def compile_node(node: Optional[str], policies: Iterable[Policy], pods: Iterable
     and is isolated in some direction."""
     policies = list(policies)
     pods = list(pods)
+    memo: dict = {}
     out = []
     for pod in sorted(pods, key=lambda p: p.key):
         if not pod.ip or pod.host_network or (node is not None and pod.node != node):
             continue
-        rules = compile_pod(pod, policies, pods, namespaces)
+        rules = compile_pod(pod, policies, pods, namespaces, memo)
         if rules.ingress is not None or rules.egress is not None:
             out.append(rules)
     return out

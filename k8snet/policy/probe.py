@@ -272,8 +272,9 @@ def observe(pods: list[PodFacts], probers: Probers, protocol: str, port: int,
     table: Table = {}
     evidence: dict = {}
 
-    def row(src: str, dsts: list[str]) -> None:
-        results = probers.ask(src, [[by_key[d].ip, port, protocol] for d in dsts], timeout)
+    def row(src: str, dsts: list[str], patience: float = 1.0) -> None:
+        results = probers.ask(src, [[by_key[d].ip, port, protocol] for d in dsts],
+                              timeout * patience)
         for dst, result in zip(dsts, results):
             table[(src, dst)] = bool(result["ok"])
             evidence[(src, dst)] = result["detail"]
@@ -285,5 +286,7 @@ def observe(pods: list[PodFacts], probers: Probers, protocol: str, port: int,
         for (s, d), ok in table.items():
             if not ok and (expected is None or expected.get((s, d))):
                 failed.setdefault(s, []).append(d)
-        list(pool.map(lambda item: row(*item), failed.items()))   # a second chance
+        # A second chance, three times as patient: the userspace fabric is slow when
+        # the machine is busy.
+        list(pool.map(lambda item: row(*item, patience=3.0), failed.items()))
     return table, evidence
