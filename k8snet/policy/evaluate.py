@@ -23,6 +23,7 @@ from k8snet.policy.truthtable import (
     Table,
     differences,
     expected_table,
+    explain,
     format_table,
     table_json,
 )
@@ -39,6 +40,7 @@ class TableResult:
     observed: Table
     evidence: dict
     written: Optional[Table] = None   # the case's hand-written table, when it has one
+    reasons: dict = field(default_factory=dict)   # cell -> the rule or isolation that decided
 
     @property
     def differ(self) -> list[tuple[str, str]]:
@@ -63,13 +65,23 @@ class CaseResult:
                                       "(rows: from, columns: to; . allowed, X denied, "
                                       "! observed differs)"))
             for src, dst in t.differ:
-                parts.append(f"  {src}->{dst}: {t.evidence.get((src, dst), 'no evidence')}")
+                parts.append(f"  {src}->{dst}: saw {t.evidence.get((src, dst), 'nothing')}; "
+                             f"policy says {t.reasons.get((src, dst), '?')}")
         return "\n".join(parts)
 
     def json(self) -> dict:
         return {"name": self.name, "ok": self.ok, "enforce_seconds": self.enforce_seconds,
                 "tables": [{"protocol": t.protocol, "port": t.port,
-                            **table_json(t.expected, t.observed)} for t in self.tables]}
+                            **_with_reasons(table_json(t.expected, t.observed), t)}
+                           for t in self.tables]}
+
+
+def _with_reasons(doc: dict, table: TableResult) -> dict:
+    for cell in doc["cells"]:
+        key = (cell["from"], cell["to"])
+        cell["reason"] = table.reasons.get(key, "")
+        cell["evidence"] = table.evidence.get(key, "")
+    return doc
 
 
 class PolicyLab:
@@ -108,8 +120,10 @@ class PolicyLab:
             observed, evidence = probe.observe(self.pods, self.probers, item.protocol, item.port,
                                                expected=expected)
             written = item.expected() if case.name != USER else None
+            reasons = {(s, d): explain(policies, case.namespaces(), pods, s, d, item.protocol,
+                                       item.port) for (s, d) in expected}
             result.tables.append(TableResult(item.protocol, item.port, expected, observed,
-                                             evidence, written))
+                                             evidence, written, reasons))
         return result
 
     def clear(self) -> float:
