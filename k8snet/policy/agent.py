@@ -219,3 +219,25 @@ def enforced_since(status: Optional[dict], resource: str, version: str) -> bool:
         return seen is not None and int(seen) >= int(version)
     except ValueError:
         return seen == version
+
+
+def drop_counters(nft_json: str) -> dict[tuple[str, str], int]:
+    """(chain, comment) -> packets of every counted drop rule, from
+    `nft -j list table ip k8snet-policy`: where denied packets died."""
+    out: dict[tuple[str, str], int] = {}
+    if not nft_json.strip():
+        return out
+    for item in json.loads(nft_json).get("nftables", []):
+        rule = item.get("rule")
+        if not rule:
+            continue
+        exprs = rule.get("expr") or []
+        packets = next((e["counter"].get("packets", 0) for e in exprs if "counter" in e), None)
+        if packets is not None and any("drop" in e for e in exprs):
+            out[(rule["chain"], rule.get("comment", ""))] = packets
+    return out
+
+
+def counter_deltas(before: dict, after: dict) -> dict[tuple[str, str], int]:
+    """The drop rules that counted packets between two snapshots."""
+    return {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}

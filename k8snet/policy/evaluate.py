@@ -16,6 +16,7 @@ import yaml
 
 from k8snet.errors import UsageError
 from k8snet.policy import probe
+from k8snet.policy.agent import counter_deltas
 from k8snet.policy.cases import Case, CaseProbe
 from k8snet.policy.model import parse_policy
 from k8snet.policy.truthtable import (
@@ -41,6 +42,7 @@ class TableResult:
     evidence: dict
     written: Optional[Table] = None   # the case's hand-written table, when it has one
     reasons: dict = field(default_factory=dict)   # cell -> the rule or isolation that decided
+    drops: dict = field(default_factory=dict)     # node -> {drop rule: packets} while probing
 
     @property
     def differ(self) -> list[tuple[str, str]]:
@@ -64,6 +66,9 @@ class CaseResult:
             parts.append(format_table(t.expected, t.observed, title=f"{t.protocol}/{t.port} "
                                       "(rows: from, columns: to; . allowed, X denied, "
                                       "! observed differs)"))
+            for node, rules in sorted(t.drops.items()):
+                parts.append(f"  denied packets died on {node} at: " + "; ".join(
+                    f"{rule} ({n} packets)" for rule, n in sorted(rules.items())))
             for src, dst in t.differ:
                 parts.append(f"  {src}->{dst}: saw {t.evidence.get((src, dst), 'nothing')}; "
                              f"policy says {t.reasons.get((src, dst), '?')}")
@@ -71,7 +76,7 @@ class CaseResult:
 
     def json(self) -> dict:
         return {"name": self.name, "ok": self.ok, "enforce_seconds": self.enforce_seconds,
-                "tables": [{"protocol": t.protocol, "port": t.port,
+                "tables": [{"protocol": t.protocol, "port": t.port, "drops": t.drops,
                             **_with_reasons(table_json(t.expected, t.observed), t)}
                            for t in self.tables]}
 
@@ -117,13 +122,19 @@ class PolicyLab:
         for item in case.probes:
             expected = expected_table(policies, case.namespaces(), pods, item.protocol,
                                       item.port)
+            before = probe.node_drops(self.cluster, self.workers)
             observed, evidence = probe.observe(self.pods, self.probers, item.protocol, item.port,
                                                expected=expected)
             written = item.expected() if case.name != USER else None
             reasons = {(s, d): explain(policies, case.namespaces(), pods, s, d, item.protocol,
                                        item.port) for (s, d) in expected}
+            after = probe.node_drops(self.cluster, self.workers)
+            drops = {node: {f"{chain}: {comment}": n for (chain, comment), n in
+                            counter_deltas(before[node], after[node]).items()}
+                     for node in self.workers}
             result.tables.append(TableResult(item.protocol, item.port, expected, observed,
-                                             evidence, written, reasons))
+                                             evidence, written, reasons,
+                                             {n: d for n, d in drops.items() if d}))
         return result
 
     def clear(self) -> float:

@@ -214,6 +214,20 @@ def netns_paths(cluster, pods: list[PodFacts], uids: dict[str, str]) -> dict[str
     return out
 
 
+def node_drops(cluster, nodes: list[str]) -> dict[str, dict]:
+    """node -> drop counters of its policy table (empty when it has none)."""
+    from k8snet.policy.agent import drop_counters
+    from k8snet.policy.render_nft import FAMILY, TABLE
+
+    out = {}
+    for node in nodes:
+        info = cluster.state.node(node)
+        proc = subprocess.run(["ip", "netns", "exec", info.netns, "nft", "-j", "list", "table",
+                               FAMILY, TABLE], capture_output=True, text=True, timeout=30)
+        out[node] = drop_counters(proc.stdout) if proc.returncode == 0 else {}
+    return out
+
+
 class Probers:
     """One `k8snet.policy.prober` process per Pod namespace, for a whole run."""
 

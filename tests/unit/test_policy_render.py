@@ -1,6 +1,7 @@
 """The nftables rendering of compiled policy: read back by a small interpreter
 (policy_nft_sim) and compared with the oracle for every case of the corpus."""
 
+import json
 import shutil
 import subprocess
 
@@ -97,3 +98,23 @@ def test_nft_accepts_every_rendered_script():
             res = subprocess.run(["unshare", "-n", "nft", "-c", "-f", "-"], input=script,
                                  text=True, capture_output=True)
             assert res.returncode == 0, f"{case.name}: {res.stderr}\n{script}"
+
+
+def test_drop_counters_say_where_denied_packets_died():
+    from k8snet.policy.agent import counter_deltas, drop_counters
+
+    def listing(packets):
+        return json.dumps({"nftables": [
+            {"table": {"family": "ip", "name": "k8snet-policy"}},
+            {"rule": {"chain": "filter-forward", "expr": [{"accept": None}]}},
+            {"rule": {"chain": "in-x-a-1", "comment": "x/p ingress[0]",
+                      "expr": [{"accept": None}]}},
+            {"rule": {"chain": "in-x-a-1", "comment": "x/a: default deny ingress",
+                      "expr": [{"counter": {"packets": packets, "bytes": 60}},
+                               {"drop": None}]}}]})
+
+    before, after = drop_counters(listing(3)), drop_counters(listing(7))
+    assert before == {("in-x-a-1", "x/a: default deny ingress"): 3}
+    assert counter_deltas(before, after) == {("in-x-a-1", "x/a: default deny ingress"): 4}
+    assert counter_deltas(after, after) == {}
+    assert drop_counters("") == {}
