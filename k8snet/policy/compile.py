@@ -109,10 +109,11 @@ def _egress(policy: Policy, index: int, rule: Rule, pods: list[PodFacts],
     if named:
         # A name means a number only on a destination Pod: one entry per port set.
         by_ports: dict[tuple[PortRange, ...], set[str]] = {}
+        named_ips = set(ips)
         for dst in pods:
             if not dst.ip or dst.host_network:
                 continue
-            if not (any_peer or dst.ip in ips or any(b.contains(dst.ip) for b in blocks)):
+            if not (any_peer or dst.ip in named_ips or any(b.contains(dst.ip) for b in blocks)):
                 continue
             ranges = _ranges(named, dst)
             if ranges:

@@ -33,7 +33,7 @@ from k8snet.policy.truthtable import NAMESPACES, PODS, PORTS, Table, pod_keys, p
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.45"
 MODEL_LABEL = "k8snet.io/policy-model"
 SERVED = ("TCP", "UDP")   # k8snet's agnhost serves no SCTP
-PROBE_TIMEOUT = 1.5
+PROBE_TIMEOUT = 1.0   # one SYN: Linux retransmits after 1 s
 START_TIMEOUT = 30.0
 Progress = Callable[[str], None]
 
