@@ -10,7 +10,8 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["k8snet", "k8snet.*", "controllers", "topologies"]),
     package_data={"k8snet": ["cri/*.proto", "cri/*.bin", "apiserver/*.proto", "testbed/*.yaml",
-                             "images/known/*.yaml", "ui/static/*.*", "ui/static/vendor/*"]},
+                             "policy/*.yaml", "images/known/*.yaml", "ui/static/*.*",
+                             "ui/static/vendor/*"]},
     install_requires=[
         # The maintained fork of Ryu (Ryu 4.34 no longer imports on 3.11).
         "os-ken>=2.0",

@@ -37,6 +37,7 @@ COMMANDS = {
     "overlay-agent": ("k8snet.overlay.main", "run the VXLAN overlay agent"),
     "capture": ("k8snet.capture.main", "packets at a Pod, node or switch port, as pcap"),
     "ui": ("k8snet.ui.main", "a live web view of a cluster on 127.0.0.1"),
+    "policy-agent": ("k8snet.policy.main", "run the NetworkPolicy agent of one node"),
     "compare": ("k8snet.testbed.cmd_compare", "the same workload in routed and overlay mode, side by side"),  # noqa: E501
 }
 

@@ -17,6 +17,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only these checks: " + ", ".join(CHECKS))
     parser.add_argument("--keep", action="store_true", help="leave the probe Pods running")
     parser.add_argument("--brief", action="store_true", help="no evidence lines in the table")
+    policy = parser.add_argument_group("NetworkPolicy truth tables (see k8snet.policy)")
+    policy.add_argument("--policy", action="store_true",
+                        help="probe the e2e policy model (namespaces x, y, z; Pods a, b, c)")
+    policy.add_argument("--from", dest="policy_from", metavar="FILE.yaml",
+                        help="with --policy: evaluate your own NetworkPolicies")
+    policy.add_argument("--case", nargs="+", default=[], metavar="NAME",
+                        help="with --policy: these corpus cases (default: the core ones)")
+    policy.add_argument("--all-cases", action="store_true",
+                        help="with --policy: every case of the corpus")
 
 
 def check_only(only) -> None:
@@ -30,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from k8snet.probe.run import run_probes
     from k8snet.testbed import api, preflight
 
+    if args.policy or args.policy_from or args.case or args.all_cases:
+        from k8snet.policy import cmd_probe
+
+        return cmd_probe.run(args)
     check_only(args.only)
     preflight.require_root("probe")
     cluster = api.find(args.name, need_api=True)

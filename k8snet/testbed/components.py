@@ -3,9 +3,10 @@
 ``plan_components`` is pure: from the cluster's nodes and spec it returns,
 in start order, one `Component` per process (etcd, apiserver,
 controller-manager and scheduler on masters; runtime, kubelet and kube-proxy
-on workers; in overlay mode the overlay agent on every node, after the
-kubelet). Each worker's kube-proxy runs in the spec's ``proxy_mode``
-(iptables or nftables). ``cluster.py`` starts them inside the nodes.
+on workers, with the NetworkPolicy agent before the kubelet; in overlay mode
+the overlay agent on every node, after the kubelet). Each worker's kube-proxy
+runs in the spec's ``proxy_mode`` (iptables or nftables). ``cluster.py``
+starts them inside the nodes.
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
             "--cni-conf-dir", cni_conf, "--cni-bin-dir", "/usr/lib/cni",
             "--cgroup-parent", f"k8snet/{spec.name}/{node.name}"],
             log=os.path.join(ndir, "runtime.log"), ready_file=socket))
+        # Policy rules exist before the kubelet can start a Pod (see k8snet.policy).
+        plan.append(policy_agent(k8snet, node, kubeconfig, ndir))
         # The Pod network mode shows on every Node: kubectl get nodes -L k8snet.io/network-mode
         node_labels = {**node.labels, MODE_LABEL: spec.mode}
         labels = ",".join(f"{k}={v}" for k, v in sorted(node_labels.items()))
@@ -145,6 +148,17 @@ def proxy_argv(k8snet: List[str], node: NodeInfo, kubeconfig: str,
     return [*k8snet, "proxy", "--kubeconfig", kubeconfig, "--node-name", node.name,
             "--node-ip", node.ip, "--mode", proxy_mode, "--cluster-cidr",
             str(addressing.POD_NET)]
+
+
+def policy_agent(k8snet: List[str], node: NodeInfo, kubeconfig: str, ndir: str) -> Component:
+    """The NetworkPolicy agent of one worker (see k8snet.policy), ready once its
+    first rules are in the kernel."""
+    ready = os.path.join(ndir, "policy.ready")
+    return Component(node.name, "policy-agent", [
+        *k8snet, "policy-agent", "--kubeconfig", kubeconfig, "--node-name", node.name,
+        "--cluster-cidr", str(addressing.POD_NET), "--ready-file", ready,
+        "--status-file", os.path.join(ndir, "policy.status"), "--verbose"],
+        log=os.path.join(ndir, "policy-agent.log"), ready_file=ready)
 
 
 def overlay_agent(k8snet: List[str], node: NodeInfo, kubeconfig: str,

@@ -207,6 +207,7 @@ def test_workers_start_side_by_side_in_waves_after_the_control_plane():
     order = [f"{c.name}@{c.node}" for c in start_order(plan)]
     assert order == ["apiserver@m1", "controller-manager@m1", "scheduler@m1",
                      "overlay-agent@m1",
-                     "runtime@w1", "runtime@w2", "kubelet@w1", "kubelet@w2",
-                     "overlay-agent@w1", "overlay-agent@w2", "kube-proxy@w1", "kube-proxy@w2"]
+                     "runtime@w1", "runtime@w2", "policy-agent@w1", "policy-agent@w2",
+                     "kubelet@w1", "kubelet@w2", "overlay-agent@w1", "overlay-agent@w2",
+                     "kube-proxy@w1", "kube-proxy@w2"]
     assert sorted(order) == sorted(f"{c.name}@{c.node}" for c in plan)  # nothing lost

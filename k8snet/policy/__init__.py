@@ -1,0 +1,1 @@
+"""NetworkPolicy: the pure model and oracle, rule compilation and rendering, the agent."""

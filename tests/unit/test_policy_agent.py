@@ -1,0 +1,68 @@
+"""The policy agent's loop without a kernel: what it applies and when, the
+pending-isolation switch, and the status file clients wait on."""
+
+from k8snet.errors import K8snetError
+from k8snet.policy.agent import PolicyAgent, enforced_since, plan_node, read_status
+
+
+class FakeApplier:
+    def __init__(self, fail=False):
+        self.scripts, self.fail = [], fail
+
+    def apply(self, script):
+        if self.fail:
+            raise K8snetError("nft failed")
+        self.scripts.append(script)
+
+
+def pod(name, ns="x", node="w1", ip=None, labels=None):
+    obj = {"metadata": {"name": name, "namespace": ns, "labels": labels or {"app": name}},
+           "spec": {"nodeName": node, "containers": []}, "status": {"phase": "Running"}}
+    if ip:
+        obj["status"]["podIP"] = ip
+    return obj
+
+
+DENY = {"metadata": {"name": "deny", "namespace": "x", "resourceVersion": "7"},
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}}}}
+NS = [{"metadata": {"name": "x"}}]
+
+
+def test_pending_isolation_until_the_isolated_pod_has_an_address():
+    waiting = plan_node("w1", "10.244.0.0/16", [DENY], [pod("web")], NS)
+    assert waiting.pending == ("x/web",) and "isolation pending" in waiting.script
+    other = plan_node("w1", "10.244.0.0/16", [DENY], [pod("db")], NS)
+    assert not other.pending and "isolation pending" not in other.script
+    known = plan_node("w1", "10.244.0.0/16", [DENY], [pod("web", ip="10.244.1.5")], NS)
+    assert not known.pending and known.pods == 1 and "10.244.1.5 : jump in-x-web" in known.script
+    elsewhere = plan_node("w2", "10.244.0.0/16", [DENY], [pod("web")], NS)
+    assert not elsewhere.pending   # only this node's Pods can start here
+
+
+def test_agent_applies_changes_once_and_reports_what_it_enforces(tmp_path):
+    applier = FakeApplier()
+    status = tmp_path / "policy.status"
+    agent = PolicyAgent(applier, "w1", "10.244.0.0/16", status_file=str(status),
+                        ready_file=str(tmp_path / "ready"))
+    agent.on_change("pods", lambda: "5")({"x/web": pod("web", ip="10.244.1.5")})
+    assert not agent.sync_once()   # not every cache listed yet
+    agent.on_change("namespaces", lambda: "3")({"x": NS[0]})
+    agent.on_change("networkpolicies", lambda: "7")({"x/deny": DENY})
+    assert agent.sync_once() and len(applier.scripts) == 1
+    assert agent.sync_once() and len(applier.scripts) == 1   # nothing changed: no apply
+    doc = read_status(str(status))
+    assert doc["policies"] == {"x/deny": "7"} and doc["pods"] == 1
+    assert enforced_since(doc, "networkpolicies", "7")
+    assert not enforced_since(doc, "networkpolicies", "8")
+    assert (tmp_path / "ready").exists()
+    agent.on_change("networkpolicies", lambda: "9")({})
+    assert agent.sync_once() and len(applier.scripts) == 2
+    assert read_status(str(status))["policies"] == {}
+
+
+def test_failed_apply_is_reported_for_retry():
+    agent = PolicyAgent(FakeApplier(fail=True), "w1", "10.244.0.0/16")
+    for resource in ("pods", "namespaces", "networkpolicies"):
+        agent.on_change(resource)({})
+    assert not agent.sync_once()
+    assert agent.stats.failures == 1
