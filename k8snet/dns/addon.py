@@ -13,7 +13,7 @@ does not wait for the Pods, so ``up`` stays fast.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from k8snet.machinery.client import AlreadyExists, ApiClient
 
@@ -134,8 +134,9 @@ def _pod_spec(image: str) -> Dict[str, Any]:
 
 
 def deploy(client: ApiClient, objects: Sequence[Dict[str, Any]],
-           log: logging.Logger = logging.getLogger("k8snet.dns")) -> List[str]:
+           log: Optional[logging.Logger] = None) -> List[str]:
     """Create each object (one that exists already is left as it is); their names."""
+    log = log or logging.getLogger("k8snet.dns")
     created = []
     for obj in objects:
         ns = obj["metadata"].get("namespace")
@@ -155,8 +156,8 @@ def upstream_hosts(external_ip: str) -> str:
 
 def upstream_argv(listen_ip: str, hosts_file: str, pid_file: str) -> List[str]:
     """dnsmasq on the external host: authoritative-ish for example.test from
-    ``hosts_file``, NXDOMAIN for other .test names, nothing forwarded anywhere."""
+    ``hosts_file``, NXDOMAIN for every other name (nothing is forwarded anywhere)."""
     return ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
             f"--addn-hosts={hosts_file}", f"--listen-address={listen_ip}",
             "--bind-interfaces", "--user=root", "--group=root", f"--pid-file={pid_file}",
-            "--log-facility=-", "--local=/test/", "--cache-size=0", "--port=53"]
+            "--log-facility=-", "--local=/#/", "--cache-size=0", "--port=53"]

@@ -31,10 +31,10 @@ class CorefileError(K8snetError):
 class Directive:
     name: str
     args: Tuple[str, ...] = ()
-    block: Tuple["Directive", ...] = ()
+    block: Tuple[Directive, ...] = ()
     line: int = 0
 
-    def sub(self, name: str) -> Optional["Directive"]:
+    def sub(self, name: str) -> Optional[Directive]:
         """The first sub-directive called ``name``, or None."""
         return next((d for d in self.block if d.name == name), None)
 

@@ -239,17 +239,19 @@ class Server:
     # -- loop detection --------------------------------------------------------
 
     def check_loop(self, port: int) -> None:
-        """Send CoreDNS's loop probe (a random HINFO name) through ourselves:
-        if it comes back more than twice, the forward target loops to us."""
+        """Send CoreDNS's loop probe (a random HINFO name) through ourselves until
+        something answers: it arrives once from us; arriving more than twice means
+        the forward upstream sends it back to us (a loop)."""
         if not self.config.loop or not self.config.forward_to:
             return
         self.loop_name = f"{random.getrandbits(63)}.{random.getrandbits(63)}.".lower()
         probe = dns.message.make_query(self.loop_name, "HINFO")
-        for _ in range(LOOP_LIMIT + 1):
+        for _ in range(LOOP_LIMIT + 1):   # any answer (even an error) ends the check
             try:
-                dns.query.udp(probe, "127.0.0.1", timeout=FORWARD_TIMEOUT, port=port)
+                dns.query.udp(probe, "127.0.0.1", timeout=2 * FORWARD_TIMEOUT, port=port)
+                return
             except (OSError, dns.exception.DNSException):
-                pass
+                continue
 
     # -- transports --------------------------------------------------------------
 
