@@ -61,8 +61,11 @@ def _meta(name: str, namespaced: bool = True, **extra: Any) -> Dict[str, Any]:
 
 
 def manifests(corefile_text: str, dns_ip: str = DNS_IP, replicas: int = 2,
-              image: str = IMAGE) -> List[Dict[str, Any]]:
-    """The add-on's objects, in creation order."""
+              image: str = IMAGE, workers: int = 1) -> List[Dict[str, Any]]:
+    """The add-on's objects, in creation order. With as many workers as replicas,
+    the anti-affinity is required, not kubeadm's preferred: the replicas are
+    created while workers turn Ready one by one, and "preferred" would put
+    both on the first Ready one."""
     rbac = "rbac.authorization.k8s.io/v1"
     read = ["list", "watch"]
     return [
@@ -95,21 +98,22 @@ def manifests(corefile_text: str, dns_ip: str = DNS_IP, replicas: int = 2,
                   "strategy": {"type": "RollingUpdate",
                                "rollingUpdate": {"maxUnavailable": 1}},
                   "template": {"metadata": {"labels": dict(LABELS)},
-                               "spec": _pod_spec(image)}}},
+                               "spec": _pod_spec(image, workers >= replicas)}}},
     ]
 
 
-def _pod_spec(image: str) -> Dict[str, Any]:
-    anti = {"weight": 100, "podAffinityTerm": {
-        "labelSelector": {"matchExpressions": [
-            {"key": "k8s-app", "operator": "In", "values": ["kube-dns"]}]},
-        "topologyKey": "kubernetes.io/hostname"}}
+def _pod_spec(image: str, spread_required: bool) -> Dict[str, Any]:
+    term = {"labelSelector": {"matchExpressions": [
+        {"key": "k8s-app", "operator": "In", "values": ["kube-dns"]}]},
+        "topologyKey": "kubernetes.io/hostname"}
+    anti = ({"requiredDuringSchedulingIgnoredDuringExecution": [term]} if spread_required
+            else {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": term}]})
     return {
         "serviceAccountName": "coredns",
         "dnsPolicy": "Default",
         "nodeSelector": {"kubernetes.io/os": "linux"},
-        "affinity": {"podAntiAffinity": {
-            "preferredDuringSchedulingIgnoredDuringExecution": [anti]}},
+        "affinity": {"podAntiAffinity": anti},
         "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"},
                         {"key": "node-role.kubernetes.io/control-plane",
                          "effect": "NoSchedule"}],

@@ -24,8 +24,8 @@ def dns_upstream(node: NodeInfo, cluster_dir: str) -> Component:
                      log=os.path.join(ndir, "dns-upstream.log"))
 
 
-def deploy_dns(client: ApiClient, external: Optional[NodeInfo], cluster_dir: str,
-               start: Callable[[Component], None]) -> str:
+def deploy_dns(client: ApiClient, external: Optional[NodeInfo], workers: int,
+               cluster_dir: str, start: Callable[[Component], None]) -> str:
     """Start the upstream resolver (when there is an external host and dnsmasq)
     and create the DNS add-on's objects; a line for the progress output."""
     upstream = "/etc/resolv.conf"
@@ -36,6 +36,6 @@ def deploy_dns(client: ApiClient, external: Optional[NodeInfo], cluster_dir: str
             fh.write(addon.upstream_hosts(external.ip))
         start(comp)
         upstream = external.ip
-    addon.deploy(client, addon.manifests(addon.corefile(upstream)))
+    addon.deploy(client, addon.manifests(addon.corefile(upstream), workers=workers))
     return (f"cluster DNS: Service kube-dns {addon.DNS_IP}, Deployment kube-system/coredns "
             f"(forward to {upstream})")

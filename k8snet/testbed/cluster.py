@@ -292,7 +292,8 @@ class LiveCluster:
                     raise K8snetError(f"the apiserver did not answer in time: {exc}") from None
                 time.sleep(0.2)
         self.progress(f"apiserver ready on {master.name}; kubeconfig {kubeconfig}")
-        self.progress(addons.deploy_dns(client, self.state.external, self.dir, self._start))
+        self.progress(addons.deploy_dns(client, self.state.external, len(self.state.workers),
+                                        self.dir, self._start))
 
     def _wait_nodes_ready(self, deadline: float) -> None:
         """Watch Nodes until every worker is Ready; a component that exits

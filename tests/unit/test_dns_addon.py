@@ -21,7 +21,11 @@ def test_addon_objects_match_kubeadms_shape():
     assert dep["spec"]["replicas"] == 2
     pod = dep["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "coredns" and pod["dnsPolicy"] == "Default"
-    assert pod["affinity"]["podAntiAffinity"]   # spread over workers
+    anti = pod["affinity"]["podAntiAffinity"]
+    assert list(anti) == ["preferredDuringSchedulingIgnoredDuringExecution"]   # one worker
+    spread = by_kind(addon.manifests("", workers=2))["Deployment"]["spec"]["template"]["spec"]
+    assert list(spread["affinity"]["podAntiAffinity"]) == [
+        "requiredDuringSchedulingIgnoredDuringExecution"]
     container = pod["containers"][0]
     assert container["args"] == ["-conf", "/etc/coredns/Corefile"]
     assert container["readinessProbe"]["httpGet"]["port"] == 8181
