@@ -40,6 +40,7 @@ log = logging.getLogger("k8snet.dns")
 
 UDP_DEFAULT_SIZE = 512
 FORWARD_TIMEOUT = 2.0
+MAX_CHASE = 8           # CNAME hops followed for ExternalName Services
 LOOP_LIMIT = 2          # CoreDNS's loop plugin gives up after seeing its probe this often
 
 
@@ -173,7 +174,7 @@ class Server:
         self.observe(qtype, rcode, proto, time.monotonic() - started)
         return wire_out
 
-    def answer(self, query: dns.message.Message, qname: str, qtype: str
+    def answer(self, query: dns.message.Message, qname: str, qtype: str, depth: int = 0
                ) -> dns.message.Message:
         cfg = self.config
         if self.loop_name and qname.lower() == self.loop_name:
@@ -191,8 +192,26 @@ class Server:
         if cfg.kubernetes is not None:
             result = records.resolve(self.index, cfg.kubernetes, qname, qtype, self.dns_ip)
             if result is not None and not result.fallthrough:
-                return render(query, result, cfg.loadbalance)
+                response = render(query, result, cfg.loadbalance)
+                if depth < MAX_CHASE and qtype not in ("CNAME", "ANY"):
+                    self._chase(response, qtype, depth)
+                return response
         return self.forward(query, qname, qtype)
+
+    def _chase(self, response: dns.message.Message, qtype: str, depth: int) -> None:
+        """Append the records of an ExternalName's CNAME target (looked up through
+        the plugins again, so usually forwarded), as CoreDNS does: stub resolvers
+        such as glibc's do not chase a CNAME themselves."""
+        owners = {rrset.name for rrset in response.answer}
+        for rrset in list(response.answer):
+            if rrset.rdtype != dns.rdatatype.CNAME:
+                continue
+            target = rrset[0].target
+            if target in owners:
+                continue
+            sub = dns.message.make_query(target, qtype)
+            got = self.answer(sub, target.to_text(), qtype, depth + 1)
+            response.answer.extend(got.answer)
 
     def forward(self, query: dns.message.Message, qname: str, qtype: str
                 ) -> dns.message.Message:

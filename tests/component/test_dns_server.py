@@ -150,6 +150,14 @@ def test_forward_cache_and_metrics(env, upstream):
     assert 'coredns_dns_requests_total{' in text and "coredns_cache_hits_total" in text
 
 
+def test_external_name_is_chased_through_the_upstream(env):
+    env["client"].create("services", {"metadata": {"name": "ext"}, "spec": {
+        "type": "ExternalName", "externalName": "example.test"}}, "default")
+    got = until("CNAME and A", lambda: (lambda m: m if len(m.answer) == 2 else None)(
+        ask(env, "ext.default.svc.cluster.local")))
+    assert [r.to_text().split()[-1] for r in got.answer] == ["example.test.", "10.1.0.1"]
+
+
 def test_reload_applies_an_edited_corefile_without_a_restart(env):
     client = env["client"]
     client.create("services", {"metadata": {"name": "ttl"}, "spec": {
