@@ -40,6 +40,7 @@ log = logging.getLogger("k8snet.dns")
 
 UDP_DEFAULT_SIZE = 512
 FORWARD_TIMEOUT = 2.0
+MEMO_SIZE = 50000       # parsed RRsets kept by a server
 MAX_CHASE = 8           # CNAME hops followed for ExternalName Services
 LOOP_LIMIT = 2          # CoreDNS's loop plugin gives up after seeing its probe this often
 
@@ -77,27 +78,36 @@ class Cache:
         self._items[key] = (self.clock() + ttl, msg)
 
 
-def _rrsets(rrs, section: list, shuffle: bool = False) -> None:
+def _rrsets(rrs, section: list, shuffle: bool = False, memo: Optional[dict] = None) -> None:
+    """Group records into RRsets; ``memo`` keeps parsed rdata across queries
+    (parsing presentation text is most of the cost of an answer)."""
+    memo = {} if memo is None else memo
     by_key: Dict[Tuple[str, str], list] = {}
     for rr in rrs:
         by_key.setdefault((rr.name.lower(), rr.rtype), []).append(rr)
     for group in by_key.values():
-        datas = [r.data for r in group]
+        key = (group[0].name, group[0].ttl, group[0].rtype, tuple(r.data for r in group))
+        parsed = memo.get(key)
+        if parsed is None:
+            rrset = dns.rrset.from_text_list(key[0], key[1], "IN", key[2], list(key[3]))
+            parsed = memo[key] = (rrset.name, list(rrset))
+            if len(memo) > MEMO_SIZE:
+                memo.clear()
+        rdatas = list(parsed[1])
         if shuffle:
-            random.shuffle(datas)
-        section.append(dns.rrset.from_text_list(group[0].name, group[0].ttl, "IN",
-                                                group[0].rtype, datas))
+            random.shuffle(rdatas)
+        section.append(dns.rrset.from_rdata_list(parsed[0], key[1], rdatas))
 
 
 def render(query: dns.message.Message, answer: records.Answer,
-           shuffle: bool = False) -> dns.message.Message:
+           shuffle: bool = False, memo: Optional[dict] = None) -> dns.message.Message:
     """The response message for a `records.Answer` (authoritative)."""
     response = dns.message.make_response(query)
     response.flags |= dns.flags.AA
     response.set_rcode(dns.rcode.from_text(answer.rcode))
-    _rrsets(answer.answer, response.answer, shuffle)
-    _rrsets(answer.authority, response.authority)
-    _rrsets(answer.additional, response.additional)
+    _rrsets(answer.answer, response.answer, shuffle, memo)
+    _rrsets(answer.authority, response.authority, False, memo)
+    _rrsets(answer.additional, response.additional, False, memo)
     return response
 
 
@@ -138,6 +148,7 @@ class Server:
         self.loop_seen = 0
         self.on_loop: Callable[[], None] = lambda: None
         self.observe: Callable[[str, str, str, float], None] = lambda *a: None
+        self._memo: dict = {}
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="dns-forward")
 
     def set_config(self, config: Config) -> None:
@@ -149,11 +160,13 @@ class Server:
 
     def handle(self, wire: bytes, client: str, proto: str) -> Optional[bytes]:
         """Wire bytes of the response to one query (None: drop it)."""
+        query = parse(wire)
+        return None if query is None else self.respond(query, len(wire), client, proto)
+
+    def respond(self, query: dns.message.Message, size: int, client: str, proto: str
+                ) -> bytes:
+        """Wire bytes of the response to a parsed query."""
         started = time.monotonic()
-        try:
-            query = dns.message.from_wire(wire)
-        except Exception:  # not DNS at all: drop, as servers do
-            return None
         self.stats.requests += 1
         if not query.question:
             response = dns.message.make_response(query)
@@ -170,7 +183,7 @@ class Server:
         rcode = dns.rcode.to_text(response.rcode())
         if self.config.log:
             log.info('[INFO] %s - %d "%s IN %s %s %d" %s %s', client, query.id, qtype, qname,
-                     proto, len(wire), rcode, f"{time.monotonic() - started:.6f}s")
+                     proto, size, rcode, f"{time.monotonic() - started:.6f}s")
         self.observe(qtype, rcode, proto, time.monotonic() - started)
         return wire_out
 
@@ -188,11 +201,11 @@ class Server:
                 rtype = "AAAA" if ":" in ip else "A"
                 answer = records.Answer(answer=(records.RR(qname, rtype, 3600, ip),)
                                         if qtype in (rtype, "ANY") else ())
-                return render(query, answer)
+                return render(query, answer, memo=self._memo)
         if cfg.kubernetes is not None:
             result = records.resolve(self.index, cfg.kubernetes, qname, qtype, self.dns_ip)
             if result is not None and not result.fallthrough:
-                response = render(query, result, cfg.loadbalance)
+                response = render(query, result, cfg.loadbalance, self._memo)
                 if depth < MAX_CHASE and qtype not in ("CNAME", "ANY"):
                     self._chase(response, qtype, depth)
                 return response
@@ -316,30 +329,40 @@ class Server:
                 wire, peer = sock.recvfrom(65535)
             except OSError:
                 return
-            if self._needs_forward(wire):
-                self._pool.submit(self._reply, sock, wire, peer)
+            query = parse(wire)
+            if query is None:
+                continue
+            if self._needs_forward(query):
+                self._pool.submit(self._reply, sock, query, len(wire), peer)
             else:
-                self._reply(sock, wire, peer)
+                self._reply(sock, query, len(wire), peer)
 
-    def _needs_forward(self, wire: bytes) -> bool:
-        """Cheap pre-check: answers from memory inline, upstream ones on the pool."""
+    def _needs_forward(self, query: dns.message.Message) -> bool:
+        """Answers from memory go out inline, upstream ones from the pool."""
         cfg = self.config
+        if not query.question:
+            return False
         if cfg.kubernetes is None:
             return bool(cfg.forward_to)
-        try:
-            name = dns.message.from_wire(wire).question[0].name.to_text()
-        except Exception:
-            return False
+        name = query.question[0].name.to_text()
         return not any(in_zone(name, z) for z in cfg.kubernetes.zones) or \
             cfg.kubernetes.falls_through(name)
 
-    def _reply(self, sock: socket.socket, wire: bytes, peer) -> None:
+    def _reply(self, sock: socket.socket, query: dns.message.Message, size: int,
+               peer) -> None:
         try:
-            out = self.handle(wire, peer[0], "udp")
-            if out is not None:
-                sock.sendto(out, peer)
+            sock.sendto(self.respond(query, size, peer[0], "udp"), peer)
         except Exception:  # one bad query must not stop the server
             log.exception("answering a query from %s", peer[0])
+
+
+def parse(wire: bytes) -> Optional[dns.message.Message]:
+    """A query message, or None for bytes that are not one (dropped, as servers do)."""
+    try:
+        query = dns.message.from_wire(wire)
+    except Exception:
+        return None
+    return None if query.flags & dns.flags.QR else query
 
 
 def _recv_exact(sock: socket.socket, length: int) -> bytes:
