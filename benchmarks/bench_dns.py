@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     existing = k8snet("status", "--name", args.name, check=False).returncode == 0
     if not existing:
         k8snet("up", "--detach", "--name", args.name, "--topology", "single", "--workers", "2")
-    dnsmasq = None
+    dnsmasq, kc = None, ""
     try:
         cluster = api.find(args.name, need_api=True)
         kc = cluster.state.kubeconfig
@@ -110,6 +110,7 @@ def main(argv=None) -> int:
         dns_pod = wait("one ready DNS Pod", one_dns_pod)
         dns_node, dns_ip = dns_pod["spec"]["nodeName"], dns_pod["status"]["podIP"]
         other = next(w.name for w in cluster.state.workers if w.name != dns_node)
+        kubectl(kc, "delete", "pod", "dnsbench", "--ignore-not-found", "--wait=true")
         kubectl(kc, "run", "dnsbench", "--image=python:3.12-alpine",
                 f'--overrides={{"spec":{{"nodeName":"{other}"}}}}', "--", "sleep", "100000")
         wait("the client Pod", lambda: is_ready(client.get("pods", "dnsbench", "default")))
@@ -146,7 +147,10 @@ def main(argv=None) -> int:
         if dnsmasq is not None:
             dnsmasq.terminate()
             dnsmasq.wait(10)
-        if not args.keep and not existing:
+        if existing:
+            subprocess.run(["kubectl", f"--kubeconfig={kc}", "delete", "pod", "dnsbench",
+                            "--wait=false"], capture_output=True, timeout=60, check=False)
+        elif not args.keep:
             k8snet("down", "--name", args.name, check=False)
     return 0
 
