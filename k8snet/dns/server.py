@@ -135,11 +135,29 @@ def resolv_conf_servers(path: str = "/etc/resolv.conf") -> Tuple[str, ...]:
         return ()
 
 
+def read_hosts(path: str) -> Tuple[Tuple[str, str], ...]:
+    """(name., address) pairs of a hosts file (the hosts plugin's FILE); none if unreadable."""
+    if not path:
+        return ()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        log.error("[ERROR] plugin/hosts: cannot read %s", path)
+        return ()
+    pairs = []
+    for line in lines:
+        words = line.split("#", 1)[0].split()
+        pairs += [(name.lower().rstrip(".") + ".", words[0]) for name in words[1:]]
+    return tuple(pairs)
+
+
 class Server:
     """Answers queries from the current config and index."""
 
     def __init__(self, config: Config, index: Optional[records.Index] = None):
         self.config = config
+        self.hosts = config.hosts + read_hosts(config.hosts_file)
         self.index = index or records.Index()
         self.dns_ip = ""            # kube-dns's ClusterIP, for NS glue
         self.stats = Stats()
@@ -154,6 +172,7 @@ class Server:
     def set_config(self, config: Config) -> None:
         if config.cache_ttl != self.config.cache_ttl:
             self.cache = Cache(config.cache_ttl or 0)
+        self.hosts = config.hosts + read_hosts(config.hosts_file)
         self.config = config
 
     # -- answering -----------------------------------------------------------
@@ -196,12 +215,12 @@ class Server:
                 log.error("[FATAL] plugin/loop: Loop (%s) detected for zone %r: the "
                           "forward upstream sends our queries back to us", qname, cfg.zones)
                 self.on_loop()
-        for name, ip in cfg.hosts:
-            if qname.lower() == name:
-                rtype = "AAAA" if ":" in ip else "A"
-                answer = records.Answer(answer=(records.RR(qname, rtype, 3600, ip),)
-                                        if qtype in (rtype, "ANY") else ())
-                return render(query, answer, memo=self._memo)
+        held = [ip for name, ip in self.hosts if name == qname.lower()]
+        if held:   # the hosts plugin: every address of the name, NODATA for other types
+            rrs = tuple(records.RR(qname, "AAAA" if ":" in ip else "A", 3600, ip)
+                        for ip in held)
+            return render(query, records.Answer(answer=tuple(
+                rr for rr in rrs if qtype in (rr.rtype, "ANY"))), memo=self._memo)
         if cfg.kubernetes is not None:
             result = records.resolve(self.index, cfg.kubernetes, qname, qtype, self.dns_ip)
             if result is not None and not result.fallthrough:

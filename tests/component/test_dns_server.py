@@ -186,3 +186,21 @@ def test_loop_to_itself_is_detected():
         assert loops, "the probe came back to us but no loop was reported"
     finally:
         stop.set()
+
+
+def test_hosts_file_and_inline_entries(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("# comment\n10.2.0.1 a.example b.example\n10.2.0.2 a.example\n")
+    cfg = corefile.configs(f".:53 {{\n  hosts {hosts} {{\n    10.2.0.9 c.example\n  }}\n}}\n")[0]
+    server, stop = Server(cfg), threading.Event()
+    port, _ = server.serve("127.0.0.1", 0, stop)
+    try:
+        def q(name, qtype="A"):
+            return dns.query.udp(dns.message.make_query(name, qtype), "127.0.0.1", port=port,
+                                 timeout=3)
+        assert addresses(q("a.example")) == ["10.2.0.1", "10.2.0.2"]
+        assert addresses(q("c.example")) == ["10.2.0.9"]
+        nodata = q("b.example", "AAAA")
+        assert nodata.rcode() == dns.rcode.NOERROR and not nodata.answer
+    finally:
+        stop.set()
