@@ -20,6 +20,7 @@ import tempfile
 import time
 
 from benchmarks.common import is_ready, k8snet
+from k8snet.errors import UsageError
 from k8snet.probe import cluster as cl
 from k8snet.testbed import api
 
@@ -92,7 +93,11 @@ def main(argv=None) -> int:
     parser.add_argument("--name", default="dns3")
     parser.add_argument("--keep", action="store_true", help="leave the cluster running")
     args = parser.parse_args(argv)
-    existing = k8snet("status", "--name", args.name, check=False).returncode == 0
+    try:
+        api.find(args.name, need_api=True)
+        existing = True
+    except UsageError:
+        existing = False
     if not existing:
         k8snet("up", "--detach", "--name", args.name, "--topology", "single", "--workers", "2")
     dnsmasq, kc = None, ""
