@@ -44,6 +44,12 @@ setup(
         # and uses only wsproto's frame layer; websockets wants to own the connection and
         # its handshake (asyncio or its own sync server). Maintained by python-hyper.
         "wsproto>=1.2",
+        # Cluster DNS (k8snet.dns) speaks DNS through dnspython rather than dnslib: it
+        # parses and renders every record type with name compression, truncation to
+        # the client's UDP size and EDNS0, and has the UDP/TCP client the forward
+        # plugin and the probes need; it is the more maintained of the two (regular
+        # releases, typed), and os-ken's eventlet already installs it here.
+        "dnspython>=2.4",
         # The CRI service is gRPC, as the real runtime.v1 API is.
         "grpcio>=1.60",
         "grpcio-tools>=1.60",

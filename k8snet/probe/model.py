@@ -24,6 +24,10 @@ CHECKS = (
     "service-nodeport-external",
     "service-clusterip",
     "pod-mtu",
+    "dns-service",
+    "dns-headless",
+    "dns-pod-to-dns-path",
+    "dns-external",
 )
 
 JSON_VERSION = 1

@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from k8snet.errors import K8snetError
 from k8snet.machinery.client import ApiClient, ApiError
-from k8snet.probe import checks, deploy
+from k8snet.probe import checks, deploy, run_dns
 from k8snet.probe import cluster as cl
 from k8snet.probe.agents import Agents, node_netns_path
 from k8snet.probe.model import CHECKS, Exchange, Row, Verdict, failed, row, skipped
@@ -321,6 +321,7 @@ RUNNERS: Dict[str, Callable[[Context], Verdict]] = {
     "service-nodeport-external": check_nodeport,
     "service-clusterip": check_clusterip,
     "pod-mtu": check_pod_mtu,
+    **run_dns.RUNNERS,
 }
 assert tuple(RUNNERS) == CHECKS
 

@@ -23,7 +23,7 @@ from mininet.log import setLogLevel
 
 from k8snet import naming
 from k8snet.errors import K8snetError
-from k8snet.testbed import components, network, reach
+from k8snet.testbed import addons, components, network, reach
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, load_topology
 from k8snet.testbed.state import ClusterState, Controller, NodeInfo, SwitchInfo
@@ -291,6 +291,8 @@ class LiveCluster:
                     raise K8snetError(f"the apiserver did not answer in time: {exc}") from None
                 time.sleep(0.2)
         self.progress(f"apiserver ready on {master.name}; kubeconfig {kubeconfig}")
+        self.progress(addons.deploy_dns(client, self.state.external, len(self.state.workers),
+                                        self.dir, self._start))
 
     def _wait_nodes_ready(self, deadline: float) -> None:
         """Watch Nodes until every worker is Ready; a component that exits

@@ -29,7 +29,7 @@ def observe() -> Dict[str, object]:
     """What this machine has (effects: file system, PATH, one ovs-vsctl call)."""
     which = {tool: shutil.which(tool) for tool in (
         "ovs-vsctl", "mnexec", "ip", "iptables", "nft", "ethtool", "etcd", "tc", "kubectl",
-        "iperf3", "tcpdump", "busybox")}
+        "iperf3", "tcpdump", "busybox", "dnsmasq")}
     cni_dir = "/usr/lib/cni"
     return {
         "root": os.geteuid() == 0,
@@ -97,6 +97,10 @@ def evaluate(seen: Dict[str, object]) -> List[Check]:
     checks.append(Check("etcd", bool(which["etcd"]), which["etcd"] or
                         f"absent: '--store etcd' needs it; {setup} (apt-get install "
                         "etcd-server)", required=False))
+    checks.append(Check("dnsmasq", bool(which.get("dnsmasq")), which.get("dnsmasq") or
+                        "absent: Pods cannot resolve names outside the cluster (the external "
+                        f"host's resolver); {setup} (apt-get install dnsmasq-base)",
+                        required=False))
     checks.append(Check("kubectl", bool(which["kubectl"]), which["kubectl"] or
                         "absent: install kubectl 1.32 to drive clusters with it",
                         required=False))

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import subprocess
+import time
 from typing import Dict, List, Optional, Tuple
 
 from k8snet.errors import UsageError
@@ -51,13 +52,33 @@ def resolve(client: ApiClient, cluster: api.Cluster, text: str, allow_service: b
                     "node": p["spec"].get("nodeName"), "uid": p["metadata"]["uid"]}
     if allow_service:
         for s in client.list("services")["items"]:
-            if s["spec"].get("clusterIP") == text:
+            if s["spec"].get("clusterIP") == text or text in service_names(s):
+                ports = s["spec"].get("ports") or [{"port": 80}]
                 return {"kind": "service", "name": f"{s['metadata']['namespace']}/"
-                        f"{s['metadata']['name']}", "ip": text, "node": None,
-                        "port": s["spec"]["ports"][0]["port"],
-                        "proto": s["spec"]["ports"][0].get("protocol", "TCP").lower()}
+                        f"{s['metadata']['name']}", "ip": s["spec"].get("clusterIP"),
+                        "node": None, "port": ports[0]["port"],
+                        "proto": ports[0].get("protocol", "TCP").lower(),
+                        "ports": {p.get("protocol", "TCP").lower(): p["port"]
+                                  for p in reversed(ports)}}
     raise UsageError(f"{text!r} is not a node, Pod, Pod address" +
                      (" or Service address" if allow_service else "") + " of the cluster")
+
+
+def service_names(svc: Dict) -> Tuple[str, ...]:
+    """How a user may name a Service on the command line: kube-dns (in default),
+    kube-system/kube-dns, kube-dns.kube-system[.svc[.cluster.local]]."""
+    name, ns = svc["metadata"]["name"], svc["metadata"].get("namespace", "default")
+    names = (f"{ns}/{name}", f"{name}.{ns}", f"{name}.{ns}.svc",
+             f"{name}.{ns}.svc.cluster.local")
+    return names + ((name,) if ns == "default" or name == "kube-dns" else ())
+
+
+def dns_query(marker: bytes) -> bytes:
+    """A DNS query whose name carries the marker: the answer echoes the question,
+    so the reply is captured on its way back too."""
+    import dns.message
+
+    return dns.message.make_query(f"{marker.decode()}.cluster.local.", "A").to_wire()
 
 
 def interfaces(netns_path: Optional[str]) -> List[str]:
@@ -83,7 +104,7 @@ def trace(cluster: api.Cluster, src_text: str, dst_text: str, proto: str,
     src = resolve(client, cluster, src_text, allow_service=False)
     dst = resolve(client, cluster, dst_text, allow_service=True)
     if dst["kind"] == "service" and port is None:
-        port = dst["port"]
+        port = dst["ports"].get(proto, dst["port"])
     port = port or 8080
     places: Dict[str, Optional[str]] = {"root": None}
     watch_nodes = {n.name for n in cluster.state.workers}
@@ -96,6 +117,7 @@ def trace(cluster: api.Cluster, src_text: str, dst_text: str, proto: str,
     marker = f"K8SNET-TRACE-{os.getpid()}".encode()
     sender = f"pod {src['name']}" if src["kind"] == "pod" else f"node {src['name']}"
     observed: List[Tuple[str, object]] = []
+    back: List[Tuple[str, object]] = []     # the answer, for a DNS query
     with Agents() as agents:
         agents.start(places)
         sniffs = []
@@ -107,18 +129,26 @@ def trace(cluster: api.Cluster, src_text: str, dst_text: str, proto: str,
                 agents[owner].call("sniff_start", sid=sid, iface=iface,
                                    needles_hex=[marker.hex()])
                 sniffs.append((owner, sid))
+            payload = dns_query(marker) if (proto, port) == ("udp", 53) else marker
         sent = agents[sender].call("send", dst=dst["ip"], proto=proto, sport=41414, dport=port,
-                                   ident=0x4b54, icmp_id=0x4b54, payload_hex=marker.hex())
+                                   ident=0x4b54, icmp_id=0x4b54, payload_hex=payload.hex())
+        if (proto, port) == ("udp", 53):
+            time.sleep(0.5)    # the answer's way back
         for owner, sid in sniffs:
             frames = agents[owner].call("sniff_stop", sid=sid)["frames"]
             for record, pkt in zip(frames, decode_all(frames)):
                 pkt.meta["frame_hex"] = record["hex"]
                 inner = pkt.innermost()
-                if inner.proto == proto and (proto != "icmp" or inner.icmp_type == 8):
-                    observed.append((owner.split(" ")[0] if owner == "root" else owner, pkt))
+                place = owner.split(" ")[0] if owner == "root" else owner
+                if inner.proto == proto and proto == "udp" and inner.sport == port \
+                        and inner.dport == 41414:
+                    back.append((place, pkt))
+                elif inner.proto == proto and (proto != "icmp" or inner.icmp_type == 8):
+                    observed.append((place, pkt))
     hops = tp.build_hops(observed)
     if pcap:
         write_pcap(pcap, hops, f"k8snet trace {proto} {src['name']} -> {dst['name']}")
+    reply = tp.build_hops(back)
     final = hops[-1].packet.innermost() if hops else None
     dst_node = dst.get("node")
     if dst["kind"] == "service" and final is not None:
@@ -135,6 +165,9 @@ def trace(cluster: api.Cluster, src_text: str, dst_text: str, proto: str,
                       "packet": h.packet.summary(), "eth_src": h.packet.eth_src,
                       "eth_dst": h.packet.eth_dst, "ttl": h.packet.innermost().ttl,
                       "changes": h.changes, "ts": h.packet.meta.get("ts")} for h in hops],
+            "reply_hops": [{"place": h.place, "iface": h.iface, "direction": h.direction,
+                            "packet": h.packet.summary(), "changes": h.changes}
+                           for h in reply],
             "switch_hops": len(tp.observed_switch_path(hops)),
             "intended": [[list(h) for h in p] for p in intended],
             "matches_intended": same, "comparison": verdict}
@@ -171,6 +204,13 @@ def render(doc: Dict) -> str:
             lines.append(f"       changed: {c}")
     if not doc["hops"]:
         lines.append("the packet was not captured anywhere")
+    if doc.get("reply_hops"):
+        lines.append("the answer, on its way back:")
+    for n, h in enumerate(doc.get("reply_hops") or [], 1):
+        lines.append(f"{n:>3}. {h['place']:<24} {h['iface']:<15} {h['direction']:<3} "
+                     f"{h['packet']}")
+        for c in h["changes"]:
+            lines.append(f"       changed: {c}")
     lines.append(f"switches crossed: {doc['switch_hops']}; {doc['comparison']}")
     return "\n".join(lines)
 

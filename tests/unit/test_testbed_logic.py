@@ -114,6 +114,13 @@ def test_doctor_missing_etcd_is_only_a_note():
     assert doctor.ready(checks)
 
 
+def test_doctor_missing_dnsmasq_is_only_a_note_naming_the_package():
+    seen = machine()
+    seen["which"]["dnsmasq"] = None
+    checks = doctor.evaluate(seen)
+    assert doctor.ready(checks) and "apt-get install dnsmasq-base" in doctor.render(checks)
+
+
 def test_links_are_classified():
     sw = {"node": "knk8s-l1", "kind": "switch", "port": 3}
     sp = {"node": "knk8s-s1", "kind": "switch", "port": 1}
