@@ -19,7 +19,9 @@ from typing import Dict, Iterable, List, Optional
 from k8snet.errors import K8snetError
 from k8snet.testbed.state import NodeInfo
 
-START_TIMEOUT = 30.0
+# A deadline for a stuck agent, not a speed target: importing scapy took 22-27 s
+# on this 2-core machine at load 50, so 30 s failed runs that were only slow.
+START_TIMEOUT = 90.0
 
 
 def netns_argv(path: Optional[str]) -> List[str]:
