@@ -15,7 +15,7 @@ import argparse
 import tempfile
 import time
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given, seed, settings
 
 from tests.component import fuzzing
 from tests.component.apiserver_proc import ApiServerProc
@@ -29,8 +29,7 @@ def run(srv: ApiServerProc, examples: int, seed_value: int) -> fuzzing.Tally:
     fuzzing.seed(session, srv.url)
 
     @seed(seed_value)
-    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(settings.get_profile("k8snet-fuzz-full"), max_examples=examples)
     @given(req=fuzzing.any_request)
     def one(req):
         tally.add(fuzzing.send(session, srv.url, req))

@@ -70,7 +70,7 @@ def load(raw: bytes, as_yaml: bool = False) -> object:
     except RecursionError:
         raise ValueError(f"the body nests deeper than {MAX_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError, yaml.YAMLError) as e:
-        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise ValueError(first) from None
+        text = " ".join(line.strip() for line in str(e).splitlines()[:2])
+        raise ValueError(text[:200] or type(e).__name__) from None
     check_shape(value)
     return value

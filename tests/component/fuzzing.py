@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import quote
 
 import requests
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from k8snet.api import definitions as defs
@@ -591,3 +593,18 @@ def healthy(session: requests.Session, url: str) -> str:
         if resp.status_code != code:
             return f"round trip: {resp.status_code} {resp.text[:300]}"
     return ""
+
+
+# -- hypothesis profiles: how many requests a run sends --------------------------------
+PROFILE_ENV = "K8SNET_FUZZ_PROFILE"
+settings.register_profile("k8snet-fuzz-ci", max_examples=1500, deadline=None,
+                          database=None, suppress_health_check=list(HealthCheck))
+settings.register_profile("k8snet-fuzz-full", max_examples=10_000, deadline=None,
+                          database=None, phases=[Phase.generate],
+                          suppress_health_check=list(HealthCheck))
+
+
+def profile() -> settings:
+    """`make test` sends a few thousand requests; K8SNET_FUZZ_PROFILE=k8snet-fuzz-full
+    (as `make fuzz`) sends 10,000."""
+    return settings.get_profile(os.environ.get(PROFILE_ENV, "k8snet-fuzz-ci"))
