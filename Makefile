@@ -9,7 +9,7 @@ DEB_PKGS := mininet openvswitch-switch containernetworking-plugins \
 	tcpdump busybox-static iproute2 python3-venv procps psmisc conntrack curl \
 	bind9-dnsutils perl
 
-.PHONY: setup deps venv venv-install ovs demo test lint unit component integration bench clean
+.PHONY: setup deps venv venv-install ovs demo test lint unit component integration bench fuzz clean
 
 setup: deps venv ovs
 
@@ -65,6 +65,11 @@ test: setup
 
 bench: setup
 	$(PY) -m benchmarks
+
+# 10,000 hypothesis-generated requests against a live apiserver; prints the answers by
+# status and fails on any 5xx, dropped connection or traceback (make test sends 1,500)
+fuzz: setup
+	$(PY) -m benchmarks.bench_fuzz --examples 10000
 
 clean:
 	-$(BIN)/k8snet clean
