@@ -36,16 +36,38 @@ def setup_logging(level: str, name: str) -> logging.Logger:
     return logging.getLogger(f"k8snet.{name}")
 
 
-def stop_on_signals() -> threading.Event:
-    """An Event set by SIGTERM or SIGINT."""
+def stop_on_signals(signals: tuple = (signal.SIGTERM, signal.SIGINT)) -> threading.Event:
+    """An Event set right after SIGTERM or SIGINT (call from the main thread).
+
+    The Event is not set in the signal handler: a Python handler runs in the main thread
+    between two bytecodes, possibly inside the Event's own lock (main waking up from
+    stop.wait(), or a first handler inside stop.set() when a second signal comes), and
+    Event.set() would wait for that lock forever. Here the handler does nothing; the
+    interpreter's C-level handler writes the signal number to a pipe
+    (signal.set_wakeup_fd) and a thread reading it sets the Event.
+    """
     stop = threading.Event()
+    wanted = {int(s) for s in signals}
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
 
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
+    def relay() -> None:
+        while True:
+            got = os.read(read_end, 64)
+            if not got:
+                return
+            if wanted.intersection(got):
+                stop.set()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    threading.Thread(target=relay, daemon=True, name="signals").start()
+    for sig in signals:
+        signal.signal(sig, _noted)
     return stop
+
+
+def _noted(signum: int, frame: object) -> None:
+    """The Python-level handler of stop_on_signals: nothing to do (see there)."""
 
 
 def run_component(args: argparse.Namespace, lease_name: str, log: logging.Logger,
