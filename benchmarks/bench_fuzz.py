@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", default=None)
     args = ap.parse_args(argv)
     tmp = args.dir or tempfile.mkdtemp(prefix="k8snet-fuzz-")
-    srv = ApiServerProc(tmp).start()
+    srv = ApiServerProc(tmp).start(deadline=120)
     t0 = time.monotonic()
     try:
         tally = run(srv, args.examples, args.seed)

@@ -12,6 +12,7 @@ import threading
 import uuid
 from typing import Callable
 
+from k8snet.errors import K8snetError
 from k8snet.machinery.client import ApiClient
 from k8snet.machinery.leaderelection import LeaderElector
 
@@ -72,17 +73,29 @@ def _noted(signum: int, frame: object) -> None:
 
 def run_component(args: argparse.Namespace, lease_name: str, log: logging.Logger,
                   work: Callable[[ApiClient, threading.Event], None]) -> int:
-    """Run `work(client, stop)` until a signal, under leader election when asked."""
+    """Run `work(client, stop)` until a signal, under leader election when asked.
+    A K8snetError from `work` (e.g. its informers could not list) ends the component with
+    that error, also when it runs as the leader in a thread."""
     client = ApiClient.from_kubeconfig(args.kubeconfig)
     stop = stop_on_signals()
     if not args.leader_elect:
         work(client, stop)
         return 0
+    failures: list[K8snetError] = []
+
+    def lead(lead_stop: threading.Event) -> None:
+        try:
+            work(client, lead_stop)
+        except K8snetError as exc:
+            failures.append(exc)
+            stop.set()
     identity = f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     elector = LeaderElector(client, "kube-system", lease_name, identity,
                             lease_duration=args.leader_elect_lease_duration,
                             renew_period=max(1.0, args.leader_elect_lease_duration / 3),
                             log=log)
     log.info("%s: waiting to lead kube-system/%s", identity, lease_name)
-    elector.run(stop, lambda lead_stop: work(client, lead_stop))
+    elector.run(stop, lead)
+    if failures:
+        raise failures[0]
     return 0
