@@ -24,6 +24,13 @@ from tests.component.apiserver_proc import ApiServerProc
 from tests.component.stopping import Component, controller_manager, scheduler
 
 
+def baseline(code: str) -> float:
+    """Seconds a bare `python -c CODE` takes: what the machine's load makes of a start."""
+    t0 = time.monotonic()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.monotonic() - t0
+
+
 def time_to_ready(tmp: str) -> float:
     srv = ApiServerProc(tmp)
     t0 = time.monotonic()
@@ -84,8 +91,10 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args(argv)
-    first, again, stops = [], [], {}
+    first, again, stops, bare, imports = [], [], {}, [], []
     for _ in range(args.runs):
+        bare.append(baseline("pass"))
+        imports.append(baseline("import k8snet.apiserver.main"))
         tmp = tempfile.mkdtemp(prefix="k8snet-bench-stop-")
         first.append(time_to_ready(tmp))
         again.append(time_to_ready(tmp))
@@ -94,10 +103,13 @@ def main(argv=None) -> int:
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
     print(f"load average at the end: {load} (2 cores)")
+    print(f"baseline: python -c pass {percentile(bare, 50):.2f} s; importing the apiserver "
+          f"{percentile(imports, 50):.2f} s")
     print(f"apiserver ready, first start (CA, keys): median {percentile(first, 50):.2f} s, "
           f"max {max(first):.2f} s")
     print(f"apiserver ready, restart:                median {percentile(again, 50):.2f} s, "
-          f"max {max(again):.2f} s   (target < 2 s)")
+          f"max {max(again):.2f} s   (target < 2 s; "
+          f"{percentile(again, 50) / percentile(bare, 50):.0f}x a bare interpreter start)")
     for name, got in stops.items():
         secs = [s.seconds for s in got]
         print(f"stop {name:19s} median {percentile(secs, 50):.2f} s, max {max(secs):.2f} s, "
