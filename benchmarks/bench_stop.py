@@ -5,8 +5,8 @@ to exit after SIGTERM (target: under 1 s, by itself, status 0).
     python -m benchmarks.bench_stop [--runs 3] [--profile]
 
 `--profile` also runs one apiserver start under cProfile until it is ready and prints the
-top functions by cumulative time. Kubelet and kube-proxy need a node's network namespace:
-their stop is measured by the integration tests, not here.
+top functions by cumulative time. `--node` (root) also stops a kubelet and a kube-proxy
+of a node in its own network namespace (tests/integration/kubelet_stack.py), once each.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 
 from benchmarks.common import percentile
 from tests.component.apiserver_proc import ApiServerProc
-from tests.component.stopping import Component, controller_manager, scheduler
+from tests.component.stopping import Component, Stopped, controller_manager, scheduler
 
 
 def baseline(code: str) -> float:
@@ -90,6 +90,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--node", action="store_true", help="also a kubelet and a proxy (root)")
     args = ap.parse_args(argv)
     first, again, stops, bare, imports = [], [], {}, [], []
     for _ in range(args.runs):
@@ -100,6 +101,16 @@ def main(argv=None) -> int:
         again.append(time_to_ready(tmp))
         for s in stop_times(tempfile.mkdtemp(prefix="k8snet-bench-stop-")):
             stops.setdefault(s.name, []).append(s)
+    if args.node:
+        from tests.integration.test_node_stop import start_node
+        from tests.integration.test_node_stop import stop as stop_node_proc
+        stack = start_node()
+        try:
+            for name in ("proxy", "kubelet"):
+                took, code, killed = stop_node_proc(stack.procs[name])
+                stops.setdefault(name, []).append(Stopped(name, took, code, killed))
+        finally:
+            stack.close()
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
     print(f"load average at the end: {load} (2 cores)")
