@@ -48,7 +48,7 @@ PATHS = [("metadata",), ("metadata", "name"), ("metadata", "labels"), ("spec",),
 def srv(tmp_path_factory):
     proc = ApiServerProc(str(tmp_path_factory.mktemp("fuzz")))
     try:
-        yield proc.start()
+        yield proc.start(deadline=120)
     finally:
         proc.stop()
 

@@ -23,7 +23,7 @@ def needs_root() -> None:
 
 
 def start_node() -> NodeStack:
-    stack = NodeStack(tempfile.mkdtemp(prefix="k8snet-nodestop-")).start()
+    stack = NodeStack(tempfile.mkdtemp(prefix="k8snet-nodestop-")).start(controller_manager=True)
     wait_for("the Node to be Ready", lambda: any(
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in ((stack.get("node", NODE) or {}).get("status") or {}).get("conditions", [])),
