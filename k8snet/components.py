@@ -12,6 +12,7 @@ import threading
 import uuid
 from typing import Callable
 
+from k8snet.errors import K8snetError
 from k8snet.machinery.client import ApiClient
 from k8snet.machinery.leaderelection import LeaderElector
 
@@ -36,31 +37,65 @@ def setup_logging(level: str, name: str) -> logging.Logger:
     return logging.getLogger(f"k8snet.{name}")
 
 
-def stop_on_signals() -> threading.Event:
-    """An Event set by SIGTERM or SIGINT."""
+def stop_on_signals(signals: tuple = (signal.SIGTERM, signal.SIGINT)) -> threading.Event:
+    """An Event set right after SIGTERM or SIGINT (call from the main thread).
+
+    The Event is not set in the signal handler: a Python handler runs in the main thread
+    between two bytecodes, possibly inside the Event's own lock (main waking up from
+    stop.wait(), or a first handler inside stop.set() when a second signal comes), and
+    Event.set() would wait for that lock forever. Here the handler does nothing; the
+    interpreter's C-level handler writes the signal number to a pipe
+    (signal.set_wakeup_fd) and a thread reading it sets the Event.
+    """
     stop = threading.Event()
+    wanted = {int(s) for s in signals}
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
 
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
+    def relay() -> None:
+        while True:
+            got = os.read(read_end, 64)
+            if not got:
+                return
+            if wanted.intersection(got):
+                stop.set()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    threading.Thread(target=relay, daemon=True, name="signals").start()
+    for sig in signals:
+        signal.signal(sig, _noted)
     return stop
+
+
+def _noted(signum: int, frame: object) -> None:
+    """The Python-level handler of stop_on_signals: nothing to do (see there)."""
 
 
 def run_component(args: argparse.Namespace, lease_name: str, log: logging.Logger,
                   work: Callable[[ApiClient, threading.Event], None]) -> int:
-    """Run `work(client, stop)` until a signal, under leader election when asked."""
+    """Run `work(client, stop)` until a signal, under leader election when asked.
+    A K8snetError from `work` (e.g. its informers could not list) ends the component with
+    that error, also when it runs as the leader in a thread."""
     client = ApiClient.from_kubeconfig(args.kubeconfig)
     stop = stop_on_signals()
     if not args.leader_elect:
         work(client, stop)
         return 0
+    failures: list[K8snetError] = []
+
+    def lead(lead_stop: threading.Event) -> None:
+        try:
+            work(client, lead_stop)
+        except K8snetError as exc:
+            failures.append(exc)
+            stop.set()
     identity = f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     elector = LeaderElector(client, "kube-system", lease_name, identity,
                             lease_duration=args.leader_elect_lease_duration,
                             renew_period=max(1.0, args.leader_elect_lease_duration / 3),
                             log=log)
     log.info("%s: waiting to lead kube-system/%s", identity, lease_name)
-    elector.run(stop, lambda lead_stop: work(client, lead_stop))
+    elector.run(stop, lead)
+    if failures:
+        raise failures[0]
     return 0

@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-import yaml
-
 from k8snet.api import patch as p
 from k8snet.apiextensions.strategy import Strategy
+from k8snet.apiserver import bodies
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.status import ApiStatusError, bad_request, conflict
 from k8snet.machinery.resources import KindInfo
@@ -37,11 +36,9 @@ def _invalid_replicas(name: str, replicas: Any) -> ApiStatusError:
 
 def _decode(body: bytes, ctype: str) -> Any:
     try:
-        text = body.decode("utf-8")
-        return yaml.safe_load(text) if "yaml" in ctype else json.loads(text)
-    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as e:
-        raise bad_request(f"error decoding the Scale: {str(e).splitlines()[0][:200]}") \
-            from None
+        return bodies.load(body, as_yaml="yaml" in ctype)
+    except ValueError as e:
+        raise bad_request(f"error decoding the Scale: {e}") from None
 
 
 def serve(reg: Any, st: Strategy, info: KindInfo, ns: Optional[str], name: str, method: str,

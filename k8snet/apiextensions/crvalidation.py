@@ -32,17 +32,18 @@ Public names:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from typing import Any, Iterable, Optional
-
-from jsonschema import Draft4Validator, validators
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from k8snet.api.fielderrors import dns1035_label
 from k8snet.apiextensions import formats
 from k8snet.apiextensions.goerrors import GoErrors, child, go_float, index, key
 from k8snet.apiextensions.structural import additional, items, node, props
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 # kube-openapi runs its validators in this order on every node
 _ORDER = ("type", "allOf", "oneOf", "anyOf", "not", "x-k8snet-string", "format",
@@ -102,6 +103,7 @@ def _rank(word: str) -> int:
 # -- the keywords Kubernetes evaluates its own way ----------------------------------------
 
 def _kube(code: str, **info: Any) -> ValidationError:
+    from jsonschema.exceptions import ValidationError
     err = ValidationError(code)
     err.kube = (code, info)  # type: ignore[attr-defined]
     return err
@@ -236,12 +238,18 @@ def _not(validator: Any, sub: dict, instance: Any, schema: dict):
         yield _kube("not")
 
 
-_KubeValidator = validators.extend(Draft4Validator, {
-    "type": _type, "format": _format, "x-k8snet-string": _string, "required": _required,
-    "additionalProperties": _additional, "anyOf": _any_of, "oneOf": _one_of,
-    "allOf": _all_of, "not": _not, "pattern": None, "maxLength": None, "minLength": None,
-    "dependencies": None, "patternProperties": None, "$ref": None,
-})
+@functools.cache
+def _kube_validator() -> Any:
+    """Draft 4 with Kubernetes' keywords. jsonschema is imported here, on the first custom
+    resource schema, not with the apiserver: it was a quarter of the apiserver's imports
+    (its time to ready), and a cluster without CRDs never needs it."""
+    from jsonschema import Draft4Validator, validators
+    return validators.extend(Draft4Validator, {
+        "type": _type, "format": _format, "x-k8snet-string": _string, "required": _required,
+        "additionalProperties": _additional, "anyOf": _any_of, "oneOf": _one_of,
+        "allOf": _all_of, "not": _not, "pattern": None, "maxLength": None, "minLength": None,
+        "dependencies": None, "patternProperties": None, "$ref": None,
+    })
 
 
 # -- results as causes ----------------------------------------------------------------------
@@ -344,7 +352,7 @@ class SchemaValidator:
 
     def __init__(self, schema: Optional[dict]) -> None:
         self.schema = schema
-        self._validator = _KubeValidator(_prepare(schema or {}))
+        self._validator = _kube_validator()(_prepare(schema or {}))
 
     def validate(self, obj: Any, path: Optional[str] = None) -> list[dict]:
         """Causes for every way obj fails the schema ([] when it passes)."""

@@ -168,6 +168,33 @@ def _health_checks(store, cache: RbacCache, httpd: ApiHTTPServer,
     ]
 
 
+class TermRequest:
+    """The SIGTERM handler: it only records the request.
+
+    A Python signal handler runs in the main thread between any two bytecodes, possibly
+    inside a lock the main thread holds (an Event's condition while it sets it, the
+    thread table while it starts a handler thread). A handler that takes such a lock
+    itself (Event.set, Thread.start) deadlocks when a second SIGTERM arrives during the
+    first one's work; assigning an attribute takes none. The serving loop looks at it.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, _sig: int, _frm: object) -> None:
+        self.requested = True
+
+
+POLL = 0.2  # seconds between looks at a SIGTERM when no request arrives
+
+
+def serve_until(httpd: ApiHTTPServer, term: TermRequest) -> None:
+    """Serve requests one accept at a time until SIGTERM has been asked for."""
+    httpd.timeout = POLL
+    while not term.requested:
+        httpd.handle_request()
+
+
 def run(args: argparse.Namespace) -> int:
     from k8snet.store import open_store
 
@@ -235,15 +262,12 @@ def run(args: argparse.Namespace) -> int:
                              args=(store, stop, args.compaction_interval,
                                    args.compaction_keep)).start()
 
-        def on_term(_sig: int, _frm: object) -> None:
-            stop.set()
-            httpd.stopping.set()
-            threading.Thread(target=httpd.shutdown, daemon=True).start()
-        signal.signal(signal.SIGTERM, on_term)
+        term = TermRequest()
+        signal.signal(signal.SIGTERM, term)
         faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` dumps every thread's stack
         print(f"k8snet apiserver: serving {url} (store {store_url})", flush=True)
         try:
-            httpd.serve_forever(poll_interval=0.5)
+            serve_until(httpd, term)
         except KeyboardInterrupt:
             pass
         finally:

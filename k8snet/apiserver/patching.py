@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Optional
 
-import yaml
-
 from k8snet.api import selectors
+from k8snet.apiserver import bodies
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.registry import Registry
@@ -33,10 +31,9 @@ def parse_patch_body(content_type: str, raw: bytes) -> tuple[str, object]:
                              f"media types include: {', '.join(PATCH_TYPES)}",
                              "UnsupportedMediaType")
     try:
-        text = raw.decode("utf-8")
-        body = yaml.safe_load(text) if kind == "apply" else json.loads(text)
-    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as e:
-        raise bad_request(f"error decoding patch: {str(e).splitlines()[0][:200]}") from None
+        body = bodies.load(raw, as_yaml=kind == "apply")
+    except ValueError as e:
+        raise bad_request(f"error decoding patch: {e}") from None
     if kind == "json" and not isinstance(body, list):
         raise bad_request("json patch must be a list of operations")
     if kind != "json" and not isinstance(body, dict):

@@ -16,10 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-import yaml
-
 from k8snet.apiextensions import crscale
 from k8snet.apiserver import (
+    bodies,
     componentstatus,
     eviction,
     health,
@@ -47,6 +46,7 @@ from k8snet.machinery.resources import KindInfo
 from k8snet.store.base import StoreUnavailable
 
 MAX_BODY = 3 * 1024 * 1024
+MAX_DRAIN = 16 * 1024 * 1024  # a refused body is read to its end up to this size
 AGGREGATED_CT = discovery.AGGREGATED_CT
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-k8snet",
            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
@@ -192,8 +192,20 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             raise bad_request("bad Content-Length")
         if length > MAX_BODY:
             self.close_connection = True
+            self._discard(length)
             raise ApiStatusError(413, "the request body is too large", "RequestEntityTooLarge")
         return self.rfile.read(length) if length else b""
+
+    def _discard(self, length: int) -> None:
+        """Read and drop a refused body of up to MAX_DRAIN bytes, so that a client still
+        sending it reads the 413 instead of a connection reset (larger ones: reset)."""
+        if length > MAX_DRAIN:
+            return
+        while length > 0:
+            got = self.rfile.read(min(length, 256 * 1024))
+            if not got:
+                return
+            length -= len(got)
 
     def _send(self, code: int, body: bytes, ctype: str = "application/json",
               extra: Optional[list] = None) -> None:
@@ -437,22 +449,19 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
         if "protobuf" in ctype:
             try:
-                return protobuf.decode(body)
-            except (ValueError, TypeError, KeyError) as e:
+                decoded = protobuf.decode(body)
+                bodies.check_shape(decoded)
+                return decoded
+            except (ValueError, TypeError, KeyError, RecursionError) as e:
                 raise ApiStatusError(415, f"the protobuf body could not be decoded: {e}; "
                                      "accepted media types include: application/json, "
                                      "application/yaml", "UnsupportedMediaType") from None
         if not body.strip():
             raise bad_request("the request body is empty; send a JSON object")
         try:
-            text = body.decode("utf-8")
-            if "yaml" in ctype:
-                return yaml.safe_load(text)
-            return json.loads(text)
-        except (UnicodeDecodeError, ValueError, yaml.YAMLError) as e:
-            raise bad_request(f"the body of the request could not be decoded: "
-                              f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
-                              ) from None
+            return bodies.load(body, as_yaml="yaml" in ctype)
+        except ValueError as e:
+            raise bad_request(f"the body of the request could not be decoded: {e}") from None
 
     def _resource(self, method: str, route: Route, ctx: Ctx, body: bytes) -> None:
         reg = self.server.registry

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 from k8snet.machinery.client import ApiClient, resource_info
 from k8snet.machinery.events import EventRecorder
 from k8snet.machinery.informer import Informer
-from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
+from k8snet.machinery.reconciler import ALL, FIRST_LIST_DEADLINE, Backoff, Reconciler
 
 Clock = Callable[[], dt.datetime]
 RETRY = Backoff(base=0.5, cap=30.0)
@@ -92,8 +92,9 @@ class Loop:
         self.reconciler.enqueue(ALL)
 
     def run(self, stop: threading.Event) -> None:
-        """Sync until `stop`; a failed sync is retried with back-off."""
-        self.reconciler.run(stop)
+        """Sync until `stop`; a failed sync is retried with back-off. K8snetError when
+        the informers have not listed within FIRST_LIST_DEADLINE."""
+        self.reconciler.run(stop, sync_timeout=FIRST_LIST_DEADLINE)
 
     def _reconcile(self, _key: str) -> Optional[float]:
         self.sync()

@@ -6,10 +6,12 @@ import logging
 import threading
 from typing import Optional
 
+from k8snet.errors import K8snetError
 from k8snet.kcm.base import Clock, Context, Loop
 from k8snet.kcm.loops import LOOPS, Options
 from k8snet.machinery.client import ApiClient
 from k8snet.machinery.informer import Informer
+from k8snet.machinery.reconciler import STOP_GRACE, join_all
 from k8snet.machinery.timefmt import utcnow
 
 INFORMERS = {"pods": None, "nodes": None, "services": None, "endpoints": None,
@@ -44,12 +46,20 @@ class ControllerManager:
         for informer in informers.values():
             informer.start(stop)
         threads = []
+        failures: list[K8snetError] = []
+
+        def run_loop(lp: Loop) -> None:
+            try:
+                lp.run(stop)
+            except K8snetError as exc:  # its informers did not list: the manager says so
+                failures.append(exc)
         for lp in loops:
-            t = threading.Thread(target=lp.run, args=(stop,), daemon=True,
+            t = threading.Thread(target=run_loop, args=(lp,), daemon=True,
                                  name=f"kcm-{lp.name}")
             t.start()
             threads.append(t)
         self.log.info("controllers running: %s", ", ".join(lp.name for lp in loops))
-        stop.wait()
-        for t in threads:
-            t.join(timeout=5)
+        while not stop.wait(0.2):
+            if failures:
+                raise failures[0]
+        join_all(threads, STOP_GRACE)

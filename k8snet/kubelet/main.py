@@ -8,12 +8,11 @@ import ipaddress
 import logging
 import os
 import platform
-import signal
-import threading
 
 import yaml
 
 from k8snet import cni
+from k8snet.components import stop_on_signals
 from k8snet.errors import UsageError
 
 ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
@@ -150,9 +149,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot serve on {args.node_ip}:{args.port}: {exc.strerror}; "
                          "is another kubelet running there? (--port to choose another)") from None
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     server.start()
     threading.Thread(target=collector.run, args=(stop,), daemon=True, name="stats").start()
     logging.getLogger("k8snet.kubelet").info("serving logs, exec and attach on %s://%s:%d",

@@ -40,6 +40,20 @@ Keys = Callable[[dict[str, dict]], Iterable[str]]
 ALL = "*"  # the key of a controller that reconciles everything in one pass
 
 
+# A component's informers must list within this (else it says what it could not list).
+FIRST_LIST_DEADLINE = 60.0
+# After stop: how long workers get, together, to finish the key in hand. They are daemon
+# threads, so one still blocked in an API call does not hold the process up.
+STOP_GRACE = 0.5
+
+
+def join_all(threads: list, grace: float) -> None:
+    """Join threads against one shared deadline (not `grace` each)."""
+    end = time.monotonic() + grace
+    for t in threads:
+        t.join(timeout=max(0.0, end - time.monotonic()))
+
+
 @dataclass(frozen=True)
 class Backoff:
     """Per-key exponential back-off: `base`, doubled after each failure, at most `cap`."""
@@ -299,8 +313,7 @@ class Reconciler:
             t.start()
         stop.wait()
         self.queue.shutdown()
-        for t in threads:
-            t.join(timeout=10)
+        join_all(threads, STOP_GRACE)
 
     def _work(self, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from k8snet.errors import K8snetError
-from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
+from k8snet.machinery.reconciler import ALL, FIRST_LIST_DEADLINE, Backoff, Reconciler
 from k8snet.machinery.timefmt import parse_epoch
 from k8snet.proxy.model import NodeFacts, ServicePort, conntrack_flushes, service_ports
 
@@ -101,7 +101,7 @@ class ProxyLoop:
 
     def run(self, stop: threading.Event) -> None:
         """Sync until ``stop`` is set: on changes, and every ``sync_period`` seconds."""
-        self.reconciler.run(stop)
+        self.reconciler.run(stop, sync_timeout=FIRST_LIST_DEADLINE)
 
     def _resync(self) -> list[str]:
         with self._lock:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
-import signal
-import threading
 
+from k8snet.components import stop_on_signals
 from k8snet.errors import UsageError
 from k8snet.proxy import MODES
 from k8snet.proxy.apply import Conntrack, applier_for, other_mode
@@ -78,9 +77,7 @@ def run(args: argparse.Namespace) -> int:
     applier_for(other_mode(args.mode), log=log).cleanup()
     loop = ProxyLoop(applier_for(args.mode, log=log), node, conntrack=Conntrack(log=log),
                      sync_period=args.sync_period, min_interval=args.min_sync_period, log=log)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_on_signals()
     for resource, callback in (("services", loop.on_services),
                                ("endpointslices", loop.on_endpoint_slices)):
         Informer(client, resource, on_change=callback, resync_seconds=max(args.sync_period, 60),

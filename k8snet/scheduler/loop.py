@@ -15,7 +15,7 @@ from typing import Callable, Optional
 from k8snet.machinery.client import ApiClient, ApiError, Conflict, NotFound
 from k8snet.machinery.events import NORMAL, WARNING, EventRecorder
 from k8snet.machinery.informer import Informer
-from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
+from k8snet.machinery.reconciler import ALL, FIRST_LIST_DEADLINE, Backoff, Reconciler
 from k8snet.machinery.timefmt import format_time, utcnow
 from k8snet.scheduler.decide import schedule
 from k8snet.scheduler.matching import resolve_namespace_selectors
@@ -96,7 +96,7 @@ class Scheduler:
         # the next decision counts the Pod as placed ("assumed") meanwhile.
         with ThreadPoolExecutor(BIND_WORKERS, thread_name_prefix="bind") as binder:
             self._binder = binder
-            self.reconciler.run(stop)
+            self.reconciler.run(stop, sync_timeout=FIRST_LIST_DEADLINE)
 
     def _reconcile(self, _key: str) -> None:
         self.schedule_pending(self._binder)

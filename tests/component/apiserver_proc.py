@@ -74,6 +74,14 @@ class ApiServerProc:
         except OSError:
             return ""
 
+    def log_text(self) -> str:
+        """The whole log (log() is its tail, for messages)."""
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca_file)
 

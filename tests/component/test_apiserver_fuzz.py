@@ -1,5 +1,10 @@
 """Fuzz request bodies and paths against a live apiserver: every answer is a response
-(never a dropped connection), never a 5xx, and every error is a Status object."""
+(never a dropped connection), never a 5xx, and every error is a Status object.
+
+test_every_kind sends requests of every kind the server serves (tests/component/fuzzing.py;
+1,500 here, 10,000 with K8SNET_FUZZ_PROFILE=k8snet-fuzz-full or `make fuzz`); the
+regression tests pin the bugs it found; the last test checks the server is still healthy
+and logged no traceback."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from k8snet.machinery import resources as kinds
+from tests.component import fuzzing
 from tests.component.apiserver_proc import ApiServerProc
 
 FUZZ = settings(max_examples=120, deadline=None,
@@ -42,7 +48,7 @@ PATHS = [("metadata",), ("metadata", "name"), ("metadata", "labels"), ("spec",),
 def srv(tmp_path_factory):
     proc = ApiServerProc(str(tmp_path_factory.mktemp("fuzz")))
     try:
-        yield proc.start()
+        yield proc.start(deadline=120)
     finally:
         proc.stop()
 
@@ -136,3 +142,74 @@ def test_protobuf_bodies(srv, s, raw, prefix):
     body = (b"k8s\x00" if prefix else b"") + raw
     check(s.post(srv.url + "/api/v1/namespaces", data=body, timeout=30,
                  headers={"Content-Type": "application/vnd.kubernetes.protobuf"}))
+
+
+TALLY = fuzzing.Tally()
+
+
+@fuzzing.profile()
+@given(req=fuzzing.any_request)
+def test_every_kind(srv, s, req):
+    if TALLY.total == 0:
+        fuzzing.seed(s, srv.url)
+    elif TALLY.total % 500 == 0:
+        fuzzing.seed(s, srv.url, strict=False)
+    out = fuzzing.send(s, srv.url, req)
+    TALLY.add(out)
+    assert not out.problem, f"{out.problem}\n{req.curl(srv.url)[:600]}"
+
+
+# -- regressions found by the fuzzer -----------------------------------------------------
+def _expect(r: requests.Response, code: int, words: str) -> None:
+    check(r)
+    assert r.status_code == code and words in r.json()["message"], (r.status_code, r.text)
+
+
+@pytest.mark.parametrize("raw", [b"[" * 5000 + b"]" * 5000, b'{"a":' * 3000 + b"1" + b"}" * 3000,
+                                 b'{"metadata":{"labels":' + b"[" * 150 + b"]" * 150 + b"}}"])
+def test_deep_json_bodies_are_400_not_500(srv, s, raw):
+    """They were a RecursionError in the decoder, or later in deepcopy (500)."""
+    for method, path, ctype in (
+            ("POST", "/api/v1/namespaces/default/configmaps", "application/json"),
+            ("PATCH", "/api/v1/namespaces/default/pods/fz", "application/merge-patch+json"),
+            ("PATCH", "/api/v1/namespaces/default/pods/fz",
+             "application/strategic-merge-patch+json"),
+            ("DELETE", "/api/v1/namespaces/default/configmaps/nope", "application/json")):
+        _expect(s.request(method, srv.url + path, data=raw, timeout=30,
+                          headers={"Content-Type": ctype}), 400, "nests deeper than")
+
+
+def test_deep_and_exploding_yaml_apply_is_400_quickly(srv, s):
+    """Deep YAML took the pure-Python parser seconds; aliases expand without bound."""
+    url = srv.url + "/api/v1/namespaces/default/configmaps/fzy?fieldManager=fz"
+    ctype = {"Content-Type": "application/apply-patch+yaml"}
+    _expect(s.patch(url, data=b"[" * 3000 + b"]" * 3000, headers=ctype, timeout=10), 400,
+            "nesting depth")
+    lines = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    _expect(s.patch(url, data="\n".join(lines).encode(), headers=ctype, timeout=10), 400,
+            "more than")
+
+
+def test_nan_and_infinity_are_refused(srv, s):
+    """Python's decoder took NaN; stored, it made the object's JSON invalid."""
+    for raw in (b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"n",'
+                b'"annotations":{"a":NaN}}}', b'{"metadata":{"name":"n"},"x":1e999}'):
+        _expect(s.post(srv.url + "/api/v1/namespaces/default/configmaps", data=raw,
+                       headers={"Content-Type": "application/json"}, timeout=30), 400,
+                "not a JSON")
+
+
+def test_too_large_body_gets_its_413(srv, s):
+    """The server closed before reading the body: the client saw a reset, not the 413."""
+    raw = b'{"metadata":{"name":"' + b"x" * (4 * 1024 * 1024) + b'"}}'
+    _expect(s.post(srv.url + "/api/v1/namespaces/default/configmaps", data=raw, timeout=30,
+                   headers={"Content-Type": "application/json"}), 413, "too large")
+
+
+def test_still_healthy_after_the_fuzz(srv, s):
+    print(f"\nfuzz: {TALLY.summary()}; by status "
+          + ", ".join(f"{c}: {n}" for c, n in sorted(TALLY.codes.items())))
+    assert srv.proc.poll() is None, srv.log()
+    assert fuzzing.healthy(s, srv.url) == ""
+    assert "Traceback" not in srv.log_text(), srv.log()
