@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import os
 import platform
+import threading
 
 import yaml
 
