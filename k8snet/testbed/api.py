@@ -30,7 +30,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from k8snet import naming
 from k8snet.errors import K8snetError, UsageError
-from k8snet.testbed import cleanup, preflight
+from k8snet.testbed import cleanup, faults, preflight
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, validate_spec
 from k8snet.testbed.state import ClusterState, NodeInfo, StateError
@@ -245,8 +245,10 @@ def status(name: Optional[str] = None, root: str = naming.STATE_ROOT) -> List[Cl
         if state is None:
             continue
         controller = bool(state.controller) and st.is_alive(state.controller.process)
-        found.append(ClusterStatus(cluster, state.status if running else "dead", state,
-                                   controller_running=controller))
+        found.append(ClusterStatus(
+            cluster, state.status if running else "dead", state,
+            controller_running=controller, faults=faults.load(state.dir),
+            running={r.name: st.is_alive(r) for r in state.processes}))
     return found
 
 
