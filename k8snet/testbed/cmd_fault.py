@@ -113,8 +113,11 @@ def crash(cluster: api.Cluster, node: str) -> List[str]:
             done.append(f"killed {record.name} (pid {record.pid})")
     own = naming.node_netns(cluster.name, node)
     spaces = [n for n in cleanup.list_netns() if n == own or n.startswith(own + "-")]
+    # The node's Mininet shell holds its namespaces, as the machine itself
+    # would: it stays, and so the node can be restored.
+    shell = cluster.node(node).pid
     for pids in cleanup.netns_members(spaces).values():
-        for pid in pids:
+        for pid in (p for p in pids if p != shell):
             try:
                 os.kill(pid, signal.SIGKILL)
                 done.append(f"killed pid {pid} (in {node}'s namespaces)")
