@@ -31,12 +31,17 @@ def node_sysctls() -> Dict[str, str]:
 
 
 def in_own_netns() -> bool:
-    """True when this process is not in the machine's root network namespace
-    (PID 1's): the root namespace's forwarding is never switched on."""
-    try:
-        return os.stat("/proc/self/ns/net").st_ino != os.stat("/proc/1/ns/net").st_ino
-    except OSError:
-        return False
+    """True when this process is not in the machine's root network namespace,
+    so the root namespace's forwarding is never switched on. The root one is
+    PID 1's, or kthreadd's (PID 2) where PID 1's cannot be read; when neither
+    can be, nothing is changed."""
+    own = os.stat("/proc/self/ns/net").st_ino
+    for pid in (1, 2):
+        try:
+            return own != os.stat(f"/proc/{pid}/ns/net").st_ino
+        except OSError:
+            continue
+    return False
 
 
 def apply(settings: Dict[str, str], root: str = PROC_SYS) -> List[str]:

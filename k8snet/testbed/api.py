@@ -225,6 +225,10 @@ def down(name: str, timeout: float = 60.0, progress: Progress = quiet) -> List[s
         st.wait_gone(supervisor, timeout)
     # Whatever the supervisor did not get to (or if it was killed): remove it.
     lines = cleanup.apply(cleanup.gather(only=name))
+    if not preflight.cluster_running(name):
+        # A supervisor stopped by force above still held the name when the
+        # plan was made: its lock file goes now that nobody holds it.
+        preflight.release_cluster_lock(name)
     for line in lines:
         progress(f"  {line}")
     return lines

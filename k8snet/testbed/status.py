@@ -53,6 +53,7 @@ class ClusterStatus:
                 "facts": controller.facts if controller else None,
                 "running": self.controller_running},
             "kubeconfig": state.kubeconfig,
+            "dir": state.dir,
             "processes": [process_doc(r, self.running.get(r.name, False))
                           for r in state.processes],
             "faults": [{**f.to_dict(), "text": f.describe()} for f in self.faults],
