@@ -9,7 +9,8 @@ DEB_PKGS := mininet openvswitch-switch containernetworking-plugins \
 	tcpdump busybox-static iproute2 python3-venv procps psmisc conntrack curl \
 	bind9-dnsutils perl
 
-.PHONY: setup deps venv venv-install ovs demo test lint unit component integration bench clean
+.PHONY: setup deps venv venv-install ovs demo test lint unit component integration bench clean \
+	reliability leaks
 
 setup: deps venv ovs
 
@@ -65,6 +66,17 @@ test: setup
 
 bench: setup
 	$(PY) -m benchmarks
+
+# Faults injected with `k8snet fault` and the cluster's recovery (also part of
+# `make test`), then the longer figures of benchmarks/bench_faults.py.
+reliability: setup
+	$(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_reliability.py
+	$(PY) -m benchmarks.bench_faults
+
+# 20 up/down cycles and 5 up + kill -9 supervisor + clean: nothing may be left
+# (about 20 minutes; not part of `make test`).
+leaks: setup
+	$(PY) -m benchmarks.bench_leaks
 
 clean:
 	-$(BIN)/k8snet clean
