@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -198,12 +199,20 @@ def attached(spec: ClusterSpec, progress: Progress = quiet) -> Iterator:
     try:
         clean_leftovers(spec.name, progress)
         from k8snet.testbed.cluster import LiveCluster
+        from k8snet.testbed.supervisor import watch
 
         live = LiveCluster(spec, progress=progress)
         live.up()
+        # Processes that exit are restarted here too, as the supervisor does.
+        stop = threading.Event()
+        watcher = threading.Thread(target=watch, args=(live, stop), daemon=True,
+                                   name="supervision")
+        watcher.start()
         try:
             yield live
         finally:
+            stop.set()
+            watcher.join()
             live.down()
     finally:
         preflight.release_cluster_lock(spec.name, lock)
