@@ -79,17 +79,23 @@ def test_nodes_forward_before_any_pod_and_nodeport_works_without_local_endpoints
     for node in ("w1", "w3"):
         url = f"http://{ips[node]}:{port}/hostname"
         answer = wait_for(f"NodePort {port} on {node} from ext1", lambda u=url: in_node(
-            "ext1", "busybox", "wget", "-qO-", "-T", "3", u).stdout.strip(), timeout=120)
+            "ext1", "curl", "-s", "-m", "3", u).stdout.strip(), timeout=120)
         assert answer.startswith("np-")
     kubectl("delete", "deployment,service", "np")
+
+
+def answers(kubectl):
+    try:
+        return kubectl("get", "nodes", check=False, timeout=5).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def test_killed_apiserver_is_restarted_and_kubectl_answers_again(cluster, kubectl):
     before = process("apiserver@m1")
     start = time.monotonic()
     k8snet("fault", "--name", NAME, "kill", "apiserver")
-    wait_for("kubectl to answer", lambda: kubectl("get", "nodes", check=False,
-                                                  timeout=10).returncode == 0, timeout=120)
+    wait_for("kubectl to answer", lambda: answers(kubectl), timeout=120, interval=0.2)
     seconds = time.monotonic() - start
     print(f"apiserver kill: kubectl answers again after {seconds:.1f}s")
     after = process("apiserver@m1")
@@ -98,9 +104,8 @@ def test_killed_apiserver_is_restarted_and_kubectl_answers_again(cluster, kubect
     assert after["last_exit"] == "killed by SIGKILL"
 
 
-@pytest.mark.parametrize("component,node", [
-    ("kubelet", "w2"), ("runtime", "w2"), ("kube-proxy", "w2"), ("scheduler", "m1"),
-    ("controller-manager", "m1")])
+@pytest.mark.parametrize("component,node", [("kubelet", "w2"), ("runtime", "w2"),
+                                            ("controller-manager", "m1")])
 def test_killed_component_is_restarted_and_recorded(cluster, component, node):
     name = f"{component}@{node}"
     before = process(name)
