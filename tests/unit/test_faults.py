@@ -76,3 +76,30 @@ def test_partition_script_drops_both_directions_early():
         assert f"hook {hook} priority -400" in script
     assert "ip saddr { 10.0.0.3, 10.244.2.0/24 } drop" in script
     assert "ip daddr { 10.0.0.3, 10.244.2.0/24 } drop" in script
+
+
+def fake_cluster():
+    from k8snet.testbed.api import Cluster
+    from k8snet.testbed.spec import ClusterSpec
+    from k8snet.testbed.state import ClusterState, ProcessRecord
+
+    state = ClusterState(name="lab", spec=ClusterSpec(name="lab"), dir="/nonexistent")
+    # start_time None: recorded as gone, so nothing is ever signalled
+    state.processes = [ProcessRecord(pid=1, name=f"kubelet@{n}", start_time=None, node=n)
+                       for n in ("w1", "w2")]
+    return Cluster(state)
+
+
+def test_kill_names_every_instance_of_a_component_or_one_node():
+    from k8snet.testbed import cmd_fault
+
+    assert len(cmd_fault.kill(fake_cluster(), "kubelet")) == 2
+    with pytest.raises(UsageError, match="no node 'w9'"):
+        cmd_fault.kill(fake_cluster(), "kubelet", "w9")
+
+
+def test_kill_of_an_unknown_component_lists_the_known_ones():
+    from k8snet.testbed import cmd_fault
+
+    with pytest.raises(UsageError, match=r"no component 'kubelett'.*\(components: kubelet\)"):
+        cmd_fault.kill(fake_cluster(), "kubelett")
