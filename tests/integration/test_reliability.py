@@ -1,6 +1,6 @@
 """Reliability: faults injected with `k8snet fault` and what the cluster does.
 
-One leaf-spine cluster (two leaves, three workers) for the module. Each test
+One leaf-spine cluster (two leaves, three workers, etcd store) for the module. Each test
 injects one fault as a user would and asserts the outcome with the figure it
 measured (printed; run with -s to see them): a killed component is started
 again by the supervisor and shows in `k8snet status`; a crashed worker goes
@@ -47,7 +47,7 @@ def pings(src, ip):
 def cluster(tmp_path_factory):
     try:
         k8snet("up", "--detach", "--name", NAME, "--topology", "leaf-spine", "--leaves", "2",
-               "--spines", "1", "--workers", "3", timeout=600)
+               "--spines", "1", "--workers", "3", "--store", "etcd", timeout=600)
         yield status()
     finally:
         k8snet("down", "--name", NAME, check=False)
@@ -105,7 +105,7 @@ def test_killed_apiserver_is_restarted_and_kubectl_answers_again(cluster, kubect
 
 
 @pytest.mark.parametrize("component,node", [("kubelet", "w2"), ("runtime", "w2"),
-                                            ("controller-manager", "m1")])
+                                            ("controller-manager", "m1"), ("etcd", "m1")])
 def test_killed_component_is_restarted_and_recorded(cluster, component, node):
     name = f"{component}@{node}"
     before = process(name)
@@ -117,6 +117,11 @@ def test_killed_component_is_restarted_and_recorded(cluster, component, node):
     assert after["restarts"] == before["restarts"] + 1
     text = k8snet("status", "--name", NAME).stdout
     assert f"{after['restarts']} (last: killed by SIGKILL)" in text
+
+
+def test_writes_work_after_etcd_restarted(cluster, kubectl):
+    kubectl("create", "configmap", "after-etcd", "--from-literal=k=v")
+    assert kubectl.json("configmap", "after-etcd")["data"] == {"k": "v"}
 
 
 def test_killed_controller_is_restarted(cluster):
