@@ -120,7 +120,9 @@ def test_killed_component_is_restarted_and_recorded(cluster, component, node):
 
 
 def test_writes_work_after_etcd_restarted(cluster, kubectl):
-    kubectl("create", "configmap", "after-etcd", "--from-literal=k=v")
+    wait_for("a write to succeed", lambda: kubectl(
+        "create", "configmap", "after-etcd", "--from-literal=k=v", check=False).returncode == 0,
+        timeout=60)
     assert kubectl.json("configmap", "after-etcd")["data"] == {"k": "v"}
 
 
