@@ -5,8 +5,8 @@
 Counts everything of k8snet's kind before and after: network namespaces,
 root-namespace links, OVS bridges, cgroups, mounts, nft/iptables rules in
 the root namespace, processes and files. Then runs ``--cycles`` ``up``/
-``down`` cycles, and ``--crashes`` cycles of ``up``, ``kill -9`` of the
-supervisor and ``clean --name``; after each phase the counts must equal the
+``down`` cycles, and ``--crashes`` cycles of ``up``, two Pods, ``kill -9``
+of the supervisor and ``clean --name``; after each phase the counts must equal the
 counts before (other helpers' clusters on the same machine are left out:
 only this benchmark's cluster names are counted, except the root-namespace
 rules, which no cluster may touch at all). Prints the counts and exits 1 on
@@ -94,17 +94,31 @@ def up(name: str, network_only: bool) -> None:
            *(["--network-only"] if network_only else []))
 
 
+def run_pods(name: str) -> None:
+    """Two Pods Running in cluster ``name``."""
+    kubeconfig = f"{naming.STATE_ROOT}/{name}/kubeconfig"
+    subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "create", "deployment", "leak",
+                    "--replicas=2", "--image=registry.k8s.io/e2e-test-images/agnhost:2.45",
+                    "--", "/agnhost", "netexec"], capture_output=True, check=True, timeout=60)
+    subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "rollout", "status",
+                    "deployment/leak", "--timeout=300s"], capture_output=True, check=True,
+                   timeout=320)
+
+
 def supervisor_pid(name: str) -> int:
     doc = json.loads(k8snet("status", "--json", "--name", name).stdout)
     return doc["clusters"][0]["supervisor_pid"]
 
 
-def compare(phase: str, before: Dict[str, int], after: Dict[str, int]) -> bool:
+def compare(phase: str, before: Dict[str, int], after: Dict[str, int],
+            during: Dict[str, int] = None) -> bool:
+    """Print the counts side by side (``during``: with the first cluster up)."""
     print(f"{phase}:")
-    print(f"  {'what':<22} {'before':>7} {'after':>7}")
+    print(f"  {'what':<22} {'before':>7} {'1st up':>7} {'after':>7}")
     for key in before:
         mark = "" if before[key] == after[key] else "   <- LEAK"
-        print(f"  {key:<22} {before[key]:>7} {after[key]:>7}{mark}")
+        up_count = "-" if during is None else during[key]
+        print(f"  {key:<22} {before[key]:>7} {up_count:>7} {after[key]:>7}{mark}")
     return before == after
 
 
@@ -121,26 +135,34 @@ def main(argv=None) -> int:
     ok = True
     before = snapshot()
     start = time.monotonic()
+    during = dict(before)
     for i in range(args.cycles):
         name = f"{PREFIX}{i % 10}"
         up(name, args.network_only)
+        if i == 0:
+            during = snapshot()  # the counts see a running cluster (not blind)
         k8snet("down", "--name", name)
     took = time.monotonic() - start
     ok &= compare(f"{args.cycles} up/down cycles ({took:.0f}s, "
-                  f"{took / max(1, args.cycles):.1f}s each)", before, snapshot())
+                  f"{took / max(1, args.cycles):.1f}s each)", before, snapshot(), during)
     before = snapshot()
+    during = dict(before)
     start = time.monotonic()
     for i in range(args.crashes):
         name = f"{PREFIX}{i % 10}"
         up(name, args.network_only)
+        if not args.network_only:
+            run_pods(name)  # Pod namespaces, cgroups and containers to leave behind
+        if i == 0:
+            during = snapshot()
         pid = supervisor_pid(name)
         os.kill(pid, signal.SIGKILL)
         while alive(pid):
             time.sleep(0.1)
         k8snet("clean", "--name", name)
     took = time.monotonic() - start
-    ok &= compare(f"{args.crashes} up + kill -9 supervisor + clean cycles ({took:.0f}s)",
-                  before, snapshot())
+    ok &= compare(f"{args.crashes} up + 2 Pods + kill -9 supervisor + clean cycles "
+                  f"({took:.0f}s)", before, snapshot(), during)
     print("no leak" if ok else "LEAKS FOUND")
     return 0 if ok else 1
 
