@@ -63,9 +63,13 @@ def snapshot() -> Dict[str, int]:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
                 cmd = fh.read().decode(errors="replace")
+            with open(f"/proc/{pid}/cgroup") as fh:
+                groups = fh.read()
         except OSError:
             continue
-        if re.search(rf"(/run/k8snet/|k8snet-|kn){PREFIX}\d+\b", cmd):
+        # by command line (components, Mininet) or by cgroup (containers)
+        if re.search(rf"(/run/k8snet/|k8snet-|kn){PREFIX}\d+\b", cmd) or \
+                re.search(rf"/k8snet/{PREFIX}\d+/", groups):
             processes += 1
     files = 0
     for root in (naming.STATE_ROOT,):
