@@ -9,7 +9,8 @@ DEB_PKGS := mininet openvswitch-switch containernetworking-plugins \
 	tcpdump busybox-static iproute2 python3-venv procps psmisc conntrack curl \
 	bind9-dnsutils perl tmux chromium chromium-driver dnsmasq-base
 
-.PHONY: setup deps venv venv-install bytecode ovs demo test lint unit component integration bench fuzz clean
+.PHONY: setup deps venv venv-install bytecode ovs demo test lint unit component integration bench \
+	fuzz clean reliability leaks
 
 setup: deps venv bytecode ovs
 
@@ -76,6 +77,17 @@ bench: setup
 # status and fails on any 5xx, dropped connection or traceback (make test sends 1,500)
 fuzz: setup
 	$(PY) -m benchmarks.bench_fuzz --examples 10000
+
+# Faults injected with `k8snet fault` and the cluster's recovery (also part of
+# `make test`), then the longer figures of benchmarks/bench_faults.py.
+reliability: setup
+	$(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_reliability.py
+	$(PY) -m benchmarks.bench_faults
+
+# 20 up/down cycles and 5 up + kill -9 supervisor + clean: nothing may be left
+# (about 20 minutes; not part of `make test`).
+leaks: setup
+	$(PY) -m benchmarks.bench_leaks
 
 clean:
 	-$(BIN)/k8snet clean

@@ -25,6 +25,7 @@ COMMANDS = {
     "exec": ("k8snet.testbed.cmd_exec", "run a command in a node (or a Pod)"),
     "kubeconfig": ("k8snet.testbed.cmd_kubeconfig", "print a cluster's kubeconfig path"),
     "demo": ("k8snet.testbed.cmd_demo", "the main job: up, show, check, down"),
+    "fault": ("k8snet.testbed.cmd_fault", "inject a fault: link down, node crash, kill, partition"),  # noqa: E501
     "apiserver": ("k8snet.apiserver.main", "run the API server"),
     "scheduler": ("k8snet.scheduler.main", "run the scheduler"),
     "controller-manager": ("k8snet.kcm.main", "run the controller-manager"),

@@ -137,6 +137,16 @@ def run(args: argparse.Namespace) -> int:
         cluster_dns=tuple(s.strip() for s in args.cluster_dns.split(",") if s.strip()),
         cluster_domain=args.cluster_domain)
     os.makedirs(os.path.join(args.root_dir, "pods"), exist_ok=True)
+    # Before the Node registers (and so before it can be Ready): a NodePort
+    # must forward on a node that has no Pod yet.
+    from k8snet.kubelet import sysctls
+    try:
+        changed = sysctls.apply(sysctls.node_sysctls()) if sysctls.in_own_netns() else []
+    except OSError as exc:
+        raise UsageError(f"cannot set the node's network sysctls: {exc}; "
+                         "the kubelet needs root in the node's namespace") from None
+    if changed:
+        logging.getLogger("k8snet.kubelet").info("node sysctls: %s", ", ".join(changed))
     api = ApiClient.from_kubeconfig(args.kubeconfig)
     runtime = RuntimeClient(args.runtime_socket, timeout=30.0)
     collector = StatsCollector(runtime)

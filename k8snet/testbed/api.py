@@ -25,12 +25,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from k8snet import naming
 from k8snet.errors import K8snetError, UsageError
-from k8snet.testbed import cleanup, preflight
+from k8snet.testbed import cleanup, faults, preflight
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, validate_spec
 from k8snet.testbed.state import ClusterState, NodeInfo, StateError
@@ -198,12 +199,20 @@ def attached(spec: ClusterSpec, progress: Progress = quiet) -> Iterator:
     try:
         clean_leftovers(spec.name, progress)
         from k8snet.testbed.cluster import LiveCluster
+        from k8snet.testbed.supervisor import watch
 
         live = LiveCluster(spec, progress=progress)
         live.up()
+        # Processes that exit are restarted here too, as the supervisor does.
+        stop = threading.Event()
+        watcher = threading.Thread(target=watch, args=(live, stop), daemon=True,
+                                   name="supervision")
+        watcher.start()
         try:
             yield live
         finally:
+            stop.set()
+            watcher.join()
             live.down()
     finally:
         preflight.release_cluster_lock(spec.name, lock)
@@ -225,6 +234,10 @@ def down(name: str, timeout: float = 60.0, progress: Progress = quiet) -> List[s
         st.wait_gone(supervisor, timeout)
     # Whatever the supervisor did not get to (or if it was killed): remove it.
     lines = cleanup.apply(cleanup.gather(only=name))
+    if not preflight.cluster_running(name):
+        # A supervisor stopped by force above still held the name when the
+        # plan was made: its lock file goes now that nobody holds it.
+        preflight.release_cluster_lock(name)
     for line in lines:
         progress(f"  {line}")
     return lines
@@ -245,8 +258,10 @@ def status(name: Optional[str] = None, root: str = naming.STATE_ROOT) -> List[Cl
         if state is None:
             continue
         controller = bool(state.controller) and st.is_alive(state.controller.process)
-        found.append(ClusterStatus(cluster, state.status if running else "dead", state,
-                                   controller_running=controller))
+        found.append(ClusterStatus(
+            cluster, state.status if running else "dead", state,
+            controller_running=controller, faults=faults.load(state.dir),
+            running={r.name: st.is_alive(r) for r in state.processes}))
     return found
 
 

@@ -11,6 +11,7 @@ runs it in a supervisor process (``up``) or in the caller (``attached``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -27,6 +28,7 @@ from k8snet.testbed import addons, components, network, reach
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, load_topology
 from k8snet.testbed.state import ClusterState, Controller, NodeInfo, SwitchInfo
+from k8snet.testbed.supervisor import Launch
 
 Progress = Callable[[str], None]
 
@@ -71,6 +73,9 @@ class LiveCluster:
         self.net = None
         self.topo = None
         self.state: Optional[ClusterState] = None
+        # Every long-running process by record name, as started: the
+        # supervisor starts one that exits again the same way.
+        self.launches: Dict[str, Launch] = {}
 
     # -- bring-up --------------------------------------------------------
 
@@ -136,12 +141,9 @@ class LiveCluster:
             # Routed mode: the controller watches Nodes through the user kubeconfig,
             # which appears once the apiserver is up (the controller waits for it).
             cmd += ["--kubeconfig", os.path.join(self.dir, "kubeconfig")]
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        self.state.controller = Controller(
-            process=st.record_process(proc.pid, "controller", log=log_path), port=port,
-            facts=facts_path)
+        launch = self._launch(Launch("controller", cmd, log_path))
+        self.state.controller = Controller(process=launch.record(), port=port,
+                                           facts=facts_path)
         self._save()
         self.progress(f"os-ken controller started on 127.0.0.1:{port} (log {log_path})")
 
@@ -229,18 +231,29 @@ class LiveCluster:
             self._wait_file(waiting.pop(node), deadline)
 
     def _start(self, comp: components.Component) -> None:
-        os.makedirs(os.path.dirname(comp.log), exist_ok=True)
         netns = naming.node_netns(self.spec.name, comp.node)
         # Join only the node's network namespace, not the Mininet shell's mount
         # namespace: Pod namespaces the runtime names (bind mounts under
         # /run/netns) must be visible to `ip netns` in the root namespace.
-        with open(comp.log, "ab") as log:
-            proc = subprocess.Popen(
-                ["nsenter", f"--net=/run/netns/{netns}", *comp.argv], stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **comp.env}, start_new_session=True)
-        self.state.processes.append(st.record_process(
-            proc.pid, f"{comp.name}@{comp.node}", node=comp.node, log=comp.log))
+        # nsenter execs the component, so the PID recorded is the component's.
+        launch = self._launch(Launch(f"{comp.name}@{comp.node}",
+                                     ["nsenter", f"--net=/run/netns/{netns}", *comp.argv],
+                                     comp.log, node=comp.node, env=dict(comp.env)))
+        self.state.processes.append(launch.record())
+        self._save()
+
+    def _launch(self, launch: Launch) -> Launch:
+        launch.spawn()
+        self.launches[launch.name] = launch
+        return launch
+
+    def record_restart(self, name: str, record: st.ProcessRecord) -> None:
+        """Record the new process of a restarted one (called by the supervisor)."""
+        if name == "controller" and self.state.controller:
+            self.state.controller = dataclasses.replace(self.state.controller, process=record)
+        else:
+            self.state.processes = [record if r.name == name else r
+                                    for r in self.state.processes]
         self._save()
 
     def _record_for(self, comp: components.Component) -> st.ProcessRecord:
@@ -258,19 +271,17 @@ class LiveCluster:
             time.sleep(0.1)
 
     def _wait_apiserver(self, deadline: float) -> None:
-        """Forward a loopback port to the first master's apiserver, write the
+        """Forward a loopback port to the masters' apiservers (the healthy one), write the
         user's kubeconfig, and wait until the apiserver answers through it."""
         from k8snet.machinery.client import ApiClient, ApiError
 
         master = self.state.masters[0]
         port = free_port()
         log = os.path.join(self.dir, "portforward.log")
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "k8snet.testbed.portforward", "--listen",
-                 f"127.0.0.1:{port}", *components.forward_targets(self.state.masters)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.state.processes.append(st.record_process(proc.pid, "portforward", log=log))
+        launch = self._launch(Launch("portforward", [
+            sys.executable, "-m", "k8snet.testbed.portforward", "--listen",
+            f"127.0.0.1:{port}", *components.forward_targets(self.state.masters)], log))
+        self.state.processes.append(launch.record())
         incluster = os.path.join(self.dir, "kubeconfig.incluster")
         kubeconfig = os.path.join(self.dir, "kubeconfig")
         with open(incluster) as fh:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import List
 
+from k8snet import naming
+from k8snet.errors import UsageError
 from k8snet.testbed import cleanup, preflight
 from k8snet.testbed import state as st
 
@@ -13,11 +15,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show what would be removed")
     parser.add_argument("--all", action="store_true",
                         help="also stop and remove clusters that are still running")
+    parser.add_argument("--name", help="only this cluster's leftovers")
 
 
 def run(args: argparse.Namespace) -> int:
     preflight.require_root("clean")
-    plan = cleanup.gather(spare_running=not args.all)
+    if args.name:
+        naming.check_cluster_name(args.name)
+        if preflight.cluster_running(args.name) and not args.all:
+            raise UsageError(f"cluster {args.name!r} is running: stop it with 'k8snet down "
+                             f"--name {args.name}' (or add --all)")
+    plan = cleanup.gather(only=args.name, spare_running=not args.all)
     running = [n for n in st.cluster_names() if preflight.cluster_running(n)]
     if plan.empty():
         print("nothing of k8snet's is left on this machine"

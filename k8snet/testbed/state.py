@@ -46,6 +46,8 @@ class ProcessRecord:
     start_time: Optional[int]          # clock ticks since boot; None if it was gone
     node: Optional[str] = None         # the node it runs in, if any
     log: Optional[str] = None
+    restarts: int = 0                  # times the supervisor started it again
+    last_exit: Optional[str] = None    # how it ended last: "exit 1", "killed by SIGKILL"
 
 
 @dataclass(frozen=True)

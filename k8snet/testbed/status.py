@@ -7,10 +7,11 @@ document; ``render`` the human table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, List, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
 
-from k8snet.testbed.state import ClusterState
+from k8snet.testbed.faults import Fault
+from k8snet.testbed.state import ClusterState, ProcessRecord
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class ClusterStatus:
     state: Optional[ClusterState]      # None when the state file could not be read
     controller_running: bool = False
     error: Optional[str] = None        # why the state could not be read
+    faults: Sequence[Fault] = ()       # active faults (k8snet fault)
+    running: Dict[str, bool] = field(default_factory=dict)  # process name -> alive
 
     def to_dict(self) -> Dict:
         """The ``--json`` document of this cluster (stable keys)."""
@@ -50,7 +53,16 @@ class ClusterStatus:
                 "facts": controller.facts if controller else None,
                 "running": self.controller_running},
             "kubeconfig": state.kubeconfig,
+            "dir": state.dir,
+            "processes": [process_doc(r, self.running.get(r.name, False))
+                          for r in state.processes],
+            "faults": [{**f.to_dict(), "text": f.describe()} for f in self.faults],
         }
+
+
+def process_doc(record: ProcessRecord, running: bool) -> Dict:
+    return {"name": record.name, "pid": record.pid, "running": running,
+            "restarts": record.restarts, "last_exit": record.last_exit, "log": record.log}
 
 
 def render(statuses: List[ClusterStatus]) -> str:
@@ -82,6 +94,23 @@ def render_one(status: ClusterStatus) -> List[str]:
     lines.append(f"  {'NODE':<8} {'ROLE':<9} {'IP':<15} NAMESPACE")
     for node in state.nodes:
         lines.append(f"  {node.name:<8} {node.role:<9} {node.ip:<15} {node.netns}")
+    if state.controller and state.controller.process.restarts:
+        lines.append(f"  controller restarts: {restarts_text(state.controller.process)}")
+    if state.processes:
+        lines.append(f"  {'PROCESS':<28} {'PID':>7} {'STATE':<8} RESTARTS")
+        for record in state.processes:
+            alive = "running" if status.running.get(record.name) else "down"
+            lines.append(f"  {record.name:<28} {record.pid:>7} {alive:<8} "
+                         f"{restarts_text(record)}")
+    for fault in status.faults:
+        lines.append(f"  fault: {fault.describe()}")
     if state.kubeconfig:
         lines.append(f"  kubeconfig: {state.kubeconfig}")
     return lines
+
+
+def restarts_text(record: ProcessRecord) -> str:
+    """``0``, or ``2 (last: killed by SIGKILL)``."""
+    if not record.restarts:
+        return "0"
+    return f"{record.restarts} (last: {record.last_exit})"
