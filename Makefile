@@ -78,10 +78,11 @@ bench: setup
 fuzz: setup
 	$(PY) -m benchmarks.bench_fuzz --examples 10000
 
-# Faults injected with `k8snet fault` and the cluster's recovery (also part of
-# `make test`), then the longer figures of benchmarks/bench_faults.py.
+# Faults injected with `k8snet fault` and the cluster's recovery, including the long
+# cases `make test` skips (worker crash and eviction, restart back-off), then the
+# longer figures of benchmarks/bench_faults.py.
 reliability: setup
-	$(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_reliability.py
+	K8SNET_RELIABILITY=1 $(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_reliability.py
 	$(PY) -m benchmarks.bench_faults
 
 # 20 up/down cycles and 5 up + kill -9 supervisor + clean: nothing may be left

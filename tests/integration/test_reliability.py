@@ -13,6 +13,7 @@ same figures at more length.
 """
 
 import json
+import os
 import subprocess
 import time
 
@@ -41,6 +42,13 @@ def in_node(node, *cmd, check=False, timeout=30):
 
 def pings(src, ip):
     return in_node(src, "ping", "-c1", "-W1", ip).returncode == 0
+
+
+# The longer cases (a worker crash waits out the Node grace period and the eviction
+# timeout; the back-off case waits out three doubling restarts) run under
+# `make reliability`, which sets K8SNET_RELIABILITY=1, and not in `make test`.
+full_only = pytest.mark.skipif(os.environ.get("K8SNET_RELIABILITY") != "1",
+                               reason="a long fault case: run it with `make reliability`")
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +112,9 @@ def test_killed_apiserver_is_restarted_and_kubectl_answers_again(cluster, kubect
     assert after["last_exit"] == "killed by SIGKILL"
 
 
-@pytest.mark.parametrize("component,node", [("kubelet", "w2"), ("runtime", "w2"),
-                                            ("controller-manager", "m1"), ("etcd", "m1")])
+@pytest.mark.parametrize("component,node", [
+    ("kubelet", "w2"), ("etcd", "m1"), pytest.param("runtime", "w2", marks=full_only),
+    pytest.param("controller-manager", "m1", marks=full_only)])
 def test_killed_component_is_restarted_and_recorded(cluster, component, node):
     name = f"{component}@{node}"
     before = process(name)
@@ -136,6 +145,7 @@ def test_killed_controller_is_restarted(cluster):
         "status", "--name", NAME).stdout
 
 
+@full_only
 def test_a_process_that_keeps_crashing_waits_longer_each_time(cluster):
     log = f"{cluster['dir']}/supervisor.log"
     for _ in range(3):
@@ -182,6 +192,7 @@ def ready_status(kubectl, node):
     return next(c["status"] for c in conditions if c["type"] == "Ready")
 
 
+@full_only
 def test_crashed_worker_goes_unknown_and_its_pods_are_replaced(cluster, kubectl):
     kubectl.apply(agnhost_deployment("spread", 6))
     wait_for("6 spread Pods Running", lambda: sum(
