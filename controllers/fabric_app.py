@@ -38,7 +38,7 @@ from k8snet.fabric.facts import Route, load_facts, load_routes
 from k8snet.fabric.nodes import merge_routes
 from k8snet.fabric.planner import Planner
 from k8snet.fabric.pods import PodTable, arp_probe
-from k8snet.fabric.specs import SwitchChanges
+from k8snet.fabric.specs import COOKIE_ARP_REPLY, SwitchChanges
 
 ENV_FACTS = "K8SNET_FABRIC_FACTS"
 ENV_ROUTES = "K8SNET_FABRIC_ROUTES"
@@ -82,7 +82,7 @@ class EventProbe(event.EventBase):
 
 
 class FabricApp(app_manager.OSKenApp):
-    """Proactive shortest-path/ECMP fabric with controller-answered ARP."""
+    """Proactive shortest-path/ECMP fabric whose switches answer ARP themselves."""
 
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
 
@@ -167,14 +167,15 @@ class FabricApp(app_manager.OSKenApp):
     def _apply_routes(self, why: str, seen: float) -> None:
         """Routed: file + Node blocks. Macvlan: file + one /32 per resolved Pod (Node
         blocks only say where Pods live and which Pod gateways to answer)."""
+        changes = []
         if self.pods is None:
             dynamic = self.sources[SOURCE_NODES]
         else:
             self.pods.set_blocks(self.sources[SOURCE_NODES])
-            self.planner.set_pod_gateways(self.pods.gateways())
+            changes += self.planner.set_pod_gateways(self.pods.gateways())
             dynamic = self.pods.routes()
         merged = merge_routes(self.sources[SOURCE_FILE], dynamic)
-        self.send(self.planner.set_routes(merged), why, seen)
+        self.send(changes + self.planner.set_routes(merged), why, seen)
 
     @set_ev_cls(EventPods)
     def on_pods(self, ev: EventPods) -> None:
@@ -242,6 +243,8 @@ class FabricApp(app_manager.OSKenApp):
                                  learned.via)
                 self._apply_routes(f"arp: {learned.ip} is {learned.mac} on {learned.via}",
                                    time.monotonic())
+        if getattr(msg, "cookie", None) == COOKIE_ARP_REPLY:
+            return  # a copy from a responder flow: the switch has answered already
         reply = self.planner.arp_reply(msg.data)
         if reply is not None:
             msg.datapath.send_msg(packet_out(msg.datapath, msg.match["in_port"], reply))

@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from k8snet.fabric.specs import (
+    GROUP_FAST_FAILOVER,
     Action,
     DecTtl,
     FlowSpec,
     GroupSpec,
+    Move,
     Output,
     SetField,
     SwitchChanges,
@@ -33,6 +35,9 @@ def _actions(parser: Any, ofp: Any, actions: tuple[Action, ...]) -> list:
             out.append(parser.OFPActionSetField(**{a.name: a.value}))
         elif isinstance(a, DecTtl):
             out.append(parser.OFPActionDecNwTtl())
+        elif isinstance(a, Move):
+            out.append(parser.NXActionRegMove(src_field=a.src, dst_field=a.dst,
+                                              n_bits=a.n_bits))
         else:
             raise TypeError(f"unknown action {a!r}")
     return out
@@ -52,12 +57,16 @@ def _flow_mod(dp: Any, f: FlowSpec, command: int) -> Any:
                              instructions=inst)
 
 
+def _group_type(ofp: Any, g: GroupSpec) -> int:
+    return ofp.OFPGT_FF if g.type == GROUP_FAST_FAILOVER else ofp.OFPGT_SELECT
+
+
 def _group_mod(dp: Any, g: GroupSpec, command: int) -> Any:
     ofp, parser = dp.ofproto, dp.ofproto_parser
     buckets = [parser.OFPBucket(weight=b.weight, watch_port=b.watch_port,
                                 watch_group=ofp.OFPG_ANY,
                                 actions=_actions(parser, ofp, b.actions)) for b in g.buckets]
-    return parser.OFPGroupMod(dp, command, ofp.OFPGT_SELECT, g.group_id, buckets)
+    return parser.OFPGroupMod(dp, command, _group_type(ofp, g), g.group_id, buckets)
 
 
 def build_messages(dp: Any, changes: SwitchChanges) -> list:

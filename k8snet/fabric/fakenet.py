@@ -20,6 +20,7 @@ from k8snet.fabric.specs import (
     DecTtl,
     FlowSpec,
     GroupSpec,
+    Move,
     Output,
     SetField,
     SwitchPlan,
@@ -57,7 +58,7 @@ def _matches(spec: FlowSpec, pkt: dict[str, Any]) -> bool:
         have = pkt.get(name)
         if have is None:
             return False
-        if name == "ipv4_dst" or name == "ipv4_src":
+        if name in ("ipv4_dst", "ipv4_src", "arp_spa", "arp_tpa"):
             addr = ipaddress.IPv4Address(have)
             if isinstance(want, tuple):
                 net = ipaddress.IPv4Network(f"{want[0]}/{want[1]}")
@@ -110,6 +111,8 @@ class FakeNet:
             for action in best.actions:
                 if isinstance(action, SetField):
                     pkt[action.name] = action.value
+                elif isinstance(action, Move):
+                    pkt[action.dst] = pkt.get(action.src)
                 elif isinstance(action, DecTtl):
                     decs += 1
                     pkt["ttl"] = pkt.get("ttl", 64) - 1
