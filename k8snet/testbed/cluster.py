@@ -23,10 +23,10 @@ from mininet.log import setLogLevel
 
 from k8snet import naming
 from k8snet.errors import K8snetError
-from k8snet.testbed import components, network, reach
+from k8snet.testbed import components, fabric_controller, network, reach
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, load_topology
-from k8snet.testbed.state import ClusterState, Controller, NodeInfo, SwitchInfo
+from k8snet.testbed.state import ClusterState, NodeInfo, SwitchInfo
 
 Progress = Callable[[str], None]
 
@@ -125,25 +125,15 @@ class LiveCluster:
 
     def _start_controller(self) -> None:
         facts = network.network_facts(self.net, self.topo)
-        facts_path = os.path.join(self.dir, "fabric.json")
+        facts_path = os.path.join(self.dir, fabric_controller.FACTS_NAME)
         with open(facts_path, "w") as fh:
             json.dump(facts, fh, indent=2)
-        log_path = os.path.join(self.dir, "controller.log")
         port = self.net.controllers[0].port
-        cmd = [sys.executable, "-m", "controllers.launcher", "--facts", facts_path,
-               "--ofp-port", str(port), "--log", log_path, "--mode", self.spec.mode]
-        if not self.spec.network_only:
-            # Routed mode: the controller watches Nodes through the user kubeconfig,
-            # which appears once the apiserver is up (the controller waits for it).
-            cmd += ["--kubeconfig", os.path.join(self.dir, "kubeconfig")]
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        self.state.controller = Controller(
-            process=st.record_process(proc.pid, "controller", log=log_path), port=port,
-            facts=facts_path)
+        self.state.controller = fabric_controller.start_controller(
+            self.spec, self.dir, port, facts_path)
         self._save()
-        self.progress(f"os-ken controller started on 127.0.0.1:{port} (log {log_path})")
+        self.progress(f"os-ken controller started on 127.0.0.1:{port} "
+                      f"(log {self.state.controller.process.log})")
 
     def _start_switches(self, deadline: float) -> None:
         self.net.start()

@@ -7,7 +7,7 @@ import types
 
 import pytest
 from os_ken.ofproto import ofproto_v1_3
-from test_fabric_app import FakeDatapath
+from test_fabric_app import FakeDatapath, connect
 
 from k8snet.fabric.arp import ARP_REPLY, ARP_REQUEST, Arp, build_arp, parse_arp
 from k8snet.fabric.facts import Route
@@ -29,7 +29,7 @@ def app(tmp_path, monkeypatch):
     app = FabricApp()
     app.dps = {d: FakeDatapath(d) for d in (0x101, 0x102, 0x201, 0x202)}
     for dp in app.dps.values():
-        app.on_features(types.SimpleNamespace(msg=types.SimpleNamespace(datapath=dp)))
+        connect(app, dp)
         dp.sent.clear()
     return app
 
