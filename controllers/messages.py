@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from os_ken.ofproto import nicira_ext
+
 from k8snet.fabric.specs import (
     GROUP_FAST_FAILOVER,
     GROUP_SELECT,
@@ -18,6 +20,8 @@ from k8snet.fabric.specs import (
     Move,
     Opaque,
     Output,
+    PopVlan,
+    PushVlan,
     SetField,
     SwitchChanges,
     ToController,
@@ -34,10 +38,20 @@ def _actions(parser: Any, ofp: Any, actions: tuple[Action, ...]) -> list:
             out.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
         elif isinstance(a, ToGroup):
             out.append(parser.OFPActionGroup(a.group_id))
+        elif isinstance(a, SetField) and a.name == "in_port":
+            # OVS refuses an OpenFlow set_field of in_port to 0 (no port) but takes
+            # Nicira's load into NXM_OF_IN_PORT, its documented way to let a packet
+            # be output back to the port it came in by (the spine detours).
+            out.append(parser.NXActionRegLoad(ofs_nbits=nicira_ext.ofs_nbits(0, 15),
+                                              dst="in_port_nxm", value=a.value))
         elif isinstance(a, SetField):
             out.append(parser.OFPActionSetField(**{a.name: a.value}))
         elif isinstance(a, DecTtl):
             out.append(parser.OFPActionDecNwTtl())
+        elif isinstance(a, PushVlan):
+            out.append(parser.OFPActionPushVlan(0x8100))
+        elif isinstance(a, PopVlan):
+            out.append(parser.OFPActionPopVlan())
         elif isinstance(a, Move):
             out.append(parser.NXActionRegMove(src_field=a.src, dst_field=a.dst,
                                               n_bits=a.n_bits))
@@ -121,8 +135,14 @@ def _action_spec(ofp: Any, a: Any) -> Action:
         return ToGroup(a.group_id)
     if name == "OFPActionSetField":
         return SetField(a.key, a.value)
+    if name == "NXActionRegLoad" and _oxm_name(a.dst) == "in_port" and a.ofs_nbits == 15:
+        return SetField("in_port", a.value)
     if name == "OFPActionDecNwTtl":
         return DecTtl()
+    if name == "OFPActionPushVlan" and a.ethertype == 0x8100:
+        return PushVlan()
+    if name == "OFPActionPopVlan":
+        return PopVlan()
     if name == "NXActionRegMove" and a.src_ofs == 0 and a.dst_ofs == 0:
         # OVS reports the fields by their Nicira names (NXM_OF_ETH_SRC), which os-ken
         # calls eth_src_nxm: the same field as OpenFlow's eth_src.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from typing import AbstractSet, Iterable, Optional
 
+from k8snet.fabric import detour
 from k8snet.fabric.arp import ARP_REPLY, ARP_REQUEST, ArpTarget, responder_targets
 from k8snet.fabric.facts import Facts, Gateway, Host, Route
 from k8snet.fabric.specs import (
@@ -181,6 +183,25 @@ def _buckets(hops: tuple[Hop, ...]) -> tuple[Bucket, ...]:
     return tuple(Bucket(h.port, (Output(h.port),)) for h in hops)
 
 
+def _with_failover(facts: Facts, topo: Topology, switch: str, hosts: list[Host],
+                   flows: list[FlowSpec], groups: dict[int, GroupSpec]
+                   ) -> tuple[list[FlowSpec], dict[int, GroupSpec]]:
+    """Spines send to adjacent leaves through fast-failover groups that detour around a
+    cut link; leaves pass detoured packets on (:mod:`k8snet.fabric.detour`). Groups no
+    entry uses any more are left out."""
+    macs = {s.name: router_mac(facts, s.name) for s in facts.switches}
+    ff_groups, remap, spine_flows = detour.spine_groups(facts, topo, switch, hosts, macs)
+    leaf_groups, leaf_flows = detour.leaf_detours(facts, topo, switch, hosts, macs)
+    if remap:
+        flows = [dataclasses.replace(f, actions=tuple(
+            ToGroup(remap.get(a.group_id, a.group_id)) if isinstance(a, ToGroup) else a
+            for a in f.actions)) for f in flows]
+    flows = flows + spine_flows + leaf_flows
+    groups = {**groups, **ff_groups, **leaf_groups}
+    used = {a.group_id for f in flows for a in f.actions if isinstance(a, ToGroup)}
+    return flows, {gid: g for gid, g in groups.items() if gid in used}
+
+
 def build_plan(facts: Facts, down: AbstractSet[Port] = frozenset(),
                routes: Optional[Iterable[Route]] = None,
                pod_gateways: Iterable[Gateway] = ()) -> dict[str, SwitchPlan]:
@@ -219,5 +240,6 @@ def build_plan(facts: Facts, down: AbstractSet[Port] = frozenset(),
                 groups[gid] = GroupSpec(gid, _buckets(hops))
                 action = ToGroup(gid)
             flows.append(flow(TABLE_FORWARD, PRIO_HOST, match, (action,), cookie=COOKIE_FORWARD))
+        flows, groups = _with_failover(facts, topo, sw.name, list(live.values()), flows, groups)
         plans[sw.name] = SwitchPlan.of(flows, list(groups.values()))
     return plans

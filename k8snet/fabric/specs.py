@@ -26,6 +26,7 @@ COOKIE_PREFIX_ROUTE = COOKIE_BASE | 0x05
 COOKIE_FORWARD = COOKIE_BASE | 0x06
 COOKIE_POD_ROUTE = COOKIE_BASE | 0x07  # macvlan mode: one /32 per Pod
 COOKIE_ARP_REPLY = COOKIE_BASE | 0x08  # the switch answers ARP (the responder)
+COOKIE_DETOUR = COOKIE_BASE | 0x09  # spine link failover: detoured packets (k8snet.fabric.detour)
 
 PORT_IN = 0xFFFFFFF8  # OFPP_IN_PORT: send back out of the ingress port
 ETH_TYPE_IPV4 = 0x0800
@@ -76,6 +77,16 @@ class Move:
 
 
 @dataclass(frozen=True)
+class PushVlan:
+    """Push an 802.1Q tag (its VID is set by a following ``SetField("vlan_vid", ...)``)."""
+
+
+@dataclass(frozen=True)
+class PopVlan:
+    """Pop the outer 802.1Q tag."""
+
+
+@dataclass(frozen=True)
 class Opaque:
     """An action or instruction read back from a switch that k8snet never plans (its
     text); it equals no planned action, so a flow holding one is replaced."""
@@ -83,7 +94,7 @@ class Opaque:
     text: str
 
 
-Action = Union[Output, ToController, ToGroup, SetField, DecTtl, Move, Opaque]
+Action = Union[Output, ToController, ToGroup, SetField, DecTtl, Move, PushVlan, PopVlan, Opaque]
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 from controllers import launcher
 from controllers.messages import build_messages
 from k8snet.fabric.arp import ARP_REPLY, ARP_REQUEST, Arp, build_arp, parse_arp
+from k8snet.fabric.detour import LEAF_DETOUR_BASE
 from k8snet.fabric.facts import facts_from_dict
 from k8snet.fabric.planner import Planner
 from k8snet.fabric.sample import leaf_spine_facts
+from k8snet.fabric.specs import COOKIE_DETOUR
 
 
 class FakeDatapath:
@@ -169,8 +171,15 @@ def test_port_status_sends_only_group_changes(app):
     msg = types.SimpleNamespace(datapath=dps[0x201], desc=desc, reason=ofp.OFPPR_MODIFY)
     app.on_port_status(types.SimpleNamespace(msg=msg))
     sent = [m for dp in dps.values() for m in dp.sent]
-    assert sent and set(kinds(sent)) == {"OFPGroupMod", "OFPBarrierRequest"}
-    assert all(m.command == ofp.OFPGC_MODIFY for m in sent if type(m).__name__ == "OFPGroupMod")
+    assert sent and set(kinds(sent)) == {"OFPGroupMod", "OFPFlowMod", "OFPBarrierRequest"}
+    # Leaves change groups and detour entries only; spines also move their entries for
+    # leaf 1 off the fast-failover groups (no detour is left for it with one spine).
+    for dpid in (0x201, 0x202):
+        flows = [m for m in dps[dpid].sent if type(m).__name__ == "OFPFlowMod"]
+        assert all(m.cookie == COOKIE_DETOUR for m in flows), dpid
+    assert all(m.command == ofp.OFPGC_MODIFY for d in (0x202,)
+               for m in dps[d].sent if type(m).__name__ == "OFPGroupMod"
+               and m.group_id < LEAF_DETOUR_BASE)
 
 
 def test_packet_in_arp_gets_a_packet_out_reply(app):
@@ -220,3 +229,19 @@ def test_moves_read_back_by_their_nicira_names_are_the_planned_ones():
     action = ofproto_v1_3_parser.OFPAction.parser(bytes(buf), 0)
     assert action.src_field == "eth_src_nxm"
     assert _action_spec(ofproto_v1_3, action) == Move("eth_src", "eth_dst", 48)
+
+
+def test_every_planned_action_reads_back_as_planned():
+    """Warm start compares what a switch reports with the plan: each action kind the
+    plan uses (detours' VLAN and in_port included) survives the trip through os-ken."""
+    from controllers.messages import _action_spec, _actions
+    from k8snet.fabric.specs import PopVlan, PushVlan, SetField
+
+    planned = [PushVlan(), PopVlan(), SetField("in_port", 0), SetField("vlan_vid", 0x1FD5),
+               SetField("eth_dst", "02:4b:fe:00:00:01")]
+    for spec in planned:
+        (action,) = _actions(ofproto_v1_3_parser, ofproto_v1_3, (spec,))
+        buf = bytearray()
+        action.serialize(buf, 0)
+        back = ofproto_v1_3_parser.OFPAction.parser(bytes(buf), 0)
+        assert _action_spec(ofproto_v1_3, back) == spec

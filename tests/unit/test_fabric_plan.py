@@ -6,12 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from k8snet.fabric.detour import FF_GROUP_BASE
 from k8snet.fabric.facts import Route, facts_from_dict
 from k8snet.fabric.fakenet import FakeNet
 from k8snet.fabric.plan import build_plan, group_id, route_group_id, router_mac
 from k8snet.fabric.planner import Planner
 from k8snet.fabric.sample import leaf_spine_facts
-from k8snet.fabric.specs import SetField, ToGroup
+from k8snet.fabric.specs import COOKIE_DETOUR, SetField, ToGroup
 from k8snet.fabric.topology import Topology
 
 GW_MAC = "02:4b:ff:00:00:01"
@@ -87,7 +88,9 @@ def test_link_failure_changes_only_groups_and_recovery_restores_plan():
     planner = Planner(facts_from_dict(leaf_spine_facts(2, 4, 2)))
     before = planner.plans
     changes = planner.port_changed(planner.facts.switch("kntst-l1").dpid, 3, up=False)
-    assert changes and all(not c.add_flows and not c.delete_flows for c in changes)
+    spine = planner.facts.switch("kntst-s1").dpid  # the cut link's spine: leaves failover
+    assert changes and all(f.cookie == COOKIE_DETOUR for c in changes if c.dpid != spine
+                           for f in c.add_flows + c.delete_flows)
     assert all(c.modify_groups for c in changes)
     again = planner.port_changed(planner.facts.switch("kntst-l1").dpid, 3, up=False)
     assert again == []
@@ -136,7 +139,8 @@ def test_no_action_rewrites_ip_addresses_or_ports():
         actions = [a for f in plan.flows.values() for a in f.actions
                    if dict(f.match).get("eth_type") != 0x0806]  # ARP replies are built
         actions += [a for g in plan.groups.values() for b in g.buckets for a in b.actions]
-        assert {a.name for a in actions if isinstance(a, SetField)} <= {"eth_src", "eth_dst"}
+        assert {a.name for a in actions if isinstance(a, SetField)} <= {
+            "eth_src", "eth_dst", "vlan_vid"}  # the VLAN tag: spine failover detours
 
 
 def test_routed_between_subnets_ttl_per_hop_ips_untouched():
@@ -226,7 +230,8 @@ def test_group_ids_stable_and_spines_route_too():
     facts = facts_from_dict(leaf_spine_facts(2, 3, 1))
     plans = build_plan(facts)
     # towards l2 and l3 (indexes 4, 5), bridged and routed
-    assert set(plans["kntst-l1"].groups) == {4, 5, 0x10004, 0x10005}
+    assert {g for g in plans["kntst-l1"].groups if g < FF_GROUP_BASE} == {
+        4, 5, 0x10004, 0x10005}
     # a spine is a routed hop too: one table-1 entry per host /32 (no routes here)
     routes = [f for f in plans["kntst-s1"].flows.values() if f.table == 1 and f.priority > 0]
     assert len(routes) == len(facts.hosts)
