@@ -183,15 +183,22 @@ def _buckets(hops: tuple[Hop, ...]) -> tuple[Bucket, ...]:
     return tuple(Bucket(h.port, (Output(h.port),)) for h in hops)
 
 
-def _with_failover(facts: Facts, topo: Topology, switch: str, hosts: list[Host],
-                   flows: list[FlowSpec], groups: dict[int, GroupSpec]
+def _with_failover(facts: Facts, whole: Topology, live: Topology, switch: str,
+                   hosts: list[Host], flows: list[FlowSpec], groups: dict[int, GroupSpec]
                    ) -> tuple[list[FlowSpec], dict[int, GroupSpec]]:
     """Spines send to adjacent leaves through fast-failover groups that detour around a
     cut link; leaves pass detoured packets on (:mod:`k8snet.fabric.detour`). Groups no
-    entry uses any more are left out."""
+    entry uses any more are left out.
+
+    Which failover groups and entries exist follows ``whole`` (every link up): they do
+    not change when a link goes down (their buckets watch the ports), so the
+    controller's replan after a cut only modifies groups (atomically: the leaves' ECMP
+    groups drop the dead spine) and never pulls a detour from under packets using it.
+    Detour buckets follow ``live``, so a known second failure is not detoured into."""
     macs = {s.name: router_mac(facts, s.name) for s in facts.switches}
-    ff_groups, remap, spine_flows = detour.spine_groups(facts, topo, switch, hosts, macs)
-    leaf_groups, leaf_flows = detour.leaf_detours(facts, topo, switch, hosts, macs)
+    ff_groups, remap, spine_flows = detour.spine_groups(facts, whole, live, switch, hosts,
+                                                        macs)
+    leaf_groups, leaf_flows = detour.leaf_detours(facts, whole, live, switch, hosts, macs)
     if remap:
         flows = [dataclasses.replace(f, actions=tuple(
             ToGroup(remap.get(a.group_id, a.group_id)) if isinstance(a, ToGroup) else a
@@ -213,6 +220,7 @@ def build_plan(facts: Facts, down: AbstractSet[Port] = frozenset(),
     answer ARP for gateways, ``pod_gateways`` (macvlan mode) and attached hosts.
     """
     topo = Topology(facts, down)
+    whole = topo if not down else Topology(facts)
     next_hops = topo.next_hops()
     live = {h.name: h for h in topo.live_hosts()}
     dests = _destinations(live, facts.routes if routes is None else routes)
@@ -240,6 +248,7 @@ def build_plan(facts: Facts, down: AbstractSet[Port] = frozenset(),
                 groups[gid] = GroupSpec(gid, _buckets(hops))
                 action = ToGroup(gid)
             flows.append(flow(TABLE_FORWARD, PRIO_HOST, match, (action,), cookie=COOKIE_FORWARD))
-        flows, groups = _with_failover(facts, topo, sw.name, list(live.values()), flows, groups)
+        flows, groups = _with_failover(facts, whole, topo, sw.name, list(live.values()),
+                                       flows, groups)
         plans[sw.name] = SwitchPlan.of(flows, list(groups.values()))
     return plans
