@@ -9,6 +9,11 @@ watch Nodes and Pods there and route each Pod as a /32, see k8snet.fabric.pods).
 
 Routes have two sources, kept apart and merged on the event thread: the
 routes file and the Node watch (the file wins on the same prefix).
+
+The switches do not need this app to forward: they answer ARP and fail over
+spine links themselves (see k8snet.fabric). A switch that connects is first
+read (ports, groups, flows) and then sent only what differs from its plan
+(warm start), so restarting the app costs no packet.
 """
 
 from __future__ import annotations

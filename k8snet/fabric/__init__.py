@@ -98,12 +98,15 @@ The data plane does not need the controller: switches run in secure fail mode
 idle or hard timeout), and they answer ARP for gateways, Pod gateways and
 attached hosts themselves (responder flows in table 0, see
 :func:`k8snet.fabric.arp.responder_targets`); ARP the responder does not answer
-still goes to the controller (macvlan mode learns Pod MACs from it).
+still goes to the controller (macvlan mode learns Pod MACs from it). Spines
+reach adjacent leaves through fast-failover groups that bounce packets off
+another leaf when the link is cut (:mod:`k8snet.fabric.detour`), so a spine link
+cut costs what OVS takes to see the port down, not a controller round trip.
 
 Modules: ``facts`` (format, validation), ``topology`` (graph, equal-cost next
 hops), ``plan`` (flows and groups per switch), ``nodes`` (Nodes -> Pod CIDR
 routes), ``pods`` (macvlan: Pods + ARP -> Pod /32 routes), ``diff``, ``arp``, ``planner``
-(state + events), ``warmstart`` (read-then-diff on connect), ``specs``
-(dataclasses), ``fakenet`` (a fake multi-switch flow table that follows packets,
-for tests), ``sample`` (leaf-spine example).
+(state + events), ``detour`` (spine link failover), ``warmstart`` (read-then-diff
+on connect), ``specs`` (dataclasses), ``fakenet`` (a fake multi-switch flow table
+that follows packets, for tests), ``sample`` (leaf-spine example).
 """
