@@ -9,6 +9,11 @@ watch Nodes and Pods there and route each Pod as a /32, see k8snet.fabric.pods).
 
 Routes have two sources, kept apart and merged on the event thread: the
 routes file and the Node watch (the file wins on the same prefix).
+
+The switches do not need this app to forward: they answer ARP and fail over
+spine links themselves (see k8snet.fabric). A switch that connects is first
+read (ports, groups, flows) and then sent only what differs from its plan
+(warm start), so restarting the app costs no packet.
 """
 
 from __future__ import annotations
@@ -29,7 +34,15 @@ from os_ken.controller.handler import (
 from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3
 
-from controllers.messages import build_messages, packet_out, port_is_up
+from controllers.messages import (
+    build_messages,
+    flow_spec,
+    group_spec,
+    more_parts,
+    packet_out,
+    port_is_up,
+    read_requests,
+)
 from controllers.nodewatch import NodeWatcher
 from controllers.podwatch import PodWatcher
 from k8snet.errors import K8snetError
@@ -38,7 +51,8 @@ from k8snet.fabric.facts import Route, load_facts, load_routes
 from k8snet.fabric.nodes import merge_routes
 from k8snet.fabric.planner import Planner
 from k8snet.fabric.pods import PodTable, arp_probe
-from k8snet.fabric.specs import SwitchChanges
+from k8snet.fabric.specs import COOKIE_ARP_REPLY, SwitchChanges
+from k8snet.fabric.warmstart import Reading, describe, warm_start
 
 ENV_FACTS = "K8SNET_FABRIC_FACTS"
 ENV_ROUTES = "K8SNET_FABRIC_ROUTES"
@@ -82,7 +96,7 @@ class EventProbe(event.EventBase):
 
 
 class FabricApp(app_manager.OSKenApp):
-    """Proactive shortest-path/ECMP fabric with controller-answered ARP."""
+    """Proactive shortest-path/ECMP fabric whose switches answer ARP themselves."""
 
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
 
@@ -93,6 +107,8 @@ class FabricApp(app_manager.OSKenApp):
         self.mode = os.environ.get(ENV_MODE) or "routed"
         self.kubeconfig: Optional[str] = os.environ.get(ENV_KUBECONFIG) or None
         self.datapaths: dict[int, Any] = {}
+        self.reading: dict[int, Reading] = {}  # switches whose tables are being read
+        self.connected_at: dict[int, float] = {}
         self.pending: dict[tuple[int, int], tuple[str, float]] = {}  # barrier -> (why, t0)
         self.batches: list[tuple[str, float, set]] = []  # (why, t0, barriers outstanding)
         self.sources: dict[str, tuple[Route, ...]] = {
@@ -133,8 +149,8 @@ class FabricApp(app_manager.OSKenApp):
         batch: set[tuple[int, int]] = set()
         for c in changes:
             dp = self.datapaths.get(c.dpid)
-            if dp is None:
-                continue  # gets everything on (re)connect
+            if dp is None or c.dpid in self.reading:
+                continue  # gets what it lacks once its tables are read (warm start)
             msgs = build_messages(dp, c)
             for m in msgs:
                 dp.send_msg(m)
@@ -167,14 +183,15 @@ class FabricApp(app_manager.OSKenApp):
     def _apply_routes(self, why: str, seen: float) -> None:
         """Routed: file + Node blocks. Macvlan: file + one /32 per resolved Pod (Node
         blocks only say where Pods live and which Pod gateways to answer)."""
+        changes = []
         if self.pods is None:
             dynamic = self.sources[SOURCE_NODES]
         else:
             self.pods.set_blocks(self.sources[SOURCE_NODES])
-            self.planner.set_pod_gateways(self.pods.gateways())
+            changes += self.planner.set_pod_gateways(self.pods.gateways())
             dynamic = self.pods.routes()
         merged = merge_routes(self.sources[SOURCE_FILE], dynamic)
-        self.send(self.planner.set_routes(merged), why, seen)
+        self.send(changes + self.planner.set_routes(merged), why, seen)
 
     @set_ev_cls(EventPods)
     def on_pods(self, ev: EventPods) -> None:
@@ -204,13 +221,50 @@ class FabricApp(app_manager.OSKenApp):
     # --- handlers (all run on the app's one event thread) -----------------------------
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def on_features(self, ev: Any) -> None:
+        """A switch connected: ask for its ports, then read its tables (warm start: the
+        plan is sent as a diff against what the switch still holds, never wiped)."""
         dp = ev.msg.datapath
         if not self.planner.knows(dp.id):
             self.logger.warning("ignoring switch with unknown dpid %#x", dp.id)
             return
         self.datapaths[dp.id] = dp
-        self.send([self.planner.switch_connected(dp.id)], "connect", time.monotonic())
+        self.reading[dp.id] = Reading()
+        self.connected_at[dp.id] = time.monotonic()
         dp.send_msg(dp.ofproto_parser.OFPPortDescStatsRequest(dp, 0))
+        for request in read_requests(dp):
+            dp.send_msg(request)
+
+    @set_ev_cls(ofp_event.EventOFPGroupDescStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def on_group_desc(self, ev: Any) -> None:
+        dp = ev.msg.datapath
+        reading = self.reading.get(dp.id)
+        if reading is not None:
+            reading.add_groups([group_spec(dp.ofproto, g) for g in ev.msg.body],
+                               more_parts(dp.ofproto, ev.msg))
+            self._read_done(dp)
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def on_flow_stats(self, ev: Any) -> None:
+        dp = ev.msg.datapath
+        reading = self.reading.get(dp.id)
+        if reading is not None:
+            reading.add_flows([flow_spec(dp.ofproto, f) for f in ev.msg.body],
+                              more_parts(dp.ofproto, ev.msg))
+            self._read_done(dp)
+
+    def _read_done(self, dp: Any) -> None:
+        """Once both tables are read: send the switch what differs from its plan. The
+        port description was answered first (requests are answered in order), so the
+        plan already knows which of its ports are down."""
+        reading = self.reading[dp.id]
+        if not reading.complete:
+            return
+        del self.reading[dp.id]
+        held = reading.held()
+        changes = warm_start(dp.id, held, self.planner.plans[self.planner.name_of(dp.id)])
+        self.logger.info("warm start %s: %s", self.planner.name_of(dp.id),
+                         describe(held, changes))
+        self.send([changes], "connect", self.connected_at.pop(dp.id, time.monotonic()))
 
     @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def on_port_desc(self, ev: Any) -> None:
@@ -242,6 +296,8 @@ class FabricApp(app_manager.OSKenApp):
                                  learned.via)
                 self._apply_routes(f"arp: {learned.ip} is {learned.mac} on {learned.via}",
                                    time.monotonic())
+        if getattr(msg, "cookie", None) == COOKIE_ARP_REPLY:
+            return  # a copy from a responder flow: the switch has answered already
         reply = self.planner.arp_reply(msg.data)
         if reply is not None:
             msg.datapath.send_msg(packet_out(msg.datapath, msg.match["in_port"], reply))
@@ -278,6 +334,8 @@ class FabricApp(app_manager.OSKenApp):
         dp = ev.datapath
         if dp.id is not None and self.datapaths.get(dp.id) is dp:
             del self.datapaths[dp.id]
+            self.reading.pop(dp.id, None)
+            self.connected_at.pop(dp.id, None)
             self.pending = {k: v for k, v in self.pending.items() if k[0] != dp.id}
             self.batches = [(why, t0, {k for k in keys if k[0] != dp.id})
                             for why, t0, keys in self.batches]

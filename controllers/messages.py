@@ -7,12 +7,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from os_ken.ofproto import nicira_ext
+
 from k8snet.fabric.specs import (
+    GROUP_FAST_FAILOVER,
+    GROUP_SELECT,
     Action,
+    Bucket,
     DecTtl,
     FlowSpec,
     GroupSpec,
+    Move,
+    Opaque,
     Output,
+    PopVlan,
+    PushVlan,
     SetField,
     SwitchChanges,
     ToController,
@@ -29,10 +38,23 @@ def _actions(parser: Any, ofp: Any, actions: tuple[Action, ...]) -> list:
             out.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
         elif isinstance(a, ToGroup):
             out.append(parser.OFPActionGroup(a.group_id))
+        elif isinstance(a, SetField) and a.name == "in_port":
+            # OVS refuses an OpenFlow set_field of in_port to 0 (no port) but takes
+            # Nicira's load into NXM_OF_IN_PORT, its documented way to let a packet
+            # be output back to the port it came in by (the spine detours).
+            out.append(parser.NXActionRegLoad(ofs_nbits=nicira_ext.ofs_nbits(0, 15),
+                                              dst="in_port_nxm", value=a.value))
         elif isinstance(a, SetField):
             out.append(parser.OFPActionSetField(**{a.name: a.value}))
         elif isinstance(a, DecTtl):
             out.append(parser.OFPActionDecNwTtl())
+        elif isinstance(a, PushVlan):
+            out.append(parser.OFPActionPushVlan(0x8100))
+        elif isinstance(a, PopVlan):
+            out.append(parser.OFPActionPopVlan())
+        elif isinstance(a, Move):
+            out.append(parser.NXActionRegMove(src_field=a.src, dst_field=a.dst,
+                                              n_bits=a.n_bits))
         else:
             raise TypeError(f"unknown action {a!r}")
     return out
@@ -52,12 +74,16 @@ def _flow_mod(dp: Any, f: FlowSpec, command: int) -> Any:
                              instructions=inst)
 
 
+def _group_type(ofp: Any, g: GroupSpec) -> int:
+    return ofp.OFPGT_FF if g.type == GROUP_FAST_FAILOVER else ofp.OFPGT_SELECT
+
+
 def _group_mod(dp: Any, g: GroupSpec, command: int) -> Any:
     ofp, parser = dp.ofproto, dp.ofproto_parser
     buckets = [parser.OFPBucket(weight=b.weight, watch_port=b.watch_port,
                                 watch_group=ofp.OFPG_ANY,
                                 actions=_actions(parser, ofp, b.actions)) for b in g.buckets]
-    return parser.OFPGroupMod(dp, command, ofp.OFPGT_SELECT, g.group_id, buckets)
+    return parser.OFPGroupMod(dp, command, _group_type(ofp, g), g.group_id, buckets)
 
 
 def build_messages(dp: Any, changes: SwitchChanges) -> list:
@@ -95,3 +121,77 @@ def packet_out(dp: Any, port: int, data: bytes) -> Any:
 def port_is_up(ofp: Any, port: Any) -> bool:
     """An OFPPort is usable: neither administratively down nor without link."""
     return not (port.config & ofp.OFPPC_PORT_DOWN) and not (port.state & ofp.OFPPS_LINK_DOWN)
+
+
+# --- reading a switch back (warm start) ---------------------------------------------
+def _action_spec(ofp: Any, a: Any) -> Action:
+    """One os-ken action as a spec; :class:`Opaque` for anything k8snet never plans."""
+    name = type(a).__name__
+    if name == "OFPActionOutput":
+        if a.port == ofp.OFPP_CONTROLLER:
+            return ToController()
+        return Output(a.port)
+    if name == "OFPActionGroup":
+        return ToGroup(a.group_id)
+    if name == "OFPActionSetField":
+        return SetField(a.key, a.value)
+    if name == "NXActionRegLoad" and _oxm_name(a.dst) == "in_port" and a.ofs_nbits == 15:
+        return SetField("in_port", a.value)
+    if name == "OFPActionDecNwTtl":
+        return DecTtl()
+    if name == "OFPActionPushVlan" and a.ethertype == 0x8100:
+        return PushVlan()
+    if name == "OFPActionPopVlan":
+        return PopVlan()
+    if name == "NXActionRegMove" and a.src_ofs == 0 and a.dst_ofs == 0:
+        # OVS reports the fields by their Nicira names (NXM_OF_ETH_SRC), which os-ken
+        # calls eth_src_nxm: the same field as OpenFlow's eth_src.
+        return Move(_oxm_name(a.src_field), _oxm_name(a.dst_field), a.n_bits)
+    return Opaque(repr(a))
+
+
+def _oxm_name(field: str) -> str:
+    return field[:-len("_nxm")] if field.endswith("_nxm") else field
+
+
+def _match_items(match: Any) -> tuple:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                        for k, v in match.items()))
+
+
+def flow_spec(ofp: Any, stats: Any) -> FlowSpec:
+    """A flow entry read from the switch (an OFPFlowStats, or anything with its
+    attributes) as the spec that would have installed it."""
+    actions: list[Action] = []
+    goto = None
+    for inst in stats.instructions:
+        kind = type(inst).__name__
+        if kind == "OFPInstructionActions" and inst.type == ofp.OFPIT_APPLY_ACTIONS:
+            actions += [_action_spec(ofp, a) for a in inst.actions]
+        elif kind == "OFPInstructionGotoTable":
+            goto = inst.table_id
+        else:
+            actions.append(Opaque(repr(inst)))
+    return FlowSpec(stats.table_id, stats.priority, _match_items(stats.match), tuple(actions),
+                    goto, stats.cookie)
+
+
+def group_spec(ofp: Any, desc: Any) -> GroupSpec:
+    """A group read from the switch (an OFPGroupDescStats) as its spec."""
+    kinds = {ofp.OFPGT_SELECT: GROUP_SELECT, ofp.OFPGT_FF: GROUP_FAST_FAILOVER}
+    buckets = tuple(Bucket(b.watch_port, tuple(_action_spec(ofp, a) for a in b.actions),
+                           b.weight) for b in desc.buckets)
+    return GroupSpec(desc.group_id, buckets, kinds.get(desc.type, f"type {desc.type}"))
+
+
+def read_requests(dp: Any) -> list:
+    """Ask a switch for everything it holds: all flows of every table, all groups."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    return [parser.OFPGroupDescStatsRequest(dp, 0),
+            parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                       0, 0, parser.OFPMatch())]
+
+
+def more_parts(ofp: Any, msg: Any) -> bool:
+    """A multipart reply with further parts to come."""
+    return bool(msg.flags & ofp.OFPMPF_REPLY_MORE)

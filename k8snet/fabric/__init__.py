@@ -26,7 +26,7 @@ Facts file (JSON)::
 - ``hosts[].role`` is free text (``master``, ``worker``, ``external``, ...);
   optional, default ``host``.
 - ``gateways``: fabric router addresses. Hosts use them as next hop for other
-  subnets and (issue #5) for the Pod network; the controller answers ARP for them.
+  subnets and (issue #5) for the Pod network; the switches answer ARP for them.
 - ``routes``: ``prefix`` reached via host ``via`` (Pod CIDR behind a node, a
   subnet behind a host). Optional. Replaceable at run time
   (:meth:`Planner.set_routes`; the launcher's ``--routes-file`` takes a file
@@ -37,7 +37,8 @@ Calico-on-a-routed-fabric style: every switch a routed packet crosses is a
 router hop. Each switch has a router MAC, ``02:4b:fe:<24-bit switch index>``
 (:func:`k8snet.fabric.plan.router_mac`; that range is reserved).
 
-- table 0 (classify): ARP to the controller (answered there, never flooded);
+- table 0 (classify): ARP requests for known addresses answered in the switch
+  (the responder), other ARP to the controller (never flooded);
   IPv4 whose Ethernet destination is a gateway MAC (from a host) or this
   switch's router MAC (from the previous routed hop) goes to table 1 (routed);
   other IPv4 to table 2 (bridged within a subnet). Everything else is dropped.
@@ -88,12 +89,24 @@ for). Changing routes at run time: rewrite the routes file (picked up within a
 second), or from inside the app call ``FabricApp.post_routes(routes)``
 (thread-safe, replaces the file's set; validate with
 :func:`k8snet.fabric.facts.parse_routes`). On a port event only what changed is
-sent (:mod:`k8snet.fabric.diff`); a switch that (re)connects is wiped and gets
-its whole plan.
+sent (:mod:`k8snet.fabric.diff`); a switch that (re)connects is read first
+(its flows and groups) and sent only what differs from its plan
+(:mod:`k8snet.fabric.warmstart`), so a controller restart costs no packet.
+
+The data plane does not need the controller: switches run in secure fail mode
+(they keep their flows while no controller is connected; installed flows have no
+idle or hard timeout), and they answer ARP for gateways, Pod gateways and
+attached hosts themselves (responder flows in table 0, see
+:func:`k8snet.fabric.arp.responder_targets`); ARP the responder does not answer
+still goes to the controller (macvlan mode learns Pod MACs from it). Spines
+reach adjacent leaves through fast-failover groups that bounce packets off
+another leaf when the link is cut (:mod:`k8snet.fabric.detour`), so a spine link
+cut costs what OVS takes to see the port down, not a controller round trip.
 
 Modules: ``facts`` (format, validation), ``topology`` (graph, equal-cost next
 hops), ``plan`` (flows and groups per switch), ``nodes`` (Nodes -> Pod CIDR
 routes), ``pods`` (macvlan: Pods + ARP -> Pod /32 routes), ``diff``, ``arp``, ``planner``
-(state + events), ``specs`` (dataclasses), ``fakenet`` (a fake multi-switch
-flow table that follows packets, for tests), ``sample`` (leaf-spine example).
+(state + events), ``detour`` (spine link failover), ``warmstart`` (read-then-diff
+on connect), ``specs`` (dataclasses), ``fakenet`` (a fake multi-switch flow table
+that follows packets, for tests), ``sample`` (leaf-spine example).
 """

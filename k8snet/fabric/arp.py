@@ -1,4 +1,10 @@
-"""ARP: the controller answers requests itself, so nothing is ever flooded.
+"""ARP: the fabric answers requests itself, so nothing is ever flooded.
+
+Who gets an answer is decided once, by :func:`responder_targets`: the switches
+hold one responder flow per target (``k8snet.fabric.plan``), which turns the
+request into its reply in the switch, so ARP keeps working while the controller
+is down; the controller answers with :func:`answer`, the same rule, only what
+reaches it (a target planned a moment ago and not yet installed).
 
 Parsing and building the 42-byte Ethernet+ARP frames is done here with
 ``struct`` so the decision and the bytes are unit-tested without os-ken.
@@ -10,9 +16,9 @@ import ipaddress
 import socket
 import struct
 from dataclasses import dataclass
-from typing import AbstractSet, Optional
+from typing import AbstractSet, Iterable, Optional
 
-from k8snet.fabric.facts import Facts
+from k8snet.fabric.facts import Facts, Gateway
 from k8snet.fabric.topology import Port, host_up
 
 _ETH = struct.Struct("!6s6sH")
@@ -65,42 +71,56 @@ def build_arp(arp: Arp) -> bytes:
         _mac_bytes(arp.target_mac), socket.inet_aton(arp.target_ip))
 
 
+@dataclass(frozen=True)
+class ArpTarget:
+    """An address the fabric answers ARP for: ``ip`` is at ``mac``, for requesters
+    inside ``network`` (the target's own subnet: only on-link neighbours ask).
+    ``tell_controller``: the switch also hands the request to the controller (macvlan
+    mode's Pod gateways, whose requests say which MAC a Pod has)."""
+
+    ip: str
+    mac: str
+    network: ipaddress.IPv4Network
+    tell_controller: bool = False
+
+
+def responder_targets(facts: Facts, down: AbstractSet[Port],
+                      pod_gateways: Iterable[Gateway] = ()) -> tuple[ArpTarget, ...]:
+    """Every address the fabric answers for: gateways, Pod gateways (macvlan mode),
+    and hosts while their port is up. The first entry for an address wins."""
+    out: dict[str, ArpTarget] = {}
+    for gw in facts.gateways:
+        out.setdefault(gw.ip, ArpTarget(gw.ip, gw.mac, gw.network))
+    for gw in pod_gateways:
+        out.setdefault(gw.ip, ArpTarget(gw.ip, gw.mac, gw.network, tell_controller=True))
+    for host in facts.hosts:
+        if host_up(host, down):
+            out.setdefault(host.ip, ArpTarget(host.ip, host.mac, host.network))
+    return tuple(out.values())
+
+
 def resolve(facts: Facts, down: AbstractSet[Port], ip: str) -> Optional[str]:
     """The MAC the fabric gives out for ``ip``: a gateway's, or a host's while it is attached."""
-    for gw in facts.gateways:
-        if gw.ip == ip:
-            return gw.mac
-    for host in facts.hosts:
-        if host.ip == ip:
-            return host.mac if host_up(host, down) else None
-    return None
+    target = next((t for t in responder_targets(facts, down) if t.ip == ip), None)
+    return None if target is None else target.mac
 
 
-def answer(facts: Facts, down: AbstractSet[Port], request: Arp) -> Optional[Arp]:
+def answer(facts: Facts, down: AbstractSet[Port], request: Arp,
+           pod_gateways: Iterable[Gateway] = ()) -> Optional[Arp]:
     """The reply to send back to the requester, or None to stay silent.
 
     Silent for replies, gratuitous ARP / probes (sender IP 0.0.0.0 or equal to
-    target), unknown targets, and targets outside the requester's own subnets
-    (a host asks only for on-link addresses; everything else goes through a
-    gateway, whose address it asks for instead).
+    target), unknown targets, and requesters outside the target's subnet (a
+    host asks only for on-link addresses; everything else goes through a
+    gateway, whose address it asks for instead; a Pod is never given a node's
+    address). The responder flows follow the same rule.
     """
     if request.op != ARP_REQUEST or request.sender_ip in ("0.0.0.0", request.target_ip):
         return None
-    mac = resolve(facts, down, request.target_ip)
-    if mac is None or not _on_link(facts, request.sender_ip, request.target_ip):
-        return None
-    return Arp(ARP_REPLY, mac, request.target_ip, request.sender_mac, request.sender_ip)
-
-
-def _on_link(facts: Facts, sender: str, target: str) -> bool:
-    """Whether ``target`` shares a subnet with ``sender`` (per the facts' prefix lengths).
-
-    A sender the facts do not know (a Pod, a stray address) is answered only
-    for gateways, never for hosts.
-    """
-    t = ipaddress.IPv4Address(target)
-    s = ipaddress.IPv4Address(sender)
-    nets = [h.network for h in facts.hosts if h.ip == sender]
-    if not nets:
-        return any(gw.ip == target and s in gw.network for gw in facts.gateways)
-    return any(t in n for n in nets)
+    sender = ipaddress.IPv4Address(request.sender_ip)
+    for target in responder_targets(facts, down, pod_gateways):
+        if target.ip == request.target_ip:
+            if sender not in target.network:
+                return None
+            return Arp(ARP_REPLY, target.mac, target.ip, request.sender_mac, request.sender_ip)
+    return None

@@ -16,11 +16,15 @@ from typing import AbstractSet, Any, Optional
 
 from k8snet.fabric.facts import Facts
 from k8snet.fabric.specs import (
+    GROUP_FAST_FAILOVER,
     PORT_IN,
     DecTtl,
     FlowSpec,
     GroupSpec,
+    Move,
     Output,
+    PopVlan,
+    PushVlan,
     SetField,
     SwitchPlan,
     ToController,
@@ -29,6 +33,7 @@ from k8snet.fabric.specs import (
 from k8snet.fabric.topology import Port
 
 MAX_HOPS = 32
+VLAN_PRESENT = 0x1000
 HASH_FIELDS = ("eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_proto", "l4_src", "l4_dst")
 
 
@@ -57,7 +62,7 @@ def _matches(spec: FlowSpec, pkt: dict[str, Any]) -> bool:
         have = pkt.get(name)
         if have is None:
             return False
-        if name == "ipv4_dst" or name == "ipv4_src":
+        if name in ("ipv4_dst", "ipv4_src", "arp_spa", "arp_tpa"):
             addr = ipaddress.IPv4Address(have)
             if isinstance(want, tuple):
                 net = ipaddress.IPv4Network(f"{want[0]}/{want[1]}")
@@ -110,6 +115,12 @@ class FakeNet:
             for action in best.actions:
                 if isinstance(action, SetField):
                     pkt[action.name] = action.value
+                elif isinstance(action, Move):
+                    pkt[action.dst] = pkt.get(action.src)
+                elif isinstance(action, PushVlan):
+                    pkt["vlan_vid"] = VLAN_PRESENT
+                elif isinstance(action, PopVlan):
+                    pkt.pop("vlan_vid", None)
                 elif isinstance(action, DecTtl):
                     decs += 1
                     pkt["ttl"] = pkt.get("ttl", 64) - 1
@@ -132,18 +143,25 @@ class FakeNet:
         live = [b for b in group.buckets if (sw, b.watch_port) not in self.down]
         if not live:
             return [Trace("dropped", sw, pkt, hops, decs)]
-        if choose == "hash":
+        if group.type == GROUP_FAST_FAILOVER:
+            live = live[:1]  # the first live bucket, whatever ``choose`` says
+        elif choose == "hash":
             key = "|".join(str(pkt.get(f)) for f in HASH_FIELDS).encode()
             live = [live[zlib.crc32(key) % len(live)]]
         out: list[Trace] = []
         for bucket in live:
             copy = dict(pkt)
+            port_in = in_port
             for action in bucket.actions:
-                if isinstance(action, SetField):
+                if isinstance(action, SetField) and action.name == "in_port":
+                    port_in = action.value  # OVS: output to the old ingress port allowed
+                elif isinstance(action, SetField):
                     copy[action.name] = action.value
+                elif isinstance(action, PushVlan):
+                    copy["vlan_vid"] = VLAN_PRESENT
                 else:
                     assert isinstance(action, Output), action
-                    out += self._output(sw, in_port, action.port, dict(copy), hops, decs,
+                    out += self._output(sw, port_in, action.port, dict(copy), hops, decs,
                                         choose)
         return out
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from typing import AbstractSet, Iterable, Optional
 
-from k8snet.fabric.facts import Facts, Host, Route
+from k8snet.fabric import detour
+from k8snet.fabric.arp import ARP_REPLY, ARP_REQUEST, ArpTarget, responder_targets
+from k8snet.fabric.facts import Facts, Gateway, Host, Route
 from k8snet.fabric.specs import (
     COOKIE_ARP,
+    COOKIE_ARP_REPLY,
     COOKIE_CLASSIFY,
     COOKIE_FORWARD,
     COOKIE_HOST_ROUTE,
@@ -24,6 +28,7 @@ from k8snet.fabric.specs import (
     DecTtl,
     FlowSpec,
     GroupSpec,
+    Move,
     Output,
     SetField,
     SwitchPlan,
@@ -34,7 +39,9 @@ from k8snet.fabric.specs import (
 from k8snet.fabric.topology import Hop, Port, Topology
 
 PRIO_MISS = 0
-PRIO_ARP = 300
+PRIO_ARP = 300  # what no responder answers: to the controller (never flooded)
+PRIO_ARP_REPLY = 310  # the responder: the switch answers
+PRIO_ARP_GRATUITOUS = 320  # a host announcing itself is not answered
 PRIO_TO_ROUTER = 200
 PRIO_BRIDGED = 100
 PRIO_ROUTE_BASE = 100  # + prefix length: longest prefix wins
@@ -83,6 +90,34 @@ def _common_flows(facts: Facts, switch: str) -> list[FlowSpec]:
     return flows
 
 
+def _net_match(net: ipaddress.IPv4Network) -> object:
+    return str(net.network_address) if net.prefixlen == 32 else (
+        str(net.network_address), str(net.netmask))
+
+
+def _arp_responder(targets: Iterable[ArpTarget]) -> list[FlowSpec]:
+    """Table 0 entries that answer ARP in the switch, as Antrea's ARP responder does:
+    a request for a target from inside its subnet is rewritten into the reply (the
+    requester's addresses moved to the target fields, the target's written as
+    sender) and sent back out of the port it came in by. Gratuitous requests (sender
+    = target) are left to the catch-all, as :func:`k8snet.fabric.arp.answer` does."""
+    flows = []
+    for t in targets:
+        base = {"eth_type": ETH_TYPE_ARP, "arp_op": ARP_REQUEST, "arp_tpa": t.ip}
+        flows.append(flow(TABLE_CLASSIFY, PRIO_ARP_GRATUITOUS, dict(base, arp_spa=t.ip),
+                          (ToController(),), cookie=COOKIE_ARP))
+        reply = (Move("eth_src", "eth_dst", 48), SetField("eth_src", t.mac),
+                 SetField("arp_op", ARP_REPLY),
+                 Move("arp_sha", "arp_tha", 48), SetField("arp_sha", t.mac),
+                 Move("arp_spa", "arp_tpa", 32), SetField("arp_spa", t.ip),
+                 Output(PORT_IN))
+        first = (ToController(),) if t.tell_controller else ()
+        flows.append(flow(TABLE_CLASSIFY, PRIO_ARP_REPLY,
+                          dict(base, arp_spa=_net_match(t.network)), first + reply,
+                          cookie=COOKIE_ARP_REPLY))
+    return flows
+
+
 Dest = tuple[Host, int, str]  # (host behind the prefix, cookie, MAC the last hop sends to)
 
 
@@ -103,9 +138,7 @@ def _destinations(live: dict[str, Host],
 
 
 def _route_match(prefix: ipaddress.IPv4Network) -> dict:
-    dst = str(prefix.network_address) if prefix.prefixlen == 32 else (
-        str(prefix.network_address), str(prefix.netmask))
-    return {"eth_type": ETH_TYPE_IPV4, "ipv4_dst": dst}
+    return {"eth_type": ETH_TYPE_IPV4, "ipv4_dst": _net_match(prefix)}
 
 
 def _routing(facts: Facts, switch: str, dests: dict, next_hops: dict,
@@ -150,21 +183,54 @@ def _buckets(hops: tuple[Hop, ...]) -> tuple[Bucket, ...]:
     return tuple(Bucket(h.port, (Output(h.port),)) for h in hops)
 
 
+def _with_failover(facts: Facts, whole: Topology, live: Topology, switch: str,
+                   hosts: list[Host], flows: list[FlowSpec], groups: dict[int, GroupSpec]
+                   ) -> tuple[list[FlowSpec], dict[int, GroupSpec]]:
+    """Spines send to adjacent leaves through fast-failover groups that detour around a
+    cut link; leaves pass detoured packets on (:mod:`k8snet.fabric.detour`). Groups no
+    entry uses any more are left out.
+
+    Which failover groups and entries exist follows ``whole`` (every link up): they do
+    not change when a link goes down (their buckets watch the ports), so the
+    controller's replan after a cut only modifies groups (atomically: the leaves' ECMP
+    groups drop the dead spine) and never pulls a detour from under packets using it.
+    Detour buckets follow ``live``, so a known second failure is not detoured into."""
+    macs = {s.name: router_mac(facts, s.name) for s in facts.switches}
+    ff_groups, remap, spine_flows = detour.spine_groups(facts, whole, live, switch, hosts,
+                                                        macs)
+    leaf_groups, leaf_flows = detour.leaf_detours(facts, whole, live, switch, hosts, macs)
+    if remap:
+        flows = [dataclasses.replace(f, actions=tuple(
+            ToGroup(remap.get(a.group_id, a.group_id)) if isinstance(a, ToGroup) else a
+            for a in f.actions)) for f in flows]
+    flows = flows + spine_flows + leaf_flows
+    groups = {**groups, **ff_groups, **leaf_groups}
+    used = {a.group_id for f in flows for a in f.actions if isinstance(a, ToGroup)}
+    return flows, {gid: g for gid, g in groups.items() if gid in used}
+
+
 def build_plan(facts: Facts, down: AbstractSet[Port] = frozenset(),
-               routes: Optional[Iterable[Route]] = None) -> dict[str, SwitchPlan]:
+               routes: Optional[Iterable[Route]] = None,
+               pod_gateways: Iterable[Gateway] = ()) -> dict[str, SwitchPlan]:
     """The desired content of every switch, keyed by switch name.
 
     ``routes`` defaults to the facts' routes. Hosts behind down ports, routes
     via such hosts, and switches cut off from the rest get no entries: their
-    traffic is dropped instead of sent into a dead end.
+    traffic is dropped instead of sent into a dead end. Switches with hosts
+    answer ARP for gateways, ``pod_gateways`` (macvlan mode) and attached hosts.
     """
     topo = Topology(facts, down)
+    whole = topo if not down else Topology(facts)
     next_hops = topo.next_hops()
     live = {h.name: h for h in topo.live_hosts()}
     dests = _destinations(live, facts.routes if routes is None else routes)
+    responder = _arp_responder(responder_targets(facts, down, pod_gateways))
+    edge = {h.switch for h in facts.hosts}
     plans = {}
     for sw in facts.switches:
         flows = _common_flows(facts, sw.name)
+        if sw.name in edge:
+            flows += responder
         groups: dict[int, GroupSpec] = {}
         if facts.gateways:
             flows += _routing(facts, sw.name, dests, next_hops, groups)
@@ -182,5 +248,7 @@ def build_plan(facts: Facts, down: AbstractSet[Port] = frozenset(),
                 groups[gid] = GroupSpec(gid, _buckets(hops))
                 action = ToGroup(gid)
             flows.append(flow(TABLE_FORWARD, PRIO_HOST, match, (action,), cookie=COOKIE_FORWARD))
+        flows, groups = _with_failover(facts, whole, topo, sw.name, list(live.values()),
+                                       flows, groups)
         plans[sw.name] = SwitchPlan.of(flows, list(groups.values()))
     return plans

@@ -6,7 +6,6 @@ Each method takes an event's plain facts and returns what to send (a list of
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Iterable, Optional
 
 from k8snet.fabric.arp import answer, build_arp, parse_arp
@@ -72,30 +71,30 @@ class Planner:
         """
         return self._replan(self.down, tuple(routes))
 
-    def set_pod_gateways(self, gateways: Iterable[Gateway]) -> None:
+    def set_pod_gateways(self, gateways: Iterable[Gateway]) -> list[SwitchChanges]:
         """Macvlan mode: extra gateway addresses (one per node block) answered for Pods.
         Their MAC must be a facts gateway's, which the plan already routes."""
-        self.pod_gateways = tuple(gateways)
+        return self._replan(self.down, self.routes, tuple(gateways))
 
     def arp_reply(self, frame: bytes) -> Optional[bytes]:
         """The frame to send back out of the ingress port, or None."""
         request = parse_arp(frame)
         if request is None:
             return None
-        facts = self.facts if not self.pod_gateways else dataclasses.replace(
-            self.facts, gateways=self.facts.gateways + self.pod_gateways)
-        reply = answer(facts, self.down, request)
+        reply = answer(self.facts, self.down, request, self.pod_gateways)
         return None if reply is None else build_arp(reply)
 
     # --- internals -----------------------------------------------------------------
-    def _replan(self, down: frozenset[Port], routes: tuple[Route, ...]) -> list[SwitchChanges]:
-        if down == self.down and routes == self.routes:
+    def _replan(self, down: frozenset[Port], routes: tuple[Route, ...],
+                pod_gateways: Optional[tuple[Gateway, ...]] = None) -> list[SwitchChanges]:
+        gateways = self.pod_gateways if pod_gateways is None else pod_gateways
+        if down == self.down and routes == self.routes and gateways == self.pod_gateways:
             return []
-        new = build_plan(self.facts, down, routes)
+        new = build_plan(self.facts, down, routes, gateways)
         changes = []
         for name, plan in new.items():
             c = diff_plans(self._dpid[name], self.plans[name], plan)
             if len(c):
                 changes.append(c)
-        self.down, self.routes, self.plans = down, routes, new
+        self.down, self.routes, self.pod_gateways, self.plans = down, routes, gateways, new
         return changes

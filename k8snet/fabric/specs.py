@@ -25,6 +25,8 @@ COOKIE_HOST_ROUTE = COOKIE_BASE | 0x04
 COOKIE_PREFIX_ROUTE = COOKIE_BASE | 0x05
 COOKIE_FORWARD = COOKIE_BASE | 0x06
 COOKIE_POD_ROUTE = COOKIE_BASE | 0x07  # macvlan mode: one /32 per Pod
+COOKIE_ARP_REPLY = COOKIE_BASE | 0x08  # the switch answers ARP (the responder)
+COOKIE_DETOUR = COOKIE_BASE | 0x09  # spine link failover: detoured packets (k8snet.fabric.detour)
 
 PORT_IN = 0xFFFFFFF8  # OFPP_IN_PORT: send back out of the ingress port
 ETH_TYPE_IPV4 = 0x0800
@@ -63,7 +65,36 @@ class DecTtl:
     """Decrement the IPv4 TTL (drop at zero)."""
 
 
-Action = Union[Output, ToController, ToGroup, SetField, DecTtl]
+@dataclass(frozen=True)
+class Move:
+    """Copy ``n_bits`` of header field ``src`` into ``dst`` (Nicira's reg_move, which
+    OVS has at every OpenFlow version): how a switch turns an ARP request into its
+    reply without knowing the requester in advance."""
+
+    src: str
+    dst: str
+    n_bits: int
+
+
+@dataclass(frozen=True)
+class PushVlan:
+    """Push an 802.1Q tag (its VID is set by a following ``SetField("vlan_vid", ...)``)."""
+
+
+@dataclass(frozen=True)
+class PopVlan:
+    """Pop the outer 802.1Q tag."""
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """An action or instruction read back from a switch that k8snet never plans (its
+    text); it equals no planned action, so a flow holding one is replaced."""
+
+    text: str
+
+
+Action = Union[Output, ToController, ToGroup, SetField, DecTtl, Move, PushVlan, PopVlan, Opaque]
 
 
 @dataclass(frozen=True)
@@ -102,12 +133,17 @@ class Bucket:
     weight: int = 1
 
 
+GROUP_SELECT = "select"           # ECMP: one live bucket per flow, by hash
+GROUP_FAST_FAILOVER = "ff"        # the first live bucket, chosen by the switch alone
+
+
 @dataclass(frozen=True)
 class GroupSpec:
-    """A SELECT group (ECMP over ``buckets``)."""
+    """A group: SELECT (ECMP over ``buckets``) or fast-failover (first live bucket)."""
 
     group_id: int
     buckets: tuple[Bucket, ...] = field(default=())
+    type: str = GROUP_SELECT
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from mininet.log import setLogLevel
 
 from k8snet import naming
 from k8snet.errors import K8snetError
-from k8snet.testbed import addons, components, network, reach
+from k8snet.testbed import addons, components, fabric_controller, network, reach
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, load_topology
 from k8snet.testbed.state import ClusterState, Controller, NodeInfo, SwitchInfo
@@ -130,22 +130,18 @@ class LiveCluster:
 
     def _start_controller(self) -> None:
         facts = network.network_facts(self.net, self.topo)
-        facts_path = os.path.join(self.dir, "fabric.json")
+        facts_path = os.path.join(self.dir, fabric_controller.FACTS_NAME)
         with open(facts_path, "w") as fh:
             json.dump(facts, fh, indent=2)
-        log_path = os.path.join(self.dir, "controller.log")
         port = self.net.controllers[0].port
-        cmd = [sys.executable, "-m", "controllers.launcher", "--facts", facts_path,
-               "--ofp-port", str(port), "--log", log_path, "--mode", self.spec.mode]
-        if not self.spec.network_only:
-            # Routed mode: the controller watches Nodes through the user kubeconfig,
-            # which appears once the apiserver is up (the controller waits for it).
-            cmd += ["--kubeconfig", os.path.join(self.dir, "kubeconfig")]
-        launch = self._launch(Launch("controller", cmd, log_path))
+        cmd = fabric_controller.controller_command(self.spec, self.dir, port, facts_path)
+        launch = self._launch(Launch("controller", cmd,
+                                     os.path.join(self.dir, fabric_controller.LOG_NAME)))
         self.state.controller = Controller(process=launch.record(), port=port,
                                            facts=facts_path)
         self._save()
-        self.progress(f"os-ken controller started on 127.0.0.1:{port} (log {log_path})")
+        self.progress(f"os-ken controller started on 127.0.0.1:{port} "
+                      f"(log {self.state.controller.process.log})")
 
     def _start_switches(self, deadline: float) -> None:
         self.net.start()

@@ -3,6 +3,8 @@
     k8snet fault link down|up A B          a wire (node-switch or switch-switch)
     k8snet fault node crash|restore NODE   every process of a node, and its links
     k8snet fault kill COMPONENT [--node N] SIGKILL; the supervisor restarts it
+    k8snet fault stop COMPONENT [--node N] SIGKILL, and held down until started
+    k8snet fault start COMPONENT [--node N] let the supervisor start it again
     k8snet fault partition NODE...         cut these nodes from the others
     k8snet fault clear                     undo every fault still active
 
@@ -42,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kill.add_argument("component", help="apiserver, kubelet, kube-proxy, runtime, etcd, "
                                         "scheduler, controller-manager, controller, ...")
     kill.add_argument("--node", help="only on this node (default: on every node)")
+    for verb, text in (("stop", "SIGKILL a component and keep it down (a dead controller, "
+                                 "a kubelet that stays dead) until 'fault start'"),
+                       ("start", "let the supervisor start a stopped component again")):
+        held = sub.add_parser(verb, help=text)
+        held.add_argument("component", help="as for kill")
+        held.add_argument("--node", help="only on this node (default: on every node)")
     part = sub.add_parser("partition", help="cut the named nodes from the others")
     part.add_argument("nodes", nargs="+")
     sub.add_parser("clear", help="undo every active fault")
@@ -66,6 +74,10 @@ def inject(cluster: api.Cluster, args: argparse.Namespace) -> List[str]:
             crash(cluster, args.node)
     if args.what == "kill":
         return kill(cluster, args.component, args.node)
+    if args.what == "stop":
+        return stop(cluster, args.component, args.node)
+    if args.what == "start":
+        return start(cluster, args.component, args.node)
     if args.what == "partition":
         return partition(cluster, args.nodes)
     return clear(cluster)
@@ -140,7 +152,10 @@ def restore(cluster: api.Cluster, node: str) -> List[str]:
             "the supervisor starts its processes again"]
 
 
-def kill(cluster: api.Cluster, component: str, node: str = None) -> List[str]:
+def component_records(cluster: api.Cluster, component: str,
+                      node: str = None) -> List[st.ProcessRecord]:
+    """The recorded processes of ``component`` (on ``node``); a UsageError naming the
+    components there are when none matches."""
     if node:
         cluster.node(node)
     records = [r for r in cluster.state.records()
@@ -151,6 +166,44 @@ def kill(cluster: api.Cluster, component: str, node: str = None) -> List[str]:
         raise UsageError(f"no component {component!r}"
                          + (f" on node {node}" if node else "")
                          + f" in cluster {cluster.name!r} (components: {', '.join(names)})")
+    return records
+
+
+def stop(cluster: api.Cluster, component: str, node: str = None) -> List[str]:
+    records = component_records(cluster, component, node)
+    fault = flt.new("stop", sorted(r.name for r in records))
+    # Recorded first, so the supervisor holds them down before they die.
+    update(cluster, lambda old: flt.added(old, fault))
+    done = []
+    for record in records:
+        if st.signal_process(record, signal.SIGKILL):
+            st.wait_gone(record, 10)
+            done.append(f"stopped {record.name} (pid {record.pid}): held down until "
+                        f"'k8snet fault start {component}"
+                        + (f" --node {node}'" if node else "'"))
+        else:
+            done.append(f"{record.name} (pid {record.pid}) was not running; held down")
+    return done
+
+
+def start(cluster: api.Cluster, component: str, node: str = None) -> List[str]:
+    names = {r.name for r in component_records(cluster, component, node)}
+    active = flt.load(cluster.state.dir)
+    held = [f for f in active if f.kind == "stop" and names & set(f.targets)]
+    if not held:
+        raise UsageError(f"{component}" + (f" on {node}" if node else "")
+                         + " is not stopped (see 'k8snet status')")
+    kept = [f for f in active if f not in held]
+    for f in held:  # a fault on several processes keeps those not started now
+        rest = tuple(t for t in f.targets if t not in names)
+        if rest:
+            kept.append(flt.Fault("stop", rest, f.since))
+    flt.save(cluster.state.dir, kept)
+    return [f"{', '.join(sorted(names))}: the supervisor starts it again"]
+
+
+def kill(cluster: api.Cluster, component: str, node: str = None) -> List[str]:
+    records = component_records(cluster, component, node)
     done = []
     for record in records:
         if st.signal_process(record, signal.SIGKILL):
@@ -210,6 +263,10 @@ def clear(cluster: api.Cluster) -> List[str]:
             done += link(cluster, *fault.targets, up=True)
         elif fault.kind == "crash":
             done += restore(cluster, fault.targets[0])
+        elif fault.kind == "stop":
+            update(cluster, lambda old, f=fault: flt.removed(old, f))
+            done.append(f"{', '.join(fault.targets)} no longer held down: the supervisor "
+                        "starts them again")
         else:
             unpartition(cluster)
             update(cluster, lambda old, f=fault: flt.removed(old, f))

@@ -24,16 +24,18 @@ from k8snet import naming
 from k8snet.errors import UsageError
 
 FAULTS_FILE = "faults.json"
-KINDS = ("link", "crash", "partition")
+KINDS = ("link", "crash", "partition", "stop")
 NFT_TABLE = "k8snet_fault"
 
 
 @dataclass(frozen=True)
 class Fault:
-    """One active fault: a link down, a crashed node, or a partition."""
+    """One active fault: a link down, a crashed node, a partition, or components
+    stopped and held down (not restarted until started again)."""
 
-    kind: str                          # link, crash or partition
-    targets: Tuple[str, ...]           # the link's two ends, the node, the cut-off nodes
+    kind: str                          # link, crash, partition or stop
+    targets: Tuple[str, ...]           # the link's two ends, the node, the cut-off nodes,
+                                       # the stopped processes' names (kubelet@w2, controller)
     since: float = 0.0
 
     def describe(self) -> str:
@@ -41,6 +43,8 @@ class Fault:
             return f"link {self.targets[0]} <-> {self.targets[1]} down"
         if self.kind == "crash":
             return f"node {self.targets[0]} crashed"
+        if self.kind == "stop":
+            return f"{', '.join(self.targets)} stopped (held down)"
         return f"nodes {', '.join(self.targets)} partitioned from the rest"
 
     def to_dict(self) -> Dict:
@@ -95,6 +99,12 @@ def removed(faults: Sequence[Fault], fault: Fault) -> List[Fault]:
 def crashed_nodes(faults: Iterable[Fault]) -> Set[str]:
     """Nodes whose processes the supervisor must leave down."""
     return {f.targets[0] for f in faults if f.kind == "crash"}
+
+
+def stopped_processes(faults: Iterable[Fault]) -> Set[str]:
+    """Names of processes (``kubelet@w2``, ``controller``) the supervisor must leave
+    down because a user stopped them."""
+    return {name for f in faults if f.kind == "stop" for name in f.targets}
 
 
 def new(kind: str, targets: Sequence[str]) -> Fault:

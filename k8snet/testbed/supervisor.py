@@ -9,7 +9,8 @@ os-ken controller, the apiserver port forward): one that exits is started
 again after an exponential back-off, as systemd restarts a kubelet's static
 Pods, and its new PID is recorded in the state before anything else happens,
 so ``k8snet down`` always signals the processes that run. A node crashed by
-``k8snet fault`` is held: its processes stay down until it is restored.
+``k8snet fault`` is held: its processes stay down until it is restored; so is
+a component stopped with ``k8snet fault stop`` until ``k8snet fault start``.
 On SIGTERM (from ``k8snet down``) supervision stops first, then everything
 is taken down.
 """
@@ -207,13 +208,15 @@ def stamp(text: str) -> str:
 def watch(cluster, stop: threading.Event, period: float = 0.5) -> None:
     """Keep ``cluster``'s processes running until ``stop`` is set."""
     def held(launch: Launch) -> bool:
-        return launch.node is not None and launch.node in crashed
+        return (launch.node is not None and launch.node in crashed) or launch.name in stopped
 
     supervision = Supervision(cluster.launches, cluster.record_restart, held=held,
                               log=lambda text: print(stamp(text), flush=True))
     crashed: set = set()
+    stopped: set = set()
     while not stop.wait(period):
-        crashed = flt.crashed_nodes(flt.load(cluster.dir))
+        active = flt.load(cluster.dir)
+        crashed, stopped = flt.crashed_nodes(active), flt.stopped_processes(active)
         supervision.tick()
 
 

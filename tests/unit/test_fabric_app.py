@@ -87,27 +87,89 @@ def test_full_install_serialises_in_safe_order(facts_path):
     assert last.instructions[1].table_id == 2
 
 
-def test_features_installs_plan_and_asks_for_ports(app):
+def connect(app, dp, flows=(), groups=(), more=False):
+    """A switch connects and answers the app's reads with ``flows`` and ``groups``
+    (anything with the attributes of flow stats / group descriptions)."""
+    ns = types.SimpleNamespace
+    app.on_features(ns(msg=ns(datapath=dp)))
+    flags = ofproto_v1_3.OFPMPF_REPLY_MORE if more else 0
+    app.on_group_desc(ns(msg=ns(datapath=dp, body=list(groups), flags=0)))
+    app.on_flow_stats(ns(msg=ns(datapath=dp, body=list(flows), flags=flags)))
+    if more:  # the rest of a reply in two parts
+        app.on_flow_stats(ns(msg=ns(datapath=dp, body=[], flags=0)))
+
+
+def held_by(sent):
+    """What a switch holds after the ADDs in ``sent`` (flow mods double as flow stats,
+    group mods as group descriptions: same attribute names)."""
+    flows = [m for m in sent if type(m).__name__ == "OFPFlowMod"
+             and m.command == ofproto_v1_3.OFPFC_ADD]
+    groups = [m for m in sent if type(m).__name__ == "OFPGroupMod"]
+    return flows, groups
+
+
+def test_features_reads_the_switch_then_installs_what_it_lacks(app):
     dp = FakeDatapath(0x101)
     app.on_features(types.SimpleNamespace(msg=types.SimpleNamespace(datapath=dp)))
     assert app.datapaths == {0x101: dp}
-    assert kinds(dp.sent)[-1] == "OFPPortDescStatsRequest"
-    assert (0x101, dp.sent[-2].xid) in app.pending  # barrier awaited for timing
+    assert kinds(dp.sent) == ["OFPPortDescStatsRequest", "OFPGroupDescStatsRequest",
+                              "OFPFlowStatsRequest"]  # nothing wiped, nothing sent yet
+    dp.sent.clear()
+    connect(app, dp, more=True)  # an empty switch: the whole plan, no delete
+    assert (0x101, dp.sent[-1].xid) in app.pending  # barrier awaited for timing
+    assert not [m for m in dp.sent if getattr(m, "command", None) in (
+        ofproto_v1_3.OFPFC_DELETE, ofproto_v1_3.OFPFC_DELETE_STRICT)]
+    plan = app.planner.plans["kntst-s1"]
+    flows, groups = held_by(dp.sent)
+    assert len(flows) == len(plan.flows) and len(groups) == len(plan.groups)
     stranger = FakeDatapath(0x999)
     app.on_features(types.SimpleNamespace(msg=types.SimpleNamespace(datapath=stranger)))
     assert stranger.sent == [] and 0x999 not in app.datapaths
 
 
+def test_a_restarted_controller_changes_only_what_differs(app, facts_path):
+    from controllers.fabric_app import ENV_FACTS, FabricApp  # noqa: F401
+
+    dp = FakeDatapath(0x201)
+    connect(app, dp)
+    flows, groups = held_by(dp.sent)
+    again = FabricApp()  # a new controller; the switch kept its tables
+    dp2 = FakeDatapath(0x201)
+    connect(again, dp2, flows, groups)
+    assert kinds(dp2.sent[3:]) == ["OFPBarrierRequest"]  # nothing to change
+    # a leftover flow, a missing one and a changed group: exactly those are fixed
+    stray = flows[0].__class__(dp, cookie=flows[0].cookie, table_id=2, priority=77,
+                               match=ofproto_v1_3_parser.OFPMatch(eth_dst="02:00:00:00:00:99"),
+                               instructions=[])
+    group = groups[0]
+    changed = group.__class__(dp, group.command, group.type, group.group_id,
+                              group.buckets[:1])
+    dp3 = FakeDatapath(0x201)
+    connect(FabricApp(), dp3, [stray] + flows[1:], [changed] + groups[1:])
+    sent = dp3.sent[3:]
+    mods = [(type(m).__name__, m.command) for m in sent if hasattr(m, "command")]
+    assert sorted(mods) == sorted([("OFPGroupMod", ofproto_v1_3.OFPGC_MODIFY),
+                                   ("OFPFlowMod", ofproto_v1_3.OFPFC_ADD),
+                                   ("OFPFlowMod", ofproto_v1_3.OFPFC_DELETE_STRICT)])
+    add = next(m for m in sent if getattr(m, "command", None) == ofproto_v1_3.OFPFC_ADD)
+    assert (add.table_id, add.priority, add.match.to_jsondict()) == (
+        flows[0].table_id, flows[0].priority, flows[0].match.to_jsondict())
+    delete = next(m for m in sent if getattr(m, "command", None)
+                  == ofproto_v1_3.OFPFC_DELETE_STRICT)
+    assert (delete.priority, delete.match["eth_dst"]) == (77, "02:00:00:00:00:99")
+
+
 def test_port_status_sends_only_group_changes(app):
     dps = {d: FakeDatapath(d) for d in (0x101, 0x102, 0x201, 0x202)}
     for dp in dps.values():
-        app.on_features(types.SimpleNamespace(msg=types.SimpleNamespace(datapath=dp)))
+        connect(app, dp)
         dp.sent.clear()
     ofp = ofproto_v1_3
     desc = types.SimpleNamespace(port_no=3, config=0, state=ofp.OFPPS_LINK_DOWN)
     msg = types.SimpleNamespace(datapath=dps[0x201], desc=desc, reason=ofp.OFPPR_MODIFY)
     app.on_port_status(types.SimpleNamespace(msg=msg))
     sent = [m for dp in dps.values() for m in dp.sent]
+    # the failover entries stay (they watch ports): only ECMP groups change, atomically
     assert sent and set(kinds(sent)) == {"OFPGroupMod", "OFPBarrierRequest"}
     assert all(m.command == ofp.OFPGC_MODIFY for m in sent if type(m).__name__ == "OFPGroupMod")
 
@@ -143,3 +205,35 @@ def test_launcher_arguments(tmp_path, facts_path, capsys):
         assert launcher.main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_moves_read_back_by_their_nicira_names_are_the_planned_ones():
+    """OVS reports reg_move fields as NXM_OF_ETH_SRC..., os-ken as eth_src_nxm."""
+    import struct
+
+    from controllers.messages import _action_spec
+    from k8snet.fabric.specs import Move
+
+    buf = bytearray()
+    ofproto_v1_3_parser.NXActionRegMove(src_field="eth_src", dst_field="eth_dst",
+                                        n_bits=48).serialize(buf, 0)
+    struct.pack_into("!II", buf, 16, 0x00000406, 0x00000206)  # NXM_OF_ETH_SRC, _DST
+    action = ofproto_v1_3_parser.OFPAction.parser(bytes(buf), 0)
+    assert action.src_field == "eth_src_nxm"
+    assert _action_spec(ofproto_v1_3, action) == Move("eth_src", "eth_dst", 48)
+
+
+def test_every_planned_action_reads_back_as_planned():
+    """Warm start compares what a switch reports with the plan: each action kind the
+    plan uses (detours' VLAN and in_port included) survives the trip through os-ken."""
+    from controllers.messages import _action_spec, _actions
+    from k8snet.fabric.specs import PopVlan, PushVlan, SetField
+
+    planned = [PushVlan(), PopVlan(), SetField("in_port", 0), SetField("vlan_vid", 0x1FD5),
+               SetField("eth_dst", "02:4b:fe:00:00:01")]
+    for spec in planned:
+        (action,) = _actions(ofproto_v1_3_parser, ofproto_v1_3, (spec,))
+        buf = bytearray()
+        action.serialize(buf, 0)
+        back = ofproto_v1_3_parser.OFPAction.parser(bytes(buf), 0)
+        assert _action_spec(ofproto_v1_3, back) == spec

@@ -7,12 +7,12 @@ import types
 
 import pytest
 from os_ken.ofproto import ofproto_v1_3
-from test_fabric_app import FakeDatapath
+from test_fabric_app import FakeDatapath, connect
 
 from k8snet.fabric.arp import ARP_REPLY, ARP_REQUEST, Arp, build_arp, parse_arp
 from k8snet.fabric.facts import Route
 from k8snet.fabric.sample import leaf_spine_facts
-from k8snet.fabric.specs import COOKIE_POD_ROUTE
+from k8snet.fabric.specs import COOKIE_ARP, COOKIE_ARP_REPLY, COOKIE_POD_ROUTE
 
 POD_IP, POD_MAC = "10.244.1.5", "0a:00:00:00:01:05"
 GW_MAC = "02:4b:ff:00:00:01"
@@ -29,7 +29,7 @@ def app(tmp_path, monkeypatch):
     app = FabricApp()
     app.dps = {d: FakeDatapath(d) for d in (0x101, 0x102, 0x201, 0x202)}
     for dp in app.dps.values():
-        app.on_features(types.SimpleNamespace(msg=types.SimpleNamespace(datapath=dp)))
+        connect(app, dp)
         dp.sent.clear()
     return app
 
@@ -39,9 +39,9 @@ def pod_flow_mods(app):
                 and m.cookie == COOKIE_POD_ROUTE] for d, dp in app.dps.items()}
 
 
-def packet_in(app, dpid, port, arp):
+def packet_in(app, dpid, port, arp, cookie=COOKIE_ARP):
     msg = types.SimpleNamespace(datapath=app.dps[dpid], data=build_arp(arp),
-                                match={"in_port": port})
+                                match={"in_port": port}, cookie=cookie)
     app.on_packet_in(types.SimpleNamespace(msg=msg))
 
 
@@ -50,7 +50,15 @@ def test_probe_learn_install_and_remove(app):
 
     blocks = (Route("10.244.1.0/24", "h1"), Route("10.244.3.0/24", "h3"))
     app.on_routes(EventRoutes(blocks, "nodes", SOURCE_NODES))
-    assert all(not dp.sent for dp in app.dps.values())  # blocks alone route nothing
+    # blocks alone route nothing; the leaves answer ARP for the two Pod gateways
+    added = {d: {(m.cookie, m.match["arp_tpa"]) for m in dp.sent
+                 if type(m).__name__ == "OFPFlowMod"} for d, dp in app.dps.items()}
+    for leaf in (0x201, 0x202):
+        assert added[leaf] == {(c, gw) for c in (COOKIE_ARP, COOKIE_ARP_REPLY)
+                               for gw in ("10.244.1.1", "10.244.3.1")}
+    assert not added[0x101] and not added[0x102]
+    for dp in app.dps.values():
+        dp.sent.clear()
     app.on_pods(EventPods(frozenset({POD_IP}), "pods: +" + POD_IP, 0.0))
     (probe,) = app.dps[0x201].sent  # no MAC yet: asked at once, on h1's leaf 1 port 1
     assert all(not dp.sent for d, dp in app.dps.items() if d != 0x201)  # and nothing routed
@@ -70,9 +78,13 @@ def test_probe_learn_install_and_remove(app):
         dp.sent.clear()
     app.on_probe(EventProbe())
     assert all(not dp.sent for dp in app.dps.values())  # resolved: no more probes
-    # the Pod asks for its gateway: answered with the fabric gateway's MAC
-    packet_in(app, 0x201, 1, Arp(ARP_REQUEST, POD_MAC, POD_IP, "00:00:00:00:00:00",
-                                 "10.244.1.1", POD_MAC, "ff:ff:ff:ff:ff:ff"))
+    # the Pod asks for its gateway: the leaf's responder answered and sent a copy
+    # (nothing more to send); what reaches the controller otherwise is answered there
+    ask = Arp(ARP_REQUEST, POD_MAC, POD_IP, "00:00:00:00:00:00", "10.244.1.1", POD_MAC,
+              "ff:ff:ff:ff:ff:ff")
+    packet_in(app, 0x201, 1, ask, cookie=COOKIE_ARP_REPLY)
+    assert not app.dps[0x201].sent
+    packet_in(app, 0x201, 1, ask)
     (out,) = app.dps[0x201].sent
     assert parse_arp(out.data).sender_mac == GW_MAC
     app.dps[0x201].sent.clear()

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from k8snet.fabric.detour import FF_GROUP_BASE
 from k8snet.fabric.facts import Route, facts_from_dict
 from k8snet.fabric.fakenet import FakeNet
 from k8snet.fabric.plan import build_plan, group_id, route_group_id, router_mac
@@ -102,7 +103,7 @@ def test_host_port_down_removes_its_flows_and_arp():
     deleted = [f for c in changes for f in c.delete_flows]
     assert deleted and all(
         dict(f.match).get("eth_dst") == h1.mac or dict(f.match).get("ipv4_dst") == h1.ip
-        for f in deleted)
+        or dict(f.match).get("arp_tpa") == h1.ip for f in deleted)
     h3 = planner.facts.host("h3")
     net = FakeNet(planner.facts, planner.plans, planner.down)
     (t,) = net.send_from("h3", ip_packet(h3, h1))
@@ -133,9 +134,11 @@ def test_no_action_rewrites_ip_addresses_or_ports():
     doc["routes"] = [{"prefix": "10.244.1.0/24", "via": "h1"}]
     facts = facts_from_dict(doc)
     for plan in build_plan(facts).values():
-        actions = [a for f in plan.flows.values() for a in f.actions]
+        actions = [a for f in plan.flows.values() for a in f.actions
+                   if dict(f.match).get("eth_type") != 0x0806]  # ARP replies are built
         actions += [a for g in plan.groups.values() for b in g.buckets for a in b.actions]
-        assert {a.name for a in actions if isinstance(a, SetField)} <= {"eth_src", "eth_dst"}
+        assert {a.name for a in actions if isinstance(a, SetField)} <= {
+            "eth_src", "eth_dst", "vlan_vid", "in_port"}  # tag and port: spine detours
 
 
 def test_routed_between_subnets_ttl_per_hop_ips_untouched():
@@ -225,7 +228,8 @@ def test_group_ids_stable_and_spines_route_too():
     facts = facts_from_dict(leaf_spine_facts(2, 3, 1))
     plans = build_plan(facts)
     # towards l2 and l3 (indexes 4, 5), bridged and routed
-    assert set(plans["kntst-l1"].groups) == {4, 5, 0x10004, 0x10005}
+    assert {g for g in plans["kntst-l1"].groups if g < FF_GROUP_BASE} == {
+        4, 5, 0x10004, 0x10005}
     # a spine is a routed hop too: one table-1 entry per host /32 (no routes here)
     routes = [f for f in plans["kntst-s1"].flows.values() if f.table == 1 and f.priority > 0]
     assert len(routes) == len(facts.hosts)

@@ -103,3 +103,22 @@ def test_kill_of_an_unknown_component_lists_the_known_ones():
 
     with pytest.raises(UsageError, match=r"no component 'kubelett'.*\(components: kubelet\)"):
         cmd_fault.kill(fake_cluster(), "kubelett")
+
+
+def test_stop_holds_the_named_processes_until_start(tmp_path):
+    from k8snet.testbed import cmd_fault
+
+    cluster = fake_cluster()
+    cluster.state.dir = str(tmp_path)
+    out = cmd_fault.stop(cluster, "kubelet")
+    assert out == [f"kubelet@{n} (pid 1) was not running; held down" for n in ("w1", "w2")]
+    active = flt.load(str(tmp_path))
+    assert flt.stopped_processes(active) == {"kubelet@w1", "kubelet@w2"}
+    assert active[0].describe() == "kubelet@w1, kubelet@w2 stopped (held down)"
+    cmd_fault.start(cluster, "kubelet")
+    assert flt.load(str(tmp_path)) == []
+    with pytest.raises(UsageError, match="kubelet is not stopped"):
+        cmd_fault.start(cluster, "kubelet")
+    cmd_fault.stop(cluster, "kubelet")
+    assert cmd_fault.clear(cluster)[0].startswith("kubelet@w1, kubelet@w2 no longer held")
+    assert flt.load(str(tmp_path)) == []
