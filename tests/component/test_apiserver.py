@@ -83,7 +83,9 @@ def test_discovery_aggregated_and_legacy(s):
                   "application/json"}, timeout=10)
     assert "as=APIGroupDiscoveryList" in r.headers["Content-Type"]
     groups = {g["metadata"]["name"]: g for g in r.json()["items"]}
-    assert len(groups) == 19 and {"apps", "batch", "networking.k8s.io"} <= set(groups)
+    # kind's 19 groups, and metrics.k8s.io as a cluster with metrics-server has it
+    assert len(groups) == 20 and {"apps", "batch", "networking.k8s.io",
+                                  "metrics.k8s.io"} <= set(groups)
     assert [v["version"] for v in groups["autoscaling"]["versions"]] == ["v2", "v1"]
     res = groups["apps"]["versions"][0]["resources"]
     assert {x["resource"]: x["scope"] for x in res}["deployments"] == "Namespaced"

@@ -210,12 +210,17 @@ def k(env, *args, **kw):
 def test_api_resources_lists_what_kind_lists(env):
     rows = lines(kubectl(env, "api-resources").stdout)
     assert rows[0] == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
-    assert len(rows) - 1 == 58  # a kind v1.32 cluster lists 58
+    # a kind v1.32 cluster lists 58; with metrics-server, 2 more (nodes and pods metrics)
+    assert len(rows) - 1 == 60
     by_name = {(r[0], r[-3] if len(r) == 5 else r[-3]): r for r in rows[1:]}
     assert by_name[("configmaps", "v1")] == ["configmaps", "cm", "v1", "true", "ConfigMap"]
     assert by_name[("horizontalpodautoscalers", "autoscaling/v2")] == [
         "horizontalpodautoscalers", "hpa", "autoscaling/v2", "true", "HorizontalPodAutoscaler"]
     assert by_name[("customresourcedefinitions", "apiextensions.k8s.io/v1")][1] == "crd,crds"
+    assert by_name[("pods", "metrics.k8s.io/v1beta1")] == [
+        "pods", "metrics.k8s.io/v1beta1", "true", "PodMetrics"]
+    assert by_name[("nodes", "metrics.k8s.io/v1beta1")] == [
+        "nodes", "metrics.k8s.io/v1beta1", "false", "NodeMetrics"]
     assert by_name[("tokenreviews", "authentication.k8s.io/v1")] == [
         "tokenreviews", "authentication.k8s.io/v1", "false", "TokenReview"]
     assert {r[0] for r in rows[1:]} >= {"events", "leases", "statefulsets", "endpointslices"}
