@@ -74,7 +74,7 @@ class Inputs:
     services: Mapping[str, dict] = field(default_factory=dict)
     endpoints: Mapping[str, dict] = field(default_factory=dict)
     ports: Mapping[str, PortView] = field(default_factory=dict)    # by port name
-    faults: Sequence[dict] = ()    # active faults (k8snet fault), shown as they come
+    faults: Sequence[dict] = ()    # active faults: `k8snet.testbed.faults.Fault` dicts
     policies: Mapping[str, dict] = field(default_factory=dict)   # NetworkPolicies
 
 
@@ -210,12 +210,47 @@ def link_rows(facts: Facts, ports: Mapping[str, PortView]) -> List[dict]:
     return rows
 
 
+def switch_aliases(facts: Facts) -> Dict[str, str]:
+    """Every name ``k8snet fault`` accepts for a switch (``l1``, ``knt-l1``) -> its bridge."""
+    names = {}
+    for sw in facts.switches:
+        names[sw.name] = sw.name
+        parsed = naming.parse_bridge_name(sw.name)
+        if parsed:
+            names[f"{parsed[1]}{parsed[2]}"] = sw.name
+    return names
+
+
+def fault_elements(fault: dict, facts: Facts) -> List[str]:
+    """The element ids a fault touches: a link's edge(s), a crashed or
+    partitioned node (names as the user gave them to ``k8snet fault``)."""
+    targets = [t for t in fault.get("targets") or [] if isinstance(t, str)]
+    if fault.get("kind") != "link":
+        return [f"node:{t}" for t in targets]
+    if len(targets) != 2:
+        return []
+    aliases = switch_aliases(facts)
+    ends = {aliases.get(t, t) for t in targets}
+    out = [f"link:{link.a}:{link.a_port}" for link in facts.links if {link.a, link.b} == ends]
+    out += [f"link:{h.switch}:{h.port}" for h in facts.hosts if {h.switch, h.name} == ends]
+    return out
+
+
+def fault_rows(faults: Sequence[dict], facts: Facts) -> List[dict]:
+    """The active faults as the page lists them, each with what it touches."""
+    return [{**f, "elements": fault_elements(f, facts)} for f in faults]
+
+
 def build_view(inp: Inputs) -> dict:
     """The document the page draws (see the module docstring for ids)."""
     pos = layout(inp.facts, inp.nodes)
     elements: List[dict] = []
+    faults = fault_rows(inp.faults, inp.facts)
+    faulted = {el for f in faults for el in f["elements"]}
 
     def add(group: str, data: dict, classes: str = "", at: Optional[Tuple] = None) -> None:
+        if data["id"] in faulted:
+            classes += " fault"
         el = {"group": group, "data": {"label": "", **data}, "classes": classes}
         if at is not None:
             el["position"] = {"x": at[0], "y": at[1]}
@@ -276,7 +311,7 @@ def build_view(inp: Inputs) -> dict:
     return {"cluster": inp.cluster, "mode": inp.mode, "elements": elements,
             "nodes": node_rows, "pods": pods, "services": services,
             "links": links,
-            "faults": list(inp.faults),
+            "faults": faults,
             "policies": [policy_row(k, inp.policies[k]) for k in sorted(inp.policies)]}
 
 

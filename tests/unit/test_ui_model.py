@@ -133,10 +133,21 @@ def test_parse_ovs_interfaces_keeps_only_the_clusters_ports():
     assert samples["knt-s1p2"].link_state == ""
 
 
-def test_faults_are_shown_as_given():
-    fault = {"kind": "link-down", "target": "knt-l1p1"}
-    doc = model.build_view(model.Inputs("t", "routed", FACTS, NODES, faults=[fault]))
-    assert doc["faults"] == [fault]
+def test_faults_are_listed_with_the_elements_they_touch():
+    faults = [{"kind": "link", "targets": ["l1", "s1"], "since": 1.0, "text": "link down"},
+              {"kind": "link", "targets": ["w2", "knt-l2"], "since": 2.0},
+              {"kind": "crash", "targets": ["w1"], "since": 3.0},
+              {"kind": "link", "targets": ["w1", "knt-l2"], "since": 4.0}]  # no such wire
+    doc = model.build_view(model.Inputs("t", "routed", FACTS, NODES, faults=faults))
+    assert [f["elements"] for f in doc["faults"]] == [
+        ["link:knt-l1:1"], ["link:knt-l2:2"], ["node:w1"], []]
+    assert doc["faults"][0]["text"] == "link down"
+    assert "fault" in by_id(doc, "link:knt-l1:1")["classes"].split()
+    assert "fault" in by_id(doc, "node:w1")["classes"].split()
+    assert "fault" not in by_id(doc, "link:knt-l2:1")["classes"].split()
+    # Cleared: nothing is marked any more.
+    doc = model.build_view(model.Inputs("t", "routed", FACTS, NODES))
+    assert doc["faults"] == [] and all("fault" not in e["classes"] for e in doc["elements"])
 
 
 def test_trace_path_lights_places_and_the_links_between_them():
