@@ -19,11 +19,16 @@ const STYLE = [
   { selector: "node.pod.deleting", style: { "opacity": 0.4 } },
   { selector: "node.service", style: { "shape": "hexagon", "background-color": "#fb8c00",
       "width": 26, "height": 24, "font-size": 8 } },
+  { selector: "node.policy", style: { "shape": "tag", "background-color": "#5e35b1",
+      "width": 26, "height": 18, "font-size": 8 } },
+  { selector: "node.policy.invalid", style: { "background-color": "#9e9e9e" } },
   { selector: "edge", style: { "width": 2, "line-color": "#90a4ae", "curve-style": "bezier",
       "label": "data(label)", "font-size": 8, "text-rotation": "autorotate" } },
   { selector: "edge.link.up", style: { "line-color": "#43a047", "width": 3 } },
   { selector: "edge.link.down", style: { "line-color": "#e53935", "width": 4,
       "line-style": "dashed" } },
+  { selector: "edge.selects", style: { "width": 1, "line-style": "dashed",
+      "line-color": "#9575cd", "opacity": 0.7 } },
   { selector: "edge.on", style: { "width": 1, "line-color": "#b0bec5" } },
   { selector: "edge.endpoint", style: { "width": 1, "line-style": "dotted",
       "line-color": "#fb8c00" } },
@@ -84,8 +89,18 @@ function draw(view) {
 
 function drawPolicies(view) {
   $("policies").innerHTML = view.policies.length ? "<table>" + view.policies.map(p =>
-    `<tr><td>${esc(p.key)}</td><td>selects ${esc(p.selects)}<br>${esc(p.types.join(", "))}` +
-    ` (${p.ingress_rules} in, ${p.egress_rules} out)</td></tr>`).join("") + "</table>" : "none";
+    `<tr data-policy="${esc(p.key)}"><td>${esc(p.key)}</td><td>` + (p.error ?
+      `<span class="fail">${esc(p.error)}</span>` :
+      `selects ${esc(p.selects)}<br>${esc(p.types.join(", "))}` +
+      ` (${p.ingress_rules} in, ${p.egress_rules} out)<br>applies to: ` +
+      (p.pods.map(esc).join(", ") || "<i>no Pod</i>")) + "</td></tr>").join("") +
+    "</table>" : "none";
+  // Hovering a policy's row lights up it and the Pods it selects in the drawing.
+  for (const row of $("policies").querySelectorAll("tr[data-policy]")) {
+    const el = () => cy.getElementById("np:" + row.dataset.policy);
+    row.onmouseenter = () => el().closedNeighborhood().select();
+    row.onmouseleave = () => cy.elements().unselect();
+  }
 }
 
 // What undoes one active fault, as a page action (see k8snet/ui/actions.py).
