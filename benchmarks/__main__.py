@@ -37,8 +37,7 @@ def run_reported(directory: str, wanted) -> int:
 
     runs, status = [], 0
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for name in names(wanted):
-        print(f"\n##### {name}", flush=True)
+    for name in names(wanted):   # each prints its own "##### name" line
         started, kept = time.monotonic(), []
         proc = subprocess.Popen([sys.executable, "-m", "benchmarks", name], cwd=root,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -4,7 +4,7 @@ time and exit status, and plots of the time figures it printed.
 The benchmarks print text for people (tables, ``label: 12 ms`` lines), not
 a schema, and a line that is a JSON object is taken as it is. Figures are
 read from each printed line as ``number unit`` pairs; a figure is labelled
-by its line with the numbers blanked out. Only time figures (ns to s,
+by its line with its own number blanked out. Only time figures (ns to s,
 converted to ms) are plotted, one chart per benchmark, since bars of
 different units on one axis would compare nothing; every other figure is
 in the tables and ``bench.json``, and the printed text stays on the page
@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence
 # A number, then a unit right after it (unit words must end at a word boundary).
 FIGURE_RE = re.compile(
     r"(?<![\w.])(-?\d+(?:\.\d+)?)\s?(ns|us|µs|ms|s|sec|min|KiB|MiB|GiB|kB|MB|GB|"
-    r"[kMG]?bit/s|ops/s|req/s|/s|%|x)(?![\w/])")
+    r"[A-Za-z]+/s|/s|%|x)(?![\w/])")
 TO_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "sec": 1e3, "min": 6e4}
 MAX_PLOTTED = 30   # figures per chart; a longer list is cut, and the page says so
 
@@ -50,14 +50,14 @@ class BenchRun:
 
 
 def line_figures(line: str) -> List[Figure]:
-    """The ``number unit`` figures of one printed line."""
-    found = list(FIGURE_RE.finditer(line))
-    if not found:
-        return []
-    label = FIGURE_RE.sub(lambda m: "#" + m.group(2), line).strip()
-    label = re.sub(r"\s+", " ", label)
-    return [Figure(label if len(found) == 1 else f"{label} [{i + 1}]",
-                   float(m.group(1)), m.group(2)) for i, m in enumerate(found)]
+    """The ``number unit`` figures of one printed line, each labelled by the
+    line with its own number blanked (``P50 #ms, P99 3940 ms``)."""
+    text = re.sub(r"\s+", " ", line.strip())
+    out = []
+    for m in FIGURE_RE.finditer(text):
+        label = f"{text[:m.start()]}#{m.group(2)}{text[m.end():]}"
+        out.append(Figure(label, float(m.group(1)), m.group(2)))
+    return out
 
 
 def parse_output(name: str, seconds: float, status: int, output: str) -> BenchRun:
@@ -85,30 +85,30 @@ def time_figures(run: BenchRun) -> List[Figure]:
 
 
 def bench_figure(run: BenchRun):
-    """Horizontal bars: each time figure the benchmark printed, in ms (log
-    scale when they span more than three decades)."""
+    """Horizontal bars: each time figure the benchmark printed, in ms, with
+    its value written beside it (log scale when they span over two decades)."""
     from k8snet.report.plots import Figure as MplFigure
     from k8snet.report.plots import wrap
 
     figs = time_figures(run)[:MAX_PLOTTED]
-    fig = MplFigure(figsize=(9, 1.2 + 0.32 * max(1, len(figs))))
+    fig = MplFigure(figsize=(11, 1.4 + 0.45 * max(1, len(figs))), layout="constrained")
     ax = fig.add_subplot()
-    ax.barh(range(len(figs)), [f.value for f in figs], color="#1e88e5")
-    ax.set_yticks(range(len(figs)), [wrap(f.label, 70) for f in figs], fontsize=7)
+    bars = ax.barh(range(len(figs)), [f.value for f in figs], color="#1e88e5")
+    ax.bar_label(bars, [f"{f.value:.4g}" for f in figs], fontsize=7, padding=2)
+    ax.set_yticks(range(len(figs)), [wrap(f.label, 55) for f in figs], fontsize=7)
     ax.invert_yaxis()
     positive = [f.value for f in figs if f.value > 0]
-    if positive and max(positive) / min(positive) > 1000:
+    if positive and max(positive) / min(positive) > 100:
         ax.set_xscale("log")
     ax.set_xlabel("milliseconds (as printed by the benchmark)")
     ax.set_title(run.name)
-    fig.tight_layout()
     return fig
 
 
 def walltime_figure(runs: Sequence[BenchRun]):
     from k8snet.report.plots import Figure as MplFigure
 
-    fig = MplFigure(figsize=(9, 1.2 + 0.3 * max(1, len(runs))))
+    fig = MplFigure(figsize=(11, 1.4 + 0.3 * max(1, len(runs))), layout="constrained")
     ax = fig.add_subplot()
     ax.barh(range(len(runs)), [r.seconds for r in runs],
             color=["#43a047" if r.status == 0 else "#e53935" for r in runs])
@@ -116,7 +116,6 @@ def walltime_figure(runs: Sequence[BenchRun]):
     ax.invert_yaxis()
     ax.set_xlabel("wall seconds (red: exited non-zero)")
     ax.set_title("make bench: each benchmark's run")
-    fig.tight_layout()
     return fig
 
 

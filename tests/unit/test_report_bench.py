@@ -25,8 +25,8 @@ def test_figures_are_read_with_their_units_and_labels():
     assert [(f.label, f.value) for f in bench.time_figures(run)] == [
         ("create 1000 Pods #s", 2410.0), ("get P50 #ms", 0.8)]
     two = bench.parse_output("bench_proxy", 3.0, 1, PROXY)
-    assert [f.label for f in two.figures[:2]] == ["iptables P50 #ms P99 #ms [1]",
-                                                  "iptables P50 #ms P99 #ms [2]"]
+    assert [f.label for f in two.figures[:2]] == ["iptables P50 #ms P99 40.0 ms",
+                                                  "iptables P50 12.5 ms P99 #ms"]
     assert two.json_lines == [{"qps": 950, "lost": 0, "answered": 1000, "ok": True}]
     # JSON numbers are kept (without a unit, so never plotted as times); booleans are not.
     assert {(f.label, f.value, f.unit) for f in two.figures[2:]} == {
@@ -37,13 +37,16 @@ def test_no_figures_from_names_and_words():
     assert bench.line_figures("bench_x: 3 nodes, P99 of 2 services, k8s 1.32") == []
     assert [(f.value, f.unit) for f in bench.line_figures("took 1.5x (3 min)")] == [
         (1.5, "x"), (3.0, "min")]
+    assert [(f.value, f.unit) for f in bench.line_figures(
+        "200 Pods in 3.86s = 52 Pods/s, 1.2 Gbit/s")] == [
+        (3.86, "s"), (52.0, "Pods/s"), (1.2, "Gbit/s")]
 
 
 def test_plot_holds_the_time_figures_in_ms():
     fig = bench.bench_figure(bench.parse_output("bench_store", 12.0, 0, STORE))
     ax = fig.axes[0]
     assert [round(p.get_width(), 3) for p in ax.patches] == [2410.0, 0.8]
-    assert ax.get_xscale() == "log"     # 0.8 to 2410 ms: over three decades
+    assert ax.get_xscale() == "log"     # 0.8 to 2410 ms: over two decades
     assert [t.get_text() for t in ax.get_yticklabels()] == ["create 1000 Pods #s",
                                                            "get P50 #ms"]
     walls = bench.walltime_figure([bench.parse_output("a", 12.0, 0, ""),
