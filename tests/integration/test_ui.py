@@ -184,6 +184,24 @@ def test_fault_buttons_take_a_link_down_and_clear_it(cluster, browser):
     assert browser.execute_script("return window.k8snet.faultError") is None
 
 
+def test_policy_is_drawn_to_the_pods_it_selects(cluster, browser):
+    policy = """{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": "only-p1", "namespace": "default"},
+                 "spec": {"podSelector": {"matchLabels": {"run": "p1"}},
+                          "ingress": [{"from": [{"podSelector": {}}]}]}}"""
+    kubectl("apply", "-f", "-", stdin=policy)
+    try:
+        edges = wait_js(browser, "return cy.edges('.selects').map(e => e.id())",
+                        lambda ids: bool(ids), 10, "the policy's edge drawn")
+        assert edges == ["sel:default/only-p1:default/p1"], edges
+        listed = browser.execute_script("return document.getElementById('policies').innerText")
+        assert "applies to: default/p1" in listed, listed
+    finally:
+        kubectl("delete", "networkpolicy", "only-p1")
+    wait_js(browser, "return cy.getElementById('np:default/only-p1').length",
+            lambda n: n == 0, 10, "the policy gone from the page")
+
+
 def test_trace_click_draws_the_switches_the_packet_crossed(cluster, browser):
     from selenium.webdriver.common.by import By
 
