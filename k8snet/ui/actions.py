@@ -17,14 +17,15 @@ CLI's, one for one:
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from k8snet.errors import UsageError
 
 ACTIONS = ("link-down", "link-up", "crash", "restore", "kill", "clear")
 
 
-def field(body: Dict, key: str, optional: bool = False) -> str:
+def field(body: Dict, key: str, optional: bool = False) -> Optional[str]:
+    """A name from the request (None when ``optional`` and not given)."""
     value = body.get(key)
     if value in (None, "") and optional:
         return None
