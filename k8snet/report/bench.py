@@ -3,8 +3,10 @@ time and exit status, and plots of the time figures it printed.
 
 The benchmarks print text for people (tables, ``label: 12 ms`` lines), not
 a schema, and a line that is a JSON object is taken as it is. Figures are
-read from each printed line as ``number unit`` pairs; a figure is labelled
-by its line with its own number blanked out. Only time figures (ns to s,
+read from each printed line as ``number unit`` pairs, a figure labelled by
+its line with its own number blanked out; under a table heading whose
+columns name a time unit (``render ms``), from each row's cells in those
+columns, labelled by the row's other cells. Only time figures (ns to s,
 converted to ms) are plotted, one chart per benchmark, since bars of
 different units on one axis would compare nothing; every other figure is
 in the tables and ``bench.json``, and the printed text stays on the page
@@ -60,10 +62,47 @@ def line_figures(line: str) -> List[Figure]:
     return out
 
 
+UNIT_COLUMN_RE = re.compile(r"(?:^|\s)(" + "|".join(map(re.escape, TO_MS)) + r")$")
+NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?$")
+
+
+def table_header(line: str) -> Optional[List[str]]:
+    """Column names of a table heading such as ``mode  services  render ms``
+    (columns apart by two spaces or more, at least one named with a time
+    unit and no number in it), else None."""
+    columns = re.split(r"\s{2,}", line.strip())
+    if len(columns) < 2 or FIGURE_RE.search(line) or \
+            not any(UNIT_COLUMN_RE.search(c) for c in columns):
+        return None
+    return columns
+
+
+def table_row(columns: List[str], line: str) -> Optional[List[Figure]]:
+    """A row under ``columns``: one figure per unit column, labelled by the
+    row's other cells and the column; None when the line is no such row."""
+    cells = line.split()
+    if len(cells) != len(columns):
+        return None
+    units = [UNIT_COLUMN_RE.search(c) for c in columns]
+    if not all(NUMBER_RE.match(cell) for cell, u in zip(cells, units) if u):
+        return None
+    key = " ".join(f"{c}={cell}" for c, cell, u in zip(columns, cells, units) if not u)
+    return [Figure(f"{key} {c[:u.start()].strip() or c}".strip(), float(cell), u.group(1))
+            for c, cell, u in zip(columns, cells, units) if u]
+
+
 def parse_output(name: str, seconds: float, status: int, output: str) -> BenchRun:
     run = BenchRun(name, seconds, status, output)
+    columns: Optional[List[str]] = None     # of the table being read
     for line in output.splitlines():
         text = line.strip()
+        row = table_row(columns, text) if columns else None
+        if row is not None:
+            run.figures += row
+            continue
+        columns = table_header(text)
+        if columns:
+            continue
         if text.startswith("{") and text.endswith("}"):
             try:
                 doc = json.loads(text)
@@ -94,7 +133,8 @@ def bench_figure(run: BenchRun):
     fig = MplFigure(figsize=(11, 1.4 + 0.45 * max(1, len(figs))), layout="constrained")
     ax = fig.add_subplot()
     bars = ax.barh(range(len(figs)), [f.value for f in figs], color="#1e88e5")
-    ax.bar_label(bars, [f"{f.value:.4g}" for f in figs], fontsize=7, padding=2)
+    ax.bar_label(bars, [f"{f.value:.0f}" if f.value >= 1000 else f"{f.value:.4g}"
+                          for f in figs], fontsize=7, padding=2)
     ax.set_yticks(range(len(figs)), [wrap(f.label, 55) for f in figs], fontsize=7)
     ax.invert_yaxis()
     positive = [f.value for f in figs if f.value > 0]

@@ -33,6 +33,27 @@ def test_figures_are_read_with_their_units_and_labels():
         ("qps", 950.0, ""), ("lost", 0.0, ""), ("answered", 1000.0, "")}
 
 
+def test_tables_with_units_in_their_headings():
+    out = """mode      services  render ms  first apply ms  re-apply ms
+iptables        10        6.1           458.3        332.0
+nftables      1000     1922.8          4446.7       8049.2
+
+after the table: 3.5 ms
+"""
+    run = bench.parse_output("bench_proxy", 1.0, 0, out)
+    assert [(f.label, f.value, f.unit) for f in run.figures] == [
+        ("mode=iptables services=10 render", 6.1, "ms"),
+        ("mode=iptables services=10 first apply", 458.3, "ms"),
+        ("mode=iptables services=10 re-apply", 332.0, "ms"),
+        ("mode=nftables services=1000 render", 1922.8, "ms"),
+        ("mode=nftables services=1000 first apply", 4446.7, "ms"),
+        ("mode=nftables services=1000 re-apply", 8049.2, "ms"),
+        ("after the table: #ms", 3.5, "ms")]
+    # No unit in the heading, or a row that does not fit: no figures from it.
+    assert bench.parse_output("x", 1.0, 0, "name  count\na  3\n").figures == []
+    assert bench.parse_output("x", 1.0, 0, "name  t ms\na b 3\n").figures == []
+
+
 def test_no_figures_from_names_and_words():
     assert bench.line_figures("bench_x: 3 nodes, P99 of 2 services, k8s 1.32") == []
     assert [(f.value, f.unit) for f in bench.line_figures("took 1.5x (3 min)")] == [
