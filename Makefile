@@ -70,8 +70,11 @@ test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/component tests/integration
 
+# every benchmark, its output shown as it runs; $(BENCH_REPORT)/bench.html renders
+# what they printed (k8snet/report/bench.py)
+BENCH_REPORT ?= bench-report
 bench: setup
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks --report $(BENCH_REPORT)
 
 # 10,000 hypothesis-generated requests against a live apiserver; prints the answers by
 # status and fails on any 5xx, dropped connection or traceback (make test sends 1,500)

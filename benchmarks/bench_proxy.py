@@ -1,5 +1,5 @@
 """kube-proxy figures: render and apply time for N Services, both modes, and
-the Endpoints-change-to-rules-applied latency through the proxy loop.
+the EndpointSlice-change-to-rules-applied latency through the proxy loop.
 
 Rules go into a scratch network namespace (k8snet-bench-px<id>) that is
 removed at the end; needs root.
@@ -18,7 +18,7 @@ import uuid
 
 from k8snet.proxy.apply import applier_for
 from k8snet.proxy.loop import ProxyLoop
-from k8snet.proxy.model import NodeFacts, service_ports
+from k8snet.proxy.model import SERVICE_NAME_LABEL, NodeFacts, service_ports
 from k8snet.proxy.render_iptables import render as render_ipt
 from k8snet.proxy.render_nft import render as render_nft
 
@@ -26,8 +26,9 @@ NODE = NodeFacts("w1", ("10.0.0.2",), "10.244.0.0/16")
 
 
 def objects(n: int, per: int, shift: int = 0) -> tuple[dict, dict]:
-    """n NodePort Services with `per` endpoints each (keyed like an Informer)."""
-    services, endpoints = {}, {}
+    """n NodePort Services with `per` ready endpoints each, in one EndpointSlice
+    per Service (what kube-proxy reads; both keyed like an Informer)."""
+    services, slices = {}, {}
     for i in range(n):
         name = f"svc{i}"
         services[f"default/{name}"] = {
@@ -35,13 +36,15 @@ def objects(n: int, per: int, shift: int = 0) -> tuple[dict, dict]:
             "spec": {"type": "NodePort", "clusterIP": f"10.96.{i // 250}.{i % 250 + 1}",
                      "ports": [{"name": "http", "port": 80, "protocol": "TCP",
                                 "nodePort": 30000 + i}]}}
-        endpoints[f"default/{name}"] = {
-            "metadata": {"namespace": "default", "name": name},
-            "subsets": [{"addresses": [{"ip": f"10.244.{(i * per + j + shift) // 250}."
-                                              f"{(i * per + j + shift) % 250 + 1}"}
-                                       for j in range(per)],
-                         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]}
-    return services, endpoints
+        slices[f"default/{name}-x"] = {
+            "metadata": {"namespace": "default", "name": f"{name}-x",
+                         "labels": {SERVICE_NAME_LABEL: name}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [f"10.244.{(i * per + j + shift) // 250}."
+                                         f"{(i * per + j + shift) % 250 + 1}"],
+                           "conditions": {"ready": True}} for j in range(per)],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}
+    return services, slices
 
 
 def main(argv=None) -> int:
@@ -87,14 +90,14 @@ def main(argv=None) -> int:
             thread.start()
             svcs, eps = objects(n, args.endpoints)
             loop.on_services(svcs)
-            loop.on_endpoints(eps)
+            loop.on_endpoint_slices(eps)
             deadline = time.monotonic() + 60
             while loop.stats.syncs < 1 and time.monotonic() < deadline:
                 time.sleep(0.01)
             for k in range(args.changes):
                 target = loop.stats.syncs + 1
                 _, eps = objects(n, args.endpoints, shift=k + 1)
-                loop.on_endpoints(eps)
+                loop.on_endpoint_slices(eps)
                 while loop.stats.syncs < target and time.monotonic() < deadline + 60:
                     time.sleep(0.002)
             stop.set()

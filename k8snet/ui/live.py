@@ -7,9 +7,10 @@ callback (the server's, which forwards it to the browsers' SSE streams).
 Everything it reads comes through small injected callables, so the
 document itself stays the pure `model.build_view`.
 
-Faults (issue 12, ``k8snet fault``): pass ``fault_source``, a callable
-returning the active faults as dicts (``{"kind", "target", "since", ...}``);
-they are shown as they come. Until that command exists it returns nothing.
+Faults (``k8snet fault``): ``fault_source`` returns the active faults as
+dicts; by default they are read from the cluster's faults.json (where the
+CLI and the page's buttons record them) on every poll, so a fault injected
+from a shell shows up as fast as one from the page.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ def read_ovs_ports(bridges: List[str]) -> Dict[str, model.PortSample]:
     return model.parse_ovs_interfaces(json.loads(out.stdout), bridges)
 
 
-def no_faults() -> List[dict]:
-    """The fault source until ``k8snet fault`` records its state."""
-    return []
+def recorded_faults(cluster_dir: str) -> List[dict]:
+    """The active faults of the cluster in ``cluster_dir``, with their text."""
+    from k8snet.testbed import faults
+
+    return [{**f.to_dict(), "text": f.describe()} for f in faults.load(cluster_dir)]
 
 
 class LiveView:
@@ -53,13 +56,13 @@ class LiveView:
 
     def __init__(self, cluster, publish: Publish, poll_seconds: float = 0.5,
                  read_ports: Callable = read_ovs_ports,
-                 fault_source: Callable[[], List[dict]] = no_faults,
+                 fault_source: Optional[Callable[[], List[dict]]] = None,
                  clock: Callable[[], float] = time.monotonic):
         self.cluster = cluster
         self.publish = publish
         self.poll_seconds = poll_seconds
         self.read_ports = read_ports
-        self.fault_source = fault_source
+        self.fault_source = fault_source or (lambda: recorded_faults(cluster.state.dir))
         self.clock = clock
         self.kick = threading.Event()
         self.informers: Dict[str, Informer] = {}

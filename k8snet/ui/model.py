@@ -15,7 +15,9 @@ Element ids, written once here (the page and the browser test rely on them):
 - ``link:<bridge>:<port>`` the link whose end is switch port ``port`` of
   ``bridge`` (for an inter-switch link, its ``a`` end);
 - ``on:<ns>/<name>`` a Pod's edge to its node, ``ep:<svc>:<pod>`` a
-  Service's edge to an endpoint Pod.
+  Service's edge to an endpoint Pod;
+- ``np:<ns>/<name>`` a NetworkPolicy, ``sel:<policy>:<pod>`` its edge to
+  a Pod it selects (applies to).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from k8snet import naming
+from k8snet.errors import UsageError
 from k8snet.fabric.facts import Facts
 
 # Layout grid (pixels): spines on top, leaves below, nodes under their leaf,
-# Pods under their node; Services on a row above the spines.
-ROW_SERVICE, ROW_SPINE, ROW_LEAF, ROW_NODE, ROW_POD = -120, 0, 160, 320, 470
+# Pods under their node; Services on a row above the spines, NetworkPolicies
+# on a row above those.
+ROW_POLICY, ROW_SERVICE, ROW_SPINE, ROW_LEAF, ROW_NODE, ROW_POD = -240, -120, 0, 160, 320, 470
 COLUMN = 150
 POD_STEP = 36
 
@@ -74,7 +78,7 @@ class Inputs:
     services: Mapping[str, dict] = field(default_factory=dict)
     endpoints: Mapping[str, dict] = field(default_factory=dict)
     ports: Mapping[str, PortView] = field(default_factory=dict)    # by port name
-    faults: Sequence[dict] = ()    # active faults (k8snet fault), shown as they come
+    faults: Sequence[dict] = ()    # active faults: `k8snet.testbed.faults.Fault` dicts
     policies: Mapping[str, dict] = field(default_factory=dict)   # NetworkPolicies
 
 
@@ -210,12 +214,47 @@ def link_rows(facts: Facts, ports: Mapping[str, PortView]) -> List[dict]:
     return rows
 
 
+def switch_aliases(facts: Facts) -> Dict[str, str]:
+    """Every name ``k8snet fault`` accepts for a switch (``l1``, ``knt-l1``) -> its bridge."""
+    names = {}
+    for sw in facts.switches:
+        names[sw.name] = sw.name
+        parsed = naming.parse_bridge_name(sw.name)
+        if parsed:
+            names[f"{parsed[1]}{parsed[2]}"] = sw.name
+    return names
+
+
+def fault_elements(fault: dict, facts: Facts) -> List[str]:
+    """The element ids a fault touches: a link's edge(s), a crashed or
+    partitioned node (names as the user gave them to ``k8snet fault``)."""
+    targets = [t for t in fault.get("targets") or [] if isinstance(t, str)]
+    if fault.get("kind") != "link":
+        return [f"node:{t}" for t in targets]
+    if len(targets) != 2:
+        return []
+    aliases = switch_aliases(facts)
+    ends = {aliases.get(t, t) for t in targets}
+    out = [f"link:{link.a}:{link.a_port}" for link in facts.links if {link.a, link.b} == ends]
+    out += [f"link:{h.switch}:{h.port}" for h in facts.hosts if {h.switch, h.name} == ends]
+    return out
+
+
+def fault_rows(faults: Sequence[dict], facts: Facts) -> List[dict]:
+    """The active faults as the page lists them, each with what it touches."""
+    return [{**f, "elements": fault_elements(f, facts)} for f in faults]
+
+
 def build_view(inp: Inputs) -> dict:
     """The document the page draws (see the module docstring for ids)."""
     pos = layout(inp.facts, inp.nodes)
     elements: List[dict] = []
+    faults = fault_rows(inp.faults, inp.facts)
+    faulted = {el for f in faults for el in f["elements"]}
 
     def add(group: str, data: dict, classes: str = "", at: Optional[Tuple] = None) -> None:
+        if data["id"] in faulted:
+            classes += " fault"
         el = {"group": group, "data": {"label": "", **data}, "classes": classes}
         if at is not None:
             el["position"] = {"x": at[0], "y": at[1]}
@@ -273,22 +312,40 @@ def build_view(inp: Inputs) -> dict:
                 add("edges", {"id": f"ep:{key}:{target}", "source": f"svc:{key}",
                               "target": f"pod:{target}", "kind": "endpoint"},
                     f"endpoint {'ready' if ready else 'notready'}")
+    policies = [policy_row(k, inp.policies[k], inp.pods) for k in sorted(inp.policies)]
+    for i, row in enumerate(policies):
+        add("nodes", {"id": f"np:{row['key']}", "label": row["key"], "kind": "policy", **row},
+            "policy" + (" invalid" if row["error"] else ""), (i * COLUMN, ROW_POLICY))
+        for target in row["pods"]:
+            if f"pod:{target}" in drawn:
+                add("edges", {"id": f"sel:{row['key']}:{target}", "source": f"np:{row['key']}",
+                              "target": f"pod:{target}", "kind": "selects"}, "selects")
     return {"cluster": inp.cluster, "mode": inp.mode, "elements": elements,
             "nodes": node_rows, "pods": pods, "services": services,
             "links": links,
-            "faults": list(inp.faults),
-            "policies": [policy_row(k, inp.policies[k]) for k in sorted(inp.policies)]}
+            "faults": faults,
+            "policies": policies}
 
 
-def policy_row(key: str, policy: dict) -> dict:
-    """A NetworkPolicy as the side panel lists it: whom it selects, which ways."""
-    spec = policy.get("spec", {})
-    labels = (spec.get("podSelector") or {}).get("matchLabels") or {}
-    selects = ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "all Pods"
-    types = spec.get("policyTypes") or (["Ingress"] + (["Egress"] if "egress" in spec else []))
-    return {"key": key, "selects": selects, "types": types,
-            "ingress_rules": len(spec.get("ingress") or []),
-            "egress_rules": len(spec.get("egress") or [])}
+def policy_row(key: str, policy: dict, pods: Mapping[str, dict]) -> dict:
+    """A NetworkPolicy as the page shows it: its selector, which ways it
+    isolates, and the live Pods it selects, decided by the policy agent's own
+    `k8snet.policy.model` (so the page and the enforcement cannot disagree)."""
+    from k8snet.policy.model import parse_pod, parse_policy, pod_is_live
+
+    spec = policy.get("spec") or {}
+    row = {"key": key, "selects": "", "types": [],
+           "ingress_rules": len(spec.get("ingress") or []),
+           "egress_rules": len(spec.get("egress") or []), "pods": [], "error": ""}
+    try:
+        parsed = parse_policy(policy)
+    except UsageError as exc:  # the agent skips it too; say why
+        return {**row, "error": str(exc)}
+    row["selects"] = str(parsed.pod_selector) or f"all Pods in {parsed.namespace}"
+    row["types"] = sorted(parsed.types)
+    row["pods"] = sorted(k for k, obj in pods.items()
+                         if pod_is_live(obj) and parsed.selects(parse_pod(obj)))
+    return row
 
 
 def trace_path(doc: dict, facts: Facts) -> List[str]:

@@ -12,10 +12,23 @@ already in the venv. Routes:
   and returns its report plus the element ids of the path;
 - ``POST /api/probe`` runs the probes, returns each check's verdict;
 - ``GET /api/switch/{name}`` that switch's OpenFlow flows and groups, beside
-  what the controller means it to hold (`k8snet.ui.controller`).
+  what the controller means it to hold (`k8snet.ui.controller`);
+- ``POST /api/fault`` ``{"action", ...}`` one ``k8snet fault`` action
+  (`k8snet.ui.actions`); ``GET /api/components`` what a kill can name.
 
 Trace and probe block for seconds: they run in the default executor, one
 at a time (a lock), so two clicks do not send two marked packets at once.
+Fault actions have their own lock: a fault can be injected during a trace.
+
+The POST routes change the cluster, so another web page open in the same
+browser must not reach them (cross-site request forgery), nor a page
+whose host name an attacker points at 127.0.0.1 (DNS rebinding):
+
+- every request must name 127.0.0.1 or localhost as its Host;
+- every POST must carry ``X-K8snet-Token``, a random token made when the
+  server starts and written only into the page it serves. Another origin
+  cannot read that page, and cannot send a custom header cross-origin
+  without a CORS preflight, which this server never grants.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import socket
 import subprocess
 import threading
@@ -31,7 +45,7 @@ from typing import Optional, Set
 from aiohttp import web
 
 from k8snet.errors import K8snetError
-from k8snet.ui import controller, model
+from k8snet.ui import actions, controller, model
 from k8snet.ui.live import LiveView
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
@@ -41,6 +55,10 @@ CLUSTER = web.AppKey("cluster", object)        # the api.Cluster served
 HUB = web.AppKey("hub", object)                # Hub: latest view and SSE queues
 LIVE = web.AppKey("live", object)              # LiveView (or a test's stand-in)
 BUSY = web.AppKey("busy", asyncio.Lock)        # one trace or probe at a time
+FAULTING = web.AppKey("faulting", asyncio.Lock)  # one fault action at a time
+TOKEN = web.AppKey("token", str)               # the page's secret for POSTs
+TOKEN_HEADER = "X-K8snet-Token"
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 STOP = web.AppKey("stop", threading.Event)     # stops the view's threads
 
 
@@ -63,8 +81,25 @@ class Hub:
             queue.put_nowait(doc)
 
 
-async def page(_request: web.Request) -> web.FileResponse:
-    return web.FileResponse(os.path.join(STATIC, "index.html"))
+@web.middleware
+async def guard(request: web.Request, handler):
+    """Host must be local (DNS rebinding); POSTs must carry the page's token (CSRF)."""
+    if request.host.rsplit(":", 1)[0] not in LOCAL_HOSTS:
+        raise web.HTTPForbidden(text="k8snet ui answers only to 127.0.0.1 or localhost")
+    if request.method != "GET" and not secrets.compare_digest(
+            request.headers.get(TOKEN_HEADER, ""), request.app[TOKEN]):
+        raise web.HTTPForbidden(text=json.dumps(
+            {"error": f"missing or wrong {TOKEN_HEADER}: reload the page"}),
+            content_type="application/json")
+    return await handler(request)
+
+
+async def page(request: web.Request) -> web.Response:
+    """index.html with this server's token (hex, so safe in an attribute)."""
+    with open(os.path.join(STATIC, "index.html")) as fh:
+        html = fh.read().replace("{{token}}", request.app[TOKEN])
+    return web.Response(text=html, content_type="text/html",
+                        headers={"Cache-Control": "no-store"})
 
 
 async def view(request: web.Request) -> web.Response:
@@ -98,9 +133,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def blocking(request: web.Request, fn, *args):
+async def blocking(request: web.Request, fn, *args, lock=BUSY):
     """Run a slow library call in a thread, one at a time; errors become JSON."""
-    async with request.app[BUSY]:
+    async with request.app[lock]:
         try:
             return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
         except K8snetError as exc:
@@ -157,21 +192,46 @@ async def switch(request: web.Request) -> web.Response:
                                        "groups": controller.count_groups(tables["groups"])}})
 
 
-def make_app(cluster, live_factory=LiveView) -> web.Application:
+async def fault(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    lines = await blocking(request, actions.run_fault, request.app[CLUSTER].name, body,
+                           lock=FAULTING)
+    kick = getattr(request.app[LIVE], "kick", None)
+    if kick is not None:
+        kick.set()  # show the new fault state now, not at the next poll
+    return web.json_response({"done": lines})
+
+
+async def components(request: web.Request) -> web.Response:
+    from k8snet.testbed import api
+
+    loop = asyncio.get_running_loop()
+    cluster = await loop.run_in_executor(None, api.find, request.app[CLUSTER].name)
+    return web.json_response(actions.components(cluster.state))
+
+
+def make_app(cluster, live_factory=LiveView, token: Optional[str] = None) -> web.Application:
     """The application for ``cluster``; its view thread starts with the app."""
-    app = web.Application()
+    app = web.Application(middlewares=[guard])
     app[CLUSTER] = cluster
+    app[TOKEN] = token or secrets.token_hex(32)
     app.router.add_get("/", page)
     app.router.add_get("/api/view", view)
     app.router.add_get("/events", events)
     app.router.add_post("/api/trace", trace)
     app.router.add_post("/api/probe", probe)
     app.router.add_get("/api/switch/{name}", switch)
+    app.router.add_post("/api/fault", fault)
+    app.router.add_get("/api/components", components)
     app.router.add_static("/static/", STATIC)
 
     async def start_live(app: web.Application) -> None:
         app[STOP] = threading.Event()
         app[BUSY] = asyncio.Lock()
+        app[FAULTING] = asyncio.Lock()
         app[HUB] = Hub(asyncio.get_running_loop())
         app[LIVE] = live_factory(cluster, app[HUB].publish_threadsafe)
         app[LIVE].start(app[STOP])

@@ -1,6 +1,7 @@
 """Leaf-spine, routed and overlay: `k8snet probe` passes every check, and
 `k8snet trace` between Pods under different leaves shows the hops each mode
-should have; a trace to a Service address shows the DNAT step."""
+should have (and `--pcap` saves the marked packet at each of them); a trace
+to a Service address shows the DNAT step."""
 
 import json
 
@@ -35,9 +36,31 @@ def test_probe_passes_every_check_on_leaf_spine(cluster):
     assert doc["ok"], json.dumps([c for c in doc["checks"] if c["verdict"] != "pass"], indent=1)
 
 
-def test_trace_between_leaves(cluster):
+def udp_ports(packet):
+    """Destination ports of every UDP header, outer first (VXLAN's, then the Pod's)."""
+    from scapy.all import UDP
+
+    ports, n = [], 1
+    while packet.getlayer(UDP, nb=n) is not None:
+        ports.append(packet.getlayer(UDP, nb=n).dport)
+        n += 1
+    return ports
+
+
+def test_trace_between_leaves(cluster, tmp_path):
+    from scapy.all import rdpcap
+
     name, mode, _doc = cluster
-    doc = trace(name, "k8snet-probe-a", "k8snet-probe-c", "--proto", "udp", "--port", "8081")
+    pcap = tmp_path / "trace.pcapng"
+    doc = trace(name, "k8snet-probe-a", "k8snet-probe-c", "--proto", "udp", "--port", "8081",
+                "--pcap", str(pcap))
+    # The pcapng holds the marked packet once per hop, on an interface named after it.
+    frames = rdpcap(str(pcap))
+    assert [f.sniffed_on for f in frames] == [
+        f"{h['place']} {h['iface']} {h['direction']}" for h in doc["hops"]]
+    assert all(8081 in udp_ports(f) for f in frames), [udp_ports(f) for f in frames]
+    vxlan = [f.sniffed_on for f in frames if udp_ports(f)[0] == 4789]
+    assert bool(vxlan) == (mode == "overlay"), vxlan
     assert doc["matches_intended"], doc["comparison"]
     assert doc["switch_hops"] == 3          # leaf, spine, leaf
     hops = doc["hops"]

@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.conftest import k8snet, nothing_left
 
-CLUSTER = "ui2"
+CLUSTER = "uif1"
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "artifacts")
 RED = "rgb(229,57,53)"          # edge.link.down in static/app.js
@@ -142,6 +142,64 @@ def test_link_set_down_turns_red_within_2s(cluster, browser):
         subprocess.run(["ip", "link", "set", port, "up"], check=True)
     wait_js(browser, f"return cy.getElementById({link_id!r}).classes()",
             lambda c: "up" in (c or []), 10, f"{link_id} up again")
+
+
+def test_fault_buttons_take_a_link_down_and_clear_it(cluster, browser):
+    """The page's buttons call `k8snet fault`'s own functions: the fault is
+    recorded where the CLI records it, drawn red and listed; clear mends it."""
+    from selenium.webdriver.common.by import By
+
+    from k8snet.testbed import api
+    from k8snet.testbed import faults as flt
+
+    state = api.find(cluster).state
+    leaf = next(s.name for s in state.switches if s.role == "leaf")
+    link_id = f"link:{leaf}:1"
+    wait_js(browser, f"return cy.getElementById({link_id!r}).classes()",
+            lambda c: "up" in (c or []), 10, f"{link_id} up before the click")
+    browser.execute_script(f"cy.getElementById({link_id!r}).emit('tap')")
+    started = time.monotonic()
+    browser.find_element(By.ID, "link-down-btn").click()
+    try:
+        wait_js(browser, f"return cy.getElementById({link_id!r}).style('line-color')",
+                lambda c: (c or "").replace(" ", "") == RED, 10, f"{link_id} red")
+        listed = wait_js(browser, "return document.getElementById('fault-list').innerText",
+                         lambda t: "down" in (t or ""), 10, "the fault listed")
+        print(f"{link_id} down by its button: red and listed ({listed.strip()!r}) "
+              f"{time.monotonic() - started:.2f}s after the click")
+        recorded = flt.load(state.dir)
+        assert [f.kind for f in recorded] == ["link"], recorded
+        assert link_id in browser.execute_script(
+            "return window.k8snet.view.faults[0].elements")
+        assert "fault" in browser.execute_script(
+            f"return cy.getElementById({link_id!r}).classes()")
+        screenshot(browser, "fault-button")
+    finally:
+        browser.find_element(By.ID, "fault-clear").click()
+    wait_js(browser, f"return cy.getElementById({link_id!r}).classes()",
+            lambda c: "up" in (c or []) and "fault" not in c, 10, f"{link_id} up after clear")
+    wait_js(browser, "return document.getElementById('fault-list').innerText",
+            lambda t: (t or "").strip() == "none", 5, "no fault listed after clear")
+    assert flt.load(state.dir) == []
+    assert browser.execute_script("return window.k8snet.faultError") is None
+
+
+def test_policy_is_drawn_to_the_pods_it_selects(cluster, browser):
+    policy = """{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": "only-p1", "namespace": "default"},
+                 "spec": {"podSelector": {"matchLabels": {"run": "p1"}},
+                          "ingress": [{"from": [{"podSelector": {}}]}]}}"""
+    kubectl("apply", "-f", "-", stdin=policy)
+    try:
+        edges = wait_js(browser, "return cy.edges('.selects').map(e => e.id())",
+                        lambda ids: bool(ids), 10, "the policy's edge drawn")
+        assert edges == ["sel:default/only-p1:default/p1"], edges
+        listed = browser.execute_script("return document.getElementById('policies').innerText")
+        assert "applies to: default/p1" in listed, listed
+    finally:
+        kubectl("delete", "networkpolicy", "only-p1")
+    wait_js(browser, "return cy.getElementById('np:default/only-p1').length",
+            lambda n: n == 0, 10, "the policy gone from the page")
 
 
 def test_trace_click_draws_the_switches_the_packet_crossed(cluster, browser):

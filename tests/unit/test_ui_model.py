@@ -133,10 +133,21 @@ def test_parse_ovs_interfaces_keeps_only_the_clusters_ports():
     assert samples["knt-s1p2"].link_state == ""
 
 
-def test_faults_are_shown_as_given():
-    fault = {"kind": "link-down", "target": "knt-l1p1"}
-    doc = model.build_view(model.Inputs("t", "routed", FACTS, NODES, faults=[fault]))
-    assert doc["faults"] == [fault]
+def test_faults_are_listed_with_the_elements_they_touch():
+    faults = [{"kind": "link", "targets": ["l1", "s1"], "since": 1.0, "text": "link down"},
+              {"kind": "link", "targets": ["w2", "knt-l2"], "since": 2.0},
+              {"kind": "crash", "targets": ["w1"], "since": 3.0},
+              {"kind": "link", "targets": ["w1", "knt-l2"], "since": 4.0}]  # no such wire
+    doc = model.build_view(model.Inputs("t", "routed", FACTS, NODES, faults=faults))
+    assert [f["elements"] for f in doc["faults"]] == [
+        ["link:knt-l1:1"], ["link:knt-l2:2"], ["node:w1"], []]
+    assert doc["faults"][0]["text"] == "link down"
+    assert "fault" in by_id(doc, "link:knt-l1:1")["classes"].split()
+    assert "fault" in by_id(doc, "node:w1")["classes"].split()
+    assert "fault" not in by_id(doc, "link:knt-l2:1")["classes"].split()
+    # Cleared: nothing is marked any more.
+    doc = model.build_view(model.Inputs("t", "routed", FACTS, NODES))
+    assert doc["faults"] == [] and all("fault" not in e["classes"] for e in doc["elements"])
 
 
 def test_trace_path_lights_places_and_the_links_between_them():
@@ -174,11 +185,36 @@ def test_controller_view_loses_an_ecmp_branch_when_an_uplink_goes_down():
     assert controller.count_flows(["NXST_FLOW reply", " table=0, priority=0 actions=drop"]) == 1
 
 
-def test_network_policies_are_listed_with_what_they_select():
+def test_network_policies_are_drawn_to_the_pods_they_select():
     policy = {"metadata": {"namespace": "default", "name": "deny"},
               "spec": {"podSelector": {"matchLabels": {"app": "web"}},
                        "ingress": [{"from": [{"podSelector": {}}]}]}}
-    doc = model.build_view(model.Inputs("t", "routed", FACTS, NODES,
-                                        policies={"default/deny": policy}))
-    assert doc["policies"] == [{"key": "default/deny", "selects": "app=web",
-                                "types": ["Ingress"], "ingress_rules": 1, "egress_rules": 0}]
+    everything = {"metadata": {"namespace": "default", "name": "all"},
+                  "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}
+    broken = {"metadata": {"namespace": "default", "name": "bad"},
+              "spec": {"podSelector": {}, "policyTypes": ["Sideways"]}}
+    web = pod("web", "w1", "10.244.1.5")
+    web["metadata"]["labels"] = {"app": "web"}
+    other = pod("db", "w2", "10.244.2.5")
+    done = pod("job", "w2", "10.244.2.6", phase="Succeeded")
+    done["metadata"]["labels"] = {"app": "web"}
+    elsewhere = {**pod("web", "w1", "10.244.1.9"),
+                 "metadata": {"namespace": "prod", "name": "web", "labels": {"app": "web"}}}
+    pods = {"default/web": web, "default/db": other, "default/job": done,
+            "prod/web": elsewhere}
+    doc = model.build_view(model.Inputs("t", "routed", FACTS, NODES, pods=pods, policies={
+        "default/deny": policy, "default/all": everything, "default/bad": broken}))
+    rows = {p["key"]: p for p in doc["policies"]}
+    assert rows["default/deny"] == {
+        "key": "default/deny", "selects": "app=web", "types": ["Ingress"],
+        "ingress_rules": 1, "egress_rules": 0, "pods": ["default/web"], "error": ""}
+    # Another namespace's Pod and a finished one are not selected.
+    assert rows["default/all"]["pods"] == ["default/db", "default/web"]
+    assert rows["default/all"]["selects"] == "all Pods in default"
+    assert rows["default/all"]["types"] == ["Egress", "Ingress"]
+    assert "Sideways" in rows["default/bad"]["error"] and rows["default/bad"]["pods"] == []
+    assert {"np:default/deny", "np:default/all", "np:default/bad"} <= ids(doc, "nodes")
+    assert {i for i in ids(doc, "edges") if i.startswith("sel:")} == {
+        "sel:default/deny:default/web", "sel:default/all:default/db",
+        "sel:default/all:default/web"}
+    assert "invalid" in by_id(doc, "np:default/bad")["classes"]

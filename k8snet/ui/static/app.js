@@ -19,17 +19,24 @@ const STYLE = [
   { selector: "node.pod.deleting", style: { "opacity": 0.4 } },
   { selector: "node.service", style: { "shape": "hexagon", "background-color": "#fb8c00",
       "width": 26, "height": 24, "font-size": 8 } },
+  { selector: "node.policy", style: { "shape": "tag", "background-color": "#5e35b1",
+      "width": 26, "height": 18, "font-size": 8 } },
+  { selector: "node.policy.invalid", style: { "background-color": "#9e9e9e" } },
   { selector: "edge", style: { "width": 2, "line-color": "#90a4ae", "curve-style": "bezier",
       "label": "data(label)", "font-size": 8, "text-rotation": "autorotate" } },
   { selector: "edge.link.up", style: { "line-color": "#43a047", "width": 3 } },
   { selector: "edge.link.down", style: { "line-color": "#e53935", "width": 4,
       "line-style": "dashed" } },
+  { selector: "edge.selects", style: { "width": 1, "line-style": "dashed",
+      "line-color": "#9575cd", "opacity": 0.7 } },
   { selector: "edge.on", style: { "width": 1, "line-color": "#b0bec5" } },
   { selector: "edge.endpoint", style: { "width": 1, "line-style": "dotted",
       "line-color": "#fb8c00" } },
   { selector: "edge.path", style: { "line-color": "#8e24aa", "width": 6, "z-index": 10,
       "line-style": "solid" } },
   { selector: "node.path", style: { "border-width": 4, "border-color": "#8e24aa" } },
+  { selector: "node.fault", style: { "border-width": 4, "border-color": "#e53935",
+      "border-style": "dashed" } },
   { selector: ".picked", style: { "border-width": 3, "border-color": "#000" } },
 ];
 
@@ -51,7 +58,8 @@ function draw(view) {
   $("cluster").textContent = view.cluster;
   $("mode").textContent = view.mode;
   $("faults").textContent = view.faults.length ?
-    "faults: " + view.faults.map(f => `${f.kind} ${f.target}`).join(", ") : "";
+    "faults: " + view.faults.map(f => f.text || f.kind).join("; ") : "";
+  drawFaults(view.faults);
   const want = new Set(view.elements.map(e => e.data.id));
   cy.batch(() => {
     cy.elements().forEach(el => { if (!want.has(el.id())) el.remove(); });
@@ -81,9 +89,92 @@ function draw(view) {
 
 function drawPolicies(view) {
   $("policies").innerHTML = view.policies.length ? "<table>" + view.policies.map(p =>
-    `<tr><td>${esc(p.key)}</td><td>selects ${esc(p.selects)}<br>${esc(p.types.join(", "))}` +
-    ` (${p.ingress_rules} in, ${p.egress_rules} out)</td></tr>`).join("") + "</table>" : "none";
+    `<tr data-policy="${esc(p.key)}"><td>${esc(p.key)}</td><td>` + (p.error ?
+      `<span class="fail">${esc(p.error)}</span>` :
+      `selects ${esc(p.selects)}<br>${esc(p.types.join(", "))}` +
+      ` (${p.ingress_rules} in, ${p.egress_rules} out)<br>applies to: ` +
+      (p.pods.map(esc).join(", ") || "<i>no Pod</i>")) + "</td></tr>").join("") +
+    "</table>" : "none";
+  // Hovering a policy's row lights up it and the Pods it selects in the drawing.
+  for (const row of $("policies").querySelectorAll("tr[data-policy]")) {
+    const el = () => cy.getElementById("np:" + row.dataset.policy);
+    row.onmouseenter = () => el().closedNeighborhood().select();
+    row.onmouseleave = () => cy.elements().unselect();
+  }
 }
+
+// What undoes one active fault, as a page action (see k8snet/ui/actions.py).
+function undoOf(f) {
+  if (f.kind === "link") return { action: "link-up", a: f.targets[0], b: f.targets[1] };
+  if (f.kind === "crash") return { action: "restore", node: f.targets[0] };
+  return { action: "clear" };   // a partition: only clear undoes it
+}
+
+function drawFaults(faults) {
+  const list = $("fault-list");
+  list.innerHTML = faults.length ? "" : "none";
+  faults.forEach((f, i) => {
+    const row = document.createElement("div");
+    row.className = "fault-row fail";
+    row.innerHTML = `${esc(f.text || f.kind)} <small>since ` +
+      `${esc(new Date(f.since * 1000).toLocaleTimeString())}</small> `;
+    const undo = document.createElement("button");
+    undo.textContent = "undo";
+    undo.id = `fault-undo-${i}`;
+    undo.onclick = () => faultAction(undoOf(f));
+    row.appendChild(undo);
+    row.onmouseenter = () => f.elements.forEach(id => cy.getElementById(id).select());
+    row.onmouseleave = () => cy.elements().unselect();
+    list.appendChild(row);
+  });
+}
+
+// Runs one `k8snet fault` action on the server; the fault state comes back by SSE.
+async function faultAction(body) {
+  $("fault-out").textContent = `${body.action} …`;
+  window.k8snet.faultError = null;
+  try {
+    const res = await post("/api/fault", body);
+    $("fault-out").textContent = res.done.join("\n");
+    $("fault-out").className = "ok";
+  } catch (err) {
+    window.k8snet.faultError = err.message;
+    $("fault-out").textContent = err.message;
+    $("fault-out").className = "fail";
+  }
+}
+
+function actionButtons(buttons) {
+  const box = $("actions");
+  box.innerHTML = "";
+  for (const [id, label, body] of buttons) {
+    const b = document.createElement("button");
+    b.id = id;
+    b.textContent = label;
+    b.onclick = () => faultAction(body);
+    box.appendChild(b);
+  }
+}
+
+function bareName(id) { return id.slice(id.indexOf(":") + 1); }
+
+async function loadComponents() {
+  try {
+    const resp = await fetch("/api/components");
+    const comps = await resp.json();
+    $("kill-component").innerHTML = comps.map(c =>
+      `<option value="${esc(c.name)}">${esc(c.name)}</option>`).join("");
+    const nodes = [...new Set(comps.flatMap(c => c.nodes))].sort();
+    $("kill-node").innerHTML = '<option value="">every node</option>' +
+      nodes.map(n => `<option>${esc(n)}</option>`).join("");
+  } catch (err) {
+    $("fault-out").textContent = `components: ${err.message}`;
+  }
+}
+
+$("fault-clear").onclick = () => faultAction({ action: "clear" });
+$("kill-btn").onclick = () => faultAction({ action: "kill", component: $("kill-component").value,
+                                            node: $("kill-node").value });
 
 function connect() {
   const source = new EventSource("/events");
@@ -123,9 +214,20 @@ function showDetails(el) {
   }
 }
 
+cy.on("tap", "edge.link", ev => {
+  const d = ev.target.data(), a = bareName(d.source), b = bareName(d.target);
+  $("details").innerHTML = `<b>${esc(d.id)}</b> ${esc(d.state)}<br>ports ` +
+    `${esc(d.ports.join(", "))}`;
+  actionButtons([["link-down-btn", `link ${a} – ${b} down`, { action: "link-down", a, b }],
+                 ["link-up-btn", "up", { action: "link-up", a, b }]]);
+});
+
 cy.on("tap", "node", ev => {
   const el = ev.target;
   showDetails(el);
+  actionButtons(el.data("kind") === "node" && el.data("role") !== "external" ? [
+    ["node-crash-btn", `crash ${el.data("name")}`, { action: "crash", node: el.data("name") }],
+    ["node-restore-btn", "restore", { action: "restore", node: el.data("name") }]] : []);
   if (el.data("kind") !== "pod" && el.data("kind") !== "node") return;
   const picked = window.k8snet.picked;
   if (picked.length === 2) { picked.length = 0; cy.elements(".picked").removeClass("picked"); }
@@ -136,8 +238,11 @@ cy.on("tap", "node", ev => {
   $("trace-btn").disabled = picked.length !== 2;
 });
 
+const TOKEN = document.querySelector('meta[name="k8snet-token"]').content;
+
 async function post(url, body) {
-  const resp = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+  const resp = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json",
+                                                             "X-K8snet-Token": TOKEN },
                                   body: JSON.stringify(body || {}) });
   const doc = await resp.json().catch(() => ({ error: resp.statusText }));
   if (!resp.ok) throw new Error(doc.error || resp.statusText);
@@ -181,3 +286,4 @@ $("probe-btn").onclick = async () => {
 };
 
 connect();
+loadComponents();
