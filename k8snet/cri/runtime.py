@@ -372,7 +372,9 @@ class Runtime:
                 "exe": (ctx.busybox if ctx.applet_dir and
                         os.path.dirname(argv[0]) == ctx.applet_dir else argv[0]),
                 "uid": config.get("run_as_user"), "gid": config.get("run_as_group"),
-                "groups": list(config.get("supplemental_groups") or [])}
+                "groups": list(config.get("supplemental_groups") or []),
+                "stdin": bool(config.get("stdin")), "stdin_once": bool(config.get("stdin_once")),
+                "tty": bool(config.get("tty"))}
         host.write_json(os.path.join(cdir, "spec.json"), spec)
         host.write_json(os.path.join(cdir, "container.json"), rec)
         return cid

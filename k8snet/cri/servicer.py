@@ -68,6 +68,7 @@ def container_config(msg) -> dict:
             "envs": [{"key": kv.key, "value": kv.value} for kv in msg.envs],
             "labels": dict(msg.labels), "annotations": dict(msg.annotations),
             "log_path": msg.log_path,
+            "stdin": msg.stdin, "stdin_once": msg.stdin_once, "tty": msg.tty,
             "mounts": [{"container_path": m.container_path, "host_path": m.host_path,
                         "readonly": m.readonly} for m in msg.mounts],
             "resources": {"cpu_period": res.cpu_period, "cpu_quota": res.cpu_quota,

@@ -82,6 +82,7 @@ def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attem
                             container.get("terminationMessagePath", "/dev/termination-log")},
         "log_path": f"{container['name']}/{attempt}.log",
         "stdin": bool(container.get("stdin")),
+        "stdin_once": bool(container.get("stdinOnce")),
         "tty": bool(container.get("tty")),
     }
     cfg["linux"] = {"resources": linux_resources(container.get("resources"))}

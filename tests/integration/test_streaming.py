@@ -60,7 +60,20 @@ def stack():
                     "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
                              "containers": [{"name": "c", "image": "busybox", "command": [
                                  "sh", "-c", "echo run $(date +%s%N); sleep 2; exit 1"]}]}})
-        for name in ("box", "web"):
+        node.apply({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "talk", "namespace": "default"},
+                    "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+                             "restartPolicy": "Never",
+                             "containers": [{"name": "c", "image": "busybox",
+                                             "stdin": True, "stdinOnce": True, "command": [
+                                                 "sh", "-c", "while read l; do echo got:$l; "
+                                                 "done; echo bye"]}]}})
+        node.apply({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "term", "namespace": "default"},
+                    "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+                             "containers": [{"name": "c", "image": "busybox", "stdin": True,
+                                             "tty": True, "command": ["sh"]}]}})
+        for name in ("box", "web", "talk", "term"):
             wait_for(f"pod {name} running", lambda n=name: (node.get("pod", n) or {}).get(
                 "status", {}).get("phase") == "Running", deadline=90)
         yield node
@@ -294,3 +307,38 @@ def test_attach_shows_the_containers_new_output(stack):
     finally:
         att.kill()
         att.wait()
+
+
+def test_attach_stdin_once_feeds_the_container_and_ends_it(stack):
+    """`kubectl attach -i` to a `stdin: true, stdinOnce: true` container: its input goes to
+    the shim-held stdin; the end of ours is the end of the container's, which then exits."""
+    r = kubectl(stack, "attach", "-i", "talk", stdin=b"hello\nworld\n")
+    assert r.returncode == 0 and b"got:hello\ngot:world\nbye\n" in r.stdout, r
+    wait_for("talk succeeded", lambda: (stack.get("pod", "talk") or {}).get(
+        "status", {}).get("phase") == "Succeeded", deadline=30)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (make setup)")
+def test_attach_tty_under_tmux_types_and_resizes(stack, tmp_path):
+    """`kubectl attach -it` to a `tty: true` container's shell: the terminal is the one the
+    shim holds (the container's own sh, PID 1), typed keys reach it, resizes too."""
+    script = tmp_path / "a.sh"
+    script.write_text(f"#!/bin/sh\nexport HOME={stack.home} KUBECONFIG={stack.kubeconfig}\n"
+                      f"ip netns exec {stack.ns} kubectl attach -it term\nsleep 60\n")
+    script.chmod(0o755)
+    server = f"k8snet-att{os.getpid()}"
+    subprocess.run(["tmux", "-L", server, "new-session", "-d", "-s", "tty", "-x", "110", "-y",
+                    "35", str(script)], check=True)
+
+    def typed(keys: str, want: str) -> str:
+        subprocess.run(["tmux", "-L", server, "send-keys", "-t", "tty", keys, "Enter"],
+                       check=True)
+        return wait_for(f"{want!r} on the screen",
+                        lambda: want in _screen(server) or None, deadline=30, every=0.2)
+
+    try:
+        wait_for("attach connected", lambda: "press" in _screen(server) or None, deadline=30)
+        typed("echo $((6*7)) pid=$$", "42 pid=1")
+        typed("stty size", "35 110")
+    finally:
+        subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
