@@ -57,11 +57,14 @@ def sandbox_config(pod: Mapping[str, Any], attempt: int, log_dir: str) -> Dict[s
 def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attempt: int,
                      pod_ip: str = "", host_ip: str = "",
                      image_ref: Optional[str] = None,
-                     env_map: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+                     env_map: Optional[Mapping[str, str]] = None,
+                     target_id: str = "") -> Dict[str, Any]:
     """ContainerConfig: metadata, image, command/args (with $(VAR) expanded), env, log path.
 
     `env_map` is the resolved environment (k8snet.kubelet.envvars); without it
     the environment is resolved with no ConfigMaps or Secrets in existence.
+    `target_id`: the running container an ephemeral container's targetContainerName
+    names, whose PID namespace it joins (NamespaceMode TARGET).
     """
     if env_map is None:
         env_map = envvars.container_env(pod, container, pod_ip, host_ip).env
@@ -89,6 +92,8 @@ def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attem
     sec = security_context(pod, container)
     if pod.get("spec", {}).get("shareProcessNamespace"):
         sec["namespace_options"] = {"pid": "POD"}   # one PID namespace for the Pod
+    elif target_id:
+        sec["namespace_options"] = {"pid": "TARGET", "target_id": target_id}
     if sec:
         cfg["linux"]["security_context"] = sec
     return cfg

@@ -342,3 +342,56 @@ def test_attach_tty_under_tmux_types_and_resizes(stack, tmp_path):
         typed("stty size", "35 110")
     finally:
         subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
+
+
+def test_debug_ephemeral_container_shares_the_targets_processes(stack):
+    """`kubectl debug -i POD --image=busybox --target=c`: pods/ephemeralcontainers takes the
+    container, the kubelet starts it in the target's PID namespace (the target's `sleep` is
+    PID 1 there), its status appears in ephemeralContainerStatuses, attach carries stdin."""
+    r = kubectl(stack, "debug", "box", "--image=busybox", "--target=c", "-c", "dbg1", "-i",
+                "--quiet", "--", "sh", "-c", "read x; echo got:$x; ps -o pid,args",
+                stdin=b"go\n", timeout=120)
+    assert r.returncode == 0 and b"got:go" in r.stdout, r
+    assert any(line.split()[:2] == [b"1", b"sleep"] for line in r.stdout.splitlines()), r
+    statuses = wait_for("dbg1 terminated", lambda: [
+        s for s in (stack.get("pod", "box") or {}).get("status", {}).get(
+            "ephemeralContainerStatuses") or []
+        if s["name"] == "dbg1" and "terminated" in s["state"]], deadline=30)
+    assert statuses[0]["state"]["terminated"]["exitCode"] == 0
+    # validation as upstream: an ephemeral container serves no ports
+    pod = json.loads(kubectl(stack, "get", "pod", "box", "-o", "json").stdout)
+    pod["spec"]["ephemeralContainers"].append({"name": "dbg9", "image": "busybox",
+                                               "ports": [{"containerPort": 80}]})
+    bad = kubectl(stack, "replace", "--raw",
+                  "/api/v1/namespaces/default/pods/box/ephemeralcontainers", "-f", "-",
+                  stdin=json.dumps(pod).encode())
+    assert bad.returncode != 0 and b"spec.ephemeralContainers[1].ports: Forbidden: cannot " \
+        b"be set for an Ephemeral Container" in bad.stderr, bad
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (make setup)")
+def test_debug_it_under_tmux_attaches_to_the_debugger(stack, tmp_path):
+    """`kubectl debug -it POD --image=busybox --target=c` in a terminal: a shell whose `ps`
+    shows the target's processes."""
+    script = tmp_path / "d.sh"
+    script.write_text(f"#!/bin/sh\nexport HOME={stack.home} KUBECONFIG={stack.kubeconfig}\n"
+                      f"ip netns exec {stack.ns} kubectl debug -it box --image=busybox "
+                      "--target=c -c dbg2\nsleep 60\n")
+    script.chmod(0o755)
+    server = f"k8snet-dbg{os.getpid()}"
+    subprocess.run(["tmux", "-L", server, "new-session", "-d", "-s", "tty", "-x", "110", "-y",
+                    "35", str(script)], check=True)
+    try:
+        # "If you don't see a command prompt, try pressing enter."
+        wait_for("debug attached", lambda: "press" in _screen(server) or None, deadline=90)
+        subprocess.run(["tmux", "-L", server, "send-keys", "-t", "tty",
+                        "echo $((6*7)); ps -o pid,args | grep '[s]leep 3600'", "Enter"],
+                       check=True)
+        wait_for("the target's sleep", lambda: "1 sleep 3600" in _screen(server) or None,
+                 deadline=30, every=0.2)
+        assert "42" in _screen(server)
+    except AssertionError:
+        print(_screen(server))
+        raise
+    finally:
+        subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)

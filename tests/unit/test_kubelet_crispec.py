@@ -96,3 +96,17 @@ def test_share_process_namespace_asks_for_the_pod_pid_namespace():
                                                            {"name": "c"}, 0),
                                   pb.ContainerConfig())
     assert container_config(plain)["share_pid"] is False
+
+
+def test_ephemeral_target_asks_for_the_target_containers_pid_namespace():
+    pb, _ = proto.load()
+    from k8snet.cri.servicer import container_config
+    ec = {"name": "dbg", "image": "busybox", "stdin": True, "tty": True,
+          "targetContainerName": "c"}
+    cfg = crispec.container_config({"metadata": {}, "spec": {}}, ec, 0, target_id="abc123")
+    plain = container_config(json_format.ParseDict(cfg, pb.ContainerConfig()))
+    assert plain["target_id"] == "abc123" and plain["share_pid"] is False
+    assert plain["stdin"] is True and plain["tty"] is True and plain["stdin_once"] is False
+    untargeted = container_config(json_format.ParseDict(crispec.container_config(
+        {"metadata": {}, "spec": {}}, ec, 0), pb.ContainerConfig()))
+    assert untargeted["target_id"] == ""
