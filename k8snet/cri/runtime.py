@@ -376,7 +376,7 @@ class Runtime:
                 "uid": config.get("run_as_user"), "gid": config.get("run_as_group"),
                 "groups": list(config.get("supplemental_groups") or []),
                 "stdin": bool(config.get("stdin")), "stdin_once": bool(config.get("stdin_once")),
-                "tty": bool(config.get("tty"))}
+                "tty": bool(config.get("tty")), "host_pid": bool(config.get("host_pid"))}
         host.write_json(os.path.join(cdir, "spec.json"), spec)
         host.write_json(os.path.join(cdir, "container.json"), rec)
         return cid

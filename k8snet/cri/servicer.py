@@ -62,6 +62,7 @@ def container_config(msg) -> dict:
             "run_as_group": sec.run_as_group.value if sec.HasField("run_as_group") else None,
             "supplemental_groups": list(sec.supplemental_groups),
             "share_pid": sec.HasField("namespace_options") and sec.namespace_options.pid == 0,
+            "host_pid": sec.HasField("namespace_options") and sec.namespace_options.pid == 2,
             "target_id": sec.namespace_options.target_id
             if sec.HasField("namespace_options") and sec.namespace_options.pid == 3 else "",
             "metadata": {"name": msg.metadata.name, "attempt": msg.metadata.attempt},

@@ -82,7 +82,9 @@ def join_netns_and_pidns(libc: ctypes.CDLL, spec: dict) -> tuple[list[str], list
         got.append("net")
     if not spec.get("isolate", True):
         return got, ["isolation turned off"]
-    if spec.get("pidns_path"):   # the Pod's shared PID namespace (shareProcessNamespace)
+    if spec.get("host_pid"):     # hostPID: the node's PID namespace, and its /proc
+        return got, notes
+    if spec.get("pidns_path"):   # the Pod's, or a target container's, PID namespace
         fd = os.open(spec["pidns_path"], os.O_RDONLY)
         try:
             _check(libc.setns(fd, CLONE_NEWPID), f"setns {spec['pidns_path']}")

@@ -90,13 +90,32 @@ def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attem
     }
     cfg["linux"] = {"resources": linux_resources(container.get("resources"))}
     sec = security_context(pod, container)
-    if pod.get("spec", {}).get("shareProcessNamespace"):
-        sec["namespace_options"] = {"pid": "POD"}   # one PID namespace for the Pod
-    elif target_id:
-        sec["namespace_options"] = {"pid": "TARGET", "target_id": target_id}
+    namespaces = namespace_options(pod.get("spec", {}), target_id)
+    if namespaces:
+        sec["namespace_options"] = namespaces
     if sec:
         cfg["linux"]["security_context"] = sec
     return cfg
+
+
+def namespace_options(spec: Mapping[str, Any], target_id: str = "") -> Dict[str, Any]:
+    """NamespaceOption for a container ({}: the defaults, its own PID namespace).
+
+    hostPID: the node's; shareProcessNamespace: the Pod's; an ephemeral container's
+    target: that container's. hostIPC asks for the node's IPC namespace. PID mode is
+    always spelled out, as its zero value in runtime.v1 is POD.
+    """
+    out: Dict[str, Any] = {}
+    if spec.get("hostPID"):
+        out["pid"] = "NODE"
+    elif spec.get("shareProcessNamespace"):
+        out["pid"] = "POD"
+    elif target_id:
+        out.update(pid="TARGET", target_id=target_id)
+    if spec.get("hostIPC"):
+        out["ipc"] = "NODE"
+        out.setdefault("pid", "CONTAINER")
+    return out
 
 
 def security_context(pod: Mapping[str, Any], container: Mapping[str, Any]) -> Dict[str, Any]:

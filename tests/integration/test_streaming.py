@@ -395,3 +395,26 @@ def test_debug_it_under_tmux_attaches_to_the_debugger(stack, tmp_path):
         raise
     finally:
         subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
+
+
+def test_debug_node_runs_in_the_nodes_namespaces_with_its_root_at_host(stack):
+    """`kubectl debug node/w1 -i --image=busybox`: a Pod on w1 with hostNetwork, hostPID and
+    hostIPC and the node's / mounted at /host (upstream's default profile)."""
+    script = ("read x; readlink /proc/self/ns/net; readlink /proc/self/ns/pid; "
+              "grep -c ' /host ' /proc/self/mountinfo; [ -d /host/proc/1 ] && echo root")
+    r = kubectl(stack, "debug", f"node/{NODE}", "-i", "--image=busybox", "--", "sh", "-c",
+                script, stdin=b"go\n", timeout=120)
+    name = next((w.decode() for w in (r.stdout + r.stderr).split()
+                 if w.startswith(b"node-debugger-")), "")
+    try:
+        assert r.returncode == 0 and name, (r.stdout, r.stderr)
+        net, pid, mounted, root = r.stdout.decode().split()[-4:]
+        netns_ino = os.stat(f"/run/netns/{stack.ns}").st_ino
+        assert net == f"net:[{netns_ino}]", r.stdout   # the node's network namespace
+        assert pid == os.readlink("/proc/self/ns/pid"), r.stdout   # the node's PIDs
+        assert int(mounted) >= 1 and root == "root", r.stdout
+        spec = stack.get("pod", name)["spec"]
+        assert spec["hostPID"] and spec["hostIPC"] and spec["hostNetwork"]
+    finally:
+        if name:
+            kubectl(stack, "delete", "pod", name, "--wait=false")
