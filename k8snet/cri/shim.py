@@ -317,6 +317,14 @@ def run(cdir: str) -> int:
     return 0
 
 
+def same_user(conn: socket.socket) -> bool:
+    """Is the peer running as the shim's user? An abstract socket has no file mode to
+    keep other users of the node from typing into a container: its peer's credentials do."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == os.getuid()
+
+
 class Attachments:
     """The attach sessions of one container: their input to its stdin, its output to them."""
 
@@ -332,6 +340,9 @@ class Attachments:
     def ready(self, sock: socket.socket) -> None:
         if sock is self.listener:
             conn, _ = sock.accept()
+            if not same_user(conn):
+                conn.close()
+                return
             conn.settimeout(5.0)  # a session that stops reading is dropped, not waited for
             self.clients[conn] = shimio.Unpacker()
             return

@@ -74,3 +74,21 @@ def test_terminal_resize_and_exit_code(tmp_path):
     out = b"".join(d for _s, d in got)
     assert b"22 77\r\n" in out and {s for s, _d in got} == {shimio.STDOUT}
     assert exit_status(cdir)["exit_code"] == 3
+
+
+def test_another_user_cannot_attach(tmp_path):
+    if os.getuid() != 0:
+        return  # needs a second user to be: root's test only
+    cdir = start_shim(tmp_path, ["sh", "-c", "read l; echo got:$l"], stdin=True)
+    probe = ("import os, socket, sys\nos.setuid(65534)\ns = socket.socket(socket.AF_UNIX)\n"
+             "s.connect(bytes.fromhex(sys.argv[1]))\ntry:\n"
+             "    s.sendall(bytes.fromhex(sys.argv[2]))\n    s.settimeout(10)\n"
+             "    print(len(s.recv(100)))\nexcept OSError:  # reset, broken pipe\n"
+             "    print(0)")
+    other = subprocess.run([sys.executable, "-c", probe,
+                            shimio.socket_name(os.path.basename(cdir)).encode().hex(),
+                            shimio.pack(shimio.STDIN, b"intruder\n").hex()],
+                           capture_output=True, text=True, timeout=30)
+    assert other.stdout.strip() == "0", other   # closed (or reset) at once, nothing read
+    got = session(cdir, shimio.pack(shimio.STDIN, b"owner\n"))
+    assert b"".join(d for _s, d in got) == b"got:owner\n"
