@@ -28,7 +28,8 @@ def pick_container(pod: dict, requested: Optional[str]) -> str:
     name = (pod.get("metadata") or {}).get("name")
     spec = pod.get("spec") or {}
     names = [c.get("name") for c in (spec.get("containers") or []) if isinstance(c, dict)]
-    inits = [c.get("name") for c in (spec.get("initContainers") or []) if isinstance(c, dict)]
+    inits = [c.get("name") for c in (spec.get("initContainers") or []) +
+             (spec.get("ephemeralContainers") or []) if isinstance(c, dict)]
     if requested:
         if requested not in names + inits:
             raise bad_request(f"container {requested} is not valid for pod {name}")

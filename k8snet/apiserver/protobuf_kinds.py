@@ -110,18 +110,34 @@ MESSAGES: dict[str, dict] = {
                          4: ("expirationSeconds", "ptrint", None)},
     "BoundObjectReference": {1: ("kind", "str", None), 2: ("apiVersion", "str", None),
                              3: ("name", "str", None), 4: ("uid", "str", None)},
+    # the Pod `kubectl debug node/NAME` creates (hostPath / at /host, every toleration)
+    "Pod": {1: _META, 2: ("spec", "msg", "PodSpec"), 3: _EMPTY},
+    "Volume": {1: ("name", "str", None), 2: ("volumeSource", "inline", "VolumeSource")},
+    "VolumeSource": {1: ("hostPath", "msg", "HostPathVolumeSource")},
+    "HostPathVolumeSource": {1: ("path", "str", None), 2: ("type", "str", None)},
+    "VolumeMount": {1: ("name", "str", None), 2: ("readOnly", "bool", None),
+                    3: ("mountPath", "str", None)},
+    "Toleration": {1: ("key", "str", None), 2: ("operator", "str", None),
+                   3: ("value", "str", None), 4: ("effect", "str", None),
+                   5: ("tolerationSeconds", "ptrint", None)},
 }
 
 # fields added to messages the base table has
 EXTRA_FIELDS: dict[str, dict] = {
     "ObjectMeta": {13: ("ownerReferences", "msgs", "OwnerReference")},
-    "PodSpec": {14: ("securityContext", "msg", "PodSecurityContext"),
+    "PodSpec": {1: ("volumes", "msgs", "Volume"),
+                12: ("hostPID", "bool", None), 13: ("hostIPC", "bool", None),
+                14: ("securityContext", "msg", "PodSecurityContext"),
                 19: ("schedulerName", "str", None),
-                21: ("automountServiceAccountToken", "ptrbool", None)},
+                20: ("initContainers", "msgs", "Container"),
+                21: ("automountServiceAccountToken", "ptrbool", None),
+                22: ("tolerations", "msgs", "Toleration"),
+                27: ("shareProcessNamespace", "ptrbool", None)},
+    "Container": {9: ("volumeMounts", "msgs", "VolumeMount")},
 }
 
 TOP: dict[tuple[str, str], str] = {
-    ("v1", "ConfigMap"): "ConfigMap", ("v1", "Secret"): "Secret",
+    ("v1", "Pod"): "Pod", ("v1", "ConfigMap"): "ConfigMap", ("v1", "Secret"): "Secret",
     ("v1", "ServiceAccount"): "ServiceAccount", ("v1", "ResourceQuota"): "ResourceQuota",
     ("batch/v1", "Job"): "Job", ("batch/v1", "CronJob"): "CronJob",
     ("rbac.authorization.k8s.io/v1", "Role"): "Role",

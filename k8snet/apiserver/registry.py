@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Callable, Optional
 
-from k8snet.api import defaults, defaults_more, schema, selectors, validation
+from k8snet.api import defaults, defaults_more, ephemeral, schema, selectors, validation
 from k8snet.api.apply import track_update
 from k8snet.apiserver import objects as o
 from k8snet.apiserver import saadmission, storageclass
@@ -236,8 +236,11 @@ class Registry(DeletionMixin):
     def _validate(self, info: KindInfo, obj: dict, old: Optional[dict],
                   subresource: Optional[str] = None) -> None:
         try:
-            causes = validation.validate(info.kind, obj, old, group=info.group,
-                                         namespaced=info.namespaced)
+            if subresource == "ephemeralcontainers" and info.kind == "Pod" and old is not None:
+                causes = ephemeral.validate_update(obj, old)  # the rest is the stored Pod
+            else:
+                causes = validation.validate(info.kind, obj, old, group=info.group,
+                                             namespaced=info.namespaced)
             st = self.strategy(info)
             if st is not None:
                 causes = st.validate(obj, old, subresource, causes)
@@ -446,6 +449,8 @@ class Registry(DeletionMixin):
                               "namespace sent on the request")
         if subresource == "binding":
             new = copy.deepcopy(wanted)
+        elif subresource == "ephemeralcontainers" and info.kind == "Pod":
+            new = ephemeral.subresource_update(cur, wanted)
         elif subresource == "status":
             new = copy.deepcopy(cur)
             new["status"] = wanted.get("status")

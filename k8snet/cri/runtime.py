@@ -344,6 +344,8 @@ class Runtime:
         env.update({kv["key"]: kv["value"] for kv in config.get("envs", [])})
         self._mount_tmpfs(sandbox_id, config.get("annotations") or {})
         pidns = self._pod_pidns(sandbox_id) if config.get("share_pid") else ""
+        if config.get("target_id"):
+            pidns = self._target_pidns(sandbox_id, config["target_id"])
         cid = new_id()
         meta = config.get("metadata") or {}
         log_path = config.get("log_path", "")
@@ -372,7 +374,9 @@ class Runtime:
                 "exe": (ctx.busybox if ctx.applet_dir and
                         os.path.dirname(argv[0]) == ctx.applet_dir else argv[0]),
                 "uid": config.get("run_as_user"), "gid": config.get("run_as_group"),
-                "groups": list(config.get("supplemental_groups") or [])}
+                "groups": list(config.get("supplemental_groups") or []),
+                "stdin": bool(config.get("stdin")), "stdin_once": bool(config.get("stdin_once")),
+                "tty": bool(config.get("tty")), "host_pid": bool(config.get("host_pid"))}
         host.write_json(os.path.join(cdir, "spec.json"), spec)
         host.write_json(os.path.join(cdir, "container.json"), rec)
         return cid
@@ -400,6 +404,17 @@ class Runtime:
                           "mode=1777" + (f",size={size}" if size else ""), "tmpfs", path])
                 mounted.append(path)
             host.write_json(self._sandbox_file(sandbox_id), rec)
+
+    def _target_pidns(self, sandbox_id: str, target_id: str) -> str:
+        """The PID namespace of a running container of the sandbox (NamespaceMode TARGET,
+        an ephemeral container's targetContainerName)."""
+        status = self.container_status(target_id)   # NotFound for an unknown one
+        if status["sandbox_id"] != sandbox_id:
+            raise FailedPrecondition(f"target container {target_id[:12]} is not in pod "
+                                     f"sandbox {sandbox_id[:12]}")
+        if status["state"] != RUNNING or not status["pid"]:
+            raise FailedPrecondition(f"target container {target_id[:12]} is not running")
+        return f"/proc/{status['pid']}/ns/pid"
 
     def _pod_pidns(self, sandbox_id: str) -> str:
         """The Pod's shared PID namespace (shareProcessNamespace): its holder's, started once.

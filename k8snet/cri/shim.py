@@ -11,21 +11,31 @@ kills containers nor loses their output or exit status. It:
    the command (a namespace the kernel refuses is recorded, not fatal);
 3. writes ``started.json`` ({pid, starttime, started_at, isolation} or
    {error}), copies stdout/stderr into the CRI log file, and on exit writes
-   ``exit.json`` ({exit_code, signal, finished_at}).
+   ``exit.json`` ({exit_code, signal, finished_at});
+4. keeps the container's stdin (``stdin: true``: a pipe; ``tty: true``: the
+   master side of its terminal) and serves attach sessions on the abstract
+   socket of k8snet.cri.shimio: their input goes to that stdin, the output
+   goes to each of them as well as to the log, as containerd's shim does.
 
-It imports only the standard library and k8snet.cri.logs, to stay small.
+It imports only the standard library and k8snet.cri.logs/shimio, to stay small.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
+import pty
 import select
 import signal
+import socket
+import struct
 import sys
+import termios
 import time
 
+from k8snet.cri import shimio
 from k8snet.cri.logs import MAX_RECORD, format_records, split_lines
 
 CLONE_NEWNS = 0x00020000
@@ -72,7 +82,9 @@ def join_netns_and_pidns(libc: ctypes.CDLL, spec: dict) -> tuple[list[str], list
         got.append("net")
     if not spec.get("isolate", True):
         return got, ["isolation turned off"]
-    if spec.get("pidns_path"):   # the Pod's shared PID namespace (shareProcessNamespace)
+    if spec.get("host_pid"):     # hostPID: the node's PID namespace, and its /proc
+        return got, notes
+    if spec.get("pidns_path"):   # the Pod's, or a target container's, PID namespace
         fd = os.open(spec["pidns_path"], os.O_RDONLY)
         try:
             _check(libc.setns(fd, CLONE_NEWPID), f"setns {spec['pidns_path']}")
@@ -135,20 +147,22 @@ def child_namespaces(libc: ctypes.CDLL, spec: dict, pidns: bool) -> list[str]:
 
 
 def child(libc: ctypes.CDLL, spec: dict, got: list[str], sync_r: int, err_w: int,
-          out_w: int, errw: int) -> None:
+          fds: tuple[int, int, int]) -> None:
     """In the forked first process: wait for the cgroup move, isolate, then exec.
 
-    Reports on err_w (close-on-exec): "N<note>" lines, or "E<error>" on failure.
+    fds become its stdin, stdout and stderr (with a TTY, its controlling
+    terminal). Reports on err_w (close-on-exec): "N<note>" lines, or
+    "E<error>" on failure.
     """
     try:
         os.setsid()
         os.read(sync_r, 1)
         for note in child_namespaces(libc, spec, "pid" in got):
             os.write(err_w, f"N{note}\n".encode())
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(out_w, 1)
-        os.dup2(errw, 2)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        if spec.get("tty"):
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         if spec.get("cwd"):
@@ -205,16 +219,45 @@ class LogWriter:
             self.fh.flush()
 
 
+def container_io(spec: dict) -> tuple[tuple[int, int, int], dict, int | None]:
+    """The first process's stdin/stdout/stderr, the shim's ends of its output ({fd:
+    stream}) and of its stdin (None: no stdin kept, the process reads /dev/null)."""
+    if spec.get("tty"):
+        master, slave = pty.openpty()
+        return (slave, slave, slave), {master: shimio.STDOUT}, master
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    if spec.get("stdin"):
+        in_r, stdin_w = os.pipe()
+    else:
+        in_r, stdin_w = os.open(os.devnull, os.O_RDONLY), None
+    return (in_r, out_w, err_w), {out_r: shimio.STDOUT, err_r: shimio.STDERR}, stdin_w
+
+
+def listen_for_attach(cdir: str) -> socket.socket | None:
+    """The attach socket (bound in the node's network namespace: call before joining
+    the Pod's); None when the name is taken, which only costs attach."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(shimio.socket_name(os.path.basename(os.path.normpath(cdir))))
+        sock.listen(8)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
 def run(cdir: str) -> int:
     if os.fork() > 0:  # detach: the runtime must not have to reap the shim
         os._exit(0)
     os.setsid()
     with open(os.path.join(cdir, "spec.json"), encoding="utf-8") as fh:
         spec = json.load(fh)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
     libc = _libc()
     started_path, exit_path = os.path.join(cdir, "started.json"), os.path.join(cdir, "exit.json")
+    listener = listen_for_attach(cdir)
     try:
         got, notes = join_netns_and_pidns(libc, spec)
         os.makedirs(os.path.dirname(spec["log_path"]) or ".", exist_ok=True)
@@ -224,14 +267,13 @@ def run(cdir: str) -> int:
         return 1
     sync_r, sync_w = os.pipe()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    out_r, out_w = os.pipe()
-    errp_r, errp_w = os.pipe()
+    fds, outputs, stdin_w = container_io(spec)
     pid = os.fork()
     if pid == 0:
         os.close(sync_w)
         os.close(err_r)
-        child(libc, spec, got, sync_r, err_w, out_w, errp_w)
-    for fd in (sync_r, err_w, out_w, errp_w):
+        child(libc, spec, got, sync_r, err_w, fds)
+    for fd in {sync_r, err_w, *fds}:
         os.close(fd)
     starttime = proc_starttime(pid)
     for procs in spec.get("cgroup_procs", []):
@@ -263,7 +305,10 @@ def run(cdir: str) -> int:
                                   "shim_starttime": proc_starttime(os.getpid()),
                                   "started_at": time.time_ns(),
                                   "namespaces": got, "notes": notes})
-    status = pump(pid, log, out_r, errp_r)
+    attach = Attachments(listener, stdin_w, bool(spec.get("tty")),
+                         bool(spec.get("stdin_once")))
+    status = pump(pid, log, outputs, attach)
+    attach.close()
     log.close()
     code = os.waitstatus_to_exitcode(status)
     write_json(exit_path, {"exit_code": code if code >= 0 else 128 - code,
@@ -272,9 +317,97 @@ def run(cdir: str) -> int:
     return 0
 
 
-def pump(pid: int, log, out_r: int, err_r: int) -> int:
-    """Copy output into the log until the first process exits; its wait status."""
-    writers = {out_r: LogWriter(log, "stdout"), err_r: LogWriter(log, "stderr")}
+def same_user(conn: socket.socket) -> bool:
+    """Is the peer running as the shim's user? An abstract socket has no file mode to
+    keep other users of the node from typing into a container: its peer's credentials do."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == os.getuid()
+
+
+class Attachments:
+    """The attach sessions of one container: their input to its stdin, its output to them."""
+
+    def __init__(self, listener: socket.socket | None, stdin_fd: int | None, tty: bool,
+                 stdin_once: bool):
+        self.listener, self.stdin_fd, self.tty = listener, stdin_fd, tty
+        self.stdin_once = stdin_once
+        self.clients: dict = {}   # socket -> shimio.Unpacker
+
+    def selectables(self) -> list:
+        return ([self.listener] if self.listener else []) + list(self.clients)
+
+    def ready(self, sock: socket.socket) -> None:
+        if sock is self.listener:
+            conn, _ = sock.accept()
+            if not same_user(conn):
+                conn.close()
+                return
+            conn.settimeout(5.0)  # a session that stops reading is dropped, not waited for
+            self.clients[conn] = shimio.Unpacker()
+            return
+        try:
+            data = sock.recv(65536)
+            records = self.clients[sock].feed(data) if data else None
+        except (OSError, ValueError):
+            records = None
+        if records is None:
+            self.drop(sock)
+            return
+        for kind, body in records:
+            self.handle(kind, body)
+
+    def handle(self, kind: int, body: bytes) -> None:
+        try:
+            if kind == shimio.STDIN and self.stdin_fd is not None and body:
+                view = memoryview(body)
+                while view:
+                    view = view[os.write(self.stdin_fd, view):]
+            elif kind == shimio.RESIZE and self.tty and self.stdin_fd is not None:
+                size = json.loads(body or b"{}")
+                width, height = int(size.get("Width", 0)), int(size.get("Height", 0))
+                if width > 0 and height > 0:
+                    fcntl.ioctl(self.stdin_fd, termios.TIOCSWINSZ,
+                                struct.pack("HHHH", height, width, 0, 0))
+            elif kind == shimio.CLOSE_STDIN and self.stdin_once:
+                self.close_stdin()
+        except (OSError, ValueError, TypeError, AttributeError):
+            pass  # the container closed its input, or a bad resize: nothing to do
+
+    def close_stdin(self) -> None:
+        """stdinOnce: the first session's end is the container's end of input (not a
+        terminal's: its master also carries the output)."""
+        if self.stdin_fd is not None and not self.tty:
+            os.close(self.stdin_fd)
+            self.stdin_fd = None
+
+    def drop(self, sock: socket.socket) -> None:
+        self.clients.pop(sock, None)
+        sock.close()
+        if self.stdin_once:
+            self.close_stdin()
+
+    def broadcast(self, stream: int, data: bytes) -> None:
+        record = shimio.pack(stream, data)
+        for sock in list(self.clients):
+            try:
+                sock.sendall(record)
+            except OSError:
+                self.drop(sock)
+
+    def close(self) -> None:
+        for sock in list(self.clients):
+            self.clients.pop(sock)
+            sock.close()
+        if self.listener:
+            self.listener.close()
+
+
+def pump(pid: int, log, outputs: dict, attach: Attachments) -> int:
+    """Copy output into the log and to attach sessions until the first process exits;
+    its wait status."""
+    writers = {fd: LogWriter(log, "stderr" if stream == shimio.STDERR else "stdout")
+               for fd, stream in outputs.items()}
     open_fds = set(writers)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -289,14 +422,22 @@ def pump(pid: int, log, out_r: int, err_r: int) -> int:
         if not open_fds or (drain_until is not None and time.monotonic() > drain_until):
             break
         timeout = 0.2 if drain_until is not None else 5.0
-        ready, _, _ = select.select([*open_fds, wake_r], [], [], timeout)
+        ready, _, _ = select.select([*open_fds, wake_r, *attach.selectables()], [], [],
+                                    timeout)
         for fd in ready:
             if fd == wake_r:
                 os.read(wake_r, 512)
                 continue
-            data = os.read(fd, 65536)
+            if not isinstance(fd, int):
+                attach.ready(fd)
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
+                data = b""
             if data:
                 writers[fd].feed(data)
+                attach.broadcast(outputs[fd], data)
             else:
                 open_fds.discard(fd)
     for w in writers.values():

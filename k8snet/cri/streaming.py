@@ -10,16 +10,18 @@ server listens on the loopback of the runtime's (the node's) namespace only.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterable, Optional
 
-from k8snet.cri import channels, execproc, portforward
+from k8snet.cri import channels, execproc, portforward, shimio
 from k8snet.cri.wsconn import WebSocket, handshake_response
 
 LOG = logging.getLogger(__name__)
@@ -176,7 +178,11 @@ class StreamingServer:
             serve_exec(ws, pending.options, lambda: self.plan(pending.container_id,
                                                               pending.options.command))
         else:
-            serve_attach(ws, self.attach_log(pending.container_id))
+            shim = connect_shim(pending.container_id)
+            if shim is not None:
+                serve_attach_shim(ws, pending.options, shim)
+            else:  # a container whose shim keeps no attach socket: its output, from the log
+                serve_attach(ws, self.attach_log(pending.container_id))
 
 
     def serve_portforward(self, send: Callable[[bytes], bool], incoming: Iterable[bytes],
@@ -263,6 +269,58 @@ def _read_input(ws: WebSocket, ex: execproc.ExecProcess) -> None:
         time.sleep(0.2)  # a stream closing right after its last input: let the command end
         if ex.proc.poll() is None:
             ex.kill()
+
+
+def connect_shim(container_id: str) -> Optional[socket.socket]:
+    """A session with the container's shim (None: its shim keeps no attach socket)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(shimio.socket_name(container_id))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def serve_attach_shim(ws: WebSocket, opts: channels.StreamOptions, shim: socket.socket) -> None:
+    """Attach through the shim: the client's stdin, resizes and stdin's close go to it,
+    the container's output comes back; ends when either side leaves (the container's exit
+    ends the shim's session: then the client hears Success, as upstream's attach says)."""
+    def client_to_shim() -> None:
+        try:
+            for msg in ws.messages():
+                inc = channels.parse_message(msg)
+                if inc.kind == "stdin" and opts.stdin and inc.data:
+                    shim.sendall(shimio.pack(shimio.STDIN, inc.data))
+                elif inc.kind == "resize":
+                    shim.sendall(shimio.pack(shimio.RESIZE, json.dumps(
+                        {"Width": inc.width, "Height": inc.height}).encode()))
+                elif inc.kind == "close" and inc.stream == channels.STDIN and opts.stdin:
+                    shim.sendall(shimio.pack(shimio.CLOSE_STDIN))
+        except OSError:
+            pass
+        finally:
+            try:
+                shim.shutdown(socket.SHUT_RDWR)  # wakes the reader below
+            except OSError:
+                pass
+
+    threading.Thread(target=client_to_shim, daemon=True).start()
+    unpacker = shimio.Unpacker()
+    try:
+        while True:
+            data = shim.recv(65536)
+            if not data:
+                break
+            for stream, body in unpacker.feed(data):
+                wanted = opts.stdout if stream == shimio.STDOUT else opts.stderr
+                if wanted and not ws.send(channels.frame(stream, body)):
+                    return
+    except (OSError, ValueError):
+        return
+    finally:
+        shim.close()
+    ws.send(channels.frame(channels.ERROR, channels.exit_status(0, ())))
 
 
 def serve_attach(ws: WebSocket, log_path: Optional[str]) -> None:

@@ -57,11 +57,14 @@ def sandbox_config(pod: Mapping[str, Any], attempt: int, log_dir: str) -> Dict[s
 def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attempt: int,
                      pod_ip: str = "", host_ip: str = "",
                      image_ref: Optional[str] = None,
-                     env_map: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+                     env_map: Optional[Mapping[str, str]] = None,
+                     target_id: str = "") -> Dict[str, Any]:
     """ContainerConfig: metadata, image, command/args (with $(VAR) expanded), env, log path.
 
     `env_map` is the resolved environment (k8snet.kubelet.envvars); without it
     the environment is resolved with no ConfigMaps or Secrets in existence.
+    `target_id`: the running container an ephemeral container's targetContainerName
+    names, whose PID namespace it joins (NamespaceMode TARGET).
     """
     if env_map is None:
         env_map = envvars.container_env(pod, container, pod_ip, host_ip).env
@@ -82,15 +85,37 @@ def container_config(pod: Mapping[str, Any], container: Mapping[str, Any], attem
                             container.get("terminationMessagePath", "/dev/termination-log")},
         "log_path": f"{container['name']}/{attempt}.log",
         "stdin": bool(container.get("stdin")),
+        "stdin_once": bool(container.get("stdinOnce")),
         "tty": bool(container.get("tty")),
     }
     cfg["linux"] = {"resources": linux_resources(container.get("resources"))}
     sec = security_context(pod, container)
-    if pod.get("spec", {}).get("shareProcessNamespace"):
-        sec["namespace_options"] = {"pid": "POD"}   # one PID namespace for the Pod
+    namespaces = namespace_options(pod.get("spec", {}), target_id)
+    if namespaces:
+        sec["namespace_options"] = namespaces
     if sec:
         cfg["linux"]["security_context"] = sec
     return cfg
+
+
+def namespace_options(spec: Mapping[str, Any], target_id: str = "") -> Dict[str, Any]:
+    """NamespaceOption for a container ({}: the defaults, its own PID namespace).
+
+    hostPID: the node's; shareProcessNamespace: the Pod's; an ephemeral container's
+    target: that container's. hostIPC asks for the node's IPC namespace. PID mode is
+    always spelled out, as its zero value in runtime.v1 is POD.
+    """
+    out: Dict[str, Any] = {}
+    if spec.get("hostPID"):
+        out["pid"] = "NODE"
+    elif spec.get("shareProcessNamespace"):
+        out["pid"] = "POD"
+    elif target_id:
+        out.update(pid="TARGET", target_id=target_id)
+    if spec.get("hostIPC"):
+        out["ipc"] = "NODE"
+        out.setdefault("pid", "CONTAINER")
+    return out
 
 
 def security_context(pod: Mapping[str, Any], container: Mapping[str, Any]) -> Dict[str, Any]:

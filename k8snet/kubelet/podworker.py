@@ -193,7 +193,8 @@ class PodSyncer:
 
     def _start(self, pod: Mapping[str, Any], action: sync.StartContainer, ctx: SyncContext,
                mem: PodMemory) -> None:
-        key = "initContainers" if action.init else "containers"
+        key = "ephemeralContainers" if action.ephemeral else \
+            "initContainers" if action.init else "containers"
         spec = next(c for c in pod["spec"].get(key) or [] if c["name"] == action.name)
         name, image = action.name, spec.get("image", "")
         if ctx.sandbox_id is None:
@@ -239,7 +240,8 @@ class PodSyncer:
             self._event(pod, WARNING, "FailedMount", str(exc))
             return
         config = crispec.container_config(pod, spec, action.attempt, ctx.pod_ip, self.node_ip,
-                                          image_ref=None, env_map=resolved.env)
+                                          image_ref=None, env_map=resolved.env,
+                                          target_id=self._target(pod, spec, ctx))
         config["mounts"] = mounts
         if tmpfs:
             config["annotations"][volumesetup.TMPFS_ANNOTATION] = json.dumps(tmpfs)
@@ -269,11 +271,22 @@ class PodSyncer:
             self._act_simple(sync.KillContainer(cid, name, sync.grace_seconds(pod),
                                                 "FailedPostStartHook"))
 
+    def _target(self, pod: Mapping[str, Any], spec: Mapping[str, Any],
+                ctx: SyncContext) -> str:
+        """The running container whose PID namespace an ephemeral container's
+        targetContainerName names ("": none, or it is not running)."""
+        target = spec.get("targetContainerName")
+        if not target or ctx.sandbox_id is None:
+            return ""
+        found = self.runtime.list_containers(ctx.sandbox_id, {crispec.CONTAINER_NAME: target},
+                                             "CONTAINER_RUNNING")
+        return max(found, key=lambda c: c["created_at"])["id"] if found else ""
+
     def _kill(self, pod: Mapping[str, Any], action: sync.KillContainer, mem: PodMemory) -> None:
         message = action.reason if "probe" in action.reason else \
             f"Stopping container {action.name}"
         self._event(pod, NORMAL, "Killing", message, action.name)
-        spec = next((c for key in ("containers", "initContainers")
+        spec = next((c for key in ("containers", "initContainers", "ephemeralContainers")
                      for c in pod.get("spec", {}).get(key) or [] if c["name"] == action.name),
                     None)
         grace = action.grace

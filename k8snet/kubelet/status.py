@@ -197,6 +197,13 @@ def pod_status(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
     }
     if init_statuses:
         status["initContainerStatuses"] = init_statuses
+    ephemeral = [container_status(ec, actual.instances(ec["name"]), mem.waiting.get(ec["name"]),
+                                  None, "ContainerCreating")
+                 for ec in spec.get("ephemeralContainers") or [] if isinstance(ec, dict)]
+    for st in ephemeral:  # never ready: no probes, not part of the Pod's readiness
+        st["ready"] = False
+    if ephemeral:
+        status["ephemeralContainerStatuses"] = ephemeral
     start = mem.start_time
     status["startTime"] = old.get("startTime") or format_time(start if start is not None else now)
     ips = list(sb.ips) if sb_ready and sb.ips else ([sb.ip] if sb_ready and sb.ip else [])

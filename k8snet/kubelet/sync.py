@@ -55,6 +55,7 @@ class StartContainer:
     name: str
     attempt: int
     init: bool = False
+    ephemeral: bool = False
 
 
 @dataclass(frozen=True)
@@ -342,4 +343,9 @@ def decide(pod: Mapping[str, Any], actual: PodActual, mem: PodMemory,
                 plan.actions.append(KillContainer(latest.id, c["name"], 0, "state unknown"))
             if should_restart(restart, latest.exit_code if latest.state == EXITED else 1):
                 _restart_or_hold(plan, pod, actual, mem, latest, False, now, policy)
+    # ephemeral containers (kubectl debug): started once, in the running sandbox, never
+    # restarted, whatever the Pod's restartPolicy
+    plan.actions += [StartContainer(ec["name"], 0, ephemeral=True)
+                     for ec in spec.get("ephemeralContainers") or []
+                     if isinstance(ec, dict) and not actual.instances(ec["name"])]
     return plan

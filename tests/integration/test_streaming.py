@@ -60,7 +60,20 @@ def stack():
                     "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
                              "containers": [{"name": "c", "image": "busybox", "command": [
                                  "sh", "-c", "echo run $(date +%s%N); sleep 2; exit 1"]}]}})
-        for name in ("box", "web"):
+        node.apply({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "talk", "namespace": "default"},
+                    "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+                             "restartPolicy": "Never",
+                             "containers": [{"name": "c", "image": "busybox",
+                                             "stdin": True, "stdinOnce": True, "command": [
+                                                 "sh", "-c", "while read l; do echo got:$l; "
+                                                 "done; echo bye"]}]}})
+        node.apply({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "term", "namespace": "default"},
+                    "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+                             "containers": [{"name": "c", "image": "busybox", "stdin": True,
+                                             "tty": True, "command": ["sh"]}]}})
+        for name in ("box", "web", "talk", "term"):
             wait_for(f"pod {name} running", lambda n=name: (node.get("pod", n) or {}).get(
                 "status", {}).get("phase") == "Running", deadline=90)
         yield node
@@ -294,3 +307,114 @@ def test_attach_shows_the_containers_new_output(stack):
     finally:
         att.kill()
         att.wait()
+
+
+def test_attach_stdin_once_feeds_the_container_and_ends_it(stack):
+    """`kubectl attach -i` to a `stdin: true, stdinOnce: true` container: its input goes to
+    the shim-held stdin; the end of ours is the end of the container's, which then exits."""
+    r = kubectl(stack, "attach", "-i", "talk", stdin=b"hello\nworld\n")
+    assert r.returncode == 0 and b"got:hello\ngot:world\nbye\n" in r.stdout, r
+    wait_for("talk succeeded", lambda: (stack.get("pod", "talk") or {}).get(
+        "status", {}).get("phase") == "Succeeded", deadline=30)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (make setup)")
+def test_attach_tty_under_tmux_types_and_resizes(stack, tmp_path):
+    """`kubectl attach -it` to a `tty: true` container's shell: the terminal is the one the
+    shim holds (the container's own sh, PID 1), typed keys reach it, resizes too."""
+    script = tmp_path / "a.sh"
+    script.write_text(f"#!/bin/sh\nexport HOME={stack.home} KUBECONFIG={stack.kubeconfig}\n"
+                      f"ip netns exec {stack.ns} kubectl attach -it term\nsleep 60\n")
+    script.chmod(0o755)
+    server = f"k8snet-att{os.getpid()}"
+    subprocess.run(["tmux", "-L", server, "new-session", "-d", "-s", "tty", "-x", "110", "-y",
+                    "35", str(script)], check=True)
+
+    def typed(keys: str, want: str) -> str:
+        subprocess.run(["tmux", "-L", server, "send-keys", "-t", "tty", keys, "Enter"],
+                       check=True)
+        return wait_for(f"{want!r} on the screen",
+                        lambda: want in _screen(server) or None, deadline=30, every=0.2)
+
+    try:
+        wait_for("attach connected", lambda: "press" in _screen(server) or None, deadline=30)
+        typed("echo $((6*7)) pid=$$", "42 pid=1")
+        typed("stty size", "35 110")
+    finally:
+        subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
+
+
+def test_debug_ephemeral_container_shares_the_targets_processes(stack):
+    """`kubectl debug -i POD --image=busybox --target=c`: pods/ephemeralcontainers takes the
+    container, the kubelet starts it in the target's PID namespace (the target's `sleep` is
+    PID 1 there), its status appears in ephemeralContainerStatuses, attach carries stdin."""
+    r = kubectl(stack, "debug", "box", "--image=busybox", "--target=c", "-c", "dbg1", "-i",
+                "--quiet", "--", "sh", "-c", "read x; echo got:$x; ps -o pid,args",
+                stdin=b"go\n", timeout=120)
+    assert r.returncode == 0 and b"got:go" in r.stdout, r
+    assert any(line.split()[:2] == [b"1", b"sleep"] for line in r.stdout.splitlines()), r
+    statuses = wait_for("dbg1 terminated", lambda: [
+        s for s in (stack.get("pod", "box") or {}).get("status", {}).get(
+            "ephemeralContainerStatuses") or []
+        if s["name"] == "dbg1" and "terminated" in s["state"]], deadline=30)
+    assert statuses[0]["state"]["terminated"]["exitCode"] == 0
+    # validation as upstream: an ephemeral container serves no ports
+    pod = json.loads(kubectl(stack, "get", "pod", "box", "-o", "json").stdout)
+    pod["spec"]["ephemeralContainers"].append({"name": "dbg9", "image": "busybox",
+                                               "ports": [{"containerPort": 80}]})
+    bad = kubectl(stack, "replace", "--raw",
+                  "/api/v1/namespaces/default/pods/box/ephemeralcontainers", "-f", "-",
+                  stdin=json.dumps(pod).encode())
+    assert bad.returncode != 0 and b"spec.ephemeralContainers[1].ports: Forbidden: cannot " \
+        b"be set for an Ephemeral Container" in bad.stderr, bad
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (make setup)")
+def test_debug_it_under_tmux_attaches_to_the_debugger(stack, tmp_path):
+    """`kubectl debug -it POD --image=busybox --target=c` in a terminal: a shell whose `ps`
+    shows the target's processes."""
+    script = tmp_path / "d.sh"
+    script.write_text(f"#!/bin/sh\nexport HOME={stack.home} KUBECONFIG={stack.kubeconfig}\n"
+                      f"ip netns exec {stack.ns} kubectl debug -it box --image=busybox "
+                      "--target=c -c dbg2\nsleep 60\n")
+    script.chmod(0o755)
+    server = f"k8snet-dbg{os.getpid()}"
+    subprocess.run(["tmux", "-L", server, "new-session", "-d", "-s", "tty", "-x", "110", "-y",
+                    "35", str(script)], check=True)
+    try:
+        # "If you don't see a command prompt, try pressing enter."
+        wait_for("debug attached", lambda: "press" in _screen(server) or None, deadline=90)
+        subprocess.run(["tmux", "-L", server, "send-keys", "-t", "tty",
+                        "echo $((6*7)); ps -o pid,args | grep '[s]leep 3600'", "Enter"],
+                       check=True)
+        wait_for("the target's sleep", lambda: "1 sleep 3600" in _screen(server) or None,
+                 deadline=30, every=0.2)
+        assert "42" in _screen(server)
+    except AssertionError:
+        print(_screen(server))
+        raise
+    finally:
+        subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
+
+
+def test_debug_node_runs_in_the_nodes_namespaces_with_its_root_at_host(stack):
+    """`kubectl debug node/w1 -i --image=busybox`: a Pod on w1 with hostNetwork, hostPID and
+    hostIPC and the node's / mounted at /host (upstream's default profile)."""
+    script = ("read x; readlink /proc/self/ns/net; readlink /proc/self/ns/pid; "
+              "grep -c ' /host ' /proc/self/mountinfo; [ -d /host/proc/1 ] && echo root")
+    r = kubectl(stack, "debug", f"node/{NODE}", "-i", "--image=busybox", "--", "sh", "-c",
+                script, stdin=b"go\n", timeout=120)
+    name = next((w.decode() for w in (r.stdout + r.stderr).split()
+                 if w.startswith(b"node-debugger-")), "")
+    try:
+        assert r.returncode == 0 and name, (r.stdout, r.stderr)
+        net, pid, mounted, root = r.stdout.decode().split()[-4:]
+        netns_ino = os.stat(f"/run/netns/{stack.ns}").st_ino
+        assert net == f"net:[{netns_ino}]", r.stdout   # the node's network namespace
+        assert pid == os.readlink("/proc/self/ns/pid"), r.stdout   # the node's PIDs
+        assert int(mounted) >= 1 and root == "root", r.stdout
+        spec = stack.get("pod", name)["spec"]
+        assert spec["hostPID"] and spec["hostIPC"] and spec["hostNetwork"]
+    finally:
+        if name:
+            kubectl(stack, "delete", "pod", name, "--wait=false")

@@ -83,3 +83,21 @@ def test_refusals_are_clear():
         pb.decode(b"{}")
     with pytest.raises(pb.ProtobufError, match="truncated"):
         pb.decode(pb.MAGIC + b"\x0a\x50")
+
+
+def test_node_debugger_pod_like_kubectl_debug_node():
+    """The Pod `kubectl debug node/w1` posts: host namespaces, / at /host, all tolerations."""
+    container = f(1, "debugger") + f(2, "busybox") + f(9, f(1, "host-root") + f(3, "/host")) + \
+        f(16, 1) + f(18, 1) + f(20, "File")
+    spec = f(1, f(1, "host-root") + f(2, f(1, f(1, "/")))) + f(2, container) + \
+        f(3, "Never") + f(10, "w1") + f(11, 1) + f(12, 1) + f(13, 1) + f(22, f(2, "Exists"))
+    body = envelope("v1", "Pod", f(1, f(1, "node-debugger-w1-abcde")) + f(2, spec))
+    got = pb.decode(body)
+    assert got["metadata"] == {"name": "node-debugger-w1-abcde"}
+    assert got["spec"] == {
+        "volumes": [{"name": "host-root", "hostPath": {"path": "/"}}],
+        "containers": [{"name": "debugger", "image": "busybox", "stdin": True, "tty": True,
+                        "terminationMessagePolicy": "File",
+                        "volumeMounts": [{"name": "host-root", "mountPath": "/host"}]}],
+        "restartPolicy": "Never", "nodeName": "w1", "hostNetwork": True, "hostPID": True,
+        "hostIPC": True, "tolerations": [{"operator": "Exists"}]}

@@ -96,3 +96,33 @@ def test_share_process_namespace_asks_for_the_pod_pid_namespace():
                                                            {"name": "c"}, 0),
                                   pb.ContainerConfig())
     assert container_config(plain)["share_pid"] is False
+
+
+def test_ephemeral_target_asks_for_the_target_containers_pid_namespace():
+    pb, _ = proto.load()
+    from k8snet.cri.servicer import container_config
+    ec = {"name": "dbg", "image": "busybox", "stdin": True, "tty": True,
+          "targetContainerName": "c"}
+    cfg = crispec.container_config({"metadata": {}, "spec": {}}, ec, 0, target_id="abc123")
+    plain = container_config(json_format.ParseDict(cfg, pb.ContainerConfig()))
+    assert plain["target_id"] == "abc123" and plain["share_pid"] is False
+    assert plain["stdin"] is True and plain["tty"] is True and plain["stdin_once"] is False
+    untargeted = container_config(json_format.ParseDict(crispec.container_config(
+        {"metadata": {}, "spec": {}}, ec, 0), pb.ContainerConfig()))
+    assert untargeted["target_id"] == ""
+
+
+def test_namespace_options_host_pid_ipc_pod_and_target():
+    assert crispec.namespace_options({}) == {}
+    assert crispec.namespace_options({"hostPID": True, "hostIPC": True}) == \
+        {"pid": "NODE", "ipc": "NODE"}
+    # hostIPC alone must still say CONTAINER: runtime.v1's zero PID mode is POD
+    assert crispec.namespace_options({"hostIPC": True}) == {"pid": "CONTAINER", "ipc": "NODE"}
+    assert crispec.namespace_options({"shareProcessNamespace": True}, "t1") == {"pid": "POD"}
+    assert crispec.namespace_options({}, "t1") == {"pid": "TARGET", "target_id": "t1"}
+    pb, _ = proto.load()
+    from k8snet.cri.servicer import container_config
+    node = {"metadata": {}, "spec": {"hostPID": True, "hostIPC": True, "hostNetwork": True}}
+    plain = container_config(json_format.ParseDict(crispec.container_config(
+        node, {"name": "debugger"}, 0), pb.ContainerConfig()))
+    assert plain["host_pid"] is True and plain["share_pid"] is False

@@ -165,3 +165,16 @@ def test_host_network_pod_has_the_node_ip():
     p["spec"]["hostNetwork"] = True
     st = compute(p, PodActual.of([SandboxInfo("sb0", 0, True, 1.0)], [ctr("app", "running")]))
     assert st["podIP"] == "10.0.0.2" and st["podIPs"] == [{"ip": "10.0.0.2"}]
+
+
+def test_ephemeral_container_statuses_are_reported_and_never_ready():
+    p = pod()
+    p["spec"]["ephemeralContainers"] = [{"name": "dbg", "image": "busybox"},
+                                        {"name": "later", "image": "busybox"}]
+    st = compute(p, PodActual.of([SB], [ctr("app", "running"), ctr("dbg", "running")]))
+    dbg, later = st["ephemeralContainerStatuses"]
+    assert dbg["name"] == "dbg" and "running" in dbg["state"] and dbg["ready"] is False
+    assert later["state"] == {"waiting": {"reason": "ContainerCreating"}}
+    assert st["phase"] == "Running" and cond(st, "Ready")["status"] == "True"
+    assert "ephemeralContainerStatuses" not in compute(pod(), PodActual.of(
+        [SB], [ctr("app", "running")]))

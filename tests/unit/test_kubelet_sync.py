@@ -193,3 +193,15 @@ def test_exited_sidecar_is_restarted_even_in_a_never_pod_and_pod_completes_witho
                                           ctr("migrate", "exited"), ctr("app", "exited")])
     assert sync.pod_finished(p, finished)
     assert decide(p, finished).actions == [sync.StopSandbox("sb0")]
+
+
+def test_ephemeral_container_starts_once_and_is_never_restarted():
+    p = pod(restart="Always")
+    p["spec"]["ephemeralContainers"] = [{"name": "dbg", "image": "busybox",
+                                         "targetContainerName": "app"}]
+    running = PodActual.of([sandbox()], [ctr("app", "running")])
+    assert decide(p, running).actions == [sync.StartContainer("dbg", 0, ephemeral=True)]
+    exited = PodActual.of([sandbox()], [ctr("app", "running"), ctr("dbg", "exited", code=1)])
+    assert decide(p, exited).actions == []
+    # not before the sandbox is there: the Pod's own containers come first
+    assert sync.StartContainer("dbg", 0, ephemeral=True) not in decide(p, PodActual()).actions
