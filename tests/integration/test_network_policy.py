@@ -145,3 +145,29 @@ def test_probe_command_evaluates_a_users_file_and_describe_shows_it(lab, tmp_pat
                          text=True, timeout=60, check=True).stdout
     assert "PodSelector:     pod=a" in out and "To Port Range: 80-90/TCP" in out
     lab.client.delete("networkpolicies", "shown", "x")
+
+
+def test_trace_shows_where_a_denied_packet_died(lab):
+    """`k8snet trace` names the node, chain, rule and policy that dropped a packet (and
+    the packet's last hop is that node's eth0: the drop is the policy's)."""
+    only_b = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "only-b", "namespace": "x"},
+              "spec": {"podSelector": {"matchLabels": {"pod": "a"}},
+                       "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}],
+                                    "ports": [{"port": 80}]}]}}
+    versions = probe.set_labels(lab.client, {}, {})
+    written = probe.replace_policies(lab.client, [only_b])
+    probe.wait_enforced(lab.cluster.state.dir, lab.workers, probe.Applied(
+        {**probe.other_policies(lab.client), **written}, versions))
+    node = next(p.node for p in lab.pods if p.key == "x/a")
+    try:
+        denied = json.loads(k8snet("trace", "y/b", "x/a", "--proto", "tcp", "--port", "80",
+                                   "--name", NAME, "--json", check=False).stdout)
+        (drop,) = denied["policy_drops"]
+        assert drop["node"] == node and drop["table"] == "table ip k8snet-policy"
+        assert drop["chain"].startswith("in-x-a-") and drop["packets"] == 1
+        assert drop["comment"] == "x/a: default deny ingress by x/only-b"
+        assert drop["not_admitted_by"] == ["x/only-b ingress[0]"]
+        assert denied["hops"][-1]["place"] == f"node {node}"   # captured no further
+    finally:
+        lab.clear()
