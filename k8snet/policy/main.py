@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--status-file",
                         help="JSON: what is enforced, as of which resourceVersions")
     parser.add_argument("--cleanup", action="store_true",
-                        help="remove k8snet's policy table and exit")
+                        help="remove k8snet's policy rules of --backend and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every sync")
 
 
@@ -53,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
     log = logging.getLogger("k8snet.policy")
     log.setLevel(logging.INFO)
     if args.cleanup:
-        for backend in BACKENDS:
-            applier_for(backend).cleanup()
+        applier_for(args.backend).cleanup()
         return 0
     if not args.kubeconfig or not args.node_name:
         raise UsageError("give --kubeconfig PATH and --node-name NAME (or --cleanup)")
