@@ -7,11 +7,14 @@ iptables``:
 - ``K8SNET-POL-FWD`` (jumped to first from FORWARD) and ``K8SNET-POL-IN``
   (from INPUT) accept replies of allowed flows (conntrack), then send a packet
   from an egress-isolated local Pod to that Pod's ``K8SNET-POL-E-<hash>``
-  chain, which RETURNs when a rule allows it and drops at its end, then a
-  packet to an ingress-isolated local Pod to its ``K8SNET-POL-I-<hash>``
-  chain, which ACCEPTs or drops. Every rule carries the policy and rule index
-  it came from as its comment, and the final DROP names the Pod, the direction
-  and the isolating policies (what `k8snet trace` reads with iptables-save -c);
+  chain; a packet that is not egress-isolated, or that an egress rule allows,
+  goes on to ``K8SNET-POL-TO``, which sends a packet to an ingress-isolated
+  local Pod to its ``K8SNET-POL-I-<hash>`` chain and accepts the rest. Pod
+  chains jump to one shared ``K8SNET-POL-A-<hash>`` chain per compiled entry
+  (ACCEPT or on to TO when it matches) and drop at their end. Every rule
+  carries the policy and rule index it came from as its comment, and the final
+  DROP names the Pod, the direction and the isolating policies (what `k8snet
+  trace` reads with iptables-save -c);
 - iptables has no address sets without ipset (which is not part of the
   iptables-restore transaction), so a peer list becomes one rule per address,
   and an ipBlock with ``except`` becomes the address ranges left once the
@@ -38,6 +41,7 @@ from k8snet.policy.render_nft import NodeView, deny_comment
 PREFIX = "K8SNET-POL"
 FORWARD = f"{PREFIX}-FWD"
 INPUT = f"{PREFIX}-IN"
+TO = f"{PREFIX}-TO"
 PENDING_SRC = f"{PREFIX}-PEND-S"
 PENDING_DST = f"{PREFIX}-PEND-D"
 HOOKS = (("FORWARD", FORWARD), ("INPUT", INPUT))
@@ -101,6 +105,12 @@ def _port_matches(ports: Optional[tuple[PortRange, ...]]) -> list[str]:
     return sorted(set(out), key=out.index)
 
 
+def allow_chain(allow: Allow) -> str:
+    """``K8SNET-POL-A-<hash>``: one chain per distinct compiled entry, shared by every
+    Pod the entry applies to (a rule's peers are the same for all the Pods it protects)."""
+    return f"{PREFIX}-A-{hashlib.sha1(repr(allow).encode()).hexdigest()[:12].upper()}"
+
+
 def allow_rules(chain: str, allow: Allow, target: str) -> list[str]:
     """The -A lines of one compiled entry."""
     return [" ".join(x for x in (f"-A {chain}", peer, port, _comment(allow.origin),
@@ -109,8 +119,13 @@ def allow_rules(chain: str, allow: Allow, target: str) -> list[str]:
 
 
 def render(pods: list[PodRules], view: NodeView) -> str:
-    """The filter table's chains for this node: declarations, then rules (no COMMIT)."""
-    chains = [FORWARD, INPUT]
+    """The filter table's chains for this node: declarations, then rules (no COMMIT).
+
+    Every verdict is final, so entries can live in shared chains: an ingress entry
+    ACCEPTs, an egress entry jumps to ``K8SNET-POL-TO``, which sends the packet on
+    to its destination's ingress chain (and ACCEPTs when the destination is not an
+    isolated local Pod)."""
+    chains = [FORWARD, INPUT, TO]
     rules = [f"-A {FORWARD} {ESTABLISHED}", f"-A {INPUT} {ESTABLISHED}"]
     if view.pending:
         chains += [PENDING_SRC, PENDING_DST]
@@ -118,13 +133,15 @@ def render(pods: list[PodRules], view: NodeView) -> str:
             rules.append(f"-A {FORWARD} {flag} {view.cluster_cidr} -j {chain}")
             rules += [f"-A {chain} {flag} {ip}/32 -j RETURN" for ip in sorted(set(view.known_ips))]
             rules.append(f"-A {chain} {_comment('unknown Pod address: isolation pending')} -j DROP")
-    for direction, flag in ((EGRESS, "-s"), (INGRESS, "-d")):
-        for pod in pods:
-            if (pod.ingress if direction == INGRESS else pod.egress) is None:
-                continue
-            hooks = (FORWARD, INPUT) if direction == EGRESS else (FORWARD,)
-            rules += [f"-A {hook} {flag} {pod.ip}/32 {_comment(pod.pod)} "
-                      f"-j {chain_name(direction, pod.pod)}" for hook in hooks]
+    for pod in pods:
+        if pod.egress is not None:
+            rules += [f"-A {hook} -s {pod.ip}/32 {_comment(pod.pod)} "
+                      f"-j {chain_name(EGRESS, pod.pod)}" for hook in (FORWARD, INPUT)]
+        if pod.ingress is not None:
+            rules.append(f"-A {TO} -d {pod.ip}/32 {_comment(pod.pod)} "
+                         f"-j {chain_name(INGRESS, pod.pod)}")
+    rules += [f"-A {FORWARD} -j {TO}", f"-A {TO} -j ACCEPT"]
+    shared: dict[str, list[str]] = {}
     for pod in pods:
         for direction in (INGRESS, EGRESS):
             allows = pod.ingress if direction == INGRESS else pod.egress
@@ -133,8 +150,14 @@ def render(pods: list[PodRules], view: NodeView) -> str:
             chain = chain_name(direction, pod.pod)
             chains.append(chain)
             for allow in allows:
-                rules += allow_rules(chain, allow, "ACCEPT" if direction == INGRESS else "RETURN")
+                target = allow_chain(allow)
+                if target not in shared:
+                    shared[target] = allow_rules(target, allow,
+                                                 "ACCEPT" if direction == INGRESS else TO)
+                rules.append(f"-A {chain} {_comment(allow.origin)} -j {target}")
             rules.append(f"-A {chain} {_comment(deny_comment(pod, direction))} -j DROP")
+    chains += sorted(shared)
+    rules += [line for name in sorted(shared) for line in shared[name]]
     return "\n".join([f":{c} - [0:0]" for c in chains] + rules) + "\n"
 
 

@@ -93,7 +93,7 @@ def test_iptables_backend_reads_the_table_then_restores_once():
     (save, _), (restore, text) = calls
     assert save[:4] == ["ip", "netns", "exec", "k8snet-w1"]
     assert restore[4:] == ["iptables-restore", "-w", "5", "--noflush"]
-    assert "-A K8SNET-POL-FWD -d 10.244.1.5/32 -m comment --comment \"x/web\"" in text
+    assert "-A K8SNET-POL-TO -d 10.244.1.5/32 -m comment --comment \"x/web\"" in text
     assert "-X K8SNET-POL-I-OLD" in text and "-I FORWARD 1 -j K8SNET-POL-FWD" in text
     with pytest.raises(UsageError):
         applier_for("ebpf")

@@ -93,10 +93,10 @@ def test_updates_delete_chains_of_pods_that_left_and_keep_one_jump_first():
     table = kube_proxy_table()
     table.restore(render_ipt.restore_input(body(deny_all, pods, "w1"), table.save()))
     ours = {c for c in table.chains if c.startswith("K8SNET-POL-")}
-    assert len(ours) == 2 + 2              # FWD, IN; ingress and egress of x/a
+    assert len(ours) == 3 + 2              # FWD, IN, TO; ingress and egress of x/a
     table.restore(render_ipt.restore_input(render_ipt.render([], NodeView()), table.save()))
     assert {c for c in table.chains if c.startswith("K8SNET-POL-")} == {
-        render_ipt.FORWARD, render_ipt.INPUT}
+        render_ipt.FORWARD, render_ipt.INPUT, render_ipt.TO}
     table.restore(render_ipt.restore_input(render_ipt.render([], NodeView()), table.save()))
     assert table.chains["FORWARD"] == [["-j", render_ipt.FORWARD], KUBE_PROXY_JUMP]
     assert table.chains["INPUT"] == [["-j", render_ipt.INPUT]]
@@ -110,6 +110,15 @@ def test_ip_block_except_becomes_the_ranges_left():
     assert render_ipt.block_ranges(block) == [("10.0.0.0", "10.0.0.15"),
                                               ("10.0.0.32", "10.0.0.127")]
     assert render_ipt.block_ranges(IpBlock("10.0.0.0/24", ("10.0.0.0/16",))) == []
+
+
+def test_an_entry_shared_by_many_pods_is_one_chain():
+    """Peers are expanded once per compiled entry, not once per Pod it protects."""
+    case = next(c for c in CASES if c.name == "deny-ingress-from-other-namespaces")
+    pods = case.pods()
+    text = body(case, pods, None)
+    shared = [line for line in text.splitlines() if line.startswith(":K8SNET-POL-A-")]
+    assert len(shared) == 1 and text.count("-j " + shared[0][1:].split()[0]) == 3
 
 
 def test_chain_names_fit_iptables():
