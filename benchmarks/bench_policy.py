@@ -7,6 +7,7 @@ at the end; needs root for that part.
 
     python -m benchmarks.bench_policy [--pods 1000] [--policies 50] [--nodes 20]
                                       [--cluster NAME] [--changes 10]
+                                      [--backend nftables|iptables]
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import time
 import uuid
 
 from benchmarks.common import fmt_ms, percentile
-from k8snet.policy.agent import NftApplier, plan_node, read_status
-from k8snet.policy.render_nft import rule_count
+from k8snet.policy.agent import applier_for, plan_node, read_status
 
 
 def simulated(pods: int, policies: int, nodes: int) -> tuple[list, list, list]:
@@ -51,24 +51,26 @@ def simulated(pods: int, policies: int, nodes: int) -> tuple[list, list, list]:
     return namespaces, pod_objs, pols
 
 
-def scratch_apply(script: str, netns: str) -> float:
+def scratch_apply(script: str, netns: str, backend: str = "nftables") -> float:
     started = time.monotonic()
-    NftApplier(netns=netns).apply(script)
+    applier_for(backend, netns=netns).apply(script)
     return time.monotonic() - started
 
 
 def rendering(args) -> None:
     namespaces, pods, pols = simulated(args.pods, args.policies, args.nodes)
-    print(f"{args.pods} simulated Pods on {args.nodes} nodes, {args.policies} policies")
+    print(f"{args.pods} simulated Pods on {args.nodes} nodes, {args.policies} policies, "
+          f"{args.backend}")
     started = time.monotonic()
-    plan = plan_node("w1", "10.244.0.0/16", pols, pods, namespaces)
+    plan = plan_node("w1", "10.244.0.0/16", pols, pods, namespaces, args.backend)
     one_node = time.monotonic() - started
     started = time.monotonic()
-    every = plan_node(None, "10.244.0.0/16", pols, pods, namespaces)  # all Pods local
+    every = plan_node(None, "10.244.0.0/16", pols, pods, namespaces,  # all Pods local
+                      args.backend)
     all_local = time.monotonic() - started
     print(f"  one node ({plan.pods} isolated local Pods): {plan.rules} rules, "
           f"{len(plan.script) // 1024} KiB, compiled and rendered in {fmt_ms(one_node)}")
-    print(f"  every Pod on one node ({every.pods} isolated): {rule_count(every.script)} rules, "
+    print(f"  every Pod on one node ({every.pods} isolated): {every.rules} rules, "
           f"{len(every.script) // 1024} KiB, compiled and rendered in {fmt_ms(all_local)}")
     if os.geteuid() != 0:
         print("  (not root: nft apply times skipped)")
@@ -76,15 +78,17 @@ def rendering(args) -> None:
     netns = f"k8snet-bench-pl{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
     try:
-        first = scratch_apply(every.script, netns)
+        first = scratch_apply(every.script, netns, args.backend)
         changes = []
         for i in range(args.changes):
             pols[i]["spec"]["ingress"][0]["ports"].append({"port": 9000 + i})
             started = time.monotonic()
-            script = plan_node(None, "10.244.0.0/16", pols, pods, namespaces).script
-            scratch_apply(script, netns)
+            script = plan_node(None, "10.244.0.0/16", pols, pods, namespaces,
+                               args.backend).script
+            scratch_apply(script, netns, args.backend)
             changes.append(time.monotonic() - started)
-        print(f"  nft apply of the whole table: {fmt_ms(first)} first, one-policy change "
+        print(f"  {args.backend} apply of the whole table: {fmt_ms(first)} first, "
+              "one-policy change "
               f"(recompile + render + apply) median {fmt_ms(percentile(changes, 50))}, "
               f"p90 {fmt_ms(percentile(changes, 90))} over {len(changes)}")
     finally:
@@ -128,6 +132,7 @@ def main(argv=None) -> int:
     parser.add_argument("--policies", type=int, default=50)
     parser.add_argument("--nodes", type=int, default=20)
     parser.add_argument("--changes", type=int, default=10)
+    parser.add_argument("--backend", choices=("nftables", "iptables"), default="nftables")
     parser.add_argument("--cluster", help="a running cluster: time create-to-enforced there")
     args = parser.parse_args(argv)
     rendering(args)

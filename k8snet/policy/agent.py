@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Optional
 
 from k8snet.errors import K8snetError, UsageError
 from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
-from k8snet.policy import render_nft
+from k8snet.policy import render_ipt, render_nft
 from k8snet.policy.compile import compile_node, is_isolated
 from k8snet.policy.model import namespace_labels, parse_pod, parse_policy, pod_is_live
 from k8snet.proxy.apply import run_command
@@ -36,9 +36,12 @@ class NodePlan:
     skipped: tuple[str, ...] = ()   # policies that did not parse (and why)
 
 
+BACKENDS = ("nftables", "iptables")
+
+
 def plan_node(node: str, cluster_cidr: str, policies: Iterable[dict], pods: Iterable[dict],
-              namespaces: Iterable[dict]) -> NodePlan:
-    """The nft script for ``node`` from the apiserver's objects."""
+              namespaces: Iterable[dict], backend: str = "nftables") -> NodePlan:
+    """The nft script (or iptables-restore body) for ``node`` from the apiserver's objects."""
     parsed, skipped = [], []
     for obj in policies:
         try:
@@ -53,8 +56,9 @@ def plan_node(node: str, cluster_cidr: str, policies: Iterable[dict], pods: Iter
     view = render_nft.NodeView(cluster_cidr=cluster_cidr,
                                known_ips=tuple(p.ip for p in facts if p.ip and not p.host_network),
                                pending=bool(pending))
-    script = render_nft.render(compiled, view)
-    return NodePlan(script, len(compiled), render_nft.rule_count(script), pending,
+    renderer = render_ipt if backend == "iptables" else render_nft
+    script = renderer.render(compiled, view)
+    return NodePlan(script, len(compiled), renderer.rule_count(script), pending,
                     tuple(skipped))
 
 
@@ -79,6 +83,36 @@ class NftApplier:
 
     def cleanup(self) -> None:
         self._run(["nft", "-f", "-"], render_nft.cleanup_script())
+
+
+class IptablesApplier(NftApplier):
+    """Applies a body from render_ipt with one `iptables-restore --noflush` (after reading
+    the filter table, to delete chains of Pods that left and keep our jumps first)."""
+
+    mode = "iptables"
+
+    def _save(self) -> str:
+        full = ["iptables-save", "-t", "filter"]
+        result = self.runner(["ip", "netns", "exec", self.netns, *full] if self.netns else full,
+                             None)
+        if result.returncode != 0:
+            raise K8snetError(f"iptables-save failed: {(result.stderr or '').strip()[:300]}")
+        return result.stdout
+
+    def apply(self, script: str) -> None:
+        self._run(["iptables-restore", "-w", "5", "--noflush"],
+                  render_ipt.restore_input(script, self._save()))
+
+    def cleanup(self) -> None:
+        text = render_ipt.cleanup_input(self._save())
+        if text:
+            self._run(["iptables-restore", "-w", "5", "--noflush"], text)
+
+
+def applier_for(backend: str, netns: Optional[str] = None, runner=run_command) -> NftApplier:
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend {backend!r}: give one of {', '.join(BACKENDS)}")
+    return (IptablesApplier if backend == "iptables" else NftApplier)(netns, runner)
 
 
 @dataclass
@@ -152,7 +186,8 @@ class PolicyAgent:
             versions = dict(self._versions)
             pending, self._pending_since = self._pending_since, None
         plan = plan_node(self.node, self.cluster_cidr, caches["networkpolicies"].values(),
-                         caches["pods"].values(), caches["namespaces"].values())
+                         caches["pods"].values(), caches["namespaces"].values(),
+                         getattr(self.applier, "mode", "nftables"))
         for reason in plan.skipped:
             self.log.warning("policy skipped: %s", reason)
         if plan.script == self._applied:

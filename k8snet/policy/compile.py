@@ -58,6 +58,8 @@ class PodRules:
     ingress: Optional[tuple[Allow, ...]]
     egress: Optional[tuple[Allow, ...]]
     isolated_by: tuple[str, ...] = ()
+    ingress_by: tuple[str, ...] = ()   # the policies isolating each direction (a drop's origin)
+    egress_by: tuple[str, ...] = ()
 
 
 def _ranges(items: Iterable[PortMatch], pod: Optional[PodFacts]) -> tuple[PortRange, ...]:
@@ -130,10 +132,12 @@ def compile_pod(pod: PodFacts, policies: Iterable[Policy], pods: list[PodFacts],
     memo = {} if memo is None else memo
     selecting = sorted((p for p in policies if p.selects(pod)), key=lambda p: p.key)
     result: dict[str, Optional[tuple[Allow, ...]]] = {INGRESS: None, EGRESS: None}
+    by: dict[str, tuple[str, ...]] = {INGRESS: (), EGRESS: ()}
     for direction in (INGRESS, EGRESS):
         isolating = [p for p in selecting if direction in p.types]
         if not isolating:
             continue
+        by[direction] = tuple(p.key for p in isolating)
         allows: list[Allow] = []
         for policy in isolating:
             for index, rule in enumerate(policy.rules(direction)):
@@ -146,7 +150,7 @@ def compile_pod(pod: PodFacts, policies: Iterable[Policy], pods: list[PodFacts],
                 allows += memo[key]
         result[direction] = tuple(allows)
     return PodRules(pod.key, pod.ip or "", result[INGRESS], result[EGRESS],
-                    tuple(p.key for p in selecting))
+                    tuple(p.key for p in selecting), by[INGRESS], by[EGRESS])
 
 
 def compile_node(node: Optional[str], policies: Iterable[Policy], pods: Iterable[PodFacts],

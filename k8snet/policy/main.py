@@ -9,7 +9,7 @@ import signal
 import threading
 
 from k8snet.errors import UsageError
-from k8snet.policy.agent import NftApplier, PolicyAgent
+from k8snet.policy.agent import BACKENDS, PolicyAgent, applier_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,13 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-name", help="this node's name (its Pods get rules)")
     parser.add_argument("--cluster-cidr", default="10.244.0.0/16",
                         help="the Pod network (default 10.244.0.0/16)")
+    parser.add_argument("--backend", choices=BACKENDS, default="nftables",
+                        help="nftables (one table, nft -f) or iptables (K8SNET-POL-* chains, "
+                        "iptables-restore); default nftables")
     parser.add_argument("--sync-period", type=float, default=60.0,
                         help="full resync every S seconds (default 60)")
     parser.add_argument("--ready-file", help="written once the first rules are applied")
     parser.add_argument("--status-file",
                         help="JSON: what is enforced, as of which resourceVersions")
     parser.add_argument("--cleanup", action="store_true",
-                        help="remove k8snet's policy table and exit")
+                        help="remove k8snet's policy rules of --backend and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every sync")
 
 
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     log = logging.getLogger("k8snet.policy")
     log.setLevel(logging.INFO)
     if args.cleanup:
-        NftApplier().cleanup()
+        applier_for(args.backend).cleanup()
         return 0
     if not args.kubeconfig or not args.node_name:
         raise UsageError("give --kubeconfig PATH and --node-name NAME (or --cleanup)")
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     client = ApiClient.from_kubeconfig(args.kubeconfig)
     enable_bridge_netfilter(log)
-    agent = PolicyAgent(NftApplier(), args.node_name, args.cluster_cidr,
+    agent = PolicyAgent(applier_for(args.backend), args.node_name, args.cluster_cidr,
                         sync_period=args.sync_period, log=log, ready_file=args.ready_file,
                         status_file=args.status_file)
     stop = threading.Event()

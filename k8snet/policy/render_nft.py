@@ -115,6 +115,13 @@ def allow_rules(allow: Allow, verdict: str) -> list[str]:
     return rules
 
 
+def deny_comment(rules: PodRules, direction: str) -> str:
+    """The final drop's comment: the Pod, the direction and the policies isolating it
+    there (what `k8snet trace` reports when it counts a packet)."""
+    by = rules.ingress_by if direction == INGRESS else rules.egress_by
+    return f"{rules.pod}: default deny {direction.lower()}" + (f" by {' '.join(by)}" if by else "")
+
+
 def pod_chain(rules: PodRules, direction: str) -> list[str]:
     """The body of one Pod's chain for one direction (allow rules, then a counted drop)."""
     allows = rules.ingress if direction == INGRESS else rules.egress
@@ -122,7 +129,7 @@ def pod_chain(rules: PodRules, direction: str) -> list[str]:
     body = []
     for allow in allows or ():
         body += allow_rules(allow, verdict)
-    body.append(f"counter drop comment {_quote(f'{rules.pod}: default deny {direction.lower()}')}")
+    body.append(f"counter drop comment {_quote(deny_comment(rules, direction))}")
     return body
 
 

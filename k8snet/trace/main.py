@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from k8snet.errors import UsageError
 from k8snet.fabric.facts import load_facts
 from k8snet.machinery.client import ApiClient, NotFound
+from k8snet.policy import counters, explain
 from k8snet.probe import cluster as cl
 from k8snet.probe.agents import Agents, node_netns_path
 from k8snet.probe.packets import decode_all
@@ -130,6 +131,7 @@ def trace(cluster: api.Cluster, src_text: str, dst_text: str, proto: str,
                                    needles_hex=[marker.hex()])
                 sniffs.append((owner, sid))
             payload = dns_query(marker) if (proto, port) == ("udp", 53) else marker
+        counted = {o: counters.snapshot(p) for o, p in places.items() if o.startswith("node ")}
         sent = agents[sender].call("send", dst=dst["ip"], proto=proto, sport=41414, dport=port,
                                    ident=0x4b54, icmp_id=0x4b54, payload_hex=payload.hex())
         if (proto, port) == ("udp", 53):
@@ -145,6 +147,8 @@ def trace(cluster: api.Cluster, src_text: str, dst_text: str, proto: str,
                     back.append((place, pkt))
                 elif inner.proto == proto and (proto != "icmp" or inner.icmp_type == 8):
                     observed.append((place, pkt))
+    dropped = [d.json() for o, p in places.items() if o in counted
+               for d in counters.drops(o[5:], counted[o], counters.snapshot(p))]
     hops = tp.build_hops(observed)
     if pcap:
         write_pcap(pcap, hops, f"k8snet trace {proto} {src['name']} -> {dst['name']}")
@@ -170,7 +174,7 @@ def trace(cluster: api.Cluster, src_text: str, dst_text: str, proto: str,
                            for h in reply],
             "switch_hops": len(tp.observed_switch_path(hops)),
             "intended": [[list(h) for h in p] for p in intended],
-            "matches_intended": same, "comparison": verdict}
+            "matches_intended": same, "comparison": verdict, "policy_drops": dropped}
 
 
 def write_pcap(path: str, hops: List[tp.Hop], comment: str) -> None:
@@ -212,6 +216,8 @@ def render(doc: Dict) -> str:
         for c in h["changes"]:
             lines.append(f"       changed: {c}")
     lines.append(f"switches crossed: {doc['switch_hops']}; {doc['comparison']}")
+    for drop in doc.get("policy_drops") or []:
+        lines.append("NetworkPolicy: " + explain.Drop.from_json(drop).text())
     return "\n".join(lines)
 
 

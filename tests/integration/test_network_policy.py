@@ -10,6 +10,7 @@ and `kubectl describe networkpolicy` as a user runs them.
 
 import json
 import subprocess
+import sys
 import time
 
 import pytest
@@ -17,6 +18,8 @@ import pytest
 from k8snet.policy import probe
 from k8snet.policy.cases import load_cases
 from k8snet.policy.evaluate import PolicyLab
+from k8snet.policy.model import parse_policy
+from k8snet.policy.truthtable import expected_table
 from k8snet.testbed import api
 from tests.integration.conftest import k8snet
 
@@ -145,3 +148,72 @@ def test_probe_command_evaluates_a_users_file_and_describe_shows_it(lab, tmp_pat
                          text=True, timeout=60, check=True).stdout
     assert "PodSelector:     pod=a" in out and "To Port Range: 80-90/TCP" in out
     lab.client.delete("networkpolicies", "shown", "x")
+
+
+def test_trace_shows_where_a_denied_packet_died(lab):
+    """`k8snet trace` names the node, chain, rule and policy that dropped a packet (and
+    the packet's last hop is that node's eth0: the drop is the policy's)."""
+    only_b = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "only-b", "namespace": "x"},
+              "spec": {"podSelector": {"matchLabels": {"pod": "a"}},
+                       "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}],
+                                    "ports": [{"port": 80}]}]}}
+    versions = probe.set_labels(lab.client, {}, {})
+    written = probe.replace_policies(lab.client, [only_b])
+    probe.wait_enforced(lab.cluster.state.dir, lab.workers, probe.Applied(
+        {**probe.other_policies(lab.client), **written}, versions))
+    node = next(p.node for p in lab.pods if p.key == "x/a")
+    try:
+        denied = json.loads(k8snet("trace", "y/b", "x/a", "--proto", "tcp", "--port", "80",
+                                   "--name", NAME, "--json", check=False).stdout)
+        (drop,) = denied["policy_drops"]
+        assert drop["node"] == node and drop["table"] == "table ip k8snet-policy"
+        assert drop["chain"].startswith("in-x-a-") and drop["packets"] == 1
+        assert drop["comment"] == "x/a: default deny ingress by x/only-b"
+        assert drop["not_admitted_by"] == ["x/only-b ingress[0]"]
+        assert denied["hops"][-1]["place"] == f"node {node}"   # captured no further
+    finally:
+        lab.clear()
+
+
+def test_iptables_backend_enforces_the_same_table(lab, tmp_path):
+    """A second agent with --backend iptables on the node of x/a, y/a and z/a; once both
+    have enforced a case, the nftables table there is removed, so iptables alone
+    polices that node: the observed table must still be the oracle's, and trace must
+    find the drop in the iptables chains."""
+    node = next(p.node for p in lab.pods if p.key == "x/a")
+    netns = lab.cluster.state.node(node).netns
+    ndir = tmp_path / node
+    ndir.mkdir()
+    argv = ["ip", "netns", "exec", netns, sys.executable, "-m", "k8snet.cli", "policy-agent",
+            "--backend", "iptables", "--kubeconfig", f"{lab.cluster.state.dir}/kubeconfig"
+            ".incluster", "--node-name", node, "--status-file", str(ndir / "policy.status")]
+    agent = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    case = next(c for c in load_cases() if c.name == "ingress-and-egress-together")
+    try:
+        pods = case.pods(ips={p.key: p.ip for p in lab.pods},
+                         nodes={p.key: p.node for p in lab.pods})
+        versions = probe.set_labels(lab.client, case.namespace_labels, case.pod_labels)
+        written = probe.replace_policies(lab.client, case.objects(pods))
+        applied = probe.Applied({**probe.other_policies(lab.client), **written}, versions)
+        probe.wait_enforced(lab.cluster.state.dir, lab.workers, applied)
+        probe.wait_enforced(str(tmp_path), [node], applied, timeout=90)
+        subprocess.run(["ip", "netns", "exec", netns, "nft", "delete", "table", "ip",
+                        "k8snet-policy"], check=True)
+        expected = expected_table([parse_policy(o) for o in case.objects(pods)],
+                                  case.namespaces(), pods, "TCP", 80)
+        observed, _ = probe.observe(lab.pods, lab.probers, "TCP", 80, expected=expected)
+        assert observed == expected, [k for k in expected if observed[k] != expected[k]]
+        denied = json.loads(k8snet("trace", "y/b", "x/a", "--proto", "tcp", "--port", "80",
+                                   "--name", NAME, "--json", check=False).stdout)
+        (drop,) = denied["policy_drops"]
+        assert drop["table"] == "iptables filter" and drop["chain"].startswith("K8SNET-POL-I-")
+        assert drop["comment"] == "x/a: default deny ingress by x/both"
+    finally:
+        agent.terminate()
+        assert agent.wait(timeout=30) is not None
+        subprocess.run([*argv[:8], "--backend", "iptables", "--cleanup"], check=True)
+        lab.clear()   # the nftables agent writes its table again
+    saved = subprocess.run(["ip", "netns", "exec", netns, "iptables-save", "-t", "filter"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "K8SNET-POL" not in saved

@@ -66,3 +66,34 @@ def test_failed_apply_is_reported_for_retry():
         agent.on_change(resource)({})
     assert not agent.sync_once()
     assert agent.stats.failures == 1
+
+
+def test_iptables_backend_reads_the_table_then_restores_once():
+    import subprocess
+
+    import pytest
+
+    from k8snet.errors import UsageError
+    from k8snet.policy.agent import applier_for
+
+    calls = []
+
+    def runner(argv, stdin):
+        calls.append((argv, stdin))
+        out = "*filter\n:FORWARD ACCEPT [0:0]\n:K8SNET-POL-I-OLD - [0:0]\nCOMMIT\n" \
+            if argv[-3:] == ["iptables-save", "-t", "filter"] else ""
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    applier = applier_for("iptables", netns="k8snet-w1", runner=runner)
+    agent = PolicyAgent(applier, "w1", "10.244.0.0/16")
+    agent.on_change("pods")({"x/web": pod("web", ip="10.244.1.5")})
+    agent.on_change("namespaces")({"x": NS[0]})
+    agent.on_change("networkpolicies")({"x/deny": DENY})
+    assert agent.sync_once()
+    (save, _), (restore, text) = calls
+    assert save[:4] == ["ip", "netns", "exec", "k8snet-w1"]
+    assert restore[4:] == ["iptables-restore", "-w", "5", "--noflush"]
+    assert "-A K8SNET-POL-TO -d 10.244.1.5/32 -m comment --comment \"x/web\"" in text
+    assert "-X K8SNET-POL-I-OLD" in text and "-I FORWARD 1 -j K8SNET-POL-FWD" in text
+    with pytest.raises(UsageError):
+        applier_for("ebpf")

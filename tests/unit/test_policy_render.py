@@ -60,7 +60,7 @@ def test_denied_packet_names_the_chain_and_rule():
     passed, trail = sim.forward(rs, "10.244.2.10", "10.244.1.10", "TCP", 80)
     assert not passed
     assert trail == [f"{chain_name('Ingress', 'x/a')}: counter drop comment "
-                     "\"x/a: default deny ingress\""]
+                     "\"x/a: default deny ingress by x/allow-b\""]
     passed, trail = sim.forward(rs, "10.244.1.11", "10.244.1.10", "TCP", 80)
     assert passed and trail[0].endswith('comment "x/allow-b ingress[0]"')
 
