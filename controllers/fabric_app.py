@@ -45,12 +45,14 @@ from controllers.messages import (
 )
 from controllers.nodewatch import NodeWatcher
 from controllers.podwatch import PodWatcher
+from controllers.policywatch import PolicyWatcher
 from k8snet.errors import K8snetError
 from k8snet.fabric.arp import build_arp, parse_arp
 from k8snet.fabric.facts import Route, load_facts, load_routes
 from k8snet.fabric.nodes import merge_routes
 from k8snet.fabric.planner import Planner
 from k8snet.fabric.pods import PodTable, arp_probe
+from k8snet.fabric.policy import plan_policy
 from k8snet.fabric.specs import COOKIE_ARP_REPLY, SwitchChanges
 from k8snet.fabric.warmstart import Reading, describe, warm_start
 
@@ -91,6 +93,14 @@ class EventPods(event.EventBase):
         self.ips, self.why, self.seen = ips, why, seen
 
 
+class EventPolicy(event.EventBase):
+    """Macvlan mode: the current NetworkPolicies, Pods and Namespaces, for the event thread."""
+
+    def __init__(self, objects: dict, why: str, seen: float) -> None:
+        super().__init__()
+        self.objects, self.why, self.seen = objects, why, seen
+
+
 class EventProbe(event.EventBase):
     """Macvlan mode: time to ask unresolved Pods for their MAC."""
 
@@ -116,6 +126,7 @@ class FabricApp(app_manager.OSKenApp):
         self.node_stop = threading.Event()
         self.pods: Optional[PodTable] = (PodTable.for_facts(self.planner.facts)
                                          if self.mode == "macvlan" else None)
+        self.policy_objects: Optional[dict] = None  # macvlan: what NetworkPolicy depends on
         self.logger.info("fabric: %d switches, %d links, %d hosts, %d gateways",
                          len(self.planner.facts.switches), len(self.planner.facts.links),
                          len(self.planner.facts.hosts), len(self.planner.facts.gateways))
@@ -130,6 +141,8 @@ class FabricApp(app_manager.OSKenApp):
                         self.logger).start(self.node_stop)
             if self.pods is not None:
                 PodWatcher(self.kubeconfig, self.post_pods, log=self.logger).start(
+                    self.node_stop)
+                PolicyWatcher(self.kubeconfig, self.post_policy, log=self.logger).start(
                     self.node_stop)
                 self.threads.append(hub.spawn(self._probe_loop))
         else:
@@ -175,10 +188,36 @@ class FabricApp(app_manager.OSKenApp):
         """The Pod watch's callback (macvlan mode): the live Pod addresses."""
         self.send_event(self.name, EventPods(ips, why, seen))
 
+    def post_policy(self, objects: dict, why: str, seen: float) -> None:
+        """The policy watch's callback (macvlan mode): NetworkPolicies, Pods, Namespaces."""
+        self.send_event(self.name, EventPolicy(objects, why, seen))
+
     @set_ev_cls(EventRoutes)
     def on_routes(self, ev: EventRoutes) -> None:
         self.sources[ev.source] = ev.routes
         self._apply_routes(ev.why, ev.seen)
+        if ev.source == SOURCE_NODES:
+            self._apply_policy(ev.why, ev.seen)  # the Pod blocks unknown Pods drop in
+
+    @set_ev_cls(EventPolicy)
+    def on_policy(self, ev: EventPolicy) -> None:
+        self.policy_objects = ev.objects
+        self._apply_policy(ev.why, ev.seen)
+
+    def _apply_policy(self, why: str, seen: float) -> None:
+        """Macvlan mode: plan the leaves' NetworkPolicy flows and send the difference."""
+        if self.policy_objects is None:
+            return
+        objs = self.policy_objects
+        plan = plan_policy(objs["networkpolicies"], objs["pods"], objs["namespaces"],
+                           [r.prefix for r in self.sources[SOURCE_NODES]])
+        for reason in plan.skipped:
+            self.logger.warning("policy not enforced: %s", reason)
+        changes = self.planner.set_policy(plan)
+        if changes:
+            self.logger.info("%s: %d policies, %d isolated Pods, %d flows per leaf", why,
+                             plan.policies, plan.pods, len(plan.flows))
+        self.send(changes, why, seen)
 
     def _apply_routes(self, why: str, seen: float) -> None:
         """Routed: file + Node blocks. Macvlan: file + one /32 per resolved Pod (Node
