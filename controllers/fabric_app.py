@@ -18,6 +18,7 @@ read (ports, groups, flows) and then sent only what differs from its plan
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -64,6 +65,7 @@ ROUTES_POLL_SECONDS = 1.0
 PROBE_SECONDS = 1.0  # macvlan: how often live Pods without a known MAC are asked for it
 SOURCE_FILE = "file"
 SOURCE_NODES = "nodes"
+POLICY_STATUS_NAME = "fabric-policy.status"  # beside the facts: what the leaves enforce
 
 
 def routes_pod_cidrs(mode: str, kubeconfig: Optional[str]) -> bool:
@@ -96,9 +98,9 @@ class EventPods(event.EventBase):
 class EventPolicy(event.EventBase):
     """Macvlan mode: the current NetworkPolicies, Pods and Namespaces, for the event thread."""
 
-    def __init__(self, objects: dict, why: str, seen: float) -> None:
+    def __init__(self, objects: dict, versions: dict, why: str, seen: float) -> None:
         super().__init__()
-        self.objects, self.why, self.seen = objects, why, seen
+        self.objects, self.versions, self.why, self.seen = objects, versions, why, seen
 
 
 class EventProbe(event.EventBase):
@@ -127,6 +129,10 @@ class FabricApp(app_manager.OSKenApp):
         self.pods: Optional[PodTable] = (PodTable.for_facts(self.planner.facts)
                                          if self.mode == "macvlan" else None)
         self.policy_objects: Optional[dict] = None  # macvlan: what NetworkPolicy depends on
+        self.policy_versions: dict[str, str] = {}
+        self.policy_wait: Optional[tuple[dict, set]] = None  # (status, barriers outstanding)
+        self.policy_status_file = os.path.join(os.path.dirname(os.environ[ENV_FACTS]),
+                                               POLICY_STATUS_NAME)
         self.logger.info("fabric: %d switches, %d links, %d hosts, %d gateways",
                          len(self.planner.facts.switches), len(self.planner.facts.links),
                          len(self.planner.facts.hosts), len(self.planner.facts.gateways))
@@ -156,7 +162,7 @@ class FabricApp(app_manager.OSKenApp):
         super().stop()
 
     # --- the one place that sends --------------------------------------------------
-    def send(self, changes: Iterable[SwitchChanges], why: str, t0: float) -> None:
+    def send(self, changes: Iterable[SwitchChanges], why: str, t0: float) -> set:
         """Send planned changes to the connected switches, timing them to the last barrier
         (per switch, and once for the whole batch when it spans several switches)."""
         batch: set[tuple[int, int]] = set()
@@ -173,6 +179,7 @@ class FabricApp(app_manager.OSKenApp):
                              self.planner.name_of(c.dpid))
         if len(batch) > 1:
             self.batches.append((why, t0, batch))
+        return batch
 
     def post_routes(self, routes: Iterable[Route], why: str = "routes",
                     source: str = SOURCE_FILE, seen: Optional[float] = None) -> None:
@@ -188,9 +195,9 @@ class FabricApp(app_manager.OSKenApp):
         """The Pod watch's callback (macvlan mode): the live Pod addresses."""
         self.send_event(self.name, EventPods(ips, why, seen))
 
-    def post_policy(self, objects: dict, why: str, seen: float) -> None:
+    def post_policy(self, objects: dict, versions: dict, why: str, seen: float) -> None:
         """The policy watch's callback (macvlan mode): NetworkPolicies, Pods, Namespaces."""
-        self.send_event(self.name, EventPolicy(objects, why, seen))
+        self.send_event(self.name, EventPolicy(objects, versions, why, seen))
 
     @set_ev_cls(EventRoutes)
     def on_routes(self, ev: EventRoutes) -> None:
@@ -201,7 +208,7 @@ class FabricApp(app_manager.OSKenApp):
 
     @set_ev_cls(EventPolicy)
     def on_policy(self, ev: EventPolicy) -> None:
-        self.policy_objects = ev.objects
+        self.policy_objects, self.policy_versions = ev.objects, ev.versions
         self._apply_policy(ev.why, ev.seen)
 
     def _apply_policy(self, why: str, seen: float) -> None:
@@ -209,7 +216,8 @@ class FabricApp(app_manager.OSKenApp):
         if self.policy_objects is None:
             return
         objs = self.policy_objects
-        plan = plan_policy(objs["networkpolicies"], objs["pods"], objs["namespaces"],
+        plan = plan_policy(objs["networkpolicies"].values(), objs["pods"].values(),
+                           objs["namespaces"].values(),
                            [r.prefix for r in self.sources[SOURCE_NODES]])
         for reason in plan.skipped:
             self.logger.warning("policy not enforced: %s", reason)
@@ -217,7 +225,31 @@ class FabricApp(app_manager.OSKenApp):
         if changes:
             self.logger.info("%s: %d policies, %d isolated Pods, %d flows per leaf", why,
                              plan.policies, plan.pods, len(plan.flows))
-        self.send(changes, why, seen)
+        status = {"versions": dict(self.policy_versions), "flows": len(plan.flows),
+                  "pods": plan.pods,
+                  "policies": {k: (v.get("metadata") or {}).get("resourceVersion")
+                               for k, v in sorted(objs["networkpolicies"].items())}}
+        self.policy_wait = (status, self.send(changes, why, seen))
+        self._policy_installed(None)
+
+    def _policy_installed(self, barrier: Optional[tuple[int, int]]) -> None:
+        """Once every switch confirmed the last policy change (barrier replies), write
+        what the fabric enforces, in the policy agents' status format (the probe waits
+        on it as on theirs)."""
+        if self.policy_wait is None:
+            return
+        status, outstanding = self.policy_wait
+        outstanding.discard(barrier)
+        if outstanding:
+            return
+        self.policy_wait = None
+        tmp = self.policy_status_file + ".tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump({**status, "applied_at": time.time()}, fh)
+            os.replace(tmp, self.policy_status_file)
+        except OSError as exc:
+            self.logger.warning("cannot write %s: %s", self.policy_status_file, exc)
 
     def _apply_routes(self, why: str, seen: float) -> None:
         """Routed: file + Node blocks. Macvlan: file + one /32 per resolved Pod (Node
@@ -351,6 +383,7 @@ class FabricApp(app_manager.OSKenApp):
                              self.planner.name_of(ev.msg.datapath.id),
                              (time.monotonic() - t0) * 1000)
         self._batch_done(key)
+        self._policy_installed(key)
 
     def _batch_done(self, key: tuple[int, int]) -> None:
         still = []

@@ -14,7 +14,8 @@ from typing import Callable, Optional
 from controllers.nodewatch import NodeWatcher
 
 RESOURCES = ("networkpolicies", "pods", "namespaces")
-PostPolicy = Callable[[dict, str, float], None]   # ({resource: [objects]}, why, seen)
+# ({resource: {key: object}}, {resource: resourceVersion listed or watched}, why, seen)
+PostPolicy = Callable[[dict, dict, str, float], None]
 
 
 class PolicyWatcher(NodeWatcher):
@@ -26,6 +27,7 @@ class PolicyWatcher(NodeWatcher):
         super().__init__(kubeconfig, (), post, **kwargs)  # type: ignore[arg-type]
         self.caches: dict[str, Optional[dict]] = {r: None for r in RESOURCES}
         self._lock = threading.Lock()
+        self.informers: dict[str, object] = {}
 
     def run(self, stop: threading.Event) -> None:
         """Wait for the kubeconfig, then list and watch the three resources until ``stop``."""
@@ -34,9 +36,11 @@ class PolicyWatcher(NodeWatcher):
         client = self._client(stop)
         if client is None:
             return
-        threads = [Informer(client, r, on_change=self._on(r), resync_seconds=self.resync_seconds,
-                            watch_timeout=30, retry_seconds=self.retry_seconds,
-                            log=self.log).start(stop) for r in RESOURCES]
+        self.informers = {r: Informer(client, r, on_change=self._on(r),
+                                      resync_seconds=self.resync_seconds, watch_timeout=30,
+                                      retry_seconds=self.retry_seconds, log=self.log)
+                          for r in RESOURCES}
+        threads = [i.start(stop) for i in self.informers.values()]
         self.log.info("watching %s for NetworkPolicy", ", ".join(RESOURCES))
         for t in threads:
             t.join()
@@ -48,6 +52,9 @@ class PolicyWatcher(NodeWatcher):
                 self.caches[resource] = dict(items)
                 if any(c is None for c in self.caches.values()):
                     return
-                objects = {r: list(c.values()) for r, c in self.caches.items()}
-            self.post(objects, f"policy: {resource} changed", seen)  # type: ignore[arg-type]
+                objects = {r: dict(c) for r, c in self.caches.items()}  # type: ignore[arg-type]
+                versions = {r: getattr(i, "resource_version", None)
+                            for r, i in self.informers.items()}
+            self.post(objects, {r: v for r, v in versions.items() if v},  # type: ignore
+                      f"policy: {resource} changed", seen)
         return changed

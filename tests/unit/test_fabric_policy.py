@@ -3,6 +3,7 @@ flows on the leaves only (sent as a diff, read back by warm start as planned), a
 removes them all when the last policy goes."""
 
 import json
+import types
 
 import pytest
 from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
@@ -90,25 +91,37 @@ def policy_mods(dp, command):
             and m.cookie & ~0xFF00 == COOKIE_POLICY and m.command == command]
 
 
-def test_app_installs_on_leaves_as_a_diff_and_removes(app):
+def test_app_installs_on_leaves_as_a_diff_and_removes(app, tmp_path):
     from controllers.fabric_app import SOURCE_NODES, EventPolicy, EventRoutes
 
     app.on_routes(EventRoutes((Route(BLOCKS[0], "h1"), Route(BLOCKS[1], "h3")), "nodes",
                               SOURCE_NODES))
-    objs = {"networkpolicies": [DENY_X], "pods": PODS, "namespaces": NAMESPACES}
-    app.on_policy(EventPolicy(objs, "policy", 0.0))
+    def objs(*policies):
+        return {"networkpolicies": {f"x/{p['metadata']['name']}": p for p in policies},
+                "pods": {f"x/{p['metadata']['name']}": p for p in PODS},
+                "namespaces": {"x": NAMESPACES[0]}}
+
+    app.on_policy(EventPolicy(objs(DENY_X), {}, "policy", 0.0))
     add = ofproto_v1_3.OFPFC_ADD
     first = {d: len(policy_mods(dp, add)) for d, dp in app.dps.items()}
     assert first[0x101] == first[0x102] == 0 and first[0x201] > 0 and first[0x202] > 0
     for dp in app.dps.values():
         dp.sent.clear()
-    app.on_policy(EventPolicy(dict(objs, networkpolicies=[DENY_X, ALLOW_B]), "policy", 0.0))
+    app.on_policy(EventPolicy(objs(DENY_X, ALLOW_B), {}, "policy", 0.0))
     again = {d: len(policy_mods(dp, add)) for d, dp in app.dps.items()}
     assert 0 < again[0x201] < first[0x201] + 20       # what changed, not everything
     for dp in app.dps.values():
         dp.sent.clear()
-    app.on_policy(EventPolicy(dict(objs, networkpolicies=[]), "policy", 0.0))
+    app.on_policy(EventPolicy(objs(), {}, "policy", 0.0))
     gone = policy_mods(app.dps[0x201], ofproto_v1_3.OFPFC_DELETE_STRICT)
     assert gone and not [k for k in app.planner.plans["kntst-l1"].flows
                          if app.planner.plans["kntst-l1"].flows[k].cookie & ~0xFF00
                          == COOKIE_POLICY]
+    # every switch answered the barrier: the status says what the leaves enforce
+    for dpid, dp in app.dps.items():
+        for m in dp.sent:
+            if type(m).__name__ == "OFPBarrierRequest":
+                app.on_barrier(types.SimpleNamespace(msg=types.SimpleNamespace(
+                    datapath=dp, xid=m.xid)))
+    status = json.loads((tmp_path / "fabric-policy.status").read_text())
+    assert status["policies"] == {} and status["flows"] == 0
