@@ -222,7 +222,8 @@ def _conjunctions(groups: dict, route_table: int) -> list[FlowSpec]:
         for number, matches in enumerate(clauses, 1):
             flows += [flow(table, PRIO_ALLOW, m, (Conjunction(conj_id, number, len(clauses)),),
                            cookie=COOKIE_POLICY) for m in matches]
-        flows.append(flow(table, PRIO_ALLOW, {"conj_id": conj_id}, on_allow[0],
+        flows.append(flow(table, PRIO_ALLOW, {"eth_type": ETH_TYPE_IPV4, "conj_id": conj_id},
+                          on_allow[0],
                           goto=on_allow[1], cookie=COOKIE_POLICY | conj_id << 8))
     return flows
 
