@@ -9,9 +9,11 @@ asserted (see the README, "Where NetworkPolicy is enforced").
 """
 
 import subprocess
+import time
 
 import pytest
 
+from k8snet.policy import probe
 from k8snet.policy.cases import load_cases
 from k8snet.policy.evaluate import PolicyLab
 from k8snet.testbed import api
@@ -43,7 +45,8 @@ def test_core_cases_hold_across_nodes_in_macvlan_mode(lab):
     bad, same_node = [], []
     for name in CASES:
         result = lab.run_case(by_name[name])
-        assert result.ok or result.tables, result.text()
+        assert result.tables, result.text()
+        print(f"{name}: enforced on every leaf in {result.enforce_seconds * 1000:.0f} ms")
         for table in result.tables:
             for cell in table.differ:
                 (same_node if node[cell[0]] == node[cell[1]] else bad).append(
@@ -77,3 +80,41 @@ def test_leaves_hold_the_policy_flows_and_a_denied_probe_hits_them(lab):
         hits += sum(int(ln.split("n_packets=")[1].split(",")[0]) for ln in drops)
     assert hits > 0
     lab.clear()
+
+
+def test_a_new_pod_is_isolated_from_its_first_packet(lab):
+    """Default-deny egress for starters in y: a starter's very first TCP connection to a
+    Pod on another node dies at the leaf (unknown to the controller, then isolated);
+    the control, a starter in z, connects once the controller knows it."""
+    from tests.integration.test_network_policy import _finished_log, _first_attempt_pod
+
+    client = lab.client
+    target = next(p for p in lab.pods if p.key == "x/b")
+    node = next(w for w in lab.workers if w != target.node)
+    client.create("networkpolicies", {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "deny-starters", "namespace": "y"},
+        "spec": {"podSelector": {"matchLabels": {"role": "starter"}},
+                 "policyTypes": ["Egress"]}}, "y")
+    try:
+        time.sleep(1)   # the leaves have the policy; the Pod does not exist yet
+        client.create("pods", _first_attempt_pod("y", target.ip, node), "y")
+        assert "FIRST blocked" in _finished_log(client, "y", "starter")
+        client.create("pods", _first_attempt_pod("z", target.ip, node), "z")
+        assert "FIRST connected" in _finished_log(client, "z", "starter")
+    finally:
+        client.delete("networkpolicies", "deny-starters", "y")
+        for ns in ("y", "z"):
+            client.delete("pods", "starter", ns, grace_period_seconds=0)
+
+
+def test_deleting_a_policy_restores_connectivity(lab):
+    deny_all = next(c for c in load_cases() if c.name == "default-deny-all")
+    result = lab.run_case(deny_all)
+    node = {p.key: p.node for p in lab.pods}
+    denied = [k for k, v in result.tables[0].observed.items() if not v]
+    assert [k for k in denied if node[k[0]] != node[k[1]]]
+    seconds = lab.clear()
+    observed, _ = probe.observe(lab.pods, lab.probers, "TCP", 80)
+    assert all(observed.values()), [k for k, v in observed.items() if not v]
+    assert seconds < 10
