@@ -6,6 +6,7 @@ Each method takes an event's plain facts and returns what to send (a list of
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterable, Optional
 
 from k8snet.fabric.arp import answer, build_arp, parse_arp
@@ -80,8 +81,12 @@ class Planner:
 
     def set_policy(self, policy: PolicyPlan) -> list[SwitchChanges]:
         """Macvlan mode: the NetworkPolicy flows the leaves hold (part of each plan, so
-        warm start keeps them), sent as a diff against the previous ones."""
-        return self._replan(self.down, self.routes, policy=policy)
+        warm start keeps them), sent as a diff against the previous ones. Drops are sent
+        first: a switch applies flow mods in order, so a Pod that becomes known with
+        its isolation never has a moment with its pass flow and not yet its drop."""
+        return [dataclasses.replace(c, add_flows=tuple(sorted(
+            c.add_flows, key=lambda f: bool(f.actions) or f.goto is not None)))
+            for c in self._replan(self.down, self.routes, policy=policy)]
 
     def arp_reply(self, frame: bytes) -> Optional[bytes]:
         """The frame to send back out of the ingress port, or None."""

@@ -150,3 +150,13 @@ def test_ovs_decodes_every_policy_flow_mod(tmp_path):
     assert "error" not in out.lower(), out
     assert out.count("OFPT_FLOW_MOD") == len(flows)
     assert "conj_id=" in out and "conjunction(" in out and "ct(commit,table=0" in out
+
+
+def test_drops_are_sent_before_what_passes():
+    from k8snet.fabric.planner import Planner
+
+    planner = Planner(facts_from_dict(leaf_spine_facts(2, 2, 2)))
+    changes = planner.set_policy(plan_policy([DENY_X], PODS, NAMESPACES, BLOCKS))
+    for c in changes:
+        kinds = [bool(f.actions) or f.goto is not None for f in c.add_flows]
+        assert kinds == sorted(kinds) and not kinds[0] and kinds[-1]
