@@ -79,6 +79,10 @@ def test_leaves_hold_the_policy_flows_and_a_denied_probe_hits_them(lab):
         assert len(drops) == len([p for p in lab.pods if p.namespace == "x"]), dump
         hits += sum(int(ln.split("n_packets=")[1].split(",")[0]) for ln in drops)
     assert hits > 0
+    with open(os.path.join(lab.cluster.state.dir, "controller.log"), encoding="utf-8") as fh:
+        log = fh.read()
+    assert " error type=" not in log, [ln for ln in log.splitlines() if "error type=" in ln]
+    assert "isolated Pods" in log   # the controller said what it installed
     lab.clear()
 
 
