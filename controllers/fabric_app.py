@@ -18,6 +18,7 @@ read (ports, groups, flows) and then sent only what differs from its plan
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -45,12 +46,14 @@ from controllers.messages import (
 )
 from controllers.nodewatch import NodeWatcher
 from controllers.podwatch import PodWatcher
+from controllers.policywatch import PolicyWatcher
 from k8snet.errors import K8snetError
 from k8snet.fabric.arp import build_arp, parse_arp
 from k8snet.fabric.facts import Route, load_facts, load_routes
 from k8snet.fabric.nodes import merge_routes
 from k8snet.fabric.planner import Planner
 from k8snet.fabric.pods import PodTable, arp_probe
+from k8snet.fabric.policy import plan_policy
 from k8snet.fabric.specs import COOKIE_ARP_REPLY, SwitchChanges
 from k8snet.fabric.warmstart import Reading, describe, warm_start
 
@@ -62,6 +65,7 @@ ROUTES_POLL_SECONDS = 1.0
 PROBE_SECONDS = 1.0  # macvlan: how often live Pods without a known MAC are asked for it
 SOURCE_FILE = "file"
 SOURCE_NODES = "nodes"
+POLICY_STATUS_NAME = "fabric-policy.status"  # beside the facts: what the leaves enforce
 
 
 def routes_pod_cidrs(mode: str, kubeconfig: Optional[str]) -> bool:
@@ -91,6 +95,14 @@ class EventPods(event.EventBase):
         self.ips, self.why, self.seen = ips, why, seen
 
 
+class EventPolicy(event.EventBase):
+    """Macvlan mode: the current NetworkPolicies, Pods and Namespaces, for the event thread."""
+
+    def __init__(self, objects: dict, versions: dict, why: str, seen: float) -> None:
+        super().__init__()
+        self.objects, self.versions, self.why, self.seen = objects, versions, why, seen
+
+
 class EventProbe(event.EventBase):
     """Macvlan mode: time to ask unresolved Pods for their MAC."""
 
@@ -116,6 +128,11 @@ class FabricApp(app_manager.OSKenApp):
         self.node_stop = threading.Event()
         self.pods: Optional[PodTable] = (PodTable.for_facts(self.planner.facts)
                                          if self.mode == "macvlan" else None)
+        self.policy_objects: Optional[dict] = None  # macvlan: what NetworkPolicy depends on
+        self.policy_versions: dict[str, str] = {}
+        self.policy_wait: Optional[tuple[dict, set]] = None  # (status, barriers outstanding)
+        self.policy_status_file = os.path.join(os.path.dirname(os.environ[ENV_FACTS]),
+                                               POLICY_STATUS_NAME)
         self.logger.info("fabric: %d switches, %d links, %d hosts, %d gateways",
                          len(self.planner.facts.switches), len(self.planner.facts.links),
                          len(self.planner.facts.hosts), len(self.planner.facts.gateways))
@@ -131,6 +148,8 @@ class FabricApp(app_manager.OSKenApp):
             if self.pods is not None:
                 PodWatcher(self.kubeconfig, self.post_pods, log=self.logger).start(
                     self.node_stop)
+                PolicyWatcher(self.kubeconfig, self.post_policy, log=self.logger).start(
+                    self.node_stop)
                 self.threads.append(hub.spawn(self._probe_loop))
         else:
             self.logger.info("mode %s: Pod CIDRs are not routed by the fabric%s", self.mode,
@@ -143,7 +162,7 @@ class FabricApp(app_manager.OSKenApp):
         super().stop()
 
     # --- the one place that sends --------------------------------------------------
-    def send(self, changes: Iterable[SwitchChanges], why: str, t0: float) -> None:
+    def send(self, changes: Iterable[SwitchChanges], why: str, t0: float) -> set:
         """Send planned changes to the connected switches, timing them to the last barrier
         (per switch, and once for the whole batch when it spans several switches)."""
         batch: set[tuple[int, int]] = set()
@@ -160,6 +179,7 @@ class FabricApp(app_manager.OSKenApp):
                              self.planner.name_of(c.dpid))
         if len(batch) > 1:
             self.batches.append((why, t0, batch))
+        return batch
 
     def post_routes(self, routes: Iterable[Route], why: str = "routes",
                     source: str = SOURCE_FILE, seen: Optional[float] = None) -> None:
@@ -175,10 +195,61 @@ class FabricApp(app_manager.OSKenApp):
         """The Pod watch's callback (macvlan mode): the live Pod addresses."""
         self.send_event(self.name, EventPods(ips, why, seen))
 
+    def post_policy(self, objects: dict, versions: dict, why: str, seen: float) -> None:
+        """The policy watch's callback (macvlan mode): NetworkPolicies, Pods, Namespaces."""
+        self.send_event(self.name, EventPolicy(objects, versions, why, seen))
+
     @set_ev_cls(EventRoutes)
     def on_routes(self, ev: EventRoutes) -> None:
         self.sources[ev.source] = ev.routes
         self._apply_routes(ev.why, ev.seen)
+        if ev.source == SOURCE_NODES:
+            self._apply_policy(ev.why, ev.seen)  # the Pod blocks unknown Pods drop in
+
+    @set_ev_cls(EventPolicy)
+    def on_policy(self, ev: EventPolicy) -> None:
+        self.policy_objects, self.policy_versions = ev.objects, ev.versions
+        self._apply_policy(ev.why, ev.seen)
+
+    def _apply_policy(self, why: str, seen: float) -> None:
+        """Macvlan mode: plan the leaves' NetworkPolicy flows and send the difference."""
+        if self.policy_objects is None:
+            return
+        objs = self.policy_objects
+        plan = plan_policy(objs["networkpolicies"].values(), objs["pods"].values(),
+                           objs["namespaces"].values(),
+                           [r.prefix for r in self.sources[SOURCE_NODES]])
+        for reason in plan.skipped:
+            self.logger.warning("policy not enforced: %s", reason)
+        changes = self.planner.set_policy(plan)
+        if changes:
+            self.logger.info("%s: %d policies, %d isolated Pods, %d flows per leaf", why,
+                             plan.policies, plan.pods, len(plan.flows))
+        status = {"versions": dict(self.policy_versions), "flows": len(plan.flows),
+                  "pods": plan.pods,
+                  "policies": {k: (v.get("metadata") or {}).get("resourceVersion")
+                               for k, v in sorted(objs["networkpolicies"].items())}}
+        self.policy_wait = (status, self.send(changes, why, seen))
+        self._policy_installed(None)
+
+    def _policy_installed(self, barrier: Optional[tuple[int, int]]) -> None:
+        """Once every switch confirmed the last policy change (barrier replies), write
+        what the fabric enforces, in the policy agents' status format (the probe waits
+        on it as on theirs)."""
+        if self.policy_wait is None:
+            return
+        status, outstanding = self.policy_wait
+        outstanding.discard(barrier)
+        if outstanding:
+            return
+        self.policy_wait = None
+        tmp = self.policy_status_file + ".tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump({**status, "applied_at": time.time()}, fh)
+            os.replace(tmp, self.policy_status_file)
+        except OSError as exc:
+            self.logger.warning("cannot write %s: %s", self.policy_status_file, exc)
 
     def _apply_routes(self, why: str, seen: float) -> None:
         """Routed: file + Node blocks. Macvlan: file + one /32 per resolved Pod (Node
@@ -312,6 +383,7 @@ class FabricApp(app_manager.OSKenApp):
                              self.planner.name_of(ev.msg.datapath.id),
                              (time.monotonic() - t0) * 1000)
         self._batch_done(key)
+        self._policy_installed(key)
 
     def _batch_done(self, key: tuple[int, int]) -> None:
         still = []

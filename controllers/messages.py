@@ -27,6 +27,11 @@ from k8snet.fabric.specs import (
     ToController,
     ToGroup,
 )
+from k8snet.policy.render_of import Conjunction, Ct, Resubmit
+
+NX_CT_F_COMMIT = 1
+NX_CT_RECIRC_NONE = 0xFF
+NX_IN_PORT = 0xFFF8   # resubmit's in_port is a 16-bit (OpenFlow 1.0) port: "keep in_port"
 
 
 def _actions(parser: Any, ofp: Any, actions: tuple[Action, ...]) -> list:
@@ -55,6 +60,16 @@ def _actions(parser: Any, ofp: Any, actions: tuple[Action, ...]) -> list:
         elif isinstance(a, Move):
             out.append(parser.NXActionRegMove(src_field=a.src, dst_field=a.dst,
                                               n_bits=a.n_bits))
+        elif isinstance(a, Ct):   # policy (macvlan mode): conntrack, then a table
+            out.append(parser.NXActionCT(
+                flags=NX_CT_F_COMMIT if a.commit else 0, zone_src="",
+                zone_ofs_nbits=a.zone, alg=0, actions=[],
+                recirc_table=NX_CT_RECIRC_NONE if a.table is None else a.table))
+        elif isinstance(a, Conjunction):   # clauses are numbered from 0 on the wire
+            out.append(parser.NXActionConjunction(clause=a.clause - 1,
+                                                  n_clauses=a.n_clauses, id_=a.conj_id))
+        elif isinstance(a, Resubmit):
+            out.append(parser.NXActionResubmitTable(in_port=NX_IN_PORT, table_id=a.table))
         else:
             raise TypeError(f"unknown action {a!r}")
     return out
@@ -147,6 +162,14 @@ def _action_spec(ofp: Any, a: Any) -> Action:
         # OVS reports the fields by their Nicira names (NXM_OF_ETH_SRC), which os-ken
         # calls eth_src_nxm: the same field as OpenFlow's eth_src.
         return Move(_oxm_name(a.src_field), _oxm_name(a.dst_field), a.n_bits)
+    if name == "NXActionCT" and not a.zone_src and not a.actions and not a.alg:
+        return Ct(commit=bool(a.flags & NX_CT_F_COMMIT),
+                  table=None if a.recirc_table == NX_CT_RECIRC_NONE else a.recirc_table,
+                  zone=a.zone_ofs_nbits)
+    if name == "NXActionConjunction":
+        return Conjunction(a.id, a.clause + 1, a.n_clauses)
+    if name == "NXActionResubmitTable" and a.in_port == NX_IN_PORT:
+        return Resubmit(a.table_id)
     return Opaque(repr(a))
 
 

@@ -6,12 +6,14 @@ Each method takes an event's plain facts and returns what to send (a list of
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterable, Optional
 
 from k8snet.fabric.arp import answer, build_arp, parse_arp
 from k8snet.fabric.diff import diff_plans, full_install
 from k8snet.fabric.facts import Facts, Gateway, Route
 from k8snet.fabric.plan import build_plan
+from k8snet.fabric.policy import PolicyPlan, switch_policy_flows
 from k8snet.fabric.specs import SwitchChanges, SwitchPlan
 from k8snet.fabric.topology import Port
 
@@ -32,6 +34,7 @@ class Planner:
             self._ports[ln.b].add(ln.b_port)
         for h in facts.hosts:
             self._ports[h.switch].add(h.port)
+        self.policy = PolicyPlan()  # macvlan mode: NetworkPolicy in the leaves
         self.plans: dict[str, SwitchPlan] = build_plan(facts, self.down, self.routes)
 
     # --- lookups -------------------------------------------------------------------
@@ -76,6 +79,15 @@ class Planner:
         Their MAC must be a facts gateway's, which the plan already routes."""
         return self._replan(self.down, self.routes, tuple(gateways))
 
+    def set_policy(self, policy: PolicyPlan) -> list[SwitchChanges]:
+        """Macvlan mode: the NetworkPolicy flows the leaves hold (part of each plan, so
+        warm start keeps them), sent as a diff against the previous ones. Drops are sent
+        first: a switch applies flow mods in order, so a Pod that becomes known with
+        its isolation never has a moment with its pass flow and not yet its drop."""
+        return [dataclasses.replace(c, add_flows=tuple(sorted(
+            c.add_flows, key=lambda f: bool(f.actions) or f.goto is not None)))
+            for c in self._replan(self.down, self.routes, policy=policy)]
+
     def arp_reply(self, frame: bytes) -> Optional[bytes]:
         """The frame to send back out of the ingress port, or None."""
         request = parse_arp(frame)
@@ -86,15 +98,25 @@ class Planner:
 
     # --- internals -----------------------------------------------------------------
     def _replan(self, down: frozenset[Port], routes: tuple[Route, ...],
-                pod_gateways: Optional[tuple[Gateway, ...]] = None) -> list[SwitchChanges]:
+                pod_gateways: Optional[tuple[Gateway, ...]] = None,
+                policy: Optional[PolicyPlan] = None) -> list[SwitchChanges]:
         gateways = self.pod_gateways if pod_gateways is None else pod_gateways
-        if down == self.down and routes == self.routes and gateways == self.pod_gateways:
+        policy = self.policy if policy is None else policy
+        if (down == self.down and routes == self.routes and gateways == self.pod_gateways
+                and policy == self.policy):
             return []
         new = build_plan(self.facts, down, routes, gateways)
+        if policy.active:
+            for name, plan in new.items():
+                extra = switch_policy_flows(self.facts, name, policy)
+                if extra:
+                    new[name] = SwitchPlan({**plan.flows, **{f.key: f for f in extra}},
+                                           plan.groups)
         changes = []
         for name, plan in new.items():
             c = diff_plans(self._dpid[name], self.plans[name], plan)
             if len(c):
                 changes.append(c)
         self.down, self.routes, self.pod_gateways, self.plans = down, routes, gateways, new
+        self.policy = policy
         return changes

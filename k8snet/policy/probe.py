@@ -164,6 +164,9 @@ def replace_policies(client: ApiClient, objects: list[dict]) -> dict[str, str]:
     return created
 
 
+FABRIC_STATUS = "fabric-policy.status"   # written by controllers.fabric_app (macvlan mode)
+
+
 def status_path(cluster_dir: str, node: str) -> str:
     return os.path.join(cluster_dir, node, "policy.status")
 
@@ -180,12 +183,17 @@ def other_policies(client: ApiClient) -> dict[str, str]:
 
 def wait_enforced(cluster_dir: str, nodes: list[str], applied: Applied,
                   timeout: float = 60.0) -> float:
-    """Seconds until every node's agent reports enforcing ``applied``."""
+    """Seconds until every node's agent reports enforcing ``applied`` (and, in macvlan
+    mode, the fabric controller, whose leaves enforce policy there)."""
     started = time.monotonic()
+    fabric = os.path.join(cluster_dir, FABRIC_STATUS)
+    paths = {node: status_path(cluster_dir, node) for node in nodes}
+    if os.path.exists(fabric):
+        paths["the fabric controller"] = fabric
     while True:
         late = []
-        for node in nodes:
-            status = read_status(status_path(cluster_dir, node))
+        for node, path in paths.items():
+            status = read_status(path)
             ok = status is not None and status.get("policies") == applied.policies and all(
                 enforced_since(status, r, v) for r, v in applied.versions.items())
             if not ok:

@@ -37,6 +37,7 @@ IP_PROTO = {"TCP": 6, "UDP": 17, "SCTP": 132}
 PORT_FIELD = {"TCP": "tcp_dst", "UDP": "udp_dst", "SCTP": "sctp_dst"}
 CT_TRACKED, CT_ESTABLISHED, CT_RELATED, CT_INVALID = 0x20, 0x02, 0x04, 0x10
 PRIO_STATE, PRIO_ALLOW, PRIO_DROP, PRIO_PASS = 200, 100, 10, 0
+PRIO_KNOWN, PRIO_UNKNOWN = 6, 5   # a known Pod passes; any other address of a Pod block drops
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,21 @@ class Ct:
     commit: bool = False
     table: Optional[int] = None
     zone: int = 1
+
+
+@dataclass(frozen=True)
+class Resubmit:
+    """Nicira's resubmit: look the packet up again in ``table`` (which, unlike
+    goto_table, may be an earlier table: the fabric's classifier is table 0)."""
+
+    table: int
+
+
+def _onward(table: int, route_table: int) -> tuple[tuple, Optional[int]]:
+    """(actions, goto) that continue at ``route_table`` from ``table``."""
+    if route_table > table:
+        return (), route_table
+    return (Resubmit(route_table),), None
 
 
 def port_masks(first: int, last: int) -> list[tuple[int, int]]:
@@ -109,9 +125,16 @@ def _rule_key(allow: Allow) -> tuple:
             allow.blocks, allow.ports)
 
 
-def plan_flows(pods: list[PodRules], route_table: int) -> list[FlowSpec]:
+def plan_flows(pods: list[PodRules], route_table: int, known_ips: Iterable[str] = (),
+               pod_blocks: Iterable[str] = ()) -> list[FlowSpec]:
     """Every policy flow of the fabric, for Pods anywhere (a switch enforces both the
-    egress of the sources and the ingress of the destinations it forwards for)."""
+    egress of the sources and the ingress of the destinations it forwards for).
+
+    With ``pod_blocks``, an address of a Pod block that is not in ``known_ips``
+    (a Pod the controller has not heard of yet) is dropped both ways: a new Pod is
+    isolated before its first packet, not after the controller catches up.
+    """
+    to_route = _onward(TABLE_EGRESS, route_table)
     flows = [
         flow(TABLE_CT, PRIO_PASS, {"eth_type": ETH_TYPE_IPV4}, (Ct(table=TABLE_EGRESS),),
              cookie=COOKIE_POLICY),
@@ -121,11 +144,11 @@ def plan_flows(pods: list[PodRules], route_table: int) -> list[FlowSpec]:
             flow(table, PRIO_STATE, {"eth_type": ETH_TYPE_IPV4,
                                      "ct_state": (CT_TRACKED | CT_ESTABLISHED,
                                                   CT_TRACKED | CT_ESTABLISHED)},
-                 goto=route_table, cookie=COOKIE_POLICY),
+                 to_route[0], goto=to_route[1], cookie=COOKIE_POLICY),
             flow(table, PRIO_STATE, {"eth_type": ETH_TYPE_IPV4,
                                      "ct_state": (CT_TRACKED | CT_RELATED,
                                                   CT_TRACKED | CT_RELATED)},
-                 goto=route_table, cookie=COOKIE_POLICY),
+                 to_route[0], goto=to_route[1], cookie=COOKIE_POLICY),
             flow(table, PRIO_STATE - 1, {"eth_type": ETH_TYPE_IPV4,
                                          "ct_state": (CT_TRACKED | CT_INVALID,
                                                       CT_TRACKED | CT_INVALID)},
@@ -135,6 +158,7 @@ def plan_flows(pods: list[PodRules], route_table: int) -> list[FlowSpec]:
                       goto=TABLE_INGRESS, cookie=COOKIE_POLICY))
     flows.append(flow(TABLE_INGRESS, PRIO_PASS, {"eth_type": ETH_TYPE_IPV4},
                       (Ct(commit=True, table=route_table),), cookie=COOKIE_POLICY))
+    flows += _unknown_pods(known_ips, pod_blocks, route_table)
     groups: dict[tuple, tuple[Allow, list[str]]] = {}
     for rules in pods:
         for direction, allows in ((INGRESS, rules.ingress), (EGRESS, rules.egress)):
@@ -148,6 +172,27 @@ def plan_flows(pods: list[PodRules], route_table: int) -> list[FlowSpec]:
                 groups.setdefault(_rule_key(allow), (allow, []))[1].append(rules.ip)
     flows += _conjunctions(groups, route_table)
     return _merge(flows)
+
+
+def _unknown_pods(known_ips: Iterable[str], pod_blocks: Iterable[str],
+                  route_table: int) -> list[FlowSpec]:
+    blocks = sorted(set(pod_blocks))
+    if not blocks:
+        return []
+    flows = []
+    for ip in sorted(set(known_ips)):
+        flows.append(flow(TABLE_EGRESS, PRIO_KNOWN, {"eth_type": ETH_TYPE_IPV4, "ipv4_src": ip},
+                          goto=TABLE_INGRESS, cookie=COOKIE_POLICY))
+        flows.append(flow(TABLE_INGRESS, PRIO_KNOWN, {"eth_type": ETH_TYPE_IPV4, "ipv4_dst": ip},
+                          (Ct(commit=True, table=route_table),), cookie=COOKIE_POLICY))
+    for block in blocks:
+        flows.append(flow(TABLE_EGRESS, PRIO_UNKNOWN, {"eth_type": ETH_TYPE_IPV4,
+                                                       "ipv4_src": _addr(block)},
+                          cookie=COOKIE_POLICY))
+        flows.append(flow(TABLE_INGRESS, PRIO_UNKNOWN, {"eth_type": ETH_TYPE_IPV4,
+                                                        "ipv4_dst": _addr(block)},
+                          cookie=COOKIE_POLICY))
+    return flows
 
 
 def _conjunctions(groups: dict, route_table: int) -> list[FlowSpec]:
@@ -177,7 +222,8 @@ def _conjunctions(groups: dict, route_table: int) -> list[FlowSpec]:
         for number, matches in enumerate(clauses, 1):
             flows += [flow(table, PRIO_ALLOW, m, (Conjunction(conj_id, number, len(clauses)),),
                            cookie=COOKIE_POLICY) for m in matches]
-        flows.append(flow(table, PRIO_ALLOW, {"conj_id": conj_id}, on_allow[0],
+        flows.append(flow(table, PRIO_ALLOW, {"eth_type": ETH_TYPE_IPV4, "conj_id": conj_id},
+                          on_allow[0],
                           goto=on_allow[1], cookie=COOKIE_POLICY | conj_id << 8))
     return flows
 

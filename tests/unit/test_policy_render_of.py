@@ -14,6 +14,7 @@ from k8snet.policy.render_of import (
     TABLE_CT,
     Conjunction,
     Ct,
+    Resubmit,
     block_cidrs,
     plan_flows,
     port_masks,
@@ -69,7 +70,7 @@ def walk(flows, pkt) -> bool:
     table = TABLE_CT
     for _ in range(5):
         f = run_table(flows, table, pkt)
-        ct = next((a for a in f.actions if isinstance(a, Ct)), None)
+        ct = next((a for a in f.actions if isinstance(a, (Ct, Resubmit))), None)
         nxt = ct.table if ct else f.goto
         if nxt is None:
             return False
@@ -118,3 +119,23 @@ def test_block_minus_exceptions():
     assert block_cidrs("10.0.0.0/30", ["10.0.0.1/32"]) == ["10.0.0.0/32", "10.0.0.2/31"]
     assert block_cidrs("10.0.0.0/24", ["192.168.0.0/16"]) == ["10.0.0.0/24"]
     assert block_cidrs("10.0.0.0/24", ["10.0.0.0/16"]) == []
+
+
+def test_unknown_pods_of_a_block_are_dropped_known_ones_pass():
+    """A Pod the plan does not know yet (just started) is dropped both ways while a
+    policy exists; a known, unisolated Pod passes."""
+    flows = plan_flows([], ROUTE, known_ips=["10.244.1.5"], pod_blocks=["10.244.1.0/24"])
+    assert walk(flows, packet("10.244.1.5", "10.244.1.5", "TCP", 80))
+    assert not walk(flows, packet("10.244.1.6", "10.244.1.5", "TCP", 80))
+    assert not walk(flows, packet("10.244.1.5", "10.244.1.6", "TCP", 80))
+    assert walk(flows, packet("192.168.0.1", "192.168.0.2", "TCP", 80))   # outside the blocks
+
+
+def test_a_later_table_is_reached_by_goto_an_earlier_one_by_resubmit():
+    """OpenFlow's goto_table only goes forward; the fabric's classifier is table 0."""
+    established = [f for f in plan_flows([], 0) if dict(f.match).get("ct_state")
+                   and f.actions]
+    assert established and all(f.goto is None and Resubmit(0) in f.actions
+                               for f in established if f.table == 11 and f.priority == 200)
+    later = [f for f in plan_flows([], 20) if f.table == 11 and f.priority == 200]
+    assert later and all(f.goto == 20 for f in later)
