@@ -68,7 +68,7 @@ integration: setup
 
 test: setup
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/component tests/integration
+	$(PY) -m pytest -q -p no:cacheprovider --durations=40 tests/unit tests/component tests/integration
 
 # every benchmark, its output shown as it runs; $(BENCH_REPORT)/bench.html renders
 # what they printed (k8snet/report/bench.py)
