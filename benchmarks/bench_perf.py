@@ -765,6 +765,18 @@ def find_py_spy(given: Optional[str]) -> str:
                      "py-spy) and give --py-spy DIR/bin/py-spy")
 
 
+def stop_py_spy(spy: subprocess.Popen) -> None:
+    """SIGINT: py-spy stops sampling and writes its output."""
+    spy.send_signal(signal.SIGINT)
+    try:
+        out, _ = spy.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        out, _ = spy.communicate()
+    last = [line for line in (out or "").splitlines() if "Samples" in line or "rror" in line]
+    log(f"  py-spy: {last[-1] if last else (out or '').strip()[-200:]}")
+
+
 def profile_run(args, out_dir: str) -> str:
     from k8snet.testbed import api
 
@@ -775,20 +787,31 @@ def profile_run(args, out_dir: str) -> str:
                 f"load average before: {loadavg()} ({os.cpu_count()} cores)", ""]
     # 1. bring-up of the 2x4 cluster, every process it starts
     raw = os.path.join(out_dir, "profile-bringup.txt")
-    argv = [py_spy, "record", "-r", str(rate), "--nonblocking", "--subprocesses", "-f", "raw",
-            "-o", raw, "--", *K8SNET, "up", "--detach", "--name", "pb5", "--timeout", "900",
-            *topo_args("leaf-spine", 8, 2, 4)]
     log("profiling up --detach leaf-spine 2x4 (pb5)")
+    # py-spy follows the up command's process tree; it would go on sampling the detached
+    # supervisor and its components after up returns, so it is stopped (SIGINT: it
+    # writes its output) as soon as up exits. The first few ms of up are not sampled.
     t0 = time.monotonic()
+    up = subprocess.Popen([*K8SNET, "up", "--detach", "--name", "pb5", "--timeout", "900",
+                           *topo_args("leaf-spine", 8, 2, 4)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=1200)
+        spy = subprocess.Popen([py_spy, "record", "-r", str(rate), "--nonblocking",
+                                "--subprocesses", "-f", "raw", "-o", raw, "--pid",
+                                str(up.pid)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        output, _ = up.communicate(timeout=1200)
         wall = time.monotonic() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"profiled up failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        stop_py_spy(spy)
+        if up.returncode != 0:
+            raise SystemExit(f"profiled up failed:\n{output[-3000:]}")
         cpu = component_cpu("pb5")
     finally:
+        if up.poll() is None:
+            up.terminate()
+            up.wait()
         down("pb5")
-    phases = perf.bring_up_phases(perf.progress_lines(proc.stdout))
+    phases = perf.bring_up_phases(perf.progress_lines(output))
     with open(raw) as fh:
         profiles = perf.profile_headlines(perf.parse_raw(fh.read()), ROOT + "/")
     sections += ["## Bring-up of leaf-spine 2x4, 1 master + 8 workers (under py-spy)", "",
@@ -813,6 +836,7 @@ def profile_run(args, out_dir: str) -> str:
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(2)
         watch = PodWatch(client)
+        cpu0 = component_cpu(name)
         t0 = time.monotonic()
         try:
             names = [f"pb-{i:03d}" for i in range(args.pods)]
@@ -820,13 +844,10 @@ def profile_run(args, out_dir: str) -> str:
             t_add = time.monotonic() - t0
             gone = delete_pods(client, watch, names, args.timeout)
             wall = time.monotonic() - t0
+            cpu = {k: v - cpu0.get(k, 0.0) for k, v in component_cpu(name).items()}
         finally:
             watch.close()
-            spy.send_signal(signal.SIGINT)
-            try:
-                spy.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                spy.kill()
+            stop_py_spy(spy)
     finally:
         down(name)
     with open(raw2) as fh:
@@ -834,6 +855,9 @@ def profile_run(args, out_dir: str) -> str:
     sections += [f"## {args.pods} Pods added (Ready in {got['seconds']:.1f} s) and deleted "
                  f"(in {gone['seconds']:.1f} s), 4 workers (under py-spy; add phase "
                  f"{t_add:.1f} s)", "",
+                 "CPU seconds per component from /proc over the churn (whole processes): "
+                 + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(),
+                                                                key=lambda kv: -kv[1])), "",
                  perf.profile_markdown("py-spy: Pod churn", profiles, rate, wall)]
     path = os.path.join(out_dir, "perf-profile.md")
     with open(path, "w") as fh:
