@@ -782,8 +782,10 @@ def profile_run(args, out_dir: str) -> str:
 
     py_spy = find_py_spy(args.py_spy)
     rate = args.rate
-    sections = [f"# Where the seconds go (py-spy, {rate} samples/s per process, CPU only: "
-                "idle threads are not sampled)", "",
+    sections = [f"# Where the seconds go (py-spy, {rate} samples/s per process; a sample "
+                "counts a thread that runs or waits for a CPU, sleeping threads are not "
+                "sampled; processes py-spy found late or could not read are missing: "
+                "the /proc CPU line is complete)", "",
                 f"load average before: {loadavg()} ({os.cpu_count()} cores)", ""]
     # 1. bring-up of the 2x4 cluster, every process it starts
     raw = os.path.join(out_dir, "profile-bringup.txt")

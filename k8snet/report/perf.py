@@ -359,22 +359,25 @@ def profile_headlines(stacks: Sequence[Stack], root: str = "", top: int = 8,
 
 def profile_markdown(title: str, profiles: Sequence[ComponentProfile], rate: float,
                      wall: Optional[float] = None, top_components: int = 8) -> str:
-    """A profile's headlines: CPU seconds per component (samples / rate), the
-    share spent importing, and each component's top functions."""
+    """A profile's headlines: active seconds per component (samples / rate; py-spy
+    counts a thread that runs or waits for a CPU, so on a loaded machine this is
+    more than its CPU time), the share spent importing, and each component's top
+    functions."""
     total = sum(p.samples for p in profiles) or 1
     lines = [f"## {title}", ""]
     if wall:
-        lines.append(f"Wall time {wall:.1f} s; CPU sampled {total / rate:.1f} s in all "
-                     f"profiled processes ({total / rate / wall:.2f} cores busy on average).")
+        lines.append(f"Wall time {wall:.1f} s; {total / rate:.1f} active s sampled in all "
+                     f"profiled processes ({total / rate / wall:.2f} on average; active: "
+                     "running or waiting for a CPU).")
         lines.append("")
-    lines += ["| component | processes | CPU s | share | in imports |",
+    lines += ["| component | processes | active s | share | in imports |",
               "| --- | --- | --- | --- | --- |"]
     for p in profiles:
         lines.append(f"| {p.component} | {p.processes} | {p.samples / rate:.1f} | "
                      f"{100 * p.samples / total:.0f}% | "
                      f"{100 * p.import_samples / max(1, p.samples):.0f}% |")
     for p in profiles[:top_components]:
-        lines += ["", f"**{p.component}** ({p.samples / rate:.1f} CPU s): most time under",
+        lines += ["", f"**{p.component}** ({p.samples / rate:.1f} active s): most time under",
                   ""]
         lines += [f"- {100 * n / p.samples:.0f}% {_cell(k)}" for k, n in p.inclusive]
         lines += ["", "innermost frames: " + "; ".join(

@@ -147,4 +147,4 @@ def test_profile_headlines_per_component():
     assert heads[0].own == [("build (mininet/net.py)", 30)]
     text = perf.profile_markdown("t", heads, rate=10, wall=5.0)
     assert "| kubelet | 1 | 2.0 | 40% | 75% |" in text
-    assert "5.0 CPU s" not in text and "(1.00 cores busy" in text
+    assert "5.0 active s sampled" in text and "(1.00 on average" in text
