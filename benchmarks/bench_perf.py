@@ -234,17 +234,56 @@ def component_cpu(name: str) -> Dict[str, float]:
     return out
 
 
+def node_timeline(name: str, started: float) -> Dict:
+    """When the apiserver and each worker's components reached their start-up
+    milestones (seconds since ``started``, from the cluster's files and logs)."""
+    from k8snet.testbed import api
+
+    state = api.find(name).state
+    out: Dict = {"nodes": {}}
+    try:
+        out["apiserver ready (kubeconfig written)"] = os.stat(
+            os.path.join(state.dir, "kubeconfig.incluster")).st_mtime - started
+    except OSError:
+        pass
+    for node in state.workers:
+        times: Dict[str, float] = {}
+        for milestone, log_name, needle in perf.NODE_MILESTONES:
+            try:
+                with open(os.path.join(state.dir, node.name, log_name), errors="replace") as fh:
+                    stamp = perf.first_stamp(fh.read(), needle)
+            except OSError:
+                stamp = None
+            if stamp is not None:
+                times[milestone] = stamp - started
+        out["nodes"][node.name] = times
+    return out
+
+
+def timeline_text(timeline: Dict) -> str:
+    parts = []
+    if "apiserver ready (kubeconfig written)" in timeline:
+        parts.append(f"apiserver ready {timeline['apiserver ready (kubeconfig written)']:.1f}")
+    parts += [f"{name} {mean:.1f} (slowest {worst:.1f})"
+              for name, mean, worst in perf.timeline_summary(timeline["nodes"])]
+    return "; ".join(parts)
+
+
 def bring_up(name: str, args: Sequence[str]) -> Dict:
-    """Time ``up --detach``: total, milestones, CPU per component at the end."""
+    """Time ``up --detach``: total, milestones, per-node start-up, CPU per component."""
     log(f"  up --detach --name {name} {' '.join(args)}")
+    started = time.time()
     took, out = k8snet_run("up", "--detach", "--name", name, "--timeout", "900", *args)
     phases = perf.bring_up_phases(perf.progress_lines(out))
-    cpu = component_cpu(name) if "--network-only" not in args else {}
+    full = "--network-only" not in args
+    cpu = component_cpu(name) if full else {}
+    timeline = node_timeline(name, started) if full else {}
     log(f"    {took:.1f} s; milestones {json.dumps({k: round(v, 1) for k, v in phases.items()})}")
     if cpu:
         log("    CPU s by component at Ready: " + ", ".join(
             f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])))
-    return {"seconds": took, "phases": phases, "cpu": cpu}
+        log("    s since up started, mean over workers: " + timeline_text(timeline))
+    return {"seconds": took, "phases": phases, "cpu": cpu, "timeline": timeline}
 
 
 # -- baselines ----------------------------------------------------------------------
@@ -666,7 +705,11 @@ def bringup_section(args, figures: List[Figure], details: Dict) -> None:
                           baseline_label="plain Mininet",
                           note=f"command start to exit; {durations}; network-only in the "
                                f"same run {net['seconds']:.1f} s (full is "
-                               f"{full['seconds'] / net['seconds']:.1f}x that)"))
+                               f"{full['seconds'] / net['seconds']:.1f}x that); seconds since "
+                               f"up started: {timeline_text(full['timeline'])}; CPU s by "
+                               "component at Ready: " + ", ".join(
+                                   f"{k} {v:.1f}" for k, v in sorted(
+                                       full["cpu"].items(), key=lambda kv: -kv[1]))))
     figures.append(Figure("up_ls_8w_network_only", "up --detach leaf-spine 2x4 --network-only",
                           net["seconds"], "s", baseline=plain, baseline_label="plain Mininet",
                           note="the fabric, nodes, os-ken controller and all-pairs "
@@ -687,7 +730,11 @@ def scale_section(args, figures: List[Figure], details: Dict) -> None:
     durations = "; ".join(f"{k} {v:.1f} s" for k, v in perf.phase_durations(got["phases"]))
     figures.append(Figure("up_single_50w", "up --detach one switch, 50 workers, all Ready",
                           got["seconds"], "s", baseline=plain, baseline_label="plain Mininet",
-                          note=f"command start to exit; {durations}"))
+                          note=f"command start to exit; {durations}; seconds since up "
+                               f"started: {timeline_text(got['timeline'])}; CPU s by "
+                               "component at Ready: " + ", ".join(
+                                   f"{k} {v:.1f}" for k, v in sorted(
+                                       got["cpu"].items(), key=lambda kv: -kv[1]))))
 
 
 def stop_section(args, figures: List[Figure], details: Dict) -> None:

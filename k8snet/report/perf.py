@@ -237,6 +237,56 @@ def phase_durations(phases: Dict[str, float]) -> List[Tuple[str, float]]:
     return [(names.get(b[0], b[0]), b[1] - a[1]) for a, b in zip(steps, steps[1:])]
 
 
+# -- component logs -----------------------------------------------------------------
+
+LOG_STAMP_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) ")
+
+# What each worker's start-up reaches, in order: (name, log file, text in the line);
+# a None text means the log's first stamped line.
+NODE_MILESTONES = [
+    ("runtime serving", "runtime.log", "serving CRI"),
+    ("policy agent ready", "policy-agent.log", "applied "),
+    ("kube-proxy synced", "kube-proxy.log", "synced "),
+    ("kubelet first log line", "kubelet.log", None),
+    ("kubelet serving (imports, TLS, clients made)", "kubelet.log", "serving logs"),
+    ("kubelet registered the Node", "kubelet.log", "registered node"),
+    ("kubelet got its podCIDR", "kubelet.log", "podCIDR"),
+]
+
+
+def log_stamp(line: str) -> Optional[float]:
+    """The epoch seconds of a component log line (``2026-12-03 07:51:25,869 ...``,
+    local time as the logging module writes it), else None."""
+    import time
+
+    m = LOG_STAMP_RE.match(line)
+    if not m:
+        return None
+    return time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + \
+        int(m.group(2)) / 1000
+
+
+def first_stamp(text: str, needle: Optional[str] = None) -> Optional[float]:
+    """The stamp of the first line containing ``needle`` (any stamped line if None)."""
+    for line in text.splitlines():
+        if needle is None or needle in line:
+            stamp = log_stamp(line)
+            if stamp is not None:
+                return stamp
+    return None
+
+
+def timeline_summary(per_node: Dict[str, Dict[str, float]]) -> List[Tuple[str, float, float]]:
+    """(milestone, mean, max) over nodes of seconds since ``up`` started, in the
+    order of `NODE_MILESTONES`, for the milestones any node reached."""
+    out = []
+    for name, _, _ in NODE_MILESTONES:
+        got = [times[name] for times in per_node.values() if name in times]
+        if got:
+            out.append((name, sum(got) / len(got), max(got)))
+    return out
+
+
 # -- py-spy profiles ---------------------------------------------------------------
 
 FRAME_RE = re.compile(r"^(.*) \((.*?)(?::(\d+))?\)$")
