@@ -148,3 +148,22 @@ def test_profile_headlines_per_component():
     text = perf.profile_markdown("t", heads, rate=10, wall=5.0)
     assert "| kubelet | 1 | 2.0 | 40% | 75% |" in text
     assert "5.0 active s sampled" in text and "(1.00 on average" in text
+
+
+def test_log_stamps_and_first_matching_line():
+    text = ("no stamp here\n"
+            "2026-12-03 07:51:25,869 kubelet[w1] INFO node sysctls: x\n"
+            "2026-12-03 07:51:36,252 kubelet[w1] INFO serving logs, exec and attach on h\n")
+    first = perf.first_stamp(text)
+    serving = perf.first_stamp(text, "serving logs")
+    assert serving - first == pytest.approx(10.383)
+    assert perf.first_stamp(text, "registered node") is None
+    assert perf.log_stamp("2026-12-03 07:51:25 no millis") is None
+
+
+def test_timeline_summary_mean_and_slowest_in_milestone_order():
+    per_node = {"w1": {"kubelet registered the Node": 30.0, "runtime serving": 16.0},
+                "w2": {"kubelet registered the Node": 32.0, "runtime serving": 18.0},
+                "w3": {}}
+    assert perf.timeline_summary(per_node) == [("runtime serving", 17.0, 18.0),
+                                               ("kubelet registered the Node", 31.0, 32.0)]
