@@ -840,7 +840,7 @@ def profile_run(args, out_dir: str) -> str:
     # py-spy follows the up command's process tree; it would go on sampling the detached
     # supervisor and its components after up returns, so it is stopped (SIGINT: it
     # writes its output) as soon as up exits. The first few ms of up are not sampled.
-    t0 = time.monotonic()
+    t0, started = time.monotonic(), time.time()
     up = subprocess.Popen([*K8SNET, "up", "--detach", "--name", "pb5", "--timeout", "900",
                            *topo_args("leaf-spine", 8, 2, 4)], stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
@@ -855,6 +855,7 @@ def profile_run(args, out_dir: str) -> str:
         if up.returncode != 0:
             raise SystemExit(f"profiled up failed:\n{output[-3000:]}")
         cpu = component_cpu("pb5")
+        timeline = node_timeline("pb5", started)
     finally:
         if up.poll() is None:
             up.terminate()
@@ -869,7 +870,9 @@ def profile_run(args, out_dir: str) -> str:
                  "CPU seconds per component from /proc when `up` returned (whole processes, "
                  "including what py-spy missed): " + ", ".join(
                      f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])),
-                 "", perf.profile_markdown("py-spy: bring-up", profiles, rate, wall)]
+                 "", "Start-up milestones, seconds since up started, mean over workers "
+                 "(from the components' logs): " + timeline_text(timeline), "",
+                 perf.profile_markdown("py-spy: bring-up", profiles, rate, wall)]
     # 2. Pod churn on a 4-worker cluster: everything under its supervisor
     name = "pb6"
     try:
