@@ -103,29 +103,44 @@ def verdict(value: Optional[float], target: Optional[float], better: str = "lowe
     return f"{target / value:.1f}x off" if value > 0 else "not met"
 
 
+def _worse(before: Optional[float], now: Optional[float], better: str) -> Optional[float]:
+    """Fractional change for the worse from ``before`` to ``now`` (positive: worse)."""
+    if before is None or now is None or before <= 0 or now <= 0:
+        return None
+    return now / before - 1 if better == "lower" else before / now - 1
+
+
 def change(now: Figure, before: Optional[Figure]) -> Tuple[Optional[float], str]:
     """(fractional change for the worse, text) of ``now`` against ``before``.
 
-    The cost ratios are compared when both runs have one (the machine's load
-    cancels out), else the raw values. Positive is worse. A change of
-    `REGRESSION` or more for the worse is flagged ``REGRESSION``."""
+    Both the raw values and, when both runs have one, the cost ratios are
+    compared (the ratio cancels the machine's load, but only as far as the
+    baseline tracks it). Positive is worse. ``REGRESSION`` when every
+    comparison available got worse by `REGRESSION` or more, ``better`` when
+    every one improved by as much; the number returned is the smallest change
+    in that direction (0 when the comparisons disagree)."""
     if before is None or now.value is None or before.value is None:
         return None, "-"
-    a, b = ratio_of(before), ratio_of(now)
-    basis = "ratio"
-    if a is None or b is None:
-        a, b, basis = before.value, now.value, "value"
-        if now.better == "higher":
-            a, b = (1 / a if a else None), (1 / b if b else None)
-    if not a or b is None:
+    by_value = _worse(before.value, now.value, now.better)
+    by_ratio = _worse(ratio_of(before), ratio_of(now), "lower")
+    got = [w for w in (by_value, by_ratio) if w is not None]
+    if not got:
         return None, "-"
-    worse = b / a - 1
-    text = f"{'+' if worse >= 0 else ''}{worse * 100:.0f}% ({basis})"
-    if worse >= REGRESSION:
+    parts = []
+    if by_value is not None:
+        parts.append(f"value {'+' if by_value >= 0 else ''}{by_value * 100:.0f}%")
+    if by_ratio is not None:
+        parts.append(f"ratio {'+' if by_ratio >= 0 else ''}{by_ratio * 100:.0f}%")
+    text = ", ".join(parts)
+    if min(got) >= REGRESSION:
         text += " REGRESSION"
-    elif worse <= -REGRESSION:
+    elif max(got) <= -REGRESSION:
         text += " better"
-    return worse, text
+    if min(got) >= 0:
+        return min(got), text      # worse in every comparison: by the least of them
+    if max(got) <= 0:
+        return max(got), text      # better in every comparison: by the least of them
+    return 0.0, text               # the comparisons disagree
 
 
 def fmt(value: Optional[float], unit: str) -> str:

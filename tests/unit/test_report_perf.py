@@ -24,28 +24,37 @@ def test_verdict_against_targets():
     assert perf.verdict(None, 1.0) == "-"
 
 
-def test_change_compares_ratios_when_both_runs_have_a_baseline():
+def test_change_needs_value_and_ratio_to_agree():
     before = Figure("up", "up", 30.0, "s", baseline=3.0)
-    # slower in absolute terms, but the baseline was slower too: same ratio
-    now = Figure("up", "up", 60.0, "s", baseline=6.0)
-    worse, text = perf.change(now, before)
-    assert worse == pytest.approx(0.0)
-    assert "(ratio)" in text and "REGRESSION" not in text
+    # slower in absolute terms, but the baseline was as much slower: not a regression
+    worse, text = perf.change(Figure("up", "up", 60.0, "s", baseline=6.0), before)
+    assert worse == 0.0
+    assert text == "value +100%, ratio +0%"
+    # slower by both: the lesser is the change
+    worse, text = perf.change(Figure("up", "up", 60.0, "s", baseline=4.0), before)
+    assert worse == pytest.approx(0.5)
+    assert text == "value +100%, ratio +50% REGRESSION"
+    # faster, but its tiny baseline was faster still: they disagree
+    worse, text = perf.change(Figure("up", "up", 20.0, "s", baseline=1.0), before)
+    assert worse == 0.0 and "REGRESSION" not in text and "better" not in text
 
 
 def test_change_flags_a_regression_and_an_improvement():
     before = Figure("mem", "mem", 60.0, "MiB")
     worse, text = perf.change(Figure("mem", "mem", 75.0, "MiB"), before)
     assert worse == pytest.approx(0.25)
-    assert text.endswith("REGRESSION")
-    _, text = perf.change(Figure("mem", "mem", 30.0, "MiB"), before)
-    assert text.startswith("-50%") and text.endswith("better")
+    assert text == "value +25% REGRESSION"
+    worse, text = perf.change(Figure("mem", "mem", 30.0, "MiB"), before)
+    assert worse == pytest.approx(-0.5)
+    assert text == "value -50% better"
 
 
-def test_change_of_a_rate_without_baseline_is_worse_when_it_drops():
-    before = Figure("r", "r", 10.0, "Pods/s", better="higher")
-    worse, _ = perf.change(Figure("r", "r", 5.0, "Pods/s", better="higher"), before)
+def test_change_of_a_rate_is_worse_when_it_drops():
+    before = Figure("r", "r", 10.0, "Pods/s", better="higher", baseline=100.0)
+    worse, text = perf.change(Figure("r", "r", 5.0, "Pods/s", better="higher",
+                                     baseline=100.0), before)
     assert worse == pytest.approx(1.0)
+    assert text == "value +100%, ratio +100% REGRESSION"
 
 
 def test_change_without_previous_or_value():
@@ -62,7 +71,7 @@ def test_markdown_puts_target_previous_and_change_in_each_row():
     row = next(line for line in text.splitlines() if line.startswith("| up 2x4"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells == ["up 2x4", "32.0 s", "4.00 s plain", "8.0x", "32 s", "10.0 s",
-                     "3.2x off", "20.0 s", "+60% (ratio) REGRESSION"]
+                     "3.2x off", "20.0 s", "value +60%, ratio +60% REGRESSION"]
     assert "not measured: skipped; run with --scale" in text
     assert "- **up 2x4**: command start to exit" in text
     assert "a line" in text
