@@ -90,6 +90,10 @@ setup(
             # chromium-driver (both from the archive, so no driver download at test time).
             "selenium>=4.10",
         ],
+        # `python -m benchmarks.bench_perf --profile`: py-spy samples every process a
+        # bring-up starts (--subprocesses) from outside, without changing the components
+        # or slowing them as cProfile in each would; a static binary on PyPI, Python 3.11.
+        "profile": ["py-spy>=0.3.14"],
     },
     entry_points={"console_scripts": ["k8snet = k8snet.cli:main"]},
 )
