@@ -160,3 +160,26 @@ def set_bridge_nf_call(path: str = BRIDGE_NF_CALL) -> Optional[str]:
         return (f"cannot set {path} ({exc.strerror}): br_netfilter missing? A Pod reaching a "
                 "ClusterIP whose endpoint is on its own node will not get answers")
     return None
+
+
+def set_masquerade(cluster_cidr: str, keep: Iterable[str] = ()) -> Optional[str]:
+    """Install the masquerade of Pod traffic leaving the cluster (see
+    plan.masquerade_rules), idempotently. None, or why it failed."""
+    from k8snet.overlay.plan import masquerade_hook, masquerade_rules
+    try:
+        proc = subprocess.run(["iptables-restore", "--noflush"],
+                              input=masquerade_rules(cluster_cidr, keep), text=True,
+                              capture_output=True, timeout=OP_TIMEOUT, check=False)
+        if proc.returncode != 0:
+            return f"iptables-restore: {proc.stderr.strip()}"
+        hook = masquerade_hook(cluster_cidr)
+        if subprocess.run(["iptables", "-t", "nat", "-C", "POSTROUTING", *hook],
+                          capture_output=True, timeout=OP_TIMEOUT, check=False).returncode:
+            proc = subprocess.run(["iptables", "-t", "nat", "-A", "POSTROUTING", *hook],
+                                  capture_output=True, text=True, timeout=OP_TIMEOUT,
+                                  check=False)
+            if proc.returncode != 0:
+                return f"iptables: {proc.stderr.strip()}"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None

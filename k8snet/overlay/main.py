@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 
-from k8snet.errors import UsageError
+from k8snet.errors import K8snetError, UsageError
 from k8snet.overlay.model import DEVICE
 
 
@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--resync", type=float, default=10.0, help="seconds between full reconciles")
     a("--no-bridge-nf-call", action="store_true",
       help="leave net.bridge.bridge-nf-call-iptables alone (default: set it to 1)")
+    a("--cluster-cidr", help="the Pod network: Pod traffic to addresses outside it (and "
+      "outside --no-masquerade-to) leaves with this node's address, as Flannel's --ip-masq "
+      "(default: no masquerade)")
+    a("--no-masquerade-to", action="append", default=[], metavar="CIDR",
+      help="destinations reached without masquerade (the node network); repeatable")
     a("--ready-file", help="created once the first reconcile succeeded")
     a("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
@@ -32,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from k8snet.machinery.client import ApiClient
     from k8snet.overlay import observe
-    from k8snet.overlay.agent import OverlayAgent, set_bridge_nf_call
+    from k8snet.overlay.agent import OverlayAgent, set_bridge_nf_call, set_masquerade
 
     logging.basicConfig(
         level=args.log_level,
@@ -45,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--node-ip {args.node_ip!r} is not an IPv4 address") from None
     if not 1 <= len(args.device) <= 15:
         raise UsageError(f"--device {args.device!r}: interface names have 1-15 characters")
+    for cidr in ([args.cluster_cidr] if args.cluster_cidr else []) + args.no_masquerade_to:
+        try:
+            ipaddress.ip_network(cidr)
+        except ValueError:
+            raise UsageError(f"{cidr!r} is not an IPv4 network (e.g. 10.244.0.0/16)") \
+                from None
     if args.resync <= 0:
         raise UsageError("--resync must be positive")
     if args.uplink_mtu is None:
@@ -58,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
         why = set_bridge_nf_call()
         if why:
             log.warning("%s", why)
+    if args.cluster_cidr:
+        why = set_masquerade(args.cluster_cidr, args.no_masquerade_to)
+        if why:
+            raise K8snetError(f"cannot masquerade Pod traffic leaving the cluster: {why}")
+        log.info("Pod traffic from %s to outside it and %s is masqueraded",
+                 args.cluster_cidr, ", ".join(args.no_masquerade_to) or "nothing else")
     api = ApiClient.from_kubeconfig(args.kubeconfig)
     agent = OverlayAgent(api, args.node_name, args.node_ip, mtu, args.device, args.resync,
                          log=log)

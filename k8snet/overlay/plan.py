@@ -136,3 +136,26 @@ def annotations_to_publish(node: Optional[dict], plan: Plan) -> Dict[str, str]:
     have = (node.get("metadata") or {}).get("annotations") or {}
     want = {MAC_ANNOTATION: plan.device.mac, IP_ANNOTATION: plan.device.local_ip}
     return {k: v for k, v in want.items() if have.get(k) != v}
+
+
+MASQ_CHAIN = "K8SNET-OVL-MASQ"
+
+
+def masquerade_rules(cluster_cidr: str, keep: Iterable[str] = ()) -> str:
+    """iptables-restore input (nat table, ``--noflush``) for Flannel's ``--ip-masq``:
+    a Pod's packet to an address outside the Pod network and outside ``keep`` (the
+    node network) leaves with its node's address. The fabric only routes node
+    addresses in overlay mode, so a host outside the cluster could not answer a Pod
+    address. Declaring the chain flushes it, so applying twice changes nothing."""
+    lines = ["*nat", f":{MASQ_CHAIN} - [0:0]"]
+    for net in (cluster_cidr, *keep):
+        lines.append(f"-A {MASQ_CHAIN} -d {net} -j RETURN")
+    lines += [f"-A {MASQ_CHAIN} -j MASQUERADE", "COMMIT", ""]
+    return "\n".join(lines)
+
+
+def masquerade_hook(cluster_cidr: str) -> List[str]:
+    """The POSTROUTING rule (arguments after ``-t nat -[CI] POSTROUTING``) that sends
+    what the Pods send to the masquerade chain."""
+    return ["-s", cluster_cidr, "-m", "comment", "--comment",
+            "k8snet overlay: Pod traffic leaving the cluster", "-j", MASQ_CHAIN]

@@ -166,7 +166,9 @@ def overlay_agent(k8snet: List[str], node: NodeInfo, kubeconfig: str,
     """The VXLAN overlay agent of one node (overlay mode; see k8snet.overlay)."""
     return Component(node.name, "overlay-agent", [
         *k8snet, "overlay-agent", "--kubeconfig", kubeconfig, "--node-name", node.name,
-        "--node-ip", node.ip, "--ready-file", os.path.join(ndir, "overlay.ready")],
+        "--node-ip", node.ip, "--cluster-cidr", str(addressing.POD_NET),
+        "--no-masquerade-to", str(addressing.NODE_NET),
+        "--ready-file", os.path.join(ndir, "overlay.ready")],
         log=os.path.join(ndir, "overlay-agent.log"),
         ready_file=os.path.join(ndir, "overlay.ready"))
 

@@ -110,7 +110,8 @@ def test_overlay_agent_runs_on_every_node_only_in_overlay_mode():
     agent_w1 = next(c for c in plan if c.node == "w1" and c.name == "overlay-agent")
     assert agent_w1.argv[1:] == ["overlay-agent", "--kubeconfig",
                                  "/run/k8snet/c/kubeconfig.incluster", "--node-name", "w1",
-                                 "--node-ip", "10.0.0.2", "--ready-file",
+                                 "--node-ip", "10.0.0.2", "--cluster-cidr", "10.244.0.0/16",
+                                 "--no-masquerade-to", "10.0.0.0/16", "--ready-file",
                                  "/run/k8snet/c/w1/overlay.ready"]
     routed = plan_components(NODES, ClusterSpec(name="c", mode="routed"), "/run/k8snet/c",
                              ["k"])

@@ -98,3 +98,18 @@ def test_annotations_published_only_when_they_differ():
                                                  IP_ANNOTATION: "10.0.0.2"}
     assert annotations_to_publish(published("w1", 1), plan) == {}
     assert annotations_to_publish(None, plan) == {}
+
+
+def test_masquerade_leaves_pod_and_node_networks_alone_and_hides_the_rest():
+    from k8snet.overlay.plan import MASQ_CHAIN, masquerade_hook, masquerade_rules
+    text = masquerade_rules("10.244.0.0/16", ["10.0.0.0/16"])
+    lines = text.splitlines()
+    assert lines[:2] == ["*nat", f":{MASQ_CHAIN} - [0:0]"]   # declared: flushed first
+    rules = [ln for ln in lines if ln.startswith("-A")]
+    assert rules == [f"-A {MASQ_CHAIN} -d 10.244.0.0/16 -j RETURN",
+                     f"-A {MASQ_CHAIN} -d 10.0.0.0/16 -j RETURN",
+                     f"-A {MASQ_CHAIN} -j MASQUERADE"]
+    assert lines[-1] == "COMMIT" and text.endswith("\n") and text == masquerade_rules(
+        "10.244.0.0/16", ["10.0.0.0/16"])
+    hook = masquerade_hook("10.244.0.0/16")
+    assert hook[:2] == ["-s", "10.244.0.0/16"] and hook[-2:] == ["-j", MASQ_CHAIN]
