@@ -2,7 +2,8 @@
 
 An `Informer` lists a collection, then watches from the list's
 resourceVersion, applying each event to an in-memory copy; on 410 Gone, on
-any error (after a short pause) and every `resync_seconds` it lists again.
+any error (after a short pause) and every `resync_seconds` (stretched by up
+to as much again at random) it lists again.
 After every change it calls `on_change(items)` with the full current set
 (key "namespace/name", or "name" for cluster-scoped objects), so a reconciler
 never has to reason about single events.
@@ -21,6 +22,7 @@ informer sees and raises `WaitTimeout` (saying what it waited for) at the deadli
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from typing import Callable, Optional
@@ -36,6 +38,14 @@ def object_key(obj: dict) -> str:
     meta = obj.get("metadata", {})
     ns = meta.get("namespace")
     return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+
+
+def jittered(seconds: float, fraction: float) -> float:
+    """`seconds` stretched by `fraction` (0 <= fraction < 1) of itself: a watch asks
+    for between 1 and 2 times its timeout, as client-go's reflector does, so the
+    informers of 50 nodes started together do not all re-watch (or re-list) in the
+    same second forever after (pure)."""
+    return seconds * (1.0 + min(max(fraction, 0.0), 1.0))
 
 
 class Informer:
@@ -100,7 +110,8 @@ class Informer:
             try:
                 self._list()
                 listed_at = time.monotonic()
-                while not stop.is_set() and time.monotonic() - listed_at < self.resync_seconds:
+                resync = jittered(self.resync_seconds, random.random())
+                while not stop.is_set() and time.monotonic() - listed_at < resync:
                     self._watch_once(stop)
             except Gone:
                 self.log.info("%s: watch expired, re-listing", self.resource)
@@ -127,7 +138,8 @@ class Informer:
         stream = self.client.watch(
             self.resource, self.namespace, resource_version=self.resource_version,
             label_selector=self.label_selector, field_selector=self.field_selector,
-            timeout_seconds=self.watch_timeout, allow_bookmarks=True)
+            timeout_seconds=int(jittered(self.watch_timeout, random.random())),
+            allow_bookmarks=True)
         self._stream = stream
         try:
             if stop.is_set():
