@@ -15,10 +15,9 @@ There is no image root filesystem: every container sees the node's files,
 with a mount namespace of its own (its own /proc, the Pod's volumes), as
 before. OCI needs a root to pivot into, so crun runs through a small script
 (runtime_script) that binds the node's / on the node's ``rootfs`` directory
-in a mount namespace of its own, and hides a cgroup v2 hierarchy that carries
-controllers next to v1 ones (a "hybrid" machine, which crun refuses even
-with its cgroup manager disabled; the runtime places containers in their
-cgroups itself, between crun's create and start).
+in a mount namespace of its own, and hides /sys/fs/cgroup from crun there
+(crun runs with its cgroup manager disabled: the runtime places containers
+in their cgroups itself, between crun's create and start).
 """
 
 from __future__ import annotations
@@ -170,11 +169,16 @@ def bundle_config(spec: dict, rootfs: str, effective_mask: int, bounding_mask: i
 
 
 def runtime_script(crun: str) -> str:
-    """The OCI runtime conmon calls: `SCRIPT ROOTFS CRUN-ARGS...`, crun in a mount
-    namespace of its own where the node's / is bound on ROOTFS (the container's root;
-    crun pivots into it) and no cgroup v2 hierarchy with controllers sits beside v1."""
+    """The OCI runtime conmon calls: `SCRIPT ROOTFS CRUN-ARGS...`: crun in a mount
+    namespace of its own, where the node's / is bound on ROOTFS (the container's root;
+    crun pivots into it) and an empty tmpfs hides /sys/fs/cgroup from crun.
+
+    crun 1.8 inspects /sys/fs/cgroup even with its cgroup manager disabled: it refuses a
+    "hybrid" machine (v1 controllers and a v2 hierarchy that has controllers too) and a
+    /sys without cgroups (`ip netns exec` mounts a fresh sysfs). The container still sees
+    the node's /sys/fs/cgroup: its root was bound before."""
     inner = ('mount --rbind / "$1" || exit 125\n'
-             'umount -l /sys/fs/cgroup/unified 2>/dev/null\n'
+             'mount -t tmpfs -o size=4k k8snet-crun /sys/fs/cgroup || exit 125\n'
              f'shift; exec {crun} "$@"')
     return ("#!/bin/sh\n"
             "# k8snet: conmon's OCI runtime (see k8snet/cri/oci.py)\n"
