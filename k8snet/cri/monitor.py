@@ -119,7 +119,21 @@ class Monitor:
         except ValueError as exc:
             return {"error": str(exc), "started_at": time.time_ns()}
         host.write_json(os.path.join(cdir, "config.json"), config)
-        os.makedirs(os.path.dirname(spec["log_path"]) or ".", exist_ok=True)
+        log_path = spec["log_path"]
+        os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+        # conmon makes the log file as it starts, before crun has created the container:
+        # the file takes its name once the container runs, so the newest attempt's log
+        # (what `kubectl logs` reads) is never one of a container not started yet
+        pending = log_path if os.path.exists(log_path) else f"{log_path}.starting"
+        try:
+            return self._start(cid, cdir, dict(spec, log_path=pending), name, cgroup_procs,
+                               got, notes)
+        finally:
+            if pending != log_path and os.path.exists(pending):
+                os.replace(pending, log_path)
+
+    def _start(self, cid: str, cdir: str, spec: dict, name: str, cgroup_procs: list,
+               got: list, notes: list) -> dict:
         pid, error = self._create(cid, cdir, spec, name)
         if error:
             return {"error": error, "started_at": time.time_ns()}
