@@ -91,6 +91,7 @@ def test_stdin_once_pipe_and_the_log(runtime):
     st = exited(rt, cid)
     assert st["exit_code"] == 0 and st["reason"] == "Completed"
     assert read_log_text(st["log_path"]) == "got:hello\nbye\n"   # the log has it too
+    assert not os.path.exists(st["log_path"] + ".starting")     # named once it ran
 
 
 def test_terminal_resize_and_exit_code(runtime):
