@@ -20,6 +20,7 @@ first process ends.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -27,6 +28,8 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import termios
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -36,6 +39,7 @@ from k8snet.errors import K8snetError
 
 START_DEADLINE = 15.0
 CRUN_DEADLINE = 20.0
+RESIZE_DEADLINE = 1.0
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -262,20 +266,38 @@ def connect_attach(cdir: str) -> Optional[socket.socket]:
     return sock
 
 
-def resize(cdir: str, width: int, height: int) -> None:
-    """Tell conmon the client's terminal size (it resizes the container's terminal)."""
+def resize(cdir: str, width: int, height: int, seconds: float = RESIZE_DEADLINE) -> None:
+    """Tell conmon the client's terminal size (it resizes the container's terminal).
+
+    Written once conmon has read the size before (`kubectl attach -t` sends the size
+    plus one, then the size, to make the shell redraw: both in one read, conmon would
+    apply the first twice). A fifo nobody drains (no terminal) takes no more."""
     if width <= 0 or height <= 0:
         return
     try:
-        fd = os.open(os.path.join(cdir, "ctl"), os.O_WRONLY | os.O_NONBLOCK)
+        fd = os.open(os.path.join(cdir, "winsz"), os.O_WRONLY | os.O_NONBLOCK)
     except OSError:
         return   # conmon is gone (ENXIO: nobody reads the fifo)
     try:
-        os.write(fd, oci.resize_message(width, height))
+        if fifo_drained(fd, seconds):
+            os.write(fd, oci.resize_message(width, height))
     except OSError:
         pass
     finally:
         os.close(fd)
+
+
+def fifo_drained(fd: int, seconds: float) -> bool:
+    """Whether what was written to a fifo has been read, waiting up to seconds."""
+    deadline = time.monotonic() + seconds
+    buf = bytearray(4)
+    while True:
+        fcntl.ioctl(fd, termios.FIONREAD, buf)
+        if int.from_bytes(buf, sys.byteorder) == 0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
 
 
 def legacy_record(cdir: str) -> Optional[dict]:

@@ -8,7 +8,7 @@ that exits once the container runs). Per container, in its directory
     config.json    the OCI runtime spec (bundle_config)
     conmon.pid     conmon's PID;  pid: the container's first process (crun's pid file)
     attach         conmon's attach socket (SOCK_SEQPACKET, see attach_packets)
-    ctl, winsz     conmon's control fifo (resize_message) and its own resize fifo
+    ctl, winsz     conmon's control fifo and its resize fifo (resize_message)
     exit           the exit status conmon writes when the first process ends (exit_record)
 
 There is no image root filesystem: every container sees the node's files,
@@ -40,7 +40,6 @@ CAPABILITIES = (
 NAMESPACES = ("pid", "mnt", "uts")     # what isolation adds to the Pod's network namespace
 STDOUT, STDERR = 2, 3                  # conmon's tag byte on what the attach socket sends
 ATTACH_INPUT_MAX = 32767               # conmon reads one packet of input into 32 KiB - 1
-WIN_RESIZE = 1                         # conmon's ctl fifo message types
 SIGNAL_MAX = 64
 
 
@@ -237,8 +236,10 @@ def exit_record(text: str, finished_at: int) -> Optional[dict]:
 
 
 def resize_message(width: int, height: int) -> bytes:
-    """A terminal resize for conmon's ctl fifo ("TYPE HEIGHT WIDTH\\n")."""
-    return f"{WIN_RESIZE} {int(height)} {int(width)}\n".encode()
+    """A terminal size for conmon's winsz fifo ("HEIGHT WIDTH\\n"), which its ctl fifo
+    forwards to. conmon 2.1 applies the first line of whatever one read() returns, so
+    a size must be read before the next is written (monitor.resize waits)."""
+    return f"{int(height)} {int(width)}\n".encode()
 
 
 def attach_packet(packet: bytes) -> tuple[int, bytes]:

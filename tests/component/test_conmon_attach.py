@@ -60,7 +60,8 @@ def session(rt: Runtime, cid: str, *steps) -> list:
             conn.shutdown(socket.SHUT_WR)
         elif isinstance(step, tuple):
             monitor.resize(cdir, step[1], step[2])
-            time.sleep(0.2)   # the fifo and the socket are two paths into conmon
+        elif step == "settle":
+            time.sleep(0.3)   # the fifo and the socket are two paths into conmon
         else:
             for packet in oci.input_packets(step):
                 conn.sendall(packet)
@@ -97,7 +98,9 @@ def test_stdin_once_pipe_and_the_log(runtime):
 def test_terminal_resize_and_exit_code(runtime):
     rt, sid = runtime
     cid = start(rt, sid, ["sh"], stdin=True, tty=True)
-    got = session(rt, cid, ("resize", 77, 22), b"stty size; hostname; exit 3\n")
+    # as `kubectl attach -t` does: the size plus one (the shell redraws), then the size
+    got = session(rt, cid, ("resize", 78, 23), ("resize", 77, 22), "settle",
+                  b"stty size; hostname; exit 3\n")
     out = b"".join(d for _s, d in got)
     assert b"22 77\r\n" in out and b"attached\r\n" in out
     assert {s for s, _d in got} == {oci.STDOUT}

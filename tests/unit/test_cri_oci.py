@@ -148,7 +148,7 @@ def test_attach_packets_and_resizes():
     assert oci.attach_packet(b"\x03oops") == (oci.STDERR, b"oops")
     with pytest.raises(ValueError):
         oci.attach_packet(b"")
-    assert oci.resize_message(80, 24) == b"1 24 80\n"
+    assert oci.resize_message(80, 24) == b"24 80\n"
     big = b"x" * (oci.ATTACH_INPUT_MAX * 2 + 1)
     assert [len(p) for p in oci.input_packets(big)] == [oci.ATTACH_INPUT_MAX] * 2 + [1]
     assert oci.input_packets(b"") == []
