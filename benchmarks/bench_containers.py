@@ -93,6 +93,11 @@ def run(pods: int) -> dict:
         for sid in sandboxes:
             rt.stop_pod_sandbox(sid)
             rt.remove_pod_sandbox(sid)
+        for path in rt.cgroups._dirs("").values():   # the containers' parent cgroup
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
         shutil.rmtree(tmp, ignore_errors=True)
     per = [m + f for m, f in zip(monitor, first)]
     return {

@@ -39,6 +39,11 @@ def runtime(tmp_path):
         yield rt, sid
     finally:
         rt.remove_pod_sandbox(sid)
+        for path in rt.cgroups._dirs("").values():   # the containers' parent cgroup
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
 
 
 def start(rt: Runtime, sid: str, command: list, **io) -> str:
