@@ -74,6 +74,12 @@ def write_json(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def proc_starttime(pid: int) -> int:
+    """Field 22 of /proc/PID/stat: tells a process apart from a later one with its PID."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[19])
+
+
 def same_process(pid: int, starttime: int) -> bool:
     """Whether PID still names the process that had this start time (not a zombie)."""
     try:

@@ -66,7 +66,8 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> int:
         os.unlink(args.socket)
     streaming = StreamingServer(runtime.exec_plan,
                                 lambda cid: runtime.container(cid).get("log_path"),
-                                runtime.sandbox_netns_path)
+                                runtime.sandbox_netns_path,
+                                container_dir=runtime.container_dir)
     streaming.start()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers))
     add_to_server(server, runtime, streaming)
@@ -83,7 +84,7 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> int:
         os.unlink(args.socket)
     except FileNotFoundError:
         pass
-    LOG.info("k8snet runtime stopped; containers keep running under their shims")
+    LOG.info("k8snet runtime stopped; containers keep running under their conmon monitors")
     return 0
 
 

@@ -80,7 +80,7 @@ def test_clean_plan_never_targets_itself():
 def machine(**over):
     which = {t: f"/usr/bin/{t}" for t in ("ovs-vsctl", "mnexec", "ip", "iptables", "nft",
                                           "ethtool", "etcd", "tc", "kubectl", "iperf3",
-                                          "tcpdump", "busybox")}
+                                          "tcpdump", "busybox", "conmon", "crun")}
     seen = {"root": True, "which": which, "ovs_running": True, "ovs_kernel": False,
             "mininet": True, "os_ken": True, "scapy": True,
             "cni_plugins": ["bridge", "host-local", "loopback", "ptp"], "netem": False}
@@ -93,6 +93,13 @@ def test_doctor_ready_machine_with_notes():
     assert doctor.ready(checks)
     text = doctor.render(checks)
     assert "userspace datapath" in text and "note netem" in text
+
+
+def test_doctor_says_the_runtime_needs_conmon_and_crun():
+    which = dict(machine()["which"], conmon=None)
+    checks = doctor.evaluate(machine(which=which))
+    assert not doctor.ready(checks)
+    assert "apt-get install conmon" in doctor.render(checks)
 
 
 def test_doctor_stopped_ovs_says_how_to_start_it():
