@@ -229,8 +229,10 @@ class CpuMeter:
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def start_profilers(cluster, pyspy: str, outdir: str, kinds: List[str]) -> List:
-    """py-spy record (raw collapsed stacks) on one process of each kind in ``kinds``."""
+def start_profilers(cluster, pyspy: str, outdir: str, kinds: List[str],
+                    idle: bool = False) -> List:
+    """py-spy record (raw collapsed stacks) on one process of each kind in ``kinds``:
+    on-CPU samples only, or every thread's with ``idle`` (where the seconds go)."""
     os.makedirs(outdir, exist_ok=True)
     procs, seen = [], set()
     for record in cluster.state.processes:
@@ -240,7 +242,7 @@ def start_profilers(cluster, pyspy: str, outdir: str, kinds: List[str]) -> List:
             out = os.path.join(outdir, f"{kind}.txt")
             procs.append(subprocess.Popen(
                 [pyspy, "record", "--nonblocking", "--rate", "25", "--format", "raw",
-                 "--idle", "-o", out, "--pid", str(record.pid)],
+                 *(["--idle"] if idle else []), "-o", out, "--pid", str(record.pid)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
 
@@ -312,6 +314,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--py-spy", default="", metavar="PATH",
                         help="py-spy binary: record each component kind during the phases")
     parser.add_argument("--profile-dir", default="churn-profile")
+    parser.add_argument("--profile-idle", action="store_true",
+                        help="sample waiting threads too (default: on-CPU samples only)")
     args = parser.parse_args(argv)
     phases = [p for p in args.phases.split(",") if p]
     bad = [p for p in phases if p not in PHASES]
@@ -329,8 +333,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         results["baseline_s_per_ns"] = round(baseline(f"k8snet-bl{args.name}-"), 4)
         meter = CpuMeter(cluster)
         profilers = start_profilers(cluster, args.py_spy, args.profile_dir, [
-            "apiserver", "scheduler", "controller-manager", "kubelet", "runtime"]) \
-            if args.py_spy else []
+            "apiserver", "scheduler", "controller-manager", "kubelet", "runtime"],
+            args.profile_idle) if args.py_spy else []
         run = str(int(time.time()))
         names = [f"ch-{i:04d}" for i in range(args.pods)]
         if "add" in phases or "delete" in phases:

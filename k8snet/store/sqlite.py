@@ -130,6 +130,8 @@ class SqliteStore(Store):
         self._ring: collections.deque = collections.deque()
         self._ring_bytes = 0
         self._pending: List[WatchEvent] = []   # recorded by the write in progress
+        # the watchers (under _cond): each one's prefix and the event that wakes it
+        self._watchers: Dict[int, Tuple[bytes, threading.Event]] = {}
 
     # -- connections ---------------------------------------------------------
 
@@ -208,6 +210,7 @@ class SqliteStore(Store):
             with self._cond:  # still under the write lock: the cache stays in order
                 for ev in self._pending:
                     self._remember(ev)
+                self._wake([ev.key.encode() for ev in self._pending])
                 self._pending = []
                 self._seq += 1
                 self._cond.notify_all()
@@ -317,6 +320,12 @@ class SqliteStore(Store):
         self._ring_bytes += _size(ev)
         while self._ring and (len(self._ring) > _RING_EVENTS or self._ring_bytes > _RING_BYTES):
             self._ring_bytes -= _size(self._ring.popleft())
+
+    def _wake(self, keys: Optional[List[bytes]]) -> None:
+        """Wake the watchers of these keys (None: every watcher)."""
+        for prefix, wake in self._watchers.values():
+            if keys is None or any(k.startswith(prefix) for k in keys):
+                wake.set()
 
     def _forget_to(self, revision: int) -> None:
         """Drop cached events at or below a compacted ``revision``."""
@@ -429,6 +438,7 @@ class SqliteStore(Store):
                         pass
                 with self._cond:
                     self._seq += 1
+                    self._wake(None)
                     self._cond.notify_all()
             with self._cond:
                 if not self._closed:
@@ -453,44 +463,52 @@ class SqliteStore(Store):
             return conn.execute(sql, [seen, *params]).fetchall(), _meta(conn, "revision")
 
         lo = prefix.encode()
-        while not stop.is_set() and not self._closed:
-            with self._cond:
-                seq = self._seq
-                cached = self._cached_after(seen)
-            if cached is not None:
-                events, current = cached
-                for ev in events:
-                    if stop.is_set():
-                        return
-                    seen = ev.revision
-                    if ev.key.encode().startswith(lo):
-                        yield ev
-                full = False
-            else:
-                rows, current = self._read(read)
-                for row in rows:
-                    if stop.is_set():
-                        return
-                    seen = row[0]
-                    yield _event(row)
-                full = len(rows) == _WATCH_BATCH
-            if full:
-                continue
-            seen = max(seen, current)
-            if progress and seen > reported and time.monotonic() - reported_at >= 1.0:
-                reported, reported_at = seen, time.monotonic()
-                yield WatchEvent("PROGRESS", "", None, None, seen, False)
-                continue  # look again before sleeping: writes may have come meanwhile
-            due = progress and seen > reported  # a PROGRESS is owed once the second is up
-            with self._cond:  # sleep until a write (here or seen by the poller) or stop
-                while self._seq == seq and not stop.is_set() and not self._closed:
+        wake = threading.Event()   # set by a write under the prefix (any write: progress)
+        with self._cond:
+            self._watchers[id(wake)] = (b"" if progress else lo, wake)
+        try:
+            while not stop.is_set() and not self._closed:
+                wake.clear()   # before reading: a write from now on wakes the wait below
+                with self._cond:
+                    cached = self._cached_after(seen)
+                if cached is not None:
+                    events, current = cached
+                    for ev in events:
+                        if stop.is_set():
+                            return
+                        seen = ev.revision
+                        if ev.key.encode().startswith(lo):
+                            yield ev
+                    full = False
+                else:
+                    rows, current = self._read(read)
+                    for row in rows:
+                        if stop.is_set():
+                            return
+                        seen = row[0]
+                        yield _event(row)
+                    full = len(rows) == _WATCH_BATCH
+                if full:
+                    continue
+                seen = max(seen, current)
+                if progress and seen > reported and time.monotonic() - reported_at >= 1.0:
+                    reported, reported_at = seen, time.monotonic()
+                    yield WatchEvent("PROGRESS", "", None, None, seen, False)
+                    continue  # look again before sleeping: writes may have come meanwhile
+                due = progress and seen > reported  # a PROGRESS is owed once the second is up
+                # sleep until a write (here or seen by the poller) or stop
+                while not wake.is_set() and not stop.is_set() and not self._closed:
                     if due and time.monotonic() - reported_at >= 1.0:
                         break
-                    self._cond.wait(_STOP_CHECK)
+                    wake.wait(_STOP_CHECK)
+        finally:
+            with self._cond:
+                self._watchers.pop(id(wake), None)
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
+            self._wake(None)
             self._cond.notify_all()
         with self._pool_lock:
             pool, self._pool = self._pool, []
