@@ -297,12 +297,14 @@ class Kubelet:
     def sync_pod(self, uid: str) -> None:
         """Reconcile one Pod (the work queue guarantees one worker per Pod at a time).
 
-        A Pod whose containers are to be stopped with a grace period (it is being
-        deleted, or the apiserver no longer has it) is synced in a thread of its own,
-        as each Pod has its own worker in the kubelet: grace periods overlap instead
-        of holding the shared workers, however many Pods terminate at once. Until
-        that thread is done the Pod is not synced again; then it is queued again.
-        (Driven without `run`, as tests do, every sync is inline.)
+        The containers of a Pod to be stopped with a grace period (it is being
+        deleted, or the apiserver no longer has it) are stopped by a thread of its
+        own, as each Pod has its own worker in the kubelet: grace periods overlap
+        instead of holding the shared workers, however many Pods terminate at once.
+        Until that thread is done the Pod is not synced again; then it is queued
+        again and a worker does the rest (sandbox, removal, confirmation), so calls
+        to the apiserver stay within the workers' number. (Driven without `run`, as
+        tests do, every sync is inline.)
         """
         assert self.syncer is not None
         with self._lock:
@@ -316,10 +318,6 @@ class Kubelet:
             threading.Thread(target=self._terminate, args=(uid, pod, actual), daemon=True,
                              name=f"terminate-{uid[:8]}").start()
             return
-        self._sync(uid, pod, actual)
-
-    def _sync(self, uid: str, pod: Optional[dict], actual: PodActual) -> None:
-        assert self.syncer is not None
         try:
             mem = self._mem.setdefault(uid, PodMemory())
             if self.syncer.sync(pod, uid, actual, mem):
@@ -329,16 +327,18 @@ class Kubelet:
                 self._done_at[uid] = time.monotonic()
 
     def _terminate(self, uid: str, pod: Optional[dict], actual: PodActual) -> None:
-        """One terminating Pod's sync, in its own thread; then the Pod is queued again."""
+        """Stop one terminating Pod's containers, in its own thread; then queue it."""
+        assert self.syncer is not None
         delay = 0.0
         try:
-            self._sync(uid, pod, actual)
+            self.syncer.stop_containers(pod, uid, actual, self._mem.setdefault(uid, PodMemory()))
         except Exception as exc:  # as the reconciler would: log, retry after a back-off
             delay = RETRY.base
             self.log.warning("kubelet %s: stopping pod: %s; retrying in %.1fs", uid, exc, delay)
         finally:
             with self._lock:
                 self._terminating.discard(uid)
+                self._done_at[uid] = time.monotonic()
             if self._reconciler is not None:
                 self._reconciler.enqueue_after(uid, delay)
 

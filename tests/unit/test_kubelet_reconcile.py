@@ -199,9 +199,11 @@ def test_a_terminating_pod_is_stopped_by_a_thread_of_its_own(tmp_path):
     k.sync_pod("u1")                   # a resync meanwhile does nothing
     release.set()
     end = time.monotonic() + 5
-    while ("pods", "web", 0) not in api.deleted and time.monotonic() < end:
-        time.sleep(0.01)
-    assert ("pods", "web", 0) in api.deleted
     while "u1" in k._terminating and time.monotonic() < end:
         time.sleep(0.01)
-    assert "u1" in k._reconciler.queue.pending()    # queued again once done
+    assert "u1" in k._reconciler.queue.pending()    # queued again once stopped
+    assert all(c["state"] == "CONTAINER_EXITED" for c in cri.containers.values())
+    assert ("pods", "web", 0) not in api.deleted     # the rest is a worker's
+    k.sync_pod("u1")
+    assert ("pods", "web", 0) in api.deleted and cri.sandboxes == {}
+    assert api.events.count("Killing") == 1
