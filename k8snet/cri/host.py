@@ -37,10 +37,12 @@ def netns_exists(name: str) -> bool:
     return os.path.exists(netns_path(name))
 
 
-def netns_add(name: str) -> None:
-    """A fresh named network namespace with its loopback up."""
+def netns_add(name: str, loopback_up: bool = True) -> None:
+    """A fresh named network namespace, with its loopback up unless the caller brings
+    it up itself (the CNI loopback plugin does, for a sandbox)."""
     run(["ip", "netns", "add", name])
-    run(["ip", "-n", name, "link", "set", "lo", "up"])
+    if loopback_up:
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
 
 
 def netns_delete(name: str) -> None:

@@ -32,7 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CNI plugin directories, ':'-separated (default /usr/lib/cni)")
     parser.add_argument("--cgroup-parent", default=None,
                         help="cgroup path for containers (default k8snet/<cluster>/<node>)")
-    parser.add_argument("--workers", type=int, default=16, help="gRPC worker threads")
+    parser.add_argument("--workers", type=int, default=128,
+                        help="gRPC worker threads (a StopContainer holds one for up to its "
+                             "grace period, and the kubelet stops every terminating Pod at "
+                             "once)")
     parser.add_argument("--no-isolation", action="store_true",
                         help="do not unshare mount/UTS/PID namespaces for containers")
     parser.add_argument("--log-level", default="INFO")

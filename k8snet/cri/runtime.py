@@ -209,7 +209,7 @@ class Runtime:
             host.write_json(self._sandbox_file(sid), rec)
         with self._id_lock(sid):
             try:
-                host.netns_add(netns)
+                host.netns_add(netns, loopback_up=False)   # the loopback plugin does it
                 inv = self._invocation(rec)
                 self.cni.add(cni.render_loopback(), cni.Invocation(sid, inv.netns, "lo"))
                 result = self.cni.add(conflist, inv)
