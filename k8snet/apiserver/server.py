@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Optional
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
@@ -42,6 +42,7 @@ from k8snet.apiserver.satokens import TokenIssuer
 from k8snet.apiserver.status import ApiStatusError, bad_request
 from k8snet.apiserver.streams import StreamsMixin
 from k8snet.machinery import discovery
+from k8snet.machinery.httpserver import HTTPServer
 from k8snet.machinery.resources import KindInfo
 from k8snet.store.base import StoreUnavailable
 
@@ -70,8 +71,8 @@ class ServerOptions:
     kubelet_tls: Optional[ssl.SSLContext] = None   # client certificate towards kubelets
 
 
-class ApiHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer carrying the registry; TLS handshakes happen in handler threads."""
+class ApiHTTPServer(HTTPServer):
+    """The threading HTTP server carrying the registry; TLS handshakes happen in handler threads."""
 
     daemon_threads = True
     allow_reuse_address = True

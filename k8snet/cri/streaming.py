@@ -18,11 +18,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable, Iterable, Optional
 
 from k8snet.cri import channels, execproc, portforward, shimio
 from k8snet.cri.wsconn import WebSocket, handshake_response
+from k8snet.machinery.httpserver import HTTPServer
 
 LOG = logging.getLogger(__name__)
 TOKEN_TTL = 60.0
@@ -120,7 +121,7 @@ class StreamHandler(BaseHTTPRequestHandler):
         self.server.owner.serve_portforward(send, chunks(), pending)
 
 
-class StreamingHTTPServer(ThreadingHTTPServer):
+class StreamingHTTPServer(HTTPServer):
     daemon_threads = True
 
     def __init__(self, addr: tuple, owner: StreamingServer):

@@ -32,6 +32,7 @@ from k8snet.dns import corefile, records
 from k8snet.dns.server import Server
 from k8snet.errors import K8snetError
 from k8snet.machinery.client import ApiClient
+from k8snet.machinery.httpserver import HTTPServer
 from k8snet.machinery.informer import Informer
 
 log = logging.getLogger("k8snet.dns")
@@ -135,7 +136,7 @@ def _http(address: str, routes: dict, stop: threading.Event) -> None:
         def log_message(self, *_args) -> None:
             pass
 
-    httpd = http.server.ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
+    httpd = HTTPServer((host or "0.0.0.0", int(port)), Handler)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     threading.Thread(target=lambda: (stop.wait(), httpd.shutdown()), daemon=True).start()

@@ -15,17 +15,17 @@ import json
 import os
 import signal
 import socket
-import socketserver
 import subprocess
 import sys
 import threading
 import time
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable, Optional, Sequence
 
 from k8snet.images.flags import parse_flags
+from k8snet.machinery.httpserver import HTTPServer
 
 USAGE = """agnhost (k8snet): a subset of Kubernetes' e2e test image.
 
@@ -104,19 +104,11 @@ def dial(query: dict, dial_fn: Callable[..., str] = dial_once) -> dict:
 # ---------------------------------------------------------------- netexec
 
 
-class QuietHTTPServer(ThreadingHTTPServer):
-    """An HTTP server that does not resolve its own name at bind time.
-
-    http.server's server_bind calls getfqdn(), a DNS lookup that stalls for
-    seconds in a Pod network namespace with no reachable resolver.
-    """
+class QuietHTTPServer(HTTPServer):
+    """An HTTP server that does not resolve its own name at bind time
+    (see k8snet.machinery.httpserver) and rebinds a port in TIME_WAIT."""
 
     allow_reuse_address = True
-    daemon_threads = True
-
-    def server_bind(self) -> None:
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "localhost", self.server_address[1]
 
 
 def exit_on_sigterm() -> None:

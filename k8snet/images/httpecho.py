@@ -12,6 +12,7 @@ import sys
 from typing import Sequence, Tuple
 
 from k8snet.images.flags import parse_flags
+from k8snet.machinery.httpserver import HTTPServer
 
 DEFAULTS = {"text": "", "listen": ":5678", "status_code": 200}
 
@@ -58,7 +59,7 @@ def main(argv: Sequence[str]) -> int:
         def log_message(self, fmt: str, *args: object) -> None:
             print(f"{self.address_string()} {fmt % args}", flush=True)
 
-    server = http.server.ThreadingHTTPServer((host, port), Handler)
+    server = HTTPServer((host, port), Handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"[INFO] server is listening on {host}:{port}", flush=True)
     server.serve_forever()

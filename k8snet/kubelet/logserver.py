@@ -16,11 +16,12 @@ import logging
 import os
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable, Optional
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from k8snet.kubelet import logs
+from k8snet.machinery.httpserver import HTTPServer
 
 FOLLOW_POLL = 0.2
 
@@ -127,11 +128,11 @@ class LogHandler(BaseHTTPRequestHandler):
 
 
 class LogServer:
-    """ThreadingHTTPServer serving container logs from `root_dir`."""
+    """An HTTP server serving container logs from `root_dir`."""
 
     def __init__(self, host: str, port: int, root_dir: str, handler: Optional[type] = None):
         handler = handler or type("BoundLogHandler", (LogHandler,), {"root_dir": root_dir})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd = HTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
 
