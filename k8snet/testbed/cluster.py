@@ -24,7 +24,7 @@ from mininet.log import setLogLevel
 
 from k8snet import naming
 from k8snet.errors import K8snetError
-from k8snet.testbed import addons, components, fabric_controller, network, reach
+from k8snet.testbed import addons, components, fabric_controller, network, reach, zygote
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, load_topology
 from k8snet.testbed.state import ClusterState, Controller, NodeInfo, SwitchInfo
@@ -76,6 +76,7 @@ class LiveCluster:
         # Every long-running process by record name, as started: the
         # supervisor starts one that exits again the same way.
         self.launches: Dict[str, Launch] = {}
+        self.zygote: Optional[zygote.ZygoteClient] = None
 
     # -- bring-up --------------------------------------------------------
 
@@ -114,6 +115,8 @@ class LiveCluster:
                       f"({network.datapath()} datapath)")
         self.state.bridges = list(self.topo.switches())
         self._save()
+        if not self.spec.network_only:
+            self._start_zygote()  # it imports the components while the network builds
         self.net.build()
         for host in self.net.hosts:
             netns = naming.node_netns(self.spec.name, host.name)
@@ -127,6 +130,37 @@ class LiveCluster:
             for s in self.net.switches]
         network.disable_tx_offload(self.net)
         self._save()
+
+    def _start_zygote(self) -> None:
+        """Start the process the components are forked from (k8snet.testbed.zygote),
+        once this process adopts what it forks; without that, each component is
+        started as its own process."""
+        if not zygote.become_subreaper():
+            return
+        path = os.path.join(self.dir, zygote.SOCKET_NAME)
+        launch = self._launch(Launch("zygote", zygote.zygote_command(path),
+                                     os.path.join(self.dir, "zygote.log")))
+        self.state.processes.append(launch.record())
+        self.zygote = zygote.ZygoteClient(path)
+
+    def _zygote_ready(self, deadline: float) -> None:
+        """Wait for the zygote to finish importing (a component started before
+        that would import everything itself); not past ``deadline``."""
+        if self.zygote is None:
+            return
+        launch = self.launches["zygote"]
+        self.zygote.wait_ready(max(0.0, deadline - time.monotonic()),
+                               alive=lambda: launch.exited() is None)
+
+    def waited_pids(self) -> set:
+        """Children of this process that some code here waits for: the
+        supervised processes and the Mininet nodes' shells."""
+        pids = {launch.popen.pid for launch in self.launches.values() if launch.popen}
+        if self.net is not None:
+            for node in (*self.net.hosts, *self.net.switches):
+                if getattr(node, "shell", None) is not None:
+                    pids.add(node.shell.pid)
+        return pids
 
     def _start_controller(self) -> None:
         facts = network.network_facts(self.net, self.topo)
@@ -205,6 +239,7 @@ class LiveCluster:
     def _start_components(self, deadline: float) -> None:
         plan = components.plan_components(self.state.nodes, self.spec, self.dir,
                                           [sys.executable, "-m", "k8snet.cli"])
+        self._zygote_ready(deadline)
         apiserver_started = False
         waiting: Dict[str, components.Component] = {}  # node -> its component not yet ready
         for comp in start_order(plan):
@@ -227,14 +262,13 @@ class LiveCluster:
             self._wait_file(waiting.pop(node), deadline)
 
     def _start(self, comp: components.Component) -> None:
-        netns = naming.node_netns(self.spec.name, comp.node)
         # Join only the node's network namespace, not the Mininet shell's mount
         # namespace: Pod namespaces the runtime names (bind mounts under
         # /run/netns) must be visible to `ip netns` in the root namespace.
-        # nsenter execs the component, so the PID recorded is the component's.
-        launch = self._launch(Launch(f"{comp.name}@{comp.node}",
-                                     ["nsenter", f"--net=/run/netns/{netns}", *comp.argv],
-                                     comp.log, node=comp.node, env=dict(comp.env)))
+        launch = self._launch(Launch(f"{comp.name}@{comp.node}", comp.argv, comp.log,
+                                     node=comp.node, env=dict(comp.env),
+                                     netns=naming.node_netns(self.spec.name, comp.node),
+                                     zygote=self.zygote))
         self.state.processes.append(launch.record())
         self._save()
 
