@@ -24,7 +24,7 @@ from mininet.log import setLogLevel
 
 from k8snet import naming
 from k8snet.errors import K8snetError
-from k8snet.testbed import addons, components, fabric_controller, network, reach, zygote
+from k8snet.testbed import addons, components, fabric_controller, network, reach, readiness, zygote
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, load_topology
 from k8snet.testbed.state import ClusterState, Controller, NodeInfo, SwitchInfo
@@ -77,6 +77,7 @@ class LiveCluster:
         # supervisor starts one that exits again the same way.
         self.launches: Dict[str, Launch] = {}
         self.zygote: Optional[zygote.ZygoteClient] = None
+        self.forward_port = 0
 
     # -- bring-up --------------------------------------------------------
 
@@ -237,29 +238,54 @@ class LiveCluster:
     # -- Kubernetes components ---------------------------------------------
 
     def _start_components(self, deadline: float) -> None:
+        """Start every component as soon as what it needs is ready (see
+        ``components.startable``), each node side by side; woken by the ready
+        files and process exits, not by polling. Once the first apiserver is
+        ready, the user's kubeconfig and the DNS add-on; then wait for the Nodes."""
         plan = components.plan_components(self.state.nodes, self.spec, self.dir,
                                           [sys.executable, "-m", "k8snet.cli"])
         self._zygote_ready(deadline)
-        apiserver_started = False
-        waiting: Dict[str, components.Component] = {}  # node -> its component not yet ready
-        for comp in start_order(plan):
-            if comp.name in ("controller-manager", "runtime") and not apiserver_started:
-                self._wait_all(waiting, deadline)
-                self._wait_apiserver(deadline)
-                apiserver_started = True
-            if comp.node in waiting:  # a node's components start one after another
-                self._wait_file(waiting.pop(comp.node), deadline)
-            self._start(comp)
-            if comp.ready_file:
-                waiting[comp.node] = comp
-        self._wait_all(waiting, deadline)
-        if not apiserver_started:
-            self._wait_apiserver(deadline)
+        first_api = next((c.record_name for c in plan if c.name == "apiserver"), None)
+        self._start_portforward()
+        started: Dict[str, components.Component] = {}
+        ready: set = set()
+        api_done = False
+        with readiness.ReadyWatch() as watch:
+            while True:
+                for comp in components.startable(plan, set(started), ready):
+                    self._start(comp)
+                    started[comp.record_name] = comp
+                    if comp.ready_file:
+                        watch.file(comp.ready_file)
+                        watch.process(self._record_for(comp).pid)
+                    else:
+                        ready.add(comp.record_name)
+                for name, comp in started.items():
+                    if name not in ready and readiness.exists(comp.ready_file):
+                        ready.add(name)
+                        watch.forget(self._record_for(comp).pid)
+                if not api_done and (first_api is None or first_api in ready):
+                    self._apiserver_ready(deadline)
+                    api_done = True
+                    continue
+                if len(ready) == len(plan):
+                    break
+                self._check_started(started, ready, deadline)
+                watch.wait(min(1.0, max(0.0, deadline - time.monotonic())))
         self._wait_nodes_ready(deadline)
 
-    def _wait_all(self, waiting: Dict[str, components.Component], deadline: float) -> None:
-        for node in list(waiting):
-            self._wait_file(waiting.pop(node), deadline)
+    def _check_started(self, started: Dict[str, components.Component], ready: set,
+                       deadline: float) -> None:
+        """Raise if a component started during bring-up exited, or the deadline passed."""
+        for comp in started.values():
+            if not st.is_alive(self._record_for(comp)):
+                raise K8snetError(f"{comp.name} on {comp.node} exited: "
+                                  + last_line(comp.log))
+        if time.monotonic() > deadline:
+            late = [c for n, c in started.items() if n not in ready]
+            text = "; ".join(f"{c.name} on {c.node} (no {c.ready_file}; see {c.log})"
+                             for c in late[:4]) or "components not started"
+            raise K8snetError(f"not ready in time: {text}")
 
     def _start(self, comp: components.Component) -> None:
         # Join only the node's network namespace, not the Mininet shell's mount
@@ -289,38 +315,34 @@ class LiveCluster:
     def _record_for(self, comp: components.Component) -> st.ProcessRecord:
         return self.state.process(f"{comp.name}@{comp.node}")
 
-    def _wait_file(self, comp: components.Component, deadline: float) -> None:
-        record = self._record_for(comp)
-        while not os.path.exists(comp.ready_file):
-            if not st.is_alive(record):
-                raise K8snetError(f"{comp.name} on {comp.node} exited: "
-                                  + last_line(comp.log))
-            if time.monotonic() > deadline:
-                raise K8snetError(f"{comp.name} on {comp.node} did not get ready in time "
-                                  f"(no {comp.ready_file}); see {comp.log}")
-            time.sleep(0.1)
-
-    def _wait_apiserver(self, deadline: float) -> None:
-        """Forward a loopback port to the masters' apiservers (the healthy one), write the
-        user's kubeconfig, and wait until the apiserver answers through it."""
-        from k8snet.machinery.client import ApiClient, ApiError
-
-        master = self.state.masters[0]
-        port = free_port()
+    def _start_portforward(self) -> None:
+        """The loopback port forwarded to the masters' apiservers (the healthy one):
+        started first, it forwards as soon as an apiserver listens."""
+        self.forward_port = free_port()
         log = os.path.join(self.dir, "portforward.log")
         launch = self._launch(Launch("portforward", [
             sys.executable, "-m", "k8snet.testbed.portforward", "--listen",
-            f"127.0.0.1:{port}", *components.forward_targets(self.state.masters)], log))
+            f"127.0.0.1:{self.forward_port}", *components.forward_targets(self.state.masters)],
+            log))
         self.state.processes.append(launch.record())
+        self._save()
+
+    def _apiserver_ready(self, deadline: float) -> None:
+        """Write the user's kubeconfig, wait until the apiserver answers through
+        the forwarded port, and deploy the add-ons."""
+        from k8snet.machinery.client import ApiClient, ApiError
+
+        master = self.state.masters[0]
         incluster = os.path.join(self.dir, "kubeconfig.incluster")
         kubeconfig = os.path.join(self.dir, "kubeconfig")
         with open(incluster) as fh:
-            text = components.user_kubeconfig(fh.read(), port)
-        with open(kubeconfig, "w") as fh:
+            text = components.user_kubeconfig(fh.read(), self.forward_port)
+        with open(kubeconfig + ".tmp", "w") as fh:
             fh.write(text)
-        os.chmod(kubeconfig, 0o600)
+        os.chmod(kubeconfig + ".tmp", 0o600)
+        os.replace(kubeconfig + ".tmp", kubeconfig)  # the fabric controller waits for it
         self.state.kubeconfig = kubeconfig
-        self.state.apiserver = f"https://127.0.0.1:{port}"
+        self.state.apiserver = f"https://127.0.0.1:{self.forward_port}"
         self._save()
         client = ApiClient.from_kubeconfig(kubeconfig, timeout=5)
         while True:
@@ -330,7 +352,7 @@ class LiveCluster:
             except ApiError as exc:
                 if time.monotonic() > deadline:
                     raise K8snetError(f"the apiserver did not answer in time: {exc}") from None
-                time.sleep(0.2)
+                time.sleep(0.05)
         self.progress(f"apiserver ready on {master.name}; kubeconfig {kubeconfig}")
         self.progress(addons.deploy_dns(client, self.state.external, len(self.state.workers),
                                         self.dir, self._start))
@@ -408,21 +430,3 @@ class LiveCluster:
 def nodes_ready_text(ready: set, want: set) -> str:
     """Progress while waiting for Nodes, e.g. ``2/3 worker nodes Ready``."""
     return f"{len(ready & want)}/{len(want)} worker nodes Ready"
-
-
-def start_order(plan: List[components.Component]) -> List[components.Component]:
-    """The plan in the order to start it: the masters' components as planned,
-    then the workers' in waves (every node's first component, then every
-    node's second, ...), so that nodes start side by side while each node's
-    own components still start in their planned order."""
-    masters = {c.node for c in plan if c.name == "apiserver"}
-    rank: Dict[str, int] = {}
-    waves = []
-    for index, comp in enumerate(plan):
-        if comp.node in masters:
-            waves.append(((-1, index), comp))
-        else:
-            rank[comp.node] = rank.get(comp.node, -1) + 1
-            waves.append(((rank[comp.node], index), comp))
-    return [comp for _, comp in sorted(waves, key=lambda item: item[0])]
-

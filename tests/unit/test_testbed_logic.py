@@ -202,19 +202,28 @@ def test_stop_processes_stops_the_obedient_and_kills_the_stubborn():
             p.wait()
 
 
-def test_workers_start_side_by_side_in_waves_after_the_control_plane():
-    from k8snet.testbed.cluster import start_order
-    from k8snet.testbed.components import plan_components
+def test_components_start_as_soon_as_what_they_need_is_ready():
+    from k8snet.testbed.components import plan_components, start_rounds, startable
     from k8snet.testbed.spec import ClusterSpec
 
     nodes = [node("m1", "master", "10.0.0.1"), node("w1", "worker", "10.0.0.2"),
              node("w2", "worker", "10.0.0.3")]
     plan = plan_components(nodes, ClusterSpec(name="c", mode="overlay"), "/run/k8snet/c",
                            ["k"])
-    order = [f"{c.name}@{c.node}" for c in start_order(plan)]
-    assert order == ["apiserver@m1", "controller-manager@m1", "scheduler@m1",
-                     "overlay-agent@m1",
-                     "runtime@w1", "runtime@w2", "policy-agent@w1", "policy-agent@w2",
-                     "kubelet@w1", "kubelet@w2", "overlay-agent@w1", "overlay-agent@w2",
-                     "kube-proxy@w1", "kube-proxy@w2"]
-    assert sorted(order) == sorted(f"{c.name}@{c.node}" for c in plan)  # nothing lost
+    # Every node side by side: the runtimes start with the apiserver, the policy
+    # agents and proxies as soon as the apiserver is ready, each kubelet once its
+    # node's runtime and policy agent are, each overlay agent after its kubelet.
+    assert start_rounds(plan) == [
+        ["apiserver@m1", "runtime@w1", "runtime@w2"],
+        ["controller-manager@m1", "scheduler@m1", "overlay-agent@m1", "policy-agent@w1",
+         "policy-agent@w2"],
+        ["kubelet@w1", "kubelet@w2"],
+        ["overlay-agent@w1", "overlay-agent@w2"],
+        ["kube-proxy@w1", "kube-proxy@w2"]]
+    # A slow node holds back only itself.
+    ready = {"apiserver@m1", "runtime@w1", "policy-agent@w1", "runtime@w2"}
+    started = ready | {"controller-manager@m1", "scheduler@m1", "overlay-agent@m1",
+                       "policy-agent@w2"}
+    assert [c.record_name for c in startable(plan, started, ready)] == ["kubelet@w1"]
+    routed = plan_components(nodes, ClusterSpec(name="c"), "/run/k8snet/c", ["k"])
+    assert {"kube-proxy@w1", "kube-proxy@w2"} <= set(start_rounds(routed)[1])
