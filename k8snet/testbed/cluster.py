@@ -15,7 +15,6 @@ import dataclasses
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Optional
@@ -24,7 +23,16 @@ from mininet.log import setLogLevel
 
 from k8snet import naming
 from k8snet.errors import K8snetError
-from k8snet.testbed import addons, components, fabric_controller, network, reach, readiness, zygote
+from k8snet.testbed import (
+    addons,
+    components,
+    fabric_controller,
+    network,
+    pingall,
+    reach,
+    readiness,
+    zygote,
+)
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, load_topology
 from k8snet.testbed.state import ClusterState, Controller, NodeInfo, SwitchInfo
@@ -89,7 +97,6 @@ class LiveCluster:
             self._build()
             self._start_controller()
             self._start_switches(deadline)
-            self._wait_reachable(deadline)
             if not self.spec.network_only:
                 self._start_components(deadline)
             self.state.status = "ready"
@@ -179,61 +186,38 @@ class LiveCluster:
                       f"(log {self.state.controller.process.log})")
 
     def _start_switches(self, deadline: float) -> None:
+        """Start the switches and wait until every node reaches every other one
+        (which needs the switches connected and their flows installed: OVSDB's
+        is_connected can lag seconds behind, so it is only read to explain a
+        failure)."""
         self.net.start()
-        want = {s.name for s in self.net.switches}
         controller = self.state.controller.process
-        while True:
-            if not st.is_alive(controller):
-                raise K8snetError("the fabric controller exited: "
-                                  + last_line(controller.log or ""))
-            connected = set(network.connected_switches(self.net))
-            if connected == want:
-                break
-            if time.monotonic() > deadline:
-                raise K8snetError(f"switches not connected to the controller in time: "
-                                  f"{', '.join(sorted(want - connected))}")
-            time.sleep(0.2)
-        self.progress(f"{len(want)} switch(es) connected to the controller")
-
-    def _wait_reachable(self, deadline: float) -> None:
-        hosts = {h.name: h for h in self.net.hosts}
+        netns = {n.name: f"/run/netns/{n.netns}" for n in self.state.nodes}
         ips = {n.name: n.ip for n in self.state.nodes}
         ip_name = {ip: name for name, ip in ips.items()}
         missing = reach.all_pairs(ips)
         total = len(missing)
+        text = reach.summary(missing, total)
         last = None
         while missing:
-            for src, answered in self._ping_from(hosts, reach.by_source(missing), ips):
+            if not st.is_alive(controller):
+                raise K8snetError("the fabric controller exited: "
+                                  + last_line(controller.log or ""))
+            todo = {src: (netns[src], [ips[d] for d in dsts])
+                    for src, dsts in reach.by_source(missing).items()}
+            for src, answered in pingall.ping_matrix(todo, timeout=1.0).items():
                 missing -= {(src, ip_name[ip]) for ip in answered}
             text = reach.summary(missing, total)
             if text != last:
                 self.progress(text)
                 last = text
             if missing and time.monotonic() > deadline:
+                unconnected = ({s.name for s in self.net.switches}
+                               - set(network.connected_switches(self.net)))
+                if unconnected:
+                    raise K8snetError(f"switches not connected to the controller in time: "
+                                      f"{', '.join(sorted(unconnected))}")
                 raise K8snetError(f"gave up waiting for reachability: {text}")
-
-    @staticmethod
-    def _ping_from(hosts, todo: Dict[str, List[str]], ips: Dict[str, str], parallel: int = 8):
-        """Yield (source, addresses that answered) for each source's pings,
-        a few sources at a time. The pings run through mnexec, not the node's
-        Mininet shell, so no terminal line limit bounds the node count."""
-        queue = list(todo.items())
-        running = []
-        while queue or running:
-            while queue and len(running) < parallel:
-                src, dsts = queue.pop(0)
-                proc = subprocess.Popen(
-                    ["mnexec", "-a", str(hosts[src].pid), "sh", "-c",
-                     reach.ping_script(ips[d] for d in dsts)],
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-                running.append((src, proc))
-            src, proc = running.pop(0)
-            try:
-                out, _ = proc.communicate(timeout=30)  # each ping gives up after 1 s
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, _ = proc.communicate()
-            yield src, reach.parse_ping_output(out)
 
     # -- Kubernetes components ---------------------------------------------
 
