@@ -39,6 +39,7 @@ from k8snet.testbed.state import ClusterState, Controller, NodeInfo, SwitchInfo
 from k8snet.testbed.supervisor import Launch
 
 Progress = Callable[[str], None]
+FLOWS_WAIT = 10.0  # seconds to wait for the fabric's flows before pinging anyway
 
 
 def free_port() -> int:
@@ -86,6 +87,7 @@ class LiveCluster:
         self.launches: Dict[str, Launch] = {}
         self.zygote: Optional[zygote.ZygoteClient] = None
         self.forward_port = 0
+        self.ofp_port = 0
 
     # -- bring-up --------------------------------------------------------
 
@@ -112,8 +114,8 @@ class LiveCluster:
         if not self.topo.hosts():
             raise K8snetError(f"topology {self.spec.topology} has no nodes")
         os.makedirs(self.dir, exist_ok=True)
-        ofp_port = free_port()
-        self.net = network.make_network(self.topo, ofp_port)
+        self.ofp_port = free_port()
+        self.net = network.make_network(self.topo, self.ofp_port)
         self.state = ClusterState(
             name=self.spec.name, spec=self.spec, dir=self.dir, created=time.time(),
             datapath=network.datapath(),
@@ -123,8 +125,10 @@ class LiveCluster:
                       f"({network.datapath()} datapath)")
         self.state.bridges = list(self.topo.switches())
         self._save()
+        # Both import while the network builds: the controller waits for its facts.
+        self._launch_controller()
         if not self.spec.network_only:
-            self._start_zygote()  # it imports the components while the network builds
+            self._start_zygote()
         self.net.build()
         for host in self.net.hosts:
             netns = naming.node_netns(self.spec.name, host.name)
@@ -170,19 +174,26 @@ class LiveCluster:
                     pids.add(node.shell.pid)
         return pids
 
-    def _start_controller(self) -> None:
-        facts = network.network_facts(self.net, self.topo)
+    def _launch_controller(self) -> None:
+        """Start the os-ken controller; it waits for the facts (_start_controller)."""
+        port = self.ofp_port
         facts_path = os.path.join(self.dir, fabric_controller.FACTS_NAME)
-        with open(facts_path, "w") as fh:
-            json.dump(facts, fh, indent=2)
-        port = self.net.controllers[0].port
-        cmd = fabric_controller.controller_command(self.spec, self.dir, port, facts_path)
+        cmd = fabric_controller.controller_command(self.spec, self.dir, port, facts_path,
+                                                   facts_wait=self.spec.timeout)
         launch = self._launch(Launch("controller", cmd,
                                      os.path.join(self.dir, fabric_controller.LOG_NAME)))
         self.state.controller = Controller(process=launch.record(), port=port,
                                            facts=facts_path)
         self._save()
-        self.progress(f"os-ken controller started on 127.0.0.1:{port} "
+
+    def _start_controller(self) -> None:
+        """Give the controller the facts of the built network."""
+        facts = network.network_facts(self.net, self.topo)
+        path = self.state.controller.facts
+        with open(path + ".tmp", "w") as fh:
+            json.dump(facts, fh, indent=2)
+        os.replace(path + ".tmp", path)
+        self.progress(f"os-ken controller started on 127.0.0.1:{self.state.controller.port} "
                       f"(log {self.state.controller.process.log})")
 
     def _start_switches(self, deadline: float) -> None:
@@ -190,8 +201,19 @@ class LiveCluster:
         (which needs the switches connected and their flows installed: OVSDB's
         is_connected can lag seconds behind, so it is only read to explain a
         failure)."""
-        self.net.start()
         controller = self.state.controller.process
+        # A switch that finds no controller listening tries again only a second
+        # later: start them once it listens.
+        while not network.tcp_listening(self.ofp_port):
+            if not st.is_alive(controller):
+                raise K8snetError("the fabric controller exited: "
+                                  + last_line(controller.log or ""))
+            if time.monotonic() > deadline:
+                raise K8snetError(f"the fabric controller does not listen on port "
+                                  f"{self.ofp_port}; see {controller.log}")
+            time.sleep(0.02)
+        self.net.start()
+        self._wait_flows(controller, min(deadline, time.monotonic() + FLOWS_WAIT))
         netns = {n.name: f"/run/netns/{n.netns}" for n in self.state.nodes}
         ips = {n.name: n.ip for n in self.state.nodes}
         ip_name = {ip: name for name, ip in ips.items()}
@@ -218,6 +240,19 @@ class LiveCluster:
                     raise K8snetError(f"switches not connected to the controller in time: "
                                       f"{', '.join(sorted(unconnected))}")
                 raise K8snetError(f"gave up waiting for reachability: {text}")
+
+    def _wait_flows(self, controller: st.ProcessRecord, until: float) -> None:
+        """Wait (woken by inotify) until the controller says every switch has its
+        flows (controllers.fabric_app.READY_NAME): a node that ARPs before that
+        asks again only a second later. Not past ``until``: the pings then say
+        what does not work."""
+        ready = os.path.join(self.dir, "fabric.ready")
+        with readiness.ReadyWatch() as watch:
+            watch.file(ready)
+            watch.process(controller.pid)
+            while not os.path.exists(ready) and time.monotonic() < until \
+                    and st.is_alive(controller):
+                watch.wait(until - time.monotonic())
 
     # -- Kubernetes components ---------------------------------------------
 

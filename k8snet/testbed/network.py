@@ -186,3 +186,25 @@ def connected_from(bridges: Dict, controllers: Dict) -> List[str]:
         if any(u in up for u in uuids):
             connected.append(name)
     return connected
+
+
+def tcp_listening(port: int, table: str = "/proc/net/tcp") -> bool:
+    """True when a socket of this network namespace listens on TCP ``port``
+    (read from the kernel's table: no connection is made)."""
+    try:
+        with open(table) as fh:
+            lines = fh.readlines()[1:]
+    except OSError:
+        return False
+    return listening_in(lines, port)
+
+
+def listening_in(lines: List[str], port: int) -> bool:
+    """Whether /proc/net/tcp ``lines`` show a LISTEN socket (state 0A) on ``port``."""
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and \
+                int(fields[1].rsplit(":", 1)[1], 16) == port:
+            return True
+    return False
+
