@@ -44,6 +44,7 @@ SOCKET_NAME = "zygote.sock"
 CLONE_NEWNET = 0x40000000
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
+M_ARENA_MAX = -8
 
 # What the components import, at start or in their run(): importing it here once
 # is what makes their start cheap and their pages shared.
@@ -125,6 +126,9 @@ def preload(modules=PRELOAD) -> List[str]:
 
 def serve(path: str) -> None:
     """Answer spawn requests on ``path`` until SIGTERM."""
+    # At most two malloc arenas: a component's threads (informers, workers,
+    # handlers) would otherwise each grow their own and keep what they freed.
+    _libc.mallopt(M_ARENA_MAX, 2)
     failed = preload()
     gc.collect()
     gc.freeze()
