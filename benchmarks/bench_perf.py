@@ -66,6 +66,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from benchmarks.common import K8SNET, is_ready, percentile
 from k8snet.report import perf
+from k8snet.report.measure import cpu_seconds_of
 from k8snet.report.perf import Figure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,16 +92,6 @@ def pss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds ``pid`` has used (0 when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def used_kib() -> int:
@@ -230,7 +221,7 @@ def component_cpu(name: str) -> Dict[str, float]:
         records.append(state.controller.process)
     for record in records:
         kind = record.name.partition("@")[0]
-        out[kind] = out.get(kind, 0.0) + cpu_seconds(record.pid)
+        out[kind] = out.get(kind, 0.0) + cpu_seconds_of(record.pid)
     return out
 
 

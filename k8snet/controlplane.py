@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from typing import Optional
 
+from k8snet.components import stop_on_signals
 from k8snet.errors import K8snetError, UsageError
 from k8snet.machinery.client import ApiClient, ApiError
 
@@ -159,13 +158,7 @@ def run(args: argparse.Namespace) -> int:
     kubeconfig = os.path.join(data_dir, "kubeconfig")
     if os.path.exists(kubeconfig):
         os.unlink(kubeconfig)   # a fresh one tells us this apiserver is up
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     sup = Supervisor(data_dir)
     sims = None
     try:

@@ -10,12 +10,14 @@ of each Pod's veth in the namespace they run in, which is the runtime's.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
 import threading
 from concurrent import futures
 
+from k8snet.components import stop_on_signals
 from k8snet.errors import UsageError
 
 LOG = logging.getLogger("k8snet.runtime")
@@ -94,7 +96,6 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> int:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` dumps every thread's stack
     return serve(args, stop)

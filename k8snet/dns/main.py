@@ -23,11 +23,11 @@ import argparse
 import http.server
 import logging
 import os
-import signal
 import sys
 import threading
 from typing import List, Optional
 
+from k8snet.components import stop_on_signals
 from k8snet.dns import corefile, records
 from k8snet.dns.server import Server
 from k8snet.errors import K8snetError
@@ -218,9 +218,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning("[WARNING] plugin %s is not supported by k8snet's DNS server: ignored",
                     name)
     server = Server(config)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_on_signals()
     server.on_loop = lambda: os._exit(1)
     cluster = None
     if config.kubernetes is not None:

@@ -16,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from k8snet.errors import UsageError
 from k8snet.fabric.facts import Facts
 from k8snet.fabric.specs import ETH_TYPE_IPV4, TABLE_CLASSIFY, FlowSpec, flow
 from k8snet.policy.compile import compile_node
-from k8snet.policy.model import namespace_labels, parse_pod, parse_policy, pod_is_live
+from k8snet.policy.model import namespace_labels, parse_pod, parse_policies, pod_is_live
 from k8snet.policy.render_of import COOKIE_POLICY, CT_TRACKED, TABLE_CT, plan_flows
 
 PRIO_POLICY_ENTRY = 400   # above every classifier entry of k8snet.fabric.plan, ARP included
@@ -46,12 +45,7 @@ def plan_policy(policies: Iterable[dict], pods: Iterable[dict], namespaces: Iter
     """The fabric's policy flows from the apiserver's NetworkPolicies, Pods and
     Namespaces; ``pod_blocks`` (the nodes' Pod CIDRs) is where a Pod the plan does
     not know yet is dropped until it is known."""
-    parsed, skipped = [], []
-    for obj in policies:
-        try:
-            parsed.append(parse_policy(obj))
-        except UsageError as exc:   # the apiserver validates; a stale object must not stop us
-            skipped.append(str(exc))
+    parsed, skipped = parse_policies(policies)
     if not parsed:
         return PolicyPlan(skipped=tuple(skipped))
     facts = [parse_pod(p) for p in pods if pod_is_live(p)]

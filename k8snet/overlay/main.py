@@ -6,9 +6,8 @@ import argparse
 import ipaddress
 import logging
 import os
-import signal
-import threading
 
+from k8snet.components import stop_on_signals
 from k8snet.errors import K8snetError, UsageError
 from k8snet.overlay.model import DEVICE
 
@@ -78,9 +77,7 @@ def run(args: argparse.Namespace) -> int:
     api = ApiClient.from_kubeconfig(args.kubeconfig)
     agent = OverlayAgent(api, args.node_name, args.node_ip, mtu, args.device, args.resync,
                          log=log)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
 
     def ready() -> None:
         log.info("first reconcile done")

@@ -21,7 +21,7 @@ from k8snet.errors import K8snetError, UsageError
 from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
 from k8snet.policy import render_ipt, render_nft
 from k8snet.policy.compile import compile_node, is_isolated
-from k8snet.policy.model import namespace_labels, parse_pod, parse_policy, pod_is_live
+from k8snet.policy.model import namespace_labels, parse_pod, parse_policies, pod_is_live
 from k8snet.proxy.apply import run_command
 
 RETRY = Backoff(base=0.5, cap=15.0)
@@ -42,12 +42,7 @@ BACKENDS = ("nftables", "iptables")
 def plan_node(node: str, cluster_cidr: str, policies: Iterable[dict], pods: Iterable[dict],
               namespaces: Iterable[dict], backend: str = "nftables") -> NodePlan:
     """The nft script (or iptables-restore body) for ``node`` from the apiserver's objects."""
-    parsed, skipped = [], []
-    for obj in policies:
-        try:
-            parsed.append(parse_policy(obj))
-        except UsageError as exc:  # the apiserver validates; a stale object must not stop us
-            skipped.append(str(exc))
+    parsed, skipped = parse_policies(policies)
     facts = [parse_pod(p) for p in pods if pod_is_live(p)]
     ns = namespace_labels(namespaces)
     compiled = compile_node(node, parsed, facts, ns)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
-import signal
-import threading
 
+from k8snet.components import stop_on_signals
 from k8snet.errors import UsageError
 from k8snet.policy.agent import BACKENDS, PolicyAgent, applier_for
 
@@ -70,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
     agent = PolicyAgent(applier_for(args.backend), args.node_name, args.cluster_cidr,
                         sync_period=args.sync_period, log=log, ready_file=args.ready_file,
                         status_file=args.status_file)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_on_signals()
     for resource in ("networkpolicies", "pods", "namespaces"):
         informer = Informer(client, resource, resync_seconds=max(args.sync_period, 60), log=log)
         informer.add_listener(agent.on_change(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Union
+from typing import Iterable, List, Optional, Tuple, Union
 
 from k8snet.api.selectors import LabelSelector, label_selector_from_dict
 from k8snet.errors import UsageError
@@ -214,6 +214,18 @@ def parse_policy(obj: dict, default_namespace: str = "default") -> Policy:
         types=frozenset(types),
         ingress=_rules(spec.get("ingress"), "from", f"{where} spec.ingress"),
         egress=_rules(spec.get("egress"), "to", f"{where} spec.egress"))
+
+
+def parse_policies(objs: Iterable[dict]) -> Tuple[List[Policy], List[str]]:
+    """The policies that parse, and why each other one did not: the apiserver
+    validates, so a stale object is reported, never a reason to stop."""
+    parsed, skipped = [], []
+    for obj in objs:
+        try:
+            parsed.append(parse_policy(obj))
+        except UsageError as exc:
+            skipped.append(str(exc))
+    return parsed, skipped
 
 
 def parse_pod(obj: dict) -> PodFacts:

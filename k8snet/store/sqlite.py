@@ -143,7 +143,7 @@ class SqliteStore(Store):
                 isolation_level=None,
                 check_same_thread=False,
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._set_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             if not self._schema_ready:
@@ -156,6 +156,20 @@ class SqliteStore(Store):
         except sqlite3.Error as err:
             raise StoreUnavailable(f"cannot open SQLite store {self.path}: {err}") from err
         return conn
+
+    def _set_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL. On a new database two connections doing this at once can get
+        "database is locked" at once (SQLite returns BUSY without its busy handler
+        to break the deadlock), so retry within the busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:

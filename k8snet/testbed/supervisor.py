@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Union
 
+from k8snet.components import stop_on_signals
 from k8snet.errors import K8snetError
 from k8snet.testbed import faults as flt
 from k8snet.testbed import preflight
@@ -195,9 +196,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     with open(argv[0]) as fh:
         spec = ClusterSpec.from_dict(json.load(fh))
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
     try:
         return supervise(spec, stop)
     finally:

@@ -497,7 +497,13 @@ def test_no_execute_taint_evicts_pods_that_do_not_tolerate_it(cp):
     try:
         started = time.monotonic()
         cp.kubectl("wait", "--for=delete", "pod/victim", "--timeout=30s", timeout=60)
-        assert time.monotonic() - started < 3, "an untolerating Pod goes at once"
+        # the untolerating Pod goes at once: within 3 s, or (a slow kubectl on a busy
+        # machine) at least while the Pod tolerating the taint for 3 s is still there
+        gone_after = time.monotonic() - started
+        brief_left = cp.kubectl("get", "pod", "brief", "-o", "name", check=False
+                                ).stdout.strip() == "pod/brief"
+        assert gone_after < 3 or brief_left, \
+            f"the untolerating Pod went only after {gone_after:.1f}s, with the tolerating one"
         cp.kubectl("wait", "--for=delete", "pod/brief", "--timeout=30s", timeout=60)
         assert time.monotonic() - started >= 2.5, "tolerationSeconds 3 was not honoured"
         time.sleep(1)

@@ -248,3 +248,27 @@ def test_processes_sharing_the_file_never_lose_an_update(tmp_path):
         assert store.current_revision() == 301
     finally:
         store.close()
+
+
+def test_connections_opened_at_once_on_a_new_database_all_work(tmp_path):
+    """Several threads' first connections switch a brand-new file to WAL at the same
+    moment (an apiserver's registry and its CRD controller do): none may fail."""
+    for attempt in range(5):
+        store = SqliteStore(str(tmp_path / f"new{attempt}.db"))
+        barrier, errors = threading.Barrier(8), []
+
+        def first_write(i: int, store=store, barrier=barrier, errors=errors) -> None:
+            barrier.wait()
+            try:
+                store.create(f"/k/{i}", b"v")
+            except Exception as exc:  # noqa: BLE001 - the test reports any failure
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=first_write, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        assert len(store.list("/k/")[0]) == 8
+        store.close()

@@ -60,7 +60,16 @@ class Node:
     def stop_runtime(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=20)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGUSR1)  # the runtime dumps its threads' stacks
+                time.sleep(1)
+                self.proc.kill()
+                self.proc.wait()
+                log = (self.dir / "runtime.log").read_text(errors="replace")
+                raise AssertionError("the runtime did not stop within 20 s of SIGTERM; "
+                                     f"its log ends:\n{log[-6000:]}") from None
 
 
 @pytest.fixture()
