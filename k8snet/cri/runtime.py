@@ -537,7 +537,28 @@ class Runtime:
         host.signal_process(pid, signal.SIGKILL, group=not own_pidns)
         if not self._wait_exit(cid, KILL_DEADLINE):
             raise K8snetError(f"container {cid[:12]} (pid {pid}) did not exit within "
-                              f"{KILL_DEADLINE:g}s of SIGKILL")
+                              f"{KILL_DEADLINE:g}s of SIGKILL: "
+                              f"{self._stuck(cid, started)}")
+
+    def _stuck(self, cid: str, started: dict) -> str:
+        """What a container that does not end looks like: its first process's and
+        conmon's states, and the end of conmon's log."""
+        def state(pid: int) -> str:
+            try:
+                with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+                    return next((line.split(":", 1)[1].strip() for line in fh
+                                 if line.startswith("State:")), "?")
+            except OSError:
+                return "gone"
+        try:
+            with open(os.path.join(self._cdir(cid), "conmon.log"), "rb") as fh:
+                tail = fh.read()[-300:].decode(errors="replace").strip()
+        except OSError:
+            tail = ""
+        return (f"process {state(started['pid'])}, conmon "
+                f"{state(started.get('shim_pid', 0)) if started.get('shim_pid') else 'unknown'}"
+                f", exit file {'present' if self._files(cid)[1] else 'absent'}"
+                + (f"; conmon.log: {tail}" if tail else ""))
 
     def _wait_exit(self, cid: str, seconds: float) -> bool:
         deadline = time.monotonic() + seconds

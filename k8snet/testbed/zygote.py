@@ -194,6 +194,8 @@ def fork_component(request: Dict, sockets) -> int:
     argv = [str(a) for a in request["argv"]]
     env = {str(k): str(v) for k, v in request["env"].items()}
     log, netns, name = str(request["log"]), request.get("netns"), str(request["name"])
+    # the log exists once the PID is answered, as with a Popen given an opened file
+    os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644))
     read_end, write_end = os.pipe()
     middle = os.fork()
     if middle == 0:
