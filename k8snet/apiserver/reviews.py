@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from k8snet.api import schema
 from k8snet.apiserver import authn, rbac
 from k8snet.apiserver.context import Ctx
 from k8snet.apiserver.identity import UserInfo, user_from_api
@@ -34,6 +35,9 @@ def create(info: KindInfo, body: object, ctx: Ctx, namespace: Optional[str] = No
     if body.get("kind") not in (None, "", info.kind):
         raise bad_request(f"the kind in the data ({body.get('kind')}) does not match the "
                           f"expected kind ({info.kind})")
+    found = schema.check(info.kind, body, info.api_version)
+    if found.error:  # decoded as upstream does: a field of the wrong type is a 400
+        raise bad_request(schema.cannot_handle(info.kind, info.version, found.error))
     if ctx.user is None or ctx.auth is None:
         raise ApiStatusError(500, f"{info.kind}: the request carries no authenticated user",
                              "InternalError")

@@ -218,6 +218,10 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
             self.send_header("Cache-Control", "no-cache, private")
         for k, v in extra or []:
             self.send_header(k, v)
+        if self.close_connection:
+            # said, so that the client does not send its next request on this
+            # connection while it is being closed (it would get no response)
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)

@@ -456,6 +456,32 @@ def test_errors_never_drop_the_connection(s):
     assert call(s, "GET", "/api/v1/namespaces/default/pods/lp0/nope")[0] == 404
 
 
+def test_a_response_after_which_the_server_closes_says_connection_close(api):
+    """A client reusing a keep-alive connection the server is closing gets no response
+    at all: the server must say it closes (as Go's net/http does), so clients do not."""
+    import socket
+    import ssl
+
+    host, port = api.url.split("//")[1].rsplit(":", 1)
+    tls = ssl.create_default_context(cafile=api.ca_file)
+    for framing in ("Content-Length: -5", "Transfer-Encoding: chunked"):
+        with socket.create_connection((host, int(port)), timeout=10) as raw, \
+                tls.wrap_socket(raw, server_hostname=host) as conn:
+            conn.sendall((f"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: {host}\r\n"
+                          f"Authorization: Bearer {api.token}\r\n"
+                          f"Content-Type: application/json\r\n{framing}\r\n\r\n"
+                          "zz\r\n").encode())
+            reply = b""
+            while True:
+                got = conn.recv(65536)
+                if not got:
+                    break
+                reply += got
+        head = reply.split(b"\r\n\r\n", 1)[0].decode().lower()
+        assert head.startswith("http/1.1 400"), (framing, head)
+        assert "\r\nconnection: close" in head, (framing, head)
+
+
 def test_deletion_marks_and_deletecollection(s):
     """The apiserver does not cascade: dependents stay for the garbage collector."""
     apps = "/apis/apps/v1/namespaces/default"

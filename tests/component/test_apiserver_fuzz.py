@@ -207,6 +207,20 @@ def test_too_large_body_gets_its_413(srv, s):
                    headers={"Content-Type": "application/json"}), 413, "too large")
 
 
+def test_access_reviews_of_the_wrong_shape_are_400(srv, s):
+    """spec.groups: true was a TypeError in the review (500)."""
+    for path, spec in (
+            ("/apis/authorization.k8s.io/v1/namespaces/fz/localsubjectaccessreviews",
+             {"extra": None, "groups": True}),
+            ("/apis/authorization.k8s.io/v1/subjectaccessreviews",
+             {"user": "u", "extra": {"k": 5}, "resourceAttributes": {"verb": "get"}}),
+            ("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+             {"resourceAttributes": {"verb": 5}})):
+        _expect(s.post(srv.url + path, data=json.dumps({"spec": spec}), timeout=30,
+                       headers={"Content-Type": "application/json"}), 400,
+                "cannot be handled as a")
+
+
 def test_still_healthy_after_the_fuzz(srv, s):
     print(f"\nfuzz: {TALLY.summary()}; by status "
           + ", ".join(f"{c}: {n}" for c, n in sorted(TALLY.codes.items())))
