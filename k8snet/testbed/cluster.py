@@ -87,6 +87,7 @@ class LiveCluster:
         # supervisor starts one that exits again the same way.
         self.launches: Dict[str, Launch] = {}
         self.zygote: Optional[zygote.ZygoteClient] = None
+        self._was_subreaper: Optional[bool] = None  # before up() made this one a subreaper
         self.forward_port = 0
         self.ofp_port = 0
 
@@ -148,6 +149,7 @@ class LiveCluster:
         """Start the process the components are forked from (k8snet.testbed.zygote),
         once this process adopts what it forks; without that, each component is
         started as its own process."""
+        self._was_subreaper = zygote.is_subreaper()
         if not zygote.become_subreaper():
             return
         path = os.path.join(self.dir, zygote.SOCKET_NAME)
@@ -449,6 +451,13 @@ class LiveCluster:
         cleanup.apply(cleanup.gather(only=self.spec.name, root=self.root))
         cleanup.remove_state_dir(self.spec.name, self.root)
         self.state = None
+        if self._was_subreaper is False:
+            # A process that ran the cluster in itself (api.attached: a topology
+            # script, a test session) goes back to leaving orphans to init: nothing
+            # here waits for the orphans it would adopt later, and an unreaped one
+            # in a container's PID namespace keeps that container from ending.
+            zygote.become_subreaper(False)
+            self._was_subreaper = None
 
 
 def nodes_ready_text(ready: set, want: set) -> str:

@@ -44,6 +44,7 @@ SOCKET_NAME = "zygote.sock"
 CLONE_NEWNET = 0x40000000
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 M_ARENA_MAX = -8
 
 # What the components import, at start or in their run(): importing it here once
@@ -69,11 +70,18 @@ def _check(result: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def become_subreaper() -> bool:
+def become_subreaper(on: bool = True) -> bool:
     """Make this process adopt the orphans of its descendants (prctl
     PR_SET_CHILD_SUBREAPER), so components the zygote forks become its
-    children; False where the kernel refuses."""
-    return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    children; False where the kernel refuses. ``on=False`` stops adopting."""
+    return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) == 0
+
+
+def is_subreaper() -> bool:
+    """Whether this process adopts its descendants' orphans (PR_GET_CHILD_SUBREAPER)."""
+    flag = ctypes.c_int(0)
+    return _libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and \
+        flag.value != 0
 
 
 def enter_netns(name: str) -> None:
