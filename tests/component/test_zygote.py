@@ -30,6 +30,8 @@ def forker(tmp_path_factory):
         proc.terminate()
         proc.wait(10)
         log.close()
+        # the rest of the session must not adopt (and never reap) other tests' orphans
+        zygote.become_subreaper(False)
 
 
 def children() -> set:
@@ -86,5 +88,8 @@ def test_orphans_that_exited_are_reaped_but_not_known_children():
     while orphan not in reaped and time.monotonic() < deadline:
         time.sleep(0.1)
         reaped += zygote.reap_orphans({known.pid})
-    assert orphan in reaped and known.pid not in reaped
-    assert known.wait(5) == 0  # its Popen still gets its status
+    try:
+        assert orphan in reaped and known.pid not in reaped
+        assert known.wait(5) == 0  # its Popen still gets its status
+    finally:
+        zygote.become_subreaper(False)
