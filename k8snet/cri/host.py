@@ -77,20 +77,32 @@ def write_json(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def stat_fields(text: str) -> list[str]:
+    """The fields of a /proc/PID/stat line after the command name (which may hold
+    spaces and parentheses): [0] state, [2] process group, [19] start time (pure)."""
+    return text.rsplit(")", 1)[1].split() if ")" in text else []
+
+
+def proc_stat(pid: int) -> list[str]:
+    """stat_fields of a process ([] once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return stat_fields(fh.read())
+    except OSError:
+        return []
+
+
 def proc_starttime(pid: int) -> int:
-    """Field 22 of /proc/PID/stat: tells a process apart from a later one with its PID."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-        return int(fh.read().rsplit(")", 1)[1].split()[19])
+    """Field 22 of /proc/PID/stat: tells a process apart from a later one with its PID
+    (OSError once it is gone)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+        return int(stat_fields(fh.read())[19])
 
 
 def same_process(pid: int, starttime: int) -> bool:
     """Whether PID still names the process that had this start time (not a zombie)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return False
-    return fields[0] != "Z" and int(fields[19]) == starttime
+    fields = proc_stat(pid)
+    return len(fields) > 19 and fields[0] != "Z" and int(fields[19]) == starttime
 
 
 def signal_process(pid: int, sig: int, group: bool = False) -> None:
@@ -138,18 +150,9 @@ def kill_tree(pid: int, settle: float = 1.0) -> None:
 
 def group_members(pgid: int) -> list[int]:
     """The processes of process group ``pgid`` but its leader."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == pgid:
-            continue
-        try:
-            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[2] == str(pgid):
-            out.append(int(name))
-    return out
+    pids = (int(name) for name in os.listdir("/proc") if name.isdigit())
+    return [pid for pid in pids
+            if pid != pgid and proc_stat(pid)[2:3] == [str(pgid)]]
 
 
 def children_of(pid: int) -> list[int]:

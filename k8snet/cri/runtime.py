@@ -444,15 +444,10 @@ class Runtime:
                 stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                      "PYTHONPATH": PACKAGE_PARENT})
-            children = f"/proc/{proc.pid}/task/{proc.pid}/children"
             deadline = time.monotonic() + START_DEADLINE
             pid = 0
             while time.monotonic() < deadline and not pid:
-                try:
-                    with open(children, encoding="ascii") as fh:
-                        pid = int((fh.read().split() or ["0"])[0])
-                except (OSError, ValueError):
-                    pass
+                pid = (host.children_of(proc.pid) or [0])[0]
                 if not pid:
                     time.sleep(0.01)
             if not pid:

@@ -54,7 +54,10 @@ def stack():
                                  "labels": {"app": "web"}},
                     "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
                              "containers": [{"name": "app", "image": AGNHOST,
-                                             "args": ["netexec", "--http-port=8080"]}]}})
+                                             "args": ["netexec", "--http-port=8080"],
+                                             "readinessProbe": {"httpGet": {
+                                                 "path": "/healthz", "port": 8080},
+                                                 "periodSeconds": 1}}]}})
         node.apply({"apiVersion": "v1", "kind": "Pod",
                     "metadata": {"name": "crash", "namespace": "default"},
                     "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
@@ -76,6 +79,11 @@ def stack():
         for name in ("box", "web", "talk", "term"):
             wait_for(f"pod {name} running", lambda n=name: (node.get("pod", n) or {}).get(
                 "status", {}).get("phase") == "Running", deadline=90)
+        # Running says the server's process started, Ready that it answers on :8080
+        wait_for("pod web ready", lambda: any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in (
+                node.get("pod", "web") or {}).get("status", {}).get("conditions", [])),
+            deadline=90)
         yield node
     finally:
         node.close()

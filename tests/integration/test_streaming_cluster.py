@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from tests.integration.conftest import k8snet, nothing_left
-from tests.integration.kube import Kubectl, wait_for
+from tests.integration.kube import Kubectl, ready, wait_for
 
 CLUSTER = "tstrm"
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.53"
@@ -38,7 +38,9 @@ def kube(tmp_path_factory):
         kubectl.apply(
             pod("bb", "w1", [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]),
             pod("web", "w2", [{"name": "app", "image": AGNHOST,
-                               "args": ["netexec", "--http-port=8080"]}]),
+                               "args": ["netexec", "--http-port=8080"],
+                               "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
+                                                  "periodSeconds": 1}}]),
             pod("burn", "w1", [
                 {"name": "spin", "image": "busybox", "command": ["sh", "-c", "while :; do :; done"],
                  "resources": {"limits": {"cpu": "200m"}}},
@@ -48,6 +50,8 @@ def kube(tmp_path_factory):
         for name in ("bb", "web", "burn"):
             wait_for(f"pod {name} running", lambda n=name: kubectl.json("pod", n)["status"].get(
                 "phase") == "Running", timeout=120)
+        # Running says the server's process started, Ready that it answers on :8080
+        wait_for("pod web ready", lambda: ready(kubectl.json("pod", "web")), timeout=90)
         yield kubectl
     finally:
         k8snet("down", "--name", CLUSTER, check=False)
