@@ -7,7 +7,7 @@ BIN     ?= /usr/local/bin
 DEB_PKGS := mininet openvswitch-switch containernetworking-plugins \
 	etcd-server etcd-client iperf3 iputils-ping ethtool iptables nftables \
 	tcpdump busybox-static iproute2 python3-venv procps psmisc conntrack curl \
-	bind9-dnsutils perl tmux chromium chromium-driver dnsmasq-base
+	bind9-dnsutils perl tmux chromium chromium-driver dnsmasq-base conmon crun
 
 .PHONY: setup deps venv venv-install bytecode ovs demo test lint unit component integration bench \
 	fuzz clean reliability leaks

@@ -9,7 +9,8 @@
 - RSS of kubelet, runtime and kube-proxy on each worker (the PIDs recorded in
   /run/k8snet/<cluster>/state.json), idle before the Pods and with them;
 - RSS per idle Pod: the processes in the Pod's network namespace (its
-  container shims and container processes, ``ip netns pids``), summed.
+  containers' processes, ``ip netns pids``) and their monitors (conmon, in
+  the node's namespace: the runtime's started.json names them), summed.
 
     sudo /opt/k8snet/venv/bin/python -m benchmarks.bench_pods [--pods 100] [--workers 4]
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import glob
+import json
 import os
 import statistics
 import sys
@@ -109,15 +112,33 @@ def component_rss(state) -> Dict[str, Dict[str, int]]:
             for c in COMPONENTS}
 
 
+def monitor_pids(node_dir: str) -> Dict[int, int]:
+    """A container's first process -> its monitor's PID, from the runtime's started.json."""
+    out = {}
+    for path in glob.glob(os.path.join(node_dir, "runtime", "containers", "*",
+                                       "started.json")):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                started = json.load(fh)
+            out[int(started["pid"])] = int(started["shim_pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
 def pod_rss(state, pods: List[Dict]) -> List[Dict]:
-    """Per Pod: its processes (those in its network namespace) and their RSS."""
+    """Per Pod: its processes (those in its network namespace, and their monitors) and
+    their RSS."""
     existing = os.listdir("/run/netns")
+    monitors = {node.name: monitor_pids(state.node_dir(node.name)) for node in state.workers}
     out = []
     for pod in pods:
         node = pod["spec"]["nodeName"]
         netns = cmd_compare.pod_netns(existing, state.node(node).netns, "default",
                                       pod["metadata"]["name"])
         pids = netns_pids(netns)
+        pids += [monitors[node][p] for p in pids if p in monitors.get(node, {})
+                 and monitors[node][p] not in pids]
         out.append({"pod": pod["metadata"]["name"], "node": node, "processes": len(pids),
                     "rss_kib": sum(rss_kib(p) for p in pids)})
     return out
@@ -181,7 +202,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if per_pod:
             rss = [p["rss_kib"] for p in per_pod]
             procs = [p["processes"] for p in per_pod]
-            print(f"  RSS per idle Pod (processes in its netns: shim + container): mean "
+            print(f"  RSS per idle Pod (its processes and their conmon monitors): mean "
                   f"{mib(statistics.mean(rss))}, P50 {mib(percentile(rss, 50))}, "
                   f"max {mib(max(rss))}; {statistics.mean(procs):.1f} processes per Pod; "
                   f"all {len(per_pod)} Pods {mib(sum(rss))}")

@@ -66,6 +66,9 @@ PROBE_SECONDS = 1.0  # macvlan: how often live Pods without a known MAC are aske
 SOURCE_FILE = "file"
 SOURCE_NODES = "nodes"
 POLICY_STATUS_NAME = "fabric-policy.status"  # beside the facts: what the leaves enforce
+# Beside the facts, written once every switch of the facts has had its flows
+# installed (barrier answered) since this controller started: what `up` waits for.
+READY_NAME = "fabric.ready"
 
 
 def routes_pod_cidrs(mode: str, kubeconfig: Optional[str]) -> bool:
@@ -133,6 +136,8 @@ class FabricApp(app_manager.OSKenApp):
         self.policy_wait: Optional[tuple[dict, set]] = None  # (status, barriers outstanding)
         self.policy_status_file = os.path.join(os.path.dirname(os.environ[ENV_FACTS]),
                                                POLICY_STATUS_NAME)
+        self.ready_file = os.path.join(os.path.dirname(os.environ[ENV_FACTS]), READY_NAME)
+        self.installed: set[int] = set()  # switches whose connect flows are in
         self.logger.info("fabric: %d switches, %d links, %d hosts, %d gateways",
                          len(self.planner.facts.switches), len(self.planner.facts.links),
                          len(self.planner.facts.hosts), len(self.planner.facts.gateways))
@@ -382,8 +387,23 @@ class FabricApp(app_manager.OSKenApp):
             self.logger.info("%s: installed on %s after %.1f ms", why,
                              self.planner.name_of(ev.msg.datapath.id),
                              (time.monotonic() - t0) * 1000)
+            if why == "connect":
+                self._connect_installed(ev.msg.datapath.id)
         self._batch_done(key)
         self._policy_installed(key)
+
+    def _connect_installed(self, dpid: int) -> None:
+        """Note a switch's flows in; once every switch's are, write the ready file."""
+        complete = len(self.installed) == len(self.planner.facts.switches)
+        self.installed.add(dpid)
+        if complete or len(self.installed) < len(self.planner.facts.switches):
+            return
+        try:
+            with open(self.ready_file + ".tmp", "w") as fh:
+                fh.write(f"{time.time():.3f}\n")
+            os.replace(self.ready_file + ".tmp", self.ready_file)
+        except OSError as exc:
+            self.logger.warning("cannot write %s: %s", self.ready_file, exc)
 
     def _batch_done(self, key: tuple[int, int]) -> None:
         still = []

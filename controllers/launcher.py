@@ -1,5 +1,9 @@
 """Start the fabric app: ``python -m controllers.launcher --facts FILE --ofp-port PORT --log FILE
-[--routes-file FILE] [--mode routed|overlay|macvlan] [--kubeconfig FILE]``.
+[--routes-file FILE] [--mode routed|overlay|macvlan] [--kubeconfig FILE] [--facts-wait S]``.
+
+``--facts-wait S`` lets the facts file appear up to S seconds after the start: the
+testbed starts the controller while it builds the network the facts describe,
+so os-ken's imports overlap the build; the file must appear whole (renamed).
 
 ``--mode routed`` (default) with ``--kubeconfig`` watches Nodes and routes each
 podCIDR to its node, hop by hop; the kubeconfig may appear later (the app waits
@@ -45,7 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kubeconfig", help="routed mode: apiserver to watch Nodes on (may "
                                         "appear after the controller starts)")
     p.add_argument("--verbose", action="store_true", help="log os-ken debug messages too")
+    p.add_argument("--facts-wait", type=float, default=0.0, metavar="S",
+                   help="wait up to S seconds for the facts file to appear (default 0)")
     return p
+
+
+def import_os_ken() -> None:
+    """os-ken's modules (most of the start-up time), before anything is checked."""
+    from os_ken.lib import hub
+
+    hub.patch(thread=False)
+    from os_ken import cfg  # noqa: F401
+    from os_ken.base.app_manager import AppManager  # noqa: F401
+    from os_ken.controller import controller  # noqa: F401
+
+
+def wait_for_file(path: str, seconds: float) -> None:
+    """Return once ``path`` exists, or after ``seconds`` (check_args then says why)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -107,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point."""
     args = build_parser().parse_args(argv)
+    if args.facts_wait > 0 and not os.path.exists(args.facts):
+        import_os_ken()
+        wait_for_file(args.facts, args.facts_wait)
     try:
         check_args(args)
     except UsageError as exc:

@@ -38,10 +38,12 @@ def netns_exists(name: str) -> bool:
     return os.path.exists(netns_path(name))
 
 
-def netns_add(name: str) -> None:
-    """A fresh named network namespace with its loopback up."""
+def netns_add(name: str, loopback_up: bool = True) -> None:
+    """A fresh named network namespace, with its loopback up unless the caller brings
+    it up itself (the CNI loopback plugin does, for a sandbox)."""
     run(["ip", "netns", "add", name])
-    run(["ip", "-n", name, "link", "set", "lo", "up"])
+    if loopback_up:
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
 
 
 def netns_delete(name: str) -> None:
@@ -88,6 +90,13 @@ def proc_stat(pid: int) -> list[str]:
             return stat_fields(fh.read())
     except OSError:
         return []
+
+
+def proc_starttime(pid: int) -> int:
+    """Field 22 of /proc/PID/stat: tells a process apart from a later one with its PID
+    (OSError once it is gone)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+        return int(stat_fields(fh.read())[19])
 
 
 def same_process(pid: int, starttime: int) -> bool:

@@ -34,7 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CNI plugin directories, ':'-separated (default /usr/lib/cni)")
     parser.add_argument("--cgroup-parent", default=None,
                         help="cgroup path for containers (default k8snet/<cluster>/<node>)")
-    parser.add_argument("--workers", type=int, default=16, help="gRPC worker threads")
+    parser.add_argument("--workers", type=int, default=128,
+                        help="gRPC worker threads (a StopContainer holds one for up to its "
+                             "grace period, and the kubelet stops every terminating Pod at "
+                             "once)")
     parser.add_argument("--no-isolation", action="store_true",
                         help="do not unshare mount/UTS/PID namespaces for containers")
     parser.add_argument("--log-level", default="INFO")
@@ -68,7 +71,8 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> int:
         os.unlink(args.socket)
     streaming = StreamingServer(runtime.exec_plan,
                                 lambda cid: runtime.container(cid).get("log_path"),
-                                runtime.sandbox_netns_path)
+                                runtime.sandbox_netns_path,
+                                container_dir=runtime.container_dir)
     streaming.start()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers))
     add_to_server(server, runtime, streaming)
@@ -85,7 +89,7 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> int:
         os.unlink(args.socket)
     except FileNotFoundError:
         pass
-    LOG.info("k8snet runtime stopped; containers keep running under their shims")
+    LOG.info("k8snet runtime stopped; containers keep running under their conmon monitors")
     return 0
 
 

@@ -4,12 +4,15 @@ Layout under ``root_dir``::
 
     sandboxes/<id>.json          sandbox record (netns, CNI config and result, state)
     containers/<id>/container.json   record written at CreateContainer
-    containers/<id>/spec.json    what the shim runs;  started.json, exit.json: the shim's
+    containers/<id>/spec.json    what the container runs; started.json: its PIDs (written
+                                 at StartContainer); the OCI bundle and conmon's files
+                                 (config.json, exit, attach, ...: see k8snet.cri.oci)
     images.json                  pulled references -> image IDs
     busybox-bin/, www/<page>/    busybox applet links; the pages HTTP server images serve
+    crun/, rootfs, oci-runtime   crun's state; the containers' root; conmon's OCI runtime
 
 Everything is read back from disk, so a restarted runtime keeps managing the
-sandboxes and containers (whose shims survive it) it had before.
+sandboxes and containers (whose conmon monitors survive it) it had before.
 """
 
 from __future__ import annotations
@@ -28,10 +31,9 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from k8snet import cni
-from k8snet.cri import host
+from k8snet.cri import host, monitor
 from k8snet.cri.cgroups import Cgroups
 from k8snet.cri.names import new_id, sandbox_netns_name
-from k8snet.cri.shim import proc_starttime as shim_proc_starttime
 from k8snet.cri.status import CREATED, EXITED, RUNNING, container_phase, labels_match
 from k8snet.errors import K8snetError
 from k8snet.images import catalogue
@@ -100,6 +102,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._locks: dict = {}
         self._host_ctx: Optional[catalogue.HostContext] = None
+        self._monitor: Optional[monitor.Monitor] = None
         self.images = catalogue.load(config.image_dirs)
 
     # ------------------------------------------------------------ setup
@@ -120,6 +123,7 @@ class Runtime:
                     fh.write(text)
         self._host_ctx = catalogue.HostContext(sys.executable, busybox, applet_dir,
                                                frozenset(applets), www)
+        self._monitor = monitor.Monitor.prepare(self.cfg.root_dir)
 
     @property
     def host_ctx(self) -> catalogue.HostContext:
@@ -127,6 +131,13 @@ class Runtime:
             self.prepare()
         assert self._host_ctx is not None
         return self._host_ctx
+
+    @property
+    def monitor(self) -> monitor.Monitor:
+        if self._monitor is None:
+            self.prepare()
+        assert self._monitor is not None
+        return self._monitor
 
     def _id_lock(self, obj_id: str) -> threading.Lock:
         with self._lock:
@@ -198,7 +209,7 @@ class Runtime:
             host.write_json(self._sandbox_file(sid), rec)
         with self._id_lock(sid):
             try:
-                host.netns_add(netns)
+                host.netns_add(netns, loopback_up=False)   # the loopback plugin does it
                 inv = self._invocation(rec)
                 self.cni.add(cni.render_loopback(), cni.Invocation(sid, inv.netns, "lo"))
                 result = self.cni.add(conflist, inv)
@@ -385,7 +396,7 @@ class Runtime:
         """Mount the memory-backed volumes a container asks for (once per sandbox).
 
         They are mounted in the runtime's own mount namespace, which every
-        shim starts from, so all containers of the Pod share them.
+        container's root is bound from, so all containers of the Pod share them.
         """
         try:
             wanted = json.loads(annotations.get(TMPFS_ANNOTATION) or "{}")
@@ -442,18 +453,26 @@ class Runtime:
             if not pid:
                 raise K8snetError(f"sandbox {sandbox_id[:12]}: the shared PID namespace's "
                                   f"holder did not start within {START_DEADLINE:g}s")
-            rec["pid_holder"] = {"pid": pid, "starttime": shim_proc_starttime(pid),
+            rec["pid_holder"] = {"pid": pid, "starttime": host.proc_starttime(pid),
                                  "unshare_pid": proc.pid}
             host.write_json(self._sandbox_file(sandbox_id), rec)
             return f"/proc/{pid}/ns/pid"
 
     def _files(self, cid: str) -> tuple[Optional[dict], Optional[dict]]:
+        """started.json, and the exit status conmon wrote (exit.json: a container an
+        earlier version's shim started)."""
         cdir = self._cdir(cid)
-        return (host.read_json(os.path.join(cdir, "started.json")),
-                host.read_json(os.path.join(cdir, "exit.json")))
+        started = host.read_json(os.path.join(cdir, "started.json"))
+        if started is None:
+            return None, None
+        return started, monitor.exit_status(cdir) or monitor.legacy_record(cdir)
+
+    def container_dir(self, cid: str) -> str:
+        """Where a container's bundle, and conmon's attach socket and ctl fifo, are."""
+        return self._cdir(cid)
 
     def _alive(self, started: Optional[dict]) -> bool:
-        """The first process runs, or its shim does (and will write exit.json)."""
+        """The first process runs, or its conmon does (and will write the exit status)."""
         if not started:
             return False
         return any(host.same_process(started[p], started[t])
@@ -482,25 +501,13 @@ class Runtime:
                 raise FailedPrecondition(f"container {cid[:12]} is {status['state']}, "
                                          "not created")
             rec.update(start_requested=True, start_requested_at=time.time_ns())
-            host.write_json(os.path.join(self._cdir(cid), "container.json"), rec)
-            with open(os.path.join(self._cdir(cid), "shim.log"), "ab") as shim_log:
-                shim = subprocess.Popen(
-                    [sys.executable, "-m", "k8snet.cri.shim", self._cdir(cid)],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=shim_log,
-                    start_new_session=True, close_fds=True,
-                    env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                         "PYTHONPATH": PACKAGE_PARENT})
-            shim.wait(timeout=START_DEADLINE)
-            deadline = time.monotonic() + START_DEADLINE
-            started = None
-            while time.monotonic() < deadline:
-                started, _ = self._files(cid)
-                if started is not None:
-                    break
-                time.sleep(0.01)
-        if started is None:
-            raise K8snetError(f"container {cid[:12]}: the shim reported no start within "
-                              f"{START_DEADLINE:g}s (see {self._cdir(cid)}/shim.log)")
+            cdir = self._cdir(cid)
+            host.write_json(os.path.join(cdir, "container.json"), rec)
+            spec = host.read_json(os.path.join(cdir, "spec.json")) or {}
+            procs = spec.get("cgroup_procs") or []
+            started = self.monitor.start(cid, cdir, spec, rec["metadata"].get("name") or cid,
+                                         procs)
+            host.write_json(os.path.join(cdir, "started.json"), started)
         if "error" in started:
             raise K8snetError(f"failed to start container {rec['metadata'].get('name', cid)}: "
                               f"{started['error']}")
@@ -512,7 +519,7 @@ class Runtime:
             return
         started, _ = self._files(cid)
         deadline = time.monotonic() + START_DEADLINE
-        while started is None and time.monotonic() < deadline:  # its shim is still starting
+        while started is None and time.monotonic() < deadline:  # it is still starting
             time.sleep(0.05)
             started, _ = self._files(cid)
         if started is None or "pid" not in started:
@@ -525,7 +532,28 @@ class Runtime:
         host.signal_process(pid, signal.SIGKILL, group=not own_pidns)
         if not self._wait_exit(cid, KILL_DEADLINE):
             raise K8snetError(f"container {cid[:12]} (pid {pid}) did not exit within "
-                              f"{KILL_DEADLINE:g}s of SIGKILL")
+                              f"{KILL_DEADLINE:g}s of SIGKILL: "
+                              f"{self._stuck(cid, started)}")
+
+    def _stuck(self, cid: str, started: dict) -> str:
+        """What a container that does not end looks like: its first process's and
+        conmon's states, and the end of conmon's log."""
+        def state(pid: int) -> str:
+            try:
+                with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+                    return next((line.split(":", 1)[1].strip() for line in fh
+                                 if line.startswith("State:")), "?")
+            except OSError:
+                return "gone"
+        try:
+            with open(os.path.join(self._cdir(cid), "conmon.log"), "rb") as fh:
+                tail = fh.read()[-300:].decode(errors="replace").strip()
+        except OSError:
+            tail = ""
+        return (f"process {state(started['pid'])}, conmon "
+                f"{state(started.get('shim_pid', 0)) if started.get('shim_pid') else 'unknown'}"
+                f", exit file {'present' if self._files(cid)[1] else 'absent'}"
+                + (f"; conmon.log: {tail}" if tail else ""))
 
     def _wait_exit(self, cid: str, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
@@ -542,6 +570,7 @@ class Runtime:
             return
         self.stop_container(cid, 0)
         with self._id_lock(cid):
+            self.monitor.delete(cid)
             self.cgroups.remove(cid)
             shutil.rmtree(self._cdir(cid), ignore_errors=True)
         with self._lock:

@@ -1,4 +1,4 @@
-"""Pure decisions about container state, from what the shim left on disk."""
+"""Pure decisions about container state, from what its monitor (conmon) left on disk."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ def container_phase(started: Optional[dict], exited: Optional[dict], alive: bool
                     starting: bool = False) -> ContainerPhase:
     """The CRI state of a container.
 
-    started/exited: the shim's started.json / exit.json (None if absent);
+    started/exited: started.json / the exit status conmon wrote (None if absent);
     alive: whether the container's first process still runs;
-    start_requested: StartContainer was called (a shim may not have reported yet);
-    starting: it was called so recently that the shim may still be on its way: the
+    start_requested: StartContainer was called (it may not have reported yet);
+    starting: it was called so recently that the start may still be on its way: the
     container counts as running then, not as failed (a caller that cached a failure
     would never look again).
     """
@@ -34,7 +34,8 @@ def container_phase(started: Optional[dict], exited: Optional[dict], alive: bool
         return ContainerPhase(RUNNING)
     if started is None:
         if start_requested and not alive:
-            return ContainerPhase(EXITED, 128, "StartError", "the container's shim did not start")
+            return ContainerPhase(EXITED, 128, "StartError",
+                                  "the container's monitor did not start")
         return ContainerPhase(CREATED)
     started_at = int(started.get("started_at", 0))
     if "error" in started:
@@ -53,7 +54,7 @@ def container_phase(started: Optional[dict], exited: Optional[dict], alive: bool
     if alive:
         return ContainerPhase(RUNNING, started_at=started_at)
     return ContainerPhase(EXITED, 255, "Unknown",
-                          "the container's process and shim are gone without an exit status",
+                          "the container's process and monitor are gone without an exit status",
                           started_at, started_at)
 
 

@@ -10,7 +10,6 @@ server listens on the loopback of the runtime's (the node's) namespace only.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Callable, Iterable, Optional
 
-from k8snet.cri import channels, execproc, portforward, shimio
+from k8snet.cri import channels, execproc, monitor, oci, portforward
 from k8snet.cri.wsconn import WebSocket, handshake_response
 from k8snet.machinery.httpserver import HTTPServer
 
@@ -133,17 +132,20 @@ class StreamingServer:
     """Tokens for pending sessions, and the sessions themselves.
 
     `plan(container_id, command)` is the runtime's Runtime.exec_plan; `attach_log`
-    gives a container's log path for attach (output only, see serve_attach);
-    `pod_netns(sandbox_id)` the netns path port-forward connects in.
+    gives a container's log path for attach without a monitor (output only, see
+    serve_attach); `pod_netns(sandbox_id)` the netns path port-forward connects in;
+    `container_dir(container_id)` where its conmon's attach socket and ctl fifo are.
     """
 
     def __init__(self, plan: Callable, attach_log: Callable[[str], Optional[str]],
                  pod_netns: Callable[[str], str] = lambda _sid: "",
                  host: str = "127.0.0.1", port: int = 0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 container_dir: Callable[[str], str] = lambda _cid: ""):
         self.plan = plan
         self.attach_log = attach_log
         self.pod_netns = pod_netns
+        self.container_dir = container_dir
         self.clock = clock
         self._pending: dict = {}
         self._lock = threading.Lock()
@@ -179,10 +181,11 @@ class StreamingServer:
             serve_exec(ws, pending.options, lambda: self.plan(pending.container_id,
                                                               pending.options.command))
         else:
-            shim = connect_shim(pending.container_id)
-            if shim is not None:
-                serve_attach_shim(ws, pending.options, shim)
-            else:  # a container whose shim keeps no attach socket: its output, from the log
+            cdir = self.container_dir(pending.container_id)
+            conn = monitor.connect_attach(cdir) if cdir else None
+            if conn is not None:
+                serve_attach_monitor(ws, pending.options, conn, cdir)
+            else:  # no conmon serves the container (it ended): its output, from the log
                 serve_attach(ws, self.attach_log(pending.container_id))
 
 
@@ -272,62 +275,53 @@ def _read_input(ws: WebSocket, ex: execproc.ExecProcess) -> None:
             ex.kill()
 
 
-def connect_shim(container_id: str) -> Optional[socket.socket]:
-    """A session with the container's shim (None: its shim keeps no attach socket)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(shimio.socket_name(container_id))
-    except OSError:
-        sock.close()
-        return None
-    return sock
-
-
-def serve_attach_shim(ws: WebSocket, opts: channels.StreamOptions, shim: socket.socket) -> None:
-    """Attach through the shim: the client's stdin, resizes and stdin's close go to it,
-    the container's output comes back; ends when either side leaves (the container's exit
-    ends the shim's session: then the client hears Success, as upstream's attach says)."""
-    def client_to_shim() -> None:
+def serve_attach_monitor(ws: WebSocket, opts: channels.StreamOptions, conn: socket.socket,
+                         cdir: str) -> None:
+    """Attach through the container's conmon: the client's stdin goes to its attach
+    socket, resizes to its ctl fifo, the end of stdin is the end of our writing; the
+    container's output comes back. Ends when either side leaves (the container's exit ends
+    conmon's sessions: then the client hears Success, as upstream's attach says)."""
+    def client_to_monitor() -> None:
         try:
             for msg in ws.messages():
                 inc = channels.parse_message(msg)
                 if inc.kind == "stdin" and opts.stdin and inc.data:
-                    shim.sendall(shimio.pack(shimio.STDIN, inc.data))
+                    for packet in oci.input_packets(inc.data):
+                        conn.sendall(packet)
                 elif inc.kind == "resize":
-                    shim.sendall(shimio.pack(shimio.RESIZE, json.dumps(
-                        {"Width": inc.width, "Height": inc.height}).encode()))
+                    monitor.resize(cdir, inc.width, inc.height)
                 elif inc.kind == "close" and inc.stream == channels.STDIN and opts.stdin:
-                    shim.sendall(shimio.pack(shimio.CLOSE_STDIN))
+                    conn.shutdown(socket.SHUT_WR)
         except OSError:
             pass
         finally:
             try:
-                shim.shutdown(socket.SHUT_RDWR)  # wakes the reader below
+                conn.shutdown(socket.SHUT_RDWR)  # wakes the reader below
             except OSError:
                 pass
 
-    threading.Thread(target=client_to_shim, daemon=True).start()
-    unpacker = shimio.Unpacker()
+    threading.Thread(target=client_to_monitor, daemon=True).start()
     try:
         while True:
-            data = shim.recv(65536)
-            if not data:
+            packet = conn.recv(65536)
+            if not packet:
                 break
-            for stream, body in unpacker.feed(data):
-                wanted = opts.stdout if stream == shimio.STDOUT else opts.stderr
-                if wanted and not ws.send(channels.frame(stream, body)):
-                    return
+            stream, body = oci.attach_packet(packet)
+            wanted = opts.stdout if stream == oci.STDOUT else opts.stderr
+            if body and wanted and not ws.send(channels.frame(
+                    channels.STDERR if stream == oci.STDERR else channels.STDOUT, body)):
+                return
     except (OSError, ValueError):
         return
     finally:
-        shim.close()
+        conn.close()
     ws.send(channels.frame(channels.ERROR, channels.exit_status(0, ())))
 
 
 def serve_attach(ws: WebSocket, log_path: Optional[str]) -> None:
     """Attach: the container's output as it is written (its stdin is not kept open).
 
-    k8snet's shim writes the container's stdout and stderr to the CRI log file,
+    conmon writes the container's stdout and stderr to the CRI log file,
     so attach follows that file from its end until the client leaves.
     """
     if not log_path or not os.path.exists(log_path):

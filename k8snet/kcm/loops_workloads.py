@@ -154,12 +154,22 @@ class ReplicaSetLoop(Loop):
                             errors.append(exc)
                     if errors:
                         raise errors[0]
-            for name in plan.delete:
-                try:
-                    client.delete("pods", name, ns)
-                except NotFound:
-                    pass
-                dels.add(name)
+                # deletions all at once, as the ReplicaSet controller does (a goroutine
+                # per Pod); the first error other than NotFound is raised after them
+                gone = [(name, pool.submit(client.delete, "pods", name, ns))
+                        for name in plan.delete]
+                errors = []
+                for name, future in gone:
+                    try:
+                        future.result()
+                    except NotFound:
+                        pass
+                    except ApiError as exc:
+                        errors.append(exc)
+                        continue
+                    dels.add(name)
+                if errors:
+                    raise errors[0]
         finally:
             if adds or dels:
                 self.expect[key] = (now, adds, dels)

@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, List, Mapping, Optional
 
-from k8snet.machinery.timefmt import parse_epoch
+from k8snet.machinery.timefmt import format_nano_fixed, parse_epoch, parse_nanos
 
 
 @dataclass(frozen=True)
 class LogEntry:
-    time: str        # as written (RFC 3339, nanoseconds)
+    time: str        # RFC3339NanoFixed, UTC
     ts: float        # Unix seconds
     stream: str
     content: str     # without the trailing newline
@@ -36,15 +36,19 @@ class LogQuery:
 
 
 def parse_line(line: str) -> Optional[tuple]:
-    """(time, ts, stream, tag, content) of one record, or None if it is not CRI format."""
+    """(time, ts, stream, tag, content) of one record, or None if it is not CRI format.
+
+    time is given back in UTC with nine digits (RFC3339NanoFixed), as the kubelet prints
+    it whatever zone the runtime wrote (conmon writes the machine's offset, "+00:00")."""
     parts = line.rstrip("\n").split(" ", 3)
     if len(parts) < 3 or parts[1] not in ("stdout", "stderr") or parts[2] not in ("F", "P"):
         return None
     try:
-        ts = parse_epoch(parts[0])
+        ns = parse_nanos(parts[0])
     except ValueError:
         return None
-    return parts[0], ts, parts[1], parts[2], parts[3] if len(parts) > 3 else ""
+    return format_nano_fixed(ns), ns / 1e9, parts[1], parts[2], parts[3] if len(parts) > 3 \
+        else ""
 
 
 def parse(lines: Iterable[str]) -> Iterator[LogEntry]:

@@ -26,6 +26,7 @@ from k8snet.kubelet.model import BackoffPolicy, ContainerInfo, PodActual, PodMem
 from k8snet.kubelet.podinputs import PodInputs
 from k8snet.kubelet.podworker import PodSyncer
 from k8snet.kubelet.runtimeview import container_snapshot, sandbox_info
+from k8snet.kubelet.sync import grace_seconds, is_live
 from k8snet.machinery.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
 from k8snet.machinery.cri import RuntimeClient
 from k8snet.machinery.events import EventRecorder
@@ -74,6 +75,8 @@ class Kubelet:
         self._pods: Dict[str, dict] = {}
         self._mem: Dict[str, PodMemory] = {}
         self._done_at: Dict[str, float] = {}
+        self._terminating: set = set()          # uids synced by a thread of their own
+        self._reconciler: Optional[Reconciler] = None
         self.syncer: Optional[PodSyncer] = None
         self._cache: Dict[str, ContainerInfo] = {}
         self._sb_net: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
@@ -209,7 +212,15 @@ class Kubelet:
 
     def snapshot(self) -> Dict[str, PodActual]:
         """The runtime's sandboxes and containers, grouped by Pod uid (taken now)."""
+        return self.snapshot_after(time.monotonic())
+
+    def snapshot_after(self, moment: float) -> Dict[str, PodActual]:
+        """A snapshot begun after ``moment`` (monotonic): the newest one if it was,
+        else one taken now. Workers asking at once share one snapshot (one list of
+        sandboxes and one of containers per node, not one per Pod)."""
         with self._snap_lock:
+            if self._snap is not None and self._snap_at > moment:
+                return self._snap
             taken = time.monotonic()
             snap = self._snapshot()
             self._snap, self._snap_at = snap, taken
@@ -222,14 +233,10 @@ class Kubelet:
         node instead of a few per Pod) only if it was taken after this Pod's last
         sync ended, so a sync always sees what the previous one did.
         """
-        with self._snap_lock:
-            taken = self._snap_at
-            fresh = (self._snap is not None and taken > self._done_at.get(uid, -1.0)
-                     and time.monotonic() - taken < self.cfg.sync_period / 2)
-            snap = self._snap if fresh else None
-        if snap is None:
-            snap = self.snapshot()
-        return snap.get(uid, PodActual())
+        with self._lock:
+            done = self._done_at.get(uid, -1.0)
+        moment = max(done, time.monotonic() - self.cfg.sync_period / 2)
+        return self.snapshot_after(moment).get(uid, PodActual())
 
     def _snapshot(self) -> Dict[str, PodActual]:
         sandboxes: Dict[str, List[SandboxInfo]] = {}
@@ -263,7 +270,8 @@ class Kubelet:
                 for uid, sbs in sandboxes.items()}
 
     def observe(self, uid: str) -> PodActual:
-        return self.snapshot().get(uid, PodActual())
+        """The Pod as the runtime has it after what this sync just did."""
+        return self.snapshot_after(time.monotonic()).get(uid, PodActual())
 
     def changed_pods(self, items: Dict[str, dict]) -> List[str]:
         """Informer listener: the uids of this node's Pods that changed or went away."""
@@ -287,17 +295,52 @@ class Kubelet:
         return sorted(known | present)
 
     def sync_pod(self, uid: str) -> None:
-        """Reconcile one Pod (the work queue guarantees one worker per Pod at a time)."""
+        """Reconcile one Pod (the work queue guarantees one worker per Pod at a time).
+
+        The containers of a Pod to be stopped with a grace period (it is being
+        deleted, or the apiserver no longer has it) are stopped by a thread of its
+        own, as each Pod has its own worker in the kubelet: grace periods overlap
+        instead of holding the shared workers, however many Pods terminate at once.
+        Until that thread is done the Pod is not synced again; then it is queued
+        again and a worker does the rest (sandbox, removal, confirmation), so calls
+        to the apiserver stay within the workers' number. (Driven without `run`, as
+        tests do, every sync is inline.)
+        """
         assert self.syncer is not None
         with self._lock:
+            if uid in self._terminating:
+                return
             pod = self._pods.get(uid)
+        actual = self.actual(uid)
+        if self._reconciler is not None and _graceful_teardown(pod, actual):
+            with self._lock:
+                self._terminating.add(uid)
+            threading.Thread(target=self._terminate, args=(uid, pod, actual), daemon=True,
+                             name=f"terminate-{uid[:8]}").start()
+            return
         try:
             mem = self._mem.setdefault(uid, PodMemory())
-            if self.syncer.sync(pod, uid, self.actual(uid), mem):
+            if self.syncer.sync(pod, uid, actual, mem):
                 self._mem.pop(uid, None)
         finally:
             with self._lock:
                 self._done_at[uid] = time.monotonic()
+
+    def _terminate(self, uid: str, pod: Optional[dict], actual: PodActual) -> None:
+        """Stop one terminating Pod's containers, in its own thread; then queue it."""
+        assert self.syncer is not None
+        delay = 0.0
+        try:
+            self.syncer.stop_containers(pod, uid, actual, self._mem.setdefault(uid, PodMemory()))
+        except Exception as exc:  # as the reconciler would: log, retry after a back-off
+            delay = RETRY.base
+            self.log.warning("kubelet %s: stopping pod: %s; retrying in %.1fs", uid, exc, delay)
+        finally:
+            with self._lock:
+                self._terminating.discard(uid)
+                self._done_at[uid] = time.monotonic()
+            if self._reconciler is not None:
+                self._reconciler.enqueue_after(uid, delay)
 
     def run(self, stop: threading.Event, on_ready: Optional[Callable[[], None]] = None) -> None:
         """Everything, until `stop` is set."""
@@ -328,11 +371,12 @@ class Kubelet:
                                 resync=self.cfg.sync_period, resync_keys=self.all_pods,
                                 workers=self.cfg.workers, log=self.log)
         reconciler.watch(self.pods, keys=self.changed_pods)
+        self._reconciler = reconciler
         self.pods.start(stop)
         if not self.pods.wait_synced(60):
             raise K8snetError(f"could not list the Pods of node {self.cfg.node.name} within 60s")
         recorder = EventRecorder(self.api, "kubelet", host=self.cfg.node.name, clock=self.clock,
-                                 log=self.log)
+                                 log=self.log, background=True)
         self.syncer = PodSyncer(self.api, self.runtime, recorder, self.cfg.node.ip,
                                 self.cfg.root_dir, self.observe, self.cfg.backoff, self.clock,
                                 self.log, inputs=PodInputs(
@@ -345,4 +389,14 @@ class Kubelet:
 
     def _reconcile(self, uid: str) -> None:
         self.sync_pod(uid)
+
+
+def _graceful_teardown(pod: Optional[dict], actual: PodActual) -> bool:
+    """Will this sync stop live containers with a grace period (which may take that
+    long)? A Pod being deleted, or one the apiserver no longer has."""
+    if not any(is_live(c) for c in actual.containers):
+        return False
+    if pod is None:
+        return True
+    return bool(pod.get("metadata", {}).get("deletionTimestamp")) and grace_seconds(pod) > 0
 

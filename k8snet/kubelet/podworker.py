@@ -115,6 +115,24 @@ class PodSyncer:
             self._report(pod, actual, mem)
         return False
 
+    def stop_containers(self, pod: Optional[Mapping[str, Any]], uid: str, actual: PodActual,
+                        mem: PodMemory) -> None:
+        """Only the container kills a teardown begins with (a Pod being deleted, or one
+        the apiserver no longer has), grace periods and preStop hooks included; the
+        sync that follows stops the sandbox, removes and confirms."""
+        if pod is None:
+            for action in sync._teardown(actual, 2, "orphaned"):
+                if isinstance(action, sync.KillContainer):
+                    try:
+                        self._act_simple(action)
+                    except CriError as exc:
+                        self.log.warning("stopping orphan pod %s: %s", uid, exc)
+            return
+        plan = sync.decide(pod, actual, mem, {}, self.clock(), self.backoff)
+        kills = [a for a in plan.actions if isinstance(a, sync.KillContainer)]
+        if kills:
+            self._kill_all(pod, kills, mem)
+
     def _orphan(self, uid: str, actual: PodActual) -> bool:
         """A Pod the apiserver no longer has: kill and remove what is left of it."""
         if actual.is_empty():

@@ -52,6 +52,7 @@ SERVERS_EXTENSION = "k8snet.io/servers"
 # seconds is passed over (a master whose link is cut never answers the SYN).
 FAILOVER_CONNECT_TIMEOUT = 3.0
 IDEMPOTENT = ("GET", "HEAD", "PUT", "DELETE")
+MAX_IDLE_CONNECTIONS = 32   # kept-alive connections a client keeps for its threads
 
 
 class ApiError(K8snetError):
@@ -254,7 +255,7 @@ class ApiClient:
         self._ca_file = ca_file
         self._ca_data = ca_data
         self._insecure = insecure
-        self._local = threading.local()
+        self._idle: list[tuple[int, http.client.HTTPConnection]] = []  # (server, kept alive)
         self._lock = threading.Lock()
         self._ssl_context: Optional[ssl.SSLContext] = None
 
@@ -448,14 +449,17 @@ class ApiClient:
                 response = conn.getresponse()
                 data = response.read()
                 if response.will_close:
-                    self._drop_connection()
+                    conn.close()
+                else:
+                    self._release(conn, index)
             except (OSError, http.client.HTTPException) as exc:
-                self._drop_connection()
+                conn.close()
                 # A kept-alive connection the server had closed: try once on a fresh one.
                 if reused and not retried_stale and isinstance(exc, (
                         http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
                         ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError)):
                     retried_stale = True
+                    self._drop_idle()    # the others kept alive are likely closed too
                     continue
                 # Whatever the verb, the next request goes elsewhere; this one is sent
                 # again only when that cannot apply it twice.
@@ -482,23 +486,32 @@ class ApiClient:
         return Unreachable(0, "Unreachable", f"cannot reach apiserver {self.server}: {exc}")
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool, int]:
-        """This thread's kept-alive connection to the current server (made if needed),
-        whether it was reused, and the server's index."""
-        conn = getattr(self._local, "conn", None)
+        """A kept-alive connection to the current server from the shared idle pool (made
+        if there is none), whether it was reused, and the server's index. The pool is
+        shared by every thread, so short-lived threads (a pool of a sync, a Pod's
+        terminator) reuse connections instead of paying a TLS handshake each."""
         index = self._current
-        if conn is not None and self._local.index == index:
-            return conn, True, index
-        self._drop_connection()
-        conn = self._new_connection(self.timeout, index)
-        self._local.conn = conn
-        self._local.index = index
-        return conn, False, index
+        with self._lock:
+            while self._idle:
+                server, conn = self._idle.pop()
+                if server == index:
+                    return conn, True, index
+                conn.close()             # kept for a server we have since left
+        return self._new_connection(self.timeout, index), False, index
 
-    def _drop_connection(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
+    def _drop_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _server, conn in idle:
             conn.close()
+
+    def _release(self, conn: http.client.HTTPConnection, index: int) -> None:
+        """Put a connection whose response was read back in the idle pool."""
+        with self._lock:
+            if len(self._idle) < MAX_IDLE_CONNECTIONS:
+                self._idle.append((index, conn))
+                return
+        conn.close()
 
     def _new_connection(self, timeout: Optional[float],
                         index: Optional[int] = None) -> http.client.HTTPConnection:

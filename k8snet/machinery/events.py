@@ -12,7 +12,10 @@ cluster-scoped objects), source {component, host}, reportingComponent/Instance,
 first and last timestamps. A repeat of the same event (same object, type, reason,
 message, field path) within the recorder's memory is folded into the first one:
 its count goes up and lastTimestamp moves, as upstream's EventCorrelator does.
-Recording is best effort: a failure is logged, never raised.
+Recording is best effort: a failure is logged, never raised. A recorder made with
+``background=True`` (the kubelet's) sends from a thread of its own, in the order
+recorded, as client-go's event broadcaster does, so a Pod's sync does not wait for
+the apiserver to store its events; `flush` waits until those recorded are sent.
 
 `eventTime` (MicroTime) and `action` are set only when an action is given, as the
 events.k8s.io recorder the scheduler uses does.
@@ -20,6 +23,7 @@ events.k8s.io recorder the scheduler uses does.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -30,6 +34,7 @@ from k8snet.machinery.timefmt import format_micro_time, format_time
 
 NORMAL, WARNING = "Normal", "Warning"
 MAX_REMEMBERED = 2000
+MAX_QUEUED = 10000   # a background recorder drops events beyond this (apiserver away)
 
 
 def container_field_path(container: str, init: bool = False) -> str:
@@ -91,15 +96,21 @@ class EventRecorder:
     """Records Events for one component; repeats are counted on the first Event."""
 
     def __init__(self, client: ApiClient, component: str, host: str = "",
-                 clock: Callable[[], float] = time.time, log: Optional[logging.Logger] = None):
+                 clock: Callable[[], float] = time.time, log: Optional[logging.Logger] = None,
+                 background: bool = False):
         self.client = client
         self.component = component
         self.host = host
         self.clock = clock
         self.log = log or logging.getLogger(f"k8snet.events.{component}")
+        self.background = background
         self._lock = threading.Lock()
         self._seen: dict[tuple, dict] = {}
         self._last_nanos = 0
+        self._queue: collections.deque = collections.deque()
+        self._wake = threading.Condition()
+        self._sending = False
+        self._sender: Optional[threading.Thread] = None
 
     def event(self, obj: Mapping[str, Any], event_type: str, reason: str, message: str,
               field_path: str = "", action: str = "") -> None:
@@ -111,6 +122,50 @@ class EventRecorder:
             nanos = self._last_nanos
         event = make_event(obj, event_type, reason, message, self.component, now, self.host,
                            field_path, action, nanos)
+        if not self.background:
+            self._send(event, now, reason)
+            return
+        with self._wake:
+            if len(self._queue) >= MAX_QUEUED:
+                self.log.warning("event queue full: dropping event %s for %s", reason,
+                                 event["involvedObject"].get("name"))
+                return
+            self._queue.append((event, now, reason))
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._send_queued, daemon=True,
+                                                name=f"events-{self.component}")
+                self._sender.start()
+            self._wake.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every event recorded so far is sent (or failed); False at the
+        timeout."""
+        end = time.monotonic() + timeout
+        with self._wake:
+            while self._queue or self._sending:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._wake.wait(left)
+        return True
+
+    def _send_queued(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue:
+                    self._wake.wait()
+                event, now, reason = self._queue.popleft()
+                self._sending = True
+            try:
+                self._send(event, now, reason)
+            except Exception:  # best effort: never let the sender die
+                self.log.exception("recording event %s", reason)
+            finally:
+                with self._wake:
+                    self._sending = False
+                    self._wake.notify_all()
+
+    def _send(self, event: dict, now: float, reason: str) -> None:
         key = event_key(event)
         with self._lock:
             prior = self._seen.get(key)

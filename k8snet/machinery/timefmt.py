@@ -6,8 +6,11 @@
     format_micro_time(t) -> "2024-01-02T03:04:05.123456Z"   metav1.MicroTime (Lease
                                                          renewTime, Event eventTime)
     format_nano_time(ns) -> "2024-01-02T03:04:05.12Z"   Go's RFC3339Nano (CRI log lines)
+    format_nano_fixed(ns) -> "...05.120000000Z"         RFC3339NanoFixed (kubectl logs
+                                                         --timestamps)
     parse_time(text) -> datetime | None       any RFC 3339 time; None if absent or malformed
     parse_epoch(text) -> float                Unix seconds (nanoseconds kept); ValueError
+    parse_nanos(text) -> int                  Unix nanoseconds, exactly; ValueError
     from_nanos(ns) -> float | None            CRI timestamps; 0 means "not set"
 
 `t` is a datetime (naive means UTC) or Unix seconds. Formatting truncates, as Go does.
@@ -55,6 +58,14 @@ def format_nano_time(ns: int) -> str:
     return f"{base}.{frac}Z" if frac else f"{base}Z"
 
 
+def format_nano_fixed(ns: int) -> str:
+    """RFC3339NanoFixed in UTC (always nine digits), how the kubelet prints a log line's
+    time for `kubectl logs --timestamps`."""
+    secs, nanos = divmod(int(ns), 1_000_000_000)
+    base = dt.datetime.fromtimestamp(secs, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{nanos:09d}Z"
+
+
 def _split(text: str) -> tuple[dt.datetime, str]:
     """(the time to the second, the fraction with its dot or ''); ValueError if malformed."""
     m = _RFC3339.match(text) if isinstance(text, str) else None
@@ -81,6 +92,13 @@ def parse_epoch(text: str) -> float:
     """An RFC 3339 time as Unix seconds, the whole fraction kept; ValueError if malformed."""
     base, frac = _split(text)
     return base.timestamp() + (float("0" + frac) if frac else 0.0)
+
+
+def parse_nanos(text: str) -> int:
+    """An RFC 3339 time as Unix nanoseconds, exactly (digits past the ninth dropped, as
+    Go does); ValueError if malformed."""
+    base, frac = _split(text)
+    return int(base.timestamp()) * 1_000_000_000 + int((frac[1:] + "000000000")[:9])
 
 
 def from_nanos(ns: int) -> Optional[float]:

@@ -44,7 +44,7 @@ class Scheduler:
     def __init__(self, client: ApiClient, name: str = "default-scheduler",
                  clock: Callable[[], float] = time.monotonic, periodic: float = 30.0,
                  backoff_initial: float = 1.0, backoff_max: float = 10.0,
-                 log: Optional[logging.Logger] = None):
+                 log: Optional[logging.Logger] = None, background_events: bool = False):
         self.client = client
         self.name = name
         self.clock = clock
@@ -55,7 +55,9 @@ class Scheduler:
         self.reconciler = Reconciler("scheduler", self._reconcile, clock=clock, backoff=RETRY,
                                      resync=RESYNC_SECONDS, log=self.log)
         self._binder: Optional[ThreadPoolExecutor] = None
-        self.events = EventRecorder(client, name, log=self.log)
+        # background_events: Events are sent by a thread of their own (the command's
+        # default), so a bind worker is free for the next binding at once
+        self.events = EventRecorder(client, name, log=self.log, background=background_events)
         self.generation = 0
         self.attempts: dict[str, Attempt] = {}
         self.assumed: dict[str, tuple[float, dict]] = {}

@@ -18,4 +18,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     log = setup_logging(args.log_level, "scheduler")
     return run_component(args, "kube-scheduler", log,
-                         lambda client, stop: Scheduler(client, args.name, log=log).run(stop))
+                         lambda client, stop: Scheduler(client, args.name, log=log,
+                                                                background_events=True).run(stop))

@@ -18,10 +18,20 @@ processes sharing the file). Watchers in this process are woken by a
 condition when a write commits; one poller thread (started with the first watch)
 looks at the revision every ``poll_interval`` seconds and wakes them for writes
 from other processes, so idle watchers cost nothing however many there are.
+
+Watch cache: the latest events (consecutive revisions, at most ``_RING_EVENTS`` of
+them and ``_RING_BYTES`` of values) are also kept in memory, appended by this
+process's writes as they commit and by the poller for writes of other processes.
+A watcher that has caught up reads new events from there, filtered by its prefix,
+instead of querying SQLite: a write costs one query whatever the number of
+watchers (an apiserver has dozens). A watcher behind the cache (a resumed watch, a
+slow consumer, a gap from another process's write) reads SQLite as before until it
+has caught up.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import sqlite3
 import threading
@@ -58,6 +68,8 @@ _SCHEMA = (
 _WATCH_BATCH = 256
 _STOP_CHECK = 0.5  # how often an idle watcher looks at its stop event (no query)
 _POOL_IDLE_MAX = 8
+_RING_EVENTS = 4096
+_RING_BYTES = 8 << 20
 
 
 def _range_sql(prefix: str, start_after: Optional[str]) -> Tuple[str, list]:
@@ -114,6 +126,12 @@ class SqliteStore(Store):
         self._schema_ready = False
         self._closed = False
         self._poller: Optional[threading.Thread] = None
+        # the watch cache (under _cond): events of consecutive revisions, newest last
+        self._ring: collections.deque = collections.deque()
+        self._ring_bytes = 0
+        self._pending: List[WatchEvent] = []   # recorded by the write in progress
+        # the watchers (under _cond): each one's prefix and the event that wakes it
+        self._watchers: Dict[int, Tuple[bytes, threading.Event]] = {}
 
     # -- connections ---------------------------------------------------------
 
@@ -191,19 +209,25 @@ class SqliteStore(Store):
         """Run ``fn(conn, next_revision)`` in one write transaction."""
         with self._write_lock, self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
+            self._pending = []
             try:
                 revision = _meta(conn, "revision") + 1
                 result = fn(conn, revision)
                 conn.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
                 conn.execute("COMMIT")
             except BaseException:
+                self._pending = []
                 conn.execute("ROLLBACK")
                 raise
             self._writes += 1
             due = self.compact_every > 0 and self._writes % self.compact_every == 0
-        with self._cond:
-            self._seq += 1
-            self._cond.notify_all()
+            with self._cond:  # still under the write lock: the cache stays in order
+                for ev in self._pending:
+                    self._remember(ev)
+                self._wake([ev.key.encode() for ev in self._pending])
+                self._pending = []
+                self._seq += 1
+                self._cond.notify_all()
         if due:
             self.auto_compact()
         return result
@@ -263,7 +287,7 @@ class SqliteStore(Store):
             if conn.execute("SELECT 1 FROM kv WHERE key = ?", (raw,)).fetchone():
                 raise KeyExists(key)
             conn.execute("INSERT INTO kv VALUES (?, ?, ?, ?)", (raw, value, revision, revision))
-            _record(conn, revision, raw, PUT, value, None, None, True)
+            self._record(conn, revision, raw, PUT, value, None, None, True)
             return revision
 
         return self._write(write)
@@ -276,7 +300,7 @@ class SqliteStore(Store):
             conn.execute(
                 "UPDATE kv SET value = ?, mod_revision = ? WHERE key = ?", (value, revision, raw)
             )
-            _record(conn, revision, raw, PUT, value, old, old_revision, False)
+            self._record(conn, revision, raw, PUT, value, old, old_revision, False)
             return revision
 
         return self._write(write)
@@ -287,10 +311,68 @@ class SqliteStore(Store):
         def write(conn: sqlite3.Connection, revision: int) -> Tuple[int, bytes]:
             old, old_revision = _current(conn, key, raw, expected_revision)
             conn.execute("DELETE FROM kv WHERE key = ?", (raw,))
-            _record(conn, revision, raw, DELETE, None, old, old_revision, False)
+            self._record(conn, revision, raw, DELETE, None, old, old_revision, False)
             return revision, old
 
         return self._write(write)
+
+    def _record(self, conn: sqlite3.Connection, revision: int, raw: bytes, kind: int,
+                value: Optional[bytes], prev_value: Optional[bytes],
+                prev_revision: Optional[int], created: bool) -> None:
+        """The history row of a write; its event joins the watch cache on commit."""
+        _record(conn, revision, raw, kind, value, prev_value, prev_revision, created)
+        self._pending.append(_event((revision, raw, kind, value, prev_value, created)))
+
+    # -- the watch cache (callers hold _cond) -------------------------------
+
+    def _remember(self, ev: WatchEvent) -> None:
+        """Append one committed event; a gap (another process wrote) restarts the cache."""
+        if self._ring and self._ring[-1].revision + 1 != ev.revision:
+            self._ring.clear()
+            self._ring_bytes = 0
+        self._ring.append(ev)
+        self._ring_bytes += _size(ev)
+        while self._ring and (len(self._ring) > _RING_EVENTS or self._ring_bytes > _RING_BYTES):
+            self._ring_bytes -= _size(self._ring.popleft())
+
+    def _wake(self, keys: Optional[List[bytes]]) -> None:
+        """Wake the watchers of these keys (None: every watcher)."""
+        for prefix, wake in self._watchers.values():
+            if keys is None or any(k.startswith(prefix) for k in keys):
+                wake.set()
+
+    def _forget_to(self, revision: int) -> None:
+        """Drop cached events at or below a compacted ``revision``."""
+        while self._ring and self._ring[0].revision <= revision:
+            self._ring_bytes -= _size(self._ring.popleft())
+
+    def _cached_after(self, seen: int) -> Optional[Tuple[List[WatchEvent], int]]:
+        """(events after ``seen``, the newest cached revision) when the cache holds every
+        event after ``seen``; None when it does not."""
+        if not self._ring or self._ring[0].revision > seen + 1 or self._ring[-1].revision < seen:
+            return None
+        start = seen + 1 - self._ring[0].revision
+        events = [self._ring[i] for i in range(start, len(self._ring))] \
+            if start < len(self._ring) else []
+        return events, self._ring[-1].revision
+
+    def _tail_others(self) -> None:
+        """Put writes of other processes (after the cache's newest event) in the cache."""
+        with self._write_lock:   # no write of ours in flight: the revision is settled
+            with self._cond:
+                last = self._ring[-1].revision if self._ring else None
+            if last is None:
+                return
+            sql = ("SELECT revision, key, type, value, prev_value, created FROM history"
+                   " WHERE revision > ? ORDER BY revision LIMIT ?")
+            rows = self._read(lambda conn: conn.execute(sql, (last, _RING_EVENTS)).fetchall())
+            with self._cond:
+                if len(rows) >= _RING_EVENTS:   # too far behind: start afresh with ours
+                    self._ring.clear()
+                    self._ring_bytes = 0
+                    return
+                for row in rows:
+                    self._remember(_event(row))
 
     # -- history -------------------------------------------------------------
 
@@ -326,10 +408,13 @@ class SqliteStore(Store):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 fn(conn, 0)
+                compacted = _meta(conn, "compact_revision")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            with self._cond:
+                self._forget_to(compacted)
 
     def watch(
         self, prefix: str, from_revision: int, stop: threading.Event, progress: bool = False
@@ -358,7 +443,16 @@ class SqliteStore(Store):
             if current != last:
                 last = current
                 with self._cond:
+                    behind = bool(self._ring) and current is not None \
+                        and current > self._ring[-1].revision
+                if behind:
+                    try:
+                        self._tail_others()
+                    except StoreError:
+                        pass
+                with self._cond:
                     self._seq += 1
+                    self._wake(None)
                     self._cond.notify_all()
             with self._cond:
                 if not self._closed:
@@ -382,32 +476,53 @@ class SqliteStore(Store):
                 raise Compacted(seen, compacted)
             return conn.execute(sql, [seen, *params]).fetchall(), _meta(conn, "revision")
 
-        while not stop.is_set() and not self._closed:
-            with self._cond:
-                seq = self._seq
-            rows, current = self._read(read)
-            for row in rows:
-                if stop.is_set():
-                    return
-                seen = row[0]
-                yield _event(row)
-            if len(rows) == _WATCH_BATCH:
-                continue
-            seen = max(seen, current)
-            if progress and seen > reported and time.monotonic() - reported_at >= 1.0:
-                reported, reported_at = seen, time.monotonic()
-                yield WatchEvent("PROGRESS", "", None, None, seen, False)
-                continue  # look again before sleeping: writes may have come meanwhile
-            due = progress and seen > reported  # a PROGRESS is owed once the second is up
-            with self._cond:  # sleep until a write (here or seen by the poller) or stop
-                while self._seq == seq and not stop.is_set() and not self._closed:
+        lo = prefix.encode()
+        wake = threading.Event()   # set by a write under the prefix (any write: progress)
+        with self._cond:
+            self._watchers[id(wake)] = (b"" if progress else lo, wake)
+        try:
+            while not stop.is_set() and not self._closed:
+                wake.clear()   # before reading: a write from now on wakes the wait below
+                with self._cond:
+                    cached = self._cached_after(seen)
+                if cached is not None:
+                    events, current = cached
+                    for ev in events:
+                        if stop.is_set():
+                            return
+                        seen = ev.revision
+                        if ev.key.encode().startswith(lo):
+                            yield ev
+                    full = False
+                else:
+                    rows, current = self._read(read)
+                    for row in rows:
+                        if stop.is_set():
+                            return
+                        seen = row[0]
+                        yield _event(row)
+                    full = len(rows) == _WATCH_BATCH
+                if full:
+                    continue
+                seen = max(seen, current)
+                if progress and seen > reported and time.monotonic() - reported_at >= 1.0:
+                    reported, reported_at = seen, time.monotonic()
+                    yield WatchEvent("PROGRESS", "", None, None, seen, False)
+                    continue  # look again before sleeping: writes may have come meanwhile
+                due = progress and seen > reported  # a PROGRESS is owed once the second is up
+                # sleep until a write (here or seen by the poller) or stop
+                while not wake.is_set() and not stop.is_set() and not self._closed:
                     if due and time.monotonic() - reported_at >= 1.0:
                         break
-                    self._cond.wait(_STOP_CHECK)
+                    wake.wait(_STOP_CHECK)
+        finally:
+            with self._cond:
+                self._watchers.pop(id(wake), None)
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
+            self._wake(None)
             self._cond.notify_all()
         with self._pool_lock:
             pool, self._pool = self._pool, []
@@ -448,6 +563,10 @@ def _record(
         "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (revision, raw, kind, value, prev_value, prev_revision, int(created), time.time()),
     )
+
+
+def _size(ev: WatchEvent) -> int:
+    return len(ev.value or b"") + len(ev.prev_value or b"") + len(ev.key) + 64
 
 
 def _compact_to(conn: sqlite3.Connection, target: int) -> None:

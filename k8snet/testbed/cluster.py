@@ -15,7 +15,6 @@ import dataclasses
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Optional
@@ -24,13 +23,24 @@ from mininet.log import setLogLevel
 
 from k8snet import naming
 from k8snet.errors import K8snetError
-from k8snet.testbed import addons, components, fabric_controller, network, reach
+from k8snet.testbed import (
+    addons,
+    components,
+    fabric_controller,
+    network,
+    pingall,
+    reach,
+    readiness,
+    zygote,
+)
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec, load_topology
 from k8snet.testbed.state import ClusterState, Controller, NodeInfo, SwitchInfo
 from k8snet.testbed.supervisor import Launch
 
 Progress = Callable[[str], None]
+FLOWS_WAIT = 10.0  # seconds to wait for the fabric's flows before pinging anyway
+ZYGOTE_WAIT = 5.0  # seconds components wait for the zygote once the network is up
 
 
 def free_port() -> int:
@@ -76,6 +86,10 @@ class LiveCluster:
         # Every long-running process by record name, as started: the
         # supervisor starts one that exits again the same way.
         self.launches: Dict[str, Launch] = {}
+        self.zygote: Optional[zygote.ZygoteClient] = None
+        self._was_subreaper: Optional[bool] = None  # before up() made this one a subreaper
+        self.forward_port = 0
+        self.ofp_port = 0
 
     # -- bring-up --------------------------------------------------------
 
@@ -87,7 +101,6 @@ class LiveCluster:
             self._build()
             self._start_controller()
             self._start_switches(deadline)
-            self._wait_reachable(deadline)
             if not self.spec.network_only:
                 self._start_components(deadline)
             self.state.status = "ready"
@@ -103,8 +116,8 @@ class LiveCluster:
         if not self.topo.hosts():
             raise K8snetError(f"topology {self.spec.topology} has no nodes")
         os.makedirs(self.dir, exist_ok=True)
-        ofp_port = free_port()
-        self.net = network.make_network(self.topo, ofp_port)
+        self.ofp_port = free_port()
+        self.net = network.make_network(self.topo, self.ofp_port)
         self.state = ClusterState(
             name=self.spec.name, spec=self.spec, dir=self.dir, created=time.time(),
             datapath=network.datapath(),
@@ -114,6 +127,10 @@ class LiveCluster:
                       f"({network.datapath()} datapath)")
         self.state.bridges = list(self.topo.switches())
         self._save()
+        # Both import while the network builds: the controller waits for its facts.
+        self._launch_controller()
+        if not self.spec.network_only:
+            self._start_zygote()
         self.net.build()
         for host in self.net.hosts:
             netns = naming.node_netns(self.spec.name, host.name)
@@ -128,113 +145,182 @@ class LiveCluster:
         network.disable_tx_offload(self.net)
         self._save()
 
-    def _start_controller(self) -> None:
-        facts = network.network_facts(self.net, self.topo)
+    def _start_zygote(self) -> None:
+        """Start the process the components are forked from (k8snet.testbed.zygote),
+        once this process adopts what it forks; without that, each component is
+        started as its own process."""
+        self._was_subreaper = zygote.is_subreaper()
+        if not zygote.become_subreaper():
+            return
+        path = os.path.join(self.dir, zygote.SOCKET_NAME)
+        launch = self._launch(Launch("zygote", zygote.zygote_command(path),
+                                     os.path.join(self.dir, "zygote.log")))
+        self.state.processes.append(launch.record())
+        self.zygote = zygote.ZygoteClient(path)
+
+    def _zygote_ready(self, deadline: float) -> None:
+        """Wait for the zygote to finish importing (a component started before
+        that imports everything itself), at most ZYGOTE_WAIT seconds: on a
+        machine so busy that one process importing takes longer, the components
+        import side by side on their own, as they would without a zygote."""
+        if self.zygote is None:
+            return
+        launch = self.launches["zygote"]
+        until = min(deadline, time.monotonic() + ZYGOTE_WAIT)
+        if not self.zygote.wait_ready(max(0.0, until - time.monotonic()),
+                                      alive=lambda: launch.exited() is None):
+            self.progress("the zygote is still importing: components start on their own")
+
+    def waited_pids(self) -> set:
+        """Children of this process that some code here waits for: the
+        supervised processes and the Mininet nodes' shells."""
+        pids = {launch.popen.pid for launch in self.launches.values() if launch.popen}
+        if self.net is not None:
+            for node in (*self.net.hosts, *self.net.switches):
+                if getattr(node, "shell", None) is not None:
+                    pids.add(node.shell.pid)
+        return pids
+
+    def _launch_controller(self) -> None:
+        """Start the os-ken controller; it waits for the facts (_start_controller)."""
+        port = self.ofp_port
         facts_path = os.path.join(self.dir, fabric_controller.FACTS_NAME)
-        with open(facts_path, "w") as fh:
-            json.dump(facts, fh, indent=2)
-        port = self.net.controllers[0].port
-        cmd = fabric_controller.controller_command(self.spec, self.dir, port, facts_path)
+        cmd = fabric_controller.controller_command(self.spec, self.dir, port, facts_path,
+                                                   facts_wait=self.spec.timeout)
         launch = self._launch(Launch("controller", cmd,
                                      os.path.join(self.dir, fabric_controller.LOG_NAME)))
         self.state.controller = Controller(process=launch.record(), port=port,
                                            facts=facts_path)
         self._save()
-        self.progress(f"os-ken controller started on 127.0.0.1:{port} "
+
+    def _start_controller(self) -> None:
+        """Give the controller the facts of the built network."""
+        facts = network.network_facts(self.net, self.topo)
+        path = self.state.controller.facts
+        with open(path + ".tmp", "w") as fh:
+            json.dump(facts, fh, indent=2)
+        os.replace(path + ".tmp", path)
+        self.progress(f"os-ken controller started on 127.0.0.1:{self.state.controller.port} "
                       f"(log {self.state.controller.process.log})")
 
     def _start_switches(self, deadline: float) -> None:
-        self.net.start()
-        want = {s.name for s in self.net.switches}
+        """Start the switches and wait until every node reaches every other one
+        (which needs the switches connected and their flows installed: OVSDB's
+        is_connected can lag seconds behind, so it is only read to explain a
+        failure)."""
         controller = self.state.controller.process
-        while True:
+        # A switch that finds no controller listening tries again only a second
+        # later: start them once it listens.
+        while not network.tcp_listening(self.ofp_port):
             if not st.is_alive(controller):
                 raise K8snetError("the fabric controller exited: "
                                   + last_line(controller.log or ""))
-            connected = set(network.connected_switches(self.net))
-            if connected == want:
-                break
             if time.monotonic() > deadline:
-                raise K8snetError(f"switches not connected to the controller in time: "
-                                  f"{', '.join(sorted(want - connected))}")
-            time.sleep(0.2)
-        self.progress(f"{len(want)} switch(es) connected to the controller")
-
-    def _wait_reachable(self, deadline: float) -> None:
-        hosts = {h.name: h for h in self.net.hosts}
+                raise K8snetError(f"the fabric controller does not listen on port "
+                                  f"{self.ofp_port}; see {controller.log}")
+            time.sleep(0.02)
+        self.net.start()
+        self._wait_flows(controller, min(deadline, time.monotonic() + FLOWS_WAIT))
+        netns = {n.name: f"/run/netns/{n.netns}" for n in self.state.nodes}
         ips = {n.name: n.ip for n in self.state.nodes}
         ip_name = {ip: name for name, ip in ips.items()}
         missing = reach.all_pairs(ips)
         total = len(missing)
+        text = reach.summary(missing, total)
         last = None
         while missing:
-            for src, answered in self._ping_from(hosts, reach.by_source(missing), ips):
+            if not st.is_alive(controller):
+                raise K8snetError("the fabric controller exited: "
+                                  + last_line(controller.log or ""))
+            todo = {src: (netns[src], [ips[d] for d in dsts])
+                    for src, dsts in reach.by_source(missing).items()}
+            for src, answered in pingall.ping_matrix(todo, timeout=1.0).items():
                 missing -= {(src, ip_name[ip]) for ip in answered}
             text = reach.summary(missing, total)
             if text != last:
                 self.progress(text)
                 last = text
             if missing and time.monotonic() > deadline:
+                unconnected = ({s.name for s in self.net.switches}
+                               - set(network.connected_switches(self.net)))
+                if unconnected:
+                    raise K8snetError(f"switches not connected to the controller in time: "
+                                      f"{', '.join(sorted(unconnected))}")
                 raise K8snetError(f"gave up waiting for reachability: {text}")
 
-    @staticmethod
-    def _ping_from(hosts, todo: Dict[str, List[str]], ips: Dict[str, str], parallel: int = 8):
-        """Yield (source, addresses that answered) for each source's pings,
-        a few sources at a time. The pings run through mnexec, not the node's
-        Mininet shell, so no terminal line limit bounds the node count."""
-        queue = list(todo.items())
-        running = []
-        while queue or running:
-            while queue and len(running) < parallel:
-                src, dsts = queue.pop(0)
-                proc = subprocess.Popen(
-                    ["mnexec", "-a", str(hosts[src].pid), "sh", "-c",
-                     reach.ping_script(ips[d] for d in dsts)],
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-                running.append((src, proc))
-            src, proc = running.pop(0)
-            try:
-                out, _ = proc.communicate(timeout=30)  # each ping gives up after 1 s
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, _ = proc.communicate()
-            yield src, reach.parse_ping_output(out)
+    def _wait_flows(self, controller: st.ProcessRecord, until: float) -> None:
+        """Wait (woken by inotify) until the controller says every switch has its
+        flows (controllers.fabric_app.READY_NAME): a node that ARPs before that
+        asks again only a second later. Not past ``until``: the pings then say
+        what does not work."""
+        ready = os.path.join(self.dir, "fabric.ready")
+        with readiness.ReadyWatch() as watch:
+            watch.file(ready)
+            watch.process(controller.pid)
+            while not os.path.exists(ready) and time.monotonic() < until \
+                    and st.is_alive(controller):
+                watch.wait(until - time.monotonic())
 
     # -- Kubernetes components ---------------------------------------------
 
     def _start_components(self, deadline: float) -> None:
+        """Start every component as soon as what it needs is ready (see
+        ``components.startable``), each node side by side; woken by the ready
+        files and process exits, not by polling. Once the first apiserver is
+        ready, the user's kubeconfig and the DNS add-on; then wait for the Nodes."""
         plan = components.plan_components(self.state.nodes, self.spec, self.dir,
                                           [sys.executable, "-m", "k8snet.cli"])
-        apiserver_started = False
-        waiting: Dict[str, components.Component] = {}  # node -> its component not yet ready
-        for comp in start_order(plan):
-            if comp.name in ("controller-manager", "runtime") and not apiserver_started:
-                self._wait_all(waiting, deadline)
-                self._wait_apiserver(deadline)
-                apiserver_started = True
-            if comp.node in waiting:  # a node's components start one after another
-                self._wait_file(waiting.pop(comp.node), deadline)
-            self._start(comp)
-            if comp.ready_file:
-                waiting[comp.node] = comp
-        self._wait_all(waiting, deadline)
-        if not apiserver_started:
-            self._wait_apiserver(deadline)
+        self._zygote_ready(deadline)
+        first_api = next((c.record_name for c in plan if c.name == "apiserver"), None)
+        self._start_portforward()
+        started: Dict[str, components.Component] = {}
+        ready: set = set()
+        api_done = False
+        with readiness.ReadyWatch() as watch:
+            while True:
+                for comp in components.startable(plan, set(started), ready):
+                    self._start(comp)
+                    started[comp.record_name] = comp
+                    if comp.ready_file:
+                        watch.file(comp.ready_file)
+                        watch.process(self._record_for(comp).pid)
+                    else:
+                        ready.add(comp.record_name)
+                for name, comp in started.items():
+                    if name not in ready and readiness.exists(comp.ready_file):
+                        ready.add(name)
+                        watch.forget(self._record_for(comp).pid)
+                if not api_done and (first_api is None or first_api in ready):
+                    self._apiserver_ready(deadline)
+                    api_done = True
+                    continue
+                if len(ready) == len(plan):
+                    break
+                self._check_started(started, ready, deadline)
+                watch.wait(min(1.0, max(0.0, deadline - time.monotonic())))
         self._wait_nodes_ready(deadline)
 
-    def _wait_all(self, waiting: Dict[str, components.Component], deadline: float) -> None:
-        for node in list(waiting):
-            self._wait_file(waiting.pop(node), deadline)
+    def _check_started(self, started: Dict[str, components.Component], ready: set,
+                       deadline: float) -> None:
+        """Raise if a component started during bring-up exited, or the deadline passed."""
+        for comp in started.values():
+            if not st.is_alive(self._record_for(comp)):
+                raise K8snetError(f"{comp.name} on {comp.node} exited: "
+                                  + last_line(comp.log))
+        if time.monotonic() > deadline:
+            late = [c for n, c in started.items() if n not in ready]
+            text = "; ".join(f"{c.name} on {c.node} (no {c.ready_file}; see {c.log})"
+                             for c in late[:4]) or "components not started"
+            raise K8snetError(f"not ready in time: {text}")
 
     def _start(self, comp: components.Component) -> None:
-        netns = naming.node_netns(self.spec.name, comp.node)
         # Join only the node's network namespace, not the Mininet shell's mount
         # namespace: Pod namespaces the runtime names (bind mounts under
         # /run/netns) must be visible to `ip netns` in the root namespace.
-        # nsenter execs the component, so the PID recorded is the component's.
-        launch = self._launch(Launch(f"{comp.name}@{comp.node}",
-                                     ["nsenter", f"--net=/run/netns/{netns}", *comp.argv],
-                                     comp.log, node=comp.node, env=dict(comp.env)))
+        launch = self._launch(Launch(f"{comp.name}@{comp.node}", comp.argv, comp.log,
+                                     node=comp.node, env=dict(comp.env),
+                                     netns=naming.node_netns(self.spec.name, comp.node),
+                                     zygote=self.zygote))
         self.state.processes.append(launch.record())
         self._save()
 
@@ -255,38 +341,34 @@ class LiveCluster:
     def _record_for(self, comp: components.Component) -> st.ProcessRecord:
         return self.state.process(f"{comp.name}@{comp.node}")
 
-    def _wait_file(self, comp: components.Component, deadline: float) -> None:
-        record = self._record_for(comp)
-        while not os.path.exists(comp.ready_file):
-            if not st.is_alive(record):
-                raise K8snetError(f"{comp.name} on {comp.node} exited: "
-                                  + last_line(comp.log))
-            if time.monotonic() > deadline:
-                raise K8snetError(f"{comp.name} on {comp.node} did not get ready in time "
-                                  f"(no {comp.ready_file}); see {comp.log}")
-            time.sleep(0.1)
-
-    def _wait_apiserver(self, deadline: float) -> None:
-        """Forward a loopback port to the masters' apiservers (the healthy one), write the
-        user's kubeconfig, and wait until the apiserver answers through it."""
-        from k8snet.machinery.client import ApiClient, ApiError
-
-        master = self.state.masters[0]
-        port = free_port()
+    def _start_portforward(self) -> None:
+        """The loopback port forwarded to the masters' apiservers (the healthy one):
+        started first, it forwards as soon as an apiserver listens."""
+        self.forward_port = free_port()
         log = os.path.join(self.dir, "portforward.log")
         launch = self._launch(Launch("portforward", [
             sys.executable, "-m", "k8snet.testbed.portforward", "--listen",
-            f"127.0.0.1:{port}", *components.forward_targets(self.state.masters)], log))
+            f"127.0.0.1:{self.forward_port}", *components.forward_targets(self.state.masters)],
+            log))
         self.state.processes.append(launch.record())
+        self._save()
+
+    def _apiserver_ready(self, deadline: float) -> None:
+        """Write the user's kubeconfig, wait until the apiserver answers through
+        the forwarded port, and deploy the add-ons."""
+        from k8snet.machinery.client import ApiClient, ApiError
+
+        master = self.state.masters[0]
         incluster = os.path.join(self.dir, "kubeconfig.incluster")
         kubeconfig = os.path.join(self.dir, "kubeconfig")
         with open(incluster) as fh:
-            text = components.user_kubeconfig(fh.read(), port)
-        with open(kubeconfig, "w") as fh:
+            text = components.user_kubeconfig(fh.read(), self.forward_port)
+        with open(kubeconfig + ".tmp", "w") as fh:
             fh.write(text)
-        os.chmod(kubeconfig, 0o600)
+        os.chmod(kubeconfig + ".tmp", 0o600)
+        os.replace(kubeconfig + ".tmp", kubeconfig)  # the fabric controller waits for it
         self.state.kubeconfig = kubeconfig
-        self.state.apiserver = f"https://127.0.0.1:{port}"
+        self.state.apiserver = f"https://127.0.0.1:{self.forward_port}"
         self._save()
         client = ApiClient.from_kubeconfig(kubeconfig, timeout=5)
         while True:
@@ -296,7 +378,7 @@ class LiveCluster:
             except ApiError as exc:
                 if time.monotonic() > deadline:
                     raise K8snetError(f"the apiserver did not answer in time: {exc}") from None
-                time.sleep(0.2)
+                time.sleep(0.05)
         self.progress(f"apiserver ready on {master.name}; kubeconfig {kubeconfig}")
         self.progress(addons.deploy_dns(client, self.state.external, len(self.state.workers),
                                         self.dir, self._start))
@@ -369,26 +451,15 @@ class LiveCluster:
         cleanup.apply(cleanup.gather(only=self.spec.name, root=self.root))
         cleanup.remove_state_dir(self.spec.name, self.root)
         self.state = None
+        if self._was_subreaper is False:
+            # A process that ran the cluster in itself (api.attached: a topology
+            # script, a test session) goes back to leaving orphans to init: nothing
+            # here waits for the orphans it would adopt later, and an unreaped one
+            # in a container's PID namespace keeps that container from ending.
+            zygote.become_subreaper(False)
+            self._was_subreaper = None
 
 
 def nodes_ready_text(ready: set, want: set) -> str:
     """Progress while waiting for Nodes, e.g. ``2/3 worker nodes Ready``."""
     return f"{len(ready & want)}/{len(want)} worker nodes Ready"
-
-
-def start_order(plan: List[components.Component]) -> List[components.Component]:
-    """The plan in the order to start it: the masters' components as planned,
-    then the workers' in waves (every node's first component, then every
-    node's second, ...), so that nodes start side by side while each node's
-    own components still start in their planned order."""
-    masters = {c.node for c in plan if c.name == "apiserver"}
-    rank: Dict[str, int] = {}
-    waves = []
-    for index, comp in enumerate(plan):
-        if comp.node in masters:
-            waves.append(((-1, index), comp))
-        else:
-            rank[comp.node] = rank.get(comp.node, -1) + 1
-            waves.append(((rank[comp.node], index), comp))
-    return [comp for _, comp in sorted(waves, key=lambda item: item[0])]
-

@@ -1,19 +1,21 @@
 """Which Kubernetes components run in which node, and with which flags.
 
-``plan_components`` is pure: from the cluster's nodes and spec it returns,
-in start order, one `Component` per process (etcd, apiserver,
-controller-manager and scheduler on masters; runtime, kubelet and kube-proxy
-on workers, with the NetworkPolicy agent before the kubelet; in overlay mode
-the overlay agent on every node, after the kubelet). Each worker's kube-proxy
-runs in the spec's ``proxy_mode`` (iptables or nftables). ``cluster.py``
-starts them inside the nodes.
+``plan_components`` is pure: from the cluster's nodes and spec it returns
+one `Component` per process (etcd, apiserver, controller-manager and
+scheduler on masters; runtime, kubelet and kube-proxy on workers, with the
+NetworkPolicy agent ready before the kubelet starts; in overlay mode the
+overlay agent on every node, after the kubelet). Each names the components
+that must be ready before it starts (``after``); ``startable`` says which can
+start now, so every node comes up side by side and nothing waits for more
+than it needs. Each worker's kube-proxy runs in the spec's ``proxy_mode``
+(iptables or nftables). ``cluster.py`` starts them inside the nodes.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from k8snet.testbed import addressing
 from k8snet.testbed.spec import ClusterSpec, check_masters
@@ -32,6 +34,13 @@ class Component:
     log: str
     ready_file: Optional[str] = None   # exists once the component is ready
     env: Dict[str, str] = field(default_factory=dict)
+    # Components (record names, e.g. "runtime@w1") that must be ready first; one
+    # without a ready_file counts as ready once started.
+    after: Tuple[str, ...] = ()
+
+    @property
+    def record_name(self) -> str:
+        return f"{self.name}@{self.node}"
 
 
 def node_dir(cluster_dir: str, node: str) -> str:
@@ -59,6 +68,10 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
     kubeconfig = os.path.join(cluster_dir, "kubeconfig.incluster")
     plan: List[Component] = []
     store_url = None
+    etcd: List[str] = []
+    # The first apiserver makes the cluster's PKI and writes the kubeconfig every
+    # other component reads: everything but etcd and the runtimes waits for it.
+    api = (f"apiserver@{masters[0].name}",) if masters else ()
     if spec.store == "etcd":
         from k8snet.store.etcd_process import EtcdMember, render_etcd_command
         from k8snet.store.etcd_process import store_url as url
@@ -66,6 +79,7 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
         members = [EtcdMember(m.name, m.ip) for m in masters]
         store_url = url(members)
         for member, node in zip(members, masters):
+            etcd.append(f"etcd@{node.name}")
             plan.append(Component(node.name, "etcd", render_etcd_command(
                 member, members, os.path.join(node_dir(cluster_dir, node.name), "etcd")),
                 log=os.path.join(node_dir(cluster_dir, node.name), "etcd.log")))
@@ -95,20 +109,21 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
         plan.append(Component(node.name, "apiserver", argv,
                               log=os.path.join(ndir, "apiserver.log"),
                               ready_file=kubeconfig if index == 0
-                              else os.path.join(data, "apiserver.url")))
+                              else os.path.join(data, "apiserver.url"),
+                              after=tuple(etcd) if index == 0 else api))
     for node in masters:
         ndir = node_dir(cluster_dir, node.name)
         plan.append(Component(node.name, "controller-manager", [
             *k8snet, "controller-manager", "--kubeconfig", kubeconfig,
             "--cluster-cidr", str(addressing.POD_NET), "--node-cidr-mask-size", "24",
             "--volume-dir", os.path.join(node_dir(cluster_dir, "{node}"), "volumes")],
-            log=os.path.join(ndir, "controller-manager.log")))
+            log=os.path.join(ndir, "controller-manager.log"), after=api))
         plan.append(Component(node.name, "scheduler", [
             *k8snet, "scheduler", "--kubeconfig", kubeconfig],
-            log=os.path.join(ndir, "scheduler.log")))
+            log=os.path.join(ndir, "scheduler.log"), after=api))
         if spec.mode == "overlay":
             # No Node for a master: its agent only routes to the Pods of others.
-            plan.append(overlay_agent(k8snet, node, kubeconfig, ndir))
+            plan.append(overlay_agent(k8snet, node, kubeconfig, ndir, after=api))
     for node in workers:
         ndir = node_dir(cluster_dir, node.name)
         socket = os.path.join(ndir, "runtime.sock")
@@ -120,7 +135,7 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
             "--cgroup-parent", f"k8snet/{spec.name}/{node.name}"],
             log=os.path.join(ndir, "runtime.log"), ready_file=socket))
         # Policy rules exist before the kubelet can start a Pod (see k8snet.policy).
-        plan.append(policy_agent(k8snet, node, kubeconfig, ndir))
+        plan.append(policy_agent(k8snet, node, kubeconfig, ndir, after=api))
         # The Pod network mode shows on every Node: kubectl get nodes -L k8snet.io/network-mode
         node_labels = {**node.labels, MODE_LABEL: spec.mode}
         labels = ",".join(f"{k}={v}" for k, v in sorted(node_labels.items()))
@@ -132,12 +147,16 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
             "--cpu", str(node.cpu or "2"), "--memory", str(node.memory or "4Gi"),
             "--max-pods", str(node.pods or 110), "--node-labels", labels,
             "--mode", spec.mode, "--cluster-cidr", str(addressing.POD_NET)],
-            log=os.path.join(ndir, "kubelet.log")))
+            log=os.path.join(ndir, "kubelet.log"),
+            after=(*api, f"runtime@{node.name}", f"policy-agent@{node.name}")))
+        proxy_after = api
         if spec.mode == "overlay":
-            plan.append(overlay_agent(k8snet, node, kubeconfig, ndir))
+            plan.append(overlay_agent(k8snet, node, kubeconfig, ndir,
+                                      after=(*api, f"kubelet@{node.name}")))
+            proxy_after = (*api, f"overlay-agent@{node.name}")
         plan.append(Component(node.name, "kube-proxy",
                               proxy_argv(k8snet, node, kubeconfig, spec.proxy_mode),
-                              log=os.path.join(ndir, "kube-proxy.log")))
+                              log=os.path.join(ndir, "kube-proxy.log"), after=proxy_after))
     return plan
 
 
@@ -150,7 +169,8 @@ def proxy_argv(k8snet: List[str], node: NodeInfo, kubeconfig: str,
             str(addressing.POD_NET)]
 
 
-def policy_agent(k8snet: List[str], node: NodeInfo, kubeconfig: str, ndir: str) -> Component:
+def policy_agent(k8snet: List[str], node: NodeInfo, kubeconfig: str, ndir: str,
+                 after: Tuple[str, ...] = ()) -> Component:
     """The NetworkPolicy agent of one worker (see k8snet.policy), ready once its
     first rules are in the kernel."""
     ready = os.path.join(ndir, "policy.ready")
@@ -158,11 +178,11 @@ def policy_agent(k8snet: List[str], node: NodeInfo, kubeconfig: str, ndir: str) 
         *k8snet, "policy-agent", "--kubeconfig", kubeconfig, "--node-name", node.name,
         "--cluster-cidr", str(addressing.POD_NET), "--ready-file", ready,
         "--status-file", os.path.join(ndir, "policy.status"), "--verbose"],
-        log=os.path.join(ndir, "policy-agent.log"), ready_file=ready)
+        log=os.path.join(ndir, "policy-agent.log"), ready_file=ready, after=after)
 
 
 def overlay_agent(k8snet: List[str], node: NodeInfo, kubeconfig: str,
-                  ndir: str) -> Component:
+                  ndir: str, after: Tuple[str, ...] = ()) -> Component:
     """The VXLAN overlay agent of one node (overlay mode; see k8snet.overlay)."""
     return Component(node.name, "overlay-agent", [
         *k8snet, "overlay-agent", "--kubeconfig", kubeconfig, "--node-name", node.name,
@@ -170,7 +190,31 @@ def overlay_agent(k8snet: List[str], node: NodeInfo, kubeconfig: str,
         "--no-masquerade-to", str(addressing.NODE_NET),
         "--ready-file", os.path.join(ndir, "overlay.ready")],
         log=os.path.join(ndir, "overlay-agent.log"),
-        ready_file=os.path.join(ndir, "overlay.ready"))
+        ready_file=os.path.join(ndir, "overlay.ready"), after=after)
+
+
+def startable(plan: Iterable[Component], started: Set[str],
+              ready: Set[str]) -> List[Component]:
+    """The components not yet started whose ``after`` are all ready, in plan order."""
+    return [c for c in plan if c.record_name not in started
+            and all(name in ready for name in c.after)]
+
+
+def start_rounds(plan: List[Component]) -> List[List[str]]:
+    """The order ``startable`` gives when every component gets ready at once:
+    the rounds of components that start side by side (for tests and docs)."""
+    started: Set[str] = set()
+    rounds: List[List[str]] = []
+    while True:
+        batch = startable(plan, started, started)
+        if not batch:
+            break
+        rounds.append([c.record_name for c in batch])
+        started.update(rounds[-1])
+    missing = [c.record_name for c in plan if c.record_name not in started]
+    if missing:
+        raise ValueError(f"components that can never start: {', '.join(missing)}")
+    return rounds
 
 
 def forward_targets(masters: List[NodeInfo]) -> List[str]:

@@ -29,7 +29,7 @@ def observe() -> Dict[str, object]:
     """What this machine has (effects: file system, PATH, one ovs-vsctl call)."""
     which = {tool: shutil.which(tool) for tool in (
         "ovs-vsctl", "mnexec", "ip", "iptables", "nft", "ethtool", "etcd", "tc", "kubectl",
-        "iperf3", "tcpdump", "busybox", "dnsmasq")}
+        "iperf3", "tcpdump", "busybox", "dnsmasq", "conmon", "crun")}
     cni_dir = "/usr/lib/cni"
     return {
         "root": os.geteuid() == 0,
@@ -87,7 +87,7 @@ def evaluate(seen: Dict[str, object]) -> List[Check]:
                         f"missing {', '.join(missing)}: {setup} "
                         "(apt-get install containernetworking-plugins)"))
     for tool, package in (("ip", "iproute2"), ("iptables", "iptables"), ("nft", "nftables"),
-                          ("ethtool", "ethtool")):
+                          ("ethtool", "ethtool"), ("conmon", "conmon"), ("crun", "crun")):
         checks.append(Check(tool, bool(which[tool]), which[tool] or
                             f"missing: {setup} (apt-get install {package})"))
     checks.append(Check("netem", bool(seen["netem"]),

@@ -22,12 +22,15 @@ FACTS_NAME = "fabric.json"
 
 
 def controller_command(spec: ClusterSpec, cluster_dir: str, port: int,
-                       facts_path: Optional[str] = None) -> List[str]:
-    """The controller's command line for a cluster (pure)."""
+                       facts_path: Optional[str] = None, facts_wait: float = 0.0) -> List[str]:
+    """The controller's command line for a cluster (pure). With ``facts_wait``
+    it may start before the facts exist (at ``up``, while the network builds)."""
     cmd = [sys.executable, "-m", "controllers.launcher",
            "--facts", facts_path or os.path.join(cluster_dir, FACTS_NAME),
            "--ofp-port", str(port), "--log", os.path.join(cluster_dir, LOG_NAME),
            "--mode", spec.mode]
+    if facts_wait > 0:
+        cmd += ["--facts-wait", f"{facts_wait:g}"]
     if not spec.network_only:
         # The controller watches Nodes (and Pods in macvlan mode) through the user
         # kubeconfig, which appears once the apiserver is up (the controller waits).

@@ -291,7 +291,10 @@ def lose_leader_master(state: st.ClusterState, how: str = "kill", prefix: str = 
     t_end = time.monotonic()
     acked = [name for name, _ in writer.acked]
     lost = lost_writes(acked, writer.stored())
-    after_holders = lease_holders(client, state.processes)
+    # the records as they are now: a component the supervisor restarted since has a
+    # new PID, which the records taken before the loss do not know
+    after_holders = lease_holders(client, st.read_records(state.name).records
+                                  or state.processes)
     return Outcome(victim, how, etcd_leader, killed, holders, after_holders, kubectl_s, writes_s,
                    longest_gap([t for _, t in writer.acked], t_loss, t_end), bound, running,
                    len(acked), lost, len(writer.errors))

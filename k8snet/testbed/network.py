@@ -7,6 +7,7 @@ switch ports ``<bridge>p<port>`` in the root namespace.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from functools import partial
@@ -160,5 +161,50 @@ def disable_tx_offload(net: K8sMininet) -> None:
 
 
 def connected_switches(net: K8sMininet) -> List[str]:
-    """Names of the switches whose controller connection is up."""
-    return [switch.name for switch in net.switches if switch.connected()]
+    """Names of the switches whose controller connection is up, from one
+    ovs-vsctl call for all of them."""
+    names = [switch.name for switch in net.switches]
+    out = run(["ovs-vsctl", "--timeout=5", "--format=json", "--columns=name,controller",
+               "list", "Bridge", *names, "--", "--columns=_uuid,is_connected", "list",
+               "Controller"], check=False)
+    if out.returncode != 0:
+        return []
+    docs = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    if len(docs) != 2:
+        return []
+    return connected_from(docs[0], docs[1])
+
+
+def connected_from(bridges: Dict, controllers: Dict) -> List[str]:
+    """The bridges (ovs-vsctl's JSON of Bridge name,controller) with a connected
+    controller (ovs-vsctl's JSON of Controller _uuid,is_connected)."""
+    up = {row[0][1] for row in controllers.get("data", []) if row[1] is True}
+    connected = []
+    for name, refs in bridges.get("data", []):
+        uuids = [refs[1]] if refs and refs[0] == "uuid" else \
+            [ref[1] for ref in (refs[1] if refs and refs[0] == "set" else [])]
+        if any(u in up for u in uuids):
+            connected.append(name)
+    return connected
+
+
+def tcp_listening(port: int, table: str = "/proc/net/tcp") -> bool:
+    """True when a socket of this network namespace listens on TCP ``port``
+    (read from the kernel's table: no connection is made)."""
+    try:
+        with open(table) as fh:
+            lines = fh.readlines()[1:]
+    except OSError:
+        return False
+    return listening_in(lines, port)
+
+
+def listening_in(lines: List[str], port: int) -> bool:
+    """Whether /proc/net/tcp ``lines`` show a LISTEN socket (state 0A) on ``port``."""
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and \
+                int(fields[1].rsplit(":", 1)[1], 16) == port:
+            return True
+    return False
+

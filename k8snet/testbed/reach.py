@@ -12,21 +12,6 @@ def all_pairs(nodes: Dict[str, str]) -> Set[Pair]:
     return {(a, b) for a in nodes for b in nodes if a != b}
 
 
-def ping_script(addresses: Iterable[str], timeout_s: int = 1) -> str:
-    """A shell snippet that pings each address once, in parallel, and prints
-    ``ok <ip>`` or ``fail <ip>`` per address. Its length grows by one address
-    per destination, so hundreds of nodes still make a short command."""
-    return (f"for ip in {' '.join(addresses)}; do "
-            f"(ping -c1 -W{timeout_s} -q $ip >/dev/null 2>&1 && echo ok $ip || echo fail $ip) & "
-            "done; wait")
-
-
-def parse_ping_output(output: str) -> Set[str]:
-    """Addresses that answered, from ``ping_script`` output."""
-    return {line.split()[1] for line in output.splitlines()
-            if line.startswith("ok ") and len(line.split()) == 2}
-
-
 def summary(missing: Set[Pair], total: int) -> str:
     done = total - len(missing)
     text = f"{done}/{total} node pairs reach each other"

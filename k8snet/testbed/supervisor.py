@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 from k8snet.components import stop_on_signals
 from k8snet.errors import K8snetError
@@ -34,6 +34,7 @@ from k8snet.testbed import faults as flt
 from k8snet.testbed import preflight
 from k8snet.testbed import state as st
 from k8snet.testbed.spec import ClusterSpec
+from k8snet.testbed.zygote import ForkedProcess, ZygoteClient, reap_orphans
 
 # -- what to run, and when to run it again (pure) ----------------------------------
 
@@ -69,29 +70,56 @@ def describe_exit(returncode: Optional[int]) -> str:
     return f"exit {returncode}"
 
 
+def cli_args(argv: List[str]) -> Optional[List[str]]:
+    """The arguments of a ``python -m k8snet.cli ...`` command (what the zygote
+    runs), or None for any other command."""
+    if argv[:3] == [sys.executable, "-m", "k8snet.cli"]:
+        return list(argv[3:])
+    return None
+
+
 @dataclass
 class Launch:
-    """How one long-running process was started, to start it the same way again."""
+    """How one long-running process was started, to start it the same way again.
+
+    With ``netns`` it runs in that network namespace; with a ``zygote`` a
+    k8snet command is forked from the cluster's zygote (k8snet.testbed.zygote),
+    or started as its own process when the zygote does not answer."""
 
     name: str                          # its record's name: kubelet@w1, controller, ...
     argv: List[str]
     log: str
     node: Optional[str] = None
     env: Dict[str, str] = field(default_factory=dict)
-    popen: Optional[subprocess.Popen] = None
+    netns: Optional[str] = None
+    zygote: Optional[ZygoteClient] = None
+    popen: Optional[Union[subprocess.Popen, ForkedProcess]] = None
     started: float = 0.0               # time.monotonic() of the last start
     delay: Optional[float] = None      # the back-off before the last restart
     due: Optional[float] = None        # when it starts again (None: running)
     restarts: int = 0
     last_exit: Optional[str] = None
 
-    def spawn(self) -> subprocess.Popen:
+    def spawn(self) -> Union[subprocess.Popen, ForkedProcess]:
         """Start the process (in its own session, output appended to its log)."""
         os.makedirs(os.path.dirname(self.log), exist_ok=True)
-        with open(self.log, "ab") as out:
-            self.popen = subprocess.Popen(
-                self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env}, start_new_session=True)
+        env = {**os.environ, **self.env}
+        args = cli_args(self.argv)
+        self.popen = None
+        if self.zygote is not None and args is not None and self.zygote.ready():
+            try:
+                self.popen = ForkedProcess(
+                    self.zygote.spawn(self.name, args, env, self.log, self.netns))
+            except (OSError, ValueError):
+                self.popen = None  # the zygote is gone or stopping: start it plainly
+        if self.popen is None:
+            # nsenter execs the command, so the PID recorded is the command's.
+            argv = self.argv if self.netns is None else \
+                ["nsenter", f"--net=/run/netns/{self.netns}", *self.argv]
+            with open(self.log, "ab") as out:
+                self.popen = subprocess.Popen(
+                    argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=env, start_new_session=True)
         self.started = time.monotonic()
         self.due = None
         return self.popen
@@ -217,6 +245,9 @@ def watch(cluster, stop: threading.Event, period: float = 0.5) -> None:
         active = flt.load(cluster.dir)
         crashed, stopped = flt.crashed_nodes(active), flt.stopped_processes(active)
         supervision.tick()
+        # Processes adopted as a subreaper (a runtime's containers after it
+        # exited) that ended: nobody else waits for them.
+        reap_orphans(cluster.waited_pids())
 
 
 if __name__ == "__main__":

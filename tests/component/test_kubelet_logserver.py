@@ -39,7 +39,7 @@ def test_tail_and_timestamps(server):
         f"line {i}\n" for i in range(5)))
     assert get(srv, "/containerLogs/default/web/app?tailLines=2")[1] == "line 3\nline 4\n"
     status, body = get(srv, "/containerLogs/default/web/app?tailLines=1&timestamps=true")
-    assert body == "2026-01-01T00:00:04.5Z line 4\n"
+    assert body == "2026-01-01T00:00:04.500000000Z line 4\n"   # RFC3339NanoFixed, as the kubelet
     assert get(srv, "/containerLogs/default/web/app?previous=true")[1] == "old run\n"
     assert get(srv, "/containerLogs/default/web/app?limitBytes=3")[1] == "lin"
 

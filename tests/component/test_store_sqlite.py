@@ -110,6 +110,43 @@ def test_watch_sees_writes_from_another_process(tmp_path):
         store.close()
 
 
+def test_watch_cache_interleaves_writes_of_this_and_another_process(tmp_path):
+    """Watchers served from the in-memory cache still see every event, in revision
+    order, when another process writes between this process's writes."""
+    path = str(tmp_path / "store.db")
+    store = SqliteStore(path, poll_interval=0.05)
+    try:
+        start = store.create("/registry/namespaces/default", b"{}")
+        got: List[List[WatchEvent]] = [[], []]
+        stop = threading.Event()
+
+        def watch(i: int) -> None:
+            for event in store.watch("/registry/pods/", start, stop):
+                got[i].append(event)
+
+        threads = [threading.Thread(target=watch, args=(i,), daemon=True) for i in range(2)]
+        for t in threads:
+            t.start()
+        ours = [store.create(f"/registry/pods/ns/a{i}", b"x") for i in range(3)]
+        proc = writer(path, count=4)
+        proc.wait(timeout=DEADLINE)
+        proc.stdout.close()
+        ours += [store.create(f"/registry/pods/ns/b{i}", b"y") for i in range(3)]
+        store.create("/registry/services/ns/s", b"z")       # outside the prefix
+        end = time.monotonic() + DEADLINE
+        while any(len(g) < 10 for g in got) and time.monotonic() < end:
+            time.sleep(0.02)
+        stop.set()
+        for events in got:
+            revisions = [e.revision for e in events]
+            assert len(events) == 10 and revisions == sorted(revisions)
+            assert [e.key.rsplit("/", 1)[1] for e in events] == [
+                "a0", "a1", "a2", "p000000", "p000001", "p000002", "p000003", "b0", "b1", "b2"]
+        assert set(ours) <= {e.revision for e in got[0]}
+    finally:
+        store.close()
+
+
 def test_history_survives_restart(tmp_path):
     path = str(tmp_path / "store.db")
     first = SqliteStore(path)

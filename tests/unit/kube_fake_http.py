@@ -46,7 +46,8 @@ class FakeServer:
                 raw = self.rfile.read(length) if length else b""
                 path, _, query = self.path.partition("?")
                 req = {"method": self.command, "path": path, "query": query,
-                       "headers": dict(self.headers), "body": raw}
+                       "headers": dict(self.headers), "body": raw,
+                       "peer": self.client_address}
                 fake.requests.append(req)
                 if fake.token and self.headers.get("Authorization") != f"Bearer {fake.token}":
                     return self._send(401, {"kind": "Status", "code": 401,

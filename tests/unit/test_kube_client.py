@@ -218,6 +218,16 @@ def test_keepalive_reuses_connection(server, client):
     assert len(server.requests) == 5
 
 
+def test_short_lived_threads_share_kept_alive_connections(server, client):
+    server.route("GET", "/api/v1/nodes/n1", lambda r: (200, {"metadata": {"name": "n1"}}))
+    for _ in range(5):                 # one thread after another, as a sync's pool makes
+        t = threading.Thread(target=client.get, args=("nodes", "n1"))
+        t.start()
+        t.join()
+    assert len(server.requests) == 5
+    assert len({r["peer"] for r in server.requests}) == 1
+
+
 def test_bad_url():
     with pytest.raises(K8snetError):
         ApiClient("127.0.0.1:6443")

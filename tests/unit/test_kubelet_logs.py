@@ -3,6 +3,7 @@
 import pytest
 
 from k8snet.kubelet import logs
+from k8snet.machinery.timefmt import parse_nanos
 
 LINES = [
     "2026-01-01T00:00:00.100000000Z stdout F first\n",
@@ -48,3 +49,17 @@ def test_pick_log_file():
     assert logs.pick_log_file("/d", files, previous=True) == "/d/1.log"
     assert logs.pick_log_file("/d", ["0.log"], previous=True) is None
     assert logs.pod_log_dir("/r", "ns", "p", "u") == "/r/pods/ns_p_u"
+
+
+def test_a_zone_offset_is_shown_as_utc_with_z_as_the_kubelet_does():
+    # conmon writes the machine's local offset; kubectl logs --timestamps shows UTC
+    entries = list(logs.parse(["2026-12-03T09:37:47.514794690+02:00 stdout F run\n",
+                               "2026-12-03T07:37:48.5+00:00 stdout F again\n"]))
+    assert [e.time for e in entries] == ["2026-12-03T07:37:47.514794690Z",
+                                         "2026-12-03T07:37:48.500000000Z"]
+    assert entries[1].ts - entries[0].ts == pytest.approx(0.98520531)
+
+
+def test_parse_nanos_is_exact():
+    assert parse_nanos("1970-01-01T00:00:01.000000001Z") == 1_000_000_001
+    assert parse_nanos("1970-01-01T02:00:01.5+02:00") == 1_500_000_000

@@ -5,6 +5,8 @@ dict shapes and a fake apiserver."""
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 
 from k8snet.kubelet.loop import Kubelet, KubeletConfig
 from k8snet.kubelet.model import BackoffPolicy
@@ -133,3 +135,75 @@ def test_a_pod_runs_reports_and_is_torn_down_through_the_loop(tmp_path):
     k.sync_pod("u1")
     assert ("pods", "web", 0) in api.deleted
     assert all(c["state"] == "CONTAINER_EXITED" for c in cri.containers.values())
+
+
+class CountingCri(MemoryCri):
+    def __init__(self):
+        super().__init__()
+        self.lists = 0
+
+    def list_pod_sandboxes(self):
+        self.lists += 1
+        return super().list_pod_sandboxes()
+
+
+def test_workers_asking_at_once_share_one_snapshot(tmp_path):
+    cri = CountingCri()
+    cfg = KubeletConfig(node=NodeConfig(name="w1", ip="10.0.0.2"), root_dir=str(tmp_path),
+                        cni_conf_dir=str(tmp_path / "net.d"), cni_data_dir=str(tmp_path / "i"))
+    k = Kubelet(cfg, FakeApi(), cri)  # type: ignore[arg-type]
+    gate = threading.Event()
+    real = cri.list_containers
+
+    def slow_list():
+        gate.wait(5)
+        return real()
+
+    cri.list_containers = slow_list
+    threads = [threading.Thread(target=k.actual, args=(f"u{i}",)) for i in range(5)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)                   # all five are asking while the first snapshot runs
+    gate.set()
+    for t in threads:
+        t.join(5)
+    assert cri.lists <= 2             # the first, and at most one for those queued behind it
+    k.observe("u1")
+    assert cri.lists <= 3             # after an action: always a snapshot taken afterwards
+
+
+def test_a_terminating_pod_is_stopped_by_a_thread_of_its_own(tmp_path):
+    from k8snet.machinery.reconciler import Reconciler
+
+    cri, api = MemoryCri(), FakeApi()
+    cfg = KubeletConfig(node=NodeConfig(name="w1", ip="10.0.0.2"), root_dir=str(tmp_path),
+                        cni_conf_dir=str(tmp_path / "net.d"), cni_data_dir=str(tmp_path / "i"))
+    k = Kubelet(cfg, api, cri)  # type: ignore[arg-type]
+    k.syncer = PodSyncer(api, cri, EventRecorder(api, "kubelet", host="w1"), "10.0.0.2",  # type: ignore[arg-type]
+                         str(tmp_path), k.observe, BackoffPolicy(), log=k.log)
+    k.changed_pods({"default/web": pod()})
+    k.sync_pod("u1")
+    k._reconciler = Reconciler("kubelet", lambda uid: k.sync_pod(uid))
+    release, stopping = threading.Event(), threading.Event()
+    real_stop = cri.stop_container
+
+    def slow_stop(cid, grace):         # a container taking its grace period
+        stopping.set()
+        release.wait(5)
+        real_stop(cid, grace)
+
+    cri.stop_container = slow_stop
+    k.changed_pods({"default/web": pod("2", deleting=True)})
+    k.sync_pod("u1")                   # returns at once: the stop runs in its own thread
+    assert stopping.wait(5) and not release.is_set()
+    k.sync_pod("u1")                   # a resync meanwhile does nothing
+    release.set()
+    end = time.monotonic() + 5
+    while "u1" in k._terminating and time.monotonic() < end:
+        time.sleep(0.01)
+    assert "u1" in k._reconciler.queue.pending()    # queued again once stopped
+    assert all(c["state"] == "CONTAINER_EXITED" for c in cri.containers.values())
+    assert ("pods", "web", 0) not in api.deleted     # the rest is a worker's
+    k.sync_pod("u1")
+    assert ("pods", "web", 0) in api.deleted and cri.sandboxes == {}
+    assert api.events.count("Killing") == 1

@@ -86,3 +86,23 @@ def test_names_differ_within_one_nanosecond_and_failures_are_only_logged(caplog)
     assert len(names) == 2
     EventRecorder(FakeApi(fail=True), "kubelet").event(POD, NORMAL, "Started", "c")
     assert "cannot record event Started for web: boom" in caplog.text
+
+
+def test_a_background_recorder_sends_in_order_and_still_folds_repeats():
+    api = FakeApi()
+    rec = EventRecorder(api, "kubelet", host="w1", background=True)
+    for reason in ("Pulled", "Created", "Started", "Started"):
+        rec.event(POD, NORMAL, reason, f"{reason} container app")
+    assert rec.flush(5)
+    assert [obj["reason"] for _r, _ns, obj in api.created] == ["Pulled", "Created", "Started"]
+    assert [body["count"] for _r, _ns, _n, body in api.patched] == [2]
+
+
+def test_a_background_recorder_outlives_a_failing_apiserver():
+    api = FakeApi(fail=True)
+    rec = EventRecorder(api, "kubelet", background=True)
+    rec.event(POD, NORMAL, "Pulled", "x")
+    assert rec.flush(5)
+    api.fail = False
+    rec.event(POD, NORMAL, "Created", "y")
+    assert rec.flush(5) and [obj["reason"] for _r, _ns, obj in api.created] == ["Created"]

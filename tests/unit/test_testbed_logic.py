@@ -1,8 +1,11 @@
 """Pure decisions of the testbed: reachability, clean plans, doctor verdicts."""
 
+import os
 import subprocess
 
-from k8snet.testbed import cleanup, doctor, reach
+import pytest
+
+from k8snet.testbed import cleanup, doctor, pingall, reach
 from k8snet.testbed.facts import describe_link
 from k8snet.testbed.state import ClusterRecords, NodeInfo, records_from
 
@@ -23,22 +26,22 @@ def test_all_pairs_and_summary():
     assert "not yet: m1->w1" in reach.summary({("m1", "w1")}, 6)
 
 
-def test_ping_output_parsing_only_counts_answers():
-    out = "ok 10.0.0.2\nfail 10.0.0.3\nok 10.0.0.4\ngarbage\n"
-    assert reach.parse_ping_output(out) == {"10.0.0.2", "10.0.0.4"}
+def test_echo_request_and_reply_parsing():
+    packet = pingall.echo_request(0x1234, 7)
+    assert packet[0] == 8 and pingall.checksum(packet) == 0  # a valid ICMP checksum
+    reply = bytes([0x45]) + bytes(19) + bytes([0, 0]) + packet[2:]
+    assert pingall.parse_reply(reply, 0x1234)
+    assert not pingall.parse_reply(reply, 0x1235)  # someone else's ping
+    assert not pingall.parse_reply(bytes([0x45]) + bytes(19) + packet, 0x1234)  # a request
+    assert not pingall.parse_reply(b"short", 0x1234)
 
 
-def test_ping_script_pings_every_address_in_parallel():
-    script = reach.ping_script(["10.0.0.2", "10.0.0.3"])
-    assert "for ip in 10.0.0.2 10.0.0.3;" in script and script.endswith("wait")
-    out = subprocess.run(["sh", "-c", reach.ping_script(["127.0.0.1", "127.0.0.2"])],
-                         capture_output=True, text=True, timeout=30).stdout
-    assert reach.parse_ping_output(out) == {"127.0.0.1", "127.0.0.2"}
-
-
-def test_ping_script_stays_short_for_hundreds_of_nodes():
-    many = [f"10.0.{i // 250}.{i % 250 + 1}" for i in range(300)]
-    assert len(reach.ping_script(many)) < 4096  # under a terminal's line limit
+@pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
+def test_ping_matrix_from_a_namespace():
+    own = "/proc/self/ns/net"
+    got = pingall.ping_matrix({"a": (own, ["127.0.0.1", "127.0.0.2"]),
+                               "b": (own, ["127.0.0.3"])}, timeout=2)
+    assert got == {"a": {"127.0.0.1", "127.0.0.2"}, "b": {"127.0.0.3"}}
 
 
 def test_clean_plan_takes_only_k8snet_things():
@@ -80,7 +83,7 @@ def test_clean_plan_never_targets_itself():
 def machine(**over):
     which = {t: f"/usr/bin/{t}" for t in ("ovs-vsctl", "mnexec", "ip", "iptables", "nft",
                                           "ethtool", "etcd", "tc", "kubectl", "iperf3",
-                                          "tcpdump", "busybox")}
+                                          "tcpdump", "busybox", "conmon", "crun")}
     seen = {"root": True, "which": which, "ovs_running": True, "ovs_kernel": False,
             "mininet": True, "os_ken": True, "scapy": True,
             "cni_plugins": ["bridge", "host-local", "loopback", "ptp"], "netem": False}
@@ -93,6 +96,13 @@ def test_doctor_ready_machine_with_notes():
     assert doctor.ready(checks)
     text = doctor.render(checks)
     assert "userspace datapath" in text and "note netem" in text
+
+
+def test_doctor_says_the_runtime_needs_conmon_and_crun():
+    which = dict(machine()["which"], conmon=None)
+    checks = doctor.evaluate(machine(which=which))
+    assert not doctor.ready(checks)
+    assert "apt-get install conmon" in doctor.render(checks)
 
 
 def test_doctor_stopped_ovs_says_how_to_start_it():
@@ -202,19 +212,39 @@ def test_stop_processes_stops_the_obedient_and_kills_the_stubborn():
             p.wait()
 
 
-def test_workers_start_side_by_side_in_waves_after_the_control_plane():
-    from k8snet.testbed.cluster import start_order
-    from k8snet.testbed.components import plan_components
+def test_components_start_as_soon_as_what_they_need_is_ready():
+    from k8snet.testbed.components import plan_components, start_rounds, startable
     from k8snet.testbed.spec import ClusterSpec
 
     nodes = [node("m1", "master", "10.0.0.1"), node("w1", "worker", "10.0.0.2"),
              node("w2", "worker", "10.0.0.3")]
     plan = plan_components(nodes, ClusterSpec(name="c", mode="overlay"), "/run/k8snet/c",
                            ["k"])
-    order = [f"{c.name}@{c.node}" for c in start_order(plan)]
-    assert order == ["apiserver@m1", "controller-manager@m1", "scheduler@m1",
-                     "overlay-agent@m1",
-                     "runtime@w1", "runtime@w2", "policy-agent@w1", "policy-agent@w2",
-                     "kubelet@w1", "kubelet@w2", "overlay-agent@w1", "overlay-agent@w2",
-                     "kube-proxy@w1", "kube-proxy@w2"]
-    assert sorted(order) == sorted(f"{c.name}@{c.node}" for c in plan)  # nothing lost
+    # Every node side by side: the runtimes start with the apiserver, the policy
+    # agents and proxies as soon as the apiserver is ready, each kubelet once its
+    # node's runtime and policy agent are, each overlay agent after its kubelet.
+    assert start_rounds(plan) == [
+        ["apiserver@m1", "runtime@w1", "runtime@w2"],
+        ["controller-manager@m1", "scheduler@m1", "overlay-agent@m1", "policy-agent@w1",
+         "policy-agent@w2"],
+        ["kubelet@w1", "kubelet@w2"],
+        ["overlay-agent@w1", "overlay-agent@w2"],
+        ["kube-proxy@w1", "kube-proxy@w2"]]
+    # A slow node holds back only itself.
+    ready = {"apiserver@m1", "runtime@w1", "policy-agent@w1", "runtime@w2"}
+    started = ready | {"controller-manager@m1", "scheduler@m1", "overlay-agent@m1",
+                       "policy-agent@w2"}
+    assert [c.record_name for c in startable(plan, started, ready)] == ["kubelet@w1"]
+    routed = plan_components(nodes, ClusterSpec(name="c"), "/run/k8snet/c", ["k"])
+    assert {"kube-proxy@w1", "kube-proxy@w2"} <= set(start_rounds(routed)[1])
+
+
+def test_connected_switches_from_one_ovs_vsctl_listing():
+    from k8snet.testbed.network import connected_from
+
+    bridges = {"data": [["kna-s1", ["uuid", "u1"]], ["kna-s2", ["uuid", "u2"]],
+                        ["kna-s3", ["set", [["uuid", "u3"], ["uuid", "u4"]]]],
+                        ["kna-s4", ["set", []]]]}
+    controllers = {"data": [[["uuid", "u1"], True], [["uuid", "u2"], False],
+                            [["uuid", "u4"], True]]}
+    assert connected_from(bridges, controllers) == ["kna-s1", "kna-s3"]
