@@ -71,6 +71,7 @@ from k8snet.report.perf import Figure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABEL = "app=pb-perf"
+AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.53"
 WORKER_COMPONENTS = ("kubelet", "runtime", "kube-proxy", "policy-agent")
 BASE_NS = "pbbl"        # the bare-namespace baseline's names: pbbl<i>, pbblhost
 PLAIN_NAME = "pb9"      # the plain Mininet baseline's bridge names
@@ -172,10 +173,11 @@ def cluster_pids(name: str, supervisor: int) -> List[int]:
 
 
 def shim_pids(name: str) -> List[int]:
-    """The per-container shims of cluster ``name`` (their container dir is under
-    /run/k8snet/NAME/)."""
+    """The per-container monitors of cluster ``name``: conmon (or the old Python shim),
+    whose command line names a container directory under /run/k8snet/NAME/."""
     return [pid for pid in all_pids()
-            if "k8snet.cri.shim" in (cl := cmdline(pid)) and f"/k8snet/{name}/" in cl]
+            if ("k8snet.cri.shim" in (cl := cmdline(pid)) or os.path.basename(
+                cl.split(" ", 1)[0]) == "conmon") and f"/k8snet/{name}/" in cl]
 
 
 # -- the k8snet command -------------------------------------------------------------
@@ -619,12 +621,12 @@ def pods_section(args, figures: List[Figure], details: Dict) -> None:
                                               f"Pod namespaces or under its supervisor "
                                               f"({len(pids)} after), after minus before, / Pods; "
                                               "no kernel memory (netns, veth, conntrack)"))
-            figures.append(Figure("mem_shim", "per-container shim PSS (mean)",
+            figures.append(Figure("mem_shim", "per-container monitor (conmon) PSS (mean)",
                                   mib(sum(shims) / len(shims)) if shims else None, "MiB",
                                   baseline=mib(details["bare_python_pss_kib"]),
                                   baseline_label="bare python",
-                                  note=f"mean over {len(shims)} shims "
-                                       "(python -m k8snet.cri.shim)"))
+                                  note=f"mean over {len(shims)} monitors (Debian's conmon; "
+                                       "crun exits once the container runs)"))
             total_objects = sum(objects.values())
             figures.append(Figure("mem_apiserver", f"apiserver PSS with {total_objects} "
                                   "objects stored", mib(api_pss), "MiB",
@@ -715,6 +717,8 @@ def scale_section(args, figures: List[Figure], details: Dict) -> None:
     plain = plain_mininet("single", workers=50)
     try:
         got = bring_up("pb4", topo_args("single", 50))
+        if args.scale_pods:
+            thousand_pods("pb4", args.scale_pods, args.timeout, figures, details)
     finally:
         details["down_single_50w"] = down("pb4")
     details["up_single_50w"] = got
@@ -726,6 +730,127 @@ def scale_section(args, figures: List[Figure], details: Dict) -> None:
                                "component at Ready: " + ", ".join(
                                    f"{k} {v:.1f}" for k, v in sorted(
                                        got["cpu"].items(), key=lambda kv: -kv[1]))))
+
+
+def deployment_doc(name: str, replicas: int, image: str, args: List[str]) -> Dict:
+    container: Dict = {"name": "c", "image": image, "args": args}
+    if image == "busybox":
+        container = {"name": "c", "image": image, "command": args}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "strategy": {"rollingUpdate": {"maxSurge": "25%",
+                                                    "maxUnavailable": "25%"}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"terminationGracePeriodSeconds": 1,
+                                           "containers": [container]}}}}
+
+
+def running_pods(client, label: str, image: str) -> Dict[str, Dict]:
+    """name -> Pod of those Running with an IP whose container runs `image`."""
+    out = {}
+    for pod in client.list("pods", "default", label_selector=label)["items"]:
+        spec = pod.get("spec", {}).get("containers") or [{}]
+        status = pod.get("status", {})
+        if spec[0].get("image") == image and status.get("phase") == "Running" \
+                and status.get("podIP") and not pod["metadata"].get("deletionTimestamp"):
+            out[pod["metadata"]["name"]] = pod
+    return out
+
+
+def wait_deployment(client, name: str, replicas: int, image: str, timeout: float,
+                    ) -> Tuple[float, Dict[str, Dict], int]:
+    """(seconds, Pods, Pods of the Deployment still existing) once `replicas` of its
+    Pods run `image` and no other of its Pods is left, or at the deadline."""
+    t0 = time.monotonic()
+    pods: Dict[str, Dict] = {}
+    total = 0
+    last_log = t0
+    while time.monotonic() - t0 < timeout:
+        pods = running_pods(client, f"app={name}", image)
+        total = len(client.list("pods", "default", label_selector=f"app={name}")["items"])
+        if len(pods) >= replicas and total == len(pods):
+            break
+        if time.monotonic() - last_log > 30:
+            log(f"    {len(pods)}/{replicas} running {image} ({total} Pods exist) after "
+                f"{time.monotonic() - t0:.0f} s")
+            last_log = time.monotonic()
+        time.sleep(2)
+    return time.monotonic() - t0, pods, total
+
+
+def thousand_pods(name: str, count: int, timeout: float, figures: List[Figure],
+                  details: Dict) -> None:
+    """A Deployment of `count` busybox Pods on the cluster, then rolled to agnhost: every
+    Pod Running with its own address and network namespace, the probe still passing,
+    the machine's memory with them all."""
+    from k8snet.testbed import api
+
+    cluster = api.find(name, need_api=True)
+    client = cluster.client(timeout=60)
+    used0 = used_kib()
+    netns0 = len(subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                text=True).stdout.splitlines())
+    dep = "pb-scale"
+    client.create("deployments", deployment_doc(dep, count, "busybox", ["sleep", "86400"]),
+                  "default")
+    secs, pods, total = wait_deployment(client, dep, count, "busybox", timeout)
+    ips = {p["status"]["podIP"] for p in pods.values()}
+    nodes = {p["spec"].get("nodeName") for p in pods.values()}
+    netns1 = len(subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                text=True).stdout.splitlines())
+    used1 = used_kib()
+    log(f"  {count} busybox Pods: {len(pods)} Running in {secs:.1f} s on {len(nodes)} nodes; "
+        f"{len(ips)} distinct Pod IPs; network namespaces on the machine +{netns1 - netns0}; "
+        f"memory used +{mib(used1 - used0):.0f} MiB")
+    details["scale_busybox"] = {"seconds": secs, "running": len(pods), "ips": len(ips),
+                                "nodes": len(nodes), "netns_added": netns1 - netns0,
+                                "used_kib_before": used0, "used_kib_after": used1}
+    note = "" if len(pods) >= count else f" ({count - len(pods)} not Running)"
+    figures.append(Figure("scale_busybox_rate", f"{count} busybox Pods (one Deployment) on "
+                          f"50 workers, all Running: Pods/s{note}",
+                          len(pods) / secs if secs else None, "Pods/s", better="higher",
+                          note=f"{len(pods)} Running in {secs:.0f} s; {len(ips)} distinct "
+                               f"IPs on {len(nodes)} nodes; network namespaces on the "
+                               f"machine +{netns1 - netns0}"))
+    figures.append(Figure("scale_memory_per_pod", "  same: machine memory per Pod",
+                          mib((used1 - used0) / max(1, len(pods))), "MiB",
+                          note=f"(MemTotal - MemAvailable) delta {mib(used1 - used0):.0f} MiB "
+                               f"over {len(pods)} Pods"))
+    # the same Deployment rolled to agnhost: every Pod replaced under maxSurge 25%
+    client.patch("deployments", dep, {"spec": {"template": {"spec": {"containers": [
+        {"name": "c", "image": AGNHOST, "command": None,
+         "args": ["netexec", "--http-port=8080"]}]}}}}, "default")
+    secs2, pods2, total2 = wait_deployment(client, dep, count, AGNHOST, timeout)
+    ips2 = {p["status"]["podIP"] for p in pods2.values()}
+    used2 = used_kib()
+    log(f"  rolled to agnhost: {len(pods2)} Running in {secs2:.1f} s ({total2} Pods exist); "
+        f"{len(ips2)} distinct Pod IPs; memory used +{mib(used2 - used0):.0f} MiB")
+    details["scale_agnhost"] = {"seconds": secs2, "running": len(pods2), "ips": len(ips2),
+                                "pods_left": total2, "used_kib_after": used2}
+    figures.append(Figure("scale_rollout_seconds", f"  same Deployment rolled to agnhost "
+                          f"netexec, all {count} replaced", secs2, "s",
+                          note=f"{len(pods2)} Running, {len(ips2)} distinct IPs; machine "
+                               f"memory +{mib(used2 - used0):.0f} MiB over the cluster "
+                               "without Pods"))
+    t0 = time.monotonic()
+    proc = subprocess.run([*K8SNET, "probe", "--name", name, "--json"], capture_output=True,
+                          text=True, timeout=1200)
+    probe_secs = time.monotonic() - t0
+    try:
+        checks = json.loads(proc.stdout).get("checks", [])
+    except ValueError:
+        checks = []
+    failed = [c.get("name") for c in checks if c.get("verdict") != "pass"]
+    log(f"  k8snet probe with {len(pods2)} Pods: exit {proc.returncode} in {probe_secs:.0f} "
+        f"s; {len(checks) - len(failed)}/{len(checks)} checks passed"
+        + (f"; failed: {', '.join(map(str, failed))}" if failed else ""))
+    details["scale_probe"] = {"rc": proc.returncode, "seconds": probe_secs,
+                              "checks": len(checks), "failed": failed,
+                              "stderr": proc.stderr[-2000:]}
+    figures.append(Figure("scale_probe", f"  k8snet probe beside {count} Pods: checks "
+                          "passed", len(checks) - len(failed), "checks", better="higher",
+                          note=f"of {len(checks)}; exit {proc.returncode}; {probe_secs:.0f} s"))
 
 
 def stop_section(args, figures: List[Figure], details: Dict) -> None:
@@ -932,6 +1057,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--scale", action="store_true",
                     help="also one switch with 50 workers (several minutes)")
     ap.add_argument("--pods", type=int, default=200)
+    ap.add_argument("--scale-pods", type=int, default=1000,
+                    help="with --scale: a Deployment of this many Pods on the 50 workers "
+                         "(0: skip)")
     ap.add_argument("--pods-default", type=int, default=300,
                     help="Pods deleted with the default grace period (0: skip)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per Pod wave")
