@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from k8snet.machinery.client import ApiClient, ApiError
+from k8snet.testbed import faults as flt
 from k8snet.testbed import state as st
 
 LABEL = "k8snet.io/ha-writer"
@@ -260,7 +261,9 @@ def lose_leader_master(state: st.ClusterState, how: str = "kill", prefix: str = 
                        settle: float = 2.0, after: float = 5.0,
                        timeout: float = 120.0) -> Outcome:
     """Kill (``how="kill"``) or cut off (``how="link"``) the leader master while a
-    writer writes; measure recovery. The cluster is left with that master down."""
+    writer writes; measure recovery. The cluster is left with that master down (a
+    killed one is a crashed node to the supervisor: ``k8snet fault node restore``
+    brings it back)."""
     client = ApiClient.from_kubeconfig(state.kubeconfig, timeout=5)
     holders = lease_holders(client, state.processes)
     victim = holders.get("kube-controller-manager") or state.masters[0].name
@@ -272,6 +275,10 @@ def lose_leader_master(state: st.ClusterState, how: str = "kill", prefix: str = 
     time.sleep(settle)
     t_loss = time.monotonic()
     if how == "kill":
+        # Recorded as a crashed node first, as `k8snet fault node crash` does: the
+        # supervisor holds its processes down (a lost machine does not come back by
+        # itself; restarted, its controller-manager could win the Lease back).
+        flt.save(state.dir, flt.added(flt.load(state.dir), flt.new("crash", [victim])))
         killed = kill_node_processes(state, victim)
     else:
         cut_link(state, victim)

@@ -40,9 +40,17 @@ class ControlPlane:
 
     def kubectl(self, *args: str, stdin: str = "", timeout: float = 60,
                 check: bool = True) -> subprocess.CompletedProcess:
-        got = subprocess.run([KUBECTL, "--cache-dir", str(self.tmp / "cache"), *args],
-                             input=stdin, env=self.env, capture_output=True, text=True,
-                             timeout=timeout)
+        try:
+            got = subprocess.run([KUBECTL, "--cache-dir", str(self.tmp / "cache"), *args],
+                                 input=stdin, env=self.env, capture_output=True, text=True,
+                                 timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            pods = subprocess.run([KUBECTL, "get", "pods", "-o", "json"], env=self.env,
+                                  capture_output=True, text=True, timeout=30).stdout
+            raise AssertionError(
+                f"kubectl {' '.join(args)} did not return within {timeout:g}s; it said "
+                f"{exc.stdout!r} {exc.stderr!r}\npods now: {pods[-6000:]}\n"
+                f"{self.log_path.read_text()[-4000:]}\n{self.logs()}") from None
         if check:
             assert got.returncode == 0, f"kubectl {' '.join(args)}: {got.stderr}\n" \
                 f"{self.log_path.read_text()[-4000:]}"
