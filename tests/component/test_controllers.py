@@ -341,7 +341,12 @@ def test_statefulset_ordered_names_claims_and_rolling_update(cp):
     assert sorted(c["metadata"]["name"] for c in claims) == ["www-web-0", "www-web-1",
                                                              "www-web-2"]
     uid = pods["web-1"]["metadata"]["uid"]
-    cp.kubectl("delete", "pod", "web-1")
+    # Not kubectl's own wait: kubectl 1.32 waits for a DELETED event after listing the
+    # name, and a Pod deleted and made again (new UID) between its get and its list is
+    # never seen to go: it waits until its timeout (newer kubectl compares UIDs there).
+    # A simulated node confirms a deletion at once, so that window is real here; the
+    # loop below waits for the new Pod instead.
+    cp.kubectl("delete", "pod", "web-1", "--wait=false")
     end = time.monotonic() + 60
     while time.monotonic() < end:
         again = _sts_pods(cp).get("web-1")

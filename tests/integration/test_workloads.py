@@ -99,7 +99,9 @@ def test_statefulset_pods_keep_their_names(kubectl):
     names = sorted(p["metadata"]["name"] for p in kubectl.pods("app=nginx"))
     assert names == ["web-0", "web-1", "web-2"]
     old = {p["metadata"]["name"]: p["metadata"]["uid"] for p in kubectl.pods("app=nginx")}
-    out = kubectl("delete", "pod", "-l", "app=nginx", timeout=120).stdout
+    # --wait=false: kubectl 1.32's wait misses a Pod deleted and made again under the
+    # same name between its get and its list (see test_controllers); we wait below
+    out = kubectl("delete", "pod", "-l", "app=nginx", "--wait=false", timeout=120).stdout
     assert 'pod "web-0" deleted' in out
     def back():
         pods = kubectl.pods("app=nginx")
