@@ -154,21 +154,37 @@ def gather(only: Optional[str] = None, root: str = naming.STATE_ROOT,
 
 
 def container_records(cluster_dir: str) -> List[ProcessRecord]:
-    """The container and shim processes the nodes' runtimes recorded (PID and
-    start time, in ``<node>/runtime/containers/<id>/started.json``)."""
+    """runtime_records of every node of a cluster (``<node>/runtime``)."""
+    return [record for runtime_dir in sorted(glob.glob(os.path.join(cluster_dir, "*",
+                                                                    "runtime")))
+            for record in runtime_records(runtime_dir)]
+
+
+def runtime_records(runtime_dir: str) -> List[ProcessRecord]:
+    """The processes one runtime recorded, by PID and start time: each container and
+    its monitor (``containers/<id>/started.json``) and each shared PID namespace's
+    holder (``sandboxes/<id>.json``). They outlive the runtime on purpose."""
+    found = []
+    for path in glob.glob(os.path.join(runtime_dir, "containers", "*", "started.json")):
+        found.append((path, ""))
+    for path in glob.glob(os.path.join(runtime_dir, "sandboxes", "*.json")):
+        found.append((path, "pid_holder"))
     records = []
-    for path in glob.glob(os.path.join(cluster_dir, "*", "runtime", "containers", "*",
-                                       "started.json")):
+    for path, part in found:
         try:
             with open(path) as fh:
-                started = json.load(fh)
+                doc = json.load(fh)
         except (OSError, ValueError):
+            continue
+        rec = doc.get(part) if part else doc
+        if not isinstance(rec, dict):
             continue
         for pid_key, time_key, name in (("pid", "starttime", "container"),
                                         ("shim_pid", "shim_starttime", "container shim")):
-            if isinstance(started.get(pid_key), int) and started.get(time_key) is not None:
-                records.append(ProcessRecord(pid=started[pid_key], name=name,
-                                             start_time=started[time_key]))
+            if isinstance(rec.get(pid_key), int) and rec.get(time_key) is not None:
+                label = "PID namespace holder" if part else name
+                records.append(ProcessRecord(pid=rec[pid_key], name=label,
+                                             start_time=rec[time_key]))
     return records
 
 

@@ -119,7 +119,7 @@ def crash(cluster: api.Cluster, node: str) -> List[str]:
     update(cluster, lambda old: flt.added(old, flt.new("crash", [node])))
     done = []
     records = [r for r in cluster.state.processes if r.node == node]
-    records += cleanup.container_records(cluster.state.node_dir(node))
+    records += cleanup.runtime_records(os.path.join(cluster.state.node_dir(node), "runtime"))
     for record in records:
         if st.signal_process(record, signal.SIGKILL):
             done.append(f"killed {record.name} (pid {record.pid})")

@@ -11,7 +11,6 @@ netns, directory and cgroup it made; nothing touches the root namespace.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
@@ -21,7 +20,8 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from k8snet.cri.host import same_process
+from k8snet.testbed.cleanup import runtime_records
+from k8snet.testbed.state import signal_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NODE_IP = "10.0.0.2"
@@ -187,23 +187,8 @@ class NodeStack:
         time; then anything in our netns. The Pod netns are made inside `ip netns exec`'s
         mount namespace, so from here their names are plain files and `ip netns pids`
         finds nothing in them: the records are what finds those containers."""
-        records = glob.glob(os.path.join(self.tmp, "runtime", "containers", "*",
-                                          "started.json"))
-        records += glob.glob(os.path.join(self.tmp, "runtime", "sandboxes", "*.json"))
-        for path in records:
-            try:
-                with open(path) as fh:
-                    rec = json.load(fh)
-            except (OSError, ValueError):
-                continue
-            rec = rec.get("pid_holder") or rec
-            for pid, starttime in (("pid", "starttime"), ("shim_pid", "shim_starttime")):
-                if isinstance(rec.get(pid), int) and isinstance(rec.get(starttime), int) \
-                        and same_process(rec[pid], rec[starttime]):
-                    try:
-                        os.kill(rec[pid], signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+        for record in runtime_records(os.path.join(self.tmp, "runtime")):
+            signal_process(record, signal.SIGKILL)
         for ns in self.pod_netns() + [self.ns]:
             pids = self.sh("ip", "netns", "pids", ns, check=False).stdout.split()
             for pid in pids:

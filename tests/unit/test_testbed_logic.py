@@ -248,3 +248,19 @@ def test_connected_switches_from_one_ovs_vsctl_listing():
     controllers = {"data": [[["uuid", "u1"], True], [["uuid", "u2"], False],
                             [["uuid", "u4"], True]]}
     assert connected_from(bridges, controllers) == ["kna-s1", "kna-s3"]
+
+
+def test_one_runtimes_records_include_the_pid_namespace_holders(tmp_path):
+    runtime = tmp_path / "w1" / "runtime"
+    (runtime / "containers" / "c1").mkdir(parents=True)
+    (runtime / "containers" / "c1" / "started.json").write_text(
+        '{"pid": 10, "starttime": 5, "shim_pid": 9, "shim_starttime": 4}')
+    (runtime / "sandboxes").mkdir()
+    (runtime / "sandboxes" / "s1.json").write_text(
+        '{"id": "s1", "pid_holder": {"pid": 7, "starttime": 3}}')
+    (runtime / "sandboxes" / "s2.json").write_text('{"id": "s2"}')
+    got = sorted((r.pid, r.start_time, r.name) for r in cleanup.runtime_records(str(runtime)))
+    assert got == [(7, 3, "PID namespace holder"), (9, 4, "container shim"),
+                   (10, 5, "container")]
+    # what `k8snet fault node crash NODE` reads: that node's runtime directory
+    assert sorted(r.pid for r in cleanup.container_records(str(tmp_path))) == [7, 9, 10]
