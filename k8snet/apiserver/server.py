@@ -41,6 +41,7 @@ from k8snet.apiserver.routes import Route, parse_path, verb_allowed
 from k8snet.apiserver.satokens import TokenIssuer
 from k8snet.apiserver.status import ApiStatusError, bad_request
 from k8snet.apiserver.streams import StreamsMixin
+from k8snet.apiserver.watch import EventCache
 from k8snet.machinery import discovery
 from k8snet.machinery.httpserver import HTTPServer
 from k8snet.machinery.resources import KindInfo
@@ -84,6 +85,7 @@ class ApiHTTPServer(HTTPServer):
         self.options = options
         self.tls = tls
         self.stopping = threading.Event()
+        self.event_cache = EventCache()  # watch events decoded and encoded once for all
         self.openapi = OpenAPIService(registry.table, custom=lambda: (
             registry.extensions.openapi_definitions() if registry.extensions else None))
         super().__init__(addr, Handler)

@@ -3,7 +3,6 @@ events) and followed Pod logs. Mixed into the HTTP handler."""
 
 from __future__ import annotations
 
-import json
 import ssl
 import time
 
@@ -18,6 +17,8 @@ from k8snet.apiserver.watch import (
     TOO_LARGE_WAIT,
     WatchPump,
     bookmark,
+    cached_line,
+    event_line,
     expired,
     initial_events,
     next_bookmark,
@@ -61,8 +62,8 @@ class StreamsMixin:
             if as_table and etype not in ("ERROR", "BOOKMARK"):
                 obj = self._table(info, [obj], obj["metadata"].get("resourceVersion", ""),
                                   "", include)
-            self._chunk(json.dumps({"type": etype, "object": obj},
-                                   separators=(",", ":")).encode() + b"\n")
+            self._chunk(event_line(etype, obj))
+        events = getattr(self.server, "event_cache", None)
         pump = None
         try:
             current = reg.store.current_revision()
@@ -113,9 +114,13 @@ class StreamsMixin:
                     send("ERROR", status_object(500, f"watch failed: {item}", "InternalError"))
                     break
                 last_rev = max(last_rev, item.revision)
-                out = translate(info, item, matches)
-                if out is not None:
+                out = translate(info, item, matches, events)
+                if out is None:
+                    continue
+                if as_table:
                     send(*out)
+                else:
+                    self._chunk(cached_line(events, out))
             self._end_stream()
         except (OSError, ssl.SSLError):
             self.close_connection = True

@@ -15,10 +15,12 @@ events -> watch events (with selector transitions).
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from k8snet.api.fielderrors import Errors
 from k8snet.apiserver import objects as o
@@ -126,33 +128,103 @@ def too_large(requested: int, current: int) -> dict:
                                      "retryAfterSeconds": 1})
 
 
-def translate(info: KindInfo, ev: WatchEvent, matches) -> Optional[tuple[str, dict]]:
+class EventCache:
+    """Decoded objects and encoded watch lines of store events, shared by every watch of
+    one apiserver (upstream encodes an event once per format for all its watchers).
+
+    An apiserver with 50 nodes has hundreds of watches; without this each of them decoded
+    the same Pod update from JSON and encoded it again. Entries are keyed by what makes
+    them unique (served version, store key, revision), so a hit is always the same bytes;
+    the least recently used go past ``size``. Cached objects are shared: read them only.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple, make: Callable[[], object]) -> object:
+        with self._lock:
+            try:
+                value = self._items[key]
+            except KeyError:
+                self.misses += 1
+            else:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return value
+        value = make()  # outside the lock: two threads may both make it, both the same
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+class Translated(tuple):
+    """(type, object) of one watch event, with ``tag``: what identifies the object's
+    bytes (None when the object is not cached)."""
+
+    tag: Optional[tuple]
+
+    def __new__(cls, etype: str, obj: dict, tag: Optional[tuple] = None) -> Translated:
+        self = super().__new__(cls, (etype, obj))
+        self.tag = tag
+        return self
+
+
+def translate(info: KindInfo, ev: WatchEvent, matches,
+              cache: Optional[EventCache] = None) -> Optional[Translated]:
     """One store event -> (type, object) for a watcher whose filter is `matches`, or None.
 
     An object that starts matching is ADDED, one that stops matching is DELETED
-    (as Kubernetes does for selector watches).
+    (as Kubernetes does for selector watches). With `cache`, the decoded objects are
+    shared with the other watches.
     """
     if ev.type == "PROGRESS":
         return None
+
+    def decode(which: str) -> tuple[dict, Optional[tuple]]:
+        value = ev.value if which == "new" else ev.prev_value
+        if cache is None:
+            return o.decode(info, value, ev.revision), None
+        tag = (info.api_version, info.kind, ev.key, ev.revision, which)
+        return cache.get(tag, lambda: o.decode(info, value, ev.revision)), tag
+
     if ev.type == "DELETE":
         if ev.prev_value is None:
             return None
-        old = o.decode(info, ev.prev_value, ev.revision)
-        return ("DELETED", old) if matches(old) else None
+        old, tag = decode("old")
+        return Translated("DELETED", old, tag) if matches(old) else None
     if ev.value is None:
         return None
-    new = o.decode(info, ev.value, ev.revision)
+    new, tag = decode("new")
     new_ok = matches(new)
     if ev.created or ev.prev_value is None:
-        return ("ADDED", new) if new_ok else None
-    old_ok = matches(o.decode(info, ev.prev_value, ev.revision))
+        return Translated("ADDED", new, tag) if new_ok else None
+    old_ok = matches(decode("old")[0])
     if new_ok and old_ok:
-        return "MODIFIED", new
+        return Translated("MODIFIED", new, tag)
     if new_ok:
-        return "ADDED", new
+        return Translated("ADDED", new, tag)
     if old_ok:
-        return "DELETED", new
+        return Translated("DELETED", new, tag)
     return None
+
+
+def event_line(etype: str, obj: dict) -> bytes:
+    """One watch event as a line of the JSON stream."""
+    return json.dumps({"type": etype, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def cached_line(cache: Optional[EventCache], event: Translated) -> bytes:
+    """`event_line` of a translated event, encoded once for every watch that sends it."""
+    etype, obj = event
+    if cache is None or event.tag is None:
+        return event_line(etype, obj)
+    return cache.get(("line", etype, *event.tag), lambda: event_line(etype, obj))
 
 
 class WatchPump:

@@ -21,7 +21,13 @@ from k8snet.errors import K8snetError, UsageError
 from k8snet.machinery.reconciler import ALL, Backoff, Reconciler
 from k8snet.policy import render_ipt, render_nft
 from k8snet.policy.compile import compile_node, is_isolated
-from k8snet.policy.model import namespace_labels, parse_pod, parse_policies, pod_is_live
+from k8snet.policy.model import (
+    PodFacts,
+    namespace_labels,
+    parse_pod,
+    parse_policies,
+    pod_is_live,
+)
 from k8snet.proxy.apply import run_command
 
 RETRY = Backoff(base=0.5, cap=15.0)
@@ -40,10 +46,12 @@ BACKENDS = ("nftables", "iptables")
 
 
 def plan_node(node: str, cluster_cidr: str, policies: Iterable[dict], pods: Iterable[dict],
-              namespaces: Iterable[dict], backend: str = "nftables") -> NodePlan:
-    """The nft script (or iptables-restore body) for ``node`` from the apiserver's objects."""
+              namespaces: Iterable[dict], backend: str = "nftables",
+              parse: Callable[[dict], PodFacts] = parse_pod) -> NodePlan:
+    """The nft script (or iptables-restore body) for ``node`` from the apiserver's objects
+    (``parse``: parse_pod, or a memo of it)."""
     parsed, skipped = parse_policies(policies)
-    facts = [parse_pod(p) for p in pods if pod_is_live(p)]
+    facts = [parse(p) for p in pods if pod_is_live(p)]
     ns = namespace_labels(namespaces)
     compiled = compile_node(node, parsed, facts, ns)
     pending = tuple(sorted(p.key for p in facts if p.node == node and not p.ip
@@ -110,6 +118,31 @@ def applier_for(backend: str, netns: Optional[str] = None, runner=run_command) -
     return (IptablesApplier if backend == "iptables" else NftApplier)(netns, runner)
 
 
+class PodFactsMemo:
+    """parse_pod once per Pod version: every sync reads every Pod of the cluster, and
+    at scale most of them have not changed since the last one."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple, PodFacts] = {}
+        self._used: dict[tuple, PodFacts] = {}
+
+    def __call__(self, obj: dict) -> PodFacts:
+        meta = obj.get("metadata") or {}
+        version = meta.get("resourceVersion")
+        if not version:
+            return parse_pod(obj)
+        key = (meta.get("namespace"), meta.get("name"), meta.get("uid"), version)
+        facts = self._seen.get(key)
+        if facts is None:
+            facts = parse_pod(obj)
+        self._used[key] = facts
+        return facts
+
+    def forget_unused(self) -> None:
+        """Keep only the versions the last plan read (call after each plan)."""
+        self._seen, self._used = self._used, {}
+
+
 @dataclass
 class AgentStats:
     syncs: int = 0
@@ -142,6 +175,7 @@ class PolicyAgent:
                                                    "namespaces": None}
         self._pending_since: Optional[float] = None
         self._applied: Optional[str] = None
+        self._facts = PodFactsMemo()
         self.reconciler = Reconciler("policy-agent", self._reconcile, clock=clock,
                                      backoff=RETRY, resync=sync_period, log=self.log)
 
@@ -182,7 +216,8 @@ class PolicyAgent:
             pending, self._pending_since = self._pending_since, None
         plan = plan_node(self.node, self.cluster_cidr, caches["networkpolicies"].values(),
                          caches["pods"].values(), caches["namespaces"].values(),
-                         getattr(self.applier, "mode", "nftables"))
+                         getattr(self.applier, "mode", "nftables"), self._facts)
+        self._facts.forget_unused()
         for reason in plan.skipped:
             self.log.warning("policy skipped: %s", reason)
         if plan.script == self._applied:

@@ -150,7 +150,9 @@ def render(pods: list[PodRules], view: NodeView) -> str:
     for name, addresses in sorted(address_sets(pods).items()):
         lines.append(f"  set {name} {{ type ipv4_addr; elements = {{ "
                      f"{', '.join(addresses)} }}; }}")
-    known = sorted(set(view.known_ips))
+    # the set is read only by the pending rule below: filled only then, so a Pod that
+    # comes or goes elsewhere in the cluster leaves this node's script as it was
+    known = sorted(set(view.known_ips)) if view.pending else []
     lines.append(f"  set {KNOWN_SET} {{ type ipv4_addr;"
                  + (f" elements = {{ {', '.join(known)} }};" if known else "") + " }")
     for map_name, direction in ((INGRESS_MAP, INGRESS), (EGRESS_MAP, EGRESS)):

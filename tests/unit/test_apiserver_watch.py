@@ -3,6 +3,8 @@ wording), where a watch starts, when BOOKMARKs are due, the ERROR Statuses."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from k8snet.apiserver import watch as w
@@ -88,3 +90,32 @@ def test_compaction_keeps_one_to_two_intervals_of_history():
     assert compaction_target(500, 900, 0) == 500      # the previous round's revision
     assert compaction_target(500, 900, 100) == 800    # a revision cap keeps less
     assert compaction_target(500, 550, 100) == 500
+
+
+def test_watches_share_one_decoding_and_one_encoding_of_an_event():
+    pods = kinds.RESOURCES["pods"]
+    old = b'{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","labels":{"app":"x"}}}'
+    new = b'{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","labels":{"app":"y"}}}'
+    ev = WatchEvent("PUT", "/registry/pods/default/a", new, old, 12, False)
+    cache = w.EventCache()
+    everyone = w.translate(pods, ev, lambda _o: True, cache)
+    again = w.translate(pods, ev, lambda _o: True, cache)
+    assert tuple(everyone) == ("MODIFIED", again[1]) and everyone[1] is again[1]
+    assert everyone[1]["metadata"]["resourceVersion"] == "12"
+    line = w.cached_line(cache, everyone)
+    assert w.cached_line(cache, again) is line
+    assert json.loads(line) == {"type": "MODIFIED", "object": everyone[1]}
+    # a selector watch sees the same bytes as its own event: app=x stops matching
+    left = w.translate(pods, ev, lambda o: o["metadata"]["labels"]["app"] == "x", cache)
+    assert left[0] == "DELETED" and left[1] is everyone[1]
+    assert json.loads(w.cached_line(cache, left))["type"] == "DELETED"
+    assert w.cached_line(None, left) == w.cached_line(cache, left)
+
+
+def test_the_event_cache_forgets_the_least_recently_used():
+    cache = w.EventCache(size=2)
+    made = []
+    for key in ("a", "b", "a", "c", "b"):
+        cache.get((key,), lambda k=key: made.append(k) or k)
+    assert made == ["a", "b", "c", "b"]        # "a" was used again, so "b" went first
+    assert (cache.hits, cache.misses) == (1, 4)
