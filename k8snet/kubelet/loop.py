@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from k8snet.errors import K8snetError
 from k8snet.kubelet import node as nodes
 from k8snet.kubelet.model import BackoffPolicy, ContainerInfo, PodActual, PodMemory, SandboxInfo
-from k8snet.kubelet.podinputs import PodInputs
+from k8snet.kubelet.podinputs import PodInputs, WatchedObjects
 from k8snet.kubelet.podworker import PodSyncer
 from k8snet.kubelet.runtimeview import container_snapshot, sandbox_info
 from k8snet.kubelet.sync import grace_seconds, is_live
@@ -382,7 +382,8 @@ class Kubelet:
                                 self.log, inputs=PodInputs(
                                     self.api, self.cfg.root_dir, self.cfg.node.ip,
                                     cluster_dns=self.cfg.cluster_dns,
-                                    cluster_domain=self.cfg.cluster_domain))
+                                    cluster_domain=self.cfg.cluster_domain,
+                                    objects=WatchedObjects(self.api, stop, log=self.log)))
         if on_ready is not None:
             on_ready()
         reconciler.run(stop)
