@@ -341,6 +341,16 @@ class SqliteStore(Store):
             if keys is None or any(k.startswith(prefix) for k in keys):
                 wake.set()
 
+    def _newest(self) -> int:
+        """The newest revision the watch cache holds, else the store's (a query)."""
+        with self._cond:
+            if self._ring:
+                return self._ring[-1].revision
+        try:
+            return self.current_revision()
+        except StoreError:
+            return 0
+
     def _forget_to(self, revision: int) -> None:
         """Drop cached events at or below a compacted ``revision``."""
         while self._ring and self._ring[0].revision <= revision:
@@ -477,9 +487,13 @@ class SqliteStore(Store):
             return conn.execute(sql, [seen, *params]).fetchall(), _meta(conn, "revision")
 
         lo = prefix.encode()
-        wake = threading.Event()   # set by a write under the prefix (any write: progress)
+        # set by a write under the prefix. A watch asked for progress is not woken by
+        # every other write too: it looks at the store's revision once a second at most
+        # (as often as it may report), or an apiserver with 300 watches of nodes, Pods,
+        # Leases... woke all 300 threads for each write.
+        wake = threading.Event()
         with self._cond:
-            self._watchers[id(wake)] = (b"" if progress else lo, wake)
+            self._watchers[id(wake)] = (lo, wake)
         try:
             while not stop.is_set() and not self._closed:
                 wake.clear()   # before reading: a write from now on wakes the wait below
@@ -509,12 +523,18 @@ class SqliteStore(Store):
                     reported, reported_at = seen, time.monotonic()
                     yield WatchEvent("PROGRESS", "", None, None, seen, False)
                     continue  # look again before sleeping: writes may have come meanwhile
-                due = progress and seen > reported  # a PROGRESS is owed once the second is up
-                # sleep until a write (here or seen by the poller) or stop
+                # sleep until a write under the prefix (here or seen by the poller), stop,
+                # or (progress) a second after the last report once the store moved on
                 while not wake.is_set() and not stop.is_set() and not self._closed:
-                    if due and time.monotonic() - reported_at >= 1.0:
-                        break
-                    wake.wait(_STOP_CHECK)
+                    if progress:
+                        left = 1.0 - (time.monotonic() - reported_at)
+                        if left <= 0:
+                            if seen > reported or self._newest() > seen:
+                                break   # a revision to report
+                            left = 1.0
+                        wake.wait(min(_STOP_CHECK, left))
+                    else:
+                        wake.wait(_STOP_CHECK)
         finally:
             with self._cond:
                 self._watchers.pop(id(wake), None)

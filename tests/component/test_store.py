@@ -324,6 +324,33 @@ def test_many_watchers_see_every_write(store):
     assert seen == [written] * 4
 
 
+def test_a_sleeping_progress_watch_learns_of_writes_elsewhere(store):
+    """Writes under other prefixes do not wake a progress watch one by one, but it still
+    reports the store's revision within about a second of them."""
+    st, root = store
+    stop = threading.Event()
+    seen: List[WatchEvent] = []
+    got_first = threading.Event()
+
+    def watch() -> None:
+        for event in st.watch(root + "still/", st.current_revision(), stop, progress=True):
+            seen.append(event)
+            got_first.set()
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.3)   # asleep in its wait
+        written = [st.create(root + f"busy/k{i}", b"v") for i in range(5)]
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline and not any(e.revision >= written[-1] for e in seen):
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(DEADLINE)
+    assert any(e.type == "PROGRESS" and e.revision >= written[-1] for e in seen), seen
+    assert all(e.type == "PROGRESS" for e in seen)
+
+
 def test_watch_progress_reports_the_revision_of_quiet_prefixes(store):
     """An idle watch asked for progress learns how far the store got (BOOKMARK material):
     SQLite at most once a second, etcd through its progress notifications (every second here)."""
