@@ -131,3 +131,12 @@ def test_the_agent_parses_a_pod_version_once(monkeypatch):
     agent.on_change("pods")({"x/web": moved})
     assert agent.sync_once() and parsed == ["web", "web"]
     assert "in-x-web" not in applier.scripts[-1]   # the new version's labels count
+
+
+def test_without_policies_no_pod_is_read():
+    read = []
+    plan = plan_node("w1", "10.244.0.0/16", [], [pod("web", ip="10.244.1.5")], NS,
+                     parse=lambda obj: read.append(obj) or None)
+    empty = plan_node("w1", "10.244.0.0/16", [], [], NS)
+    assert read == [] and plan.pods == 0 and plan.rules == empty.rules
+    assert plan.script == empty.script
