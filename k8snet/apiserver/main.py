@@ -16,6 +16,8 @@ from k8snet.apiextensions.manager import CustomResources
 from k8snet.apiserver import alloc, authn, authz, certs, health, kubeletclient, metricsapi, satokens
 from k8snet.apiserver.auth import Auth
 from k8snet.apiserver.bootstrap import aggregation_writer, bootstrap, release_leaks_later
+from k8snet.apiserver.inflight import DEFAULT_LIMIT as DEFAULT_INFLIGHT
+from k8snet.apiserver.inflight import InflightLimit
 from k8snet.apiserver.ipam import ServiceIPAM
 from k8snet.apiserver.masterleases import MasterLeases
 from k8snet.apiserver.metrics import ApiMetrics
@@ -61,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compaction-keep", type=int, default=0,
                         help="also never keep more than this many revisions of history "
                              "(0: no limit)")
+    parser.add_argument("--max-requests-inflight", type=int, default=DEFAULT_INFLIGHT,
+                        help="ordinary requests worked on at once; the others wait "
+                             "(watches, streams, Leases and health checks never do; "
+                             "0: no limit)")
     parser.add_argument("--bookmark-interval", type=float, default=60.0,
                         help="seconds between watch BOOKMARK events (when asked for; one "
                              "also comes 2 s before a watch's timeout)")
@@ -233,7 +239,9 @@ def run(args: argparse.Namespace) -> int:
         httpd = ApiHTTPServer((args.bind_address, args.port), registry,
                               ServerOptions(auth=auth, metrics=metrics, issuer=issuer,
                                             bookmark_interval=args.bookmark_interval,
-                                            kubelet_tls=kubelet_tls),
+                                            kubelet_tls=kubelet_tls,
+                                            inflight=InflightLimit(
+                                                args.max_requests_inflight)),
                               tls)
         started: set = set()
         httpd.options.health_checks = _health_checks(store, cache, httpd, started)

@@ -22,6 +22,7 @@ from k8snet.apiserver import (
     componentstatus,
     eviction,
     health,
+    inflight,
     metricsapi,
     patching,
     protobuf,
@@ -32,6 +33,7 @@ from k8snet.apiserver import (
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.auth import Auth
 from k8snet.apiserver.context import Ctx
+from k8snet.apiserver.inflight import InflightLimit
 from k8snet.apiserver.metrics import CONTENT_TYPE as METRICS_CT
 from k8snet.apiserver.metrics import ApiMetrics, request_labels
 from k8snet.apiserver.openapiserve import OpenAPIService
@@ -70,6 +72,7 @@ class ServerOptions:
     default_watch_timeout: float = 1800.0
     server_address: str = ""
     kubelet_tls: Optional[ssl.SSLContext] = None   # client certificate towards kubelets
+    inflight: Optional[InflightLimit] = None       # None: no limit (k8snet.apiserver.inflight)
 
 
 class ApiHTTPServer(HTTPServer):
@@ -308,7 +311,14 @@ class Handler(StreamsMixin, BaseHTTPRequestHandler):
                 return
             if ri.resource in RBAC_PLURALS and method in ("POST", "PUT", "PATCH", "DELETE"):
                 self._rbac_write = ri
-            self._route(method, parse_path(url.path, self.server.registry.table), ctx, body)
+            limit = opts.inflight
+            held = limit is not None and not inflight.exempt(ri, params) and limit.enter()
+            try:
+                self._route(method, parse_path(url.path, self.server.registry.table), ctx,
+                            body)
+            finally:
+                if held:
+                    limit.leave()
         except ApiStatusError as e:
             self._safe_status(e)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout,

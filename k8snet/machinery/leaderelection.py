@@ -100,13 +100,17 @@ class LeaderElector:
                                       name=f"leader-{self.name}")
             worker.start()
             last_renewed = self.clock()
-            while not stop.wait(self.renew_period):
+            pause = self.renew_period
+            while not stop.wait(pause):
                 if self._attempt():
                     last_renewed = self.clock()
+                    pause = self.renew_period
                 elif (self.clock() - last_renewed).total_seconds() > self.lease_duration * 2 / 3:
                     self.log.warning("%s: lost the lease %s/%s", self.identity,
                                      self.namespace, self.name)
                     break
+                else:   # a renewal failed (a slow apiserver): try again soon, not in 5 s
+                    pause = self.retry_period
                 if not worker.is_alive():
                     break
             lead_stop.set()

@@ -87,3 +87,39 @@ def test_two_electors_one_leader_and_release_hands_over_at_once():
     a._release()
     assert b.try_once()                                      # no wait for expiry
     assert store.obj["spec"]["holderIdentity"] == "b" and store.obj["spec"]["leaseTransitions"] == 1
+
+
+class TickingStop:
+    """A stop event whose waits advance a fake clock (and record how long they were)."""
+
+    def __init__(self, now, waits_before_stop):
+        self.now, self.left, self.pauses = now, waits_before_stop, []
+
+    def wait(self, seconds):
+        self.pauses.append(seconds)
+        self.now[0] += dt.timedelta(seconds=seconds)
+        self.left -= 1
+        return self.left <= 0
+
+    def is_set(self):
+        return self.left <= 0
+
+
+def test_a_failed_renewal_is_retried_soon_and_the_lease_kept():
+    """A slow apiserver fails two renewals: the leader tries again after retry_period,
+    not renew_period, and renews within the deadline (10 s of 15) instead of giving up."""
+    store, now = LeaseStore(), [T0]
+    elector = LeaderElector(store, "kube-system", "kube-scheduler", "a", clock=lambda: now[0],
+                            lease_duration=15, renew_period=5.0, retry_period=2.0)
+    real_update, failures = store.update, [2]
+
+    def slow_update(resource, obj, namespace=None):
+        if failures[0] > 0:
+            failures[0] -= 1
+            raise Conflict(409, "Conflict", "timed out")   # what a lost race looks like
+        return real_update(resource, obj, namespace)
+    stop = TickingStop(now, waits_before_stop=5)
+    store.update = slow_update
+    elector.run(stop, lambda lead_stop: lead_stop.wait(30))
+    assert stop.pauses == [5.0, 2.0, 2.0, 5.0, 5.0]   # fail, fail, renewed: back to 5 s
+    assert store.obj["spec"]["leaseTransitions"] == 0   # never lost, never taken again
