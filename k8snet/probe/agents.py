@@ -46,6 +46,15 @@ def pod_netns_path(node: NodeInfo, netns: str) -> str:
     return candidates[0]
 
 
+KILL_WAIT = 30.0
+
+
+def start_timeout(count: int, base: float = START_TIMEOUT) -> float:
+    """Seconds for `count` agents started together to be ready: `base` for up to 16,
+    proportionally more beyond (pure)."""
+    return base * max(1.0, count / 16)
+
+
 class Agent:
     """One running agent; ``label`` says where it runs (for messages)."""
 
@@ -104,7 +113,10 @@ class Agent:
                 self.proc.wait(3)
         except (OSError, subprocess.TimeoutExpired, ValueError):
             self.proc.kill()
-            self.proc.wait(5)
+            try:
+                self.proc.wait(KILL_WAIT)
+            except subprocess.TimeoutExpired:   # SIGKILLed on a machine too busy to let
+                pass                            # it go yet: it will; nothing to wait for
         finally:
             for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
                 try:
@@ -126,8 +138,11 @@ class Agents:
                  if name not in self.by_name]
         for agent in fresh:
             self.by_name[agent.label] = agent
+        # they start together: on a loaded machine, dozens of interpreters importing
+        # scapy at once take longer than one does (54 agents beside 1,000 Pods: over 90 s)
+        deadline = time.monotonic() + start_timeout(len(fresh))
         for agent in fresh:
-            agent.wait_ready()
+            agent.wait_ready(max(1.0, deadline - time.monotonic()))
 
     def __getitem__(self, name: str) -> Agent:
         return self.by_name[name]
