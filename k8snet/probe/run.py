@@ -328,10 +328,15 @@ assert tuple(RUNNERS) == CHECKS
 
 # ------------------------------------------------------------------------ run
 
+API_TIMEOUT = 70.0
+
+
 def run_probes(cluster: api.Cluster, only: Sequence[str] = (), keep: bool = False,
                progress: Progress = lambda _text: None) -> Tuple[List[Row], bool]:
     """Run the checks (all, or ``only``) against a running cluster."""
-    client = cluster.client(timeout=10)
+    # a busy apiserver queues requests (up to 60 s: k8snet.apiserver.inflight); the probe
+    # checks the data plane, so it waits for the API as long as the queue may take
+    client = cluster.client(timeout=API_TIMEOUT)
     workers = cluster.state.workers
     external = cluster.state.external
     wanted = [c for c in CHECKS if not only or c in only]
