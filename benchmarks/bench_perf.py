@@ -963,10 +963,13 @@ def profile_run(args, out_dir: str) -> str:
 
     py_spy = find_py_spy(args.py_spy)
     rate = args.rate
-    sections = [f"# Where the seconds go (py-spy, {rate} samples/s per process; a sample "
-                "counts a thread that runs or waits for a CPU, sleeping threads are not "
-                "sampled; processes py-spy found late or could not read are missing: "
-                "the /proc CPU line is complete)", "",
+    # --gil: only the thread holding the interpreter lock is sampled, so a sample is
+    # Python code on a CPU. Without it py-spy counts threads blocked on a lock as busy
+    # (it said the apiserver spent 78% in Condition.wait).
+    sections = [f"# Where the seconds go (py-spy --gil, {rate} samples/s per process; a "
+                "sample counts the thread holding the interpreter lock; waits, I/O and "
+                "time in C with the lock released are not sampled; processes py-spy found "
+                "late or could not read are missing: the /proc CPU line is complete)", "",
                 f"load average before: {loadavg()} ({os.cpu_count()} cores)", ""]
     # 1. bring-up of the 2x4 cluster, every process it starts
     raw = os.path.join(out_dir, "profile-bringup.txt")
@@ -979,7 +982,7 @@ def profile_run(args, out_dir: str) -> str:
                            *topo_args("leaf-spine", 8, 2, 4)], stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     try:
-        spy = subprocess.Popen([py_spy, "record", "-r", str(rate), "--nonblocking",
+        spy = subprocess.Popen([py_spy, "record", "-r", str(rate), "--gil", "--nonblocking",
                                 "--subprocesses", "-f", "raw", "-o", raw, "--pid",
                                 str(up.pid)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
@@ -1016,7 +1019,7 @@ def profile_run(args, out_dir: str) -> str:
         client = cluster.client(timeout=30)
         time.sleep(5)
         raw2 = os.path.join(out_dir, "profile-churn.txt")
-        spy = subprocess.Popen([py_spy, "record", "-r", str(rate), "--nonblocking",
+        spy = subprocess.Popen([py_spy, "record", "-r", str(rate), "--gil", "--nonblocking",
                                 "--subprocesses", "-f", "raw", "-o", raw2, "--pid",
                                 str(cluster.state.supervisor.pid)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -437,7 +437,7 @@ def profile_markdown(title: str, profiles: Sequence[ComponentProfile], rate: flo
     if wall:
         lines.append(f"Wall time {wall:.1f} s; {total / rate:.1f} active s sampled in all "
                      f"profiled processes ({total / rate / wall:.2f} on average; active: "
-                     "running or waiting for a CPU).")
+                     "a thread holding its process's interpreter lock).")
         lines.append("")
     lines += ["| component | processes | active s | share | in imports |",
               "| --- | --- | --- | --- | --- |"]
