@@ -1,7 +1,12 @@
 """The embedded default backend: one SQLite file in WAL mode.
 
-Durability: ``synchronous=FULL`` makes every acknowledged commit survive
-``kill -9`` and power loss (the WAL is fsynced on commit).
+Durability: ``synchronous=FULL`` (the default) makes every acknowledged commit
+survive ``kill -9`` and power loss (the WAL is fsynced on commit). ``synchronous=
+"normal"`` fsyncs at checkpoints only: a commit survives ``kill -9`` of the apiserver
+but not a power loss. The testbed uses it, for a store that lives in the cluster's
+run directory and a cluster that does not outlive the machine anyway: on a busy disk a
+commit's fsync took 3.4 ms on average and 65 ms at P99 (0.1 and 0.3 ms without), under
+the write lock, and at 1,000 Pods on 50 workers the writes queued behind it.
 
 Layout: ``kv`` holds the current value of every key; ``history`` holds one
 row per revision (the event, with the previous value) so that watches resume
@@ -109,8 +114,12 @@ class SqliteStore(Store):
         poll_interval: float = 0.2,
         busy_timeout: float = 30.0,
         compact_every: int = 500,
+        synchronous: str = "full",
     ) -> None:
         self.path = path
+        self.synchronous = synchronous.upper()
+        if self.synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous={synchronous!r}: give 'full' or 'normal'")
         self.history_revisions = history_revisions
         self.history_seconds = history_seconds
         self.poll_interval = poll_interval
@@ -144,7 +153,7 @@ class SqliteStore(Store):
                 check_same_thread=False,
             )
             self._set_wal(conn)
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             if not self._schema_ready:
                 with self._schema_lock:

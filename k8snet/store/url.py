@@ -9,11 +9,21 @@ from urllib.parse import parse_qsl, urlsplit
 from k8snet.errors import UsageError
 from k8snet.store.base import Store
 
+
+def _synchronous(text: str) -> str:
+    """SQLite's commit durability: "full" (fsync each commit) or "normal" (fsync at
+    checkpoints: a commit survives kill -9 but not a power loss)."""
+    if text.lower() not in ("full", "normal"):
+        raise ValueError(text)
+    return text.lower()
+
+
 SQLITE_OPTIONS = {
     "history_revisions": int,
     "history_seconds": float,
     "poll_interval": float,
     "busy_timeout": float,
+    "synchronous": _synchronous,
 }
 ETCD_OPTIONS = {"timeout": float}
 _HINT = 'use "sqlite:///abs/path.db" or "etcd://127.0.0.1:2379[,host:port...]"'
@@ -65,7 +75,8 @@ def _options(url: str, query: str, known: Dict[str, type]) -> Dict[str, object]:
         try:
             options[name] = known[name](text)
         except ValueError:
-            raise UsageError(f"store URL {url!r}: option {name}={text!r} is not a number") from None
+            what = ('"full" or "normal"' if known[name] is _synchronous else "a number")
+            raise UsageError(f"store URL {url!r}: option {name}={text!r} is not {what}") from None
     return options
 
 

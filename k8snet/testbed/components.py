@@ -104,6 +104,11 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
             # Its own member first, as a stacked kubeadm master talks to its local
             # etcd: losing another master costs this apiserver nothing.
             argv += ["--store", url(members[index:] + members[:index])]
+        else:
+            # the cluster's state dies with the machine (its namespaces, processes and
+            # run directory do): a commit need not wait for the disk (k8snet.store.sqlite)
+            argv += ["--store", f"sqlite://{os.path.join(data, 'state.db')}"
+                                "?synchronous=normal"]
         # The first apiserver writes the kubeconfig once it serves; the others
         # write apiserver.url in their data dir when they do.
         plan.append(Component(node.name, "apiserver", argv,

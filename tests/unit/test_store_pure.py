@@ -29,6 +29,8 @@ def test_parse_sqlite_url():
     )
     parsed = parse_store_url("sqlite:///tmp/s.db?history_revisions=50&poll_interval=0.5")
     assert parsed.options == {"history_revisions": 50, "poll_interval": 0.5}
+    assert parse_store_url("sqlite:///tmp/s.db?synchronous=NORMAL").options == {
+        "synchronous": "normal"}
 
 
 def test_parse_etcd_url():
@@ -43,6 +45,7 @@ def test_parse_etcd_url():
         ("sqlite://relative.db", "absolute path"),
         ("sqlite:///tmp/x.db?color=red", "unknown option 'color'"),
         ("sqlite:///tmp/x.db?poll_interval=soon", "not a number"),
+        ("sqlite:///tmp/x.db?synchronous=off", 'not "full" or "normal"'),
         ("etcd://127.0.0.1", "bad endpoint"),
         ("etcd://127.0.0.1:99999", "bad endpoint"),
         ("etcd://127.0.0.1:2379/prefix", "takes none"),
@@ -140,3 +143,15 @@ def test_etcd_down_is_reported_as_unavailable():
         with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{port}"):
             store.get("/registry/pods/ns/a")
         store.close()
+
+
+def test_the_sqlite_commit_durability_asked_for_is_the_one_in_force(tmp_path):
+    for asked, code in (("full", 2), ("normal", 1)):
+        store = open_store(f"sqlite://{tmp_path}/{asked}.db?synchronous={asked}")
+        store.create("/registry/x", b"1")
+        got = store._read(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
+        store.close()
+        assert got == code, (asked, got)
+    with pytest.raises(ValueError):
+        from k8snet.store.sqlite import SqliteStore
+        SqliteStore(str(tmp_path / "x.db"), synchronous="off")
