@@ -31,6 +31,7 @@ from k8snet.policy.model import (
 from k8snet.proxy.apply import run_command
 
 RETRY = Backoff(base=0.5, cap=15.0)
+STATUS_EVERY = 0.5   # seconds between status files that differ only in versions
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ class PolicyAgent:
         self.wall = wall
         self._versions: dict[str, str] = {}
         self._status: Optional[dict] = None
+        self._status_at = float("-inf")
         self.log = log or logging.getLogger("k8snet.policy")
         self.stats = AgentStats()
         self._lock = threading.Lock()
@@ -260,7 +262,16 @@ class PolicyAgent:
                                for k, v in sorted(policies.items())}}
         if not self.status_file or status == self._status:
             return
-        self._status = status
+        # only the informers' versions moved (Pods coming and going elsewhere): write at
+        # most every STATUS_EVERY seconds, and look again then so the last ones land
+        # (50 agents rewrote their file after every Pod event of the cluster)
+        same_rules = self._status is not None and all(
+            status[k] == self._status[k] for k in status if k != "versions")
+        now = self.clock()
+        if same_rules and now - self._status_at < STATUS_EVERY:
+            self.reconciler.enqueue_after(ALL, STATUS_EVERY)
+            return
+        self._status, self._status_at = status, now
         tmp = self.status_file + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump({**status, "applied_at": self.wall()}, fh)

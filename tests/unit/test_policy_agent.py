@@ -140,3 +140,21 @@ def test_without_policies_no_pod_is_read():
     empty = plan_node("w1", "10.244.0.0/16", [], [], NS)
     assert read == [] and plan.pods == 0 and plan.rules == empty.rules
     assert plan.script == empty.script
+
+
+def test_a_status_that_differs_only_in_versions_is_written_at_most_twice_a_second(tmp_path):
+    now = [100.0]
+    status = tmp_path / "policy.status"
+    agent = PolicyAgent(FakeApplier(), "w1", "10.244.0.0/16", status_file=str(status),
+                        clock=lambda: now[0])
+    agent.on_change("namespaces", lambda: "3")({"x": NS[0]})
+    agent.on_change("networkpolicies", lambda: "7")({"x/deny": DENY})
+    agent.on_change("pods", lambda: "5")({})
+    assert agent.sync_once() and read_status(str(status))["versions"]["pods"] == "5"
+    now[0] += 0.1
+    agent.on_change("pods", lambda: "6")({"x/db": pod("db", node="w2", ip="10.244.2.5")})
+    assert agent.sync_once() and read_status(str(status))["versions"]["pods"] == "5"
+    now[0] += 0.5                                 # the agent looks again: it lands
+    assert agent.sync_once() and read_status(str(status))["versions"]["pods"] == "6"
+    agent.on_change("networkpolicies", lambda: "8")({})   # what is enforced: at once
+    assert agent.sync_once() and read_status(str(status))["policies"] == {}
