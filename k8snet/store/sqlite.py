@@ -375,13 +375,14 @@ class SqliteStore(Store):
             if start < len(self._ring) else []
         return events, self._ring[-1].revision
 
-    def _tail_others(self) -> None:
-        """Put writes of other processes (after the cache's newest event) in the cache."""
+    def _tail_others(self) -> Optional[List[bytes]]:
+        """Put writes of other processes (after the cache's newest event) in the cache:
+        their keys, or None when the cache could not follow (every watcher must look)."""
         with self._write_lock:   # no write of ours in flight: the revision is settled
             with self._cond:
                 last = self._ring[-1].revision if self._ring else None
             if last is None:
-                return
+                return None
             sql = ("SELECT revision, key, type, value, prev_value, created FROM history"
                    " WHERE revision > ? ORDER BY revision LIMIT ?")
             rows = self._read(lambda conn: conn.execute(sql, (last, _RING_EVENTS)).fetchall())
@@ -389,9 +390,11 @@ class SqliteStore(Store):
                 if len(rows) >= _RING_EVENTS:   # too far behind: start afresh with ours
                     self._ring.clear()
                     self._ring_bytes = 0
-                    return
-                for row in rows:
-                    self._remember(_event(row))
+                    return None
+                events = [_event(row) for row in rows]
+                for ev in events:
+                    self._remember(ev)
+                return [ev.key.encode() for ev in events]
 
     # -- history -------------------------------------------------------------
 
@@ -453,7 +456,8 @@ class SqliteStore(Store):
 
     def _poll(self) -> None:
         """Wake the watchers when the revision moves (another process wrote)."""
-        last = None
+        with self._cond:   # what this process knows of already (its watches read it)
+            last: Optional[int] = self._ring[-1].revision if self._ring else None
         while not self._closed:
             try:
                 current = self.current_revision()
@@ -462,17 +466,23 @@ class SqliteStore(Store):
             if current != last:
                 last = current
                 with self._cond:
-                    behind = bool(self._ring) and current is not None \
-                        and current > self._ring[-1].revision
-                if behind:
+                    newest = self._ring[-1].revision if self._ring else None
+                # Writes of this process woke their own watchers (by key) in _write:
+                # waking every watcher here too, at each move of the revision, was a
+                # herd of 600 threads five times a second beside 50 nodes' Leases.
+                keys: Optional[List[bytes]] = None
+                if newest is not None and current is not None and current > newest:
                     try:
-                        self._tail_others()
+                        keys = self._tail_others()
                     except StoreError:
-                        pass
-                with self._cond:
-                    self._seq += 1
-                    self._wake(None)
-                    self._cond.notify_all()
+                        keys = None
+                elif newest is not None and current is not None:
+                    keys = []
+                if keys != []:
+                    with self._cond:
+                        self._seq += 1
+                        self._wake(keys)
+                        self._cond.notify_all()
             with self._cond:
                 if not self._closed:
                     self._cond.wait(self.poll_interval)

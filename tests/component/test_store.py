@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -397,3 +398,45 @@ def test_compact_to_a_revision(store):
     assert [e.value for e in collect(st, root + "pods/", first + 1, 2)] == [b"2", b"3"]
     st.compact_to(first)  # older than what is gone already: nothing happens
     assert st.compact_revision() == first + 1
+
+
+def test_sqlite_wakes_only_the_watchers_of_what_was_written(tmp_path, monkeypatch):
+    """Writes of this process wake the watchers of their keys, and the poller that
+    looks for other processes' writes does not wake everyone again for them; a write
+    of another process (a second store on the same file) still reaches the watch."""
+    import k8snet.store.sqlite as sqlite_store
+
+    sets = []
+
+    class CountingEvent(threading.Event):
+        def set(self) -> None:
+            if sys._getframe(1).f_code.co_filename == sqlite_store.__file__:
+                sets.append(1)      # a watcher woken (not a thread's start, say)
+            super().set()
+
+    url = f"sqlite://{tmp_path}/store.db"
+    st, other = open_store(url), open_store(url)
+    stop = threading.Event()
+    seen: List[WatchEvent] = []
+    st.create("/r/first", b"v")                  # the poller starts knowing of a write
+    monkeypatch.setattr(sqlite_store.threading, "Event", CountingEvent)
+    thread = threading.Thread(target=lambda: seen.extend(
+        st.watch("/r/quiet/", st.current_revision(), stop)), daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        for i in range(6):                       # over several of the poller's looks
+            st.create(f"/r/busy/k{i}", b"v")
+            time.sleep(0.15)
+        time.sleep(0.5)
+        assert sets == [] and seen == []
+        rev = other.create("/r/quiet/x", b"v")   # another process
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline and not seen:
+            time.sleep(0.05)
+        assert [e.revision for e in seen] == [rev] and sets
+    finally:
+        stop.set()
+        thread.join(DEADLINE)
+        st.close()
+        other.close()
