@@ -4,9 +4,12 @@ Threads: the Pod informer (list+watch, fieldSelector spec.nodeName=<node>),
 a heartbeat (Lease every `lease_renew` seconds, Node status every
 `status_period`), and the pod workers of the machinery's Reconciler: its
 keys are Pod uids (at most one sync per Pod at a time), queued when the Pod
-changes or goes away and every `sync_period` for every Pod the apiserver or
-the runtime knows; a failed sync is retried with back-off. Workers share one
-recent snapshot of the runtime.
+changes or goes away, and by a relist of the runtime every `sync_period` (as
+upstream's PLEG): a Pod is synced again when what the runtime has of it
+changed, when its last sync left work (actions, a back-off, probes, a
+deletion, a status not written), or `quiet_resync` seconds after its last
+sync. A failed sync is retried with back-off. Workers share one recent
+snapshot of the runtime.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from k8snet.errors import K8snetError
 from k8snet.kubelet import node as nodes
@@ -46,7 +49,8 @@ class KubeletConfig:
     mode: str = "routed"
     uplink_mtu: int = 1500
     cluster_cidr: str = "10.244.0.0/16"
-    sync_period: float = 1.0
+    sync_period: float = 1.0            # the runtime relist
+    quiet_resync: float = 10.0          # a settled Pod's sync (upstream: --sync-frequency)
     lease_duration: int = 40
     lease_renew: float = 5.0
     status_period: float = 10.0
@@ -75,6 +79,7 @@ class Kubelet:
         self._pods: Dict[str, dict] = {}
         self._mem: Dict[str, PodMemory] = {}
         self._done_at: Dict[str, float] = {}
+        self._synced: Dict[str, Tuple[PodActual, float]] = {}  # uid -> (seen, sync again at)
         self._terminating: set = set()          # uids synced by a thread of their own
         self._reconciler: Optional[Reconciler] = None
         self.syncer: Optional[PodSyncer] = None
@@ -285,14 +290,17 @@ class Kubelet:
         return changed + [uid for uid in previous if uid not in current]
 
     def all_pods(self) -> List[str]:
-        """Resync keys: every Pod the apiserver binds here or the runtime still has."""
+        """Resync keys (the relist): of the Pods the apiserver binds here or the runtime
+        still has, those `due_for_sync`."""
         with self._lock:
             known = set(self._pods)
-        present = set(self.snapshot())
+        snap = self.snapshot()
         with self._lock:
-            for uid in [u for u in self._done_at if u not in known and u not in present]:
+            for uid in [u for u in self._done_at if u not in known and u not in snap]:
                 self._done_at.pop(uid, None)
-        return sorted(known | present)
+                self._synced.pop(uid, None)
+            last = dict(self._synced)
+        return due_for_sync(known, snap, last, time.monotonic())
 
     def sync_pod(self, uid: str) -> None:
         """Reconcile one Pod (the work queue guarantees one worker per Pod at a time).
@@ -318,13 +326,21 @@ class Kubelet:
             threading.Thread(target=self._terminate, args=(uid, pod, actual), daemon=True,
                              name=f"terminate-{uid[:8]}").start()
             return
+        mem = self._mem.setdefault(uid, PodMemory())
+        mem.settled = False
+        forget = False
         try:
-            mem = self._mem.setdefault(uid, PodMemory())
-            if self.syncer.sync(pod, uid, actual, mem):
+            forget = self.syncer.sync(pod, uid, actual, mem)
+            if forget:
                 self._mem.pop(uid, None)
         finally:
             with self._lock:
-                self._done_at[uid] = time.monotonic()
+                now = self._done_at[uid] = time.monotonic()
+                if forget:
+                    self._synced.pop(uid, None)
+                else:
+                    self._synced[uid] = (actual, now + self.cfg.quiet_resync
+                                         if mem.settled else 0.0)
 
     def _terminate(self, uid: str, pod: Optional[dict], actual: PodActual) -> None:
         """Stop one terminating Pod's containers, in its own thread; then queue it."""
@@ -390,6 +406,21 @@ class Kubelet:
 
     def _reconcile(self, uid: str) -> None:
         self.sync_pod(uid)
+
+
+def due_for_sync(known: Set[str], snapshot: Mapping[str, PodActual],
+                 last: Mapping[str, Tuple[PodActual, float]], now: float) -> List[str]:
+    """The Pods a relist queues: one the apiserver no longer has (to clean up), one
+    never synced, one whose last sync asked to be synced again by now (``last``: uid
+    -> what the runtime had then, and when), and one the runtime has changed since
+    (a container exited, a sandbox went away)."""
+    out = []
+    for uid in sorted(known | set(snapshot)):
+        seen = last.get(uid)
+        if uid not in known or seen is None or now >= seen[1] \
+                or snapshot.get(uid, PodActual()) != seen[0]:
+            out.append(uid)
+    return out
 
 
 def _graceful_teardown(pod: Optional[dict], actual: PodActual) -> bool:

@@ -43,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="the kubelet's HTTPS port on --node-ip: logs, exec, attach (default 10250)")
     a("--plain-http", action="store_true",
       help="serve that port without TLS or client certificates (tests, old apiservers)")
-    a("--sync-period", type=float, default=1.0, help="seconds between Pod sync rounds")
+    a("--sync-period", type=float, default=1.0,
+      help="seconds between relists of the runtime (a Pod whose containers changed is "
+           "synced then)")
+    a("--sync-frequency", type=float, default=10.0,
+      help="seconds between syncs of a Pod with nothing to do (no change, no probes)")
     a("--lease-duration", type=int, default=40, help="Lease leaseDurationSeconds")
     a("--lease-renew", type=float, default=5.0, help="seconds between Lease renewals")
     a("--status-period", type=float, default=10.0, help="seconds between Node status posts")
@@ -123,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--cluster-cidr {args.cluster_cidr!r} is not a CIDR") from None
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.sync_period <= 0 or args.sync_frequency < args.sync_period:
+        raise UsageError("--sync-period must be > 0 and --sync-frequency >= --sync-period")
     if args.backoff_base <= 0 or args.backoff_cap < args.backoff_base:
         raise UsageError("--backoff-base must be > 0 and --backoff-cap >= --backoff-base")
     cfg = KubeletConfig(
@@ -130,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         cni_conf_dir=args.cni_conf_dir or os.path.join(args.root_dir, "cni", "net.d"),
         cni_data_dir=args.cni_data_dir or os.path.join(args.root_dir, "cni", "networks"),
         mode=args.mode, uplink_mtu=args.uplink_mtu, sync_period=args.sync_period,
+        quiet_resync=args.sync_frequency,
         lease_duration=args.lease_duration, lease_renew=args.lease_renew,
         status_period=args.status_period, pod_cidr_timeout=args.pod_cidr_timeout,
         cluster_cidr=args.cluster_cidr, workers=args.workers, api_timeout=args.api_timeout,

@@ -111,3 +111,4 @@ class PodMemory:
     last_status: Optional[dict] = None
     last_sent_at: float = 0.0
     volumes_refreshed_at: float = 0.0
+    settled: bool = False       # the last sync found nothing to do, wait for or probe

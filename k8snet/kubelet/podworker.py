@@ -110,9 +110,10 @@ class PodSyncer:
                 except VolumeError as exc:
                     self.log.info("pod %s: volume refresh: %s", pod["metadata"].get("name"),
                                   exc)
-        self._probe(pod, actual, mem)
-        if not terminal:
-            self._report(pod, actual, mem)
+        probing = self._probe(pod, actual, mem)
+        reported = terminal or self._report(pod, actual, mem)
+        mem.settled = sync.settled(plan, probing, bool(pod["metadata"].get("deletionTimestamp")),
+                                   reported)
         return False
 
     def stop_containers(self, pod: Optional[Mapping[str, Any]], uid: str, actual: PodActual,
@@ -377,18 +378,21 @@ class PodSyncer:
                 out[c.id] = probes.verdict(specs[c.name], states)
         return out
 
-    def _probe(self, pod: Mapping[str, Any], actual: PodActual, mem: PodMemory) -> None:
+    def _probe(self, pod: Mapping[str, Any], actual: PodActual, mem: PodMemory) -> bool:
+        """Run the probes that are due; True if a running container has probes."""
         specs = self._specs(pod)
         sb = actual.sandbox
         live = {c.id for c in actual.containers}
         for cid in [k for k in mem.probes if k not in live]:
             del mem.probes[cid]
         if sb is None or not sb.ready:
-            return
+            return False
         cspecs = {c["name"]: c for c in pod["spec"].get("containers") or []}
+        probing = False
         for c in [c for c in actual.containers if c.sandbox_id == sb.id]:
             if c.state != RUNNING or not specs.get(c.name):
                 continue
+            probing = True
             states = mem.probes.setdefault(c.id, probes.initial_states(specs[c.name]))
             now = self.clock()
             for kind in probes.due_probes(specs[c.name], states, c.started_at or now, now):
@@ -398,6 +402,7 @@ class PodSyncer:
                 if not ok:
                     self._event(pod, WARNING, "Unhealthy",
                                         f"{kind.capitalize()} probe failed: {msg}", c.name)
+        return probing
 
     def _note_waiting(self, pod: Mapping[str, Any], mem: PodMemory,
                       waiting: Mapping[str, tuple]) -> None:
@@ -413,18 +418,19 @@ class PodSyncer:
                                     name)
         mem.waiting = dict(waiting)
 
-    def _report(self, pod: Mapping[str, Any], actual: PodActual, mem: PodMemory) -> None:
+    def _report(self, pod: Mapping[str, Any], actual: PodActual, mem: PodMemory) -> bool:
+        """Write the Pod's status if it changed; False if that failed."""
         verdicts = self._verdicts(pod, actual, mem)
         new = status.pod_status(pod, actual, mem, verdicts, self.node_ip, self.clock())
         now = self.clock()
         if mem.last_status is not None and status.status_patch(mem.last_status, new) is None \
                 and now - mem.last_sent_at < STATUS_RESYNC:
-            return
+            return True
         body = status.status_patch(pod.get("status") or {}, new)
         mem.last_sent_at = now
         if body is None:
             mem.last_status = new
-            return
+            return True
         meta = pod["metadata"]
         try:
             self.api.patch("pods", meta["name"], body, namespace=meta["namespace"],
@@ -435,6 +441,8 @@ class PodSyncer:
         except ApiError as exc:
             self.log.warning("pod %s/%s: status update failed: %s", meta["namespace"],
                              meta["name"], exc)
+            return False
+        return True
 
 
 def _batched(actions: List[sync.Action]) -> List[Any]:

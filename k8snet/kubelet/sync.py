@@ -90,6 +90,15 @@ class Plan:
     backoffs: Dict[str, Backoff] = field(default_factory=dict)
 
 
+def settled(plan: Plan, probing: bool, deleting: bool, reported: bool) -> bool:
+    """May this Pod wait for a change (or the slow resync) before its next sync?
+    Not while the plan acts or holds a container back (a back-off ends by the
+    clock), a container has probes to run, the Pod is being deleted, or its status
+    could not be written."""
+    return not plan.actions and not plan.waiting and not probing and not deleting \
+        and reported
+
+
 def is_live(c: ContainerInfo) -> bool:
     """Does this container still hold processes (or might)?"""
     return c.state in (RUNNING, CREATED, UNKNOWN)

@@ -73,3 +73,63 @@ def test_workers_share_a_snapshot_taken_after_the_pods_last_sync(tmp_path):
     assert rt.lists == 2                                           # so a looks again
     k.actual("b")
     assert rt.lists == 2
+
+
+def actual_of(*states):
+    from k8snet.kubelet.model import ContainerInfo, PodActual, SandboxInfo
+
+    return PodActual.of([SandboxInfo("sb", 0, True, 1.0, "10.244.1.9")],
+                        [ContainerInfo(f"c{i}", f"c{i}", 0, s, "sb") for i, s in enumerate(states)])
+
+
+def test_a_relist_queues_only_pods_that_changed_are_due_or_are_new():
+    from k8snet.kubelet.loop import due_for_sync
+
+    quiet, changed = actual_of("running"), actual_of("exited")
+    last = {"settled": (quiet, 110.0), "exited": (quiet, 110.0), "busy": (quiet, 0.0),
+            "due": (quiet, 100.0)}
+    snap = {"settled": quiet, "exited": changed, "busy": quiet, "due": quiet, "new": quiet,
+            "orphan": quiet}
+    known = {"settled", "exited", "busy", "due", "new", "gone"}
+    assert due_for_sync(known, snap, last, now=100.0) == [
+        "busy", "due", "exited", "gone", "new", "orphan"]
+    # a Pod whose sandbox vanished from the runtime is a change too
+    assert due_for_sync({"settled"}, {}, {"settled": (quiet, 110.0)}, 100.0) == ["settled"]
+
+
+class SettlingSyncer:
+    """Marks every Pod settled; counts the syncs."""
+
+    def __init__(self):
+        self.synced = []
+
+    def sync(self, pod, uid, actual, mem):
+        self.synced.append(uid)
+        mem.settled = True
+        return False
+
+
+def test_a_settled_pod_waits_for_a_change_or_the_quiet_resync(tmp_path, monkeypatch):
+    import k8snet.kubelet.loop as loop
+
+    k = kubelet(tmp_path, "routed")
+    k.runtime = CountingRuntime(["a"])
+    k.syncer = SettlingSyncer()
+    k.cfg.sync_period, k.cfg.quiet_resync = 0.0, 10.0
+    k.changed_pods({"d/a": pod("a", "1")})
+    t = [1000.0]
+    monkeypatch.setattr(loop.time, "monotonic", lambda: t[0])
+    assert k.all_pods() == ["a"]
+    k.sync_pod("a")
+    t[0] += 1
+    assert k.all_pods() == []                     # nothing changed: not synced every relist
+    k.runtime.uids = []                           # its sandbox went away
+    t[0] += 1
+    assert k.all_pods() == ["a"]
+    k.runtime.uids = ["a"]
+    t[0] += 1
+    k.sync_pod("a")
+    t[0] += 9.5
+    assert k.all_pods() == []
+    t[0] += 1
+    assert k.all_pods() == ["a"]                  # the quiet resync

@@ -334,3 +334,37 @@ def test_apiserver_errors_while_fetching_volume_sources_are_failed_mounts():
               if r == "events" and o["reason"] == "FailedMount"]
     assert failed == ['MountVolume.SetUp failed for volume "cfg" : etcd is down '
                       "(HTTP 500 InternalError)"]
+
+
+def test_a_pod_is_settled_only_when_its_sync_found_nothing_to_do():
+    rt = FakeRuntime()
+    api, syncer = make(rt)
+    mem = PodMemory()
+    syncer.sync(pod(), "u1", PodActual(), mem)
+    assert mem.settled is False                  # it started the sandbox and the container
+    syncer.sync(pod(), "u1", rt.actual(), mem)
+    assert mem.settled is True                   # running, nothing to do or to probe
+    probed = pod(readinessProbe={"exec": {"command": ["true"]}, "periodSeconds": 5})
+    syncer.sync(probed, "u1", rt.actual(), mem)
+    assert mem.settled is False                  # its probes need the next relist
+    held = pod(image="nosuch:1")
+    mem2 = PodMemory()
+    syncer.sync(held, "u2", PodActual(), mem2)
+    syncer.sync(held, "u2", rt.actual(), mem2)
+    assert mem2.settled is False                 # ImagePullBackOff ends by the clock
+
+
+def test_a_status_that_could_not_be_written_keeps_the_pod_unsettled():
+    rt = FakeRuntime()
+    api, syncer = make(rt)
+    mem = PodMemory()
+    syncer.sync(pod(), "u1", PodActual(), mem)
+
+    def refuse(*_a, **_kw):
+        from k8snet.machinery.client import ApiError
+        raise ApiError(503, "ServiceUnavailable", "unavailable")
+
+    api.patch = refuse
+    mem.last_status = None                       # so the next sync writes again
+    syncer.sync(pod(), "u1", rt.actual(), mem)
+    assert mem.settled is False
