@@ -8,8 +8,9 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
-from typing import Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from k8snet.errors import K8snetError
 
@@ -68,6 +69,44 @@ def read_json(path: str) -> Optional[dict]:
             return json.load(fh)
     except (FileNotFoundError, ValueError):
         return None
+
+
+class JsonFiles:
+    """Parsed JSON files, read again only when a file's stat changes: a relist of
+    the runtime every second reads a few records per container, nearly all of them
+    unchanged. A file changed within the last ``settle`` seconds is always read (a
+    rewrite inside the file system's timestamp granularity, with the same size and
+    a reused inode, would look unchanged). Values are shared: callers must not
+    change them."""
+
+    def __init__(self, settle: float = 1.0, clock: Callable[[], float] = time.time):
+        self.settle, self.clock = settle, clock
+        self._lock = threading.Lock()
+        self._cache: Dict[str, Tuple[Tuple[int, int, int], Optional[dict]]] = {}
+
+    def read(self, path: str) -> Optional[dict]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            with self._lock:
+                self._cache.pop(path, None)
+            return None
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        with self._lock:
+            hit = self._cache.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = read_json(path)
+        if st.st_mtime_ns < (self.clock() - self.settle) * 1e9:
+            with self._lock:
+                self._cache[path] = (key, value)
+        return value
+
+    def forget(self, prefix: str) -> None:
+        """Drop the entries under a removed directory."""
+        with self._lock:
+            for path in [p for p in self._cache if p.startswith(prefix)]:
+                del self._cache[path]
 
 
 def write_json(path: str, data: dict) -> None:

@@ -101,6 +101,7 @@ class Runtime:
         self.cgroups = Cgroups(config.cgroup_parent)
         self._lock = threading.RLock()
         self._locks: dict = {}
+        self._records = host.JsonFiles()    # what the lists read (shared: not changed)
         self._host_ctx: Optional[catalogue.HostContext] = None
         self._monitor: Optional[monitor.Monitor] = None
         self.images = catalogue.load(config.image_dirs)
@@ -175,7 +176,7 @@ class Runtime:
         out = []
         for name in sorted(os.listdir(self._path("sandboxes"))):
             if name.endswith(".json"):
-                rec = host.read_json(self._path("sandboxes", name))
+                rec = self._records.read(self._path("sandboxes", name))
                 if rec:
                     out.append(rec)
         return out
@@ -293,6 +294,7 @@ class Runtime:
                 os.unlink(self._sandbox_file(sid))
             except FileNotFoundError:
                 pass
+            self._records.forget(self._sandbox_file(sid))
         with self._lock:
             self._locks.pop(sid, None)
 
@@ -329,7 +331,7 @@ class Runtime:
     def containers(self, sandbox_id: str = "") -> list[dict]:
         out = []
         for cid in sorted(os.listdir(self._path("containers"))):
-            rec = host.read_json(os.path.join(self._cdir(cid), "container.json"))
+            rec = self._records.read(os.path.join(self._cdir(cid), "container.json"))
             if rec and (not sandbox_id or rec["sandbox_id"] == sandbox_id):
                 out.append(rec)
         return out
@@ -462,7 +464,7 @@ class Runtime:
         """started.json, and the exit status conmon wrote (exit.json: a container an
         earlier version's shim started)."""
         cdir = self._cdir(cid)
-        started = host.read_json(os.path.join(cdir, "started.json"))
+        started = self._records.read(os.path.join(cdir, "started.json"))
         if started is None:
             return None, None
         return started, monitor.exit_status(cdir) or monitor.legacy_record(cdir)
@@ -479,8 +481,9 @@ class Runtime:
                    for p, t in (("pid", "starttime"), ("shim_pid", "shim_starttime"))
                    if p in started and t in started)
 
-    def container_status(self, cid: str) -> dict:
-        rec = self.container(cid)
+    def container_status(self, cid: str, rec: Optional[dict] = None) -> dict:
+        """The container's state now (``rec``: its record, if just read)."""
+        rec = rec if rec is not None else self.container(cid)
         started, exited = self._files(cid)
         alive = self._alive(started)
         oom = bool(exited and exited.get("signal") == 9 and self.cgroups.oom_killed(cid))
@@ -573,6 +576,7 @@ class Runtime:
             self.monitor.delete(cid)
             self.cgroups.remove(cid)
             shutil.rmtree(self._cdir(cid), ignore_errors=True)
+            self._records.forget(self._cdir(cid) + os.sep)
         with self._lock:
             self._locks.pop(cid, None)
 
@@ -584,7 +588,7 @@ class Runtime:
                 continue
             if labels and not labels_match(rec.get("labels", {}), labels):
                 continue
-            status = self.container_status(rec["id"])
+            status = self.container_status(rec["id"], rec)
             if state is not None and status["state"] != state:
                 continue
             out.append(status)
