@@ -53,7 +53,8 @@ class KubeletConfig:
     quiet_resync: float = 10.0          # a settled Pod's sync (upstream: --sync-frequency)
     lease_duration: int = 40
     lease_renew: float = 5.0
-    status_period: float = 10.0
+    status_period: float = 10.0         # how often the Node's status is computed
+    status_report: float = 300.0        # posted unchanged at most this often
     pod_cidr_timeout: float = 300.0
     runtime_timeout: float = 60.0
     workers: int = 16
@@ -86,6 +87,8 @@ class Kubelet:
         self._cache: Dict[str, ContainerInfo] = {}
         self._sb_net: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
         self._node_status: Optional[dict] = None
+        self._status_posted_at = 0.0
+        self._lease: Optional[dict] = None    # as last written (the next PUT's base)
         self.pods: Optional[Informer] = None
 
     # -- node ---------------------------------------------------------------
@@ -125,30 +128,52 @@ class Kubelet:
                 self.log.warning("registering node %s: %s; retrying", self.cfg.node.name, exc)
                 stop.wait(1.0)
 
-    def post_node_status(self) -> None:
+    def post_node_status(self, force: bool = True) -> None:
+        """Post the Node's status: always when ``force``; else only when it differs from
+        the apiserver's copy (read: the node lifecycle controller may have marked the
+        node Unknown meanwhile), or `status_report` seconds after the last post. A read
+        costs the apiserver less than a write, which every Node watcher receives."""
         ready = self.network_ready.is_set()
-        st = nodes.node_status(self.cfg.node, self._node_status, self.clock(), ready,
+        old = self._node_status
+        if not force:
+            old = self.api.get("nodes", self.cfg.node.name).get("status") or {}
+        now = self.clock()
+        st = nodes.node_status(self.cfg.node, old, now, ready,
                                "container runtime network not ready: NetworkReady=false "
                                "reason:NetworkPluginNotReady (waiting for spec.podCIDR)")
+        if not force and not nodes.status_worth_posting(
+                old, st, self._status_posted_at, now, self.cfg.status_report):
+            return
         self.api.patch("nodes", self.cfg.node.name, {"status": st}, subresource="status")
-        self._node_status = st
+        self._node_status, self._status_posted_at = st, now
 
     def renew_lease(self) -> None:
+        """Renew the node's Lease: a PUT on the copy last written (read again only when
+        that fails), as upstream's lease controller does: one request per renewal."""
         name, dur = self.cfg.node.name, self.cfg.lease_duration
+        if self._lease is not None:
+            try:
+                self._lease = self.api.update(
+                    "leases", nodes.renew_lease(self._lease, name, dur, self.clock()),
+                    nodes.LEASE_NAMESPACE)
+                return
+            except (Conflict, NotFound):
+                self._lease = None   # written or deleted by someone else: read it again
         try:
             lease = self.api.get("leases", name, nodes.LEASE_NAMESPACE)
         except NotFound:
             body = nodes.build_lease(name, self.node_uid, dur, self.clock())
             try:
-                self.api.create("leases", body, nodes.LEASE_NAMESPACE)
+                self._lease = self.api.create("leases", body, nodes.LEASE_NAMESPACE)
             except NotFound:  # the namespace itself is missing
                 self.api.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                "metadata": {"name": nodes.LEASE_NAMESPACE}})
-                self.api.create("leases", body, nodes.LEASE_NAMESPACE)
+                self._lease = self.api.create("leases", body, nodes.LEASE_NAMESPACE)
             return
         try:
-            self.api.update("leases", nodes.renew_lease(lease, name, dur, self.clock()),
-                            nodes.LEASE_NAMESPACE)
+            self._lease = self.api.update(
+                "leases", nodes.renew_lease(lease, name, dur, self.clock()),
+                nodes.LEASE_NAMESPACE)
         except Conflict:
             pass  # someone else wrote it; the next renewal reads it again
 
@@ -159,7 +184,7 @@ class Kubelet:
             try:
                 self.renew_lease()
                 if self.clock() - last_status >= self.cfg.status_period:
-                    self.post_node_status()
+                    self.post_node_status(force=False)
                     last_status = self.clock()
             except NotFound:
                 self.log.warning("node %s is gone from the apiserver; registering it again",

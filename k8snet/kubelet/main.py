@@ -50,7 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="seconds between syncs of a Pod with nothing to do (no change, no probes)")
     a("--lease-duration", type=int, default=40, help="Lease leaseDurationSeconds")
     a("--lease-renew", type=float, default=5.0, help="seconds between Lease renewals")
-    a("--status-period", type=float, default=10.0, help="seconds between Node status posts")
+    a("--status-period", type=float, default=10.0,
+      help="seconds between looks at the Node's status (posted when it changed)")
+    a("--status-report", type=float, default=300.0,
+      help="seconds after which an unchanged Node status is posted again "
+           "(upstream's nodeStatusReportFrequency; the Lease is the heartbeat)")
     a("--backoff-base", type=float, default=10.0, help="first restart back-off (seconds)")
     a("--backoff-cap", type=float, default=300.0, help="restart back-off cap (seconds)")
     a("--pod-cidr-timeout", type=float, default=300.0,
@@ -138,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode, uplink_mtu=args.uplink_mtu, sync_period=args.sync_period,
         quiet_resync=args.sync_frequency,
         lease_duration=args.lease_duration, lease_renew=args.lease_renew,
-        status_period=args.status_period, pod_cidr_timeout=args.pod_cidr_timeout,
+        status_period=args.status_period, status_report=args.status_report, pod_cidr_timeout=args.pod_cidr_timeout,
         cluster_cidr=args.cluster_cidr, workers=args.workers, api_timeout=args.api_timeout,
         backoff=BackoffPolicy(args.backoff_base, args.backoff_cap),
         cluster_dns=tuple(s.strip() for s in args.cluster_dns.split(",") if s.strip()),

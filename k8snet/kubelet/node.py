@@ -191,6 +191,22 @@ def renew_lease(lease: Mapping[str, Any], node_name: str, duration: int,
     return out
 
 
+def status_worth_posting(posted: Optional[Mapping[str, Any]], new: Mapping[str, Any],
+                         posted_at: float, now: float, report_every: float) -> bool:
+    """Post the Node's status now? When it differs from the one last posted in more than
+    the conditions' heartbeat times, or ``report_every`` seconds after the last post
+    (upstream's nodeStatusReportFrequency: the Lease is the heartbeat)."""
+    if posted is None or now - posted_at >= report_every:
+        return True
+
+    def comparable(st: Mapping[str, Any]) -> Dict[str, Any]:
+        out = {k: st.get(k) for k in new}      # what the kubelet sets, no one else's
+        out["conditions"] = [{k: v for k, v in c.items() if k != "lastHeartbeatTime"}
+                             for c in st.get("conditions") or []]
+        return out
+    return comparable(posted) != comparable(new)
+
+
 def pod_cidr(node: Mapping[str, Any]) -> Optional[str]:
     spec = node.get("spec") or {}
     return spec.get("podCIDR") or (spec.get("podCIDRs") or [None])[0]

@@ -133,3 +133,50 @@ def test_a_settled_pod_waits_for_a_change_or_the_quiet_resync(tmp_path, monkeypa
     assert k.all_pods() == []
     t[0] += 1
     assert k.all_pods() == ["a"]                  # the quiet resync
+
+
+class LeaseApi:
+    """A fake apiserver holding one Lease; counts requests by verb."""
+
+    def __init__(self):
+        self.lease, self.calls, self.rv = None, [], 0
+
+    def _stored(self, body):
+        from k8snet.machinery.client import Conflict
+
+        if self.lease and body["metadata"].get("resourceVersion") != \
+                self.lease["metadata"]["resourceVersion"]:
+            raise Conflict(409, "Conflict", "the object has been modified")
+        self.rv += 1
+        self.lease = dict(body, metadata=dict(body["metadata"], resourceVersion=str(self.rv)))
+        return self.lease
+
+    def get(self, resource, name, namespace=None):
+        from k8snet.machinery.client import NotFound
+
+        self.calls.append("GET")
+        if self.lease is None:
+            raise NotFound(404, "NotFound", "no lease")
+        return self.lease
+
+    def create(self, resource, body, namespace=None):
+        self.calls.append("POST")
+        return self._stored(body)
+
+    def update(self, resource, body, namespace=None):
+        self.calls.append("PUT")
+        return self._stored(body)
+
+
+def test_the_lease_is_renewed_with_one_put_and_read_again_after_a_conflict(tmp_path):
+    k = kubelet(tmp_path, "routed")
+    k.api = api = LeaseApi()
+    k.renew_lease()
+    k.renew_lease()
+    k.renew_lease()
+    assert api.calls == ["GET", "POST", "PUT", "PUT"]
+    api.lease = dict(api.lease, metadata=dict(api.lease["metadata"], resourceVersion="99"))
+    api.calls.clear()
+    k.renew_lease()                            # someone else wrote it: conflict, read again
+    assert api.calls == ["PUT", "GET", "PUT"]
+    assert api.lease["spec"]["holderIdentity"] == "w1"

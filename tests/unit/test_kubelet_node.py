@@ -79,3 +79,19 @@ def test_registration_merge_and_pod_cidr():
     assert "kubernetes.io/hostname" not in patch["metadata"]["labels"]
     assert node.pod_cidr(existing) is None
     assert node.pod_cidr({"spec": {"podCIDRs": ["10.244.3.0/24"]}}) == "10.244.3.0/24"
+
+
+def test_node_status_is_posted_when_it_changed_or_after_the_report_period():
+    st1 = node.node_status(cfg(), None, NOW, ready=True)
+    st2 = node.node_status(cfg(), st1, NOW + 10, ready=True)       # heartbeat times only
+    assert node.status_worth_posting(None, st1, 0.0, NOW, 300) is True
+    assert node.status_worth_posting(st1, st2, NOW, NOW + 10, 300) is False
+    assert node.status_worth_posting(st1, st2, NOW, NOW + 300, 300) is True
+    unknown = node.node_status(cfg(), st1, NOW + 20, ready=True)   # the lifecycle controller
+    for c in unknown["conditions"]:                                # marked it Unknown
+        if c["type"] == "Ready":
+            c.update(status="Unknown", reason="NodeStatusUnknown")
+    back = node.node_status(cfg(), unknown, NOW + 30, ready=True)
+    assert node.status_worth_posting(unknown, back, NOW, NOW + 30, 300) is True
+    other = dict(st1, images=[{"names": ["x"]}])                   # set by someone else
+    assert node.status_worth_posting(other, st2, NOW, NOW + 10, 300) is False
