@@ -138,6 +138,9 @@ class SqliteStore(Store):
         # the watch cache (under _cond): events of consecutive revisions, newest last
         self._ring: collections.deque = collections.deque()
         self._ring_bytes = 0
+        # the revision of the cache's newest event (None: empty), written under _cond and
+        # read without it: hundreds of progress watches ask for it every second
+        self._ring_newest: Optional[int] = None
         self._pending: List[WatchEvent] = []   # recorded by the write in progress
         # the watchers (under _cond): each one's prefix and the event that wakes it
         self._watchers: Dict[int, Tuple[bytes, threading.Event]] = {}
@@ -343,18 +346,20 @@ class SqliteStore(Store):
         self._ring_bytes += _size(ev)
         while self._ring and (len(self._ring) > _RING_EVENTS or self._ring_bytes > _RING_BYTES):
             self._ring_bytes -= _size(self._ring.popleft())
+        self._ring_newest = self._ring[-1].revision if self._ring else None
 
     def _wake(self, keys: Optional[List[bytes]]) -> None:
         """Wake the watchers of these keys (None: every watcher)."""
-        for prefix, wake in self._watchers.values():
+        # a copy: a watch generator finalised here (reentrant _cond) leaves the dict
+        for prefix, wake in list(self._watchers.values()):
             if keys is None or any(k.startswith(prefix) for k in keys):
                 wake.set()
 
     def _newest(self) -> int:
         """The newest revision the watch cache holds, else the store's (a query)."""
-        with self._cond:
-            if self._ring:
-                return self._ring[-1].revision
+        newest = self._ring_newest
+        if newest is not None:
+            return newest
         try:
             return self.current_revision()
         except StoreError:
@@ -364,6 +369,8 @@ class SqliteStore(Store):
         """Drop cached events at or below a compacted ``revision``."""
         while self._ring and self._ring[0].revision <= revision:
             self._ring_bytes -= _size(self._ring.popleft())
+        if not self._ring:
+            self._ring_newest = None
 
     def _cached_after(self, seen: int) -> Optional[Tuple[List[WatchEvent], int]]:
         """(events after ``seen``, the newest cached revision) when the cache holds every
@@ -390,6 +397,7 @@ class SqliteStore(Store):
                 if len(rows) >= _RING_EVENTS:   # too far behind: start afresh with ours
                     self._ring.clear()
                     self._ring_bytes = 0
+                    self._ring_newest = None
                     return None
                 events = [_event(row) for row in rows]
                 for ev in events:
