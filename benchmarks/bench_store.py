@@ -2,6 +2,13 @@
 second, get and list latency, and watch latency (write returned -> event seen).
 
     python -m benchmarks.bench_store [--writes 500] [--threads 4]
+    python -m benchmarks.bench_store --convoy [--busy 4] [--seconds 5]
+
+``--convoy`` measures SQLite writes per second from one thread while ``--busy``
+other threads of the process compute (as an apiserver's watch streams do), at
+CPython's default GIL switch interval (5 ms) and at the apiserver's
+(``k8snet.apiserver.main.SWITCH_INTERVAL``), one after the other in the same run,
+with the ratio; and with no busy thread as the baseline.
 """
 
 from __future__ import annotations
@@ -114,15 +121,64 @@ def run(store: Store, writes: int, threads: int) -> Dict[str, str]:
     return figures
 
 
+def convoy_rate(path: str, busy: int, interval: float, seconds: float) -> float:
+    """SQLite store writes per second while ``busy`` threads compute."""
+    import sys
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(interval)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(500))
+    spinners = [threading.Thread(target=spin, daemon=True) for _ in range(busy)]
+    store = open_store(f"sqlite://{path}?synchronous=normal")   # as the testbed
+    try:
+        for t in spinners:
+            t.start()
+        n, end = 0, time.monotonic() + seconds
+        while time.monotonic() < end:
+            store.create(f"/registry/bench/{interval}/{busy}/{n}", b"x" * 500)
+            n += 1
+        return n / seconds
+    finally:
+        stop.set()
+        for t in spinners:
+            t.join()
+        store.close()
+        sys.setswitchinterval(old)
+
+
+def convoy(tmp: str, busy: int, seconds: float) -> None:
+    from k8snet.apiserver.main import SWITCH_INTERVAL
+
+    path = os.path.join(tmp, "convoy.db")
+    base = convoy_rate(path, 0, 0.005, seconds)
+    slow = convoy_rate(path, busy, 0.005, seconds)
+    fast = convoy_rate(path, busy, SWITCH_INTERVAL, seconds)
+    print(f"sqlite writes/s, one writer: alone {base:.0f}; beside {busy} busy threads: "
+          f"{slow:.0f} at a 5 ms switch interval, {fast:.0f} at "
+          f"{SWITCH_INTERVAL * 1000:g} ms ({fast / max(slow, 1e-9):.1f}x; "
+          f"{fast / max(base, 1e-9):.2f} of alone)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--writes", type=int, default=500)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--convoy", action="store_true",
+                        help="only the GIL convoy figure (see above)")
+    parser.add_argument("--busy", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--dir", default=None,
                         help="where the SQLite file and etcd data go (default: a temp dir; "
                         "on tmpfs, fsync costs nothing)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="k8snet-bench-", dir=args.dir) as tmp:
+        if args.convoy:
+            convoy(tmp, args.busy, args.seconds)
+            return 0
         store = open_store(f"sqlite://{tmp}/store.db")
         try:
             report("sqlite", run(store, args.writes, args.threads))
