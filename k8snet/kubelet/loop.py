@@ -159,6 +159,10 @@ class Kubelet:
                 return
             except (Conflict, NotFound):
                 self._lease = None   # written or deleted by someone else: read it again
+            except ApiError as exc:
+                if exc.code and exc.code < 500 and exc.code != 429:
+                    self._lease = None   # refused as it is: read it again next time
+                raise
         try:
             lease = self.api.get("leases", name, nodes.LEASE_NAMESPACE)
         except NotFound:

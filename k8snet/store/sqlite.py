@@ -141,6 +141,9 @@ class SqliteStore(Store):
         # the revision of the cache's newest event (None: empty), written under _cond and
         # read without it: hundreds of progress watches ask for it every second
         self._ring_newest: Optional[int] = None
+        # the newest revision whose watchers were woken (under _write_lock; None: not
+        # known yet, so the poller's first look wakes every watcher)
+        self._delivered: Optional[int] = None
         self._pending: List[WatchEvent] = []   # recorded by the write in progress
         # the watchers (under _cond): each one's prefix and the event that wakes it
         self._watchers: Dict[int, Tuple[bytes, threading.Event]] = {}
@@ -233,10 +236,17 @@ class SqliteStore(Store):
                 raise
             self._writes += 1
             due = self.compact_every > 0 and self._writes % self.compact_every == 0
+            # writes of other processes since the last delivered revision come first:
+            # their watchers are woken here, as the poller will find nothing new
+            delivered = self._delivered
+            foreign = self._history(delivered, revision) \
+                if delivered is None or revision - 1 > delivered else []
             with self._cond:  # still under the write lock: the cache stays in order
-                for ev in self._pending:
+                events = (foreign or []) + self._pending
+                for ev in events:
                     self._remember(ev)
-                self._wake([ev.key.encode() for ev in self._pending])
+                self._wake(None if foreign is None else [ev.key.encode() for ev in events])
+                self._delivered = revision
                 self._pending = []
                 self._seq += 1
                 self._cond.notify_all()
@@ -382,27 +392,43 @@ class SqliteStore(Store):
             if start < len(self._ring) else []
         return events, self._ring[-1].revision
 
-    def _tail_others(self) -> Optional[List[bytes]]:
-        """Put writes of other processes (after the cache's newest event) in the cache:
-        their keys, or None when the cache could not follow (every watcher must look)."""
+    def _history(self, after: Optional[int], before: int) -> Optional[List[WatchEvent]]:
+        """The events of revisions between ``after`` and ``before`` (both excluded);
+        None when they cannot all be had (``after`` unknown, too many, compacted)."""
+        if after is None:
+            return None
+        if before - after - 1 <= 0:
+            return []
+        if before - after - 1 >= _RING_EVENTS:
+            return None
+        sql = ("SELECT revision, key, type, value, prev_value, created FROM history"
+               " WHERE revision > ? AND revision < ? ORDER BY revision")
+        rows = self._read(lambda conn: conn.execute(sql, (after, before)).fetchall())
+        if len(rows) != before - after - 1:
+            return None
+        return [_event(row) for row in rows]
+
+    def _tail_others(self) -> None:
+        """Deliver writes of other processes made since the last delivered revision:
+        into the watch cache, and wake their watchers (every watcher when they cannot
+        all be read)."""
         with self._write_lock:   # no write of ours in flight: the revision is settled
+            current = self.current_revision()
+            delivered = self._delivered
+            if delivered is not None and current <= delivered:
+                return
+            events = self._history(delivered, current + 1)
             with self._cond:
-                last = self._ring[-1].revision if self._ring else None
-            if last is None:
-                return None
-            sql = ("SELECT revision, key, type, value, prev_value, created FROM history"
-                   " WHERE revision > ? ORDER BY revision LIMIT ?")
-            rows = self._read(lambda conn: conn.execute(sql, (last, _RING_EVENTS)).fetchall())
-            with self._cond:
-                if len(rows) >= _RING_EVENTS:   # too far behind: start afresh with ours
+                if events is None:   # start afresh: the watchers read SQLite
                     self._ring.clear()
                     self._ring_bytes = 0
                     self._ring_newest = None
-                    return None
-                events = [_event(row) for row in rows]
-                for ev in events:
+                for ev in events or []:
                     self._remember(ev)
-                return [ev.key.encode() for ev in events]
+                self._delivered = current
+                self._seq += 1
+                self._wake(None if events is None else [ev.key.encode() for ev in events])
+                self._cond.notify_all()
 
     # -- history -------------------------------------------------------------
 
@@ -463,34 +489,18 @@ class SqliteStore(Store):
         self._poller.start()
 
     def _poll(self) -> None:
-        """Wake the watchers when the revision moves (another process wrote)."""
-        with self._cond:   # what this process knows of already (its watches read it)
-            last: Optional[int] = self._ring[-1].revision if self._ring else None
+        """Deliver other processes' writes when the revision moves past the last one
+        delivered. This process's writes woke their own watchers (by key) in _write;
+        waking every watcher here too, at each move of the revision, was a herd of 600
+        threads five times a second beside 50 nodes' Leases."""
         while not self._closed:
             try:
                 current = self.current_revision()
+                delivered = self._delivered
+                if delivered is None or current > delivered:
+                    self._tail_others()
             except StoreError:
-                current = last
-            if current != last:
-                last = current
-                with self._cond:
-                    newest = self._ring[-1].revision if self._ring else None
-                # Writes of this process woke their own watchers (by key) in _write:
-                # waking every watcher here too, at each move of the revision, was a
-                # herd of 600 threads five times a second beside 50 nodes' Leases.
-                keys: Optional[List[bytes]] = None
-                if newest is not None and current is not None and current > newest:
-                    try:
-                        keys = self._tail_others()
-                    except StoreError:
-                        keys = None
-                elif newest is not None and current is not None:
-                    keys = []
-                if keys != []:
-                    with self._cond:
-                        self._seq += 1
-                        self._wake(keys)
-                        self._cond.notify_all()
+                pass
             with self._cond:
                 if not self._closed:
                     self._cond.wait(self.poll_interval)

@@ -440,3 +440,29 @@ def test_sqlite_wakes_only_the_watchers_of_what_was_written(tmp_path, monkeypatc
         thread.join(DEADLINE)
         st.close()
         other.close()
+
+
+def test_sqlite_a_write_after_another_process_wrote_wakes_that_writes_watchers(tmp_path):
+    """Another process writes under a watched prefix, and this process writes elsewhere
+    before its poller looks: the watcher still gets the other process's write."""
+    url = f"sqlite://{tmp_path}/store.db"
+    st, other = open_store(url), open_store(url)
+    st.create("/r/first", b"v")
+    stop = threading.Event()
+    seen: List[WatchEvent] = []
+    thread = threading.Thread(target=lambda: seen.extend(
+        st.watch("/r/quiet/", st.current_revision(), stop)), daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        rev = other.create("/r/quiet/x", b"v")
+        st.create("/r/busy/y", b"v")            # at once: within the poller's 0.2 s
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline and not seen:
+            time.sleep(0.05)
+        assert [e.revision for e in seen] == [rev]
+    finally:
+        stop.set()
+        thread.join(DEADLINE)
+        st.close()
+        other.close()
