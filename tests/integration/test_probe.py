@@ -7,8 +7,6 @@ kept between tests (--keep) and removed at the end.
 
 import json
 import subprocess
-import threading
-import time
 
 import pytest
 
@@ -144,24 +142,18 @@ def test_removed_pod_route_fails_the_checks_that_reach_that_pod(healthy, cluster
 
 
 def test_flushed_kube_proxy_rules_fail_only_the_service_checks(healthy, cluster):
-    # kube-proxy re-applies its rules on every change and every 30 s (as the real
-    # one does); keep them flushed for as long as the probe runs.
-    stop = threading.Event()
-
-    def flush():
-        while not stop.is_set():
-            for w in ("w1", "w2"):
-                subprocess.run(["ip", "netns", "exec", f"k8snet-{NAME}-{w}", "iptables", "-t",
-                                "nat", "-F", "KUBE-SERVICES"], capture_output=True, timeout=30)
-            stop.wait(0.3)
-
-    flusher = threading.Thread(target=flush, daemon=True)
-    flusher.start()
+    # kube-proxy re-applies its rules on every Service or EndpointSlice change (the
+    # probe's own endpoint removal is one), so flushing them beside a running kube-proxy
+    # raced with it: a try landing just after a re-apply got through. Stop it (held
+    # down by the supervisor) and flush once: the rules stay gone while the probe runs.
+    k8snet("fault", "--name", NAME, "stop", "kube-proxy", timeout=60)
     try:
-        time.sleep(1)
+        for w in ("w1", "w2"):
+            subprocess.run(["ip", "netns", "exec", f"k8snet-{NAME}-{w}", "iptables", "-t",
+                            "nat", "-F", "KUBE-SERVICES"], check=True, capture_output=True,
+                           timeout=30)
         doc = probe()
     finally:
-        stop.set()
-        flusher.join(30)
+        k8snet("fault", "--name", NAME, "start", "kube-proxy", timeout=60)
     assert failing(doc) == {"service-clusterip", "service-nodeport-external"} | \
         DNS_THROUGH_SERVICE, json.dumps(doc, indent=1)
