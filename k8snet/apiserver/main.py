@@ -28,12 +28,6 @@ from k8snet.errors import UsageError
 from k8snet.machinery import resources as kinds
 
 CACHE_SYNC_DEADLINE = 30.0
-# The interpreter hands the GIL to a waiting thread every this many seconds (CPython's
-# default is 5 ms). A store write holds the write lock across a transaction whose
-# every SQLite call gives the GIL up; with many threads busy (watch streams beside
-# 1,000 Pods) each call waited up to a whole interval for it back, and writes queued
-# behind the lock (measured: bench_store --convoy).
-SWITCH_INTERVAL = 0.0005
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -211,7 +205,6 @@ def run(args: argparse.Namespace) -> int:
     from k8snet.store import open_store
 
     port_range, advertise = _check(args)
-    sys.setswitchinterval(SWITCH_INTERVAL)
     data_dir = os.path.abspath(args.data_dir)
     os.makedirs(data_dir, exist_ok=True)
     store_url = args.store or f"sqlite:///{os.path.join(data_dir, 'state.db')}"
