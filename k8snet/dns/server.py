@@ -12,6 +12,7 @@ each once, so it never sees half of an update.
 
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import socket
@@ -307,10 +308,11 @@ class Server:
     # -- transports --------------------------------------------------------------
 
     def serve(self, address: str, port: int, stop: threading.Event) -> Tuple[int, int]:
-        """Start UDP and TCP listeners in daemon threads; (udp port, tcp port)."""
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        udp.bind((address, port))
+        """Start UDP and TCP listeners in daemon threads; (udp port, tcp port).
+
+        Port 0 picks a free UDP port and serves TCP on the same number; when
+        that TCP port is taken by someone else, another UDP port is tried.
+        """
         server = self
 
         class TCPHandler(socketserver.BaseRequestHandler):
@@ -334,7 +336,17 @@ class Server:
             allow_reuse_address = True
             daemon_threads = True
 
-        tcp = TCPServer((address, udp.getsockname()[1]), TCPHandler)
+        for attempt in range(20 if port == 0 else 1):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                udp.bind((address, port))
+                tcp = TCPServer((address, udp.getsockname()[1]), TCPHandler)
+                break
+            except OSError as err:
+                udp.close()
+                if port != 0 or err.errno != errno.EADDRINUSE or attempt == 19:
+                    raise
         threading.Thread(target=self._udp_loop, args=(udp, stop), daemon=True,
                          name="dns-udp").start()
         threading.Thread(target=tcp.serve_forever, daemon=True, name="dns-tcp").start()
@@ -371,6 +383,9 @@ class Server:
                peer) -> None:
         try:
             sock.sendto(self.respond(query, size, peer[0], "udp"), peer)
+        except OSError as err:
+            if sock.fileno() != -1:   # a closed socket: the server is stopping
+                log.warning("answering a query from %s: %s", peer[0], err)
         except Exception:  # one bad query must not stop the server
             log.exception("answering a query from %s", peer[0])
 
