@@ -3,6 +3,7 @@ second, get and list latency, and watch latency (write returned -> event seen).
 
     python -m benchmarks.bench_store [--writes 500] [--threads 4]
     python -m benchmarks.bench_store --convoy [--busy 4] [--seconds 5]
+    python -m benchmarks.bench_store --fanout [--watchers 200] [--seconds 5]
 
 ``--convoy`` measures SQLite writes per second from one thread while ``--busy``
 other threads of the process compute (as an apiserver's watch streams do), at
@@ -11,6 +12,12 @@ the same run, with the ratio; and with no busy thread as the baseline. Each SQLi
 call of a write gives the GIL up and waits up to an interval for it back. (A
 shorter interval helps this writer, but a 50-worker apiserver set to 0.5 ms did
 worse than at 5 ms: its lock holders were preempted more often. It keeps 5 ms.)
+
+``--fanout`` measures SQLite writes per second from 4 threads while ``--watchers``
+watches of the same process follow them (half under the written prefix, reading
+every event, half elsewhere, asking for progress, as informers do), against the
+same writes with no watcher, in the same run, with the ratio and the watchers'
+delivery lag (write returned -> event seen).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import socket
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 from k8snet.store import Store, open_store
 from k8snet.store.etcd_process import (
@@ -166,12 +173,69 @@ def convoy(tmp: str, busy: int, seconds: float) -> None:
           f"{fast / max(base, 1e-9):.2f} of alone)")
 
 
+def fanout_rate(path: str, watchers: int, seconds: float, writers: int = 4) -> Tuple[float, str]:
+    """(writes/s, delivery lag) with ``watchers`` watches following the writes."""
+    store = open_store(f"sqlite://{path}")
+    stop = threading.Event()
+    root = f"/fanout{time.time_ns()}/registry/pods/"
+    sent: Dict[int, float] = {}
+    lags: List[float] = []
+    start_rev = store.current_revision()
+
+    def follow(prefix: str, progress: bool) -> None:
+        for event in store.watch(prefix, start_rev, stop, progress=progress):
+            at = sent.get(event.revision)
+            if at is not None and len(lags) < 100_000:
+                lags.append(time.perf_counter() - at)
+
+    threads = [threading.Thread(target=follow, daemon=True,
+                                args=(root if i % 2 == 0 else f"/other/{i}/", i % 2 == 1))
+               for i in range(watchers)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5 + watchers / 200)
+    count = [0] * writers
+    deadline = time.monotonic() + seconds
+
+    def write(w: int) -> None:
+        i = 0
+        while time.monotonic() < deadline:
+            before = time.perf_counter()
+            sent[store.create(f"{root}w{w}-{i}", b"x" * 1000)] = before
+            i += 1
+        count[w] = i
+
+    began = time.perf_counter()
+    pool = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    rate = sum(count) / (time.perf_counter() - began)
+    time.sleep(1.0)
+    stop.set()
+    store.close()
+    lag = f"lag P50 {pct(lags, 50)*1e3:.1f} ms P99 {pct(lags, 99)*1e3:.1f} ms" if lags else ""
+    return rate, lag
+
+
+def fanout(tmp: str, watchers: int, seconds: float) -> None:
+    base, _ = fanout_rate(os.path.join(tmp, "base.db"), 0, seconds)
+    rate, lag = fanout_rate(os.path.join(tmp, "fan.db"), watchers, seconds)
+    print("sqlite writes/s from 4 threads:")
+    print(f"  no watcher          {base:7.0f}/s")
+    print(f"  {watchers} watchers       {rate:7.0f}/s  ({rate / base:.2f} of the baseline; {lag})")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--writes", type=int, default=500)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--convoy", action="store_true",
                         help="only the GIL convoy figure (see above)")
+    parser.add_argument("--fanout", action="store_true",
+                        help="only the watch fan-out figure (see above)")
+    parser.add_argument("--watchers", type=int, default=200)
     parser.add_argument("--busy", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--dir", default=None,
@@ -181,6 +245,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="k8snet-bench-", dir=args.dir) as tmp:
         if args.convoy:
             convoy(tmp, args.busy, args.seconds)
+            return 0
+        if args.fanout:
+            fanout(tmp, args.watchers, args.seconds)
             return 0
         store = open_store(f"sqlite://{tmp}/store.db")
         try:

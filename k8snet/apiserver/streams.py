@@ -22,6 +22,7 @@ from k8snet.apiserver.watch import (
     expired,
     initial_events,
     next_bookmark,
+    store_trigger,
     too_large,
     translate,
     watch_options,
@@ -82,7 +83,8 @@ class StreamsMixin:
             else:
                 items, from_rev = [], requested or current
             pump = WatchPump(reg.store, o.prefix(info, route.namespace), from_rev,
-                             progress=wo.bookmarks).start()
+                             progress=wo.bookmarks,
+                             trigger=store_trigger(info, field_sel)).start()
             for etype, obj in initial_events(items):
                 send(etype, obj)
             if wo.send_initial and wo.bookmarks:

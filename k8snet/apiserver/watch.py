@@ -214,6 +214,28 @@ def translate(info: KindInfo, ev: WatchEvent, matches,
     return None
 
 
+# core string fields whose equality selectors narrow a watch in the store (store_trigger)
+TRIGGER_FIELDS = {("Pod", "spec.nodeName"), ("Node", "metadata.name")}
+
+
+def store_trigger(info: KindInfo, field_sel: object) -> Optional[bytes]:
+    """Bytes that the stored JSON of every object ``field_sel`` selects contains, or None.
+
+    The store wakes a watch with a trigger only for events whose new or old value
+    contains it, as upstream's watch cache dispatches Pod events by spec.nodeName:
+    beside 1,000 Pods on 50 workers, each Pod write otherwise woke the watches of all
+    50 kubelets (two threads each) to find that 49 of them did not want it. The
+    selector itself still decides what is sent; the trigger only has to let through
+    everything it would (objects are stored by ``objects.encode``: compact JSON)."""
+    if info.group:
+        return None
+    for term in getattr(field_sel, "terms", None) or ():
+        if term.op == "=" and term.value and (info.kind, term.field) in TRIGGER_FIELDS:
+            leaf = term.field.rsplit(".", 1)[-1]
+            return json.dumps({leaf: term.value}, separators=(",", ":"))[1:-1].encode()
+    return None
+
+
 def event_line(etype: str, obj: dict) -> bytes:
     """One watch event as a line of the JSON stream."""
     return json.dumps({"type": etype, "object": obj}, separators=(",", ":")).encode() + b"\n"
@@ -233,11 +255,12 @@ class WatchPump:
     a Compacted error, or END."""
 
     def __init__(self, store: Store, prefix: str, from_revision: int,
-                 progress: bool = False) -> None:
+                 progress: bool = False, trigger: Optional[bytes] = None) -> None:
         self.stop = threading.Event()
         self.q: queue.Queue = queue.Queue(maxsize=10000)
         self._thread = threading.Thread(target=self._run,
-                                        args=(store, prefix, from_revision, progress),
+                                        args=(store, prefix, from_revision, progress,
+                                              trigger),
                                         name="watch-pump", daemon=True)
 
     def start(self) -> WatchPump:
@@ -253,9 +276,10 @@ class WatchPump:
                 continue
         return False
 
-    def _run(self, store: Store, prefix: str, from_revision: int, progress: bool) -> None:
+    def _run(self, store: Store, prefix: str, from_revision: int, progress: bool,
+             trigger: Optional[bytes]) -> None:
         try:
-            for ev in store.watch(prefix, from_revision, self.stop, progress):
+            for ev in store.watch(prefix, from_revision, self.stop, progress, trigger):
                 if not self._put(ev):
                     return
         except Compacted as e:

@@ -81,6 +81,7 @@ class Kubelet:
         self._mem: Dict[str, PodMemory] = {}
         self._done_at: Dict[str, float] = {}
         self._synced: Dict[str, Tuple[PodActual, float]] = {}  # uid -> (seen, sync again at)
+        self._failures: Dict[str, int] = {}   # uid -> syncs failed in a row
         self._terminating: set = set()          # uids synced by a thread of their own
         self._reconciler: Optional[Reconciler] = None
         self.syncer: Optional[PodSyncer] = None
@@ -328,6 +329,7 @@ class Kubelet:
             for uid in [u for u in self._done_at if u not in known and u not in snap]:
                 self._done_at.pop(uid, None)
                 self._synced.pop(uid, None)
+                self._failures.pop(uid, None)
             last = dict(self._synced)
         return due_for_sync(known, snap, last, time.monotonic())
 
@@ -357,19 +359,25 @@ class Kubelet:
             return
         mem = self._mem.setdefault(uid, PodMemory())
         mem.settled = False
-        forget = False
+        forget, failed = False, True
         try:
             forget = self.syncer.sync(pod, uid, actual, mem)
+            failed = False
             if forget:
                 self._mem.pop(uid, None)
         finally:
             with self._lock:
                 now = self._done_at[uid] = time.monotonic()
+                failures = self._failures[uid] = self._failures.get(uid, 0) + 1 \
+                    if failed else 0
                 if forget:
                     self._synced.pop(uid, None)
+                    self._failures.pop(uid, None)
                 else:
-                    self._synced[uid] = (actual, now + self.cfg.quiet_resync
-                                         if mem.settled else 0.0)
+                    # a failed sync is retried by the work queue's back-off; the relist
+                    # leaves it alone until then (unless the runtime changes under it)
+                    self._synced[uid] = (actual, now + sync_delay(
+                        failures, mem.settled, self.cfg.quiet_resync))
 
     def _terminate(self, uid: str, pod: Optional[dict], actual: PodActual) -> None:
         """Stop one terminating Pod's containers, in its own thread; then queue it."""
@@ -435,6 +443,14 @@ class Kubelet:
 
     def _reconcile(self, uid: str) -> None:
         self.sync_pod(uid)
+
+
+def sync_delay(failures: int, settled: bool, quiet_resync: float) -> float:
+    """How long until the relist syncs a Pod again: after ``failures`` failed syncs in a
+    row, the work queue's back-off (RETRY); a settled Pod, ``quiet_resync``; else at once."""
+    if failures:
+        return RETRY.delay(failures)
+    return quiet_resync if settled else 0.0
 
 
 def due_for_sync(known: Set[str], snapshot: Mapping[str, PodActual],

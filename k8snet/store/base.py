@@ -22,6 +22,14 @@ Item = Tuple[str, bytes, int]
 """One listed key: (key, value, mod_revision)."""
 
 
+def triggered(value: Optional[bytes], prev_value: Optional[bytes],
+              trigger: Optional[bytes]) -> bool:
+    """Whether an event with these values concerns a watch with ``trigger`` (bytes the
+    stored form of every object it wants contains: ``"nodeName":"worker-3"``)."""
+    return trigger is None or (value is not None and trigger in value) or \
+        (prev_value is not None and trigger in prev_value)
+
+
 class StoreError(K8snetError):
     """The store failed or was asked for something it cannot do."""
 
@@ -146,13 +154,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def watch(
-        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool = False
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool = False,
+        trigger: Optional[bytes] = None,
     ) -> Iterator[WatchEvent]:
         """Events under ``prefix`` with revision > ``from_revision``, in order,
         until ``stop`` is set. Compacted when the history no longer has them
         (raised at the start or, if compaction overtakes a slow watcher, later).
         With ``progress``, PROGRESS events now and then while nothing changes under
-        the prefix (SQLite: at most once a second; etcd: its progress notifications)."""
+        the prefix (SQLite: at most once a second; etcd: its progress notifications).
+        With ``trigger``, only the events whose new or old value contains those bytes
+        (``triggered``); the others pass unseen (progress reports still cover them)."""
 
     @abc.abstractmethod
     def current_revision(self) -> int:

@@ -44,6 +44,7 @@ from k8snet.store.base import (
     StoreUnavailable,
     WatchEvent,
     prefix_end,
+    triggered,
 )
 
 _COMPACTED = "required revision has been compacted"
@@ -269,7 +270,8 @@ class EtcdStore(Store):
     # -- watch ---------------------------------------------------------------
 
     def watch(
-        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool = False
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool = False,
+        trigger: Optional[bytes] = None,
     ) -> Iterator[WatchEvent]:
         if from_revision > 0:
             # A range at from_revision fails exactly when etcd has compacted it.
@@ -280,10 +282,11 @@ class EtcdStore(Store):
                 raise Compacted(from_revision, self.compact_revision()) from None
             except FutureRevision:
                 pass  # watching the future is fine: events arrive when written
-        return self._watch(prefix, from_revision, stop, progress)
+        return self._watch(prefix, from_revision, stop, progress, trigger)
 
     def _watch(
-        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool,
+        trigger: Optional[bytes] = None,
     ) -> Iterator[WatchEvent]:
         with self._lock:
             self._watch_stops.append(stop)
@@ -306,7 +309,8 @@ class EtcdStore(Store):
                         for raw in events:
                             event = watch_event(raw)
                             seen = event.revision
-                            yield event
+                            if triggered(event.value, event.prev_value, trigger):
+                                yield event
                         at = _int((result.get("header") or {}).get("revision"))
                         if progress and not events and not result.get("created") and at > seen:
                             # a progress notification: everything up to `at` was sent

@@ -19,8 +19,8 @@ asking for a compacted revision gets ``Compacted``.
 Concurrency: a small pool of connections, one per operation in flight, so
 the apiserver's threads read in parallel; writes in this process are
 serialised by a lock (SQLite's busy timeout serialises them against other
-processes sharing the file). Watchers in this process are woken by a
-condition when a write commits; one poller thread (started with the first watch)
+processes sharing the file). A write that commits wakes the watchers in this
+process whose prefix it touched; one poller thread (started with the first watch)
 looks at the revision every ``poll_interval`` seconds and wakes them for writes
 from other processes, so idle watchers cost nothing however many there are.
 
@@ -31,12 +31,13 @@ A watcher that has caught up reads new events from there, filtered by its prefix
 instead of querying SQLite: a write costs one query whatever the number of
 watchers (an apiserver has dozens). A watcher behind the cache (a resumed watch, a
 slow consumer, a gap from another process's write) reads SQLite as before until it
-has caught up.
+has caught up. Watchers read the cache and the watcher table without a lock
+(``ring.EventRing``; the table is replaced, never changed in place), so the write
+lock's holder never waits behind them.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import sqlite3
 import threading
@@ -55,7 +56,9 @@ from k8snet.store.base import (
     StoreUnavailable,
     WatchEvent,
     prefix_end,
+    triggered,
 )
+from k8snet.store.ring import EventRing
 
 T = TypeVar("T")
 
@@ -129,24 +132,21 @@ class SqliteStore(Store):
         self._pool_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._schema_lock = threading.Lock()
-        self._cond = threading.Condition()
-        self._seq = 0  # bumped (under _cond) after every commit in this process
+        self._cond = threading.Condition()   # the poller's sleep, watcher (un)registration
         self._writes = 0
         self._schema_ready = False
         self._closed = False
         self._poller: Optional[threading.Thread] = None
-        # the watch cache (under _cond): events of consecutive revisions, newest last
-        self._ring: collections.deque = collections.deque()
-        self._ring_bytes = 0
-        # the revision of the cache's newest event (None: empty), written under _cond and
-        # read without it: hundreds of progress watches ask for it every second
-        self._ring_newest: Optional[int] = None
+        # the watch cache: events of consecutive revisions, written under _write_lock
+        # and read without a lock
+        self._ring = EventRing(_RING_EVENTS, _RING_BYTES)
         # the newest revision whose watchers were woken (under _write_lock; None: not
         # known yet, so the poller's first look wakes every watcher)
         self._delivered: Optional[int] = None
         self._pending: List[WatchEvent] = []   # recorded by the write in progress
-        # the watchers (under _cond): each one's prefix and the event that wakes it
-        self._watchers: Dict[int, Tuple[bytes, threading.Event]] = {}
+        # the watchers: each one's prefix, trigger and the event that wakes it. Replaced
+        # under _cond, never changed in place: a write reads it without a lock.
+        self._watchers: Dict[int, Tuple[bytes, Optional[bytes], threading.Event]] = {}
 
     # -- connections ---------------------------------------------------------
 
@@ -241,15 +241,13 @@ class SqliteStore(Store):
             delivered = self._delivered
             foreign = self._history(delivered, revision) \
                 if delivered is None or revision - 1 > delivered else []
-            with self._cond:  # still under the write lock: the cache stays in order
-                events = (foreign or []) + self._pending
-                for ev in events:
-                    self._remember(ev)
-                self._wake(None if foreign is None else [ev.key.encode() for ev in events])
-                self._delivered = revision
-                self._pending = []
-                self._seq += 1
-                self._cond.notify_all()
+            # still under the write lock: the cache stays in order
+            events = (foreign or []) + self._pending
+            for ev in events:
+                self._ring.append(ev)
+            self._delivered = revision
+            self._pending = []
+            self._wake(None if foreign is None else events)
         if due:
             self.auto_compact()
         return result
@@ -345,52 +343,28 @@ class SqliteStore(Store):
         _record(conn, revision, raw, kind, value, prev_value, prev_revision, created)
         self._pending.append(_event((revision, raw, kind, value, prev_value, created)))
 
-    # -- the watch cache (callers hold _cond) -------------------------------
+    # -- the watch cache ------------------------------------------------------
 
-    def _remember(self, ev: WatchEvent) -> None:
-        """Append one committed event; a gap (another process wrote) restarts the cache."""
-        if self._ring and self._ring[-1].revision + 1 != ev.revision:
-            self._ring.clear()
-            self._ring_bytes = 0
-        self._ring.append(ev)
-        self._ring_bytes += _size(ev)
-        while self._ring and (len(self._ring) > _RING_EVENTS or self._ring_bytes > _RING_BYTES):
-            self._ring_bytes -= _size(self._ring.popleft())
-        self._ring_newest = self._ring[-1].revision if self._ring else None
-
-    def _wake(self, keys: Optional[List[bytes]]) -> None:
-        """Wake the watchers of these keys (None: every watcher)."""
-        # a copy: a watch generator finalised here (reentrant _cond) leaves the dict
-        for prefix, wake in list(self._watchers.values()):
-            if keys is None or any(k.startswith(prefix) for k in keys):
+    def _wake(self, events: Optional[List[WatchEvent]]) -> None:
+        """Wake the watchers these events concern (None: every watcher)."""
+        keyed = None if events is None else [(ev.key.encode(), ev) for ev in events]
+        for prefix, trigger, wake in self._watchers.values():   # published: no lock
+            if wake.is_set():
+                continue
+            if keyed is None or any(k.startswith(prefix) and
+                                    triggered(ev.value, ev.prev_value, trigger)
+                                    for k, ev in keyed):
                 wake.set()
 
     def _newest(self) -> int:
         """The newest revision the watch cache holds, else the store's (a query)."""
-        newest = self._ring_newest
+        newest = self._ring.newest()
         if newest is not None:
             return newest
         try:
             return self.current_revision()
         except StoreError:
             return 0
-
-    def _forget_to(self, revision: int) -> None:
-        """Drop cached events at or below a compacted ``revision``."""
-        while self._ring and self._ring[0].revision <= revision:
-            self._ring_bytes -= _size(self._ring.popleft())
-        if not self._ring:
-            self._ring_newest = None
-
-    def _cached_after(self, seen: int) -> Optional[Tuple[List[WatchEvent], int]]:
-        """(events after ``seen``, the newest cached revision) when the cache holds every
-        event after ``seen``; None when it does not."""
-        if not self._ring or self._ring[0].revision > seen + 1 or self._ring[-1].revision < seen:
-            return None
-        start = seen + 1 - self._ring[0].revision
-        events = [self._ring[i] for i in range(start, len(self._ring))] \
-            if start < len(self._ring) else []
-        return events, self._ring[-1].revision
 
     def _history(self, after: Optional[int], before: int) -> Optional[List[WatchEvent]]:
         """The events of revisions between ``after`` and ``before`` (both excluded);
@@ -418,17 +392,12 @@ class SqliteStore(Store):
             if delivered is not None and current <= delivered:
                 return
             events = self._history(delivered, current + 1)
-            with self._cond:
-                if events is None:   # start afresh: the watchers read SQLite
-                    self._ring.clear()
-                    self._ring_bytes = 0
-                    self._ring_newest = None
-                for ev in events or []:
-                    self._remember(ev)
-                self._delivered = current
-                self._seq += 1
-                self._wake(None if events is None else [ev.key.encode() for ev in events])
-                self._cond.notify_all()
+            if events is None:   # start afresh: the watchers read SQLite
+                self._ring.clear()
+            for ev in events or []:
+                self._ring.append(ev)
+            self._delivered = current
+            self._wake(events)
 
     # -- history -------------------------------------------------------------
 
@@ -469,16 +438,16 @@ class SqliteStore(Store):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            with self._cond:
-                self._forget_to(compacted)
+            self._ring.forget_to(compacted)
 
     def watch(
-        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool = False
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool = False,
+        trigger: Optional[bytes] = None,
     ) -> Iterator[WatchEvent]:
         compacted = self.compact_revision()
         if from_revision < compacted:
             raise Compacted(from_revision, compacted)
-        return self._watch(prefix, from_revision, stop, progress)
+        return self._watch(prefix, from_revision, stop, progress, trigger)
 
     def _start_poller(self) -> None:
         with self._cond:
@@ -506,7 +475,8 @@ class SqliteStore(Store):
                     self._cond.wait(self.poll_interval)
 
     def _watch(
-        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool
+        self, prefix: str, from_revision: int, stop: threading.Event, progress: bool,
+        trigger: Optional[bytes] = None,
     ) -> Iterator[WatchEvent]:
         self._start_poller()
         where, params = _range_sql(prefix, None)
@@ -530,19 +500,19 @@ class SqliteStore(Store):
         # Leases... woke all 300 threads for each write.
         wake = threading.Event()
         with self._cond:
-            self._watchers[id(wake)] = (lo, wake)
+            self._watchers = {**self._watchers, id(wake): (lo, trigger, wake)}
         try:
             while not stop.is_set() and not self._closed:
                 wake.clear()   # before reading: a write from now on wakes the wait below
-                with self._cond:
-                    cached = self._cached_after(seen)
+                cached = self._ring.after(seen)
                 if cached is not None:
                     events, current = cached
                     for ev in events:
                         if stop.is_set():
                             return
                         seen = ev.revision
-                        if ev.key.encode().startswith(lo):
+                        if ev.key.encode().startswith(lo) and \
+                                triggered(ev.value, ev.prev_value, trigger):
                             yield ev
                     full = False
                 else:
@@ -551,7 +521,8 @@ class SqliteStore(Store):
                         if stop.is_set():
                             return
                         seen = row[0]
-                        yield _event(row)
+                        if triggered(row[3], row[4], trigger):
+                            yield _event(row)
                     full = len(rows) == _WATCH_BATCH
                 if full:
                     continue
@@ -574,7 +545,9 @@ class SqliteStore(Store):
                         wake.wait(_STOP_CHECK)
         finally:
             with self._cond:
-                self._watchers.pop(id(wake), None)
+                watchers = dict(self._watchers)
+                watchers.pop(id(wake), None)
+                self._watchers = watchers
 
     def close(self) -> None:
         with self._cond:
@@ -620,10 +593,6 @@ def _record(
         "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (revision, raw, kind, value, prev_value, prev_revision, int(created), time.time()),
     )
-
-
-def _size(ev: WatchEvent) -> int:
-    return len(ev.value or b"") + len(ev.prev_value or b"") + len(ev.key) + 64
 
 
 def _compact_to(conn: sqlite3.Connection, target: int) -> None:

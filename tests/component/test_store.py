@@ -466,3 +466,34 @@ def test_sqlite_a_write_after_another_process_wrote_wakes_that_writes_watchers(t
         thread.join(DEADLINE)
         st.close()
         other.close()
+
+
+def test_a_triggered_watch_gets_only_the_events_that_carry_its_bytes(store):
+    """A kubelet's watch narrowed to its node: binds to it, changes on it and deletes
+    from it arrive; events of other nodes' Pods do not, but progress covers them."""
+    st, root = store
+    prefix = root + "pods/"
+    start = st.current_revision()
+    mine, other = b'"nodeName":"w1"', b'"nodeName":"w2"'
+    unbound = st.create(prefix + "ns/a", b'{"spec":{}}')
+    bound = st.update(prefix + "ns/a", b'{"spec":{' + mine + b"}}", unbound)   # bound to w1
+    elsewhere = st.create(prefix + "ns/b", b'{"spec":{' + other + b"}}")
+    gone, _ = st.delete(prefix + "ns/a")                                    # only prev has it
+    last = st.create(prefix + "ns/c", b'{"spec":{' + other + b"}}")
+    stop = threading.Event()
+    timer = threading.Timer(DEADLINE, stop.set)
+    timer.start()
+    seen: List[WatchEvent] = []
+    try:
+        for event in st.watch(prefix, start, stop, progress=True, trigger=mine):
+            seen.append(event)
+            if event.revision >= last:
+                break
+    finally:
+        timer.cancel()
+        stop.set()
+    assert [(e.type, e.revision) for e in seen if e.type != "PROGRESS"] == \
+        [("PUT", bound), ("DELETE", gone)]
+    assert elsewhere not in [e.revision for e in seen]
+    if st.__class__.__name__ == "SqliteStore":   # etcd reports progress on its own clock
+        assert seen[-1].type == "PROGRESS" and seen[-1].revision >= last

@@ -97,6 +97,19 @@ def test_a_relist_queues_only_pods_that_changed_are_due_or_are_new():
     assert due_for_sync({"settled"}, {}, {"settled": (quiet, 110.0)}, 100.0) == ["settled"]
 
 
+def test_a_failed_sync_waits_for_its_back_off_not_the_next_relist():
+    from k8snet.kubelet.loop import RETRY, due_for_sync, sync_delay
+
+    assert sync_delay(0, False, 10.0) == 0.0 and sync_delay(0, True, 10.0) == 10.0
+    assert [sync_delay(n, False, 10.0) for n in (1, 2, 3)] == \
+        [RETRY.delay(1), RETRY.delay(2), RETRY.delay(3)]
+    assert sync_delay(20, True, 10.0) == RETRY.cap
+    quiet = actual_of("running")
+    last = {"failing": (quiet, 100.0 + sync_delay(3, False, 10.0))}
+    assert due_for_sync({"failing"}, {"failing": quiet}, last, 101.0) == []
+    assert due_for_sync({"failing"}, {"failing": quiet}, last, 104.0) == ["failing"]
+
+
 class SettlingSyncer:
     """Marks every Pod settled; counts the syncs."""
 
