@@ -47,9 +47,11 @@ class StreamsMixin:
         assert info is not None
         label_sel, field_sel = reg.selectors(info, ctx)
 
-        def matches(obj: dict) -> bool:
+        def selected(obj: dict) -> bool:
             return label_sel.matches((obj.get("metadata") or {}).get("labels") or {}) and \
                 field_sel.matches(obj)
+        # no selector: every object (an update's old object need not be decoded)
+        matches = None if label_sel.empty and getattr(field_sel, "empty", False) else selected
         as_table = _accepts_table(accept)
         include = ctx.get("includeObject") or "Metadata"
         wo = watch_options(ctx.params, opts.default_watch_timeout)

@@ -180,8 +180,9 @@ def translate(info: KindInfo, ev: WatchEvent, matches,
     """One store event -> (type, object) for a watcher whose filter is `matches`, or None.
 
     An object that starts matching is ADDED, one that stops matching is DELETED
-    (as Kubernetes does for selector watches). With `cache`, the decoded objects are
-    shared with the other watches.
+    (as Kubernetes does for selector watches). `matches` None: every object (an update's
+    old object is then never decoded). With `cache`, the decoded objects are shared with
+    the other watches.
     """
     if ev.type == "PROGRESS":
         return None
@@ -197,14 +198,14 @@ def translate(info: KindInfo, ev: WatchEvent, matches,
         if ev.prev_value is None:
             return None
         old, tag = decode("old")
-        return Translated("DELETED", old, tag) if matches(old) else None
+        return Translated("DELETED", old, tag) if matches is None or matches(old) else None
     if ev.value is None:
         return None
     new, tag = decode("new")
-    new_ok = matches(new)
+    new_ok = matches is None or matches(new)
     if ev.created or ev.prev_value is None:
         return Translated("ADDED", new, tag) if new_ok else None
-    old_ok = matches(decode("old")[0])
+    old_ok = matches is None or matches(decode("old")[0])
     if new_ok and old_ok:
         return Translated("MODIFIED", new, tag)
     if new_ok:

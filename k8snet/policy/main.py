@@ -70,11 +70,15 @@ def run(args: argparse.Namespace) -> int:
                         sync_period=args.sync_period, log=log, ready_file=args.ready_file,
                         status_file=args.status_file)
     stop = stop_on_signals()
+    informers = {}
     for resource in ("networkpolicies", "pods", "namespaces"):
         informer = Informer(client, resource, resync_seconds=max(args.sync_period, 60), log=log)
         informer.add_listener(agent.on_change(
             resource, version=lambda inf=informer: inf.resource_version))
-        informer.start(stop)
+        informers[resource] = informer
+    agent.watch_pods_on_demand(lambda: informers["pods"].start(stop))
+    informers["networkpolicies"].start(stop)
+    informers["namespaces"].start(stop)
     log.info("policy agent for node %s (Pod network %s)", args.node_name, args.cluster_cidr)
     agent.run(stop)
     return 0

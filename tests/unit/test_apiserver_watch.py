@@ -119,3 +119,12 @@ def test_the_event_cache_forgets_the_least_recently_used():
         cache.get((key,), lambda k=key: made.append(k) or k)
     assert made == ["a", "b", "c", "b"]        # "a" was used again, so "b" went first
     assert (cache.hits, cache.misses) == (1, 4)
+
+
+def test_a_watch_without_selector_never_decodes_the_old_object():
+    pods = kinds.RESOURCES["pods"]
+    new = b'{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"}}'
+    ev = WatchEvent("PUT", "/registry/pods/default/a", new, b"not json", 13, False)
+    assert w.translate(pods, ev, None)[0] == "MODIFIED"
+    gone = WatchEvent("DELETE", "/registry/pods/default/a", None, new, 14, False)
+    assert tuple(w.translate(pods, gone, None))[0] == "DELETED"

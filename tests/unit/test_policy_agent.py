@@ -158,3 +158,33 @@ def test_a_status_that_differs_only_in_versions_is_written_at_most_twice_a_secon
     assert agent.sync_once() and read_status(str(status))["versions"]["pods"] == "6"
     agent.on_change("networkpolicies", lambda: "8")({})   # what is enforced: at once
     assert agent.sync_once() and read_status(str(status))["policies"] == {}
+
+
+def test_pods_are_watched_only_once_a_policy_exists(tmp_path):
+    applier, started = FakeApplier(), []
+    status = tmp_path / "policy.status"
+    agent = PolicyAgent(applier, "w1", "10.244.0.0/16", status_file=str(status))
+    agent.watch_pods_on_demand(lambda: started.append(1))
+    agent.on_change("namespaces", lambda: "3")({"x": NS[0]})
+    agent.on_change("networkpolicies", lambda: "4")({})
+    assert agent.ready() and agent.sync_once() and started == []   # rules without Pods
+    doc = read_status(str(status))
+    assert "pods" not in doc["versions"] and enforced_since(doc, "pods", "99")
+    agent.on_change("networkpolicies", lambda: "7")({"x/deny": DENY})
+    assert started == [1] and not agent.ready()
+    assert not agent.sync_once() and len(applier.scripts) == 1      # waits for the list
+    agent.on_change("pods", lambda: "8")({"x/web": pod("web", ip="10.244.1.5")})
+    assert agent.sync_once() and "10.244.1.5 : jump in-x-web" in applier.scripts[-1]
+    doc = read_status(str(status))
+    assert doc["versions"]["pods"] == "8" and not enforced_since(doc, "pods", "99")
+    agent.on_change("networkpolicies", lambda: "9")({})
+    agent.on_change("networkpolicies", lambda: "10")({"x/deny": DENY})
+    assert started == [1]                                           # started once
+
+
+def test_a_policy_listed_before_pods_are_asked_for_starts_them_at_once():
+    started = []
+    agent = PolicyAgent(FakeApplier(), "w1", "10.244.0.0/16")
+    agent.on_change("networkpolicies", lambda: "7")({"x/deny": DENY})
+    agent.watch_pods_on_demand(lambda: started.append(1))
+    assert started == [1]
