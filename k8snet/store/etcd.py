@@ -292,6 +292,7 @@ class EtcdStore(Store):
             self._watch_stops.append(stop)
         seen = from_revision
         failing_since: Optional[float] = None
+        reported, reported_at = from_revision, 0.0   # the last PROGRESS yielded
         try:
             while not stop.is_set():
                 stream = _WatchStream(self._open_stream(prefix, seen, stop, progress))
@@ -306,16 +307,25 @@ class EtcdStore(Store):
                                 f"etcd cancelled the watch: {result.get('cancel_reason', '')}"
                             )
                         events = result.get("events") or []
+                        last_yielded = None
                         for raw in events:
                             event = watch_event(raw)
                             seen = event.revision
                             if triggered(event.value, event.prev_value, trigger):
+                                last_yielded = seen
                                 yield event
                         at = _int((result.get("header") or {}).get("revision"))
                         if progress and not events and not result.get("created") and at > seen:
                             # a progress notification: everything up to `at` was sent
                             seen = at
+                            reported, reported_at = at, time.monotonic()
                             yield WatchEvent("PROGRESS", "", None, None, at, False)
+                        elif progress and events and last_yielded != seen and seen > reported \
+                                and time.monotonic() - reported_at >= 1.0:
+                            # events the trigger skipped: etcd sends progress only on an
+                            # idle stream, which a busy prefix never is
+                            reported, reported_at = seen, time.monotonic()
+                            yield WatchEvent("PROGRESS", "", None, None, seen, False)
                 finally:
                     stream.close()
                 # The stream ended (member gone, "transport is closing"): reconnect

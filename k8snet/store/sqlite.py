@@ -543,6 +543,12 @@ class SqliteStore(Store):
                         wake.wait(min(_STOP_CHECK, left))
                     else:
                         wake.wait(_STOP_CHECK)
+                        if trigger is not None and not wake.is_set() and \
+                                self._newest() > seen:
+                            # a narrowed watch is not woken by the events it skips: move
+                            # past them now and then, or a compaction would leave it behind
+                            # (a 410 for a watch that was connected all along)
+                            break
         finally:
             with self._cond:
                 watchers = dict(self._watchers)
