@@ -172,7 +172,10 @@ class ReplicaSetLoop(Loop):
                     raise errors[0]
         finally:
             if adds or dels:
-                self.expect[key] = (now, adds, dels)
+                # from when the calls ended: 1,000 Pods take longer than the timeout to
+                # create on a busy machine, and an expectation timed out at once let the
+                # next sync create 41 Pods too many
+                self.expect[key] = (self.ctx.clock().timestamp(), adds, dels)
                 self.log.info("%s: created %d, deleted %d Pods", key, len(adds), len(dels))
                 self.requeue()
         if _status_differs(rs.get("status"), plan.status):

@@ -69,6 +69,25 @@ def test_replicaset_expectations_hold_back_a_stale_cache():
     assert status["status"]["replicas"] == 3
 
 
+def test_an_expectation_times_out_from_when_the_creates_ended():
+    import datetime as dt
+
+    now = [T0]
+    c = Context(StubClient(), {"replicasets": StubInformer([replicaset("rs1", 3)]),
+                               "pods": StubInformer([])},
+                lambda: now[0], logging.getLogger("test"), Options())
+    create = c.client.create
+
+    def slow_create(*args, **kw):    # a busy apiserver: 20 s per Pod
+        now[0] += dt.timedelta(seconds=20)
+        return create(*args, **kw)
+    c.client.create = slow_create
+    loop = ReplicaSetLoop(c)
+    loop.sync()
+    loop.sync()   # 60 s after the sync began, at once after the creates: still expected
+    assert len([x for x in c.client.calls if x[0] == "create"]) == 3
+
+
 def test_deployment_loop_creates_then_scales_with_events():
     d = deployment(5)
     c = ctx(deployments=[d], replicasets=[], pods=[])
