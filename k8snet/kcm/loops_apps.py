@@ -95,7 +95,8 @@ class RevisionedLoop(Loop):
     def expect_changes(self, owner: dict, now: float, created: list[str],
                        deleted: list[str]) -> None:
         if created or deleted:
-            self.expect.expect(_key(owner), now, created, deleted)
+            # from when the calls ended (see ReplicaSetLoop._apply)
+            self.expect.expect(_key(owner), self.ctx.clock().timestamp(), created, deleted)
             self.log.info("%s: created %d, deleted %d Pods", _key(owner), len(created),
                           len(deleted))
             self.requeue()

@@ -101,7 +101,8 @@ class JobLoop(Loop):
                 deleted.append(f"{ns}/{name}")
         finally:
             if created or deleted:
-                self.expect.expect(key, now, created, deleted)
+                # from when the calls ended (see ReplicaSetLoop._apply)
+                self.expect.expect(key, self.ctx.clock().timestamp(), created, deleted)
                 self.requeue()
         if _pruned(plan.status) != _pruned(job.get("status") or {}):
             client.update("jobs", dict(with_kind("jobs", job), status=plan.status), ns,
