@@ -92,8 +92,7 @@ class RevisionedLoop(Loop):
                 pass
             deleted.append(f"{ns}/{name}")
 
-    def expect_changes(self, owner: dict, now: float, created: list[str],
-                       deleted: list[str]) -> None:
+    def expect_changes(self, owner: dict, created: list[str], deleted: list[str]) -> None:
         if created or deleted:
             # from when the calls ended (see ReplicaSetLoop._apply)
             self.expect.expect(_key(owner), self.ctx.clock().timestamp(), created, deleted)
@@ -136,7 +135,7 @@ class DaemonSetLoop(RevisionedLoop):
                                           for n in plan.create], created)
                     self.delete_pods(ds, plan.delete, deleted)
                 finally:
-                    self.expect_changes(ds, now.timestamp(), created, deleted)
+                    self.expect_changes(ds, created, deleted)
                 self.write_status(ds, plan.status)
             except (Conflict, NotFound) as exc:
                 self.log.debug("%s: %s (next sync retries)", key, exc.reason)
@@ -176,11 +175,11 @@ class StatefulSetLoop(RevisionedLoop):
                 rev = self.revisions(sts, pods)
                 current, update = stsc.revisions_in_use(sts, rev.hash)
                 plan = stsc.reconcile_statefulset(sts, pods, claims, current, update, now)
-                self._apply(sts, plan, current, now.timestamp())
+                self._apply(sts, plan, current)
             except (Conflict, NotFound) as exc:
                 self.log.debug("%s: %s (next sync retries)", key, exc.reason)
 
-    def _apply(self, sts: dict, plan: stsc.StatefulSetPlan, current: str, now: float) -> None:
+    def _apply(self, sts: dict, plan: stsc.StatefulSetPlan, current: str) -> None:
         client, ns = self.ctx.client, meta(sts).get("namespace")
         ref = with_kind("statefulsets", sts)
         for claim in plan.create_claims:
@@ -216,7 +215,7 @@ class StatefulSetLoop(RevisionedLoop):
                     pass
                 deleted.append(f"{ns}/{name}")
         finally:
-            self.expect_changes(sts, now, created, deleted)
+            self.expect_changes(sts, created, deleted)
         for name in plan.delete_claims:
             try:
                 client.delete("persistentvolumeclaims", name, ns)

@@ -68,7 +68,7 @@ class JobLoop(Loop):
                 if not self.expect.satisfied(key, pods_by_key, now.timestamp()):
                     continue
                 plan = jobs.reconcile_job(job, pods, now)
-                self._apply(job, plan, now.timestamp())
+                self._apply(job, plan)
                 soonest = _sooner(soonest, plan.requeue_after)
             except (Conflict, NotFound) as exc:
                 self.log.debug("%s: %s (next sync retries)", key, exc.reason)
@@ -85,7 +85,7 @@ class JobLoop(Loop):
         except NotFound:
             pass
 
-    def _apply(self, job: dict, plan: jobs.JobPlan, now: float) -> None:
+    def _apply(self, job: dict, plan: jobs.JobPlan) -> None:
         client, ns, key = self.ctx.client, meta(job).get("namespace"), _key(job)
         created: list[str] = []
         deleted: list[str] = []

@@ -133,11 +133,11 @@ class ReplicaSetLoop(Loop):
                 continue
             plan = reconcile_replicaset(rs, pods, now)
             try:
-                self._apply(rs, plan, now.timestamp())
+                self._apply(rs, plan)
             except (Conflict, NotFound) as exc:
                 self.log.debug("%s: %s (next sync retries)", key, exc.reason)
 
-    def _apply(self, rs: dict, plan, now: float) -> None:
+    def _apply(self, rs: dict, plan) -> None:
         client, ns, key = self.ctx.client, meta(rs).get("namespace"), _key(rs)
         adds: set = set()
         dels: set = set()

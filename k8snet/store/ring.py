@@ -79,10 +79,8 @@ class EventRing:
     def forget_to(self, revision: int) -> None:
         """Drop the events at or below ``revision`` (compacted)."""
         events = self._events
-        drop = 0
-        while drop < len(events) and events[drop].revision <= revision:
-            drop += 1
-        if drop:
+        drop = min(revision - events[0].revision + 1, len(events)) if events else 0
+        if drop > 0:   # consecutive revisions: the cut is arithmetic
             self._publish(events[drop:])
 
     def _trim(self, keep_events: int, keep_bytes: int) -> None:
