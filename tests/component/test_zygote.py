@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -93,3 +94,41 @@ def test_orphans_that_exited_are_reaped_but_not_known_children():
         assert known.wait(5) == 0  # its Popen still gets its status
     finally:
         zygote.become_subreaper(False)
+
+
+FIRST_USE = r"""
+import os, sys, ssl, tempfile
+from k8snet.testbed import zygote
+assert zygote.preload() == [], "preload failed"
+before = set(sys.modules)
+pid = os.fork()
+if pid == 0:
+    # what a component does on its first request, its gRPC server and its first
+    # CRI call: a resource lookup, a TLS client context, a gRPC server and channel
+    import grpc
+    from concurrent import futures
+    from k8snet.machinery import resources
+    resources.RESOURCES["pods"], resources.KINDS["Deployment"]
+    ssl.create_default_context().check_hostname
+    "apiserver.k8snet.example".encode("idna")  # http.client encodes the host
+    path = os.path.join(tempfile.mkdtemp(), "s.sock")
+    server = grpc.server(futures.ThreadPoolExecutor(1))
+    server.add_insecure_port("unix:" + path)
+    server.start()
+    with grpc.insecure_channel("unix:" + path) as channel:
+        grpc.channel_ready_future(channel).result(timeout=10)
+    server.stop(None)
+    print(" ".join(sorted(set(sys.modules) - before)), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_a_forked_component_imports_nothing_on_first_use():
+    """What a component imports after it is forked is its own memory, not the
+    zygote's shared pages: the modules its first request, TLS context and gRPC
+    calls need are all preloaded."""
+    out = subprocess.run([sys.executable, "-c", FIRST_USE], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"imported after the fork: {out.stdout}"
