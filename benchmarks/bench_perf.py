@@ -74,7 +74,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABEL = "app=pb-perf"
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.53"
 PACED_PODS, PACED_RATE = 100, 20.0   # the target: P99 startup 1 s at 20 Pods/s
-WORKER_COMPONENTS = ("kubelet", "runtime", "kube-proxy", "policy-agent")
+# a worker's processes: its node agent, or (--separate-agents) one per component
+WORKER_COMPONENTS = ("node-agent", "kubelet", "runtime", "kube-proxy", "policy-agent")
+SEPARATE_NAME = "pb5"   # the same workers with --separate-agents, for memory
 BASE_NS = "pbbl"        # the bare-namespace baseline's names: pbbl<i>, pbblhost
 PLAIN_NAME = "pb9"      # the plain Mininet baseline's bridge names
 
@@ -529,6 +531,23 @@ def object_count(client) -> Dict[str, int]:
     return out
 
 
+def separate_worker_pss() -> Dict[str, Dict[str, int]]:
+    """worker_pss of a 4-worker cluster whose components are processes of their
+    own (--separate-agents), idle as the main one is measured; {} if it fails."""
+    from k8snet.testbed import api
+
+    try:
+        bring_up(SEPARATE_NAME, ["--topology", "single", "--workers", "4",
+                                 "--separate-agents"])
+        time.sleep(5)   # as for the main cluster: the agents settle after start-up
+        return worker_pss(api.find(SEPARATE_NAME).state)
+    except Exception as exc:  # noqa: BLE001 - a figure missing, said in the log
+        log(f"  --separate-agents cluster: {exc}")
+        return {}
+    finally:
+        down(SEPARATE_NAME)
+
+
 def worker_pss(state) -> Dict[str, Dict[str, int]]:
     """node -> component -> PSS KiB, for each worker."""
     out: Dict[str, Dict[str, int]] = {}
@@ -577,10 +596,23 @@ def pods_section(args, figures: List[Figure], details: Dict) -> None:
                               mib(sum(sums) / max(1, len(sums))), "MiB",
                               baseline=mib(details["bare_python_pss_kib"]),
                               baseline_label="bare python",
-                              note="mean over workers of the sum of the four processes' PSS "
-                                   "(" + ", ".join(f"{c} {mib(v):.1f}"
-                                                   for c, v in means.items()) + " MiB); "
-                                   "baseline: one idle bare interpreter"))
+                              note="mean over workers of their processes' PSS ("
+                                   + ", ".join(f"{c} {mib(v):.1f}"
+                                               for c, v in means.items() if v)
+                                   + " MiB); baseline: one idle bare interpreter"))
+        separate = separate_worker_pss()
+        details["worker_pss_separate_kib"] = separate
+        if separate:
+            seps = [sum(c.values()) for c in separate.values()]
+            sep_means = {c: sum(n.get(c, 0) for n in separate.values()) / len(separate)
+                         for c in WORKER_COMPONENTS}
+            figures.append(Figure(
+                "mem_per_worker_separate", "  same, each component its own process "
+                "(--separate-agents)", mib(sum(seps) / len(seps)), "MiB",
+                baseline=mib(details["bare_python_pss_kib"]), baseline_label="bare python",
+                note="a 4-worker cluster up just for this, measured the same way ("
+                     + ", ".join(f"{c} {mib(v):.1f}" for c, v in sep_means.items() if v)
+                     + " MiB)"))
         supervisor = state.supervisor.pid
         used0 = used_kib()
         cluster0 = sum(pss_kib(p) for p in cluster_pids(name, supervisor))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TextIO
 
 from k8snet.errors import K8snetError
 
@@ -39,6 +39,8 @@ COMMANDS = {
     "capture": ("k8snet.capture.main", "packets at a Pod, node or switch port, as pcap"),
     "ui": ("k8snet.ui.main", "a live web view of a cluster on 127.0.0.1"),
     "policy-agent": ("k8snet.policy.main", "run the NetworkPolicy agent of one node"),
+    "node-agent": ("k8snet.nodeagent", "run a worker's runtime, kubelet, kube-proxy and "
+                                      "policy agent in one process"),
     "compare": ("k8snet.testbed.cmd_compare", "the same workload in routed and overlay mode, side by side"),  # noqa: E501
 }
 
@@ -54,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, err: Optional[TextIO] = None) -> int:
+    """Run one command; its errors are written to ``err`` (default stderr)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    err = sys.stderr if err is None else err
     top = build_parser()
     # Parse only the command name here; the command's own parser does the rest.
     debug = "--debug" in argv[:1]
@@ -67,14 +71,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"k8snet: unknown command '{name}'; run 'k8snet --help' for the list",
-              file=sys.stderr)
+              file=err)
         return 2
     module_name, help_text = COMMANDS[name]
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         print(f"k8snet {name}: cannot load {module_name}: {exc}; run 'k8snet doctor'",
-              file=sys.stderr)
+              file=err)
         return 1
     parser = argparse.ArgumentParser(prog=f"k8snet {name}", description=help_text)
     module.add_arguments(parser)
@@ -82,12 +86,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
-        print(f"k8snet {name}: interrupted", file=sys.stderr)
+        print(f"k8snet {name}: interrupted", file=err)
         return 130
     except K8snetError as exc:
         if debug:
             raise
-        print(f"k8snet {name}: {exc}", file=sys.stderr)
+        print(f"k8snet {name}: {exc}", file=err)
         return exc.exit_code
 
 

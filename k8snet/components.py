@@ -10,7 +10,7 @@ import signal
 import socket
 import threading
 import uuid
-from typing import Callable
+from typing import Callable, Optional
 
 from k8snet.errors import K8snetError
 from k8snet.machinery.client import ApiClient
@@ -37,8 +37,21 @@ def setup_logging(level: str, name: str) -> logging.Logger:
     return logging.getLogger(f"k8snet.{name}")
 
 
+# Set by a process hosting several components as threads (k8snet.nodeagent): their
+# stop_on_signals() then return this one Event, which the host's main thread sets.
+_hosted_stop: Optional[threading.Event] = None
+
+
+def host_components(stop: threading.Event) -> None:
+    """From now on ``stop_on_signals()`` returns ``stop`` (already bound to the
+    signals by the hosting process's main thread) instead of binding them."""
+    global _hosted_stop
+    _hosted_stop = stop
+
+
 def stop_on_signals(signals: tuple = (signal.SIGTERM, signal.SIGINT)) -> threading.Event:
-    """An Event set right after SIGTERM or SIGINT (call from the main thread).
+    """An Event set right after SIGTERM or SIGINT (call from the main thread;
+    in a component hosted by k8snet.nodeagent, from any thread: the host's Event).
 
     The Event is not set in the signal handler: a Python handler runs in the main thread
     between two bytecodes, possibly inside the Event's own lock (main waking up from
@@ -47,6 +60,8 @@ def stop_on_signals(signals: tuple = (signal.SIGTERM, signal.SIGINT)) -> threadi
     interpreter's C-level handler writes the signal number to a pipe
     (signal.set_wakeup_fd) and a thread reading it sets the Event.
     """
+    if _hosted_stop is not None:
+        return _hosted_stop
     stop = threading.Event()
     wanted = {int(s) for s in signals}
     read_end, write_end = os.pipe()

@@ -320,7 +320,7 @@ class LiveCluster:
         launch = self._launch(Launch(f"{comp.name}@{comp.node}", comp.argv, comp.log,
                                      node=comp.node, env=dict(comp.env),
                                      netns=naming.node_netns(self.spec.name, comp.node),
-                                     zygote=self.zygote))
+                                     zygote=self.zygote, hosts=comp.hosts))
         self.state.processes.append(launch.record())
         self._save()
 

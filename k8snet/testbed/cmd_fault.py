@@ -159,14 +159,25 @@ def component_records(cluster: api.Cluster, component: str,
     if node:
         cluster.node(node)
     records = [r for r in cluster.state.records()
-               if r.name != "supervisor" and r.name.split("@")[0] == component
+               if r.name != "supervisor" and (r.name.split("@")[0] == component
+                                              or component in r.hosts)
                and (node is None or r.node == node)]
     if not records:
-        names = sorted({r.name.split("@")[0] for r in cluster.state.records()} - {"supervisor"})
+        names = sorted({n for r in cluster.state.records()
+                        for n in (r.name.split("@")[0], *r.hosts)} - {"supervisor"})
         raise UsageError(f"no component {component!r}"
                          + (f" on node {node}" if node else "")
                          + f" in cluster {cluster.name!r} (components: {', '.join(names)})")
     return records
+
+
+def described(record: st.ProcessRecord) -> str:
+    """A process as a fault message names it: ``kubelet@w1 (pid 42)``, or for a
+    node agent ``node-agent@w1 (pid 42: runtime, kubelet, kube-proxy)``: a fault
+    on one of its components is a fault on all of them."""
+    if record.hosts:
+        return f"{record.name} (pid {record.pid}: {', '.join(record.hosts)})"
+    return f"{record.name} (pid {record.pid})"
 
 
 def stop(cluster: api.Cluster, component: str, node: str = None) -> List[str]:
@@ -178,11 +189,11 @@ def stop(cluster: api.Cluster, component: str, node: str = None) -> List[str]:
     for record in records:
         if st.signal_process(record, signal.SIGKILL):
             st.wait_gone(record, 10)
-            done.append(f"stopped {record.name} (pid {record.pid}): held down until "
+            done.append(f"stopped {described(record)}: held down until "
                         f"'k8snet fault start {component}"
                         + (f" --node {node}'" if node else "'"))
         else:
-            done.append(f"{record.name} (pid {record.pid}) was not running; held down")
+            done.append(f"{described(record)} was not running; held down")
     return done
 
 
@@ -207,10 +218,10 @@ def kill(cluster: api.Cluster, component: str, node: str = None) -> List[str]:
     done = []
     for record in records:
         if st.signal_process(record, signal.SIGKILL):
-            done.append(f"killed {record.name} (pid {record.pid}) with SIGKILL; "
+            done.append(f"killed {described(record)} with SIGKILL; "
                         "the supervisor restarts it")
         else:
-            done.append(f"{record.name} (pid {record.pid}) was not running")
+            done.append(f"{described(record)} was not running")
     return done
 
 

@@ -13,7 +13,9 @@ than it needs. Each worker's kube-proxy runs in the spec's ``proxy_mode``
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shlex
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
@@ -37,6 +39,7 @@ class Component:
     # Components (record names, e.g. "runtime@w1") that must be ready first; one
     # without a ready_file counts as ready once started.
     after: Tuple[str, ...] = ()
+    hosts: Tuple[str, ...] = ()        # a node agent: the components it runs
 
     @property
     def record_name(self) -> str:
@@ -162,7 +165,44 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
         plan.append(Component(node.name, "kube-proxy",
                               proxy_argv(k8snet, node, kubeconfig, spec.proxy_mode),
                               log=os.path.join(ndir, "kube-proxy.log"), after=proxy_after))
+        if spec.node_agent:
+            plan = host_node_components(plan, node.name, ndir, k8snet)
     return plan
+
+
+NODE_AGENT = "node-agent"
+
+
+def host_node_components(plan: List[Component], node: str, ndir: str,
+                         k8snet: List[str]) -> List[Component]:
+    """``plan`` with the components of worker ``node`` (runtime, policy agent,
+    kubelet, overlay agent, kube-proxy) folded into one node agent
+    (k8snet.nodeagent) that starts them in plan order. It waits for what the
+    first of them waited for outside the node (the apiserver), and is ready when
+    they all are."""
+    from k8snet.nodeagent import HOSTABLE
+
+    names = {name for name, _flag, _loggers in HOSTABLE.values()}
+    mine = [c for c in plan if c.node == node and c.name in names]
+    if not mine:
+        return plan
+    inside = {c.record_name for c in mine}
+    after = tuple(dict.fromkeys(a for c in mine for a in c.after if a not in inside))
+    ready = os.path.join(ndir, "node-agent.ready")
+    argv = [*k8snet, NODE_AGENT, "--node-name", node, "--log-dir", ndir,
+            "--ready-file", ready]
+    for comp in mine:
+        argv += ["--component", shlex.join(comp.argv[len(k8snet):])]
+    agent = Component(node, NODE_AGENT, argv, log=os.path.join(ndir, "node-agent.log"),
+                      ready_file=ready, after=after,
+                      env={k: v for c in mine for k, v in c.env.items()},
+                      hosts=tuple(c.name for c in mine))
+    at = plan.index(mine[0])
+    rest = [c for c in plan if c.record_name not in inside]
+    # Whatever waited for a hosted component now waits for the agent.
+    rest = [dataclasses.replace(c, after=tuple(dict.fromkeys(
+        f"{NODE_AGENT}@{node}" if a in inside else a for a in c.after))) for c in rest]
+    return rest[:at] + [agent] + rest[at:]
 
 
 def proxy_argv(k8snet: List[str], node: NodeInfo, kubeconfig: str,

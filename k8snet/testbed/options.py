@@ -26,6 +26,10 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for the cluster to come up")
     parser.add_argument("--network-only", action="store_true",
                         help="build the fabric and nodes only, no Kubernetes components")
+    parser.add_argument("--separate-agents", action="store_true",
+                        help="run each worker's runtime, kubelet, kube-proxy and policy "
+                             "agent as processes of their own (to kill one at a time) "
+                             "instead of one node-agent process per worker")
 
 
 def spec_from_args(args: argparse.Namespace) -> ClusterSpec:
@@ -33,4 +37,5 @@ def spec_from_args(args: argparse.Namespace) -> ClusterSpec:
     return ClusterSpec(
         name=args.name, topology=args.topology, workers=args.workers, masters=args.masters,
         spines=args.spines, leaves=args.leaves, mode=args.mode, store=args.store,
-        proxy_mode=args.proxy_mode, timeout=args.timeout, network_only=args.network_only)
+        proxy_mode=args.proxy_mode, timeout=args.timeout, network_only=args.network_only,
+        node_agent=not getattr(args, "separate_agents", False))

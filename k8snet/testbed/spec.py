@@ -32,7 +32,8 @@ class ClusterSpec:
     ``build`` (None keeps its default); ``mode`` is the Pod network (routed,
     overlay, macvlan); ``proxy_mode`` how every worker's kube-proxy programs
     Services (iptables, nftables); ``network_only`` builds the fabric and
-    nodes without Kubernetes; ``timeout`` bounds the whole bring-up.
+    nodes without Kubernetes; ``node_agent`` runs each worker's components in
+    one process; ``timeout`` bounds the whole bring-up.
     """
 
     __pydantic_config__ = typed.STRICT
@@ -47,6 +48,10 @@ class ClusterSpec:
     store: str = "sqlite"
     proxy_mode: str = "iptables"
     network_only: bool = False
+    # One node-agent process per worker hosting its runtime, policy agent,
+    # kubelet, (overlay agent) and kube-proxy (k8snet.nodeagent); False: one
+    # process each, which `k8snet fault` can kill one at a time.
+    node_agent: bool = True
     timeout: float = 180.0
     extra: Dict[str, Any] = field(default_factory=dict)
 

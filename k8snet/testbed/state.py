@@ -20,7 +20,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from k8snet import naming
 from k8snet.errors import K8snetError
@@ -48,6 +48,7 @@ class ProcessRecord:
     log: Optional[str] = None
     restarts: int = 0                  # times the supervisor started it again
     last_exit: Optional[str] = None    # how it ended last: "exit 1", "killed by SIGKILL"
+    hosts: Tuple[str, ...] = ()        # a node agent: the components it runs (kubelet, ...)
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,16 @@ class ClusterState:
         return hosts[0] if hosts else None
 
     def process(self, name: str) -> Optional[ProcessRecord]:
-        """A recorded component process by name, e.g. ``runtime@w1``."""
-        return next((r for r in self.processes if r.name == name), None)
+        """The process of a component by name, e.g. ``runtime@w1``: its own, or
+        the node agent's that hosts it."""
+        own = next((r for r in self.processes if r.name == name), None)
+        return own if own is not None else self.host_of(name)
+
+    def host_of(self, name: str) -> Optional[ProcessRecord]:
+        """The node agent running component ``name`` (``kubelet@w1``) as a thread."""
+        component, _, node = name.partition("@")
+        return next((r for r in self.processes
+                     if component in r.hosts and r.node == node and node), None)
 
     def node_dir(self, node: str) -> str:
         """Where a node's components keep their files and logs."""

@@ -61,8 +61,11 @@ class ClusterStatus:
 
 
 def process_doc(record: ProcessRecord, running: bool) -> Dict:
-    return {"name": record.name, "pid": record.pid, "running": running,
-            "restarts": record.restarts, "last_exit": record.last_exit, "log": record.log}
+    doc = {"name": record.name, "pid": record.pid, "running": running,
+           "restarts": record.restarts, "last_exit": record.last_exit, "log": record.log}
+    if record.hosts:
+        doc["hosts"] = list(record.hosts)
+    return doc
 
 
 def render(statuses: List[ClusterStatus]) -> str:
@@ -102,6 +105,8 @@ def render_one(status: ClusterStatus) -> List[str]:
             alive = "running" if status.running.get(record.name) else "down"
             lines.append(f"  {record.name:<28} {record.pid:>7} {alive:<8} "
                          f"{restarts_text(record)}")
+            if record.hosts:
+                lines.append(f"    runs {', '.join(record.hosts)}")
     for fault in status.faults:
         lines.append(f"  fault: {fault.describe()}")
     if state.kubeconfig:

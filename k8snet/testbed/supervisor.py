@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from k8snet.components import stop_on_signals
 from k8snet.errors import K8snetError
@@ -99,6 +99,7 @@ class Launch:
     due: Optional[float] = None        # when it starts again (None: running)
     restarts: int = 0
     last_exit: Optional[str] = None
+    hosts: Tuple[str, ...] = ()        # a node agent: the components it runs
 
     def spawn(self) -> Union[subprocess.Popen, ForkedProcess]:
         """Start the process (in its own session, output appended to its log)."""
@@ -128,7 +129,7 @@ class Launch:
         """The record of the running process, with its restart history."""
         return dataclasses.replace(
             st.record_process(self.popen.pid, self.name, node=self.node, log=self.log),
-            restarts=self.restarts, last_exit=self.last_exit)
+            restarts=self.restarts, last_exit=self.last_exit, hosts=self.hosts)
 
     def exited(self) -> Optional[int]:
         """The exit status if the process ended (and reap it), else None."""

@@ -59,6 +59,7 @@ PRELOAD = (
     "k8snet.kubelet.model", "k8snet.kubelet.statscollector", "k8snet.kubelet.streamserver",
     "k8snet.kubelet.sysctls", "k8snet.proxy.main", "k8snet.policy.main",
     "k8snet.overlay.main", "k8snet.overlay.observe", "k8snet.overlay.agent",
+    "k8snet.nodeagent",
     # imported on first use (a request, a gRPC server or channel, a serving
     # certificate): measured as the modules new in each forked component after start
     "k8snet.machinery.builtin", "encodings.idna", "encodings.ascii", "stringprep",

@@ -1,6 +1,8 @@
 """Issue #4's acceptance: Pods on Mininet workers, driven by the real kubectl.
 
-One single-switch cluster with two workers serves every test in this module.
+One single-switch cluster with two workers serves every test in this module. Its
+workers run each component as a process of its own (--separate-agents); the
+other modules' clusters run each worker's components in one node agent.
 """
 
 import ipaddress
@@ -19,9 +21,11 @@ CLUSTER = "tpods"
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     k8snet("up", "--detach", "--name", CLUSTER, "--topology", "single", "--workers", "2",
-           timeout=600)
+           "--separate-agents", timeout=600)
     try:
         status = json.loads(k8snet("status", "--json", "--name", CLUSTER).stdout)["clusters"][0]
+        assert {"kubelet@w1", "runtime@w2", "kube-proxy@w1", "policy-agent@w2"} <= \
+            {p["name"] for p in status["processes"]}
         kubectl = Kubectl(status["kubeconfig"], str(tmp_path_factory.mktemp("home")))
         yield status, kubectl
     finally:

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from tests.integration.conftest import k8snet, nothing_left
-from tests.integration.kube import Kubectl, agnhost_deployment, wait_for
+from tests.integration.kube import Kubectl, agnhost_deployment, ready, wait_for
 
 NAME = "trel"
 NODE_GRACE = 20.0        # the controller-manager's --node-monitor-grace-period
@@ -32,7 +32,12 @@ def status():
 
 
 def process(name):
-    return next(p for p in status()["processes"] if p["name"] == name)
+    """A component's process by name (kubelet@w2): its own, or the node agent's
+    that runs it."""
+    component, _, node = name.partition("@")
+    procs = status()["processes"]
+    return next((p for p in procs if p["name"] == name), None) or next(
+        p for p in procs if component in p.get("hosts", ()) and p["name"].endswith("@" + node))
 
 
 def in_node(node, *cmd, check=False, timeout=30):
@@ -119,13 +124,52 @@ def test_killed_component_is_restarted_and_recorded(cluster, component, node):
     name = f"{component}@{node}"
     before = process(name)
     out = k8snet("fault", "--name", NAME, "kill", component, "--node", node).stdout
-    assert f"killed {name} (pid {before['pid']})" in out
+    # A worker's kubelet and runtime are threads of its node agent: killing one kills it.
+    assert f"killed {before['name']} (pid {before['pid']}" in out
     after = wait_for(f"{name} restarted", lambda: (lambda p: p if p["pid"] != before["pid"]
                                                    and p["running"] else None)(process(name)),
                      timeout=60)
     assert after["restarts"] == before["restarts"] + 1
     text = k8snet("status", "--name", NAME).stdout
     assert f"{after['restarts']} (last: killed by SIGKILL)" in text
+
+
+def pinned_agnhost(name, node):
+    doc = agnhost_deployment(name, 1)["spec"]["template"]
+    doc["spec"]["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", **doc,
+            "metadata": {"name": name, "labels": {"app": name}}}
+
+
+def test_a_killed_node_agent_leaves_its_pods_serving_and_its_node_comes_back(
+        cluster, kubectl):
+    """A worker's runtime, policy agent, kubelet and kube-proxy run in one node
+    agent: killing it kills them all. Its Pods keep their containers (conmon
+    holds them) and keep answering; the restarted kubelet adopts them and
+    starts new Pods."""
+    kubectl.apply(pinned_agnhost("survivor", "w1"))
+    wait_for("survivor Ready", lambda: ready(kubectl.json("pod", "survivor")), timeout=120)
+    pod = kubectl.json("pod", "survivor")
+    ip, container = pod["status"]["podIP"], pod["status"]["containerStatuses"][0]
+    before = process("kubelet@w1")
+    assert before["name"] == "node-agent@w1" and "kube-proxy" in before["hosts"]
+    start = time.monotonic()
+    k8snet("fault", "--name", NAME, "kill", "kube-proxy", "--node", "w1")
+    assert in_node("w2", "curl", "-s", "-m", "2", f"http://{ip}:8080/hostname").stdout \
+        == "survivor", "the Pod stopped answering while its node agent was down"
+    wait_for("node-agent@w1 restarted", lambda: (lambda p: p["running"] and p["pid"] !=
+                                                 before["pid"])(process("kubelet@w1")),
+             timeout=60)
+    kubectl.apply(pinned_agnhost("newcomer", "w1"))
+    wait_for("newcomer Ready", lambda: ready(kubectl.json("pod", "newcomer")), timeout=120)
+    print(f"node agent kill: a new Pod Ready on its node {time.monotonic() - start:.1f}s "
+          "after the kill")
+    after = kubectl.json("pod", "survivor")["status"]["containerStatuses"][0]
+    assert (after["containerID"], after["restartCount"]) == \
+        (container["containerID"], container["restartCount"])
+    assert in_node("w2", "curl", "-s", "-m", "2", f"http://{ip}:8080/hostname").stdout \
+        == "survivor"
+    kubectl("delete", "pod", "survivor", "newcomer", "--wait=false")
 
 
 def test_writes_work_after_etcd_restarted(cluster, kubectl):

@@ -122,3 +122,36 @@ def test_stop_holds_the_named_processes_until_start(tmp_path):
     cmd_fault.stop(cluster, "kubelet")
     assert cmd_fault.clear(cluster)[0].startswith("kubelet@w1, kubelet@w2 no longer held")
     assert flt.load(str(tmp_path)) == []
+
+
+def agent_cluster(tmp_path):
+    from k8snet.testbed.api import Cluster
+    from k8snet.testbed.spec import ClusterSpec
+    from k8snet.testbed.state import ClusterState, NodeInfo, ProcessRecord
+
+    hosts = ("runtime", "policy-agent", "kubelet", "kube-proxy")
+    state = ClusterState(name="lab", spec=ClusterSpec(name="lab"), dir=str(tmp_path),
+                         nodes=[NodeInfo(n, "worker" if n[0] == "w" else "master",
+                                         "10.0.0.9", "00:00:00:00:00:09", f"k8snet-lab-{n}", 9)
+                                for n in ("m1", "w1", "w2")])
+    state.processes = [ProcessRecord(pid=1, name="apiserver@m1", start_time=None, node="m1")] + [
+        ProcessRecord(pid=2, name=f"node-agent@{n}", start_time=None, node=n, hosts=hosts)
+        for n in ("w1", "w2")]
+    return Cluster(state)
+
+
+def test_a_fault_on_a_hosted_component_is_one_on_its_node_agent(tmp_path):
+    from k8snet.testbed import cmd_fault
+
+    cluster = agent_cluster(tmp_path)
+    assert cluster.state.process("kubelet@w2").name == "node-agent@w2"
+    assert cluster.state.process("runtime@m1") is None
+    assert cmd_fault.kill(cluster, "kubelet", "w2") == [
+        "node-agent@w2 (pid 2: runtime, policy-agent, kubelet, kube-proxy) was not running"]
+    cmd_fault.stop(cluster, "kube-proxy", "w1")
+    assert flt.stopped_processes(flt.load(str(tmp_path))) == {"node-agent@w1"}
+    cmd_fault.start(cluster, "runtime", "w1")
+    assert flt.load(str(tmp_path)) == []
+    with pytest.raises(UsageError, match=r"\(components: apiserver, kube-proxy, kubelet, "
+                                         r"node-agent, policy-agent, runtime\)"):
+        cmd_fault.kill(cluster, "kubelett")

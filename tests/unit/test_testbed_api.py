@@ -28,9 +28,10 @@ def node(name, role, ip, **extra):
                     netns=f"k8snet-tb1-{name}", pid=100 + int(ip[-1]), **extra)
 
 
-def sample_state(name="tb1", proxy_mode="iptables", kubeconfig="/run/k8snet/tb1/kubeconfig"):
+def sample_state(name="tb1", proxy_mode="iptables", kubeconfig="/run/k8snet/tb1/kubeconfig",
+                 node_agent=True):
     spec = ClusterSpec(name=name, topology="leaf-spine", workers=2, spines=2, leaves=2,
-                       mode="overlay", proxy_mode=proxy_mode)
+                       mode="overlay", proxy_mode=proxy_mode, node_agent=node_agent)
     return ClusterState(
         name=name, spec=spec, dir=f"/run/k8snet/{name}", status="ready", created=1.5,
         datapath="user", supervisor=ProcessRecord(10, "supervisor", 1000),
@@ -204,15 +205,16 @@ def test_a_bad_proxy_mode_is_refused_in_one_line_before_anything_is_built(capsys
 # -- --proxy-mode to every worker's kube-proxy ----------------------------------------
 
 def test_every_worker_kube_proxy_runs_in_the_spec_proxy_mode():
-    state = sample_state(proxy_mode="nftables")
+    state = sample_state(proxy_mode="nftables", node_agent=False)
     plan = components.plan_components(state.nodes, state.spec, state.dir, ["k8snet"])
     proxies = [c for c in plan if c.name == "kube-proxy"]
     assert [c.node for c in proxies] == ["w1", "w2"]  # workers only, not m1 nor ext1
     for comp in proxies:
         mode = comp.argv[comp.argv.index("--mode") + 1]
         assert comp.argv[:2] == ["k8snet", "proxy"] and mode == "nftables"
-    default = components.plan_components(state.nodes, ClusterSpec(name="tb1"), state.dir,
-                                         ["k8snet"])
+    default = components.plan_components(state.nodes, ClusterSpec(name="tb1",
+                                                                   node_agent=False),
+                                         state.dir, ["k8snet"])
     assert {c.argv[c.argv.index("--mode") + 1] for c in default
             if c.name == "kube-proxy"} == {"iptables"}
 

@@ -218,8 +218,8 @@ def test_components_start_as_soon_as_what_they_need_is_ready():
 
     nodes = [node("m1", "master", "10.0.0.1"), node("w1", "worker", "10.0.0.2"),
              node("w2", "worker", "10.0.0.3")]
-    plan = plan_components(nodes, ClusterSpec(name="c", mode="overlay"), "/run/k8snet/c",
-                           ["k"])
+    plan = plan_components(nodes, ClusterSpec(name="c", mode="overlay", node_agent=False),
+                           "/run/k8snet/c", ["k"])
     # Every node side by side: the runtimes start with the apiserver, the policy
     # agents and proxies as soon as the apiserver is ready, each kubelet once its
     # node's runtime and policy agent are, each overlay agent after its kubelet.
@@ -235,7 +235,8 @@ def test_components_start_as_soon_as_what_they_need_is_ready():
     started = ready | {"controller-manager@m1", "scheduler@m1", "overlay-agent@m1",
                        "policy-agent@w2"}
     assert [c.record_name for c in startable(plan, started, ready)] == ["kubelet@w1"]
-    routed = plan_components(nodes, ClusterSpec(name="c"), "/run/k8snet/c", ["k"])
+    routed = plan_components(nodes, ClusterSpec(name="c", node_agent=False), "/run/k8snet/c",
+                             ["k"])
     assert {"kube-proxy@w1", "kube-proxy@w2"} <= set(start_rounds(routed)[1])
 
 
@@ -264,3 +265,41 @@ def test_one_runtimes_records_include_the_pid_namespace_holders(tmp_path):
                    (10, 5, "container")]
     # what `k8snet fault node crash NODE` reads: that node's runtime directory
     assert sorted(r.pid for r in cleanup.container_records(str(tmp_path))) == [7, 9, 10]
+
+
+def test_a_workers_components_fold_into_one_node_agent_that_starts_them_in_order():
+    from k8snet.nodeagent import parse_components, waiting_for
+    from k8snet.testbed.components import plan_components, start_rounds
+    from k8snet.testbed.spec import ClusterSpec
+
+    nodes = [node("m1", "master", "10.0.0.1"), node("w1", "worker", "10.0.0.2"),
+             node("w2", "worker", "10.0.0.3")]
+    spec = ClusterSpec(name="c", mode="overlay")
+    separate = plan_components(nodes, ClusterSpec(name="c", mode="overlay", node_agent=False),
+                               "/run/k8snet/c", ["k"])
+    plan = plan_components(nodes, spec, "/run/k8snet/c", ["k"])
+    # The masters' components stay processes of their own; each worker has one agent,
+    # started once the apiserver is ready, as its first components were.
+    assert start_rounds(plan) == [
+        ["apiserver@m1"],
+        ["controller-manager@m1", "scheduler@m1", "overlay-agent@m1", "node-agent@w1",
+         "node-agent@w2"]]
+    agent = next(c for c in plan if c.record_name == "node-agent@w1")
+    assert agent.hosts == ("runtime", "policy-agent", "kubelet", "overlay-agent",
+                           "kube-proxy")
+    assert agent.ready_file == "/run/k8snet/c/w1/node-agent.ready"
+    assert agent.log == "/run/k8snet/c/w1/node-agent.log"
+    # Each --component is the command line the component has on its own, in plan order.
+    texts = [agent.argv[i + 1] for i, a in enumerate(agent.argv) if a == "--component"]
+    hosted = parse_components(texts)
+    own = [c for c in separate if c.node == "w1"]
+    assert [list(h.argv) for h in hosted] == [c.argv[1:] for c in own]
+    assert [h.ready_file for h in hosted] == [
+        "/run/k8snet/c/w1/runtime.sock", "/run/k8snet/c/w1/policy.ready", None,
+        "/run/k8snet/c/w1/overlay.ready", None]
+    # The kubelet waits for the runtime and the policy agent; kube-proxy for the
+    # overlay agent's routes too.
+    assert waiting_for(hosted, 2, lambda p: False) == [
+        "/run/k8snet/c/w1/runtime.sock", "/run/k8snet/c/w1/policy.ready"]
+    assert waiting_for(hosted, 4, lambda p: "overlay" not in p) == [
+        "/run/k8snet/c/w1/overlay.ready"]

@@ -1,0 +1,263 @@
+"""`k8snet node-agent`: a worker's node components in one process, as k3s runs
+kubelet and kube-proxy in its agent.
+
+Each hosted component is the k8snet command it is on its own (``runtime``,
+``policy-agent``, ``kubelet``, ``overlay-agent``, ``proxy``), given as one
+``--component`` command line and run by ``k8snet.cli.main`` in a thread of
+this process. They start in the order given, each once the ready files of the
+ones before it exist (the runtime's socket, the policy agent's first rules,
+the overlay agent's routes), which is the order the cluster's plan asks for.
+They share one stop: SIGTERM or SIGINT stops them all. When one ends on its
+own the others are stopped and the agent exits with its status, so whoever
+supervises the agent starts the node again; the runtime's containers keep
+running under their conmon monitors meanwhile, as on any runtime restart.
+
+Why one process: forked from the cluster's zygote, each component process
+held 8-14 MiB of private memory, mostly the zygote's pages it wrote (reference
+counts, the interpreter's specialised bytecode) rather than its own data; one
+process writes them once for all its components. Measured with 2 workers:
+55 MiB PSS per worker as four processes (see benchmarks/bench_perf.py).
+
+With ``--log-dir`` each component logs to ``<name>.log`` there, as it would
+on its own (``kubelet.log``, ``kube-proxy.log``, ...); what no component's
+logger says (shared machinery, the agent itself) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import shlex
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from k8snet.errors import UsageError
+
+# subcommand -> (component name, the flag naming its ready file, its loggers)
+HOSTABLE: Dict[str, Tuple[str, Optional[str], Tuple[str, ...]]] = {
+    "runtime": ("runtime", "--socket", ("k8snet.runtime", "k8snet.cri")),
+    "policy-agent": ("policy-agent", "--ready-file", ("k8snet.policy",)),
+    "kubelet": ("kubelet", None, ("k8snet.kubelet",)),
+    "overlay-agent": ("overlay-agent", "--ready-file", ("k8snet.overlay",)),
+    "proxy": ("kube-proxy", None, ("k8snet.proxy",)),
+}
+STOP_GRACE = 15.0   # seconds the components get to stop together
+
+
+@dataclass(frozen=True)
+class Hosted:
+    """One component this process runs: its name, its k8snet command line and
+    the file that exists once it is ready (None: ready once started)."""
+
+    name: str
+    argv: Tuple[str, ...]
+    ready_file: Optional[str] = None
+
+
+def flag_value(argv: Sequence[str], flag: str) -> Optional[str]:
+    """The value of ``flag`` in an argv (``--flag V`` or ``--flag=V``; the last wins)."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(flag + "="):
+            value = arg[len(flag) + 1:]
+    return value
+
+
+def parse_component(text: str) -> Hosted:
+    """A ``--component`` value (a k8snet command line, shell-quoted) as a Hosted;
+    UsageError for anything this agent cannot host."""
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"--component {text!r}: {exc}") from None
+    if not argv or argv[0] not in HOSTABLE:
+        raise UsageError(f"--component {text!r}: give a k8snet command line starting with "
+                         f"one of {', '.join(HOSTABLE)}, e.g. --component 'kubelet "
+                         f"--kubeconfig PATH --node-name w1 ...'")
+    name, flag, _loggers = HOSTABLE[argv[0]]
+    return Hosted(name, tuple(argv), flag_value(argv, flag) if flag else None)
+
+
+def parse_components(texts: Sequence[str]) -> List[Hosted]:
+    """Every ``--component``, in start order; UsageError if none or one twice."""
+    hosted = [parse_component(t) for t in texts]
+    if not hosted:
+        raise UsageError("give at least one --component 'COMMAND ARGS' to host")
+    names = [h.name for h in hosted]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"--component {', '.join(twice)} given more than once; "
+                         "one agent hosts one of each")
+    return hosted
+
+
+def waiting_for(hosted: Sequence[Hosted], index: int, exists) -> List[str]:
+    """The ready files still missing before ``hosted[index]`` may start: those
+    of every component before it (``exists(path)`` says whether one is there)."""
+    return [h.ready_file for h in hosted[:index] if h.ready_file and not exists(h.ready_file)]
+
+
+def component_of_logger(logger: str, names: Sequence[str]) -> Optional[str]:
+    """Which hosted component (of ``names``) a logger's records belong to, by the
+    loggers each component's modules use (``k8snet.events.<name>`` too)."""
+    for _sub, (name, _flag, prefixes) in HOSTABLE.items():
+        if name not in names:
+            continue
+        for prefix in (*prefixes, f"k8snet.events.{name}"):
+            if logger == prefix or logger.startswith(prefix + "."):
+                return name
+    return None
+
+
+class _Route(logging.Handler):
+    """Sends a record to its component's log file, or to ``fallback``."""
+
+    def __init__(self, files: Dict[str, logging.Handler], fallback: logging.Handler):
+        super().__init__()
+        self.files = files
+        self.fallback = fallback
+        self.names = tuple(files)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        name = component_of_logger(record.name, self.names)
+        (self.files[name] if name else self.fallback).handle(record)
+
+    def flush(self) -> None:
+        for handler in (*self.files.values(), self.fallback):
+            handler.flush()
+
+
+def setup_logging(hosted: Sequence[Hosted], log_dir: Optional[str], node: str) -> None:
+    fallback = logging.StreamHandler(sys.stderr)
+    fallback.setFormatter(logging.Formatter(
+        f"%(asctime)s node-agent[{node}] %(name)s %(levelname)s %(message)s"))
+    files: Dict[str, logging.Handler] = {}
+    for h in hosted:
+        if log_dir:
+            handler: logging.Handler = logging.FileHandler(
+                os.path.join(log_dir, f"{h.name}.log"), encoding="utf-8")
+            handler.setFormatter(logging.Formatter(
+                f"%(asctime)s {h.name} %(levelname)s %(message)s"))
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter(
+                f"%(asctime)s {h.name}[{node}] %(levelname)s %(message)s"))
+        files[h.name] = handler
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(_Route(files, fallback))
+    root.setLevel(logging.INFO)  # the components' own basicConfig calls change nothing now
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--component", action="append", default=[], metavar="'COMMAND ARGS'",
+                        help="a k8snet command to host (runtime, policy-agent, kubelet, "
+                             "overlay-agent, proxy) with its flags, shell-quoted; repeat, "
+                             "in start order")
+    parser.add_argument("--node-name", default=os.uname().nodename,
+                        help="the node, for log lines (default: the host name)")
+    parser.add_argument("--log-dir", help="each component logs to <name>.log here")
+    parser.add_argument("--ready-file", help="written once every component started and "
+                                             "those with a ready file are ready")
+
+
+class Agent:
+    """Runs the hosted components; ``run`` returns the exit status."""
+
+    def __init__(self, hosted: Sequence[Hosted], stop: threading.Event,
+                 log: logging.Logger, ready_file: Optional[str] = None):
+        self.hosted = list(hosted)
+        self.stop = stop
+        self.log = log
+        self.ready_file = ready_file
+        self.threads: Dict[str, threading.Thread] = {}
+        self.ended: Dict[str, Tuple[int, str]] = {}   # name -> (status, its error text)
+        self.changed = threading.Condition()
+
+    def _body(self, h: Hosted) -> None:
+        from k8snet import cli
+
+        err = io.StringIO()
+        try:
+            code = cli.main(list(h.argv), err=err)
+        except SystemExit as exc:   # argparse's usage errors, --help
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:  # noqa: BLE001 - say it in its log, as Python would
+            logging.getLogger(HOSTABLE[h.argv[0]][2][0]).exception("%s failed", h.name)
+            code = 1
+        text = err.getvalue().strip()
+        if text:
+            logging.getLogger(HOSTABLE[h.argv[0]][2][0]).error("%s", text)
+        with self.changed:
+            self.ended[h.name] = (code, text.splitlines()[-1] if text else "")
+            self.changed.notify_all()
+
+    def _wait(self, condition, period: float = 0.05) -> bool:
+        """Wait until ``condition()``; False if stopped or a component ended first."""
+        with self.changed:
+            while not condition():
+                if self.stop.is_set() or self.ended:
+                    return False
+                self.changed.wait(period)
+        return True
+
+    def run(self) -> int:
+        for index, h in enumerate(self.hosted):
+            if not self._wait(lambda i=index: not waiting_for(self.hosted, i, os.path.exists)):
+                break
+            thread = threading.Thread(target=self._body, args=(h,), name=h.name, daemon=True)
+            self.threads[h.name] = thread
+            thread.start()
+        else:
+            if self._wait(lambda: not waiting_for(self.hosted, len(self.hosted),
+                                                  os.path.exists)) and self.ready_file:
+                with open(self.ready_file, "w") as fh:
+                    fh.write(f"{os.getpid()}\n")
+                self.log.info("ready: %s", ", ".join(h.name for h in self.hosted))
+        self._wait(lambda: False, period=0.5)
+        # Only a signal sets the stop until here: the components that end after it
+        # were stopped, not failed.
+        with self.changed:
+            first = None if self.stop.is_set() else next(iter(self.ended.items()), None)
+        if first is not None:
+            name, (code, text) = first
+            self.log.error("%s exited (status %s)%s; stopping %s", name, code,
+                           f": {text}" if text else "",
+                           ", ".join(n for n in self.threads if n != name) or "the agent")
+        self.stop.set()
+        for thread in self.threads.values():
+            thread.join(max(0.1, STOP_GRACE / max(1, len(self.threads))))
+        late = [n for n, t in self.threads.items() if t.is_alive()]
+        if late:
+            self.log.warning("still stopping after %.0fs: %s", STOP_GRACE, ", ".join(late))
+        if first is None:
+            return 0
+        code = first[1][0]
+        return code if code else 1   # a component is not meant to end on its own
+
+
+def run(args: argparse.Namespace) -> int:
+    from k8snet import components
+
+    hosted = parse_components(args.component)
+    if args.log_dir:
+        os.makedirs(args.log_dir, exist_ok=True)
+    stop = components.stop_on_signals()
+    components.host_components(stop)
+    setup_logging(hosted, args.log_dir, args.node_name)
+    log = logging.getLogger("k8snet.nodeagent")
+    log.info("hosting %s", ", ".join(h.name for h in hosted))
+    code = Agent(hosted, stop, log, args.ready_file).run()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Threads a component could not stop in time must not keep the node's
+    # process alive (an interpreter's exit waits for them): leave now.
+    os._exit(code)

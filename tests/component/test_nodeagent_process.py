@@ -1,0 +1,81 @@
+"""`k8snet node-agent` runs real components as threads of one process: each
+starts once those before it are ready, logs to its own file, and they stop
+together, on SIGTERM or when one of them ends (k8snet.nodeagent). Only the
+runtime is hosted here: on loopback it serves CRI on a unix socket and
+touches no network until a Pod is made (the clusters of tests/integration run
+every worker's components this way)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from k8snet.machinery.cri import RuntimeClient
+
+
+def agent(tmp_path, *components):
+    argv = [sys.executable, "-m", "k8snet.cli", "node-agent", "--node-name", "na1",
+            "--log-dir", str(tmp_path), "--ready-file", str(tmp_path / "agent.ready")]
+    for text in components:
+        argv += ["--component", text]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def runtime(tmp_path):
+    return (f"runtime --socket {tmp_path}/rt.sock --root-dir {tmp_path}/root "
+            f"--netns-prefix k8snet-natest --cni-conf-dir {tmp_path}/net.d")
+
+
+def wait_file(path, proc, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, f"no {path}"
+        time.sleep(0.05)
+
+
+def test_hosted_components_serve_and_stop_together_on_sigterm(tmp_path):
+    proc = agent(tmp_path, runtime(tmp_path))
+    try:
+        wait_file(tmp_path / "agent.ready", proc)
+        client = RuntimeClient(str(tmp_path / "rt.sock"), timeout=10)
+        try:
+            assert client.version()["runtime_name"] == "k8snet"
+        finally:
+            client.close()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    assert "hosting runtime" in out
+    log = (tmp_path / "runtime.log").read_text()
+    assert "serving CRI" in log and "runtime stopped" in log
+    assert not (tmp_path / "rt.sock").exists()
+
+
+def test_a_component_that_ends_stops_the_others_and_the_agent_exits_with_its_status(
+        tmp_path):
+    proc = agent(tmp_path, runtime(tmp_path), "kubelet --no-such-flag")
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, out   # argparse's usage error, as the kubelet on its own
+    assert "k8snet kubelet: error: the following arguments are required" in out
+    assert "kubelet exited (status 2); stopping runtime" in out
+    # the kubelet started only once the runtime served (its socket is its ready file)
+    assert "serving CRI" in (tmp_path / "runtime.log").read_text()
+    assert "runtime stopped" in (tmp_path / "runtime.log").read_text()
+
+
+def test_what_it_cannot_host_is_a_usage_error_before_anything_starts(tmp_path):
+    proc = agent(tmp_path, "apiserver --port 1")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert "k8snet node-agent: --component 'apiserver --port 1': give a k8snet command " \
+           "line starting with one of runtime" in out
+    assert not (tmp_path / "agent.ready").exists()
