@@ -42,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     node.add_argument("node")
     kill = sub.add_parser("kill", help="SIGKILL a component (the supervisor restarts it)")
     kill.add_argument("component", help="apiserver, kubelet, kube-proxy, runtime, etcd, "
-                                        "scheduler, controller-manager, controller, ...")
+                                        "scheduler, controller-manager, controller, "
+                                        "node-agent, ... (a worker's kubelet, runtime, "
+                                        "kube-proxy and policy agent share its node "
+                                        "agent's process unless up --separate-agents)")
     kill.add_argument("--node", help="only on this node (default: on every node)")
     for verb, text in (("stop", "SIGKILL a component and keep it down (a dead controller, "
                                  "a kubelet that stays dead) until 'fault start'"),

@@ -8,7 +8,10 @@ overlay agent on every node, after the kubelet). Each names the components
 that must be ready before it starts (``after``); ``startable`` says which can
 start now, so every node comes up side by side and nothing waits for more
 than it needs. Each worker's kube-proxy runs in the spec's ``proxy_mode``
-(iptables or nftables). ``cluster.py`` starts them inside the nodes.
+(iptables or nftables). Unless the spec says otherwise (``node_agent``), a
+worker's components are then folded into one node agent
+(``host_node_components``, k8snet.nodeagent) that runs them as threads.
+``cluster.py`` starts them inside the nodes.
 """
 
 from __future__ import annotations
