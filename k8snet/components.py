@@ -38,15 +38,16 @@ def setup_logging(level: str, name: str) -> logging.Logger:
 
 
 # Set by a process hosting several components as threads (k8snet.nodeagent): their
-# stop_on_signals() then return this one Event, which the host's main thread sets.
-_hosted_stop: Optional[threading.Event] = None
+# stop_on_signals() then return the Event it gives the calling component.
+_hosted_stop: Optional[Callable[[], threading.Event]] = None
 
 
-def host_components(stop: threading.Event) -> None:
-    """From now on ``stop_on_signals()`` returns ``stop`` (already bound to the
-    signals by the hosting process's main thread) instead of binding them."""
+def host_components(stop_for_this_thread: Callable[[], threading.Event]) -> None:
+    """From now on ``stop_on_signals()`` returns ``stop_for_this_thread()``
+    (an Event the hosting process sets on its signals, or to stop that one
+    component) instead of binding the signals."""
     global _hosted_stop
-    _hosted_stop = stop
+    _hosted_stop = stop_for_this_thread
 
 
 def stop_on_signals(signals: tuple = (signal.SIGTERM, signal.SIGINT)) -> threading.Event:
@@ -61,7 +62,7 @@ def stop_on_signals(signals: tuple = (signal.SIGTERM, signal.SIGINT)) -> threadi
     (signal.set_wakeup_fd) and a thread reading it sets the Event.
     """
     if _hosted_stop is not None:
-        return _hosted_stop
+        return _hosted_stop()
     stop = threading.Event()
     wanted = {int(s) for s in signals}
     read_end, write_end = os.pipe()

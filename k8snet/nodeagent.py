@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import os
 import shlex
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from k8snet.errors import UsageError
 
@@ -166,24 +167,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-dir", help="each component logs to <name>.log here")
     parser.add_argument("--ready-file", help="written once every component started and "
                                              "those with a ready file are ready")
+    parser.add_argument("--status-file", help="JSON kept up to date: the components running "
+                                              "and those held down")
+    parser.add_argument("--faults-dir", help="the cluster directory whose faults.json "
+                                             "says which components a user stopped "
+                                             "(k8snet fault stop): those are held down")
+
+
+def held_components(stopped: Set[str], node: str, names: Sequence[str]) -> Set[str]:
+    """Which of the hosted ``names`` are held down: those whose record name
+    (``kube-proxy@w1``) is among the ``stopped`` processes of the cluster's faults."""
+    return {n for n in names if f"{n}@{node}" in stopped}
 
 
 class Agent:
-    """Runs the hosted components; ``run`` returns the exit status."""
+    """Runs the hosted components; ``run`` returns the exit status.
+
+    Each component has its own stop Event (what its ``stop_on_signals()``
+    returns); a signal sets them all. ``held()`` names the components a user
+    stopped (``k8snet fault stop kube-proxy --node w1``): such a one is
+    stopped and not started again until it is no longer held, while the others
+    run on. ``status_file`` says which run and which are held (JSON)."""
 
     def __init__(self, hosted: Sequence[Hosted], stop: threading.Event,
-                 log: logging.Logger, ready_file: Optional[str] = None):
+                 log: logging.Logger, ready_file: Optional[str] = None,
+                 held: Callable[[], Set[str]] = set, status_file: Optional[str] = None,
+                 period: float = 0.5):
         self.hosted = list(hosted)
         self.stop = stop
         self.log = log
         self.ready_file = ready_file
+        self.held = held
+        self.status_file = status_file
+        self.period = period
         self.threads: Dict[str, threading.Thread] = {}
+        self.stops: Dict[str, threading.Event] = {}
+        self.names: Dict[int, str] = {}                # thread ident -> component
         self.ended: Dict[str, Tuple[int, str]] = {}   # name -> (status, its error text)
+        self.holding: Set[str] = set()                # stopped because held
         self.changed = threading.Condition()
+        self._status: Optional[Dict] = None
+
+    def stop_for_this_thread(self) -> threading.Event:
+        """The stop Event of the component whose main thread calls (see
+        k8snet.components.host_components); the agent's own elsewhere."""
+        name = self.names.get(threading.get_ident())
+        return self.stops.get(name, self.stop) if name else self.stop
 
     def _body(self, h: Hosted) -> None:
         from k8snet import cli
 
+        self.names[threading.get_ident()] = h.name
         err = io.StringIO()
         try:
             code = cli.main(list(h.argv), err=err)
@@ -199,39 +233,82 @@ class Agent:
             self.ended[h.name] = (code, text.splitlines()[-1] if text else "")
             self.changed.notify_all()
 
-    def _wait(self, condition, period: float = 0.05) -> bool:
-        """Wait until ``condition()``; False if stopped or a component ended first."""
-        with self.changed:
-            while not condition():
-                if self.stop.is_set() or self.ended:
-                    return False
-                self.changed.wait(period)
+    def _start(self, h: Hosted) -> None:
+        self.ended.pop(h.name, None)
+        self.holding.discard(h.name)
+        self.stops[h.name] = threading.Event()
+        thread = threading.Thread(target=self._body, args=(h,), name=h.name, daemon=True)
+        self.threads[h.name] = thread
+        thread.start()
+
+    def _running(self, name: str) -> bool:
+        thread = self.threads.get(name)
+        return thread is not None and thread.is_alive() and name not in self.ended
+
+    def _step(self, ready_written: bool) -> bool:
+        """Hold what is held, start what may start, in order; True once ready."""
+        held = self.held()
+        for name in sorted(held & set(self.threads)):
+            if name not in self.holding and self._running(name):
+                self.holding.add(name)
+                self.stops[name].set()
+                self.log.info("%s held down (k8snet fault stop): stopping it", name)
+        for index, h in enumerate(self.hosted):
+            if h.name in held or self._running(h.name):
+                continue
+            thread = self.threads.get(h.name)
+            if thread is not None and thread.is_alive():
+                continue   # still stopping
+            if waiting_for(self.hosted, index, os.path.exists):
+                break      # the ones after it wait too
+            if thread is not None:
+                self.log.info("%s no longer held: starting it again", h.name)
+            self._start(h)
+        self._write_status(held)
+        if ready_written or held or len(self.threads) < len(self.hosted) or \
+                waiting_for(self.hosted, len(self.hosted), os.path.exists):
+            return ready_written
+        if self.ready_file:
+            with open(self.ready_file, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+        self.log.info("ready: %s", ", ".join(h.name for h in self.hosted))
         return True
 
+    def _write_status(self, held: Set[str]) -> None:
+        doc = {"running": [h.name for h in self.hosted if self._running(h.name)],
+               "held": sorted(held)}
+        if doc == self._status or not self.status_file:
+            return
+        self._status = doc
+        with open(self.status_file + ".tmp", "w") as fh:
+            json.dump(doc, fh)
+        os.replace(self.status_file + ".tmp", self.status_file)
+
+    def _failed(self) -> Optional[Tuple[str, Tuple[int, str]]]:
+        """A component that ended on its own (not held, not stopped by a signal)."""
+        return next(((n, e) for n, e in self.ended.items() if n not in self.holding), None)
+
     def run(self) -> int:
-        for index, h in enumerate(self.hosted):
-            if not self._wait(lambda i=index: not waiting_for(self.hosted, i, os.path.exists)):
-                break
-            thread = threading.Thread(target=self._body, args=(h,), name=h.name, daemon=True)
-            self.threads[h.name] = thread
-            thread.start()
-        else:
-            if self._wait(lambda: not waiting_for(self.hosted, len(self.hosted),
-                                                  os.path.exists)) and self.ready_file:
-                with open(self.ready_file, "w") as fh:
-                    fh.write(f"{os.getpid()}\n")
-                self.log.info("ready: %s", ", ".join(h.name for h in self.hosted))
-        self._wait(lambda: False, period=0.5)
-        # Only a signal sets the stop until here: the components that end after it
-        # were stopped, not failed.
-        with self.changed:
-            first = None if self.stop.is_set() else next(iter(self.ended.items()), None)
+        ready = False
+        first = None
+        while True:
+            ready = self._step(ready)
+            with self.changed:
+                if not self.stop.is_set():
+                    first = self._failed()
+                # Only a signal sets this stop: components that end after it were
+                # stopped, not failed.
+                if self.stop.is_set() or first is not None:
+                    break
+                self.changed.wait(self.period)
         if first is not None:
             name, (code, text) = first
             self.log.error("%s exited (status %s)%s; stopping %s", name, code,
                            f": {text}" if text else "",
                            ", ".join(n for n in self.threads if n != name) or "the agent")
         self.stop.set()
+        for event in self.stops.values():
+            event.set()
         for thread in self.threads.values():
             thread.join(max(0.1, STOP_GRACE / max(1, len(self.threads))))
         late = [n for n, t in self.threads.items() if t.is_alive()]
@@ -250,11 +327,19 @@ def run(args: argparse.Namespace) -> int:
     if args.log_dir:
         os.makedirs(args.log_dir, exist_ok=True)
     stop = components.stop_on_signals()
-    components.host_components(stop)
     setup_logging(hosted, args.log_dir, args.node_name)
     log = logging.getLogger("k8snet.nodeagent")
     log.info("hosting %s", ", ".join(h.name for h in hosted))
-    code = Agent(hosted, stop, log, args.ready_file).run()
+    held: Callable[[], Set[str]] = set
+    if args.faults_dir:
+        from k8snet.testbed import faults
+
+        names = [h.name for h in hosted]
+        held = lambda: held_components(  # noqa: E731
+            faults.stopped_processes(faults.load(args.faults_dir)), args.node_name, names)
+    agent = Agent(hosted, stop, log, args.ready_file, held=held, status_file=args.status_file)
+    components.host_components(agent.stop_for_this_thread)
+    code = agent.run()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

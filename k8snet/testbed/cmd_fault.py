@@ -20,11 +20,12 @@ import json
 import os
 import signal
 import subprocess
-from typing import Dict, List
+import time
+from typing import Dict, List, Tuple
 
 from k8snet import naming
 from k8snet.errors import K8snetError, UsageError
-from k8snet.testbed import api, cleanup, preflight
+from k8snet.testbed import api, cleanup, components, preflight
 from k8snet.testbed import faults as flt
 from k8snet.testbed import state as st
 
@@ -48,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                         "agent's process unless up --separate-agents)")
     kill.add_argument("--node", help="only on this node (default: on every node)")
     for verb, text in (("stop", "SIGKILL a component and keep it down (a dead controller, "
-                                 "a kubelet that stays dead) until 'fault start'"),
+                                 "a kubelet that stays dead) until 'fault start'; one a "
+                                 "node agent runs is stopped by it, the rest run on"),
                        ("start", "let the supervisor start a stopped component again")):
         held = sub.add_parser(verb, help=text)
         held.add_argument("component", help="as for kill")
@@ -183,25 +185,60 @@ def described(record: st.ProcessRecord) -> str:
     return f"{record.name} (pid {record.pid})"
 
 
+def fault_targets(cluster: api.Cluster, component: str,
+                  node: str = None) -> List[Tuple[str, st.ProcessRecord]]:
+    """(what a stop fault names, the process) for each instance of ``component``:
+    a process by its record's name; a component hosted by a node agent by its
+    own (``kube-proxy@w1``), which the agent holds down while its other
+    components run on (k8snet.nodeagent)."""
+    return [(f"{component}@{r.node}" if component in r.hosts else r.name, r)
+            for r in component_records(cluster, component, node)]
+
+
+def hosted_stopped(cluster: api.Cluster, record: st.ProcessRecord, component: str,
+                   timeout: float = 20.0) -> bool:
+    """Wait until the node agent ``record`` says ``component`` no longer runs
+    (or the agent is gone); False if it still runs after ``timeout``."""
+    path = components.agent_status_file(cluster.state.node_dir(record.node))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(path) as fh:
+                running = json.load(fh).get("running", [])
+        except (OSError, ValueError, AttributeError):
+            running = [component]
+        if component not in running or not st.is_alive(record):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
 def stop(cluster: api.Cluster, component: str, node: str = None) -> List[str]:
-    records = component_records(cluster, component, node)
-    fault = flt.new("stop", sorted(r.name for r in records))
-    # Recorded first, so the supervisor holds them down before they die.
+    pairs = fault_targets(cluster, component, node)
+    fault = flt.new("stop", sorted(target for target, _record in pairs))
+    # Recorded first, so the supervisor (or node agent) holds them down before they die.
     update(cluster, lambda old: flt.added(old, fault))
+    until = f"'k8snet fault start {component}" + (f" --node {node}'" if node else "'")
     done = []
-    for record in records:
-        if st.signal_process(record, signal.SIGKILL):
+    for target, record in pairs:
+        if target != record.name:
+            if hosted_stopped(cluster, record, component):
+                done.append(f"stopped {target} (a thread of {described(record)}, which "
+                            f"runs on): held down until {until}")
+            else:
+                done.append(f"{target}: held down, but {record.name} has not stopped it "
+                            f"yet; see {record.log}")
+        elif st.signal_process(record, signal.SIGKILL):
             st.wait_gone(record, 10)
-            done.append(f"stopped {described(record)}: held down until "
-                        f"'k8snet fault start {component}"
-                        + (f" --node {node}'" if node else "'"))
+            done.append(f"stopped {described(record)}: held down until {until}")
         else:
             done.append(f"{described(record)} was not running; held down")
     return done
 
 
 def start(cluster: api.Cluster, component: str, node: str = None) -> List[str]:
-    names = {r.name for r in component_records(cluster, component, node)}
+    names = {target for target, _record in fault_targets(cluster, component, node)}
     active = flt.load(cluster.state.dir)
     held = [f for f in active if f.kind == "stop" and names & set(f.targets)]
     if not held:
@@ -213,7 +250,7 @@ def start(cluster: api.Cluster, component: str, node: str = None) -> List[str]:
         if rest:
             kept.append(flt.Fault("stop", rest, f.since))
     flt.save(cluster.state.dir, kept)
-    return [f"{', '.join(sorted(names))}: the supervisor starts it again"]
+    return [f"{', '.join(sorted(names))}: the supervisor (or node agent) starts it again"]
 
 
 def kill(cluster: api.Cluster, component: str, node: str = None) -> List[str]:

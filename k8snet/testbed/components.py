@@ -176,6 +176,11 @@ def plan_components(nodes: List[NodeInfo], spec: ClusterSpec, cluster_dir: str,
 NODE_AGENT = "node-agent"
 
 
+def agent_status_file(ndir: str) -> str:
+    """Where a node agent says which of its components run and which are held."""
+    return os.path.join(ndir, "node-agent.status")
+
+
 def host_node_components(plan: List[Component], node: str, ndir: str,
                          k8snet: List[str]) -> List[Component]:
     """``plan`` with the components of worker ``node`` (runtime, policy agent,
@@ -193,7 +198,8 @@ def host_node_components(plan: List[Component], node: str, ndir: str,
     after = tuple(dict.fromkeys(a for c in mine for a in c.after if a not in inside))
     ready = os.path.join(ndir, "node-agent.ready")
     argv = [*k8snet, NODE_AGENT, "--node-name", node, "--log-dir", ndir,
-            "--ready-file", ready]
+            "--ready-file", ready, "--status-file", agent_status_file(ndir),
+            "--faults-dir", os.path.dirname(ndir)]
     for comp in mine:
         argv += ["--component", shlex.join(comp.argv[len(k8snet):])]
     agent = Component(node, NODE_AGENT, argv, log=os.path.join(ndir, "node-agent.log"),

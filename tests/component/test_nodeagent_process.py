@@ -7,6 +7,7 @@ every worker's components this way)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +19,8 @@ from k8snet.machinery.cri import RuntimeClient
 
 def agent(tmp_path, *components):
     argv = [sys.executable, "-m", "k8snet.cli", "node-agent", "--node-name", "na1",
-            "--log-dir", str(tmp_path), "--ready-file", str(tmp_path / "agent.ready")]
+            "--log-dir", str(tmp_path), "--ready-file", str(tmp_path / "agent.ready"),
+            "--status-file", str(tmp_path / "agent.status"), "--faults-dir", str(tmp_path)]
     for text in components:
         argv += ["--component", text]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -79,3 +81,50 @@ def test_what_it_cannot_host_is_a_usage_error_before_anything_starts(tmp_path):
     assert "k8snet node-agent: --component 'apiserver --port 1': give a k8snet command " \
            "line starting with one of runtime" in out
     assert not (tmp_path / "agent.ready").exists()
+
+
+def status(tmp_path):
+    try:
+        return json.loads((tmp_path / "agent.status").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def until(what, probe, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_component_a_user_stopped_is_held_down_and_started_again(tmp_path):
+    """`k8snet fault stop runtime --node na1` writes the fault into faults.json;
+    the agent stops that component alone and starts it again once the fault is gone."""
+    from k8snet.testbed import faults
+
+    proc = agent(tmp_path, runtime(tmp_path))
+    try:
+        wait_file(tmp_path / "agent.ready", proc)
+        until("runtime running", lambda: status(tmp_path).get("running") == ["runtime"], proc)
+        faults.save(str(tmp_path), [faults.new("stop", ["runtime@na1"])])
+        until("runtime held", lambda: status(tmp_path) == {"running": [], "held": ["runtime"]},
+              proc)
+        assert not (tmp_path / "rt.sock").exists()   # it stopped as on SIGTERM
+        faults.save(str(tmp_path), [faults.new("stop", ["runtime@na2"])])  # another node's
+        until("runtime running again", lambda: status(tmp_path).get("running") == ["runtime"],
+              proc)
+        wait_file(tmp_path / "rt.sock", proc)
+        client = RuntimeClient(str(tmp_path / "rt.sock"), timeout=10)
+        try:
+            assert client.version()["runtime_name"] == "k8snet"
+        finally:
+            client.close()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    assert "runtime held down (k8snet fault stop): stopping it" in out
+    assert "runtime no longer held: starting it again" in out
+    assert (tmp_path / "runtime.log").read_text().count("serving CRI") == 2

@@ -148,10 +148,18 @@ def test_a_fault_on_a_hosted_component_is_one_on_its_node_agent(tmp_path):
     assert cluster.state.process("runtime@m1") is None
     assert cmd_fault.kill(cluster, "kubelet", "w2") == [
         "node-agent@w2 (pid 2: runtime, policy-agent, kubelet, kube-proxy) was not running"]
-    cmd_fault.stop(cluster, "kube-proxy", "w1")
-    assert flt.stopped_processes(flt.load(str(tmp_path))) == {"node-agent@w1"}
-    cmd_fault.start(cluster, "runtime", "w1")
+    # Stopping one is left to its agent, which holds it while the others run on.
+    assert cmd_fault.stop(cluster, "kube-proxy", "w1") == [
+        "stopped kube-proxy@w1 (a thread of node-agent@w1 (pid 2: runtime, policy-agent, "
+        "kubelet, kube-proxy), which runs on): held down until "
+        "'k8snet fault start kube-proxy --node w1'"]
+    assert flt.stopped_processes(flt.load(str(tmp_path))) == {"kube-proxy@w1"}
+    with pytest.raises(UsageError, match="runtime on w1 is not stopped"):
+        cmd_fault.start(cluster, "runtime", "w1")
+    cmd_fault.start(cluster, "kube-proxy", "w1")
     assert flt.load(str(tmp_path)) == []
+    cmd_fault.stop(cluster, "node-agent", "w2")   # the agent itself, as any process
+    assert flt.stopped_processes(flt.load(str(tmp_path))) == {"node-agent@w2"}
     with pytest.raises(UsageError, match=r"\(components: apiserver, kube-proxy, kubelet, "
                                          r"node-agent, policy-agent, runtime\)"):
         cmd_fault.kill(cluster, "kubelett")
