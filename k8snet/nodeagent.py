@@ -257,8 +257,8 @@ class Agent:
             if h.name in held or self._running(h.name):
                 continue
             thread = self.threads.get(h.name)
-            if thread is not None and thread.is_alive():
-                continue   # still stopping
+            if thread is not None and (thread.is_alive() or h.name not in self.holding):
+                continue   # still stopping, or it ended on its own: run() stops the agent
             if waiting_for(self.hosted, index, os.path.exists):
                 break      # the ones after it wait too
             if thread is not None:
@@ -292,15 +292,16 @@ class Agent:
         ready = False
         first = None
         while True:
-            ready = self._step(ready)
             with self.changed:
-                if not self.stop.is_set():
-                    first = self._failed()
                 # Only a signal sets this stop: components that end after it were
                 # stopped, not failed.
+                first = None if self.stop.is_set() else self._failed()
                 if self.stop.is_set() or first is not None:
                     break
-                self.changed.wait(self.period)
+            ready = self._step(ready)
+            with self.changed:
+                if not self.stop.is_set() and self._failed() is None:
+                    self.changed.wait(self.period)
         if first is not None:
             name, (code, text) = first
             self.log.error("%s exited (status %s)%s; stopping %s", name, code,

@@ -67,3 +67,81 @@ def test_records_go_to_the_log_of_the_component_whose_logger_wrote_them():
     assert component_of_logger("k8snet.informer", names) is None
     assert component_of_logger("k8snet.kubeletx", names) is None
     assert component_of_logger("k8snet.overlay", names) is None
+
+
+# -- the agent, with components that only wait for their stop or fail -----------------
+
+@pytest.fixture
+def fake_components(monkeypatch):
+    """k8snet.cli.main replaced by a component that waits for its stop (and
+    counts its starts), or with --fail ends by itself with status 3."""
+    import threading
+    import time
+
+    from k8snet import cli, components
+
+    starts: dict = {}
+
+    def main(argv, err=None):
+        starts[argv[0]] = starts.get(argv[0], 0) + 1
+        if "--fail" in argv:
+            time.sleep(0.1)
+            print(f"k8snet {argv[0]}: it broke", file=err)
+            return 3
+        components.stop_on_signals().wait()
+        return 0
+
+    monkeypatch.setattr(cli, "main", main)
+    yield starts, threading
+    components._hosted_stop = None
+
+
+def make_agent(hosted, held=set):
+    import logging
+    import threading
+
+    from k8snet import components
+    from k8snet.nodeagent import Agent
+
+    agent = Agent(hosted, threading.Event(), logging.getLogger("test.nodeagent"), held=held,
+                  period=0.02)
+    components.host_components(agent.stop_for_this_thread)
+    return agent
+
+
+def test_a_component_that_fails_stops_the_others_and_is_not_started_again(fake_components):
+    starts, _ = fake_components
+    agent = make_agent([Hosted("runtime", ("runtime",)), Hosted("kubelet", ("kubelet",
+                                                                             "--fail"))])
+    assert agent.run() == 3
+    assert starts == {"runtime": 1, "kubelet": 1}
+    assert agent.stops["runtime"].is_set() and not agent.threads["runtime"].is_alive()
+    assert agent.ended["kubelet"] == (3, "k8snet kubelet: it broke")
+
+
+def test_a_held_component_stops_alone_and_starts_again_when_released(fake_components):
+    import time
+
+    starts, threading = fake_components
+    held = {"now": set()}
+    agent = make_agent([Hosted("runtime", ("runtime",)), Hosted("kube-proxy", ("proxy",))],
+                       held=lambda: held["now"])
+    runner = threading.Thread(target=lambda: held.setdefault("code", agent.run()))
+    runner.start()
+
+    def until(what, probe):
+        deadline = time.monotonic() + 10
+        while not probe():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.01)
+
+    until("both run", lambda: starts == {"runtime": 1, "proxy": 1})
+    held["now"] = {"kube-proxy"}
+    until("kube-proxy stopped", lambda: not agent.threads["kube-proxy"].is_alive())
+    assert agent.threads["runtime"].is_alive() and runner.is_alive()
+    held["now"] = set()
+    until("kube-proxy again", lambda: starts == {"runtime": 1, "proxy": 2}
+          and agent.threads["kube-proxy"].is_alive())
+    agent.stop.set()
+    runner.join(10)
+    assert held["code"] == 0 and starts == {"runtime": 1, "proxy": 2}
