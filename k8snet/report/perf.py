@@ -51,6 +51,7 @@ TARGETS: Dict[str, Target] = {
     "pods_delete_grace1_rate": Target(20.0, "7 Pods/s"),
     "pods_delete_default_rate": Target(20.0, "about 1.5 Pods/s"),
     "mem_per_worker": Target(30.0, "63 MB"),
+    "mem_per_worker_separate": Target(None, "-"),
     "mem_per_pod_system": Target(1.5, "8.8 MB"),
     "mem_per_pod_cluster": Target(1.5, "8.8 MB"),
     "mem_shim": Target(1.0, "8.2 MB"),
