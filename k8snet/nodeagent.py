@@ -7,16 +7,19 @@ Each hosted component is the k8snet command it is on its own (``runtime``,
 this process. They start in the order given, each once the ready files of the
 ones before it exist (the runtime's socket, the policy agent's first rules,
 the overlay agent's routes), which is the order the cluster's plan asks for.
-They share one stop: SIGTERM or SIGINT stops them all. When one ends on its
-own the others are stopped and the agent exits with its status, so whoever
-supervises the agent starts the node again; the runtime's containers keep
-running under their conmon monitors meanwhile, as on any runtime restart.
+SIGTERM or SIGINT stops them all. When one ends on its own the others are
+stopped and the agent exits with its status, so whoever supervises the agent
+starts the node again; the runtime's containers keep running under their
+conmon monitors meanwhile, as on any runtime restart. A component a user
+stopped (``k8snet fault stop kube-proxy --node w1``, read from the cluster's
+faults.json) is stopped alone and started again once the fault is gone.
 
 Why one process: forked from the cluster's zygote, each component process
 held 8-14 MiB of private memory, mostly the zygote's pages it wrote (reference
 counts, the interpreter's specialised bytecode) rather than its own data; one
-process writes them once for all its components. Measured with 2 workers:
-55 MiB PSS per worker as four processes (see benchmarks/bench_perf.py).
+process writes them once for all its components. Measured idle with 4
+workers: 23.5 MiB PSS per worker, 45.9 MiB as four processes
+(benchmarks/bench_perf.py).
 
 With ``--log-dir`` each component logs to ``<name>.log`` there, as it would
 on its own (``kubelet.log``, ``kube-proxy.log``, ...); what no component's
