@@ -65,10 +65,12 @@ def run_fault(name: str, body: Dict) -> List[str]:
 
 
 def components(state) -> List[Dict]:
-    """The components a kill button offers: name and the nodes it runs on."""
+    """The components a kill button offers: name and the nodes it runs on (those
+a node agent runs too: killing one kills its agent)."""
     on: Dict[str, set] = {}
     for record in state.records():
         name, _, node = record.name.partition("@")
         if name != "supervisor":
-            on.setdefault(name, set()).update([node or record.node or ""])
+            for each in (name, *record.hosts):
+                on.setdefault(each, set()).update([node or record.node or ""])
     return [{"name": n, "nodes": sorted(x for x in on[n] if x)} for n in sorted(on)]

@@ -41,10 +41,17 @@ def test_bad_requests_say_what_is_missing(body, says):
 
 
 def test_components_lists_each_once_with_its_nodes():
-    rec = lambda name, node="": types.SimpleNamespace(name=name, node=node)  # noqa: E731
+    rec = lambda name, node="", hosts=(): types.SimpleNamespace(  # noqa: E731
+        name=name, node=node, hosts=hosts)
     state = types.SimpleNamespace(records=lambda: iter([
         rec("kubelet@w1", "w1"), rec("kubelet@w2", "w2"), rec("apiserver@m1", "m1"),
         rec("controller"), rec("supervisor")]))
     assert actions.components(state) == [
         {"name": "apiserver", "nodes": ["m1"]}, {"name": "controller", "nodes": []},
         {"name": "kubelet", "nodes": ["w1", "w2"]}]
+    # a node agent's components are offered too (killing one kills its agent)
+    state = types.SimpleNamespace(records=lambda: iter([
+        rec("node-agent@w1", "w1", ("runtime", "kubelet")), rec("apiserver@m1", "m1")]))
+    assert actions.components(state) == [
+        {"name": "apiserver", "nodes": ["m1"]}, {"name": "kubelet", "nodes": ["w1"]},
+        {"name": "node-agent", "nodes": ["w1"]}, {"name": "runtime", "nodes": ["w1"]}]
