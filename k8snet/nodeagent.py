@@ -36,6 +36,7 @@ import os
 import shlex
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
@@ -157,7 +158,17 @@ def setup_logging(hosted: Sequence[Hosted], log_dir: Optional[str], node: str) -
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(_Route(files, fallback))
-    root.setLevel(logging.INFO)  # the components' own basicConfig calls change nothing now
+    # The components' own basicConfig calls change nothing now: a component's
+    # --log-level is set on its loggers here.
+    lowest = logging.INFO
+    for h in hosted:
+        wanted = flag_value(h.argv, "--log-level")
+        level = logging.getLevelName(wanted.upper()) if wanted else logging.INFO
+        level = level if isinstance(level, int) else logging.INFO
+        for prefix in HOSTABLE[h.argv[0]][2]:
+            logging.getLogger(prefix).setLevel(level)
+        lowest = min(lowest, level)
+    root.setLevel(lowest)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -272,8 +283,12 @@ class Agent:
                 waiting_for(self.hosted, len(self.hosted), os.path.exists):
             return ready_written
         if self.ready_file:
-            with open(self.ready_file, "w") as fh:
-                fh.write(f"{os.getpid()}\n")
+            try:
+                with open(self.ready_file, "w") as fh:
+                    fh.write(f"{os.getpid()}\n")
+            except OSError as exc:
+                self.log.warning("cannot write %s: %s", self.ready_file, exc)
+                return False   # try again at the next step
         self.log.info("ready: %s", ", ".join(h.name for h in self.hosted))
         return True
 
@@ -282,18 +297,42 @@ class Agent:
                "held": sorted(held)}
         if doc == self._status or not self.status_file:
             return
+        try:
+            with open(self.status_file + ".tmp", "w") as fh:
+                json.dump(doc, fh)
+            os.replace(self.status_file + ".tmp", self.status_file)
+        except OSError as exc:   # said once; tried again at the next change
+            self.log.warning("cannot write %s: %s", self.status_file, exc)
         self._status = doc
-        with open(self.status_file + ".tmp", "w") as fh:
-            json.dump(doc, fh)
-        os.replace(self.status_file + ".tmp", self.status_file)
 
     def _failed(self) -> Optional[Tuple[str, Tuple[int, str]]]:
         """A component that ended on its own (not held, not stopped by a signal)."""
         return next(((n, e) for n, e in self.ended.items() if n not in self.holding), None)
 
     def run(self) -> int:
-        ready = False
         first = None
+        try:
+            first = self._loop()
+        finally:
+            # whatever ended the loop (an error included), the components stop together
+            self.stop.set()
+            for event in self.stops.values():
+                event.set()
+            deadline = time.monotonic() + STOP_GRACE
+            for thread in self.threads.values():
+                thread.join(max(0.0, deadline - time.monotonic()))
+            late = [n for n, t in self.threads.items() if t.is_alive()]
+            if late:
+                self.log.warning("still stopping after %.0fs: %s", STOP_GRACE,
+                                 ", ".join(late))
+        if first is None:
+            return 0
+        code = first[1][0]
+        return code if code else 1   # a component is not meant to end on its own
+
+    def _loop(self) -> Optional[Tuple[str, Tuple[int, str]]]:
+        """Run until a signal (None) or a component ending on its own (it)."""
+        ready = False
         while True:
             with self.changed:
                 # Only a signal sets this stop: components that end after it were
@@ -310,18 +349,7 @@ class Agent:
             self.log.error("%s exited (status %s)%s; stopping %s", name, code,
                            f": {text}" if text else "",
                            ", ".join(n for n in self.threads if n != name) or "the agent")
-        self.stop.set()
-        for event in self.stops.values():
-            event.set()
-        for thread in self.threads.values():
-            thread.join(max(0.1, STOP_GRACE / max(1, len(self.threads))))
-        late = [n for n, t in self.threads.items() if t.is_alive()]
-        if late:
-            self.log.warning("still stopping after %.0fs: %s", STOP_GRACE, ", ".join(late))
-        if first is None:
-            return 0
-        code = first[1][0]
-        return code if code else 1   # a component is not meant to end on its own
+        return first
 
 
 def run(args: argparse.Namespace) -> int:

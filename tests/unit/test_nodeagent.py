@@ -89,6 +89,8 @@ def fake_components(monkeypatch):
             print(f"k8snet {argv[0]}: it broke", file=err)
             return 3
         components.stop_on_signals().wait()
+        if "--slow-stop" in argv:
+            time.sleep(1.0)
         return 0
 
     monkeypatch.setattr(cli, "main", main)
@@ -145,3 +147,66 @@ def test_a_held_component_stops_alone_and_starts_again_when_released(fake_compon
     agent.stop.set()
     runner.join(10)
     assert held["code"] == 0 and starts == {"runtime": 1, "proxy": 2}
+
+
+def test_the_components_share_one_stop_deadline(fake_components, monkeypatch):
+    """The first one joined may take most of the grace period when the others stop
+    at once (the runtime's gRPC server waits up to 5 s of 15)."""
+    import time
+
+    from k8snet import nodeagent
+
+    starts, threading = fake_components
+    monkeypatch.setattr(nodeagent, "STOP_GRACE", 2.0)
+    agent = make_agent([Hosted("runtime", ("runtime", "--slow-stop")),
+                        Hosted("policy-agent", ("policy-agent",)),
+                        Hosted("kubelet", ("kubelet",)), Hosted("kube-proxy", ("proxy",))])
+    threading.Timer(0.3, agent.stop.set).start()
+    began = time.monotonic()
+    assert agent.run() == 0
+    assert not any(t.is_alive() for t in agent.threads.values())
+    assert time.monotonic() - began < 2.5
+
+
+def test_an_error_in_the_agent_still_stops_every_component(fake_components):
+    starts, _ = fake_components
+    calls = []
+
+    def held():
+        calls.append(1)
+        if len(calls) > 3:
+            raise RuntimeError("faults unreadable")
+        return set()
+
+    agent = make_agent([Hosted("runtime", ("runtime",)), Hosted("kubelet", ("kubelet",))],
+                       held=held)
+    with pytest.raises(RuntimeError, match="faults unreadable"):
+        agent.run()
+    assert starts == {"runtime": 1, "kubelet": 1}
+    assert all(e.is_set() for e in agent.stops.values())
+    assert not any(t.is_alive() for t in agent.threads.values())
+
+
+def test_a_components_log_level_applies_to_its_own_loggers(tmp_path):
+    import logging
+
+    from k8snet.nodeagent import setup_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        setup_logging(parse_components(["runtime --log-level debug", "kubelet"]),
+                      str(tmp_path), "w1")
+        logging.getLogger("k8snet.cri.monitor").debug("runtime detail")
+        logging.getLogger("k8snet.kubelet.loop").debug("kubelet detail")
+        logging.getLogger("k8snet.kubelet").info("kubelet news")
+        for handler in root.handlers:
+            handler.flush()
+        assert "runtime detail" in (tmp_path / "runtime.log").read_text()
+        kubelet = (tmp_path / "kubelet.log").read_text()
+        assert "kubelet news" in kubelet and "kubelet detail" not in kubelet
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name in ("k8snet.runtime", "k8snet.cri", "k8snet.kubelet"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
