@@ -39,17 +39,22 @@ def wait_file(path, proc, timeout=60):
         time.sleep(0.05)
 
 
+def answers_then_stops(tmp_path, proc) -> str:
+    """Ask the hosted runtime its version over CRI, then SIGTERM the agent; its output."""
+    client = RuntimeClient(str(tmp_path / "rt.sock"), timeout=10)
+    try:
+        assert client.version()["runtime_name"] == "k8snet"
+    finally:
+        client.close()
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=30)[0]
+
+
 def test_hosted_components_serve_and_stop_together_on_sigterm(tmp_path):
     proc = agent(tmp_path, runtime(tmp_path))
     try:
         wait_file(tmp_path / "agent.ready", proc)
-        client = RuntimeClient(str(tmp_path / "rt.sock"), timeout=10)
-        try:
-            assert client.version()["runtime_name"] == "k8snet"
-        finally:
-            client.close()
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        out = answers_then_stops(tmp_path, proc)
     finally:
         proc.kill()
     assert proc.returncode == 0, out
@@ -115,13 +120,7 @@ def test_a_component_a_user_stopped_is_held_down_and_started_again(tmp_path):
         until("runtime running again", lambda: status(tmp_path).get("running") == ["runtime"],
               proc)
         wait_file(tmp_path / "rt.sock", proc)
-        client = RuntimeClient(str(tmp_path / "rt.sock"), timeout=10)
-        try:
-            assert client.version()["runtime_name"] == "k8snet"
-        finally:
-            client.close()
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        out = answers_then_stops(tmp_path, proc)
     finally:
         proc.kill()
     assert proc.returncode == 0, out
