@@ -189,6 +189,7 @@ def test_an_error_in_the_agent_still_stops_every_component(fake_components):
 
 def test_a_components_log_level_applies_to_its_own_loggers(tmp_path):
     import logging
+    import uuid
 
     from k8snet.nodeagent import setup_logging
 
@@ -197,9 +198,12 @@ def test_a_components_log_level_applies_to_its_own_loggers(tmp_path):
     try:
         setup_logging(parse_components(["runtime --log-level debug", "kubelet"]),
                       str(tmp_path), "w1")
-        logging.getLogger("k8snet.cri.monitor").debug("runtime detail")
-        logging.getLogger("k8snet.kubelet.loop").debug("kubelet detail")
-        logging.getLogger("k8snet.kubelet").info("kubelet news")
+        # Loggers of their own: another test's library may have disabled the
+        # existing ones (logging.config's disable_existing_loggers).
+        mine = uuid.uuid4().hex
+        logging.getLogger(f"k8snet.cri.{mine}").debug("runtime detail")
+        logging.getLogger(f"k8snet.kubelet.{mine}").debug("kubelet detail")
+        logging.getLogger(f"k8snet.kubelet.{mine}").info("kubelet news")
         for handler in root.handlers:
             handler.flush()
         assert "runtime detail" in (tmp_path / "runtime.log").read_text()
