@@ -185,8 +185,11 @@ def test_an_error_in_the_agent_still_stops_every_component(fake_components):
 
 
 def test_a_components_log_level_applies_to_its_own_loggers(tmp_path):
+    """Each component's --log-level is set on its loggers, and a record goes to
+    the file of the component whose logger made it. (Records are handed to the
+    agent's handler directly: in the full suite other tests' libraries change
+    the logging module's global state.)"""
     import logging
-    import uuid
 
     from k8snet.nodeagent import setup_logging
 
@@ -195,17 +198,22 @@ def test_a_components_log_level_applies_to_its_own_loggers(tmp_path):
     try:
         setup_logging(parse_components(["runtime --log-level debug", "kubelet"]),
                       str(tmp_path), "w1")
-        # Loggers of their own: another test's library may have disabled the
-        # existing ones (logging.config's disable_existing_loggers).
-        mine = uuid.uuid4().hex
-        logging.getLogger(f"k8snet.cri.{mine}").debug("runtime detail")
-        logging.getLogger(f"k8snet.kubelet.{mine}").debug("kubelet detail")
-        logging.getLogger(f"k8snet.kubelet.{mine}").info("kubelet news")
-        for handler in root.handlers:
-            handler.flush()
+        assert logging.getLogger("k8snet.cri").level == logging.DEBUG
+        assert logging.getLogger("k8snet.runtime").level == logging.DEBUG
+        assert logging.getLogger("k8snet.kubelet").level == logging.INFO
+        assert root.level == logging.DEBUG   # lets the runtime's debug lines through
+        route = root.handlers[0]
+        for name, level, text in (("k8snet.cri.monitor", logging.DEBUG, "runtime detail"),
+                                  ("k8snet.kubelet.loop", logging.INFO, "kubelet news"),
+                                  ("k8snet.informer", logging.INFO, "shared news")):
+            route.handle(logging.makeLogRecord({"name": name, "levelno": level,
+                                                "levelname": logging.getLevelName(level),
+                                                "msg": text}))
+        route.flush()
         assert "runtime detail" in (tmp_path / "runtime.log").read_text()
         kubelet = (tmp_path / "kubelet.log").read_text()
-        assert "kubelet news" in kubelet and "kubelet detail" not in kubelet
+        assert "kubelet news" in kubelet and "detail" not in kubelet
+        assert "shared news" not in kubelet + (tmp_path / "runtime.log").read_text()
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
