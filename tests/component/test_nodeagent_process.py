@@ -31,12 +31,17 @@ def runtime(tmp_path):
             f"--netns-prefix k8snet-natest --cni-conf-dir {tmp_path}/net.d")
 
 
-def wait_file(path, proc, timeout=60):
+def until(what, probe, proc, timeout=60):
+    """Wait for ``probe()`` while the agent runs; fail saying ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
+    while not probe():
         assert proc.poll() is None, proc.stdout.read()
-        assert time.monotonic() < deadline, f"no {path}"
+        assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+def wait_file(path, proc, timeout=60):
+    until(f"no {path}", lambda: os.path.exists(path), proc, timeout)
 
 
 def answers_then_stops(tmp_path, proc) -> str:
@@ -93,14 +98,6 @@ def status(tmp_path):
         return json.loads((tmp_path / "agent.status").read_text())
     except (OSError, ValueError):
         return {}
-
-
-def until(what, probe, proc, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not probe():
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def test_a_component_a_user_stopped_is_held_down_and_started_again(tmp_path):
