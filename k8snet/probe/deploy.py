@@ -151,8 +151,9 @@ def ensure(client: ApiClient, workers: List[str], timeout: float = 120.0) -> Lis
     except WaitTimeout as exc:
         states = {n: (last.get(n) or {}).get("status", {}).get("phase", "missing")
                   for n in waiting_for(last, plan, created)}
-        raise K8snetError(f"probe Pods not Ready after {timeout:.0f}s: {states} ({exc})") \
-            from None
+        raise K8snetError(f"probe Pods not Ready after {timeout:.0f}s: {states} ({exc}); "
+                          "a busy cluster may need more time: k8snet probe --timeout "
+                          "SECONDS") from None
     return [ProbePod(p["name"], p["node"], pods[p["name"]]["status"]["podIP"],
                      pods[p["name"]]["metadata"]["uid"], p["role"]) for p in plan]
 

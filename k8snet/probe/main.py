@@ -1,4 +1,4 @@
-"""`k8snet probe [--name C] [--json] [--only CHECK ...] [--keep]`."""
+"""`k8snet probe [--name C] [--json] [--only CHECK ...] [--keep] [--timeout S]`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only these checks: " + ", ".join(CHECKS))
     parser.add_argument("--keep", action="store_true", help="leave the probe Pods running")
     parser.add_argument("--brief", action="store_true", help="no evidence lines in the table")
+    parser.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="how long to wait for the probe Pods to be Ready (default 120; "
+                             "a cluster busy with a large rollout may need more)")
     policy = parser.add_argument_group("NetworkPolicy truth tables (see k8snet.policy)")
     policy.add_argument("--policy", action="store_true",
                         help="probe the e2e policy model (namespaces x, y, z; Pods a, b, c)")
@@ -44,11 +47,14 @@ def run(args: argparse.Namespace) -> int:
 
         return cmd_probe.run(args)
     check_only(args.only)
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
     preflight.require_root("probe")
     cluster = api.find(args.name, need_api=True)
     progress = (lambda text: print(f"-- {text}", file=sys.stderr)) if args.json else \
         (lambda text: print(f"-- {text}", flush=True))
-    rows, ok = run_probes(cluster, args.only, args.keep, progress)
+    rows, ok = run_probes(cluster, args.only, args.keep, progress,
+                          ready_timeout=args.timeout)
     if args.json:
         print(report.dumps(report.to_json(cluster.name, cluster.spec.mode, rows)))
     else:

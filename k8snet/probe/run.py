@@ -332,8 +332,10 @@ API_TIMEOUT = 70.0
 
 
 def run_probes(cluster: api.Cluster, only: Sequence[str] = (), keep: bool = False,
-               progress: Progress = lambda _text: None) -> Tuple[List[Row], bool]:
-    """Run the checks (all, or ``only``) against a running cluster."""
+               progress: Progress = lambda _text: None,
+               ready_timeout: float = 120.0) -> Tuple[List[Row], bool]:
+    """Run the checks (all, or ``only``) against a running cluster; the probe Pods
+    get ``ready_timeout`` seconds to be Ready."""
     # a busy apiserver queues requests (up to 60 s: k8snet.apiserver.inflight); the probe
     # checks the data plane, so it waits for the API as long as the queue may take
     client = cluster.client(timeout=API_TIMEOUT)
@@ -342,7 +344,7 @@ def run_probes(cluster: api.Cluster, only: Sequence[str] = (), keep: bool = Fals
     wanted = [c for c in CHECKS if not only or c in only]
     progress(f"deploying probe Pods on {', '.join(w.name for w in workers[:2])}")
     try:
-        pods = deploy.ensure(client, [w.name for w in workers])
+        pods = deploy.ensure(client, [w.name for w in workers], ready_timeout)
         netns = {}
         for p in pods:
             path = cl.pod_netns(cluster.state, p.node, p.uid)

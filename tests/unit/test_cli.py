@@ -18,3 +18,9 @@ def test_every_command_has_a_module_path():
     for name, (module, help_text) in cli.COMMANDS.items():
         assert module.startswith("k8snet."), name
         assert help_text
+
+
+def test_probe_timeout_must_be_positive(capsys):
+    # checked before root and before any cluster is looked up
+    assert cli.main(["probe", "--timeout", "0"]) == 2
+    assert "--timeout 0: give a number of seconds above 0" in capsys.readouterr().err
