@@ -23,10 +23,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import yaml
 
 MAX_DEPTH = 100
+# a \uD800-\uDFFF escape in the text: a lone one decodes to a string Python cannot
+# encode as UTF-8 (a surrogate pair decodes to one character and leaves none)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_ELEMENTS = 2_000_000
 # libyaml's loader when present: the same safe constructors, parsed in C (the pure-Python
 # parser takes seconds on a few kilobytes of nesting) and with its own nesting limit
@@ -73,4 +78,18 @@ def load(raw: bytes, as_yaml: bool = False) -> object:
         text = " ".join(line.strip() for line in str(e).splitlines()[:2])
         raise ValueError(text[:200] or type(e).__name__) from None
     check_shape(value)
+    if _SURROGATE_ESCAPE.search(text):
+        value = _without_surrogates(value)
+    return value
+
+
+def _without_surrogates(value: object) -> object:
+    """Lone UTF-16 surrogates replaced by U+FFFD, as Go's encoding/json decodes them
+    (the apiserver stores and echoes the replacement character)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
     return value

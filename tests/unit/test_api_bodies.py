@@ -66,3 +66,13 @@ def test_shape_check_walks_without_recursion():
 def test_non_finite_numbers_are_refused(raw, as_yaml):
     with pytest.raises(ValueError, match="not a JSON"):
         bodies.load(raw, as_yaml=as_yaml)
+
+
+def test_a_lone_surrogate_escape_decodes_to_the_replacement_character():
+    # Go's encoding/json does the same; a str with a lone surrogate cannot be stored
+    # (UTF-8) and made the apiserver answer 500 (found by the fuzz test)
+    doc = bodies.load(b'{"metadata": {"name": "\\ud800x", "labels": {"\\udc00": "ok"}},'
+                      b' "pair": "\\ud83d\\ude00"}')
+    assert doc == {"metadata": {"name": "\ufffdx", "labels": {"\ufffd": "ok"}},
+                   "pair": "\U0001F600"}
+    json.dumps(doc, ensure_ascii=False).encode("utf-8")   # storable
