@@ -200,3 +200,69 @@ def test_a_failing_resync_is_logged_and_tried_next_period(caplog):
     assert r.process_ready() == 0 and "resync failed: runtime not answering" in caplog.text
     clock.now += 5.0
     assert r.process_ready() == 1 and rec.calls == ["a"]
+
+
+class CountingCondition(threading.Condition):
+    """A Condition that counts the waits that ended (each one a thread woken)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakeups = 0
+
+    def wait(self, timeout=None):
+        try:
+            return super().wait(timeout)
+        finally:
+            self.wakeups += 1
+
+
+def waiting_workers(queue: WorkQueue, count: int, got: list) -> list:
+    def work() -> None:
+        key = queue.get(timeout=20.0)
+        if key is not None:
+            got.append(key)
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(count)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def test_idle_workers_are_not_all_woken_for_each_delayed_key():
+    # real time here: what is counted is how many threads wake, not when
+    queue = WorkQueue()
+    queue._cond = CountingCondition()
+    got: list = []
+    threads = waiting_workers(queue, 16, got)
+    for i in range(4):
+        queue.add_after(f"k{i}", 0.05 * (i + 1))
+    deadline = threading.Event()
+    while len(got) < 4 and not deadline.wait(0.05):
+        pass
+    assert sorted(got) == ["k0", "k1", "k2", "k3"]
+    # one waiter keeps the time and hands it on: a few wake-ups per key whatever the
+    # number of workers, not one per worker per key (before: 16 x 4 and more)
+    assert queue._cond.wakeups <= 20, queue._cond.wakeups
+    queue.shutdown()
+    for t in threads:
+        t.join(5)
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_a_key_due_earlier_than_the_timed_one_is_not_held_back():
+    queue = WorkQueue()
+    got: list = []
+    threads = waiting_workers(queue, 2, got)
+    queue.add_after("late", 30.0)
+    threading.Event().wait(0.1)     # a worker now sleeps until "late" is due
+    queue.add_after("early", 0.05)
+    for t in threads:
+        t.join(0.1)
+    end = threading.Event()
+    for _ in range(100):
+        if got:
+            break
+        end.wait(0.05)
+    assert got == ["early"]
+    queue.shutdown()
+    for t in threads:
+        t.join(5)
