@@ -31,6 +31,8 @@ from k8snet.machinery import resources as kinds
 from k8snet.machinery import upgradeproxy
 from k8snet.store.base import Compacted
 
+IDLE_LOOK = 5.0  # seconds between looks at an idle watch's client (is it still there?)
+
 
 def _accepts_table(accept: str) -> bool:
     return "as=Table" in accept.replace(" ", "")
@@ -102,7 +104,10 @@ class StreamsMixin:
                     send("BOOKMARK", bookmark(info, last_rev))
                     due = next_bookmark(now, deadline, interval)
                     continue
-                wait = min(1.0, deadline - now, (due - now) if due is not None else 1.0)
+                # an idle stream looks at its client every few seconds (a closed
+                # connection frees its threads then); events and stop wake it at once
+                wait = min(IDLE_LOOK, deadline - now,
+                           (due - now) if due is not None else IDLE_LOOK)
                 item = pump.get(max(wait, 0.01))
                 if item is None:
                     if self._client_gone():

@@ -26,7 +26,7 @@ from k8snet.api.fielderrors import Errors
 from k8snet.apiserver import objects as o
 from k8snet.apiserver.status import bad_request, invalid, status_object
 from k8snet.machinery.resources import KindInfo
-from k8snet.store.base import Compacted, Store, WatchEvent
+from k8snet.store.base import Compacted, Store, WatchEvent, WatchStop
 
 END = object()
 BOOKMARK_INTERVAL = 60.0
@@ -257,7 +257,7 @@ class WatchPump:
 
     def __init__(self, store: Store, prefix: str, from_revision: int,
                  progress: bool = False, trigger: Optional[bytes] = None) -> None:
-        self.stop = threading.Event()
+        self.stop = WatchStop()   # close() wakes the store's watch at once
         self.q: queue.Queue = queue.Queue(maxsize=10000)
         self._thread = threading.Thread(target=self._run,
                                         args=(store, prefix, from_revision, progress,

@@ -30,6 +30,33 @@ def triggered(value: Optional[bytes], prev_value: Optional[bytes],
         (prev_value is not None and trigger in prev_value)
 
 
+class WatchStop(threading.Event):
+    """A watch's stop flag that also runs hooks when set: a store's watch asks to be
+    woken by it (``on_set``) instead of looking at it every fraction of a second,
+    which an apiserver with hundreds of watches paid for with hundreds of wake-ups
+    a second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hooks: list = []
+        self._hooks_lock = threading.Lock()
+
+    def on_set(self, hook) -> None:
+        """Call ``hook()`` when the flag is set (now, if it is already)."""
+        with self._hooks_lock:
+            if not self.is_set():
+                self._hooks.append(hook)
+                return
+        hook()
+
+    def set(self) -> None:
+        super().set()
+        with self._hooks_lock:
+            hooks, self._hooks = self._hooks, []
+        for hook in hooks:
+            hook()
+
+
 class StoreError(K8snetError):
     """The store failed or was asked for something it cannot do."""
 

@@ -74,7 +74,8 @@ _SCHEMA = (
     "INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compact_revision', 0)",
 )
 _WATCH_BATCH = 256
-_STOP_CHECK = 0.5  # how often an idle watcher looks at its stop event (no query)
+_STOP_CHECK = 0.5  # how often an idle watcher looks at a plain stop event (no query)
+_IDLE_CHECK = 10.0  # ... at a WatchStop, which wakes it when set (a safety net only)
 _POOL_IDLE_MAX = 8
 _RING_EVENTS = 4096
 _RING_BYTES = 8 << 20
@@ -501,6 +502,10 @@ class SqliteStore(Store):
         wake = threading.Event()
         with self._cond:
             self._watchers = {**self._watchers, id(wake): (lo, trigger, wake)}
+        idle = _STOP_CHECK
+        if hasattr(stop, "on_set"):
+            stop.on_set(wake.set)
+            idle = _IDLE_CHECK
         try:
             while not stop.is_set() and not self._closed:
                 wake.clear()   # before reading: a write from now on wakes the wait below
@@ -540,9 +545,9 @@ class SqliteStore(Store):
                             if seen > reported or self._newest() > seen:
                                 break   # a revision to report
                             left = 1.0
-                        wake.wait(min(_STOP_CHECK, left))
+                        wake.wait(min(idle, left))
                     else:
-                        wake.wait(_STOP_CHECK)
+                        wake.wait(idle)
                         if trigger is not None and not wake.is_set() and \
                                 self._newest() > seen:
                             # a narrowed watch is not woken by the events it skips: move

@@ -272,3 +272,37 @@ def test_connections_opened_at_once_on_a_new_database_all_work(tmp_path):
         assert errors == []
         assert len(store.list("/k/")[0]) == 8
         store.close()
+
+
+def test_a_watch_stop_ends_an_idle_watch_at_once(tmp_path, monkeypatch):
+    # An idle watch sleeps until a write or its WatchStop: it does not look at the
+    # flag every half second (hundreds of watches made hundreds of wake-ups a second),
+    # and setting the flag ends it without waiting for the next look (made 30 s here).
+    from k8snet.store import sqlite
+    from k8snet.store.base import WatchStop
+
+    monkeypatch.setattr(sqlite, "_STOP_CHECK", 30.0)
+    monkeypatch.setattr(sqlite, "_IDLE_CHECK", 30.0, raising=False)
+    store = SqliteStore(str(tmp_path / "s.db"))
+    try:
+        rev = store.create("/registry/pods/default/a", b'{"a":1}')
+        stop, seen, ended = WatchStop(), [], threading.Event()
+
+        def watch() -> None:
+            for ev in store.watch("/registry/pods/", rev, stop):
+                seen.append(ev.key)
+            ended.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+        store.create("/registry/pods/default/b", b'{"b":1}')
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert seen == ["/registry/pods/default/b"]
+        time.sleep(0.3)              # asleep now, with nothing to wake it
+        t0 = time.monotonic()
+        stop.set()
+        assert ended.wait(3.0), "the watch did not end when its stop was set"
+        assert time.monotonic() - t0 < 3.0
+    finally:
+        store.close()
