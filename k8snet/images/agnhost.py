@@ -184,7 +184,7 @@ class NetexecHandler(BaseHTTPRequestHandler):
     do_POST = do_GET  # noqa: N815
 
     def _shell(self, cmd: str) -> None:
-        import subprocess   # only here: most Pods of this image never run a shell
+        import subprocess  # only here: most Pods of this image never run a shell
         try:
             proc = subprocess.run(["sh", "-c", cmd], stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, timeout=30, check=False)
