@@ -38,8 +38,6 @@ from k8snet.machinery.informer import Informer
 Clock = Callable[[], float]
 Keys = Callable[[dict[str, dict]], Iterable[str]]
 ALL = "*"  # the key of a controller that reconciles everything in one pass
-RESYNC_KEY = "\0resync"  # the queue key that stands for "queue the resync keys now"
-IDLE_WAIT = 30.0  # seconds an idle worker sleeps when nothing is due (shutdown wakes it)
 
 
 # A component's informers must list within this (else it says what it could not list).
@@ -87,26 +85,20 @@ class WorkQueue:
         self._seq = 0
         self._failures: dict[str, int] = {}
         self._shutdown = False
-        # when the waiter that watches for the next delayed key wakes (None: nobody
-        # does). One waiter keeps the time; the others sleep until a key is added:
-        # 16 workers all waking for each due key was most of an idle node agent's
-        # wake-ups, and a herd on a machine with 50 of them.
-        self._timer_at: Optional[float] = None
 
     def add(self, key: str) -> None:
         """Queue `key` now (no-op when already queued; after `done` when being processed)."""
         with self._cond:
             self._add(key)
 
-    def _add(self, key: str, notify: bool = True) -> None:
+    def _add(self, key: str) -> None:
         if self._shutdown or key in self._dirty:
             return
         self._dirty.add(key)
         self._ready_at.pop(key, None)
         if key not in self._processing:
             self._queue.append(key)
-            if notify:
-                self._cond.notify()
+            self._cond.notify()
 
     def add_after(self, key: str, delay: float) -> None:
         """Queue `key` once `delay` seconds have passed (the earliest of several wins)."""
@@ -122,8 +114,7 @@ class WorkQueue:
             self._ready_at[key] = at
             self._seq += 1
             heapq.heappush(self._waiting, (at, self._seq, key))
-            if self._timer_at is None or at < self._timer_at:
-                self._cond.notify()   # a waiter takes the earlier time
+            self._cond.notify()
 
     def add_rate_limited(self, key: str) -> float:
         """Queue `key` after its back-off; each call doubles it. Returns the delay."""
@@ -155,7 +146,7 @@ class WorkQueue:
                 return at - now
             heapq.heappop(self._waiting)
             del self._ready_at[key]
-            self._add(key, notify=False)   # get() wakes a worker per key left over
+            self._add(key)
         return None
 
     def get(self, timeout: float = 0.0) -> Optional[str]:
@@ -171,23 +162,11 @@ class WorkQueue:
                     key = self._queue.pop(0)
                     self._processing.add(key)
                     self._dirty.discard(key)
-                    if self._queue or (self._timer_at is None and self._waiting):
-                        # more keys ready, or delayed keys nobody keeps the time for
-                        self._cond.notify()
                     return key
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
-                timer = None
-                if next_in is not None:
-                    due = self.clock() + next_in
-                    if self._timer_at is None or due < self._timer_at:
-                        timer = self._timer_at = due
-                self._cond.wait(left if timer is None else min(left, next_in))
-                if timer is not None and self._timer_at == timer:
-                    # this waiter looks again: it keeps the time, or leaves with a key
-                    # and wakes another to keep it (above)
-                    self._timer_at = None
+                self._cond.wait(left if next_in is None else min(left, next_in))
 
     def done(self, key: str) -> None:
         """The worker finished `key`; queue it again if it was added meanwhile."""
@@ -235,7 +214,7 @@ class Reconciler:
         self.queue = WorkQueue(clock, backoff)
         self.informers: list[Informer] = []
         self._resync_lock = threading.Lock()
-        self._resync_armed = False
+        self._next_resync: Optional[float] = None
 
     # -- event sources ----------------------------------------------------------
 
@@ -263,40 +242,31 @@ class Reconciler:
 
     # -- processing -------------------------------------------------------------
 
-    def _arm_resync(self) -> None:
-        """Queue the first resync (at once). Later ones are the resync key queued again
-        after each period: the worker that keeps the queue's time runs it, instead of
-        every worker waking at each period to see whether it was due."""
-        if self.resync is None or self._resync_armed:
-            return
+    def _maybe_resync(self) -> Optional[float]:
+        """Queue the resync keys when due; seconds until the next resync (None: never)."""
+        if self.resync is None:
+            return None
         with self._resync_lock:
-            if self._resync_armed:
-                return
-            self._resync_armed = True
-        self.queue.add(RESYNC_KEY)
-
-    def _resync_now(self) -> None:
-        try:
-            keys = list(self.resync_keys())
-        except Exception as exc:  # e.g. the runtime did not answer: next period
-            self.log.warning("%s: resync failed: %s", self.name, exc)
-            keys = []
-        for key in keys:
-            self.queue.add(key)
-        self.queue.done(RESYNC_KEY)
-        self.queue.add_after(RESYNC_KEY, float(self.resync or 0.0))
+            now = self.clock()
+            if self._next_resync is None or now >= self._next_resync:
+                self._next_resync = now + self.resync
+                try:
+                    keys = list(self.resync_keys())
+                except Exception as exc:  # e.g. the runtime did not answer: next period
+                    self.log.warning("%s: resync failed: %s", self.name, exc)
+                    keys = []
+                for key in keys:
+                    self.queue.add(key)
+            return max(0.0, self._next_resync - now)
 
     def process_next(self, timeout: float = 0.0) -> bool:
         """Reconcile one ready key (waiting up to `timeout`); False when there was none."""
-        self._arm_resync()
-        deadline = time.monotonic() + timeout
-        while True:
-            key = self.queue.get(max(0.0, deadline - time.monotonic()))
-            if key is None:
-                return False
-            if key != RESYNC_KEY:
-                break
-            self._resync_now()
+        next_resync = self._maybe_resync()
+        if next_resync is not None:
+            timeout = min(timeout, next_resync)
+        key = self.queue.get(timeout)
+        if key is None:
+            return False
         try:
             again = self.reconcile(key)
         except Exception as exc:  # one key's failure must not stop the others
@@ -346,7 +316,5 @@ class Reconciler:
         join_all(threads, STOP_GRACE)
 
     def _work(self, stop: threading.Event) -> None:
-        # stop shuts the queue down (run), which wakes every worker: the timeout only
-        # bounds a wait nobody else ends
         while not stop.is_set():
-            self.process_next(timeout=IDLE_WAIT)
+            self.process_next(timeout=1.0)
