@@ -22,9 +22,10 @@ def select_cases(names, all_cases: bool):
     return cases if all_cases else [c for c in cases if c.core]
 
 
-def run(args) -> int:
+def run(args, ready_timeout: float = 180.0) -> int:
     """Evaluate a user's policies (--from) or corpus cases on the model; exit 1 on a
-    mismatch between what the cluster did and what the policies mean."""
+    mismatch between what the cluster did and what the policies mean. The model's Pods
+    get `ready_timeout` seconds to be Ready."""
     from k8snet.policy.evaluate import PolicyLab, load_user_policies, user_case
     from k8snet.policy.probe import remove_model
     from k8snet.testbed import api, preflight
@@ -36,7 +37,8 @@ def run(args) -> int:
     preflight.require_root("probe")
     cluster = api.find(args.name, need_api=True)
     out = sys.stderr if args.json else sys.stdout
-    lab = PolicyLab(cluster, progress=lambda t: print(f"-- {t}", file=out, flush=True))
+    lab = PolicyLab(cluster, progress=lambda t: print(f"-- {t}", file=out, flush=True),
+                    ready_timeout=ready_timeout)
     results = []
     try:
         for case in cases:

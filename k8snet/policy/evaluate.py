@@ -92,12 +92,14 @@ def _with_reasons(doc: dict, table: TableResult) -> dict:
 class PolicyLab:
     """The model in one cluster, ready to evaluate policies."""
 
-    def __init__(self, cluster, progress: Callable[[str], None] = lambda _t: None):
+    def __init__(self, cluster, progress: Callable[[str], None] = lambda _t: None,
+                 ready_timeout: float = 180.0):
         self.cluster = cluster
         self.client = cluster.client()
         self.progress = progress
         self.workers = [n.name for n in cluster.state.workers]
-        self.pods = probe.ensure_model(self.client, self.workers, progress=progress)
+        self.pods = probe.ensure_model(self.client, self.workers, timeout=ready_timeout,
+                                       progress=progress)
         uids = {}
         for pod in self.pods:
             obj = self.client.get("pods", pod.name, pod.namespace)

@@ -91,7 +91,9 @@ def ensure_model(client: ApiClient, workers: list[str], timeout: float = 180.0,
             return [parse_pod(pods[k]) for k in pod_keys()]
         if time.monotonic() > deadline:
             missing = sorted(set(plan) - set(pods))
-            raise K8snetError(f"model Pods not Ready after {timeout:.0f}s: {missing}")
+            raise K8snetError(f"model Pods not Ready after {timeout:.0f}s: {missing}; a busy "
+                              "cluster may need more time: k8snet probe --policy --timeout "
+                              "SECONDS")
         time.sleep(0.5)
 
 

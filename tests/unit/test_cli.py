@@ -1,5 +1,7 @@
 """The `k8snet` command's dispatch: unknown commands and missing modules."""
 
+import pytest
+
 from k8snet import cli
 
 
@@ -23,4 +25,15 @@ def test_every_command_has_a_module_path():
 def test_probe_timeout_must_be_positive(capsys):
     # checked before root and before any cluster is looked up
     assert cli.main(["probe", "--timeout", "0"]) == 2
+    assert "--timeout 0: give a number of seconds above 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-1", "inf", "nan"])
+def test_probe_timeout_must_be_finite_and_positive(capsys, value):
+    assert cli.main(["probe", "--timeout", value]) == 2
+    assert f"--timeout {float(value):g}: give a number" in capsys.readouterr().err
+
+
+def test_probe_timeout_is_checked_for_the_policy_probe_too(capsys):
+    assert cli.main(["probe", "--policy", "--timeout", "0"]) == 2
     assert "--timeout 0: give a number of seconds above 0" in capsys.readouterr().err
