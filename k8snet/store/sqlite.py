@@ -55,6 +55,7 @@ from k8snet.store.base import (
     StoreError,
     StoreUnavailable,
     WatchEvent,
+    WatchStop,
     prefix_end,
     triggered,
 )
@@ -503,7 +504,7 @@ class SqliteStore(Store):
         with self._cond:
             self._watchers = {**self._watchers, id(wake): (lo, trigger, wake)}
         idle = _STOP_CHECK
-        if hasattr(stop, "on_set"):
+        if isinstance(stop, WatchStop):
             stop.on_set(wake.set)
             idle = _IDLE_CHECK
         try:
