@@ -51,6 +51,7 @@ def default_cgroup_parent(netns_prefix: str) -> str:
 def serve(args: argparse.Namespace, stop: threading.Event) -> int:
     import grpc
 
+    from k8snet.cri import local
     from k8snet.cri.runtime import Runtime, RuntimeConfig
     from k8snet.cri.servicer import add_to_server
     from k8snet.cri.streaming import StreamingServer
@@ -75,14 +76,19 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> int:
                                 container_dir=runtime.container_dir)
     streaming.start()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers))
-    add_to_server(server, runtime, streaming)
-    if server.add_insecure_port(f"unix://{os.path.abspath(args.socket)}") == 0:
-        raise UsageError(f"cannot listen on {args.socket}")
-    server.start()
-    LOG.info("k8snet runtime serving CRI runtime.v1 on %s (root %s, netns prefix %s), "
-             "streaming on 127.0.0.1:%d", args.socket, args.root_dir, args.netns_prefix,
-             streaming.port)
-    stop.wait()
+    servicers = add_to_server(server, runtime, streaming)
+    # before the socket exists: a kubelet in this process (a node agent) waits for it
+    local.register(args.socket, *servicers)
+    try:
+        if server.add_insecure_port(f"unix://{os.path.abspath(args.socket)}") == 0:
+            raise UsageError(f"cannot listen on {args.socket}")
+        server.start()
+        LOG.info("k8snet runtime serving CRI runtime.v1 on %s (root %s, netns prefix %s), "
+                 "streaming on 127.0.0.1:%d", args.socket, args.root_dir, args.netns_prefix,
+                 streaming.port)
+        stop.wait()
+    finally:
+        local.unregister(args.socket)
     server.stop(grace=5).wait(10)
     streaming.stop()
     try:

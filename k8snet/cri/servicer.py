@@ -2,6 +2,7 @@
 
 Each handler converts the request to plain data, calls the Runtime, and
 builds the response; errors become gRPC status codes with the message.
+The same servicers answer in-process callers without gRPC (k8snet.cri.local).
 """
 
 from __future__ import annotations
@@ -24,11 +25,23 @@ SANDBOX_STATES = {"ready": 0, "notready": 1}
 CONTAINER_STATES = {"created": 0, "running": 1, "exited": 2, "unknown": 3}
 
 
+class RpcAbort(Exception):
+    """A handler's own refusal with a status code. Raised, not `context.abort`ed inside
+    the handler: gRPC's abort raises a bare Exception, which `_grpc_errors` would have
+    turned into INTERNAL."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
 def _grpc_errors(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(self, request, context):
         try:
             return fn(self, request, context)
+        except RpcAbort as exc:
+            context.abort(exc.code, exc.message)
         except rt.NotFound as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except rt.FailedPrecondition as exc:
@@ -208,9 +221,9 @@ class RuntimeServicer:
                                            int(request.timeout))
         return self.pb.ExecSyncResponse(stdout=out, stderr=err, exit_code=code)
 
-    def _stream_url(self, context, kind: str, cid: str, opts: channels.StreamOptions) -> str:
+    def _stream_url(self, kind: str, cid: str, opts: channels.StreamOptions) -> str:
         if self.streaming is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this runtime has no streaming server")
+            raise RpcAbort(grpc.StatusCode.UNIMPLEMENTED, "this runtime has no streaming server")
         status = self.rt.container_status(cid)  # NotFound for an unknown container
         if status["state"] != rt.RUNNING:
             raise rt.FailedPrecondition(f"container {cid[:12]} is not running")
@@ -219,17 +232,17 @@ class RuntimeServicer:
     @_grpc_errors
     def Exec(self, request, context):  # noqa: N802
         if not request.cmd:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Exec needs a command")
+            raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "Exec needs a command")
         opts = channels.StreamOptions(command=tuple(request.cmd), stdin=request.stdin,
                                       stdout=request.stdout, stderr=request.stderr,
                                       tty=request.tty)
-        return self.pb.ExecResponse(url=self._stream_url(context, "exec",
+        return self.pb.ExecResponse(url=self._stream_url("exec",
                                                          request.container_id, opts))
 
     @_grpc_errors
     def PortForward(self, request, context):  # noqa: N802
         if self.streaming is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this runtime has no streaming server")
+            raise RpcAbort(grpc.StatusCode.UNIMPLEMENTED, "this runtime has no streaming server")
         rec = self.rt.sandbox(request.pod_sandbox_id)  # NotFound for an unknown sandbox
         if not self.rt.sandbox_ready(rec):
             raise rt.FailedPrecondition(f"sandbox {request.pod_sandbox_id[:12]} is not ready")
@@ -240,7 +253,7 @@ class RuntimeServicer:
     def Attach(self, request, context):  # noqa: N802
         opts = channels.StreamOptions(stdin=request.stdin, stdout=request.stdout,
                                       stderr=request.stderr, tty=request.tty)
-        return self.pb.AttachResponse(url=self._stream_url(context, "attach",
+        return self.pb.AttachResponse(url=self._stream_url("attach",
                                                            request.container_id, opts))
 
 
@@ -279,7 +292,12 @@ class ImageServicer:
 
 
 def add_to_server(server: grpc.Server, runtime: rt.Runtime,
-                  streaming: Optional[StreamingServer] = None) -> None:
+                  streaming: Optional[StreamingServer] = None,
+                  ) -> tuple[RuntimeServicer, ImageServicer]:
+    """Register both services on `server`; the servicers, to answer in-process callers
+    too (k8snet.cri.local)."""
     _, grpc_mod = load()
-    grpc_mod.add_RuntimeServiceServicer_to_server(RuntimeServicer(runtime, streaming), server)
-    grpc_mod.add_ImageServiceServicer_to_server(ImageServicer(runtime), server)
+    servicers = RuntimeServicer(runtime, streaming), ImageServicer(runtime)
+    grpc_mod.add_RuntimeServiceServicer_to_server(servicers[0], server)
+    grpc_mod.add_ImageServiceServicer_to_server(servicers[1], server)
+    return servicers

@@ -166,3 +166,72 @@ def test_config_builders_are_runtime_v1_messages():
     assert list(c.command) == ["sh"] and c.envs[0].value == "1"
     res = c.linux.resources
     assert (res.cpu_shares, res.cpu_quota, res.memory_limit_in_bytes) == (256, 50_000, 64 << 20)
+
+
+def test_a_refusal_keeps_its_status_code(server):
+    # Exec without a command is INVALID_ARGUMENT; a handler's own abort used to come
+    # out as INTERNAL ("Exception: "), gRPC's abort raising inside the error wrapper
+    sock, _ = server
+    with pytest.raises(grpc.RpcError) as info:
+        call(sock, "/runtime.v1.RuntimeService/Exec", pb.ExecRequest(container_id="c1"),
+             pb.ExecResponse)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details() == "Exec needs a command"
+
+
+def _client_answers(client, ref):
+    """What a kubelet would see of one runtime: answers and errors, as plain data."""
+    out = {"version": client.version(), "status": client.status(),
+           "pulled": client.pull_image(ref), "images": client.list_images(),
+           "sandboxes": client.list_pod_sandboxes(), "containers": client.list_containers()}
+    for name, fn in (("sandbox", lambda: client.pod_sandbox_status("nope")),
+                     ("exec", lambda: client.exec_url("c1", [])),
+                     ("pull", lambda: client.pull_image("quay.io/nobody/nothing:1"))):
+        with pytest.raises(CriError) as info:
+            fn()
+        out[name] = (info.value.code, info.value.message)
+    client.remove_image(ref)
+    return out
+
+
+def test_a_runtime_in_the_same_process_answers_without_grpc(tmp_path):
+    """Registered servicers answer a client of their socket in-process, exactly as the
+    same servicers answer over gRPC; unregistered, the client goes to the socket."""
+    from k8snet.cri import local
+
+    ref = "registry.k8s.io/e2e-test-images/agnhost:2.53"
+    rt = Runtime(RuntimeConfig(root_dir=str(tmp_path / "root"), netns_prefix="k8snet-t-w1",
+                               cni_conf_dir=str(tmp_path / "cni")))
+    rt.prepare()
+    srv = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    servicers = add_to_server(srv, rt)
+    sock = str(tmp_path / "cri.sock")
+    assert srv.add_insecure_port(f"unix://{sock}")
+    srv.start()
+    nowhere = str(tmp_path / "nothing-listens-here.sock")
+    try:
+        with RuntimeClient(sock, timeout=10) as client:
+            over_grpc = _client_answers(client, ref)
+        local.register(nowhere, *servicers)   # no server: only in-process calls can answer
+        with RuntimeClient(nowhere, timeout=2) as client:
+            assert _client_answers(client, ref) == over_grpc
+            local.unregister(nowhere)
+            with pytest.raises(CriError) as info:
+                client.version()
+            assert info.value.code == "UNAVAILABLE"
+    finally:
+        local.unregister(nowhere)
+        srv.stop(0).wait(5)
+
+
+def test_an_in_process_handler_crash_is_unknown_as_grpc_says():
+    from k8snet.cri import local
+
+    class Broken:
+        def Version(self, request, context):  # noqa: N802
+            raise RuntimeError("boom")
+
+    with pytest.raises(grpc.RpcError) as info:
+        local.call(Broken(), "Version", pb.VersionRequest())
+    assert info.value.code() == grpc.StatusCode.UNKNOWN
+    assert info.value.details() == "Exception calling application: boom"
