@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from k8snet.machinery.quantities import int_value, milli_value
+from k8snet.scheduler.matching import owner_uid
 
 # What the scheduler assumes a container without requests uses, for scoring only
 # (Kubernetes' DefaultMilliCPURequest and DefaultMemoryRequest).
@@ -86,14 +87,17 @@ def is_terminal(pod: dict) -> bool:
 class NodeInfo:
     """One Node with the non-terminal Pods bound (or assumed bound) to it.
 
-    Request totals and the Pods with required anti-affinity are kept as Pods are
-    added, so filters and scores do not re-read every Pod for every decision.
+    Request totals, the Pods with required anti-affinity and the count of Pods per
+    controller owner are kept as Pods are added, so filters and scores do not re-read
+    every Pod for every decision (the owner spread did: with 1,250 Pods it was a fifth
+    of the scheduler's time).
     """
 
     def __init__(self, node: dict, pods: Iterable[dict] = ()):
         self.node = node
         self.pods: list[dict] = []
         self.anti_affinity_pods: list[dict] = []
+        self._owned: dict[tuple, int] = {}   # (namespace, controller uid) -> Pods
         self._requested = Resources()
         self._requested_non_zero = Resources()
         self.allocatable = node_allocatable(node)
@@ -102,6 +106,10 @@ class NodeInfo:
 
     def add_pod(self, pod: dict) -> None:
         self.pods.append(pod)
+        uid = owner_uid(pod)
+        if uid:
+            key = (pod.get("metadata", {}).get("namespace"), uid)
+            self._owned[key] = self._owned.get(key, 0) + 1
         self._requested = self._requested + pod_requests(pod)
         self._requested_non_zero = self._requested_non_zero + pod_requests(pod, True)
         anti = ((pod.get("spec") or {}).get("affinity") or {}).get("podAntiAffinity") or {}
@@ -115,6 +123,10 @@ class NodeInfo:
     @property
     def labels(self) -> dict:
         return self.node.get("metadata", {}).get("labels") or {}
+
+    def owned_by(self, namespace: Optional[str], uid: str) -> int:
+        """How many of the node's Pods in `namespace` the controller `uid` owns."""
+        return self._owned.get((namespace, uid), 0)
 
     def requested(self, non_zero: bool = False) -> Resources:
         return self._requested_non_zero if non_zero else self._requested

@@ -56,8 +56,7 @@ def owner_spread(pod: dict, nodes: list[NodeInfo], cluster: list[NodeInfo]) -> l
     namespace = pod.get("metadata", {}).get("namespace")
 
     def siblings(info: NodeInfo) -> int:
-        return sum(1 for p in info.pods if owner_uid(p) == uid
-                   and p.get("metadata", {}).get("namespace") == namespace)
+        return info.owned_by(namespace, uid)
 
     counts = [siblings(i) for i in nodes]
     node_scores = _invert(counts)

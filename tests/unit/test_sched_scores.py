@@ -39,6 +39,19 @@ def test_owner_spread():
     assert set(score(s.owner_spread, pod("lonely"), nodes, bound).values()) == {100.0}
 
 
+def test_owner_spread_counts_only_the_owner_in_the_pods_namespace():
+    # the same owner uid in another namespace is not a sibling (uids are unique, but
+    # a hand-written ownerReference may repeat one)
+    nodes = [node("n1"), node("n2")]
+    bound = [pod("r-1", owner="rs", node_name="n1", ns="other"),
+             pod("r-2", owner="rs", node_name="n2"), pod("r-3", owner="rs", node_name="n2")]
+    got = score(s.owner_spread, pod("r-4", owner="rs"), nodes, bound)
+    assert got == {"n1": 100.0, "n2": 0.0}
+    infos = build_node_infos(nodes, bound)
+    assert [i.owned_by("default", "uid-rs") for i in infos] == [0, 2]
+    assert infos[0].owned_by("other", "uid-rs") == 1
+
+
 def test_owner_spread_weighs_zones():
     nodes = [node("n1", labels={ZONE: "a"}), node("n2", labels={ZONE: "a"}),
              node("n3", labels={ZONE: "b"})]
