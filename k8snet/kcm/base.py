@@ -3,7 +3,12 @@ and on a period, each sync reading whole snapshots and applying a pure plan.
 
 Each loop runs on the machinery's Reconciler with one key (ALL): changes to any
 watched resource coalesce into one pending sync, a failed sync is retried with
-exponential back-off, and `period` is the resync."""
+exponential back-off, and `period` is the resync. A sync reads everything, so
+its cost grows with the cluster: after one that took d seconds the next waits
+until SYNC_PACE x d have passed (`Pacer`). Changes meanwhile coalesce into that
+next sync; a loop cannot spend more than half a core's time on syncs, which it
+did during a 1,000-Pod rollout (the garbage collector and the ReplicaSet loop
+re-reading 1,250 Pods for every Pod event)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,36 @@ from k8snet.machinery.reconciler import ALL, FIRST_LIST_DEADLINE, Backoff, Recon
 
 Clock = Callable[[], dt.datetime]
 RETRY = Backoff(base=0.5, cap=30.0)
+SYNC_PACE = 1.0
+
+
+class Pacer:
+    """When the next full sync may start: `pace` x the last one's duration after it
+    ended (pure but for the clock)."""
+
+    def __init__(self, clock: Callable[[], float], pace: float = SYNC_PACE):
+        self.clock, self.pace = clock, pace
+        self._not_before = 0.0
+
+    def wait(self) -> float:
+        """Seconds until a sync may start (0: now, or within a millisecond)."""
+        wait = self._not_before - self.clock()
+        return wait if wait > 0.001 else 0.0
+
+    def ran(self, started: float, ended: float) -> None:
+        self._not_before = ended + self.pace * max(0.0, ended - started)
+
+    def run(self, sync: Callable[[], None]) -> Optional[float]:
+        """Run `sync` now if it may start, else the seconds to wait."""
+        wait = self.wait()
+        if wait > 0:
+            return wait
+        started = self.clock()
+        try:
+            sync()
+        finally:
+            self.ran(started, self.clock())
+        return None
 
 
 @dataclass
@@ -76,6 +111,7 @@ class Loop:
         self.events = self.recorder(self.event_component or f"{self.name}-controller")
         self.reconciler = Reconciler(self.name, self._reconcile, clock=ctx.monotonic,
                                      backoff=RETRY, resync=self.period, log=self.log)
+        self.pacer = Pacer(ctx.monotonic)
 
     def watch(self, informers: dict[str, Informer]) -> None:
         """Sync after every change of the watched resources' informers."""
@@ -97,8 +133,7 @@ class Loop:
         self.reconciler.run(stop, sync_timeout=FIRST_LIST_DEADLINE)
 
     def _reconcile(self, _key: str) -> Optional[float]:
-        self.sync()
-        return None
+        return self.pacer.run(self.sync)
 
     def sync(self) -> None:
         raise NotImplementedError

@@ -171,8 +171,7 @@ class GarbageCollectorLoop(Loop):
         self._discover()
         if not all(inf.synced for inf in list(self.informers.values())):
             return 0.5  # a new custom resource's first list first
-        self.sync()
-        return None
+        return self.pacer.run(self.sync)
 
     def sync(self) -> None:
         """One pass over the whole graph (run once every informer has listed: absence
