@@ -938,7 +938,9 @@ def thousand_pods_in(client, informer, dep: str, name: str, count: int, timeout:
     failed = [c.get("name") for c in checks if c.get("verdict") != "pass"]
     log(f"  k8snet probe with {len(pods2)} Pods: exit {proc.returncode} in {probe_secs:.0f} "
         f"s; {len(checks) - len(failed)}/{len(checks)} checks passed"
-        + (f"; failed: {', '.join(map(str, failed))}" if failed else ""))
+        + (f"; failed: {', '.join(map(str, failed))}" if failed else "")
+        + (f"; it said: {proc.stderr.strip().splitlines()[-1]}"
+           if proc.returncode and proc.stderr.strip() else ""))
     details["scale_probe"] = {"rc": proc.returncode, "seconds": probe_secs,
                               "checks": len(checks), "failed": failed,
                               "stderr": proc.stderr[-2000:]}
