@@ -5,9 +5,9 @@ probes and the tests. Requests that carry a configuration take it as a dict in
 runtime.v1 field names (PodSandboxConfig, ContainerConfig: what crictl reads from
 its JSON files); `sandbox_config` and `container_config` build simple ones, the
 kubelet's come from a Pod (k8snet.kubelet.crispec). Answers are plain dicts (CRI
-timestamps in Unix nanoseconds, states by their runtime.v1 names). Every call has
-a deadline; a gRPC failure raises `CriError` with the runtime's own words. A runtime
-serving in the same process is called directly (k8snet.cri.local).
+timestamps in Unix nanoseconds, states by their runtime.v1 names). A failure raises
+`CriError` with the runtime's own words. A runtime serving in the same process is
+called directly (k8snet.cri.local); every call over gRPC has a deadline.
 
     with RuntimeClient("/run/k8snet/c1/w1/runtime.sock") as cri:
         sid = cri.run_pod_sandbox(sandbox_config("default", "web", "uid-1"))
