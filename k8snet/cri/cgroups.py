@@ -40,7 +40,7 @@ def cgroup_files(version: int, res: dict) -> dict:
             out[("memory", "memory.limit_in_bytes")] = str(memory)
         return out
     if shares:
-        out[("", "cpu.weight")] = str(1 + ((shares - 2) * 9999) // 262142)
+        out[("", "cpu.weight")] = str(v2_weight(shares))
     out[("", "cpu.max")] = f"{quota if quota > 0 else 'max'} {period}"
     if memory > 0:
         out[("", "memory.max")] = str(memory)
@@ -148,3 +148,83 @@ class Cgroups:
                 pass
             except OSError as exc:
                 LOG.warning("cannot remove cgroup %s: %s", path, exc)
+
+
+# -- a cluster's share of the machine ------------------------------------------------
+#
+# Each node's containers sit in k8snet/<cluster>/<node>/<id>, with the cpu.shares the
+# kubelet computed (2 for a BestEffort container). cgroup v1 weighs a group against
+# the *threads* beside it: left at 1024, the whole k8snet group weighed as much as
+# one thread of a component in the root cgroup. On 50 workers during a rollout,
+# with hundreds of component threads runnable, agnhost processes stayed runnable
+# for nine minutes with no CPU at all, and crun's container init, already in its
+# cgroup, did not finish within conmon's 15 s: StartError, CrashLoopBackOff, a
+# stalled rollout. As on a real node, where the kubepods cgroup weighs the node's
+# allocatable CPU, each node's group weighs its CPU capacity (1024 a CPU), and the
+# groups above weigh the sum of their children, so nesting does not dilute it.
+
+SHARES_PER_CPU = 1024
+V1_MAX_SHARES = 262144
+
+
+def cpu_shares(cpus: str) -> int:
+    """cpu.shares for a node of `cpus` CPUs (a Kubernetes quantity: "2", "1500m")."""
+    from k8snet.machinery.quantities import milli_value
+
+    return max(2, min(V1_MAX_SHARES, milli_value(cpus) * SHARES_PER_CPU // 1000))
+
+
+def cluster_weights(cluster: str, node_cpus: dict, others: dict) -> dict:
+    """{cgroup path under the cpu hierarchy: cpu.shares} for a cluster's groups: each
+    node's by its CPUs, the cluster's as their sum, and k8snet's as the sum of this
+    cluster's and `others` (the other clusters' groups' shares now)."""
+    nodes = {f"k8snet/{cluster}/{node}": cpu_shares(cpus) for node, cpus in node_cpus.items()}
+    total = min(V1_MAX_SHARES, sum(nodes.values()) or 2)
+    top = min(V1_MAX_SHARES, total + sum(others.values()))
+    return {"k8snet": top, f"k8snet/{cluster}": total, **nodes}
+
+
+def v2_weight(shares: int) -> int:
+    """cgroup v2's cpu.weight for a v1 cpu.shares value (the mapping runc uses)."""
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def weigh_cluster(cluster: str, node_cpus: dict, root: str = "/sys/fs/cgroup") -> list:
+    """Create the cluster's cpu groups with their weights (see `cluster_weights`), under
+    this process's own cgroup as the runtime does; notes on what could not be set."""
+    v2 = os.path.exists(os.path.join(root, "cgroup.controllers"))
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as fh:
+            mine = own_cgroups(fh.read())
+    except OSError:
+        mine = {}
+    base = os.path.join(root, mine.get("", "/").lstrip("/")) if v2 else \
+        os.path.join(root, "cpu", mine.get("cpu", "/").lstrip("/"))
+    if not os.path.isdir(base):
+        return [f"no cpu cgroup hierarchy at {base}"]
+    others = {}
+    top = os.path.join(base, "k8snet")
+    fname = "cpu.weight" if v2 else "cpu.shares"
+    for name in os.listdir(top) if os.path.isdir(top) else []:
+        if name != cluster and os.path.isfile(os.path.join(top, name, fname)):
+            try:
+                with open(os.path.join(top, name, fname), encoding="ascii") as fh:
+                    value = int(fh.read().strip())
+                others[name] = value if not v2 else max(2, (value - 1) * 262142 // 9999 + 2)
+            except (OSError, ValueError):
+                continue
+    notes = []
+    for path, shares in sorted(cluster_weights(cluster, node_cpus, others).items()):
+        full = os.path.join(base, path)
+        try:
+            os.makedirs(full, exist_ok=True)
+            if v2:   # the parent must hand the cpu controller down; best effort
+                parent = os.path.dirname(full)
+                with open(os.path.join(parent, "cgroup.subtree_control"), "w",
+                          encoding="ascii") as fh:
+                    fh.write("+cpu")
+            with open(os.path.join(full, fname), "w", encoding="ascii") as fh:
+                fh.write(str(v2_weight(shares) if v2 else shares))
+        except OSError as exc:
+            notes.append(f"cpu weight of {path} not set: {exc}")
+    return notes

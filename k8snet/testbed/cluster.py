@@ -22,6 +22,7 @@ from typing import Callable, Dict, List, Optional
 from mininet.log import setLogLevel
 
 from k8snet import naming
+from k8snet.cri import cgroups
 from k8snet.errors import K8snetError
 from k8snet.testbed import (
     addons,
@@ -270,6 +271,9 @@ class LiveCluster:
         ready, the user's kubeconfig and the DNS add-on; then wait for the Nodes."""
         plan = components.plan_components(self.state.nodes, self.spec, self.dir,
                                           [sys.executable, "-m", "k8snet.cli"])
+        for note in cgroups.weigh_cluster(self.spec.name, {
+                n.name: str(n.cpu or "2") for n in self.state.nodes if n.role == "worker"}):
+            self.progress(note + ": under load the containers get one thread's CPU")
         self._zygote_ready(deadline)
         first_api = next((c.record_name for c in plan if c.name == "apiserver"), None)
         self._start_portforward()

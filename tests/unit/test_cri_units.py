@@ -123,3 +123,18 @@ def test_a_pod_volume_replaces_the_image_page_mount():
     mounts = [{"container_path": "/a/b/c", "host_path": "x"},
               {"container_path": "/a", "host_path": "y"}]
     assert [m["container_path"] for m in mount_order(mounts)] == ["/a", "/a/b/c"]
+
+
+def test_a_clusters_cpu_groups_weigh_its_nodes_cpus():
+    from k8snet.cri.cgroups import cluster_weights, cpu_shares, v2_weight
+
+    assert cpu_shares("2") == 2048 and cpu_shares("1500m") == 1536 and cpu_shares("0") == 2
+    got = cluster_weights("k8s", {"w1": "2", "w2": "500m"}, {})
+    assert got == {"k8snet": 2560, "k8snet/k8s": 2560, "k8snet/k8s/w1": 2048,
+                   "k8snet/k8s/w2": 512}
+    # 50 workers of 2 CPUs: 50 x 2048 (the nodes' allocatable, as kubepods weighs), not
+    # the 1024 of a single thread; k8snet adds the other clusters running now
+    fifty = cluster_weights("big", {f"w{i}": "2" for i in range(50)}, {"k8s": 2560})
+    assert fifty["k8snet/big"] == 102400 and fifty["k8snet"] == 102400 + 2560
+    assert cluster_weights("huge", {f"w{i}": "64" for i in range(10)}, {})["k8snet"] == 262144
+    assert v2_weight(2) == 1 and v2_weight(1024) == 39 and v2_weight(262144) == 10000
