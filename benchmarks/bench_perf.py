@@ -1191,12 +1191,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                      "bare_python_seconds": min(bare_python() for _ in range(3))}
     log(f"load average {details['load_before']} ({details['cores']} cores); bare python: "
         f"{details['bare_python_seconds']:.2f} s, {details['bare_python_pss_kib']} KiB PSS")
+    # the commit measured is the one checked out now, not when the run ends
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=ROOT, check=False).stdout.strip()
+    # Pods before scale: tearing 1,000 Pods' namespaces down keeps the machine busy for
+    # a while, and the Pod figures measured after it were the run's slowest
     if "bringup" in sections:
         bringup_section(args, figures, details)
-    if "scale" in sections:
-        scale_section(args, figures, details)
     if "pods" in sections:
         pods_section(args, figures, details)
+    if "scale" in sections:
+        scale_section(args, figures, details)
     if "stop" in sections:
         stop_section(args, figures, details)
     details["load_after"] = loadavg()
@@ -1208,8 +1213,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.replace(out, prev_path)
     previous = load_previous(prev_path)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=ROOT, check=False).stdout.strip()
     doc = {"when": when, "commit": commit, "seconds": time.time() - started,
            "args": vars(args), "figures": [f.to_dict() for f in figures], "details": details}
     with open(out, "w") as fh:
