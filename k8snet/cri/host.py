@@ -12,10 +12,11 @@ import threading
 import time
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
+from k8snet import linuxns
 from k8snet.errors import K8snetError
 
 LOG = logging.getLogger(__name__)
-NETNS_DIR = "/run/netns"
+NETNS_DIR = linuxns.NETNS_DIR
 CMD_TIMEOUT = 20.0
 
 
@@ -42,25 +43,27 @@ def netns_exists(name: str) -> bool:
 def netns_add(name: str, loopback_up: bool = True) -> None:
     """A fresh named network namespace, with its loopback up unless the caller brings
     it up itself (the CNI loopback plugin does, for a sandbox)."""
-    run(["ip", "netns", "add", name])
-    if loopback_up:
-        run(["ip", "-n", name, "link", "set", "lo", "up"])
+    try:
+        linuxns.netns_add(netns_path(name), loopback_up)
+    except OSError as exc:
+        raise K8snetError(f"network namespace {name}: {exc.strerror or exc}") from exc
 
 
 def netns_delete(name: str) -> None:
-    if netns_exists(name):
-        run(["ip", "netns", "delete", name])
+    try:
+        linuxns.netns_delete(netns_path(name))
+    except OSError as exc:
+        raise K8snetError(f"removing network namespace {name}: {exc.strerror or exc}") from exc
 
 
 def tx_offload_off(ifname: str, netns: Optional[str] = None) -> None:
     """Turn off transmit checksum offload (a userspace OVS datapath needs it)."""
-    argv = ["ethtool", "-K", ifname, "tx", "off"]
-    if netns:
-        argv = ["nsenter", f"--net={netns_path(netns)}", *argv]
-    proc = run(argv, check=False)
-    if proc.returncode != 0:
+    try:
+        linuxns.run_in(lambda: linuxns.set_tx_checksum(ifname, False),
+                       netns_path(netns) if netns else None, name="tx-offload")
+    except (OSError, ValueError) as exc:
         LOG.warning("ethtool -K %s tx off%s failed: %s", ifname, f" in {netns}" if netns else "",
-                    proc.stderr.decode(errors="replace").strip())
+                    exc)
 
 
 def read_json(path: str) -> Optional[dict]:

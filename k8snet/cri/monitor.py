@@ -80,24 +80,23 @@ class Monitor:
     namespaces: tuple = oci.NAMESPACES
     cap_effective: int = 0
     cap_bounding: int = 0
+    unshare: str = "unshare"
+    shell: tuple = ("/bin/sh",)
 
     @classmethod
     def prepare(cls, root_dir: str) -> Monitor:
-        """Find conmon and crun, write the runtime script, probe the kernel."""
+        """Find conmon, crun and a shell for the runtime command, probe the kernel."""
         missing = missing_tools()
         if missing:
             raise K8snetError(f"the runtime needs {', '.join(missing)}: run 'sudo make setup' "
                               "(apt-get install conmon crun)")
         eff, bnd = own_capabilities()
+        busybox = shutil.which("busybox")
         mon = cls(root_dir, shutil.which("conmon") or "", shutil.which("crun") or "",
-                  supported_namespaces(), eff, bnd)
+                  supported_namespaces(), eff, bnd, shutil.which("unshare") or "",
+                  (busybox, "sh") if busybox else ("/bin/sh",))
         os.makedirs(mon.rootfs, exist_ok=True)
         os.makedirs(mon.crun_root, exist_ok=True)
-        tmp = f"{mon.script}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(oci.runtime_script(mon.crun))
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, mon.script)
         return mon
 
     @property
@@ -109,8 +108,10 @@ class Monitor:
         return os.path.join(self.root_dir, "crun")
 
     @property
-    def script(self) -> str:
-        return os.path.join(self.root_dir, "oci-runtime")
+    def runtime(self) -> tuple[str, list[str]]:
+        """What conmon runs to create a container (oci.runtime_command)."""
+        return oci.runtime_command(self.unshare, self.shell, self.crun, self.rootfs,
+                                   self.crun_root)
 
     # ------------------------------------------------------------ start
 
@@ -169,7 +170,7 @@ class Monitor:
 
     def _create(self, cid: str, cdir: str, spec: dict, name: str) -> tuple[int, str]:
         """Start conmon (crun create): (first process's PID, "") or (-1, why not)."""
-        argv = oci.conmon_argv(self.conmon, self.script, self.crun_root, self.rootfs, cid,
+        argv = oci.conmon_argv(self.conmon, self.runtime, cid,
                                name, cdir, spec["log_path"], spec)
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
         try:

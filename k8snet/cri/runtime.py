@@ -9,7 +9,7 @@ Layout under ``root_dir``::
                                  (config.json, exit, attach, ...: see k8snet.cri.oci)
     images.json                  pulled references -> image IDs
     busybox-bin/, www/<page>/    busybox applet links; the pages HTTP server images serve
-    crun/, rootfs, oci-runtime   crun's state; the containers' root; conmon's OCI runtime
+    crun/, rootfs                crun's state; the containers' root
 
 Everything is read back from disk, so a restarted runtime keeps managing the
 sandboxes and containers (whose conmon monitors survive it) it had before.

@@ -98,32 +98,42 @@ def test_capability_masks_from_proc_status():
     assert oci.CAPABILITIES[24] == "CAP_SYS_RESOURCE" and len(oci.CAPABILITIES) == 41
 
 
+RUNTIME = oci.runtime_command("/usr/bin/unshare", ("/bin/busybox", "sh"), "/usr/bin/crun",
+                              "/r/rootfs", "/r/crun")
+
+
 def test_conmon_argv_keeps_stdin_open_unless_stdin_once_and_asks_for_a_terminal():
-    argv = oci.conmon_argv("/usr/bin/conmon", "/r/oci-runtime", "/r/crun", "/r/rootfs", "abc",
-                           "app", "/r/containers/abc", "/l/app/0.log", spec())
+    argv = oci.conmon_argv("/usr/bin/conmon", RUNTIME, "abc", "app", "/r/containers/abc",
+                           "/l/app/0.log", spec())
     assert argv[:2] == ["/usr/bin/conmon", "--api-version"]
     assert "--stdin" not in argv and "--terminal" not in argv
     pairs = dict(zip(argv, argv[1:]))
-    assert pairs["--cid"] == "abc" and pairs["--runtime"] == "/r/oci-runtime"
+    assert pairs["--cid"] == "abc" and pairs["--runtime"] == "/usr/bin/unshare"
     assert pairs["--log-path"] == "k8s-file:/l/app/0.log"
     assert pairs["--bundle"] == pairs["--persist-dir"] == "/r/containers/abc"
-    # the runtime script's arguments: the root to bind, then crun's own options
+    # every argument of the runtime command, in order, as one --runtime-arg each
     runtime_args = [b for a, b in zip(argv, argv[1:]) if a == "--runtime-arg"]
-    assert runtime_args == ["/r/rootfs", "--root=/r/crun", "--cgroup-manager=disabled"]
-    keep = oci.conmon_argv("c", "r", "s", "f", "i", "n", "/d", "/l", spec(stdin=True))
+    assert runtime_args == RUNTIME[1]
+    keep = oci.conmon_argv("c", RUNTIME, "i", "n", "/d", "/l", spec(stdin=True))
     assert "--stdin" in keep and "--leave-stdin-open" in keep
-    once = oci.conmon_argv("c", "r", "s", "f", "i", "n", "/d", "/l",
+    once = oci.conmon_argv("c", RUNTIME, "i", "n", "/d", "/l",
                            spec(stdin=True, stdin_once=True, tty=True))
     assert "--leave-stdin-open" not in once and "--terminal" in once
 
 
-def test_runtime_script_binds_the_root_then_hides_the_cgroups_from_crun():
-    text = oci.runtime_script("/usr/bin/crun")
-    assert text.startswith("#!/bin/sh\n")
-    assert "unshare --mount --propagation private" in text
-    assert 'mount --rbind / "$1"' in text and 'exec /usr/bin/crun "$@"' in text
+def test_runtime_command_binds_the_root_then_hides_the_cgroups_from_crun():
+    runtime, args = RUNTIME
+    assert runtime == "/usr/bin/unshare"
+    assert args[:4] == ["--mount", "--propagation", "private", "--"]
+    shell, script = args[4:7], args[7]
+    assert shell == ["/bin/busybox", "sh", "-c"]
+    # $0, then $1 = the root to bind, then crun's own options; conmon appends `create ...`
+    assert args[8:] == ["sh", "/r/rootfs", "--root=/r/crun", "--cgroup-manager=disabled"]
+    assert 'mount --rbind / "$1"' in script and 'shift; exec /usr/bin/crun "$@"' in script
     # the container's root keeps the node's cgroups: bound before they are hidden
-    assert text.index("mount --rbind") < text.index("mount -t tmpfs") < text.index("exec /")
+    assert script.index("mount --rbind") < script.index("mount -t tmpfs") < script.index("exec /")
+    plain = oci.runtime_command("unshare", ("/bin/sh",), "crun", "/f", "/s")[1]
+    assert plain[4:6] == ["/bin/sh", "-c"] and plain[-3:-1] == ["/f", "--root=/s"]
 
 
 def test_sync_message_pid_or_error():
