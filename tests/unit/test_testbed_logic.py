@@ -303,3 +303,25 @@ def test_a_workers_components_fold_into_one_node_agent_that_starts_them_in_order
         "/run/k8snet/c/w1/runtime.sock", "/run/k8snet/c/w1/policy.ready"]
     assert waiting_for(hosted, 4, lambda p: "overlay" not in p) == [
         "/run/k8snet/c/w1/overlay.ready"]
+
+
+MOUNTINFO = """\
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+22 27 0:21 / /proc rw,relatime - proc proc rw
+177 27 254:0 /run/netns /run/netns rw,relatime shared:1 - ext4 /dev/vda rw
+300 27 0:50 / /run/k8snet rw,relatime - tmpfs k8snet-state rw,mode=755
+301 27 0:51 / /run/k8snet\\040x rw,relatime - tmpfs other rw
+302 300 0:52 / /run/k8snet rw,relatime - ramfs stacked rw
+"""
+
+
+def test_mount_fstype_is_the_deepest_mount_on_the_path_the_last_where_stacked():
+    from k8snet.testbed.preflight import mount_fstype
+    assert mount_fstype("/run", MOUNTINFO) == "ext4"
+    assert mount_fstype("/runx", MOUNTINFO) == "ext4"
+    assert mount_fstype("/proc/self", MOUNTINFO) == "proc"
+    assert mount_fstype("/run/netnsfoo", MOUNTINFO) == "ext4"       # not under /run/netns
+    assert mount_fstype("/run/k8snet x/a", MOUNTINFO) == "tmpfs"    # \040 is a space
+    assert mount_fstype("/run/k8snet/c1/w1", MOUNTINFO) == "ramfs"  # the one on top
+    assert mount_fstype("/run/k8snet", MOUNTINFO.replace("302 300", "# ")) == "tmpfs"
+    assert mount_fstype("/x", "garbage\n\n") == ""
