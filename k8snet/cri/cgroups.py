@@ -59,6 +59,21 @@ def own_cgroups(text: str) -> dict:
     return out
 
 
+def own_cgroup_paths() -> dict:
+    """own_cgroups of this process ({} when /proc says nothing)."""
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as fh:
+            return own_cgroups(fh.read())
+    except OSError:
+        return {}
+
+
+def hierarchy_dir(root: str, ctrl: str, mine: dict) -> str:
+    """The directory of a process's own cgroup of controller `ctrl` ("" is the v2
+    hierarchy), from its own_cgroups `mine` (pure)."""
+    return os.path.join(root, ctrl, mine.get(ctrl, "/").lstrip("/"))
+
+
 @dataclass(frozen=True)
 class Cgroups:
     """Creates, fills and removes container cgroups (the effect layer)."""
@@ -70,15 +85,11 @@ class Cgroups:
         return 2 if os.path.exists(os.path.join(self.root, "cgroup.controllers")) else 1
 
     def _dirs(self, name: str) -> dict:
-        try:
-            with open("/proc/self/cgroup", encoding="utf-8") as fh:
-                mine = own_cgroups(fh.read())
-        except OSError:
-            mine = {}
-        if self.version() == 2:
-            return {"": os.path.join(self.root, mine.get("", "/").lstrip("/"), self.parent, name)}
-        return {c: os.path.join(self.root, c, mine.get(c, "/").lstrip("/"), self.parent, name)
-                for c in V1_CONTROLLERS if os.path.isdir(os.path.join(self.root, c))}
+        mine = own_cgroup_paths()
+        ctrls = [""] if self.version() == 2 else \
+            [c for c in V1_CONTROLLERS if os.path.isdir(os.path.join(self.root, c))]
+        return {c: os.path.join(hierarchy_dir(self.root, c, mine), self.parent, name)
+                for c in ctrls}
 
     def create(self, name: str, res: dict) -> tuple[list[str], list[str]]:
         """Make the container's cgroups and write its limits.
@@ -174,14 +185,19 @@ def cpu_shares(cpus: str) -> int:
     return max(2, min(V1_MAX_SHARES, milli_value(cpus) * SHARES_PER_CPU // 1000))
 
 
+def top_shares(children: dict) -> int:
+    """cpu.shares of a group that weighs the sum of its children's (pure)."""
+    return min(V1_MAX_SHARES, sum(children.values()) or 2)
+
+
 def cluster_weights(cluster: str, node_cpus: dict, others: dict) -> dict:
     """{cgroup path under the cpu hierarchy: cpu.shares} for a cluster's groups: each
     node's by its CPUs, the cluster's as their sum, and k8snet's as the sum of this
     cluster's and `others` (the other clusters' groups' shares now)."""
     nodes = {f"k8snet/{cluster}/{node}": cpu_shares(cpus) for node, cpus in node_cpus.items()}
-    total = min(V1_MAX_SHARES, sum(nodes.values()) or 2)
-    top = min(V1_MAX_SHARES, total + sum(others.values()))
-    return {"k8snet": top, f"k8snet/{cluster}": total, **nodes}
+    total = top_shares(nodes)
+    return {"k8snet": top_shares({**others, cluster: total}), f"k8snet/{cluster}": total,
+            **nodes}
 
 
 def v2_weight(shares: int) -> int:
@@ -189,42 +205,70 @@ def v2_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
+def v1_shares(weight: int) -> int:
+    """The cpu.shares a cgroup v2 cpu.weight stands for: the least that v2_weight maps
+    to it (its inverse, to within its rounding)."""
+    return max(2, 2 - (-(weight - 1) * 262142 // 9999))
+
+
+def _cpu_top(root: str) -> tuple[str, bool]:
+    """(k8snet's cpu group under this process's own cgroup, whether it is v2)."""
+    v2 = os.path.exists(os.path.join(root, "cgroup.controllers"))
+    return os.path.join(hierarchy_dir(root, "" if v2 else "cpu", own_cgroup_paths()),
+                        "k8snet"), v2
+
+
+def _children_shares(top: str, v2: bool, skip: str = "") -> dict:
+    """{cluster: its group's cpu.shares now} for the groups under `top`."""
+    fname = "cpu.weight" if v2 else "cpu.shares"
+    out = {}
+    for name in os.listdir(top) if os.path.isdir(top) else []:
+        try:
+            with open(os.path.join(top, name, fname), encoding="ascii") as fh:
+                value = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue   # not a group, or not one of ours to weigh
+        if name != skip:
+            out[name] = v1_shares(value) if v2 else value
+    return out
+
+
+def _write_shares(path: str, shares: int, v2: bool) -> None:
+    if v2:   # the parent must hand the cpu controller down; best effort
+        with open(os.path.join(os.path.dirname(path), "cgroup.subtree_control"), "w",
+                  encoding="ascii") as fh:
+            fh.write("+cpu")
+    with open(os.path.join(path, "cpu.weight" if v2 else "cpu.shares"), "w",
+              encoding="ascii") as fh:
+        fh.write(str(v2_weight(shares) if v2 else shares))
+
+
 def weigh_cluster(cluster: str, node_cpus: dict, root: str = "/sys/fs/cgroup") -> list:
     """Create the cluster's cpu groups with their weights (see `cluster_weights`), under
     this process's own cgroup as the runtime does; notes on what could not be set."""
-    v2 = os.path.exists(os.path.join(root, "cgroup.controllers"))
-    try:
-        with open("/proc/self/cgroup", encoding="utf-8") as fh:
-            mine = own_cgroups(fh.read())
-    except OSError:
-        mine = {}
-    base = os.path.join(root, mine.get("", "/").lstrip("/")) if v2 else \
-        os.path.join(root, "cpu", mine.get("cpu", "/").lstrip("/"))
+    top, v2 = _cpu_top(root)
+    base = os.path.dirname(top)
     if not os.path.isdir(base):
         return [f"no cpu cgroup hierarchy at {base}"]
-    others = {}
-    top = os.path.join(base, "k8snet")
-    fname = "cpu.weight" if v2 else "cpu.shares"
-    for name in os.listdir(top) if os.path.isdir(top) else []:
-        if name != cluster and os.path.isfile(os.path.join(top, name, fname)):
-            try:
-                with open(os.path.join(top, name, fname), encoding="ascii") as fh:
-                    value = int(fh.read().strip())
-                others[name] = value if not v2 else max(2, (value - 1) * 262142 // 9999 + 2)
-            except (OSError, ValueError):
-                continue
+    others = _children_shares(top, v2, skip=cluster)
     notes = []
     for path, shares in sorted(cluster_weights(cluster, node_cpus, others).items()):
         full = os.path.join(base, path)
         try:
             os.makedirs(full, exist_ok=True)
-            if v2:   # the parent must hand the cpu controller down; best effort
-                parent = os.path.dirname(full)
-                with open(os.path.join(parent, "cgroup.subtree_control"), "w",
-                          encoding="ascii") as fh:
-                    fh.write("+cpu")
-            with open(os.path.join(full, fname), "w", encoding="ascii") as fh:
-                fh.write(str(v2_weight(shares) if v2 else shares))
+            _write_shares(full, shares, v2)
         except OSError as exc:
             notes.append(f"cpu weight of {path} not set: {exc}")
     return notes
+
+
+def reweigh_top(root: str = "/sys/fs/cgroup") -> None:
+    """Once a cluster's groups are gone: k8snet's group weighs the clusters left (and
+    keeps its weight when none is)."""
+    top, v2 = _cpu_top(root)
+    left = _children_shares(top, v2)
+    if left:
+        try:
+            _write_shares(top, top_shares(left), v2)
+        except OSError as exc:
+            LOG.warning("cpu weight of %s not set: %s", top, exc)

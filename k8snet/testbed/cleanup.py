@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
 
 from k8snet import naming
+from k8snet.cri import cgroups
 from k8snet.testbed import state as st
 from k8snet.testbed.state import ClusterRecords, ProcessRecord
 
@@ -231,6 +232,8 @@ def apply(plan: CleanPlan, grace: float = 3.0) -> List[str]:
             shutil.rmtree(path, ignore_errors=True)
             done.append(f"removed {path}")
     done.extend(remove_cgroups(plan.cluster))
+    if plan.cluster:
+        cgroups.reweigh_top()
     for path in plan.locks:
         try:
             os.unlink(path)

@@ -138,3 +138,23 @@ def test_a_clusters_cpu_groups_weigh_its_nodes_cpus():
     assert fifty["k8snet/big"] == 102400 and fifty["k8snet"] == 102400 + 2560
     assert cluster_weights("huge", {f"w{i}": "64" for i in range(10)}, {})["k8snet"] == 262144
     assert v2_weight(2) == 1 and v2_weight(1024) == 39 and v2_weight(262144) == 10000
+
+
+def test_v1_shares_undoes_v2_weight_to_within_its_rounding_and_a_top_sums_its_children():
+    from k8snet.cri.cgroups import top_shares, v1_shares, v2_weight
+
+    for shares in (2, 3, 512, 1024, 2048, 102400, 262144):
+        back = v1_shares(v2_weight(shares))
+        assert back <= shares and v2_weight(back) == v2_weight(shares)
+    assert v1_shares(1) == 2 and v1_shares(10000) == 262144
+    assert top_shares({"a": 2048, "b": 512}) == 2560
+    assert top_shares({}) == 2 and top_shares({"a": 200000, "b": 200000}) == 262144
+
+
+def test_hierarchy_dir_is_the_process_own_cgroup_of_each_controller():
+    from k8snet.cri.cgroups import hierarchy_dir, own_cgroups
+
+    mine = own_cgroups("12:cpu,cpuacct:/user.slice\n0::/system.slice/x.service\n")
+    assert hierarchy_dir("/sys/fs/cgroup", "cpu", mine) == "/sys/fs/cgroup/cpu/user.slice"
+    assert hierarchy_dir("/sys/fs/cgroup", "", mine) == "/sys/fs/cgroup/system.slice/x.service"
+    assert hierarchy_dir("/sys/fs/cgroup", "memory", mine) == "/sys/fs/cgroup/memory/"
