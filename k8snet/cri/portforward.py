@@ -11,17 +11,15 @@ stream. A FIN from either side half-closes the other.
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
 import socket
 import threading
 from typing import Callable
 
+from k8snet import linuxns
 from k8snet.cri import spdy
 
 LOG = logging.getLogger(__name__)
-CLONE_NEWNET = 0x40000000
 
 
 def connect_in_netns(netns_path: str, port: int, timeout: float = 5.0) -> socket.socket:
@@ -32,31 +30,10 @@ def connect_in_netns(netns_path: str, port: int, timeout: float = 5.0) -> socket
     """
     if not netns_path:
         return socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    result: list = []
-
-    def run() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        try:
-            fd = os.open(netns_path, os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns {netns_path}: {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            result.append(socket.create_connection(("127.0.0.1", port), timeout=timeout))
-        except OSError as exc:
-            result.append(exc)
-
-    t = threading.Thread(target=run, name="portforward-connect", daemon=True)
-    t.start()
-    t.join(timeout + 1)
-    if not result:
-        raise OSError(f"connecting to port {port} timed out")
-    if isinstance(result[0], OSError):
-        raise result[0]
-    result[0].settimeout(None)
-    return result[0]
+    sock = linuxns.run_in(lambda: socket.create_connection(("127.0.0.1", port), timeout=timeout),
+                          netns_path, name="portforward-connect")
+    sock.settimeout(None)
+    return sock
 
 
 class PortForwardSession:

@@ -27,6 +27,12 @@ def run(args: argparse.Namespace) -> int:
                              f"--name {args.name}' (or add --all)")
     plan = cleanup.gather(only=args.name, spare_running=not args.all)
     running = [n for n in st.cluster_names() if preflight.cluster_running(n)]
+    if not args.name and plan.empty() and preflight.state_tmpfs_unused():
+        print(f"{'would unmount' if args.dry_run else 'unmounted'} k8snet's state tmpfs "
+              f"{naming.STATE_ROOT}")
+        if not args.dry_run:
+            preflight.release_state_tmpfs()
+        return 0
     if plan.empty():
         print("nothing of k8snet's is left on this machine"
               + (f" (running: {', '.join(running)}; stop them with 'k8snet down --name C' "
@@ -38,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for line in cleanup.apply(plan):
         print(line)
+    if not args.name and preflight.release_state_tmpfs():
+        print(f"unmounted k8snet's state tmpfs {naming.STATE_ROOT}")
     return 0
 
 

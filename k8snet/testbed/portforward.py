@@ -22,7 +22,6 @@ over too.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import signal
 import socket
@@ -33,17 +32,12 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-CLONE_NEWNET = 0x40000000
+from k8snet import linuxns
 
 
 def join_netns(path: str) -> None:
-    """setns(2) the calling thread into a network namespace (os.setns exists
-    only from 3.12)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    with open(path) as ns:
-        if libc.setns(ns.fileno(), CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns {path}: {os.strerror(err)}")
+    """setns(2) the calling thread into a network namespace."""
+    linuxns.setns(path)
 
 
 def pipe(src: socket.socket, dst: socket.socket) -> None:

@@ -42,22 +42,27 @@ def require_mininet() -> None:
                          "(or 'apt-get install mininet')")
 
 
-def mount_fstype(path: str, mountinfo: str) -> str:
-    """The type of the file system holding ``path`` (absolute, normalised), from
-    /proc/self/mountinfo text: the deepest mount point on the path, the later line
-    where mounts are stacked (pure)."""
-    best, fstype = -1, ""
+def mount_of(path: str, mountinfo: str) -> tuple[str, str, str]:
+    """(mount point, file system type, source) of the mount holding ``path``
+    (absolute, normalised), from /proc/self/mountinfo text: the deepest mount point on
+    the path, the later line where mounts are stacked; ("", "", "") if none (pure)."""
+    best, found = -1, ("", "", "")
     for line in mountinfo.splitlines():
         fields, sep, tail = line.partition(" - ")
-        parts = fields.split()
-        if not sep or len(parts) < 5 or not tail.split():
+        parts, after = fields.split(), tail.split()
+        if not sep or len(parts) < 5 or len(after) < 2:
             continue
         point = parts[4].encode().decode("unicode_escape")   # \040 is a space
         inside = path == point or path.startswith(point.rstrip("/") + "/")
         depth = 0 if point == "/" else point.count("/")
         if inside and depth >= best:
-            best, fstype = depth, tail.split()[0]
-    return fstype
+            best, found = depth, (point, after[0], after[1])
+    return found
+
+
+def _mount_of(path: str) -> tuple[str, str, str]:
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        return mount_of(os.path.realpath(path), fh.read())
 
 
 def state_on_tmpfs(root: str = naming.STATE_ROOT) -> bool:
@@ -74,13 +79,41 @@ def state_on_tmpfs(root: str = naming.STATE_ROOT) -> bool:
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        with open("/proc/self/mountinfo", encoding="utf-8") as fh:
-            if mount_fstype(os.path.realpath(root), fh.read()) == "tmpfs" or os.listdir(root):
-                return False
+        if _mount_of(root)[1] == "tmpfs" or os.listdir(root):
+            return False
         linuxns.mount(TMPFS_SOURCE, root, 0, fstype="tmpfs", data="mode=0755")
         return True
     except OSError:
         return False   # the state stays where it is: slower, not wrong
+    finally:
+        os.close(fd)
+
+
+def state_tmpfs_unused(root: str = naming.STATE_ROOT) -> bool:
+    """Whether ``root`` is the tmpfs state_on_tmpfs mounted, with nothing in it."""
+    try:
+        point, fstype, source = _mount_of(root)
+        return (point == os.path.realpath(root) and (fstype, source) == ("tmpfs", TMPFS_SOURCE)
+                and not os.listdir(root))
+    except OSError:
+        return False
+
+
+def release_state_tmpfs(root: str = naming.STATE_ROOT) -> bool:
+    """Unmount state_on_tmpfs's tmpfs if nothing is in it (under the same lock as the
+    mount): whether it was."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not state_tmpfs_unused(root):
+            return False
+        linuxns.umount(root, linuxns.MNT_DETACH)   # the lock's fd holds it until closed
+        return True
+    except OSError:
+        return False
     finally:
         os.close(fd)
 

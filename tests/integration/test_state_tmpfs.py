@@ -9,7 +9,7 @@ from k8snet.testbed import preflight
 
 def fstype(path):
     with open("/proc/self/mountinfo", encoding="utf-8") as fh:
-        return preflight.mount_fstype(os.path.realpath(path), fh.read())
+        return preflight.mount_of(os.path.realpath(path), fh.read())[1]
 
 
 def test_an_empty_state_directory_on_disk_gets_a_tmpfs_once(tmp_path):
@@ -26,9 +26,27 @@ def test_an_empty_state_directory_on_disk_gets_a_tmpfs_once(tmp_path):
         (root / "c1.lock").write_text("")
         assert preflight.state_on_tmpfs(str(root)) is False          # already one
         assert (root / "c1.lock").exists()
+        # `k8snet clean` unmounts it only once nothing is in it
+        assert not preflight.state_tmpfs_unused(str(root))
+        assert preflight.release_state_tmpfs(str(root)) is False
+        (root / "c1.lock").unlink()
+        assert preflight.state_tmpfs_unused(str(root))
+        assert preflight.release_state_tmpfs(str(root)) is True
+        assert fstype(str(root)) != "tmpfs"
     finally:
         subprocess.run(["umount", str(root)], capture_output=True)
-    assert fstype(str(root)) != "tmpfs"
+
+
+def test_a_tmpfs_someone_else_mounted_is_not_released(tmp_path):
+    root = tmp_path / "state"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "someone", str(root)], check=True)
+    try:
+        assert not preflight.state_tmpfs_unused(str(root))
+        assert preflight.release_state_tmpfs(str(root)) is False
+        assert fstype(str(root)) == "tmpfs"
+    finally:
+        subprocess.run(["umount", str(root)], capture_output=True)
 
 
 def test_a_state_directory_with_anything_in_it_is_left_alone(tmp_path):

@@ -315,8 +315,14 @@ MOUNTINFO = """\
 """
 
 
-def test_mount_fstype_is_the_deepest_mount_on_the_path_the_last_where_stacked():
-    from k8snet.testbed.preflight import mount_fstype
+def test_mount_of_is_the_deepest_mount_on_the_path_the_last_where_stacked():
+    from k8snet.testbed.preflight import mount_of
+
+    def mount_fstype(path, text):
+        return mount_of(path, text)[1]
+
+    assert mount_of("/run/k8snet/c1", MOUNTINFO.replace("302 300", "# ")) == (
+        "/run/k8snet", "tmpfs", "k8snet-state")
     assert mount_fstype("/run", MOUNTINFO) == "ext4"
     assert mount_fstype("/runx", MOUNTINFO) == "ext4"
     assert mount_fstype("/proc/self", MOUNTINFO) == "proc"
@@ -324,4 +330,4 @@ def test_mount_fstype_is_the_deepest_mount_on_the_path_the_last_where_stacked():
     assert mount_fstype("/run/k8snet x/a", MOUNTINFO) == "tmpfs"    # \040 is a space
     assert mount_fstype("/run/k8snet/c1/w1", MOUNTINFO) == "ramfs"  # the one on top
     assert mount_fstype("/run/k8snet", MOUNTINFO.replace("302 300", "# ")) == "tmpfs"
-    assert mount_fstype("/x", "garbage\n\n") == ""
+    assert mount_of("/x", "garbage\n\n") == ("", "", "")
