@@ -178,7 +178,7 @@ class Monitor:
                 proc = subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                     pass_fds=(sync_w,), cwd=cdir, start_new_session=True,
-                    env={"PATH": os.environ.get("PATH") or PATH,
+                    env={**oci.crun_env(os.environ.get("PATH") or PATH),
                          "_OCI_SYNCPIPE": str(sync_w)})
             os.close(sync_w)
             sync_w = -1
@@ -196,7 +196,7 @@ class Monitor:
             return subprocess.run([self.crun, f"--root={self.crun_root}",
                                    "--cgroup-manager=disabled", *args], capture_output=True,
                                   timeout=CRUN_DEADLINE, check=False,
-                                  env={"PATH": os.environ.get("PATH") or PATH})
+                                  env=oci.crun_env(os.environ.get("PATH") or PATH))
         except subprocess.TimeoutExpired as exc:
             raise K8snetError(f"crun {args[0]}: no answer within {CRUN_DEADLINE:g}s") from exc
 

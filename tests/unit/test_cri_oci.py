@@ -1,6 +1,7 @@
 """k8snet.cri.oci: the OCI bundle, conmon's command line and what conmon's files say."""
 
 import json
+import os
 
 import pytest
 
@@ -162,3 +163,11 @@ def test_attach_packets_and_resizes():
     big = b"x" * (oci.ATTACH_INPUT_MAX * 2 + 1)
     assert [len(p) for p in oci.input_packets(big)] == [oci.ATTACH_INPUT_MAX] * 2 + [1]
     assert oci.input_packets(b"") == []
+
+
+def test_crun_runs_where_it_cannot_bind_mount_its_own_binary():
+    env = oci.crun_env("/usr/bin:/bin")
+    assert env["PATH"] == "/usr/bin:/bin"
+    # crun's temporary bind mount goes in this directory; it must not exist
+    assert env["_LIBCONTAINER_STATEDIR"].startswith("/")
+    assert not os.path.exists(env["_LIBCONTAINER_STATEDIR"])
