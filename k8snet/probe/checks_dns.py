@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 from k8snet.probe.model import Verdict, failed, passed, skipped
 from k8snet.probe.packets import Packet
@@ -95,6 +95,18 @@ def _queries(packets: Sequence[Packet], needle: bytes) -> List[Packet]:
         if inner.proto == "udp" and inner.dport == DNS_PORT and needle in inner.payload:
             out.append(inner)
     return out
+
+
+def path_client(pods: Sequence[Tuple[str, str]], dns_nodes: Iterable[str]) -> str:
+    """Which probe Pod, of (name, node) in order of preference, looks up names for the
+    DNS path check: the first with a DNS Pod on another node, so there is a path across
+    the fabric to watch (both DNS Pods may have been scheduled on the first worker);
+    else the first (pure)."""
+    nodes = set(dns_nodes)
+    for name, node in pods:
+        if nodes - {node}:
+            return name
+    return pods[0][0]
 
 
 def dns_path(obs: DnsPath) -> Verdict:

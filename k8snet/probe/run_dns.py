@@ -175,7 +175,8 @@ def check_dns_path(ctx) -> Verdict:
     dns_pods = wait_dns(ctx)
     if not dns_pods:
         return _no_dns(ctx)
-    client = ctx.pod("a")
+    client = ctx.pod(cd.path_client([(p.name, p.node) for p in ctx.pods],
+                                    [w["node"] for w in dns_pods.values()]))
     dns_ip = ctx.client.get("services", DNS_SERVICE, DNS_NAMESPACE)["spec"]["clusterIP"]
     places = {}
     for ip, where in dns_pods.items():

@@ -90,3 +90,13 @@ def test_external_needs_the_answer_and_the_upstream_to_see_a_dns_pod():
     assert v.verdict == FAIL and "saw no query" in v.reason
     wrong = cd.Lookup("pod a", "example.test", (), "no address")
     assert cd.dns_external(wrong, "10.1.0.1", "ext1", seen, [REMOTE]).verdict == FAIL
+
+
+def test_the_dns_path_client_is_a_probe_pod_with_a_dns_pod_on_another_node():
+    pods = [("k8snet-probe-a", "w1"), ("k8snet-probe-b", "w1"), ("k8snet-probe-c", "w2")]
+    assert cd.path_client(pods, ["w2", "w3"]) == "k8snet-probe-a"
+    assert cd.path_client(pods, ["w1", "w3"]) == "k8snet-probe-a"
+    # both DNS Pods scheduled on the first worker: look up from the second
+    assert cd.path_client(pods, ["w1", "w1"]) == "k8snet-probe-c"
+    # one worker only: the check has nothing to watch and says so (the first Pod)
+    assert cd.path_client(pods[:2], ["w1"]) == "k8snet-probe-a"
