@@ -24,7 +24,9 @@ so a detoured packet loses two TTL fewer than the routed path of the same length
 The bounce may go back to the leaf the packet came from (with two leaves it is the
 only other one); that leaf sends it up its other uplink like any detoured packet.
 Only single spine-leaf links get a detour (parallel links keep their SELECT group:
-the other member is the failover).
+the other member is the failover). A spine that the controller knows has neither its link
+to D nor a leaf to bounce off (several cuts) sends the live shortest way round,
+untagged: a path every switch on it forwards as any packet for D.
 
 Which groups and entries exist follows the facts (every link up), so a cut does not
 change them: the controller's replan after a cut only modifies groups (the leaves'
@@ -122,13 +124,19 @@ def spine_groups(facts: Facts, whole: Topology, live: Topology, spine: str,
                SetField("in_port", 0))
         rmac = SetField("eth_dst", router_macs[leaf])
         i = _index(facts, leaf)
+        # Neither the link nor one bounce is left (several cuts the controller knows of):
+        # the live shortest way round, untagged, which every switch on it forwards as
+        # any packet for D; without it the group would have no bucket and drop.
+        around = [] if up or vias else _toward(live, spine, leaf)
         first = (Bucket(direct, (Output(direct),), 0),) if up else ()
         bridged = GroupSpec(FF_GROUP_BASE + i, first + tuple(
-            Bucket(port, tag + (Output(port),), 0) for _, port in vias), GROUP_FAST_FAILOVER)
+            Bucket(port, tag + (Output(port),), 0) for _, port in vias) + tuple(
+            Bucket(h.port, (Output(h.port),), 0) for h in around), GROUP_FAST_FAILOVER)
         first = (Bucket(direct, (rmac, Output(direct)), 0),) if up else ()
         routed = GroupSpec(FF_ROUTE_GROUP_BASE + i, first + tuple(
-            Bucket(port, (rmac,) + tag + (Output(port),), 0) for _, port in vias),
-            GROUP_FAST_FAILOVER)
+            Bucket(port, (rmac,) + tag + (Output(port),), 0) for _, port in vias) + tuple(
+            Bucket(h.port, (SetField("eth_dst", router_macs[h.peer]), Output(h.port)), 0)
+            for h in around), GROUP_FAST_FAILOVER)
         groups[bridged.group_id] = bridged
         groups[routed.group_id] = routed
         remap[group_id(facts, leaf)] = bridged.group_id
@@ -140,6 +148,14 @@ def spine_groups(facts: Facts, whole: Topology, live: Topology, spine: str,
                               {"vlan_vid": VLAN_PRESENT | DETOUR_VID, "eth_dst": mac},
                               (PopVlan(), ToGroup(plain)), cookie=COOKIE_DETOUR))
     return groups, remap, flows
+
+
+def _toward(topo: Topology, here: str, target: str) -> list:
+    """The hops from ``here`` on a shortest path to ``target`` ([] if there is none)."""
+    dist = topo.distances_to(target)
+    if here not in dist:
+        return []
+    return [h for h in topo.adjacent[here] if dist.get(h.peer) == dist[here] - 1]
 
 
 def _can_detour(facts: Facts, topo: Topology, via: str, spine: str, leaf: str) -> bool:

@@ -287,3 +287,38 @@ def test_routed_back_to_its_sender_hairpins_and_bridged_never_does():
     assert (t.fate, t.at, t.packet["ttl"]) == ("delivered", "h1", 63)
     (t,) = net.send_from("h1", dict(pkt, eth_dst=h1.mac, ipv4_dst=h1.ip))
     assert t.at == "h1" and t.packet["ttl"] == 64  # a frame to itself comes back unrouted
+
+
+# Found by the test above: l1 and l2 each keep one uplink, to different spines, and no
+# single bounce joins them; the way round crosses two more leaves.
+FAR_APART = frozenset({("kntst-l1", 2), ("kntst-l1", 4), ("kntst-l2", 3), ("kntst-l2", 4),
+                       ("kntst-l3", 3), ("kntst-l4", 2)})
+
+
+@pytest.mark.parametrize("routed", [False, True])
+def test_a_spine_with_neither_link_nor_bounce_left_sends_the_live_way_round(routed):
+    facts, net = net_for(leaf_spine_facts(3, 4, 1), FAR_APART)
+    h1, h2 = facts.host("h1"), facts.host("h2")
+    for a, b in ((h1, h2), (h2, h1)):
+        traces = net.send_from(a.name, ip_packet(a, b, eth_dst=GW_MAC if routed else None),
+                               choose="all")
+        assert traces and all(t.fate == "delivered" and t.at == b.name for t in traces)
+        # l1 s2 l4 s3 l3 s1 l2 (or back): s3 bounces off l3 to s1, the rest is plain
+        assert all(len(t.switches) == 7 for t in traces)
+        assert not any(t.used_port(p) for t in traces for p in FAR_APART)
+
+
+@settings(max_examples=40, deadline=None)
+@given(spines=st.integers(1, 3), leaves=st.integers(2, 4), data=st.data())
+def test_random_failures_routed_packets_reach_every_connected_host(spines, leaves, data):
+    doc = leaf_spine_facts(spines, leaves, 1)
+    facts = facts_from_dict(doc)
+    ports = sorted((ln.a, ln.a_port) for ln in facts.links)
+    down = frozenset(data.draw(st.sets(st.sampled_from(ports), max_size=len(ports))))
+    net = FakeNet(facts, build_plan(facts, down), down)
+    topo = Topology(facts, down)
+    for a, b in itertools.permutations(facts.hosts, 2):
+        if a.switch not in topo.distances_to(b.switch):
+            continue
+        traces = net.send_from(a.name, ip_packet(a, b, eth_dst=GW_MAC), choose="all")
+        assert traces and all(t.fate == "delivered" and t.at == b.name for t in traces)
