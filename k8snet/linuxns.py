@@ -31,7 +31,7 @@ import threading
 from typing import Callable, Optional, TypeVar
 
 CLONE_NEWNET = 0x40000000
-MS_BIND, MS_REC, MS_SHARED = 0x1000, 0x4000, 1 << 20
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_SHARED = 0x2, 0x4, 0x1000, 0x4000, 1 << 20
 MNT_DETACH = 2
 SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCETHTOOL = 0x8913, 0x8914, 0x8946
 ETHTOOL_GTXCSUM, ETHTOOL_STXCSUM = 0x16, 0x17
@@ -42,6 +42,12 @@ NETNS_DIR = "/run/netns"
 
 T = TypeVar("T")
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_void_p)
+_libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+_libc.setns.argtypes = (ctypes.c_int, ctypes.c_int)
+_libc.unshare.argtypes = (ctypes.c_int,)
+_netns_dir_lock = threading.Lock()   # two first namespaces would bind the directory twice
 
 
 def _check(ret: int, what: str) -> None:
@@ -124,13 +130,14 @@ def shared_netns_dir(path: str = NETNS_DIR) -> None:
     """Make ``path`` a shared mount, binding it on itself first if it is not a
     mount point yet (what ``ip netns add`` does before its first namespace)."""
     os.makedirs(path, mode=0o755, exist_ok=True)
-    try:
-        mount("", path, MS_SHARED | MS_REC)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:
-            raise
-        mount(path, path, MS_BIND | MS_REC)
-        mount("", path, MS_SHARED | MS_REC)
+    with _netns_dir_lock:
+        try:
+            mount("", path, MS_SHARED | MS_REC)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            mount(path, path, MS_BIND | MS_REC)
+            mount("", path, MS_SHARED | MS_REC)
 
 
 def netns_add(path: str, loopback_up: bool = True) -> None:
@@ -147,7 +154,10 @@ def netns_add(path: str, loopback_up: bool = True) -> None:
     try:
         run_in(make, new=True, name="netns-add")
     except BaseException:
-        netns_delete(path)
+        try:
+            netns_delete(path)
+        except OSError:
+            pass   # the error that matters is the one being raised
         raise
 
 

@@ -5,7 +5,7 @@ is in k8snet.cri.oci. Starting a container:
 
 1. write ``config.json`` from spec.json in the container's directory;
 2. start conmon, which forks away from the runtime (a runtime restart does
-   not touch it), runs ``crun create`` through the runtime script and
+   not touch it), runs ``crun create`` through oci.runtime_command and
    reports the first process's PID on a pipe (the process waits in crun's
    init, before exec);
 3. move that PID into the container's cgroups, then ``crun start`` (the

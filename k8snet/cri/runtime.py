@@ -209,8 +209,10 @@ class Runtime:
                    "runtime_handler": config.get("runtime_handler", "")}
             host.write_json(self._sandbox_file(sid), rec)
         with self._id_lock(sid):
+            made = False
             try:
                 host.netns_add(netns, loopback_up=False)   # the loopback plugin does it
+                made = True
                 inv = self._invocation(rec)
                 self.cni.add(cni.render_loopback(), cni.Invocation(sid, inv.netns, "lo"))
                 result = self.cni.add(conflist, inv)
@@ -221,8 +223,9 @@ class Runtime:
                 for ifname in cni.host_interfaces(result):
                     host.tx_offload_off(ifname)
             except Exception:
-                self._teardown_network(rec, quiet=True)
-                host.netns_delete(netns)
+                if made:   # not a namespace of that name someone else made meanwhile
+                    self._teardown_network(rec, quiet=True)
+                    host.netns_delete(netns)
                 os.unlink(self._sandbox_file(sid))
                 raise
         LOG.info("sandbox %s (%s/%s) ready: netns %s ip %s", sid[:12], meta["namespace"],

@@ -98,12 +98,23 @@ class ExecResult:
 
 # -- up and down -------------------------------------------------------------
 
-def preflight_up() -> None:
-    """What ``up`` needs of this machine; UsageError saying how to get it."""
+def preflight_up() -> int:
+    """What ``up`` needs of this machine; UsageError saying how to get it. Returns the
+    state directory's hold (preflight.state_on_tmpfs), to close once the cluster's
+    lock is taken."""
     preflight.require_root("up")
     preflight.require_ovs()
     preflight.require_mininet()
-    preflight.state_on_tmpfs()
+    return preflight.state_on_tmpfs()[0]
+
+
+def take_lock(name: str, hold: int) -> int:
+    """The cluster's lock, then the state directory let go (see preflight_up)."""
+    try:
+        return preflight.take_cluster_lock(name)
+    finally:
+        if hold >= 0:
+            os.close(hold)
 
 
 def up(spec: ClusterSpec, progress: Progress = quiet) -> Cluster:
@@ -114,8 +125,7 @@ def up(spec: ClusterSpec, progress: Progress = quiet) -> Cluster:
     removing whatever the attempt made.
     """
     validate_spec(spec)
-    preflight_up()
-    lock = preflight.take_cluster_lock(spec.name)
+    lock = take_lock(spec.name, preflight_up())
     try:
         clean_leftovers(spec.name, progress)
         proc = start_supervisor(spec, lock)
@@ -195,8 +205,7 @@ def attached(spec: ClusterSpec, progress: Progress = quiet) -> Iterator:
     """Run a cluster inside this process for the length of the block; yields
     the `LiveCluster` (its Mininet network is ``.net``) and takes it down after."""
     validate_spec(spec)
-    preflight_up()
-    lock = preflight.take_cluster_lock(spec.name)
+    lock = take_lock(spec.name, preflight_up())
     try:
         clean_leftovers(spec.name, progress)
         from k8snet.testbed.cluster import LiveCluster

@@ -232,8 +232,7 @@ def apply(plan: CleanPlan, grace: float = 3.0) -> List[str]:
             shutil.rmtree(path, ignore_errors=True)
             done.append(f"removed {path}")
     done.extend(remove_cgroups(plan.cluster))
-    if plan.cluster:
-        cgroups.reweigh_top()
+    cgroups.reweigh_top()
     for path in plan.locks:
         try:
             os.unlink(path)

@@ -28,10 +28,12 @@ def run(args: argparse.Namespace) -> int:
     plan = cleanup.gather(only=args.name, spare_running=not args.all)
     running = [n for n in st.cluster_names() if preflight.cluster_running(n)]
     if not args.name and plan.empty() and preflight.state_tmpfs_unused():
-        print(f"{'would unmount' if args.dry_run else 'unmounted'} k8snet's state tmpfs "
-              f"{naming.STATE_ROOT}")
-        if not args.dry_run:
-            preflight.release_state_tmpfs()
+        if args.dry_run:
+            print(f"would unmount k8snet's state tmpfs {naming.STATE_ROOT}")
+        elif preflight.release_state_tmpfs():
+            print(f"unmounted k8snet's state tmpfs {naming.STATE_ROOT}")
+        else:
+            print(f"k8snet's state tmpfs {naming.STATE_ROOT} is in use: left mounted")
         return 0
     if plan.empty():
         print("nothing of k8snet's is left on this machine"

@@ -135,22 +135,11 @@ class Connector:
     def _open_in(self, target: Target) -> socket.socket:
         """A connected socket made in the target's namespace, from a short-lived
         thread (so the accepting thread's namespace never changes)."""
-        result: list = []
-
-        def run() -> None:
-            try:
-                join_netns(f"/run/netns/{target.netns}")
-                sock = socket.create_connection(target.address, timeout=self.connect_timeout)
-                sock.settimeout(None)
-                result.append(sock)
-            except OSError as exc:
-                result.append(exc)
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        thread.join()
-        if isinstance(result[0], OSError):
-            raise result[0]
-        return result[0]
+        def connect() -> socket.socket:
+            sock = socket.create_connection(target.address, timeout=self.connect_timeout)
+            sock.settimeout(None)
+            return sock
+        return linuxns.run_in(connect, f"/run/netns/{target.netns}", name="forward-connect")
 
 
 def serve(listener: socket.socket, connector: Connector) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 
@@ -42,17 +43,19 @@ def require_mininet() -> None:
                          "(or 'apt-get install mininet')")
 
 
-def mount_of(path: str, mountinfo: str) -> tuple[str, str, str]:
+def mount_of(path: str, mountinfo: str, dev: str = "") -> tuple[str, str, str]:
     """(mount point, file system type, source) of the mount holding ``path``
     (absolute, normalised), from /proc/self/mountinfo text: the deepest mount point on
-    the path, the later line where mounts are stacked; ("", "", "") if none (pure)."""
+    the path, the later line where mounts are stacked, only among mounts of device
+    ``dev`` ("major:minor", the path's st_dev) when given, so a mount hidden by a later
+    one on a parent is not taken; ("", "", "") if none (pure)."""
     best, found = -1, ("", "", "")
     for line in mountinfo.splitlines():
         fields, sep, tail = line.partition(" - ")
         parts, after = fields.split(), tail.split()
-        if not sep or len(parts) < 5 or len(after) < 2:
+        if not sep or len(parts) < 5 or len(after) < 2 or (dev and parts[2] != dev):
             continue
-        point = parts[4].encode().decode("unicode_escape")   # \040 is a space
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[4])
         inside = path == point or path.startswith(point.rstrip("/") + "/")
         depth = 0 if point == "/" else point.count("/")
         if inside and depth >= best:
@@ -61,11 +64,14 @@ def mount_of(path: str, mountinfo: str) -> tuple[str, str, str]:
 
 
 def _mount_of(path: str) -> tuple[str, str, str]:
-    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
-        return mount_of(os.path.realpath(path), fh.read())
+    """mount_of for a path on this machine (OSError if it is not there)."""
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+        return mount_of(real, fh.read(), f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
 
 
-def state_on_tmpfs(root: str = naming.STATE_ROOT) -> bool:
+def state_on_tmpfs(root: str = naming.STATE_ROOT) -> tuple[int, bool]:
     """Keep k8snet's state directory in memory, as /run is on a standard system.
 
     Where /run is a disk file system instead, a tmpfs is mounted on ``root`` while it
@@ -73,20 +79,35 @@ def state_on_tmpfs(root: str = naming.STATE_ROOT) -> bool:
     crun, conmon and the CNI plugins create and remove a few dozen files a Pod; on
     these machines' ext4 (no journal) every new inode is checked against the recently
     deleted ones, and 200 Pods took 14.0 s and 26 CPU-seconds instead of 9.9 s and 18.
-    Returns whether one was mounted. The check and the mount hold a lock on the
-    directory, so two first `up`s mount one."""
-    os.makedirs(root, mode=0o755, exist_ok=True)
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if _mount_of(root)[1] == "tmpfs" or os.listdir(root):
-            return False
-        linuxns.mount(TMPFS_SOURCE, root, 0, fstype="tmpfs", data="mode=0755")
-        return True
-    except OSError:
-        return False   # the state stays where it is: slower, not wrong
-    finally:
-        os.close(fd)
+
+    Returns (an fd open on the state directory with a shared lock, -1 if there is
+    none; whether a tmpfs was mounted now). The caller closes the fd once its cluster's
+    lock file is made: until then `k8snet clean` can neither see the directory empty
+    nor unmount it (release_state_tmpfs). The check and the mount hold the lock
+    exclusively, so two first `up`s mount one."""
+    mounted = False
+    for _ in range(3):
+        try:
+            os.makedirs(root, mode=0o755, exist_ok=True)
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return -1, mounted
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not mounted and _mount_of(root)[1] != "tmpfs" and not os.listdir(root):
+                linuxns.mount(TMPFS_SOURCE, root, linuxns.MS_NOSUID | linuxns.MS_NODEV,
+                              fstype="tmpfs", data="mode=0755")
+                mounted = True
+                os.close(fd)
+                continue          # hold the new mount's directory, not the one beneath
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            here, now = os.fstat(fd), os.stat(root)
+            if (here.st_dev, here.st_ino) == (now.st_dev, now.st_ino):
+                return fd, mounted
+        except OSError:
+            pass   # the state stays where it is: slower, not wrong
+        os.close(fd)              # unmounted meanwhile by `clean`: look again
+    return -1, mounted
 
 
 def state_tmpfs_unused(root: str = naming.STATE_ROOT) -> bool:
@@ -100,22 +121,28 @@ def state_tmpfs_unused(root: str = naming.STATE_ROOT) -> bool:
 
 
 def release_state_tmpfs(root: str = naming.STATE_ROOT) -> bool:
-    """Unmount state_on_tmpfs's tmpfs if nothing is in it (under the same lock as the
-    mount): whether it was."""
+    """Unmount state_on_tmpfs's tmpfs if nothing is in it: whether it was. Not while
+    an `up` is between its check and its lock file (it holds the directory with a
+    shared lock), and an `up` that opened the directory since makes the unmount fail
+    (busy) rather than lose its files."""
     try:
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if not state_tmpfs_unused(root):
-            return False
-        linuxns.umount(root, linuxns.MNT_DETACH)   # the lock's fd holds it until closed
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # held: an `up` is under way
+        unused = state_tmpfs_unused(root)
+    except OSError:
+        unused = False
+    finally:
+        os.close(fd)
+    if not unused:
+        return False
+    try:
+        linuxns.umount(root)
         return True
     except OSError:
         return False
-    finally:
-        os.close(fd)
 
 
 def lock_path(cluster: str, root: str = naming.STATE_ROOT) -> str:

@@ -65,3 +65,15 @@ def test_tx_offload_off_for_a_missing_interface_is_a_warning_not_an_error(name, 
     host.netns_add(name)
     host.tx_offload_off("nosuch0", name)
     assert "ethtool -K nosuch0 tx off in" in caplog.text and "No such device" in caplog.text
+
+
+def test_a_namespace_that_fails_half_made_leaves_no_file_behind(name, monkeypatch):
+    def broken(ifname):
+        raise OSError(19, "No such device")
+    monkeypatch.setattr(linuxns, "link_up", broken)
+    with pytest.raises(K8snetError, match=f"network namespace {name}: No such device"):
+        host.netns_add(name)    # bound, then the loopback failed: unmounted and removed
+    assert not os.path.exists(host.netns_path(name))
+    assert name not in ip("netns", "list").split()
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        assert host.netns_path(name) not in fh.read()

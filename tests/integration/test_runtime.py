@@ -117,6 +117,7 @@ def pids_of(node_dir):
 def test_two_containers_of_a_pod_talk_on_localhost_and_everything_goes_away(node):
     n, client = node
     logs = n.dir / "logs"
+    crun_copies = {f for f in os.listdir("/tmp") if f.startswith("crun.")}
     started = time.monotonic()
     sid = client.run_pod_sandbox(sandbox_config("default", "web", "uid-1",
                                                 log_directory=str(logs)))
@@ -125,6 +126,10 @@ def test_two_containers_of_a_pod_talk_on_localhost_and_everything_goes_away(node
     assert status["state"] == "SANDBOX_READY"
     assert status["ip"].startswith("10.250.20.")
     assert status["netns"] in netns_list() and status["netns"].startswith(n.name)
+    # the checksum-offload trap: off on the Pod's end of its veth (and the node's)
+    features = subprocess.run(["ip", "netns", "exec", status["netns"], "ethtool", "-k", "eth0"],
+                              capture_output=True, text=True).stdout
+    assert "tx-checksumming: off" in features
 
     client.pull_image(AGNHOST)
     srv = client.create_container(sid, container_config(
@@ -180,6 +185,8 @@ def test_two_containers_of_a_pod_talk_on_localhost_and_everything_goes_away(node
                                         capture_output=True, text=True).stdout
     assert not [f for f in os.listdir(n.dir / "ipam" / "k8snet") if f[0].isdigit()]
     assert pids_of(n.dir) == []
+    # crun ran from a memfd copy of itself: no temporary file (nor mount) in /tmp
+    assert {f for f in os.listdir("/tmp") if f.startswith("crun.")} <= crun_copies
     print(f"sandbox create: {sandbox_seconds * 1000:.0f} ms")
 
 

@@ -311,23 +311,28 @@ MOUNTINFO = """\
 177 27 254:0 /run/netns /run/netns rw,relatime shared:1 - ext4 /dev/vda rw
 300 27 0:50 / /run/k8snet rw,relatime - tmpfs k8snet-state rw,mode=755
 301 27 0:51 / /run/k8snet\\040x rw,relatime - tmpfs other rw
-302 300 0:52 / /run/k8snet rw,relatime - ramfs stacked rw
 """
+STACKED = MOUNTINFO + "302 300 0:52 / /run/k8snet rw,relatime - ramfs stacked rw\n"
+HIDDEN = MOUNTINFO + "303 27 0:53 / /run rw,relatime - tmpfs later rw\n"
 
 
 def test_mount_of_is_the_deepest_mount_on_the_path_the_last_where_stacked():
     from k8snet.testbed.preflight import mount_of
 
-    def mount_fstype(path, text):
-        return mount_of(path, text)[1]
-
-    assert mount_of("/run/k8snet/c1", MOUNTINFO.replace("302 300", "# ")) == (
-        "/run/k8snet", "tmpfs", "k8snet-state")
-    assert mount_fstype("/run", MOUNTINFO) == "ext4"
-    assert mount_fstype("/runx", MOUNTINFO) == "ext4"
-    assert mount_fstype("/proc/self", MOUNTINFO) == "proc"
-    assert mount_fstype("/run/netnsfoo", MOUNTINFO) == "ext4"       # not under /run/netns
-    assert mount_fstype("/run/k8snet x/a", MOUNTINFO) == "tmpfs"    # \040 is a space
-    assert mount_fstype("/run/k8snet/c1/w1", MOUNTINFO) == "ramfs"  # the one on top
-    assert mount_fstype("/run/k8snet", MOUNTINFO.replace("302 300", "# ")) == "tmpfs"
+    assert mount_of("/run/k8snet/c1", MOUNTINFO) == ("/run/k8snet", "tmpfs", "k8snet-state")
+    assert mount_of("/run", MOUNTINFO)[1] == "ext4"
+    assert mount_of("/runx", MOUNTINFO)[1] == "ext4"
+    assert mount_of("/proc/self", MOUNTINFO)[1] == "proc"
+    assert mount_of("/run/netnsfoo", MOUNTINFO)[1] == "ext4"       # not under /run/netns
+    assert mount_of("/run/k8snet x/a", MOUNTINFO)[1] == "tmpfs"    # \\040 is a space
+    assert mount_of("/run/k8snet/c1/w1", STACKED)[1] == "ramfs"    # the one on top
     assert mount_of("/x", "garbage\n\n") == ("", "", "")
+
+
+def test_mount_of_a_device_skips_a_mount_hidden_by_a_later_one_on_a_parent():
+    from k8snet.testbed.preflight import mount_of
+
+    # a tmpfs mounted on /run after /run/k8snet hides it: the path's device says which
+    assert mount_of("/run/k8snet/c1", HIDDEN, dev="0:53") == ("/run", "tmpfs", "later")
+    assert mount_of("/run/k8snet/c1", HIDDEN, dev="0:50")[2] == "k8snet-state"
+    assert mount_of("/run/k8snet/c1", HIDDEN, dev="9:9") == ("", "", "")
